@@ -1,0 +1,174 @@
+"""Artifact contracts and atomic, provenance-carrying IO."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from ttcalloc import io, schemas
+from ttcalloc.errors import ArtifactError, MissingInputError
+
+
+def problems_frame(**overrides: object) -> pl.DataFrame:
+    data: dict[str, object] = {
+        "problem_id": ["0", "1"],
+        "question": ["1+1?", "2+2?"],
+        "answer": ["2", "4"],
+        "split": ["train", "test"],
+        "grader": ["numeric", "numeric"],
+    }
+    data.update(overrides)
+    return pl.DataFrame(data)
+
+
+def test_validate_normalizes_types_and_adds_optional_columns() -> None:
+    df = problems_frame(extra=[1, 2])
+    out = schemas.validate(df, schemas.PROBLEMS, "p")
+    assert out.columns[:7] == [c.name for c in schemas.PROBLEMS.columns]
+    assert out["level"].dtype == pl.Int64 and out["level"].null_count() == 2
+    assert "extra" in out.columns  # problems keep metadata columns
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (problems_frame().drop("question"), "column 'question' is missing"),
+        (problems_frame(answer=[2, 4]), "column 'answer' has type Int64, expected text"),
+        (problems_frame(split=["train", "dev"]), "column 'split' has value(s) 'dev'"),
+        (problems_frame(question=["a", None]), "column 'question' has 1 missing value(s)"),
+        (problems_frame(problem_id=["0", "0"]), "2 rows share a key (problem_id)"),
+    ],
+)
+def test_validate_names_file_and_column(frame: pl.DataFrame, message: str) -> None:
+    with pytest.raises(ArtifactError) as info:
+        schemas.validate(frame, schemas.PROBLEMS, "problems.parquet")
+    text = str(info.value)
+    assert text.startswith("problems.parquet: ")
+    assert message in text
+    assert "\n" not in text
+
+
+def test_validate_rejects_non_finite_floats() -> None:
+    df = pl.DataFrame(
+        {
+            "problem_id": ["0"],
+            "action": ["maj@1"],
+            "model": ["m"],
+            "strategy": ["majority"],
+            "k": [1],
+            "accuracy": [float("nan")],
+            "cost": [1.0],
+            "half": ["all"],
+            "n_samples": [4],
+        }
+    )
+    with pytest.raises(ArtifactError, match="'accuracy' has NaN or infinite"):
+        schemas.validate(df, schemas.CURVES, "curves.parquet")
+
+
+def test_write_and_read_round_trip_with_provenance(tmp_path: Path) -> None:
+    src = tmp_path / "source.txt"
+    src.write_text("hello")
+    out = tmp_path / "sub" / "problems.parquet"
+    io.write_artifact(
+        problems_frame(),
+        out,
+        schemas.PROBLEMS,
+        stage="data",
+        params={"seed": 3},
+        inputs={"source": src},
+    )
+    art = io.read_artifact(out, schemas.PROBLEMS)
+    assert art.df.height == 2
+    assert art.meta["artifact"] == "problems"
+    assert art.meta["schema_version"] == schemas.PROBLEMS.version
+    assert art.params == {"seed": 3}
+    assert art.meta["inputs"]["source"]["fingerprint"] == io.fingerprint(src)
+    assert not [p for p in out.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:
+    out = tmp_path / "problems.parquet"
+    io.write_artifact(problems_frame(), out, schemas.PROBLEMS, stage="data")
+    before = out.read_bytes()
+    with pytest.raises(ArtifactError):
+        io.write_artifact(problems_frame().drop("answer"), out, schemas.PROBLEMS, stage="data")
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["problems.parquet"]
+
+
+def test_atomic_path_removes_temp_file_on_error(tmp_path: Path) -> None:
+    target = tmp_path / "x.json"
+    with pytest.raises(RuntimeError), io.atomic_path(target) as tmp:
+        tmp.write_text("partial")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_input_names_the_stage_that_writes_it(tmp_path: Path) -> None:
+    with pytest.raises(MissingInputError, match=r"run `ttcalloc data` first"):
+        io.read_artifact(tmp_path / "nope.parquet", schemas.PROBLEMS)
+
+
+def test_reading_the_wrong_artifact_kind_fails(tmp_path: Path) -> None:
+    out = tmp_path / "problems.parquet"
+    io.write_artifact(problems_frame(), out, schemas.PROBLEMS, stage="data")
+    with pytest.raises(ArtifactError, match="this is a problems file, expected samples"):
+        io.read_artifact(out, schemas.SAMPLES)
+
+
+def test_non_parquet_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "problems.parquet"
+    bad.write_text("not parquet")
+    with pytest.raises(ArtifactError, match="not a readable Parquet file"):
+        io.read_artifact(bad, schemas.PROBLEMS)
+
+
+def test_folder_of_parts_reads_as_one_table(tmp_path: Path) -> None:
+    folder = tmp_path / "samples"
+    for part in range(3):
+        df = pl.DataFrame(
+            {
+                "problem_id": [str(part)],
+                "model": ["m"],
+                "sample_idx": [0],
+                "pred_answer": ["1"],
+                "correct": [True],
+            }
+        )
+        io.write_artifact(df, folder / f"part-{part}.parquet", schemas.SAMPLES, stage="sample")
+    art = io.read_artifact(folder, schemas.SAMPLES)
+    assert art.df["problem_id"].sort().to_list() == ["0", "1", "2"]
+    assert io.fingerprint(folder).startswith("sha256:")
+
+
+def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "problems.parquet"
+    io.write_artifact(problems_frame(), out, schemas.PROBLEMS, stage="data")
+    table = pq.read_table(out)
+    meta = json.loads(table.schema.metadata[io.META_KEY])
+    meta["schema_version"] = 99
+    pq.write_table(table.replace_schema_metadata({io.META_KEY: json.dumps(meta).encode()}), out)
+    with pytest.raises(ArtifactError, match="newer than this ttcalloc"):
+        io.read_artifact(out, schemas.PROBLEMS)
+
+
+def test_json_artifact_requires_its_keys(tmp_path: Path) -> None:
+    path = tmp_path / "policy.json"
+    io.write_json(path, {"actions": []})
+    with pytest.raises(ArtifactError, match="key 'features' is missing"):
+        io.read_json_artifact(path, schemas.POLICY)
+
+
+def test_schema_docs_are_generated_from_the_schemas() -> None:
+    """docs/artifacts.md is the schemas module rendered; `make docs` regenerates it."""
+    from ttcalloc import docgen
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "artifacts.md"
+    assert docs.read_text(encoding="utf-8") == docgen.artifacts_markdown(), "run `make docs`"

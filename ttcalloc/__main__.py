@@ -1,0 +1,5 @@
+"""``python -m ttcalloc``: same as the ``ttcalloc`` command."""
+
+from ttcalloc.cli import main
+
+main()
