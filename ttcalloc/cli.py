@@ -252,6 +252,76 @@ def import_cmd(
         emit_json(result.to_dict())
 
 
+def _csv_ints(text: str, flag: str) -> tuple[int, ...]:
+    from ttcalloc.errors import InputError
+
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise InputError(
+            f"{flag} {text!r}: expected comma-separated integers, e.g. 1,2,4,8"
+        ) from None
+    if not values:
+        raise InputError(f"{flag}: give at least one value")
+    return values
+
+
+@app.command("estimate")
+@fails_cleanly
+def estimate_cmd(
+    samples: Annotated[Path, typer.Argument(help="samples.parquet (file or folder of parts).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output curves.parquet.")] = Path(
+        "curves.parquet"
+    ),
+    ks: Annotated[str, typer.Option(help="Sample counts k of the actions.")] = "1,2,4,8,16",
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(help="majority (vote) or pass (any correct); repeat for both."),
+    ] = None,
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated models to keep (default: all).")
+    ] = None,
+    cost: Annotated[
+        str,
+        typer.Option(help="tokens, completion-tokens, usd, samples, or auto (tokens if known)."),
+    ] = "auto",
+    prompt_once: Annotated[
+        bool, typer.Option(help="Charge prompt tokens once per k (APIs with an n parameter).")
+    ] = False,
+    holdout: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of each problem's samples held out for scoring (0 = in-sample; "
+            "default 0.5 when every problem has >= 2 x max(k) samples)."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the fit/eval split of samples.")] = 0,
+    problems: Annotated[
+        Path | None,
+        typer.Option(help="problems.parquet: cluster wrong answers with the problem's grader."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Exact per-problem success and cost curves p_i(a), c_i(a) for every action."""
+    from ttcalloc.console import emit_json
+    from ttcalloc.estimate import EstimateOptions, estimate_curves
+    from ttcalloc.summaries import print_estimate
+
+    options = EstimateOptions(
+        ks=_csv_ints(ks, "--ks"),
+        strategies=tuple(strategy or ("majority",)),
+        models=tuple(m.strip() for m in models.split(",")) if models else (),
+        cost=cost,
+        prompt_once=prompt_once,
+        holdout=holdout,
+        seed=seed,
+    )
+    result = estimate_curves(samples, out, options, problems)
+    print_estimate(result)
+    if as_json:
+        emit_json(result.to_dict())
+
+
 @app.command("info")
 @fails_cleanly
 def info_cmd(

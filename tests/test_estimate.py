@@ -1,0 +1,215 @@
+"""`ttcalloc estimate`: curves from samples, cross-fitting, costs, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import shared_file
+from helpers import run_cli
+
+from ttcalloc import data, io
+from ttcalloc.errors import DataError, InputError
+from ttcalloc.estimate import EstimateOptions, estimate_curves
+from ttcalloc.importer import import_samples
+from ttcalloc.schemas import CURVES, SAMPLES
+
+
+def write_samples(path: Path, rows: list[dict[str, object]]) -> Path:
+    io.write_artifact(pl.DataFrame(rows), path, SAMPLES, stage="test")
+    return path
+
+
+def sample_rows(
+    problem: str, answers: list[str | None], gold: str, **extra: object
+) -> list[dict[str, object]]:
+    return [
+        {
+            "problem_id": problem,
+            "model": "m",
+            "sample_idx": i,
+            "pred_answer": a,
+            "correct": a == gold,
+            **extra,
+        }
+        for i, a in enumerate(answers)
+    ]
+
+
+def test_curves_for_a_hand_computed_problem(tmp_path: Path) -> None:
+    rows = sample_rows("p", ["1", "1", "2", None], "1")
+    src = write_samples(tmp_path / "s.parquet", rows)
+    result = estimate_curves(
+        src, tmp_path / "c.parquet", EstimateOptions(ks=(1, 2, 4), holdout=0.0)
+    )
+    df = io.read_artifact(tmp_path / "c.parquet", CURVES).df.sort("k")
+    # maj@1 = 2/4; maj@2: pairs {1,1}=1, {1,2}x2=1/2, {1,-}x2=1, {2,-}=0, {2,... } -> (1+1+2)/6
+    assert df["accuracy"].to_list() == pytest.approx([0.5, 4 / 6, 1.0])
+    assert df["action"].to_list() == ["maj@1", "maj@2", "maj@4"]
+    assert df["cost"].to_list() == [1.0, 2.0, 4.0]  # no tokens: cost in samples
+    assert set(df["half"]) == {"all"} and result.cost_unit == "samples"
+    assert not result.cross_fitted
+
+
+def test_cross_fitting_splits_each_problem_in_two(tmp_path: Path) -> None:
+    rows = sample_rows("p", ["1"] * 5 + ["2"] * 3, "1") + sample_rows("q", ["3"] * 8, "1")
+    src = write_samples(tmp_path / "s.parquet", rows)
+    result = estimate_curves(src, tmp_path / "c.parquet", EstimateOptions(ks=(1, 2, 4)))
+    assert result.cross_fitted  # 8 samples >= 2 x max(k)
+    df = io.read_artifact(tmp_path / "c.parquet", CURVES).df
+    assert set(df["half"]) == {"fit", "eval"}
+    assert (df["n_samples"] == 4).all()
+    p1 = df.filter((pl.col("problem_id") == "p") & (pl.col("k") == 1)).sort("half")
+    # 5 correct of 8 split into halves: the two maj@1 values average to 5/8
+    assert p1["accuracy"].sum() / 2 == pytest.approx(5 / 8)
+    meta = io.read_artifact(tmp_path / "c.parquet", CURVES).meta
+    assert meta["cross_fitted"] is True and meta["params"]["holdout"] == 0.5
+    again = estimate_curves(src, tmp_path / "c2.parquet", EstimateOptions(ks=(1, 2, 4)))
+    assert again.actions == result.actions  # deterministic for a seed
+
+
+def test_actions_needing_more_samples_are_left_out(tmp_path: Path) -> None:
+    rows = sample_rows("p", ["1", "2"], "1") + sample_rows("q", ["1"] * 4, "1")
+    src = write_samples(tmp_path / "s.parquet", rows)
+    result = estimate_curves(src, tmp_path / "c.parquet", EstimateOptions(ks=(1, 4)))
+    assert result.left_out == {"majority@4": 1}
+    df = io.read_artifact(tmp_path / "c.parquet", CURVES).df
+    assert df.filter(pl.col("problem_id") == "p")["k"].to_list() == [1]
+
+
+def test_token_costs_and_prompt_once(tmp_path: Path) -> None:
+    rows = sample_rows("p", ["1", "2"], "1")
+    for r, comp in zip(rows, [10, 30], strict=True):
+        r.update(prompt_tokens=100, completion_tokens=comp)
+    src = write_samples(tmp_path / "s.parquet", rows)
+    estimate_curves(src, tmp_path / "a.parquet", EstimateOptions(ks=(1, 2), holdout=0.0))
+    costs = io.read_artifact(tmp_path / "a.parquet", CURVES).df.sort("k")["cost"].to_list()
+    assert costs == [120.0, 240.0]  # auto picks tokens: k x (prompt + mean completion)
+    estimate_curves(
+        src, tmp_path / "b.parquet", EstimateOptions(ks=(1, 2), holdout=0.0, prompt_once=True)
+    )
+    costs = io.read_artifact(tmp_path / "b.parquet", CURVES).df.sort("k")["cost"].to_list()
+    assert costs == [120.0, 140.0]
+    with pytest.raises(DataError, match="column 'cost_usd' is missing"):
+        estimate_curves(src, tmp_path / "c.parquet", EstimateOptions(cost="usd"))
+
+
+def test_failed_requests_are_not_samples(tmp_path: Path) -> None:
+    rows = sample_rows("p", ["1", "2"], "1")
+    rows.append(
+        {
+            "problem_id": "p",
+            "model": "m",
+            "sample_idx": 2,
+            "pred_answer": None,
+            "correct": None,
+            "error": "timeout",
+        }
+    )
+    src = write_samples(tmp_path / "s.parquet", rows)
+    result = estimate_curves(src, tmp_path / "c.parquet", EstimateOptions(ks=(1,), holdout=0.0))
+    assert result.failed_samples == 1 and result.samples == 2
+    assert result.actions[0]["accuracy"] == pytest.approx(0.5)
+
+
+def test_several_models_get_prefixed_actions(tmp_path: Path) -> None:
+    rows = sample_rows("p", ["1", "2"], "1")
+    rows += [dict(r, model="other") for r in sample_rows("p", ["1", "1"], "1")]
+    src = write_samples(tmp_path / "s.parquet", rows)
+    estimate_curves(src, tmp_path / "c.parquet", EstimateOptions(ks=(1,), holdout=0.0))
+    df = io.read_artifact(tmp_path / "c.parquet", CURVES).df.sort("action")
+    assert df["action"].to_list() == ["m:maj@1", "other:maj@1"]
+    estimate_curves(
+        src, tmp_path / "d.parquet", EstimateOptions(ks=(1,), holdout=0.0, models=("other",))
+    )
+    assert io.read_artifact(tmp_path / "d.parquet", CURVES).df["action"].to_list() == ["maj@1"]
+    with pytest.raises(InputError, match="--models 'nope'"):
+        estimate_curves(src, tmp_path / "e.parquet", EstimateOptions(models=("nope",)))
+
+
+def test_wrong_answers_cluster_by_grader(tmp_path: Path) -> None:
+    """With problems, '\\frac{1}{3}' and '1/3' form one wrong cluster that beats the correct one."""
+    problems = tmp_path / "p.parquet"
+    (tmp_path / "m.jsonl").write_text(json.dumps({"problem": "q", "answer": "\\frac{1}{2}"}) + "\n")
+    data.build_problems(tmp_path / "m.jsonl", problems, "math")
+    rows = sample_rows("0", ["\\frac{1}{2}", "\\frac{1}{3}", "1/3"], "\\frac{1}{2}")
+    src = write_samples(tmp_path / "s.parquet", rows)
+    estimate_curves(src, tmp_path / "a.parquet", EstimateOptions(ks=(3,), holdout=0.0), problems)
+    estimate_curves(src, tmp_path / "b.parquet", EstimateOptions(ks=(3,), holdout=0.0))
+    assert io.read_artifact(tmp_path / "a.parquet", CURVES).df["accuracy"][0] == 0.0
+    assert io.read_artifact(tmp_path / "b.parquet", CURVES).df["accuracy"][0] == pytest.approx(
+        1 / 3
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (EstimateOptions(ks=(0,)), "--ks"),
+        (EstimateOptions(strategies=("best",)), "--strategy 'best'"),
+        (EstimateOptions(cost="euros"), "--cost 'euros'"),
+        (EstimateOptions(holdout=1.0), "--holdout"),
+        (EstimateOptions(prompt_once=True, cost="samples"), "--prompt-once"),
+    ],
+)
+def test_bad_options(tmp_path: Path, options: EstimateOptions, message: str) -> None:
+    src = write_samples(tmp_path / "s.parquet", sample_rows("p", ["1"], "1"))
+    with pytest.raises(InputError, match=message):
+        estimate_curves(src, tmp_path / "c.parquet", options)
+    assert not (tmp_path / "c.parquet").exists()
+
+
+def test_cli_estimate(tmp_path: Path) -> None:
+    src = write_samples(tmp_path / "s.parquet", sample_rows("p", ["1", "2", "1", "1"], "1"))
+    result = run_cli(
+        "estimate",
+        src,
+        "--out",
+        tmp_path / "c.parquet",
+        "--ks",
+        "1,2",
+        "--strategy",
+        "majority",
+        "--strategy",
+        "pass",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert {a["action"] for a in payload["actions"]} == {"maj@1", "maj@2", "pass@1", "pass@2"}
+    assert "curves (" in result.stderr
+    missing = run_cli("estimate", tmp_path / "none.parquet")
+    assert (
+        missing.exit_code == 1
+        and "run `ttcalloc sample (or ttcalloc import)` first" in missing.stderr
+    )
+    bad = run_cli("estimate", src, "--ks", "1,x")
+    assert bad.exit_code == 2 and "--ks '1,x'" in bad.stderr
+
+
+@pytest.mark.shared_data
+def test_real_gpt4_curves(shared_data: Path, tmp_path: Path) -> None:
+    problems = tmp_path / "p.parquet"
+    data.build_problems(shared_file(shared_data, "gsm8k_test.jsonl"), problems, "gsm8k")
+    import_samples(
+        shared_file(shared_data, "gsm8k_gpt4_mot_12samples.parquet"),
+        problems,
+        tmp_path / "s.parquet",
+    )
+    result = estimate_curves(
+        tmp_path / "s.parquet",
+        tmp_path / "c.parquet",
+        EstimateOptions(ks=(1, 2, 4, 8, 12)),
+        problems,
+    )
+    curves = io.read_artifact(tmp_path / "c.parquet", CURVES).df
+    samples = io.read_artifact(tmp_path / "s.parquet", SAMPLES).df
+    frac = samples.group_by("problem_id").agg(pl.col("correct").mean().alias("frac"))
+    maj1 = curves.filter(pl.col("k") == 1).join(frac, on="problem_id")
+    assert maj1.height == 1319
+    assert (maj1["accuracy"] - maj1["frac"]).abs().max() < 1e-12
+    by_k = {a["k"]: a["accuracy"] for a in result.actions}
+    assert by_k[1] == pytest.approx(0.942, abs=0.001)
+    assert by_k[8] > by_k[4] > by_k[1]

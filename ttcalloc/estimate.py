@@ -1,0 +1,368 @@
+"""``ttcalloc estimate``: exact per-problem success and cost curves from samples.
+
+For every problem, model and action ``(strategy, k)`` it writes the exact unbiased success
+probability (:mod:`ttcalloc.estimators`) and the expected cost of the action.  With
+cross-fitting, each problem's samples are split into a *fit* half (for the oracle's labels) and an
+*eval* half (for scoring), so an oracle is never scored on the samples that chose it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ttcalloc import estimators, grading
+from ttcalloc.console import warn
+from ttcalloc.errors import DataError, InputError
+from ttcalloc.io import read_artifact, write_artifact
+from ttcalloc.schemas import CURVES, PROBLEMS, SAMPLES
+
+if TYPE_CHECKING:
+    import polars as pl
+
+CostUnit = Literal["tokens", "completion-tokens", "usd", "samples"]
+COST_UNITS = ("tokens", "completion-tokens", "usd", "samples", "auto")
+STRATEGIES = ("majority", "pass")
+DEFAULT_KS = (1, 2, 4, 8, 16)
+CORRECT = "\x00correct"  # vote label of the correct cluster (cannot collide with an answer)
+
+
+@dataclass(frozen=True)
+class EstimateOptions:
+    """Which actions to estimate and how to charge them."""
+
+    ks: tuple[int, ...] = DEFAULT_KS
+    strategies: tuple[str, ...] = ("majority",)
+    models: tuple[str, ...] = ()
+    cost: str = "auto"
+    prompt_once: bool = False
+    holdout: float | None = None  # None: cross-fit when every problem has >= 2 max(k) samples
+    seed: int = 0
+
+    def check(self) -> None:
+        if not self.ks or any(k < 1 for k in self.ks):
+            raise InputError(f"--ks {','.join(map(str, self.ks))}: give positive integers")
+        bad = [s for s in self.strategies if s not in STRATEGIES]
+        if bad or not self.strategies:
+            raise InputError(f"--strategy {bad[0] if bad else ''!r}: expected majority or pass")
+        if self.cost not in COST_UNITS:
+            raise InputError(f"--cost {self.cost!r}: expected one of {', '.join(COST_UNITS)}")
+        if self.holdout is not None and not 0.0 <= self.holdout < 1.0:
+            raise InputError(f"--holdout {self.holdout}: must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class EstimateResult:
+    """What ``estimate_curves`` wrote."""
+
+    out: Path
+    problems: int
+    samples: int
+    failed_samples: int
+    cost_unit: str
+    cross_fitted: bool
+    halves: tuple[str, ...]
+    actions: list[dict[str, Any]]
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "problems": self.problems,
+            "samples": self.samples,
+            "failed_samples": self.failed_samples,
+            "cost_unit": self.cost_unit,
+            "cross_fitted": self.cross_fitted,
+            "halves": list(self.halves),
+            "actions": self.actions,
+            "left_out": self.left_out,
+        }
+
+
+def action_label(model: str, strategy: str, k: int, multi_model: bool) -> str:
+    """``maj@4`` / ``pass@4``, prefixed by ``model:`` when several models are present."""
+    base = f"{'maj' if strategy == 'majority' else 'pass'}@{k}"
+    return f"{model}:{base}" if multi_model else base
+
+
+def _shuffle_keys(seed: int, keys: list[str]) -> list[int]:
+    """Seeded pseudo-random order keys, one per sample, independent of other problems."""
+    return [
+        int.from_bytes(hashlib.sha256(f"ttcalloc-half:{seed}:{key}".encode()).digest()[:8], "big")
+        for key in keys
+    ]
+
+
+def _choose_cost(samples: pl.DataFrame, unit: str) -> CostUnit:
+    have_tokens = (
+        samples["prompt_tokens"].null_count() == 0
+        and samples["completion_tokens"].null_count() == 0
+        and samples.height > 0
+    )
+    if unit == "auto":
+        return "tokens" if have_tokens else "samples"
+    needs = {
+        "tokens": ("prompt_tokens", "completion_tokens"),
+        "completion-tokens": ("completion_tokens",),
+        "usd": ("cost_usd",),
+        "samples": (),
+    }[unit]
+    for col in needs:
+        missing = samples[col].null_count()
+        if missing:
+            raise DataError(
+                f"--cost {unit}: column {col!r} is missing for {missing} samples "
+                "(use --cost samples, or bring samples with token counts)"
+            )
+    return unit  # type: ignore[return-value]
+
+
+def _vote_labels(samples: pl.DataFrame, problems: pl.DataFrame | None) -> pl.DataFrame:
+    """Add ``vote``: the correct-cluster label, a canonical wrong answer, or null (abstention)."""
+    import polars as pl
+
+    if problems is not None:
+        graders = problems.select("problem_id", "grader")
+        pairs = (
+            samples.filter(pl.col("pred_answer").is_not_null() & ~pl.col("correct"))
+            .select("problem_id", "pred_answer")
+            .unique()
+            .join(graders, on="problem_id", how="left")
+        )
+        canon = [
+            grading.normalize(a, g or "exact")
+            for a, g in pairs.select("pred_answer", "grader").iter_rows()
+        ]
+        pairs = pairs.with_columns(pl.Series("canon", canon, dtype=pl.String)).drop("grader")
+        samples = samples.join(pairs, on=["problem_id", "pred_answer"], how="left")
+    else:
+        samples = samples.with_columns(
+            pl.col("pred_answer").str.strip_chars().str.replace_all(r"\s+", " ").alias("canon")
+        )
+    return samples.with_columns(
+        pl.when(pl.col("correct"))
+        .then(pl.lit(CORRECT))
+        .when(pl.col("pred_answer").is_null())
+        .then(pl.lit(None, dtype=pl.String))
+        .otherwise(pl.col("canon"))
+        .alias("vote")
+    ).drop("canon")
+
+
+def estimate_curves(
+    samples_path: Path,
+    out: Path,
+    options: EstimateOptions | None = None,
+    problems_path: Path | None = None,
+) -> EstimateResult:
+    """Estimate ``curves.parquet`` from ``samples.parquet``.
+
+    Args:
+        samples_path: samples artifact (``ttcalloc sample`` or ``ttcalloc import``).
+        out: where to write the curves artifact.
+        options: actions (ks, strategies, models), cost unit, cross-fitting.
+        problems_path: optional problems artifact; with it, wrong answers are clustered by the
+            problem's grader (numeric value, math-verify canonical form); without it, by text.
+
+    Returns:
+        An :class:`EstimateResult` with the mean accuracy and cost of every action.
+
+    Failed requests (``error`` set, ``correct`` null) are not samples and are left out.  An action
+    needs ``k`` samples of the problem (in the half); otherwise it is left out for that problem
+    and counted, never extrapolated.
+    """
+    import polars as pl
+
+    options = options or EstimateOptions()
+    options.check()
+    art = read_artifact(samples_path, SAMPLES)
+    samples = art.df
+    failed = samples.filter(pl.col("correct").is_null() | pl.col("error").is_not_null()).height
+    samples = samples.filter(pl.col("correct").is_not_null() & pl.col("error").is_null())
+    if options.models:
+        present = set(samples["model"].unique())
+        unknown = [m for m in options.models if m not in present]
+        if unknown:
+            raise InputError(
+                f"--models {unknown[0]!r}: not in {samples_path} "
+                f"(models: {', '.join(sorted(present))})"
+            )
+        samples = samples.filter(pl.col("model").is_in(list(options.models)))
+    if samples.height == 0:
+        raise DataError(f"{samples_path}: no usable samples (all failed or filtered out)")
+    problems = None
+    if problems_path is not None:
+        problems = read_artifact(problems_path, PROBLEMS).df
+        unknown_ids = samples.filter(~pl.col("problem_id").is_in(problems["problem_id"].implode()))
+        if unknown_ids.height:
+            raise DataError(
+                f"{samples_path}: problem_id {unknown_ids['problem_id'][0]!r} is not in "
+                f"{problems_path}"
+            )
+    unit = _choose_cost(samples, options.cost)
+    if options.prompt_once and unit not in ("tokens",):
+        raise InputError("--prompt-once needs --cost tokens (prompt and completion tokens)")
+
+    ks = tuple(sorted(set(options.ks)))
+    per_group = samples.group_by("problem_id", "model").len()
+    min_n = int(per_group["len"].to_numpy().min())
+    holdout = options.holdout
+    if holdout is None:
+        holdout = 0.5 if min_n >= 2 * max(ks) else 0.0
+        if holdout == 0.0:
+            warn(
+                f"cross-fitting is off: some problems have {min_n} samples, fewer than "
+                f"2 x max(k) = {2 * max(ks)}; curves are in-sample (later stages will say so)"
+            )
+    cross_fitted = holdout > 0.0
+
+    samples = _vote_labels(samples, problems)
+    if cross_fitted:
+        keys = [
+            f"{p}\x00{m}\x00{i}"
+            for p, m, i in samples.select("problem_id", "model", "sample_idx").iter_rows()
+        ]
+        samples = samples.with_columns(
+            pl.Series("_score", _shuffle_keys(options.seed, keys), dtype=pl.UInt64)
+        )
+        rank = pl.col("_score").rank("ordinal").over("problem_id", "model") - 1
+        n_eval = (pl.len().over("problem_id", "model") * holdout).round(0)
+        samples = samples.with_columns(
+            pl.when(rank < n_eval).then(pl.lit("eval")).otherwise(pl.lit("fit")).alias("half")
+        ).drop("_score")
+    else:
+        samples = samples.with_columns(pl.lit("all").alias("half"))
+
+    curves, left_out = _curves(samples, ks, options, unit)
+    multi = samples["model"].n_unique() > 1
+    curves = curves.with_columns(
+        pl.struct("model", "strategy", "k")
+        .map_elements(
+            lambda r: action_label(r["model"], r["strategy"], r["k"], multi),
+            return_dtype=pl.String,
+        )
+        .alias("action")
+    )
+    params = {
+        "ks": list(ks),
+        "strategies": list(options.strategies),
+        "models": list(options.models),
+        "cost": options.cost,
+        "prompt_once": options.prompt_once,
+        "holdout": holdout,
+        "seed": options.seed,
+    }
+    inputs = {"samples": Path(samples_path)}
+    if problems_path is not None:
+        inputs["problems"] = Path(problems_path)
+    written = write_artifact(
+        curves,
+        out,
+        CURVES,
+        stage="estimate",
+        params=params,
+        inputs=inputs,
+        extra_meta={"cost_unit": unit, "cross_fitted": cross_fitted, "in_sample": not cross_fitted},
+    )
+    main_half = "fit" if cross_fitted else "all"
+    summary = (
+        written.filter(pl.col("half") == main_half)
+        .group_by("action", "model", "strategy", "k")
+        .agg(
+            pl.col("accuracy").mean().alias("accuracy"),
+            pl.col("cost").mean().alias("cost"),
+            pl.len().alias("problems"),
+        )
+        .sort("model", "strategy", "k")
+    )
+    return EstimateResult(
+        out=Path(out),
+        problems=samples["problem_id"].n_unique(),
+        samples=samples.height,
+        failed_samples=failed,
+        cost_unit=unit,
+        cross_fitted=cross_fitted,
+        halves=tuple(sorted(set(written["half"]))),
+        actions=summary.to_dicts(),
+        left_out=left_out,
+    )
+
+
+def _curves(
+    samples: pl.DataFrame, ks: tuple[int, ...], options: EstimateOptions, unit: CostUnit
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Accuracy and cost of every action for every (problem, model, half) group."""
+    import polars as pl
+
+    group_keys = ["problem_id", "model", "half"]
+    groups = (
+        samples.group_by(group_keys)
+        .agg(
+            pl.len().alias("n"),
+            pl.col("correct").sum().alias("c"),
+            pl.col("prompt_tokens").mean().alias("prompt"),
+            pl.col("completion_tokens").mean().alias("completion"),
+            pl.col("cost_usd").mean().alias("usd"),
+        )
+        .sort(group_keys)
+        .with_row_index("g")
+    )
+    wrong = (
+        samples.filter(pl.col("vote").is_not_null() & (pl.col("vote") != CORRECT))
+        .group_by([*group_keys, "vote"])
+        .len()
+        .join(groups.select([*group_keys, "g"]), on=group_keys)
+        .with_columns(
+            pl.col("len").rank("ordinal", descending=True).over("g").cast(pl.Int64).alias("slot")
+        )
+    )
+    n_groups = groups.height
+    width = int(wrong["slot"].to_numpy().max()) if wrong.height else 0
+    sizes = np.zeros((n_groups, max(width, 1)), dtype=np.int64)
+    if wrong.height:
+        sizes[wrong["g"].to_numpy(), wrong["slot"].to_numpy() - 1] = wrong["len"].to_numpy()
+    n = groups["n"].to_numpy().astype(np.int64)
+    c = groups["c"].to_numpy().astype(np.int64)
+
+    if unit == "samples":
+        per_sample = np.ones(n_groups)
+        fixed = np.zeros(n_groups)
+    elif unit == "completion-tokens":
+        per_sample, fixed = groups["completion"].to_numpy(), np.zeros(n_groups)
+    elif unit == "usd":
+        per_sample, fixed = groups["usd"].to_numpy(), np.zeros(n_groups)
+    elif options.prompt_once:
+        per_sample, fixed = groups["completion"].to_numpy(), groups["prompt"].to_numpy()
+    else:
+        per_sample = groups["prompt"].to_numpy() + groups["completion"].to_numpy()
+        fixed = np.zeros(n_groups)
+
+    frames = []
+    left_out: dict[str, int] = {}
+    for strategy in options.strategies:
+        for k in ks:
+            if strategy == "majority":
+                acc = estimators.majority_at_k(n, c, sizes, k)
+            else:
+                acc = estimators.pass_at_k(n, c, k)
+            ok = n >= k
+            missing = int((~ok).sum())
+            if missing:
+                left_out[f"{strategy}@{k}"] = missing
+            frames.append(
+                groups.filter(pl.Series(ok)).select(
+                    "problem_id",
+                    "model",
+                    "half",
+                    pl.lit(strategy).alias("strategy"),
+                    pl.lit(k, dtype=pl.Int64).alias("k"),
+                    pl.Series("accuracy", acc[ok]),
+                    pl.Series("cost", fixed[ok] + k * per_sample[ok]),
+                    pl.col("n").cast(pl.Int64).alias("n_samples"),
+                )
+            )
+    return pl.concat(frames), left_out
