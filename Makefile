@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev
 
-.PHONY: install test check format docs clean help
+.PHONY: install test check format docs bench clean help
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -32,6 +32,9 @@ format: $(STAMP)  ## Apply ruff's fixes and formatting.
 
 docs: $(STAMP)  ## Regenerate the reference docs generated from the code.
 	$(PY) -m ttcalloc.docgen
+
+bench: $(STAMP)  ## Run every benchmark and write docs/benchmarks.md.
+	cd benchmarks && ../$(PY) run_all.py
 
 clean:  ## Remove the virtual environment and caches.
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

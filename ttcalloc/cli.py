@@ -322,6 +322,69 @@ def estimate_cmd(
         emit_json(result.to_dict())
 
 
+def _csv_floats(text: str, flag: str) -> tuple[float, ...]:
+    from ttcalloc.errors import InputError
+
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise InputError(f"{flag} {text!r}: expected comma-separated numbers, e.g. 1,2,4") from None
+    if not values:
+        raise InputError(f"{flag}: give at least one value")
+    return values
+
+
+@app.command("solve")
+@fails_cleanly
+def solve_cmd(
+    curves: Annotated[Path, typer.Argument(help="curves.parquet written by `ttcalloc estimate`.")],
+    budget: Annotated[
+        float | None, typer.Option(help="Average cost budget B per problem (in the curves' unit).")
+    ] = None,
+    budgets: Annotated[
+        str | None, typer.Option(help="Several budgets, comma-separated: one allocation each.")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output allocation.parquet.")] = Path(
+        "allocation.parquet"
+    ),
+    method: Annotated[
+        str, typer.Option(help="exact (sorted hull slopes) or bisect (the paper's search).")
+    ] = "exact",
+    rounding: Annotated[
+        str,
+        typer.Option(help="mix (tied problems mixed: cost == B in expectation) or floor (<= B)."),
+    ] = "mix",
+    half: Annotated[
+        str | None, typer.Option(help="Curves to optimize: fit, eval or all (default fit if any).")
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(help="Problems: train, test or all (default train with --problems)."),
+    ] = None,
+    problems: Annotated[
+        Path | None, typer.Option(help="problems.parquet, to select a split.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for tie order and mixed rounding.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """The exact budgeted oracle: best action per problem with mean cost <= B."""
+    from ttcalloc.console import emit_json
+    from ttcalloc.errors import InputError
+    from ttcalloc.solve import SolveOptions, solve_allocation
+    from ttcalloc.summaries import print_solve
+
+    if (budget is None) == (budgets is None):
+        raise InputError("give exactly one of --budget B or --budgets B1,B2,...")
+    values = (budget,) if budget is not None else _csv_floats(budgets or "", "--budgets")
+    options = SolveOptions(
+        budgets=values, method=method, rounding=rounding, half=half, split=split, seed=seed
+    )
+    result = solve_allocation(curves, out, options, problems)
+    print_solve(result)
+    if as_json:
+        emit_json(result.to_dict())
+
+
 @app.command("info")
 @fails_cleanly
 def info_cmd(

@@ -11,6 +11,7 @@ from ttcalloc.console import err_console
 
 if TYPE_CHECKING:
     from ttcalloc.estimate import EstimateResult
+    from ttcalloc.solve import SolveResult
 
 
 def print_estimate(result: EstimateResult) -> None:
@@ -39,3 +40,33 @@ def print_estimate(result: EstimateResult) -> None:
         err_console.print(
             f"{escape(action)}: left out for {count} problem-halves with fewer than k samples"
         )
+
+
+def _num(value: float | None, fmt: str = ".4f") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def print_solve(result: SolveResult) -> None:
+    """One row per budget: lambda*, cost, objective, LP bound, and uniform at the same budget."""
+    label = "in-sample" if result.in_sample else f"{result.half} half"
+    table = Table(
+        title=(
+            f"oracle allocation ({result.problems} problems, split {result.split}, {label}; "
+            f"cost in {result.cost_unit})"
+        ),
+        title_justify="left",
+    )
+    for col in ("budget", "lambda*", "cost", "accuracy", "LP bound", "uniform", "gain"):
+        table.add_column(col, justify="right")
+    for s in result.solutions:
+        table.add_row(
+            f"{s['budget']:g}",
+            _num(s["lambda"], ".4g"),
+            _num(s["achieved_cost"], ".4g") + (" (slack)" if s["slack"] else ""),
+            _num(s["objective"]),
+            _num(s["lp_bound"]),
+            _num(s["uniform_accuracy"]),
+            _num(s["gain_vs_uniform"], "+.4f"),
+        )
+    err_console.print(table)
+    err_console.print(f"wrote [bold]{escape(str(result.out))}[/bold]")

@@ -1,0 +1,207 @@
+"""`ttcalloc solve`: the oracle stage on curves artifacts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import shared_file
+from helpers import run_cli
+
+from ttcalloc import data, io
+from ttcalloc.errors import DataError, InputError
+from ttcalloc.estimate import EstimateOptions, estimate_curves
+from ttcalloc.importer import import_samples
+from ttcalloc.schemas import ALLOCATION, CURVES, PROBLEMS
+from ttcalloc.solve import SolveOptions, solve_allocation
+
+
+def write_curves(path: Path, table: dict[str, list[float]], half: str = "all") -> Path:
+    """Curves for problems p0.. with actions maj@k; ``table`` maps action -> accuracy per problem."""
+    rows = []
+    for action, accs in table.items():
+        k = int(action.split("@")[1])
+        for i, a in enumerate(accs):
+            rows.append(
+                {
+                    "problem_id": f"p{i}",
+                    "action": action,
+                    "model": "m",
+                    "strategy": "majority",
+                    "k": k,
+                    "accuracy": a,
+                    "cost": float(k),
+                    "half": half,
+                    "n_samples": 16,
+                }
+            )
+    io.write_artifact(
+        pl.DataFrame(rows), path, CURVES, stage="test", extra_meta={"cost_unit": "samples"}
+    )
+    return path
+
+
+CURVES_3 = {"maj@1": [0.2, 0.5, 0.0], "maj@2": [0.6, 0.55, 0.5], "maj@4": [0.7, 0.9, 0.5]}
+
+
+def test_solve_meets_the_budget_and_beats_uniform(tmp_path: Path) -> None:
+    curves = write_curves(tmp_path / "c.parquet", CURVES_3)
+    result = solve_allocation(curves, tmp_path / "a.parquet", SolveOptions(budgets=(2.0,)))
+    sol = result.solutions[0]
+    assert sol["achieved_cost"] == pytest.approx(2.0)
+    assert sol["objective"] >= sol["uniform_accuracy"] - 1e-12
+    assert sol["lp_bound"] == pytest.approx(sol["objective"])
+    alloc = io.read_artifact(tmp_path / "a.parquet", ALLOCATION).df
+    assert alloc.height == 3 and set(alloc["budget"]) == {2.0}
+    assert (alloc["p_hi"] <= 1).all() and (alloc["gap"] >= 0).all()
+    # expected cost from the mixing columns equals the budget
+    cost_of = {"maj@1": 1.0, "maj@2": 2.0, "maj@4": 4.0}
+    expected = (
+        sum(
+            (1 - r["p_hi"]) * cost_of[r["action_lo"]] + r["p_hi"] * cost_of[r["action_hi"]]
+            for r in alloc.iter_rows(named=True)
+        )
+        / 3
+    )
+    assert expected == pytest.approx(2.0)
+
+
+def test_floor_rounding_never_exceeds_the_budget(tmp_path: Path) -> None:
+    curves = write_curves(tmp_path / "c.parquet", CURVES_3)
+    result = solve_allocation(
+        curves, tmp_path / "a.parquet", SolveOptions(budgets=(1.5, 2.5, 3.3), rounding="floor")
+    )
+    alloc = io.read_artifact(tmp_path / "a.parquet", ALLOCATION).df
+    for budget, group in alloc.group_by("budget"):
+        assert group["cost"].mean() <= budget[0] + 1e-12
+        assert (group["p_hi"] == 0).all()
+    objectives = [s["objective"] for s in result.solutions]
+    assert objectives == sorted(objectives)
+
+
+def test_exact_and_bisect_write_the_same_solution(tmp_path: Path) -> None:
+    curves = write_curves(tmp_path / "c.parquet", CURVES_3)
+    a = solve_allocation(curves, tmp_path / "a.parquet", SolveOptions(budgets=(1.7, 3.0)))
+    b = solve_allocation(
+        curves, tmp_path / "b.parquet", SolveOptions(budgets=(1.7, 3.0), method="bisect")
+    )
+    for x, y in zip(a.solutions, b.solutions, strict=True):
+        assert x["objective"] == pytest.approx(y["objective"], abs=1e-9)
+        assert x["lambda"] == pytest.approx(y["lambda"], abs=1e-9)
+
+
+def test_infeasible_and_slack_budgets(tmp_path: Path) -> None:
+    curves = write_curves(tmp_path / "c.parquet", CURVES_3)
+    with pytest.raises(DataError, match=r"--budget 0.5 is below the minimum feasible mean cost 1 "):
+        solve_allocation(curves, tmp_path / "a.parquet", SolveOptions(budgets=(0.5,)))
+    assert not (tmp_path / "a.parquet").exists()
+    slack = solve_allocation(curves, tmp_path / "a.parquet", SolveOptions(budgets=(100.0,)))
+    sol = slack.solutions[0]
+    assert sol["slack"] and sol["achieved_cost"] == pytest.approx(
+        10 / 3
+    )  # 4 + 4 + 2 (cheapest best)
+
+
+def test_half_and_split_selection(tmp_path: Path) -> None:
+    fit = write_curves(tmp_path / "fit.parquet", CURVES_3, half="fit")
+    eval_ = write_curves(
+        tmp_path / "eval.parquet", {k: [1 - x for x in v] for k, v in CURVES_3.items()}, half="eval"
+    )
+    both = pl.concat([io.read_artifact(fit, CURVES).df, io.read_artifact(eval_, CURVES).df])
+    path = tmp_path / "c.parquet"
+    io.write_artifact(
+        both, path, CURVES, stage="test", extra_meta={"cross_fitted": True, "in_sample": False}
+    )
+    result = solve_allocation(path, tmp_path / "a.parquet", SolveOptions(budgets=(2.0,)))
+    assert result.half == "fit" and not result.in_sample
+    problems = tmp_path / "p.parquet"
+    io.write_artifact(
+        pl.DataFrame(
+            {
+                "problem_id": ["p0", "p1", "p2"],
+                "question": ["a", "b", "c"],
+                "answer": ["1"] * 3,
+                "split": ["train", "test", "train"],
+                "grader": ["numeric"] * 3,
+            }
+        ),
+        problems,
+        PROBLEMS,
+        stage="test",
+    )
+    result = solve_allocation(path, tmp_path / "a.parquet", SolveOptions(budgets=(2.0,)), problems)
+    assert result.split == "train" and result.problems == 2
+    result = solve_allocation(
+        path,
+        tmp_path / "a.parquet",
+        SolveOptions(budgets=(2.0,), split="test", half="eval"),
+        problems,
+    )
+    assert result.problems == 1
+    with pytest.raises(InputError, match="--split test: needs --problems"):
+        solve_allocation(path, tmp_path / "a.parquet", SolveOptions(budgets=(2.0,), split="test"))
+    with pytest.raises(DataError, match="no 'all' curves"):
+        solve_allocation(path, tmp_path / "a.parquet", SolveOptions(budgets=(2.0,), half="all"))
+
+
+def test_curves_and_problems_that_do_not_match(tmp_path: Path) -> None:
+    curves = write_curves(tmp_path / "c.parquet", CURVES_3)
+    problems = tmp_path / "p.parquet"
+    io.write_artifact(
+        pl.DataFrame(
+            {
+                "problem_id": ["x"],
+                "question": ["a"],
+                "answer": ["1"],
+                "split": ["train"],
+                "grader": ["numeric"],
+            }
+        ),
+        problems,
+        PROBLEMS,
+        stage="test",
+    )
+    with pytest.raises(DataError, match="problem_id 'p0' is not in"):
+        solve_allocation(curves, tmp_path / "a.parquet", SolveOptions(budgets=(2.0,)), problems)
+
+
+def test_cli_solve(tmp_path: Path) -> None:
+    curves = write_curves(tmp_path / "c.parquet", CURVES_3)
+    out = tmp_path / "a.parquet"
+    result = run_cli("solve", curves, "--budgets", "1.5,2,3", "--out", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert [s["budget"] for s in payload["solutions"]] == [1.5, 2.0, 3.0]
+    assert "oracle allocation" in result.stderr and "in-sample" in result.stderr
+    meta = io.read_artifact(out, ALLOCATION).meta
+    assert meta["solutions"][0]["lambda"] == payload["solutions"][0]["lambda"]
+    assert run_cli("solve", curves).exit_code == 2  # neither --budget nor --budgets
+    bad = run_cli("solve", curves, "--budget", "0.1", "--out", out)
+    assert bad.exit_code == 1 and bad.stderr.strip().endswith(
+        "(every problem at its cheapest action)"
+    )
+    assert run_cli("solve", curves, "--budget", "2", "--method", "magic").exit_code == 2
+
+
+@pytest.mark.shared_data
+def test_real_gpt4_oracle_meets_budget_and_beats_uniform(shared_data: Path, tmp_path: Path) -> None:
+    problems = tmp_path / "p.parquet"
+    data.build_problems(shared_file(shared_data, "gsm8k_test.jsonl"), problems, "gsm8k")
+    import_samples(
+        shared_file(shared_data, "gsm8k_gpt4_mot_12samples.parquet"),
+        problems,
+        tmp_path / "s.parquet",
+    )
+    estimate_curves(
+        tmp_path / "s.parquet", tmp_path / "c.parquet", EstimateOptions(ks=(1, 2, 4, 8)), problems
+    )
+    result = solve_allocation(
+        tmp_path / "c.parquet", tmp_path / "a.parquet", SolveOptions(budgets=(1.25, 1.5)), problems
+    )
+    for sol in result.solutions:
+        assert not sol["slack"]
+        assert sol["achieved_cost"] == pytest.approx(sol["budget"], abs=1e-9)
+        assert sol["objective"] >= sol["uniform_accuracy"]
+        assert sol["integer_gap"] <= sol["gap_bound"] + 1e-12
