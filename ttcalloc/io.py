@@ -201,7 +201,24 @@ def read_artifact(path: Path, schema: Schema) -> Artifact:
         df = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     except Exception as exc:
         raise ArtifactError(f"{path}: not a readable Parquet file ({_short(exc)})") from exc
+    if len(frames) > 1 and schema.superseded_by_null and schema.superseded_by_null in df.columns:
+        df = supersede(df, schema)
     return Artifact(validate(df, schema, str(path)), path, meta)
+
+
+def supersede(df: pl.DataFrame, schema: Schema) -> pl.DataFrame:
+    """One row per key: rows where ``schema.superseded_by_null`` is null win, then later rows."""
+    import polars as pl
+
+    col = schema.superseded_by_null
+    assert col is not None
+    return (
+        df.with_row_index("_row")
+        .sort([pl.col(col).is_null(), pl.col("_row")], descending=[True, True])
+        .unique(subset=list(schema.key), keep="first", maintain_order=True)
+        .sort("_row")
+        .drop("_row")
+    )
 
 
 def read_json_artifact(path: Path, schema: JsonSchema) -> dict[str, Any]:

@@ -42,6 +42,9 @@ class Schema:
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()
     allow_extra: bool = False
+    # In a folder of parts, a row whose ``superseded_by_null`` column is null replaces rows with
+    # the same key where it is not (a retried sample replaces its recorded failure).
+    superseded_by_null: str | None = None
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -98,6 +101,7 @@ SAMPLES = Schema(
     doc="One row per sampled answer: which problem, which model, and whether it was right.",
     producer="ttcalloc sample (or ttcalloc import)",
     key=("problem_id", "model", "sample_idx"),
+    superseded_by_null="error",
     columns=(
         Column("problem_id", "str", "Problem this sample answers (a problem_id of problems)."),
         Column("model", "str", "Model (litellm model string, or the imported name)."),

@@ -1,0 +1,142 @@
+"""A local OpenAI-compatible chat server that can inject faults, for sampler tests.
+
+Faults are scripted per request number (1-based, counted across the whole server) or per call
+pattern: ``faults={3: "429", 5: "500", 7: "hang", 9: "malformed", 11: "short"}``.  Answers are
+"#### <answer>" where the answer is read from the question ("What is A+B?" gives A+B), so graded
+correctness is predictable.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class FakeServer:
+    def __init__(
+        self,
+        faults: dict[int, str] | None = None,
+        hang_s: float = 5.0,
+        wrong_every: int = 0,
+        delay_s: float = 0.0,
+    ) -> None:
+        self.faults = dict(faults or {})
+        self.delay_s = delay_s
+        self.hang_s = hang_s
+        self.wrong_every = wrong_every
+        self.requests: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.httpd: ThreadingHTTPServer | None = None
+
+    @property
+    def base(self) -> str:
+        assert self.httpd is not None
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def answer(self, content: str, index: int) -> str:
+        m = re.search(r"(\d+)\s*\+\s*(\d+)", content)
+        value = int(m.group(1)) + int(m.group(2)) if m else 0
+        if self.wrong_every and index % self.wrong_every == 1:
+            value += 1
+        return f"Adding gives {value}.\n#### {value}"
+
+
+def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            payload = json.loads(self.rfile.read(length) or b"{}")
+            with server.lock:
+                server.requests.append(payload)
+                number = len(server.requests)
+            fault = server.faults.get(number)
+            if fault == "429":
+                self._send(
+                    429,
+                    b'{"error": {"message": "rate limited", "type": "rate_limit"}}',
+                    {"Retry-After": "0.2"},
+                )
+                return
+            if fault == "500":
+                self._send(500, b'{"error": {"message": "boom", "type": "server_error"}}')
+                return
+            if fault == "401":
+                self._send(
+                    401,
+                    b'{"error": {"message": "Incorrect API key provided: sk-secret1234567890", "type": "invalid_request_error", "code": "invalid_api_key"}}',
+                )
+                return
+            if fault == "hang":
+                time.sleep(server.hang_s)
+            if server.delay_s:
+                time.sleep(server.delay_s)
+            if fault == "malformed":
+                self._send(200, b'{"choices": [ this is not json')
+                return
+            n = int(payload.get("n") or 1)
+            if fault == "short":
+                n = max(1, n - 1)
+            content = payload["messages"][-1]["content"]
+            choices = [
+                {
+                    "index": i,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": server.answer(content, number + i)},
+                }
+                for i in range(n)
+            ]
+            body = {
+                "id": f"chatcmpl-{number}",
+                "object": "chat.completion",
+                "created": 0,
+                "model": payload.get("model", "fake"),
+                "choices": choices,
+                "usage": {
+                    "prompt_tokens": 20,
+                    "completion_tokens": 8 * n,
+                    "total_tokens": 20 + 8 * n,
+                },
+            }
+            self._send(200, json.dumps(body).encode())
+
+    return Handler
+
+
+@contextmanager
+def fake_openai(**kwargs: Any) -> Iterator[FakeServer]:
+    server = FakeServer(**kwargs)
+    server.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
+    server.httpd.daemon_threads = True
+    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+
+
+if __name__ == "__main__":  # a standalone server for subprocess tests: prints its base URL
+    import sys
+
+    with fake_openai(delay_s=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0) as srv:
+        print(srv.base, flush=True)
+        threading.Event().wait()
