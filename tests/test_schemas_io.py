@@ -172,3 +172,5 @@ def test_schema_docs_are_generated_from_the_schemas() -> None:
 
     docs = Path(__file__).resolve().parents[1] / "docs" / "artifacts.md"
     assert docs.read_text(encoding="utf-8") == docgen.artifacts_markdown(), "run `make docs`"
+    feats = docs.parent / "features.md"
+    assert feats.read_text(encoding="utf-8") == docgen.features_markdown(), "run `make docs`"

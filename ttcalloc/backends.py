@@ -178,6 +178,7 @@ class LiteLLMBackend:
         self.api_key = api_key
         self.max_n = max_n
         self.litellm = import_litellm()
+        self._priced = True  # False once litellm's price map turned out not to know the model
 
     def _cost(
         self, prompt_tokens: int | None, completion_tokens: int | None
@@ -191,12 +192,15 @@ class LiteLLMBackend:
                 prompt_tokens * (p.price_in or 0.0) / 1e6,
                 completion_tokens * (p.price_out or 0.0) / 1e6,
             )
+        if not self._priced:
+            return None, None
         try:
             cin, cout = self.litellm.cost_per_token(
                 model=self.route, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
             )
             return float(cin), float(cout)
         except Exception:
+            self._priced = False  # the look-up is slow; do not repeat a failing one
             return None, None
 
     async def complete(self, request: Request) -> list[Choice]:

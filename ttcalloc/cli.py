@@ -483,6 +483,82 @@ def solve_cmd(
         emit_json(result.to_dict())
 
 
+@app.command("train")
+@fails_cleanly
+def train_cmd(
+    allocation: Annotated[Path, typer.Argument(help="allocation.parquet from `ttcalloc solve`.")],
+    problems: Annotated[
+        Path, typer.Option(help="problems.parquet (questions, metadata, split).")
+    ] = Path("problems.parquet"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output policy folder.")] = Path(
+        "policy"
+    ),
+    curves: Annotated[
+        Path | None, typer.Option(help="curves.parquet (default: the one the allocation used).")
+    ] = None,
+    budget: Annotated[
+        float | None, typer.Option(help="Which budget of the allocation (needed if several).")
+    ] = None,
+    learner: Annotated[
+        str, typer.Option(help="imitate (classify the oracle action) or plugin (predict p(a)).")
+    ] = "imitate",
+    weight: Annotated[
+        str, typer.Option(help="none, or gap: weight problems by their gap.")
+    ] = "none",
+    features: Annotated[
+        str, typer.Option(help="Feature groups, comma-separated: text, numbers, symbols, meta.")
+    ] = "text,numbers,symbols,meta",
+    folds: Annotated[int, typer.Option(help="Folds for out-of-fold calibration.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of folds and XGBoost.")] = 0,
+    n_estimators: Annotated[int, typer.Option(help="Boosting rounds.")] = 200,
+    max_depth: Annotated[int, typer.Option(help="Tree depth.")] = 4,
+    as_json: JsonFlag = False,
+) -> None:
+    """Learn the oracle from cheap features; calibrate to the budget out of fold."""
+    from ttcalloc.console import emit_json
+    from ttcalloc.summaries import print_train
+    from ttcalloc.train import TrainOptions, train_policy
+
+    options = TrainOptions(
+        budget=budget,
+        learner=learner,
+        weight=weight,
+        features=tuple(f.strip() for f in features.split(",") if f.strip()),
+        folds=folds,
+        seed=seed,
+        n_estimators=n_estimators,
+        max_depth=max_depth,
+    )
+    result = train_policy(allocation, problems, out, options, curves)
+    print_train(result)
+    if as_json:
+        emit_json(result.to_dict())
+
+
+@app.command("allocate")
+@fails_cleanly
+def allocate_cmd(
+    policy: Annotated[Path, typer.Argument(help="Policy folder from `ttcalloc train`.")],
+    problems: Annotated[Path, typer.Argument(help="problems.parquet to allocate compute to.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output plan.parquet.")] = Path(
+        "plan.parquet"
+    ),
+    as_json: JsonFlag = False,
+) -> None:
+    """Choose the action for each new problem with a trained policy (no model calls)."""
+    from ttcalloc.allocate import allocate
+    from ttcalloc.console import emit_json, log
+
+    result = allocate(policy, problems, out)
+    counts = ", ".join(f"{a} {n}" for a, n in result.actions.items())
+    log(
+        f"wrote [bold]{result.out}[/bold]: {result.problems} problems; expected mean cost "
+        f"{result.expected_cost:.4g} {result.cost_unit} (budget {result.budget:g}); {counts}"
+    )
+    if as_json:
+        emit_json(result.to_dict())
+
+
 @app.command("info")
 @fails_cleanly
 def info_cmd(

@@ -33,10 +33,26 @@ def artifacts_markdown() -> str:
     return "\n".join(parts)
 
 
+def features_markdown() -> str:
+    """docs/features.md: the cheap input features a policy can use."""
+    from ttcalloc import features
+
+    return (
+        "# Policy features\n\n"
+        "Generated from `ttcalloc/features.py` by `make docs`. Computed from the problem alone, "
+        "before any model call; `ttcalloc train --features` selects groups, and policy.json lists "
+        "the features a policy uses.\n\n" + features.docs_table()
+    )
+
+
 def main() -> None:
-    out = DOCS / "artifacts.md"
-    write_text(out, artifacts_markdown())
-    sys.stderr.write(f"wrote {out}\n")
+    for name, text in (
+        ("artifacts.md", artifacts_markdown()),
+        ("features.md", features_markdown()),
+    ):
+        out = DOCS / name
+        write_text(out, text)
+        sys.stderr.write(f"wrote {out}\n")
 
 
 if __name__ == "__main__":

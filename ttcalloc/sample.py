@@ -506,7 +506,8 @@ async def _sample_all(
         remaining_per_problem[request.problem_id] -= request.n
         if remaining_per_problem[request.problem_id] == 0:
             problems_done += 1
-        progress.update(task, advance=request.n, stats=stats_text())
+        if not progress.disable:
+            progress.update(task, advance=request.n, stats=stats_text())
 
     async def worker() -> None:
         while not stop:

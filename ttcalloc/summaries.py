@@ -12,6 +12,7 @@ from ttcalloc.console import err_console
 if TYPE_CHECKING:
     from ttcalloc.estimate import EstimateResult
     from ttcalloc.solve import SolveResult
+    from ttcalloc.train import TrainResult
 
 
 def print_estimate(result: EstimateResult) -> None:
@@ -70,3 +71,30 @@ def print_solve(result: SolveResult) -> None:
         )
     err_console.print(table)
     err_console.print(f"wrote [bold]{escape(str(result.out))}[/bold]")
+
+
+def print_train(result: TrainResult) -> None:
+    """Out-of-fold metrics of a trained policy against uniform at the same cost."""
+    m = result.metrics
+    scored = "in-sample curves" if m["in_sample"] else f"{m['scored_on']} half"
+    table = Table(
+        title=f"policy ({m['learner']}, out of fold, scored on {scored})", title_justify="left"
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("budget", f"{m['budget']:g}"),
+        ("expected cost (out of fold)", f"{m['oof_expected_cost']:.4g}"),
+        ("cost / budget", _num(m["oof_cost_over_budget"], ".3f")),
+        ("imitation accuracy", f"{m['oof_imitation_accuracy']:.3f}"),
+        ("accuracy", f"{m['oof_accuracy']:.4f}"),
+        ("uniform at the same cost", _num(m["uniform_accuracy_same_cost"])),
+        ("gain vs uniform", _num(m["gain_vs_uniform"], "+.4f")),
+        ("oracle (labels)", f"{m['oracle_accuracy']:.4f}"),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    err_console.print(table)
+    err_console.print(
+        f"wrote [bold]{escape(str(result.out))}[/bold] ({m['train_problems']} training problems)"
+    )

@@ -1,0 +1,264 @@
+"""`ttcalloc train` and `ttcalloc allocate`: learned policies, calibration, persistence, errors."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import shared_file
+from helpers import run_cli, write_jsonl
+
+from ttcalloc import data, io
+from ttcalloc.allocate import allocate
+from ttcalloc.errors import DataError, InputError
+from ttcalloc.estimate import EstimateOptions, estimate_curves
+from ttcalloc.importer import import_samples
+from ttcalloc.policy import Policy
+from ttcalloc.sample import SampleOptions, sample_problems
+from ttcalloc.schemas import CURVES, PLAN
+from ttcalloc.solve import SolveOptions, solve_allocation, to_dense
+from ttcalloc.train import TrainOptions, calibrate, train_policy
+
+
+def make_questions(n: int, seed: int = 0) -> list[dict[str, str]]:
+    """Word problems of varied length and number count (harder when longer, for sim/)."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        terms = [rng.randint(1, 10 ** rng.randint(1, 4)) for _ in range(rng.randint(2, 7))]
+        filler = " Then something else happens in the story." * rng.randint(0, 6)
+        q = f"Problem {i}: Sam adds {' and '.join(map(str, terms))}.{filler} What is the total?"
+        rows.append({"question": q, "answer": f"#### {sum(terms)}"})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("pipeline")
+    problems = tmp / "problems.parquet"
+    data.build_problems(
+        write_jsonl(tmp / "q.jsonl", make_questions(500)),
+        problems,
+        "gsm8k",
+        data.DataOptions(test_frac=0.3),
+    )
+    sample_problems(
+        problems, tmp / "samples", SampleOptions(model="sim/medium", n=8, progress=False)
+    )
+    estimate_curves(
+        tmp / "samples",
+        tmp / "curves.parquet",
+        EstimateOptions(ks=(1, 2, 4), cost="samples"),
+        problems,
+    )
+    solve_allocation(
+        tmp / "curves.parquet", tmp / "alloc.parquet", SolveOptions(budgets=(1.5, 2.5)), problems
+    )
+    return {
+        "problems": problems,
+        "curves": tmp / "curves.parquet",
+        "alloc": tmp / "alloc.parquet",
+        "tmp": tmp,
+    }
+
+
+@pytest.mark.parametrize("learner", ["imitate", "plugin"])
+def test_train_calibrates_out_of_fold_and_round_trips(
+    pipeline: dict[str, Path], tmp_path: Path, learner: str
+) -> None:
+    result = train_policy(
+        pipeline["alloc"],
+        pipeline["problems"],
+        tmp_path / "policy",
+        TrainOptions(budget=1.5, learner=learner),
+    )
+    m = result.metrics
+    assert abs(m["oof_expected_cost"] / 1.5 - 1) <= 0.02  # out-of-fold cost meets the budget
+    assert 0 <= m["oof_imitation_accuracy"] <= 1 and m["scored_on"] == "eval"
+    meta = json.loads((tmp_path / "policy" / "policy.json").read_text())
+    assert meta["learner"] == learner and meta["budget"] == 1.5
+    assert all(f.endswith(".ubj") for f in meta["model_files"])
+    assert not list((tmp_path / "policy").glob("*.pkl")) and not list(
+        (tmp_path / "policy").glob("*.tmp")
+    )
+    # save/load round trip: the loaded policy decides exactly like the in-memory one did
+    policy = Policy.load(tmp_path / "policy")
+    questions = [r["question"] for r in make_questions(50, seed=9)]
+    first = policy.choose_many(questions)
+    again = Policy.load(tmp_path / "policy").choose_many(questions)
+    assert first == again
+    assert set(first) <= set(policy.actions)
+    assert policy.choose(questions[0]) == first[0]
+
+
+def test_training_is_deterministic_by_seed(pipeline: dict[str, Path], tmp_path: Path) -> None:
+    a = train_policy(
+        pipeline["alloc"], pipeline["problems"], tmp_path / "a", TrainOptions(budget=1.5, seed=3)
+    )
+    b = train_policy(
+        pipeline["alloc"], pipeline["problems"], tmp_path / "b", TrainOptions(budget=1.5, seed=3)
+    )
+    assert a.metrics == b.metrics
+    assert (tmp_path / "a" / "model.ubj").read_bytes() == (
+        tmp_path / "b" / "model.ubj"
+    ).read_bytes()
+
+
+def test_calibration_meets_the_budget_on_held_out_problems(
+    pipeline: dict[str, Path], tmp_path: Path
+) -> None:
+    """Allocate the test split (never seen in training) and charge the eval-half curves."""
+    train_policy(
+        pipeline["alloc"], pipeline["problems"], tmp_path / "policy", TrainOptions(budget=2.5)
+    )
+    problems = io.read_artifact(pipeline["problems"], data.PROBLEMS).df
+    test = problems.filter(pl.col("split") == "test")
+    io.write_artifact(test, tmp_path / "test.parquet", data.PROBLEMS, stage="test")
+    result = allocate(tmp_path / "policy", tmp_path / "test.parquet", tmp_path / "plan.parquet")
+    assert result.problems == test.height
+    plan = io.read_artifact(tmp_path / "plan.parquet", PLAN).df
+    curves = io.read_artifact(pipeline["curves"], CURVES).df.filter(pl.col("half") == "eval")
+    charged = plan.join(curves, on=["problem_id", "action"])["cost_right"].mean()
+    assert charged == pytest.approx(2.5, rel=0.1)
+
+
+def test_calibrate_bisection() -> None:
+    scores = np.log(np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.5, 0.5]]))
+    costs = np.array([1.0, 4.0])
+    per_problem = np.tile(costs, (4, 1))
+    mu = calibrate(scores, costs, per_problem, 2.5)
+    from ttcalloc.policy import decide
+
+    spent = per_problem[np.arange(4), decide(scores, costs, mu)].mean()
+    assert spent <= 2.5 and spent == 2.5  # two of four problems upgraded
+    assert (
+        calibrate(scores, costs, per_problem, 100.0) < 0
+    )  # slack: everyone gets the costly action
+
+
+def test_errors_name_the_mismatch(pipeline: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="choose one with --budget"):
+        train_policy(pipeline["alloc"], pipeline["problems"], tmp_path / "p")
+    with pytest.raises(InputError, match="--budget 9: not in"):
+        train_policy(
+            pipeline["alloc"], pipeline["problems"], tmp_path / "p", TrainOptions(budget=9.0)
+        )
+    other = tmp_path / "other.parquet"
+    data.build_problems(
+        write_jsonl(tmp_path / "o.jsonl", make_questions(5, seed=2)),
+        other,
+        "gsm8k",
+        data.DataOptions(id_field=None, limit=3),
+    )
+    io.write_artifact(
+        io.read_artifact(other, data.PROBLEMS)
+        .df.with_columns(pl.lit("x").alias("problem_id"))
+        .head(1),
+        other,
+        data.PROBLEMS,
+        stage="test",
+    )
+    with pytest.raises(DataError, match="allocation and problems do not match"):
+        train_policy(pipeline["alloc"], other, tmp_path / "p", TrainOptions(budget=1.5))
+    with pytest.raises(InputError, match="--learner 'magic'"):
+        train_policy(
+            pipeline["alloc"],
+            pipeline["problems"],
+            tmp_path / "p",
+            TrainOptions(budget=1.5, learner="magic"),
+        )
+
+
+def test_policy_needing_metadata_the_problems_lack(tmp_path: Path) -> None:
+    rows = [
+        {
+            "problem": q["question"],
+            "answer": q["answer"].split()[-1],
+            "level": 1 + i % 5,
+            "subject": "Algebra",
+        }
+        for i, q in enumerate(make_questions(120))
+    ]
+    problems = tmp_path / "p.parquet"
+    data.build_problems(write_jsonl(tmp_path / "m.jsonl", rows), problems, "math")
+    sample_problems(
+        problems, tmp_path / "s", SampleOptions(model="sim/strong", n=4, progress=False)
+    )
+    estimate_curves(
+        tmp_path / "s", tmp_path / "c.parquet", EstimateOptions(ks=(1, 2), cost="samples")
+    )
+    solve_allocation(
+        tmp_path / "c.parquet", tmp_path / "a.parquet", SolveOptions(budgets=(1.5,)), problems
+    )
+    train_policy(tmp_path / "a.parquet", problems, tmp_path / "policy", TrainOptions())
+    assert "level" in Policy.load(tmp_path / "policy").feature_names
+    bare = tmp_path / "bare.parquet"
+    data.build_problems(write_jsonl(tmp_path / "g.jsonl", make_questions(5)), bare, "gsm8k")
+    with pytest.raises(DataError, match="trained with feature 'level'"):
+        allocate(tmp_path / "policy", bare, tmp_path / "plan.parquet")
+    assert not (tmp_path / "plan.parquet").exists()
+
+
+def test_cli_train_and_allocate(pipeline: dict[str, Path], tmp_path: Path) -> None:
+    result = run_cli(
+        "train",
+        pipeline["alloc"],
+        "--problems",
+        pipeline["problems"],
+        "--budget",
+        "1.5",
+        "--out",
+        tmp_path / "policy",
+        "--learner",
+        "plugin",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["learner"] == "plugin"
+    assert "gain vs uniform" in result.stderr
+    result = run_cli(
+        "allocate",
+        tmp_path / "policy",
+        pipeline["problems"],
+        "--out",
+        tmp_path / "plan.parquet",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["problems"] == 500
+    missing = run_cli("allocate", tmp_path / "nope", pipeline["problems"])
+    assert missing.exit_code == 1 and "run `ttcalloc train` first" in missing.stderr
+
+
+@pytest.mark.shared_data
+def test_real_codex_samples_end_to_end(shared_data: Path, tmp_path: Path) -> None:
+    problems = tmp_path / "p.parquet"
+    data.build_problems(shared_file(shared_data, "gsm8k_train.jsonl"), problems, "gsm8k")
+    import_samples(
+        shared_file(shared_data, "gsm8k_train_activeprompt_codex_10samples.parquet"),
+        problems,
+        tmp_path / "s.parquet",
+    )
+    estimate_curves(
+        tmp_path / "s.parquet",
+        tmp_path / "c.parquet",
+        EstimateOptions(ks=(1, 2, 3, 4, 5)),
+        problems,
+    )
+    solve_allocation(
+        tmp_path / "c.parquet", tmp_path / "a.parquet", SolveOptions(budgets=(2.0,)), problems
+    )
+    for learner in ("imitate", "plugin"):
+        result = train_policy(
+            tmp_path / "a.parquet", problems, tmp_path / learner, TrainOptions(learner=learner)
+        )
+        assert abs(result.metrics["oof_cost_over_budget"] - 1) <= 0.02
+    allocate(tmp_path / "imitate", problems, tmp_path / "plan.parquet")
+    dense = to_dense(
+        io.read_artifact(tmp_path / "c.parquet", CURVES).df.filter(pl.col("half") == "fit")
+    )
+    assert len(dense.actions) == 5

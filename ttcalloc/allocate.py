@@ -1,0 +1,82 @@
+"""``ttcalloc allocate``: the deployment step: a trained policy's action for each new problem."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ttcalloc.errors import DataError
+from ttcalloc.io import read_artifact, write_artifact
+from ttcalloc.policy import Policy
+from ttcalloc.schemas import PLAN, PROBLEMS
+
+
+@dataclass(frozen=True)
+class AllocateResult:
+    out: Path
+    problems: int
+    expected_cost: float
+    budget: float
+    cost_unit: str
+    actions: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "problems": self.problems,
+            "expected_cost": self.expected_cost,
+            "budget": self.budget,
+            "cost_unit": self.cost_unit,
+            "actions": self.actions,
+        }
+
+
+def allocate(policy_path: Path, problems_path: Path, out: Path) -> AllocateResult:
+    """Choose an action for every problem with a trained policy and write ``plan.parquet``.
+
+    Args:
+        policy_path: policy folder from ``ttcalloc train``.
+        problems_path: problems to allocate (any split; no samples needed).
+        out: where to write the plan.
+
+    Returns:
+        An :class:`AllocateResult` with the expected mean cost and the action counts.
+    """
+    import polars as pl
+
+    policy = Policy.load(policy_path)
+    problems = read_artifact(problems_path, PROBLEMS).df
+    if problems.height == 0:
+        raise DataError(f"{problems_path}: no problems")
+    needs = [c for c in ("level",) if c in policy.feature_names]
+    if policy.subjects is not None:
+        needs.append("subject")
+    for col in needs:
+        if col not in problems.columns or problems[col].null_count() == problems.height:
+            raise DataError(
+                f"{problems_path}: the policy was trained with feature {col!r}, which these "
+                "problems lack (train without the meta feature group, or give problems with it)"
+            )
+    metas = problems.select([c for c in ("level", "subject") if c in problems.columns]).to_dicts()
+    chosen = policy.choose_many(problems["question"].to_list(), metas)
+    cost = [policy.expected_cost(a) for a in chosen]
+    plan = pl.DataFrame({"problem_id": problems["problem_id"], "action": chosen, "cost": cost})
+    write_artifact(
+        plan,
+        out,
+        PLAN,
+        stage="allocate",
+        params={"policy": str(policy_path)},
+        inputs={"policy": Path(policy_path) / "policy.json", "problems": Path(problems_path)},
+        extra_meta={"cost_unit": policy.info.get("cost_unit")},
+    )
+    return AllocateResult(
+        out=Path(out),
+        problems=plan.height,
+        expected_cost=float(sum(cost) / len(cost)),
+        budget=float(policy.info["budget"]),
+        cost_unit=str(policy.info.get("cost_unit")),
+        actions=dict(Counter(chosen).most_common()),
+    )

@@ -1,0 +1,92 @@
+"""A trained allocation policy: features -> scores -> the action under the calibrated budget.
+
+``Policy.load(path).choose(question)`` is the deployment API: no model call, a few microseconds
+of feature extraction and one XGBoost prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ttcalloc import features as feats
+from ttcalloc.errors import ArtifactError
+from ttcalloc.io import read_json_artifact
+from ttcalloc.learners import Model, load_model
+from ttcalloc.schemas import POLICY
+
+
+def decide(scores: np.ndarray, costs: np.ndarray, mu: float) -> np.ndarray:
+    """``argmax_a scores - mu * cost(a)`` per row (ties to the cheaper action)."""
+    value = scores - mu * costs[None, :]
+    best = value.max(axis=1, keepdims=True)
+    tied_cost = np.where(value >= best, costs[None, :], np.inf)
+    out: np.ndarray = np.argmin(tied_cost, axis=1)
+    return out
+
+
+@dataclass
+class Policy:
+    """Actions with their mean costs, the features, the fitted model and the multiplier mu."""
+
+    actions: list[str]
+    costs: np.ndarray
+    feature_names: list[str]
+    subjects: list[str] | None
+    learner: str
+    mu: float
+    model: Model
+    info: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: str | Path) -> Policy:
+        """Load a policy folder written by ``ttcalloc train``."""
+        folder = Path(path)
+        meta = read_json_artifact(folder / "policy.json", POLICY)
+        try:
+            actions = [a["name"] for a in meta["actions"]]
+            costs = np.array([float(a["cost"]) for a in meta["actions"]])
+            names = list(meta["features"])
+            model = load_model(meta["learner"], folder, list(meta["model_files"]), len(actions))
+        except (KeyError, TypeError, ValueError, OSError) as exc:
+            raise ArtifactError(f"{folder / 'policy.json'}: incomplete policy ({exc})") from exc
+        except Exception as exc:  # xgboost.core.XGBoostError for a damaged model file
+            raise ArtifactError(f"{folder}: cannot load the model ({str(exc)[:200]})") from exc
+        return cls(
+            actions,
+            costs,
+            names,
+            meta.get("subjects"),
+            meta["learner"],
+            float(meta["mu"]),
+            model,
+            meta,
+        )
+
+    def _features(self) -> list[feats.Feature]:
+        return feats.by_names(self.feature_names)
+
+    def matrix(
+        self, questions: Sequence[str], metas: Sequence[Mapping[str, Any]] | None = None
+    ) -> np.ndarray:
+        metas = metas if metas is not None else [{}] * len(questions)
+        return feats.matrix(self._features(), list(questions), list(metas), self.subjects)
+
+    def choose_many(
+        self, questions: Sequence[str], metas: Sequence[Mapping[str, Any]] | None = None
+    ) -> list[str]:
+        """The action for each question."""
+        x = self.matrix(questions, metas)
+        idx = decide(self.model.scores(x), self.costs, self.mu)
+        return [self.actions[i] for i in idx]
+
+    def choose(self, question: str, **meta: Any) -> str:
+        """The action for one question (metadata such as ``level=3`` when the policy uses it)."""
+        return self.choose_many([question], [meta])[0]
+
+    def expected_cost(self, action: str) -> float:
+        return float(self.costs[self.actions.index(action)])
