@@ -16,6 +16,7 @@ import os
 import random
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -360,32 +361,40 @@ async def _run(
         )
 
 
-def _plan(
+def _missing(problems: pl.DataFrame, n: int, done: dict[str, set[int]]) -> dict[str, list[int]]:
+    """Sample indices still needed per problem (problems with none missing are left out)."""
+    out: dict[str, list[int]] = {}
+    for pid in problems["problem_id"].to_list():
+        have = done.get(pid)
+        missing = [i for i in range(n) if not have or i not in have]
+        if missing:
+            out[pid] = missing
+    return out
+
+
+def _requests(
     problems: pl.DataFrame,
     options: SampleOptions,
     template: str | None,
-    done: dict[str, set[int]],
+    missing: dict[str, list[int]],
     per_request: int,
-) -> tuple[list[Request], dict[str, dict[str, Any]]]:
-    requests: list[Request] = []
-    by_id: dict[str, dict[str, Any]] = {}
+) -> Iterator[Request]:
+    """Requests, generated lazily so memory does not grow with the number of problems."""
     for row in problems.iter_rows(named=True):
         pid = row["problem_id"]
-        by_id[pid] = row
-        missing = [i for i in range(options.n) if i not in done.get(pid, set())]
-        if not missing:
+        todo = missing.get(pid)
+        if not todo:
             continue
         messages = []
         if options.system:
             messages.append({"role": "system", "content": options.system})
-        messages.append(
-            {"role": "user", "content": prompts.render(template, row["grader"], row["question"])}
-        )
+        content = prompts.render(template, row["grader"], row["question"])
+        messages.append({"role": "user", "content": content})
         base = request_seed(options.seed, pid, options.model)
         # consecutive runs of missing indices, cut into requests of at most per_request choices
-        start = prev = missing[0]
-        runs = []
-        for i in missing[1:]:
+        runs: list[tuple[int, int]] = []
+        start = prev = todo[0]
+        for i in todo[1:]:
             if i != prev + 1:
                 runs.append((start, prev))
                 start = i
@@ -394,10 +403,7 @@ def _plan(
         for lo, hi in runs:
             for first in range(lo, hi + 1, per_request):
                 m = min(per_request, hi + 1 - first)
-                requests.append(
-                    Request(pid, first, m, messages, base + first, row["question"], row["answer"])
-                )
-    return requests, by_id
+                yield Request(pid, first, m, messages, base + first, row["question"], row["answer"])
 
 
 async def _sample_all(
@@ -413,17 +419,20 @@ async def _sample_all(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     per_request = max(1, min(options.requests_per_batch, backend.max_n))
-    requests, by_id = _plan(problems, options, template, done, per_request)
-    total = sum(r.n for r in requests)
+    missing = _missing(problems, options.n, done)
+    total = sum(len(v) for v in missing.values())
+    by_id = {
+        pid: {"answer": answer, "grader": grader}
+        for pid, answer, grader in problems.select("problem_id", "answer", "grader").iter_rows()
+        if pid in missing
+    }
+    pending = _requests(problems, options, template, missing, per_request)
     stats = Stats()
     writer = PartWriter(
         out, params, {"problems": problems_path}, options.flush_every, options.flush_seconds
     )
     limiter = RateLimiter(options.rpm, options.tpm)
-    queue: asyncio.Queue[Request] = asyncio.Queue()
-    for r in requests:
-        queue.put_nowait(r)
-    remaining_per_problem = collections.Counter(r.problem_id for r in requests for _ in range(r.n))
+    remaining_per_problem = collections.Counter({pid: len(v) for pid, v in missing.items()})
     problems_done = problems.height - len(remaining_per_problem)
     stop: list[str] = []
     reserved = [0.0]
@@ -511,9 +520,8 @@ async def _sample_all(
 
     async def worker() -> None:
         while not stop:
-            try:
-                request = queue.get_nowait()
-            except asyncio.QueueEmpty:
+            request = next(pending, None)  # no await in between: safe to share across workers
+            if request is None:
                 return
             if options.max_cost is not None and worst is not None:
                 need = worst * request.n
