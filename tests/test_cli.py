@@ -9,7 +9,7 @@ from helpers import run_cli
 
 from ttcalloc import __version__
 
-COMMANDS = ["data", "import", "info"]
+COMMANDS = ["data", "import", "sample", "estimate", "solve", "train", "allocate", "info"]
 
 
 def test_help_lists_every_command_with_a_summary() -> None:

@@ -19,12 +19,14 @@ from ttcalloc import __version__
 from ttcalloc.errors import TtcallocError
 
 F = TypeVar("F", bound=Callable[..., Any])
+PIPELINE = "Pipeline stages"
 
 app = typer.Typer(
     name="ttcalloc",
     help=(
         "Budgeted test-time compute allocation for reasoning LLMs.\n\n"
-        "Pipeline: data -> import -> ... ; each stage reads and writes Parquet."
+        "Pipeline: data -> sample (or import) -> estimate -> solve -> train -> allocate; "
+        "each stage reads and writes Parquet. Results go to stdout only with --json."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -36,7 +38,7 @@ data_app = typer.Typer(
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(data_app, name="data")
+app.add_typer(data_app, name="data", rich_help_panel=PIPELINE)
 
 
 def fails_cleanly(func: F) -> F:
@@ -183,7 +185,7 @@ def _field(help_text: str) -> Any:
     return typer.Option(help=help_text + " (default: found among common names; '' for none).")
 
 
-@app.command("import")
+@app.command("import", rich_help_panel=PIPELINE)
 @fails_cleanly
 def import_cmd(
     samples: Annotated[Path, typer.Argument(help="Samples file: JSONL, JSON, CSV or Parquet.")],
@@ -252,7 +254,7 @@ def import_cmd(
         emit_json(result.to_dict())
 
 
-@app.command("sample")
+@app.command("sample", rich_help_panel=PIPELINE)
 @fails_cleanly
 def sample_cmd(
     problems: Annotated[Path, typer.Argument(help="problems.parquet written by `ttcalloc data`.")],
@@ -364,7 +366,7 @@ def _csv_ints(text: str, flag: str) -> tuple[int, ...]:
     return values
 
 
-@app.command("estimate")
+@app.command("estimate", rich_help_panel=PIPELINE)
 @fails_cleanly
 def estimate_cmd(
     samples: Annotated[Path, typer.Argument(help="samples.parquet (file or folder of parts).")],
@@ -432,7 +434,7 @@ def _csv_floats(text: str, flag: str) -> tuple[float, ...]:
     return values
 
 
-@app.command("solve")
+@app.command("solve", rich_help_panel=PIPELINE)
 @fails_cleanly
 def solve_cmd(
     curves: Annotated[Path, typer.Argument(help="curves.parquet written by `ttcalloc estimate`.")],
@@ -483,7 +485,7 @@ def solve_cmd(
         emit_json(result.to_dict())
 
 
-@app.command("train")
+@app.command("train", rich_help_panel=PIPELINE)
 @fails_cleanly
 def train_cmd(
     allocation: Annotated[Path, typer.Argument(help="allocation.parquet from `ttcalloc solve`.")],
@@ -535,7 +537,7 @@ def train_cmd(
         emit_json(result.to_dict())
 
 
-@app.command("allocate")
+@app.command("allocate", rich_help_panel=PIPELINE)
 @fails_cleanly
 def allocate_cmd(
     policy: Annotated[Path, typer.Argument(help="Policy folder from `ttcalloc train`.")],
@@ -559,7 +561,7 @@ def allocate_cmd(
         emit_json(result.to_dict())
 
 
-@app.command("info")
+@app.command("info", rich_help_panel="Tools")
 @fails_cleanly
 def info_cmd(
     path: Annotated[Path, typer.Argument(help="Any ttcalloc Parquet artifact (file or folder).")],
