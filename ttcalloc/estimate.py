@@ -18,7 +18,7 @@ import numpy as np
 from ttcalloc import estimators, grading
 from ttcalloc.console import warn
 from ttcalloc.errors import DataError, InputError
-from ttcalloc.io import read_artifact, write_artifact
+from ttcalloc.io import check_known_ids, read_artifact, write_artifact
 from ttcalloc.schemas import CURVES, PROBLEMS, SAMPLES
 
 if TYPE_CHECKING:
@@ -197,12 +197,13 @@ def estimate_curves(
     problems = None
     if problems_path is not None:
         problems = read_artifact(problems_path, PROBLEMS).df
-        unknown_ids = samples.filter(~pl.col("problem_id").is_in(problems["problem_id"].implode()))
-        if unknown_ids.height:
-            raise DataError(
-                f"{samples_path}: problem_id {unknown_ids['problem_id'][0]!r} is not in "
-                f"{problems_path}"
-            )
+        check_known_ids(
+            samples,
+            problems,
+            Path(samples_path),
+            Path(problems_path),
+            "were the samples drawn for these problems?",
+        )
     unit = _choose_cost(samples, options.cost)
     if options.prompt_once and unit not in ("tokens",):
         raise InputError("--prompt-once needs --cost tokens (prompt and completion tokens)")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ttcalloc import __version__
-from ttcalloc.errors import ArtifactError, MissingInputError
+from ttcalloc.errors import ArtifactError, DataError, MissingInputError
 from ttcalloc.schemas import JsonSchema, Schema, validate, validate_json
 
 if TYPE_CHECKING:
@@ -230,3 +230,16 @@ def read_json_artifact(path: Path, schema: JsonSchema) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{path}: not valid JSON ({_short(exc)})") from exc
     return validate_json(data, schema, str(path))
+
+
+def check_known_ids(
+    df: pl.DataFrame, problems: pl.DataFrame, source: Path, problems_path: Path, hint: str
+) -> None:
+    """Fail when ``df`` has a problem_id that ``problems`` lacks (one line naming both files)."""
+    import polars as pl
+
+    extra = df.filter(~pl.col("problem_id").is_in(problems["problem_id"].implode()))
+    if extra.height:
+        raise DataError(
+            f"{source}: problem_id {extra['problem_id'][0]!r} is not in {problems_path} ({hint})"
+        )

@@ -12,7 +12,7 @@ from ttcalloc import oracle
 from ttcalloc.baselines import uniform_at_budget
 from ttcalloc.console import warn
 from ttcalloc.errors import ArtifactError, DataError, InputError
-from ttcalloc.io import read_artifact, write_artifact
+from ttcalloc.io import check_known_ids, read_artifact, write_artifact
 from ttcalloc.schemas import ALLOCATION, CURVES, PROBLEMS
 
 if TYPE_CHECKING:
@@ -121,12 +121,13 @@ def load_curves(
     chosen_split = split or ("train" if problems_path is not None else "all")
     if problems_path is not None:
         problems = read_artifact(problems_path, PROBLEMS).df
-        extra = curves.filter(~pl.col("problem_id").is_in(problems["problem_id"].implode()))
-        if extra.height:
-            raise DataError(
-                f"{curves_path}: problem_id {extra['problem_id'][0]!r} is not in {problems_path} "
-                "(were the curves estimated from samples of these problems?)"
-            )
+        check_known_ids(
+            curves,
+            problems,
+            Path(curves_path),
+            Path(problems_path),
+            "were the curves estimated from samples of these problems?",
+        )
         if chosen_split != "all":
             keep = problems.filter(pl.col("split") == chosen_split)["problem_id"]
             curves = curves.filter(pl.col("problem_id").is_in(keep.implode()))

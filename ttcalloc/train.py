@@ -20,7 +20,7 @@ from ttcalloc import features as feats
 from ttcalloc.baselines import uniform_at_budget
 from ttcalloc.console import warn
 from ttcalloc.errors import DataError, InputError
-from ttcalloc.io import fingerprint, read_artifact, write_json
+from ttcalloc.io import check_known_ids, fingerprint, read_artifact, write_json
 from ttcalloc.learners import LEARNERS, LearnerOptions, TrainData
 from ttcalloc.policy import decide
 from ttcalloc.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS
@@ -139,12 +139,13 @@ def train_policy(
         curves_path = Path(source)
     curves_art = read_artifact(curves_path, CURVES)
     problems = read_artifact(problems_path, PROBLEMS).df
-    unknown = alloc.filter(~pl.col("problem_id").is_in(problems["problem_id"].implode()))
-    if unknown.height:
-        raise DataError(
-            f"{allocation_path}: problem_id {unknown['problem_id'][0]!r} is not in {problems_path} "
-            "(allocation and problems do not match)"
-        )
+    check_known_ids(
+        alloc,
+        problems,
+        Path(allocation_path),
+        Path(problems_path),
+        "allocation and problems do not match",
+    )
     train_ids = set(problems.filter(pl.col("split") == "train")["problem_id"].to_list())
     n_before = alloc.height
     alloc = alloc.filter(pl.col("problem_id").is_in(list(train_ids)))
