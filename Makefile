@@ -9,7 +9,7 @@ DEMO ?= out/demo
 DEMO_MODEL ?= local/smollm2
 DEMO_N ?= 8
 
-.PHONY: install test check format docs bench demo clean help
+.PHONY: install test check format docs bench demo smoke clean help
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -48,6 +48,10 @@ demo: $(STAMP)  ## The main job on a real local model, offline: data -> sample -
 		--folds 3 --out $(DEMO)/policy
 	$(TTC) allocate $(DEMO)/policy $(DEMO)/problems.parquet --out $(DEMO)/plan.parquet
 	@echo "artifacts in $(DEMO)/ (ttcalloc info FILE shows any of them)"
+
+smoke: $(STAMP)  ## The demo pipeline on the simulated backend, in seconds (CI runs it).
+	rm -rf out/smoke
+	$(MAKE) --no-print-directory demo DEMO=out/smoke DEMO_MODEL=sim/medium DEMO_N=16
 
 docs: $(STAMP)  ## Regenerate the reference docs generated from the code.
 	$(PY) -m ttcalloc.docgen
