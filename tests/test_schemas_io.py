@@ -174,3 +174,5 @@ def test_schema_docs_are_generated_from_the_schemas() -> None:
     assert docs.read_text(encoding="utf-8") == docgen.artifacts_markdown(), "run `make docs`"
     feats = docs.parent / "features.md"
     assert feats.read_text(encoding="utf-8") == docgen.features_markdown(), "run `make docs`"
+    cli = docs.parent / "cli.md"
+    assert cli.read_text(encoding="utf-8") == docgen.cli_markdown(), "run `make docs`"

@@ -45,10 +45,53 @@ def features_markdown() -> str:
     )
 
 
+def cli_markdown() -> str:
+    """docs/cli.md: every command and option, read from the CLI definition itself."""
+    import typer.main
+
+    from ttcalloc.cli import app
+
+    root = typer.main.get_command(app)
+    lines = [
+        "# CLI reference",
+        "",
+        "Generated from `ttcalloc/cli.py` by `make docs`; a test fails when it is stale. "
+        "`ttcalloc COMMAND --help` shows the same.",
+        "",
+    ]
+
+    def command(path: str, cmd: object) -> None:
+        sub = getattr(cmd, "commands", None)
+        if sub:
+            for name in sub:
+                command(f"{path} {name}", sub[name])
+            return
+        lines.append(f"## `{path}`\n")
+        lines.append(f"{(getattr(cmd, 'help', '') or '').strip()}\n")
+        lines.append("| argument / option | default | meaning |")
+        lines.append("|---|---|---|")
+        for param in getattr(cmd, "params", []):
+            names = [*param.opts, *getattr(param, "secondary_opts", [])]
+            opts = ", ".join(f"`{o}`" for o in names)
+            if param.required:
+                default = "required"
+            elif param.default is None or param.default is False:
+                default = ""
+            else:
+                default = f"`{param.default}`"
+            text = (getattr(param, "help", None) or "").replace("|", "\\|")
+            lines.append(f"| {opts} | {default} | {text} |")
+        lines.append("")
+
+    command("ttcalloc", root)
+    return "\n".join(lines)
+
+
 def main() -> None:
     for name, text in (
         ("artifacts.md", artifacts_markdown()),
         ("features.md", features_markdown()),
+        ("cli.md", cli_markdown()),
     ):
         out = DOCS / name
         write_text(out, text)
