@@ -274,3 +274,59 @@ def test_real_local_model_smoke(tmp_path: Path) -> None:
     assert df["response"].str.len_chars().min() > 0
     assert (df["cost_usd"] == 0).all()
     assert sample_problems(problems, tmp_path / "s", opts).requests == 0
+
+
+def test_rate_limiter_holds_requests_past_the_per_minute_limit() -> None:
+    import asyncio
+
+    from ttcalloc.sample import RateLimiter
+
+    async def scenario() -> tuple[bool, bool]:
+        by_requests = RateLimiter(rpm=3, tpm=None)
+        for _ in range(3):
+            await asyncio.wait_for(by_requests.acquire(10), timeout=0.5)  # within the limit
+        try:
+            await asyncio.wait_for(by_requests.acquire(10), timeout=0.3)
+            held_r = False
+        except asyncio.TimeoutError:
+            held_r = True
+        by_tokens = RateLimiter(rpm=None, tpm=100)
+        await asyncio.wait_for(by_tokens.acquire(60), timeout=0.5)
+        try:
+            await asyncio.wait_for(by_tokens.acquire(60), timeout=0.3)
+            held_t = False
+        except asyncio.TimeoutError:
+            held_t = True
+        return held_r, held_t
+
+    assert asyncio.run(scenario()) == (True, True)
+
+
+def test_prompt_templates(tmp_path: Path, problems: Path) -> None:
+    from ttcalloc.prompts import load_template, render
+
+    assert load_template(None) == (None, "auto")
+    assert "#### <number>" in render(None, "numeric", "What is 1+1?")
+    assert "\\boxed{}" in render(None, "math", "x")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("no placeholder")
+    with pytest.raises(InputError, match="no {question} placeholder"):
+        load_template(str(bad))
+    with pytest.raises(InputError, match="not a built-in template"):
+        load_template("nope")
+    good = tmp_path / "mine.txt"
+    good.write_text("Q: {question}\nA:")
+    template, label = load_template(str(good))
+    assert (
+        label.startswith("file:mine.txt:") and render(template, "numeric", "2+2?") == "Q: 2+2?\nA:"
+    )
+    result = sample_problems(
+        problems,
+        tmp_path / "s",
+        SampleOptions(
+            model="sim/strong", n=1, prompt=str(good), progress=False, system="Be brief."
+        ),
+    )
+    assert result.written == 12
+    meta = io.read_meta(next((tmp_path / "s").glob("part-*.parquet")))
+    assert meta["params"]["prompt"] == label and meta["params"]["system"] == "Be brief."
