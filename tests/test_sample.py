@@ -310,7 +310,7 @@ def test_prompt_templates(tmp_path: Path, problems: Path) -> None:
     assert "\\boxed{}" in render(None, "math", "x")
     bad = tmp_path / "bad.txt"
     bad.write_text("no placeholder")
-    with pytest.raises(InputError, match="no {question} placeholder"):
+    with pytest.raises(InputError, match=r"no \{question\} placeholder"):
         load_template(str(bad))
     with pytest.raises(InputError, match="not a built-in template"):
         load_template("nope")
