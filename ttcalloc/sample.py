@@ -443,11 +443,11 @@ async def _sample_all(
         warn(f"{options.model} is the SIMULATED backend: samples are synthetic, not from an LLM")
 
     progress = Progress(
-        TextColumn("[bold]sampling[/bold] {task.fields[model]}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} samples"),
+        TextColumn("[bold]sampling[/bold]"),
+        BarColumn(bar_width=16),
+        TextColumn("{task.completed}/{task.total}"),
         TextColumn("{task.fields[stats]}"),
-        TimeRemainingColumn(),
+        TimeRemainingColumn(compact=True),
         console=err_console,
         disable=not options.progress or not err_console.is_terminal,
         transient=False,
@@ -456,13 +456,14 @@ async def _sample_all(
     def stats_text() -> str:
         rate = stats.requests / max(1e-9, time.monotonic() - stats.started)
         cost = f"${stats.cost:.4f}" if stats.cost_known else "$?"
+        tokens = stats.prompt_tokens + stats.completion_tokens
+        tok = f"{tokens / 1e6:.2f}M" if tokens >= 1e6 else f"{tokens / 1e3:.1f}k"
         return (
-            f"problems {problems_done}/{problems.height} | "
-            f"tok {stats.prompt_tokens + stats.completion_tokens:,}"
-            f" | {cost} | {rate:.1f} req/s | errors {stats.errors}"
+            f"{problems_done}/{problems.height} problems {tok} tok {cost} "
+            f"{rate:.1f} req/s {stats.errors} err"
         )
 
-    task = progress.add_task("sample", total=total, model=options.model, stats=stats_text())
+    task = progress.add_task("sample", total=total, stats=stats_text())
 
     async def call(request: Request) -> None:
         nonlocal problems_done
