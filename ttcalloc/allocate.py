@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +23,7 @@ class AllocateResult:
     actions: dict[str, int]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "out": str(self.out),
-            "problems": self.problems,
-            "expected_cost": self.expected_cost,
-            "budget": self.budget,
-            "cost_unit": self.cost_unit,
-            "actions": self.actions,
-        }
+        return asdict(self) | {"out": str(self.out)}
 
 
 def allocate(policy_path: Path, problems_path: Path, out: Path) -> AllocateResult:

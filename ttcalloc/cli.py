@@ -19,6 +19,7 @@ from ttcalloc import __version__
 from ttcalloc.errors import TtcallocError
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 PIPELINE = "Pipeline stages"
 
 app = typer.Typer(
@@ -352,15 +353,15 @@ def sample_cmd(
         emit_json(result.to_dict())
 
 
-def _csv_ints(text: str, flag: str) -> tuple[int, ...]:
+def _csv(text: str, flag: str, cast: Callable[[str], T]) -> tuple[T, ...]:
+    """Comma-separated values of ``flag`` (e.g. ``--ks 1,2,4``), one error line if malformed."""
     from ttcalloc.errors import InputError
 
     try:
-        values = tuple(int(x) for x in text.split(",") if x.strip())
+        values = tuple(cast(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise InputError(
-            f"{flag} {text!r}: expected comma-separated integers, e.g. 1,2,4,8"
-        ) from None
+        kind = "integers" if cast is int else "numbers"
+        raise InputError(f"{flag} {text!r}: expected comma-separated {kind}, e.g. 1,2,4") from None
     if not values:
         raise InputError(f"{flag}: give at least one value")
     return values
@@ -408,7 +409,7 @@ def estimate_cmd(
     from ttcalloc.summaries import print_estimate
 
     options = EstimateOptions(
-        ks=_csv_ints(ks, "--ks"),
+        ks=_csv(ks, "--ks", int),
         strategies=tuple(strategy or ("majority",)),
         models=tuple(m.strip() for m in models.split(",")) if models else (),
         cost=cost,
@@ -420,18 +421,6 @@ def estimate_cmd(
     print_estimate(result)
     if as_json:
         emit_json(result.to_dict())
-
-
-def _csv_floats(text: str, flag: str) -> tuple[float, ...]:
-    from ttcalloc.errors import InputError
-
-    try:
-        values = tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise InputError(f"{flag} {text!r}: expected comma-separated numbers, e.g. 1,2,4") from None
-    if not values:
-        raise InputError(f"{flag}: give at least one value")
-    return values
 
 
 @app.command("solve", rich_help_panel=PIPELINE)
@@ -475,7 +464,7 @@ def solve_cmd(
 
     if (budget is None) == (budgets is None):
         raise InputError("give exactly one of --budget B or --budgets B1,B2,...")
-    values = (budget,) if budget is not None else _csv_floats(budgets or "", "--budgets")
+    values = (budget,) if budget is not None else _csv(budgets or "", "--budgets", float)
     options = SolveOptions(
         budgets=values, method=method, rounding=rounding, half=half, split=split, seed=seed
     )

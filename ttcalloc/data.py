@@ -267,7 +267,8 @@ def build_problems(
         A :class:`DataResult` with counts per split.
     """
     options = options or DataOptions()
-    df = load_problems(source, kind, options, fields)
+    src = sources.resolve(source)
+    df = load_problems(src, kind, options, fields)
     params: dict[str, Any] = {
         "kind": kind,
         "source": str(source),
@@ -283,7 +284,6 @@ def build_problems(
             grader=fields.grader,
             meta_fields=list(fields.meta),
         )
-    src = sources.resolve(source)
     write_artifact(df, out, PROBLEMS, stage="data", params=params, inputs={"source": src})
     counts = df["split"].value_counts()
     by_split = dict(zip(counts["split"].to_list(), counts["count"].to_list(), strict=True))

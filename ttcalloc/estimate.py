@@ -9,7 +9,7 @@ cross-fitting, each problem's samples are split into a *fit* half (for the oracl
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -70,17 +70,7 @@ class EstimateResult:
     left_out: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "out": str(self.out),
-            "problems": self.problems,
-            "samples": self.samples,
-            "failed_samples": self.failed_samples,
-            "cost_unit": self.cost_unit,
-            "cross_fitted": self.cross_fitted,
-            "halves": list(self.halves),
-            "actions": self.actions,
-            "left_out": self.left_out,
-        }
+        return asdict(self) | {"out": str(self.out)}
 
 
 def action_label(model: str, strategy: str, k: int, multi_model: bool) -> str:
@@ -240,14 +230,15 @@ def estimate_curves(
 
     curves, left_out = _curves(samples, ks, options, unit)
     multi = samples["model"].n_unique() > 1
-    curves = curves.with_columns(
-        pl.struct("model", "strategy", "k")
-        .map_elements(
-            lambda r: action_label(r["model"], r["strategy"], r["k"], multi),
-            return_dtype=pl.String,
+    labels = curves.select("model", "strategy", "k").unique()
+    labels = labels.with_columns(
+        pl.Series(
+            "action",
+            [action_label(m, s, k, multi) for m, s, k in labels.iter_rows()],
+            dtype=pl.String,
         )
-        .alias("action")
     )
+    curves = curves.join(labels, on=["model", "strategy", "k"], how="left", maintain_order="left")
     params = {
         "ks": list(ks),
         "strategies": list(options.strategies),

@@ -17,16 +17,16 @@ from ttcalloc import features as feats
 from ttcalloc.errors import ArtifactError
 from ttcalloc.io import read_json_artifact
 from ttcalloc.learners import Model, load_model
+from ttcalloc.oracle import lagrangian_choice
 from ttcalloc.schemas import POLICY
 
 
 def decide(scores: np.ndarray, costs: np.ndarray, mu: float) -> np.ndarray:
-    """``argmax_a scores - mu * cost(a)`` per row (ties to the cheaper action)."""
-    value = scores - mu * costs[None, :]
-    best = value.max(axis=1, keepdims=True)
-    tied_cost = np.where(value >= best, costs[None, :], np.inf)
-    out: np.ndarray = np.argmin(tied_cost, axis=1)
-    return out
+    """``argmax_a scores - mu * cost(a)`` per row (ties to the cheaper action).
+
+    The oracle's Lagrangian rule, with the policy's scores for accuracies and one cost per action.
+    """
+    return lagrangian_choice(scores, np.broadcast_to(costs, scores.shape), mu)
 
 
 @dataclass

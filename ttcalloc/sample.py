@@ -330,35 +330,27 @@ def sample_problems(problems_path: Path, out: Path, options: SampleOptions) -> S
         ok = existing.filter(existing["error"].is_null())
         for pid, idx in ok.select("problem_id", "sample_idx").iter_rows():
             done[pid].add(idx)
-    return asyncio.run(
-        _run(problems, Path(out), options, template, params, done, Path(problems_path))
-    )
+
+    async def run() -> SampleResult:
+        async with open_backend(options.model, _sampling_params(options)) as backend:
+            return await _sample_all(
+                backend, problems, Path(out), options, template, params, done, Path(problems_path)
+            )
+
+    return asyncio.run(run())
 
 
-async def _run(
-    problems: pl.DataFrame,
-    out: Path,
-    options: SampleOptions,
-    template: str | None,
-    params: dict[str, Any],
-    done: dict[str, set[int]],
-    problems_path: Path,
-) -> SampleResult:
-    sampling = SamplingParams(
+def _sampling_params(options: SampleOptions) -> SamplingParams:
+    local = options.model.startswith("local/")
+    return SamplingParams(
         temperature=options.temperature,
         max_tokens=options.max_tokens,
         timeout=options.timeout,
         api_base=options.api_base,
         price_in=options.price_in,
         price_out=options.price_out,
-        extra={"n_parallel": min(options.concurrency, 4)}
-        if options.model.startswith("local/")
-        else {},
+        extra={"n_parallel": min(options.concurrency, 4)} if local else {},
     )
-    async with open_backend(options.model, sampling) as backend:
-        return await _sample_all(
-            backend, problems, out, options, template, params, done, problems_path
-        )
 
 
 def _missing(problems: pl.DataFrame, n: int, done: dict[str, set[int]]) -> dict[str, list[int]]:

@@ -246,9 +246,7 @@ def _compatible(actual: pl.DataType, wanted: DType) -> bool:
     if actual == pl.Null:
         return True
     if wanted == "str":
-        return actual in (pl.String, pl.Categorical, pl.Enum) or isinstance(
-            actual, (pl.Categorical, pl.Enum)
-        )
+        return actual == pl.String or isinstance(actual, (pl.Categorical, pl.Enum))
     if wanted == "int":
         return actual.is_integer()
     if wanted == "float":

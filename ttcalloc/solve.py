@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,16 +90,7 @@ class SolveResult:
     solutions: list[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "out": str(self.out),
-            "problems": self.problems,
-            "actions": self.actions,
-            "half": self.half,
-            "split": self.split,
-            "in_sample": self.in_sample,
-            "cost_unit": self.cost_unit,
-            "solutions": self.solutions,
-        }
+        return asdict(self) | {"out": str(self.out)}
 
 
 def load_curves(
