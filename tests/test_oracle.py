@@ -47,13 +47,16 @@ def budget_for(acc: np.ndarray, cost: np.ndarray, u: float) -> float:
     return float(lo + u * (hi - lo) * 1.1)
 
 
+def one_action_per_problem(p: int, a: int) -> np.ndarray:
+    """Equality rows: each problem's action weights sum to one."""
+    return np.kron(np.eye(p), np.ones((1, a)))
+
+
 def lp_optimum(acc: np.ndarray, cost: np.ndarray, budget: float) -> float:
     p, a = acc.shape
     avail = ~np.isnan(acc)
     c = -np.where(avail, acc, 0.0).ravel()
-    eq = np.zeros((p, p * a))
-    for i in range(p):
-        eq[i, i * a : (i + 1) * a] = 1.0
+    eq = one_action_per_problem(p, a)
     ub = np.where(avail, cost, 0.0).ravel()[None, :] / p
     bounds = [(0.0, 1.0 if ok else 0.0) for ok in avail.ravel()]
     res = linprog(
@@ -66,9 +69,7 @@ def lp_optimum(acc: np.ndarray, cost: np.ndarray, budget: float) -> float:
 def milp_optimum(acc: np.ndarray, cost: np.ndarray, budget: float) -> float:
     p, a = acc.shape
     avail = ~np.isnan(acc)
-    eq = np.zeros((p, p * a))
-    for i in range(p):
-        eq[i, i * a : (i + 1) * a] = 1.0
+    eq = one_action_per_problem(p, a)
     cons = [
         LinearConstraint(eq, 1.0, 1.0),
         LinearConstraint(np.where(avail, cost, 0.0).ravel()[None, :] / p, -np.inf, budget + 1e-12),
