@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -28,3 +29,15 @@ GSM8K_ROWS = [
     {"question": "Half of 9?", "answer": "9/2 = 4.5\n#### 4.5"},
     {"question": "What is 12 * 12?", "answer": "#### 144"},
 ]
+
+
+def make_questions(n: int, seed: int = 0) -> list[dict[str, str]]:
+    """Word problems of varied length and number count (harder when longer, for sim/)."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        terms = [rng.randint(1, 10 ** rng.randint(1, 4)) for _ in range(rng.randint(2, 7))]
+        filler = " Then something else happens in the story." * rng.randint(0, 6)
+        q = f"Problem {i}: Sam adds {' and '.join(map(str, terms))}.{filler} What is the total?"
+        rows.append({"question": q, "answer": f"#### {sum(terms)}"})
+    return rows

@@ -176,3 +176,15 @@ def test_schema_docs_are_generated_from_the_schemas() -> None:
     assert feats.read_text(encoding="utf-8") == docgen.features_markdown(), "run `make docs`"
     cli = docs.parent / "cli.md"
     assert cli.read_text(encoding="utf-8") == docgen.cli_markdown(), "run `make docs`"
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    target = tmp_path / "out.txt"
+    io.write_text(target, "x")
+    mode = stat.S_IMODE(target.stat().st_mode)
+    assert mode == 0o666 & ~io._UMASK
+    assert mode != 0o600 or io._UMASK == 0o177
+    assert os.access(target, os.R_OK)

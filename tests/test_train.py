@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 from conftest import shared_file
-from helpers import run_cli, write_jsonl
+from helpers import make_questions, run_cli, write_jsonl
 
 from ttcalloc import data, io
 from ttcalloc.allocate import allocate
@@ -22,18 +21,6 @@ from ttcalloc.sample import SampleOptions, sample_problems
 from ttcalloc.schemas import CURVES, PLAN
 from ttcalloc.solve import SolveOptions, solve_allocation, to_dense
 from ttcalloc.train import TrainOptions, calibrate, train_policy
-
-
-def make_questions(n: int, seed: int = 0) -> list[dict[str, str]]:
-    """Word problems of varied length and number count (harder when longer, for sim/)."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        terms = [rng.randint(1, 10 ** rng.randint(1, 4)) for _ in range(rng.randint(2, 7))]
-        filler = " Then something else happens in the story." * rng.randint(0, 6)
-        q = f"Problem {i}: Sam adds {' and '.join(map(str, terms))}.{filler} What is the total?"
-        rows.append({"question": q, "answer": f"#### {sum(terms)}"})
-    return rows
 
 
 @pytest.fixture(scope="module")

@@ -43,16 +43,7 @@ def allocate(policy_path: Path, problems_path: Path, out: Path) -> AllocateResul
     problems = read_artifact(problems_path, PROBLEMS).df
     if problems.height == 0:
         raise DataError(f"{problems_path}: no problems")
-    needs = [c for c in ("level",) if c in policy.feature_names]
-    if policy.subjects is not None:
-        needs.append("subject")
-    for col in needs:
-        if col not in problems.columns or problems[col].null_count() == problems.height:
-            raise DataError(
-                f"{problems_path}: the policy was trained with feature {col!r}, which these "
-                "problems lack (train without the meta feature group, or give problems with it)"
-            )
-    metas = problems.select([c for c in ("level", "subject") if c in problems.columns]).to_dicts()
+    metas = policy.metas(problems, Path(problems_path))
     chosen = policy.choose_many(problems["question"].to_list(), metas)
     cost = [policy.expected_cost(a) for a in chosen]
     plan = pl.DataFrame({"problem_id": problems["problem_id"], "action": chosen, "cost": cost})

@@ -26,7 +26,8 @@ app = typer.Typer(
     name="ttcalloc",
     help=(
         "Budgeted test-time compute allocation for reasoning LLMs.\n\n"
-        "Pipeline: data -> sample (or import) -> estimate -> solve -> train -> allocate; "
+        "Pipeline: data -> sample (or import) -> estimate -> solve -> train -> evaluate, "
+        "then allocate; "
         "each stage reads and writes Parquet. Results go to stdout only with --json."
     ),
     no_args_is_help=True,
@@ -522,6 +523,74 @@ def train_cmd(
     )
     result = train_policy(allocation, problems, out, options, curves)
     print_train(result)
+    if as_json:
+        emit_json(result.to_dict())
+
+
+@app.command("evaluate", rich_help_panel=PIPELINE)
+@fails_cleanly
+def evaluate_cmd(
+    policies: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Policy folders from `ttcalloc train`; NAME=FOLDER names one, and folders "
+            "sharing a NAME are one policy trained at several budgets.",
+            show_default=False,
+        ),
+    ] = None,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option("--policy", help="Another policy folder (same forms; repeatable)."),
+    ] = None,
+    curves: Annotated[
+        Path | None, typer.Option(help="curves.parquet (default: the first policy's).")
+    ] = None,
+    problems: Annotated[
+        Path | None, typer.Option(help="problems.parquet with the split (default: the policy's).")
+    ] = None,
+    samples: Annotated[
+        Path | None,
+        typer.Option(
+            help="samples.parquet for the early-stopping baselines (default: the curves')."
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output report folder.")] = Path(
+        "report"
+    ),
+    budgets: Annotated[
+        str | None,
+        typer.Option(
+            help="Budgets, comma-separated (default: each policy's own budget, with the "
+            "baselines at the policy's realized cost)."
+        ),
+    ] = None,
+    baselines: Annotated[
+        str, typer.Option(help="Baselines, comma-separated.")
+    ] = "uniform,random,length,esc,adaptive",
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 2000,
+    orders: Annotated[
+        int, typer.Option(help="Random sample orders replayed per problem for early stopping.")
+    ] = 32,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap and the replay orders.")] = 0,
+    plot: Annotated[bool, typer.Option(help="Draw accuracy_vs_budget.png.")] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Score policies, baselines and the oracle on the test split at matched cost; report."""
+    from ttcalloc.console import emit_json
+    from ttcalloc.evaluate import EvaluateOptions, PolicySpec, evaluate_policies
+    from ttcalloc.summaries import print_report
+
+    specs = [PolicySpec.parse(p) for p in [*(policies or []), *(policy or [])]]
+    options = EvaluateOptions(
+        budgets=_csv(budgets, "--budgets", float) if budgets else (),
+        baselines=_csv(baselines, "--baselines", str),
+        n_boot=bootstrap,
+        orders=orders,
+        seed=seed,
+        plot=plot,
+    )
+    result = evaluate_policies(specs, out, options, curves, problems, samples)
+    print_report(result.report)
     if as_json:
         emit_json(result.to_dict())
 

@@ -111,7 +111,7 @@ def _choose_cost(samples: pl.DataFrame, unit: str) -> CostUnit:
     return unit  # type: ignore[return-value]
 
 
-def _vote_labels(samples: pl.DataFrame, problems: pl.DataFrame | None) -> pl.DataFrame:
+def vote_labels(samples: pl.DataFrame, problems: pl.DataFrame | None) -> pl.DataFrame:
     """Add ``vote``: the correct-cluster label, a canonical wrong answer, or null (abstention)."""
     import polars as pl
 
@@ -141,6 +141,28 @@ def _vote_labels(samples: pl.DataFrame, problems: pl.DataFrame | None) -> pl.Dat
         .otherwise(pl.col("canon"))
         .alias("vote")
     ).drop("canon")
+
+
+def assign_halves(samples: pl.DataFrame, holdout: float, seed: int) -> pl.DataFrame:
+    """Add ``half``: a seeded share ``holdout`` of each (problem, model)'s samples is ``eval``.
+
+    The rest is ``fit``; with ``holdout == 0`` every sample is ``all``.  The assignment depends
+    only on the seed and the sample's key, so ``evaluate`` can recover the halves of ``estimate``.
+    """
+    import polars as pl
+
+    if holdout <= 0.0:
+        return samples.with_columns(pl.lit("all").alias("half"))
+    keys = [
+        f"{p}\x00{m}\x00{i}"
+        for p, m, i in samples.select("problem_id", "model", "sample_idx").iter_rows()
+    ]
+    samples = samples.with_columns(pl.Series("_score", _shuffle_keys(seed, keys), dtype=pl.UInt64))
+    rank = pl.col("_score").rank("ordinal").over("problem_id", "model") - 1
+    n_eval = (pl.len().over("problem_id", "model") * holdout).round(0)
+    return samples.with_columns(
+        pl.when(rank < n_eval).then(pl.lit("eval")).otherwise(pl.lit("fit")).alias("half")
+    ).drop("_score")
 
 
 def estimate_curves(
@@ -211,22 +233,7 @@ def estimate_curves(
             )
     cross_fitted = holdout > 0.0
 
-    samples = _vote_labels(samples, problems)
-    if cross_fitted:
-        keys = [
-            f"{p}\x00{m}\x00{i}"
-            for p, m, i in samples.select("problem_id", "model", "sample_idx").iter_rows()
-        ]
-        samples = samples.with_columns(
-            pl.Series("_score", _shuffle_keys(options.seed, keys), dtype=pl.UInt64)
-        )
-        rank = pl.col("_score").rank("ordinal").over("problem_id", "model") - 1
-        n_eval = (pl.len().over("problem_id", "model") * holdout).round(0)
-        samples = samples.with_columns(
-            pl.when(rank < n_eval).then(pl.lit("eval")).otherwise(pl.lit("fit")).alias("half")
-        ).drop("_score")
-    else:
-        samples = samples.with_columns(pl.lit("all").alias("half"))
+    samples = assign_halves(vote_labels(samples, problems), holdout, options.seed)
 
     curves, left_out = _curves(samples, ks, options, unit)
     multi = samples["model"].n_unique() > 1

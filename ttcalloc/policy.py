@@ -9,16 +9,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ttcalloc import features as feats
-from ttcalloc.errors import ArtifactError
+from ttcalloc.errors import ArtifactError, DataError
 from ttcalloc.io import read_json_artifact
 from ttcalloc.learners import Model, load_model
 from ttcalloc.oracle import lagrangian_choice
 from ttcalloc.schemas import POLICY
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def decide(scores: np.ndarray, costs: np.ndarray, mu: float) -> np.ndarray:
@@ -76,12 +79,31 @@ class Policy:
         metas = metas if metas is not None else [{}] * len(questions)
         return feats.matrix(self._features(), list(questions), list(metas), self.subjects)
 
+    def metas(self, problems: pl.DataFrame, source: Path) -> list[dict[str, Any]]:
+        """Each problem's metadata for the features; fails when the policy needs what is absent."""
+        needs = [c for c in ("level",) if c in self.feature_names]
+        if self.subjects is not None:
+            needs.append("subject")
+        for col in needs:
+            if col not in problems.columns or problems[col].null_count() == problems.height:
+                raise DataError(
+                    f"{source}: the policy was trained with feature {col!r}, which these "
+                    "problems lack (train without the meta feature group, or give problems with it)"
+                )
+        cols = [c for c in ("level", "subject") if c in problems.columns]
+        return problems.select(cols).to_dicts() if cols else [{}] * problems.height
+
+    def scores(
+        self, questions: Sequence[str], metas: Sequence[Mapping[str, Any]] | None = None
+    ) -> np.ndarray:
+        """The model's score of every action for each question."""
+        return self.model.scores(self.matrix(questions, metas))
+
     def choose_many(
         self, questions: Sequence[str], metas: Sequence[Mapping[str, Any]] | None = None
     ) -> list[str]:
         """The action for each question."""
-        x = self.matrix(questions, metas)
-        idx = decide(self.model.scores(x), self.costs, self.mu)
+        idx = decide(self.scores(questions, metas), self.costs, self.mu)
         return [self.actions[i] for i in idx]
 
     def choose(self, question: str, **meta: Any) -> str:

@@ -181,15 +181,79 @@ PLAN = Schema(
 METRICS = Schema(
     name="metrics",
     version=1,
-    doc="One row per policy and budget of an evaluation report.",
+    doc=(
+        "One row per policy and budget of an evaluation report, scored on the test split. "
+        "Uniform and oracle figures are taken at the row's own realized cost."
+    ),
     producer="ttcalloc evaluate",
     key=("policy", "budget"),
-    allow_extra=True,
     columns=(
-        Column("policy", "str", "Policy name."),
-        Column("budget", "float", "Budget the policy was run at."),
-        Column("accuracy", "float", "Mean accuracy on the test problems."),
-        Column("cost", "float", "Mean realized cost."),
+        Column("policy", "str", "Policy name (a baseline, a learned policy, or an oracle)."),
+        Column(
+            "kind",
+            "str",
+            "What the policy is.",
+            allowed=("baseline", "learned", "oracle"),
+        ),
+        Column("budget", "float", "Budget the row belongs to."),
+        Column("target_cost", "float", "Mean cost the baselines and oracles were tuned to."),
+        Column("accuracy", "float", "Mean expected accuracy on the test problems."),
+        Column("accuracy_lo", "float", "Bootstrap 95% interval of the accuracy: lower end."),
+        Column("accuracy_hi", "float", "Bootstrap 95% interval of the accuracy: upper end."),
+        Column("cost", "float", "Mean realized cost per problem."),
+        Column("cost_over_budget", "float", "cost / budget (null at budget 0).", nullable=True),
+        Column("uniform_accuracy", "float", "Uniform allocation at the same cost.", nullable=True),
+        Column("gain_vs_uniform", "float", "accuracy - uniform_accuracy.", nullable=True),
+        Column("relative_gain", "float", "gain_vs_uniform / uniform_accuracy.", nullable=True),
+        Column(
+            "gain_lo",
+            "float",
+            "Paired bootstrap 95% interval of the gain: lower end.",
+            nullable=True,
+        ),
+        Column(
+            "gain_hi",
+            "float",
+            "Paired bootstrap 95% interval of the gain: upper end.",
+            nullable=True,
+        ),
+        Column("oracle_accuracy", "float", "The oracle at the same cost.", nullable=True),
+        Column("regret", "float", "oracle_accuracy - accuracy.", nullable=True),
+        Column(
+            "oracle_gain_share",
+            "float",
+            "gain_vs_uniform / (oracle_accuracy - uniform_accuracy).",
+            nullable=True,
+        ),
+        Column(
+            "imitation_accuracy",
+            "float",
+            "Learned policies: share of problems where the action equals the oracle's.",
+            False,
+            True,
+        ),
+        Column(
+            "regret_vs_labels",
+            "float",
+            "Learned policies: mean accuracy lost against the oracle's per-problem actions.",
+            False,
+            True,
+        ),
+        Column("max_gap", "float", "Largest per-problem accuracy range over actions.", False, True),
+        Column(
+            "bound", "float", "(1 - imitation_accuracy) x max_gap: the paper's bound.", False, True
+        ),
+        Column(
+            "mean_gap_bound",
+            "float",
+            "Mean accuracy range over the problems where the actions differ (tighter bound).",
+            False,
+            True,
+        ),
+        Column("bound_holds", "bool", "regret_vs_labels <= bound.", False, True),
+        Column("upper_bound", "bool", "The row is an upper bound, not a deployable policy."),
+        Column("problems", "int", "Test problems scored."),
+        Column("params", "str", "The policy's tuned parameters, as JSON."),
     ),
 )
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -97,4 +98,47 @@ def print_train(result: TrainResult) -> None:
     err_console.print(table)
     err_console.print(
         f"wrote [bold]{escape(str(result.out))}[/bold] ({m['train_problems']} training problems)"
+    )
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """One table per budget: accuracy, cost, gain vs uniform with its interval, regret."""
+    from rich import box
+
+    from ttcalloc.report import label
+
+    unit = report["cost_unit"]
+    for budget in report["budgets"]:
+        table = Table(
+            title=(
+                f"budget {budget:g} {unit}: {report['problems']['test']} test problems, "
+                f"{report['scored_on'].split(', ')[-1]}"
+            ),
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            padding=(0, 1),
+        )
+        table.add_column("policy", no_wrap=True)
+        for col in ("accuracy", "cost", "gain vs uniform, 95% CI", "regret", "share"):
+            table.add_column(col, justify="right", no_wrap=True)
+        for r in report["policies"]:
+            if r["budget"] != budget:
+                continue
+            ci = r["gain_vs_uniform_ci"]
+            table.add_row(
+                escape(label(r).replace("upper bound", "bound")),
+                f"{r['accuracy']:.4f}",
+                f"{r['cost']:.3f}",
+                _num(r["gain_vs_uniform"], "+.3f")
+                + (f" [{ci[0]:+.3f},{ci[1]:+.3f}]" if ci else ""),
+                _num(r["regret"], ".3f"),
+                _num(r["oracle_gain_share"], ".2f"),
+            )
+        err_console.print(table)
+    for note in report["notes"]:
+        err_console.print(f"note: {escape(note)}")
+    err_console.print(
+        f"wrote [bold]{escape(report['out'])}/[/bold] (report.md, report.json, metrics.parquet"
+        + (f", {escape(Path(report['plot']).name)})" if report.get("plot") else ")")
     )

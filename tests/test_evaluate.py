@@ -1,0 +1,473 @@
+"""`ttcalloc evaluate`: baselines, early stopping, metrics, and the report, on hand-made cases."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import hypothesis.strategies as st
+import numpy as np
+import polars as pl
+import pytest
+from conftest import shared_file
+from helpers import make_questions, run_cli, write_jsonl
+from hypothesis import given, settings
+
+from ttcalloc import data, sequential
+from ttcalloc.baselines import (
+    EvalData,
+    Unavailable,
+    gibbs_weights,
+    length_heuristic,
+    mix_at_budget,
+    random_policy,
+    uniform,
+)
+from ttcalloc.estimate import EstimateOptions, estimate_curves
+from ttcalloc.evaluate import EvaluateOptions, PolicySpec, evaluate_policies
+from ttcalloc.importer import import_samples
+from ttcalloc.metrics import bootstrap_means, confusion, imitation, interval, share_of_gain
+from ttcalloc.sample import SampleOptions, sample_problems
+from ttcalloc.schemas import METRICS
+from ttcalloc.solve import Dense, SolveOptions, solve_allocation
+from ttcalloc.train import TrainOptions, train_policy
+
+# ---------------------------------------------------------------- early stopping, by hand
+
+
+def test_esc_stops_at_the_first_unanimous_window() -> None:
+    rep = sequential.replay([[0, 0, 0, 0]], [[1.0] * 4], orders=4)
+    acc, cost = sequential.esc(rep, window=2, cap=4)
+    assert acc.tolist() == [1.0] and cost.tolist() == [2.0]
+
+
+def test_esc_without_agreement_runs_to_the_cap_and_splits_ties() -> None:
+    # two different answers never agree in a window of 2; at the cap, a 1-1 tie: credit 1/2
+    rep = sequential.replay([[0, 1]], [[1.0, 1.0]], orders=6)
+    acc, cost = sequential.esc(rep, window=2, cap=5)
+    assert acc.tolist() == [0.5] and cost.tolist() == [2.0]
+
+
+def test_abstentions_never_agree_and_earn_nothing() -> None:
+    rep = sequential.replay([[-1, -1, -1]], [[1.0] * 3], orders=3)
+    acc, cost = sequential.esc(rep, window=2, cap=3)
+    assert acc.tolist() == [0.0] and cost.tolist() == [3.0]
+
+
+def test_adaptive_consistency_beta_criterion_by_hand() -> None:
+    # P(p1 > p2) after v1 agreeing answers: 1 - 0.5**(v1 + 1): 0.75, 0.875, 0.9375
+    assert sequential.leader_probability(np.array([1, 2, 3]), np.array([0, 0, 0])) == (
+        pytest.approx([0.75, 0.875, 0.9375])
+    )
+    rep = sequential.replay([[0, 0, 0, 0]], [[2.0] * 4], orders=2, fixed=[10.0])
+    acc, cost = sequential.adaptive(rep, threshold=0.8, cap=4)
+    assert acc.tolist() == [1.0] and cost.tolist() == [14.0]  # 2 samples + the fixed prompt
+    acc, cost = sequential.adaptive(rep, threshold=0.9, cap=4)
+    assert cost.tolist() == [16.0]  # three samples
+    acc, cost = sequential.adaptive(rep, threshold=0.99, cap=4)
+    assert cost.tolist() == [18.0]  # never confident enough: the cap
+
+
+def test_cap_is_limited_by_the_samples_a_problem_has() -> None:
+    rep = sequential.replay([[0, 1, 2], [0]], [[1.0] * 3, [1.0]], orders=4)
+    _, cost = sequential.esc(rep, window=3, cap=10)
+    assert cost.tolist() == [3.0, 1.0]
+
+
+def _loop_rule(ids: list[int], rule: str, param: float, cap: int) -> tuple[float, int]:
+    """The same rules, written as the obvious loop over one order."""
+    counts: dict[int, int] = {}
+    last = min(cap, len(ids))
+    for t in range(1, last + 1):
+        if ids[t - 1] >= 0:
+            counts[ids[t - 1]] = counts.get(ids[t - 1], 0) + 1
+        ranked = sorted(counts.values(), reverse=True)
+        stop = t == last
+        if rule == "esc" and t % int(param) == 0:
+            window = ids[t - int(param) : t]
+            stop |= window[0] >= 0 and len(set(window)) == 1
+        if rule == "adaptive" and ranked:
+            top2 = ranked[1] if len(ranked) > 1 else 0
+            p = float(sequential.leader_probability(np.array([ranked[0]]), np.array([top2]))[0])
+            stop |= p >= param
+        if stop:
+            if not ranked or counts.get(0, 0) != ranked[0]:
+                return 0.0, t
+            return 1.0 / ranked.count(ranked[0]), t
+    raise AssertionError("unreachable")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    votes=st.lists(
+        st.lists(st.integers(min_value=-1, max_value=3), min_size=1, max_size=9),
+        min_size=1,
+        max_size=4,
+    ),
+    rule=st.sampled_from(["esc", "adaptive"]),
+    param_i=st.integers(min_value=0, max_value=3),
+    cap=st.integers(min_value=1, max_value=10),
+)
+def test_vectorized_rules_match_a_plain_loop(
+    votes: list[list[int]], rule: str, param_i: int, cap: int
+) -> None:
+    rep = sequential.replay(votes, [[1.0] * len(v) for v in votes], orders=5, seed=3)
+    param = [2, 3, 4, 5][param_i] if rule == "esc" else [0.6, 0.8, 0.9, 0.95][param_i]
+    acc, cost = sequential.run(
+        rule,
+        rep,
+        {"window": param, "cap": cap} if rule == "esc" else {"threshold": param, "cap": cap},
+    )
+    for i, v in enumerate(votes):
+        runs = [
+            _loop_rule([int(x) for x in rep.ids[i, r, : len(v)]], rule, param, cap)
+            for r in range(5)
+        ]
+        assert acc[i] == pytest.approx(np.mean([a for a, _ in runs]), abs=1e-12)
+        assert cost[i] == pytest.approx(np.mean([t for _, t in runs]), abs=1e-12)
+
+
+def test_replay_orders_are_permutations_and_reproducible() -> None:
+    votes = [[0, 1, 1, 2, -1], [3, 0]]
+    a = sequential.replay(votes, [[1.0] * 5, [1.0] * 2], orders=7, seed=1)
+    b = sequential.replay(votes, [[1.0] * 5, [1.0] * 2], orders=7, seed=1)
+    assert np.array_equal(a.ids, b.ids)
+    for r in range(7):
+        assert sorted(a.ids[0, r].tolist()) == sorted(votes[0])
+        assert sorted(a.ids[1, r, :2].tolist()) == sorted(votes[1])
+
+
+def test_replay_averages_match_exact_expectation_over_all_orders() -> None:
+    # votes (1, 1, 0), ESC window 2, cap 3: the first two agree only when both are the wrong 1
+    # (probability 1/3, cost 2); otherwise all 3 are drawn; the majority is always wrong.
+    votes = [1, 1, 0]
+    exact_cost = np.mean(
+        [_loop_rule(list(p), "esc", 2, 3)[1] for p in itertools.permutations(votes)]
+    )
+    rep = sequential.replay([votes], [[1.0] * 3], orders=4000, seed=0)
+    acc, cost = sequential.esc(rep, window=2, cap=3)
+    assert exact_cost == pytest.approx(8 / 3)
+    assert acc[0] == 0.0 and cost[0] == pytest.approx(exact_cost, abs=0.03)
+
+
+# ---------------------------------------------------------------- baselines, by hand
+
+
+def _data(acc: list[list[float]], cost: list[list[float]], questions: list[str]) -> EvalData:
+    a, c = np.array(acc), np.array(cost)
+    ids = [str(i) for i in range(len(acc))]
+    dense = Dense(ids, [f"maj@{j + 1}" for j in range(a.shape[1])], a, c)
+    return EvalData(
+        actions=dense.actions,
+        test=dense,
+        train=dense,
+        test_questions=questions,
+        train_questions=questions,
+    )
+
+
+def test_uniform_mixes_two_adjacent_actions_to_the_budget() -> None:
+    d = _data([[0.2, 0.5, 0.6], [0.4, 0.5, 0.8]], [[1, 2, 4], [1, 2, 4]], ["a", "b"])
+    out = uniform(d, 3.0)  # halfway between k=2 (0.5) and k=4 (0.7)
+    assert out.cost.mean() == pytest.approx(3.0, abs=1e-12)
+    assert out.acc.mean() == pytest.approx(0.6)
+    assert out.params == {"lo": "maj@2", "hi": "maj@3", "p_hi": pytest.approx(0.5)}
+    with pytest.raises(Unavailable):
+        uniform(d, 0.5)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    acc=st.lists(
+        st.lists(st.floats(0, 1, allow_nan=False), min_size=4, max_size=4), min_size=1, max_size=6
+    ),
+    frac=st.floats(0, 1),
+)
+def test_uniform_and_random_meet_the_budget_to_1e9(acc: list[list[float]], frac: float) -> None:
+    costs = [[1.0, 2.0, 4.0, 8.0]] * len(acc)
+    d = _data(acc, costs, ["q"] * len(acc))
+    budget = 1.0 + 7.0 * frac
+    u = uniform(d, budget)
+    r = random_policy(d, budget)
+    assert abs(r.cost.mean() - budget) <= 1e-9
+    assert r.probs is not None and np.allclose(r.probs.sum(axis=1), 1)
+    # uniform spends the budget unless the best action is cheaper (slack)
+    best = float(np.array(acc).mean(axis=0).max())
+    assert abs(u.cost.mean() - budget) <= 1e-9 or u.acc.mean() == pytest.approx(best)
+
+
+def test_random_is_the_max_entropy_mix() -> None:
+    assert gibbs_weights(np.array([1.0, 3.0]), 2.0) == pytest.approx([0.5, 0.5])
+    w = gibbs_weights(np.array([1.0, 2.0, 3.0]), 2.5)
+    assert w @ [1, 2, 3] == pytest.approx(2.5, abs=1e-9)
+    assert w[0] < w[1] < w[2]  # geometric weights in the cost
+    assert w[1] ** 2 == pytest.approx(w[0] * w[2])
+    assert gibbs_weights(np.array([1.0, 3.0]), 9.0).tolist() == [0.0, 1.0]  # slack
+    with pytest.raises(Unavailable):
+        gibbs_weights(np.array([1.0, 3.0]), 0.5)
+
+
+def test_length_heuristic_gives_the_longest_questions_more() -> None:
+    questions = ["x" * n for n in (10, 40, 20, 30)]
+    # the long questions gain from k=2, the short ones do not
+    acc = [[0.5, 0.5], [0.2, 0.9], [0.5, 0.5], [0.3, 0.8]]
+    d = _data(acc, [[1, 2]] * 4, questions)
+    out = length_heuristic(d, 1.5)
+    assert out.probs is not None
+    assert out.probs[:, 1].tolist() == [0, 1, 0, 1]  # the two longest get k=2
+    assert out.cost.mean() == pytest.approx(1.5)
+    assert out.acc.mean() == pytest.approx((0.5 + 0.9 + 0.5 + 0.8) / 4)
+    assert out.params["min_chars_long"] == 30
+
+
+def test_mix_at_budget_skips_dominated_options() -> None:
+    mix = mix_at_budget(np.array([0.5, 0.4, 0.9]), np.array([1.0, 2.0, 3.0]), 2.0)
+    assert mix is not None and (mix.lo, mix.hi) == (0, 2) and mix.p_hi == pytest.approx(0.5)
+    assert mix_at_budget(np.array([0.5]), np.array([1.0]), 0.5) is None
+
+
+# ---------------------------------------------------------------- metrics, by hand
+
+
+def test_bootstrap_is_deterministic_by_seed_and_paired() -> None:
+    values = np.random.default_rng(0).random((50, 2))
+    a = bootstrap_means(values, 300, seed=4)
+    b = bootstrap_means(values, 300, seed=4)
+    c = bootstrap_means(values, 300, seed=5)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    same = bootstrap_means(np.column_stack([values[:, 0], values[:, 0]]), 300, seed=4)
+    assert np.array_equal(same[:, 0], same[:, 1])  # paired: both columns see the same problems
+    lo, hi = interval(a[:, 0])
+    assert lo < values[:, 0].mean() < hi
+
+
+def test_bootstrap_of_a_constant_is_that_constant() -> None:
+    draws = bootstrap_means(np.full((10, 1), 0.25), 500, seed=0)
+    assert interval(draws[:, 0]) == pytest.approx((0.25, 0.25))
+
+
+def test_share_of_gain_and_confusion() -> None:
+    assert share_of_gain(0.6, 0.5, 0.7) == pytest.approx(0.5)
+    assert share_of_gain(0.6, 0.5, 0.5) is None
+    m = confusion(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), 3)
+    assert m.tolist() == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+
+
+def test_imitation_regret_and_the_papers_bound_by_hand() -> None:
+    acc = np.array([[0.2, 0.6], [0.5, 0.5], [0.9, 0.1], [0.3, 0.4]])
+    truth = np.array([1, 0, 0, 1])
+    chosen = np.array([0, 0, 1, 1])  # wrong on problems 0 (loses 0.4) and 2 (loses 0.8)
+    imi = imitation(acc, truth, chosen)
+    assert imi.accuracy == 0.5
+    assert imi.regret == pytest.approx((0.4 + 0.8) / 4)
+    assert imi.max_gap == pytest.approx(0.8)
+    assert imi.bound == pytest.approx(0.5 * 0.8)
+    assert imi.mean_gap_bound == pytest.approx((0.4 + 0.8) / 4)
+    assert imi.holds
+
+
+# ---------------------------------------------------------------- the stage, end to end
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("evaluate")
+    problems = tmp / "problems.parquet"
+    data.build_problems(
+        write_jsonl(tmp / "q.jsonl", make_questions(300, seed=2)),
+        problems,
+        "gsm8k",
+        data.DataOptions(test_frac=0.3),
+    )
+    sample_problems(
+        problems, tmp / "samples", SampleOptions(model="sim/medium", n=8, progress=False)
+    )
+    estimate_curves(
+        tmp / "samples",
+        tmp / "curves.parquet",
+        EstimateOptions(ks=(1, 2, 4), cost="samples"),
+        problems,
+    )
+    solve_allocation(
+        tmp / "curves.parquet", tmp / "alloc.parquet", SolveOptions(budgets=(1.5, 2.5)), problems
+    )
+    for b in (1.5, 2.5):
+        train_policy(
+            tmp / "alloc.parquet", problems, tmp / f"p{b}", TrainOptions(budget=b, folds=3)
+        )
+    return {"problems": problems, "tmp": tmp}
+
+
+def test_report_has_every_policy_at_matched_cost(trained: dict[str, Path], tmp_path: Path) -> None:
+    tmp = trained["tmp"]
+    specs = [
+        PolicySpec.parse(f"learned={tmp / 'p1.5'}"),
+        PolicySpec.parse(f"learned={tmp / 'p2.5'}"),
+    ]
+    result = evaluate_policies(specs, tmp_path / "report", EvaluateOptions(n_boot=300))
+    report = result.report
+    assert report["budgets"] == [1.5, 2.5] and report["budget"] is None
+    names = {r["policy"] for r in report["policies"]}
+    assert names == {
+        "uniform",
+        "random",
+        "length",
+        "esc",
+        "adaptive",
+        "learned",
+        "oracle-fit",
+        "oracle",
+    }
+    for b in (1.5, 2.5):
+        rows = {r["policy"]: r for r in report["policies"] if r["budget"] == b}
+        learned = rows["learned"]
+        # baselines are tuned to the learned policy's realized cost; uniform and random hit it
+        for name in ("uniform", "random"):
+            assert rows[name]["cost"] == pytest.approx(learned["cost"], abs=1e-9)
+        # the oracle on the scoring curves is never below a one-action-per-problem policy
+        for name in ("uniform", "random", "length", "learned", "oracle-fit"):
+            assert rows[name]["oracle_accuracy"] >= rows[name]["accuracy"] - 1e-12
+            assert rows[name]["regret"] >= -1e-12
+        assert rows["oracle"]["upper_bound"] and rows["oracle"]["regret"] == 0
+        assert rows["uniform"]["gain_vs_uniform"] == 0.0
+        lo, hi = learned["gain_vs_uniform_ci"]
+        assert lo <= learned["gain_vs_uniform"] <= hi
+        assert 0.0 <= learned["imitation_accuracy"] <= 1.0
+        assert learned["bound_holds"] and learned["regret_vs_labels"] <= learned["bound"] + 1e-12
+        assert sum(map(sum, learned["confusion"]["matrix"])) == learned["problems"]
+        assert learned["params"]["recalibrated"] is False
+    out = tmp_path / "report"
+    assert (out / "accuracy_vs_budget.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / "report.md").read_text()
+    assert "| oracle (upper bound) |" in md and "## Budget 2.5" in md
+    metrics = pl.read_parquet(out / "metrics.parquet")
+    assert metrics.height == len(report["policies"])
+    assert set(c.name for c in METRICS.columns) <= set(metrics.columns)
+    assert json.loads((out / "report.json").read_text())["budgets"] == [1.5, 2.5]
+
+
+def test_budgets_flag_meets_each_budget_and_recalibrates(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    tmp = trained["tmp"]
+    result = evaluate_policies(
+        [PolicySpec.parse(str(tmp / "p1.5"))],
+        tmp_path / "r",
+        EvaluateOptions(budgets=(1.2, 1.5, 3.0), n_boot=200, plot=False),
+    )
+    rows = result.report["policies"]
+    for b in (1.2, 1.5, 3.0):
+        uni = next(r for r in rows if r["policy"] == "uniform" and r["budget"] == b)
+        assert abs(uni["cost"] - b) <= 1e-9
+        pol = next(r for r in rows if r["policy"] == "p1.5" and r["budget"] == b)
+        assert pol["params"]["recalibrated"] is (b != 1.5)
+    assert not (tmp_path / "r" / "accuracy_vs_budget.png").exists()
+
+
+def test_bootstrap_intervals_are_deterministic_by_seed(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    tmp = trained["tmp"]
+    opts = EvaluateOptions(n_boot=200, plot=False, baselines=("uniform",))
+    a = evaluate_policies([PolicySpec.parse(str(tmp / "p1.5"))], tmp_path / "a", opts)
+    b = evaluate_policies([PolicySpec.parse(str(tmp / "p1.5"))], tmp_path / "b", opts)
+    assert [r["gain_vs_uniform_ci"] for r in a.report["policies"]] == [
+        r["gain_vs_uniform_ci"] for r in b.report["policies"]
+    ]
+
+
+def test_cli_json_and_errors(trained: dict[str, Path], tmp_path: Path) -> None:
+    tmp = trained["tmp"]
+    ok = run_cli(
+        "evaluate",
+        tmp / "p1.5",
+        "--out",
+        tmp_path / "r",
+        "--bootstrap",
+        "200",
+        "--json",
+        "--no-plot",
+    )
+    assert ok.exit_code == 0, ok.stderr
+    report = json.loads(ok.stdout)
+    assert {"budget", "budgets", "policies"} <= set(report)
+    for row in report["policies"]:
+        assert {"accuracy", "cost", "gain_vs_uniform", "gain_vs_uniform_ci"} <= set(row)
+    assert "gain vs uniform" in ok.stderr
+    none = run_cli(
+        "evaluate", "--curves", tmp / "curves.parquet", "--problems", trained["problems"]
+    )
+    assert none.exit_code == 2 and "--budgets" in none.stderr
+    missing = run_cli("evaluate", tmp_path / "nope")
+    assert missing.exit_code == 1 and "run `ttcalloc train` first" in missing.stderr
+    bad = run_cli("evaluate", tmp / "p1.5", "--baselines", "uniform,oracle2")
+    assert bad.exit_code == 2 and "--baselines 'oracle2'" in bad.stderr
+    no_curves = run_cli("evaluate", tmp / "p1.5", "--curves", tmp_path / "c.parquet")
+    assert no_curves.exit_code == 1 and "run `ttcalloc estimate` first" in no_curves.stderr
+
+
+def test_without_samples_the_early_stopping_baselines_are_left_out(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    tmp = trained["tmp"]
+    # curves whose recorded samples file no longer exists
+    table = pq.read_table(tmp / "curves.parquet")
+    meta = json.loads(table.schema.metadata[b"ttcalloc"])
+    meta["inputs"]["samples"]["path"] = str(tmp_path / "moved-away")
+    table = table.replace_schema_metadata({b"ttcalloc": json.dumps(meta).encode()})
+    pq.write_table(table, tmp_path / "curves.parquet")
+    opts = EvaluateOptions(budgets=(2.0,), n_boot=200, plot=False)
+    result = evaluate_policies(
+        [], tmp_path / "r", opts, tmp_path / "curves.parquet", trained["problems"]
+    )
+    names = {r["policy"] for r in result.report["policies"]}
+    assert "esc" not in names and "uniform" in names
+    assert any("moved-away is gone" in n for n in result.report["notes"])
+    # a samples file named on the command line must exist
+    gone = run_cli(
+        "evaluate",
+        "--budgets",
+        "2",
+        "--curves",
+        tmp / "curves.parquet",
+        "--problems",
+        trained["problems"],
+        "--samples",
+        tmp_path / "absent.parquet",
+        "--out",
+        tmp_path / "r2",
+    )
+    assert gone.exit_code == 1 and "run `ttcalloc sample" in gone.stderr
+
+
+@pytest.mark.shared_data
+def test_real_codex_report(shared_data: Path, tmp_path: Path) -> None:
+    problems = tmp_path / "p.parquet"
+    data.build_problems(shared_file(shared_data, "gsm8k_train.jsonl"), problems, "gsm8k")
+    import_samples(
+        shared_file(shared_data, "gsm8k_train_activeprompt_codex_10samples.parquet"),
+        problems,
+        tmp_path / "s.parquet",
+    )
+    estimate_curves(
+        tmp_path / "s.parquet",
+        tmp_path / "c.parquet",
+        EstimateOptions(ks=(1, 2, 3, 4, 5)),
+        problems,
+    )
+    solve_allocation(
+        tmp_path / "c.parquet", tmp_path / "a.parquet", SolveOptions(budgets=(2.0,)), problems
+    )
+    train_policy(tmp_path / "a.parquet", problems, tmp_path / "pol", TrainOptions())
+    report = evaluate_policies(
+        [PolicySpec.parse(str(tmp_path / "pol"))], tmp_path / "r", EvaluateOptions(n_boot=500)
+    ).report
+    rows = {r["policy"]: r for r in report["policies"]}
+    assert report["problems"]["test"] > 150 and not report["in_sample"]
+    for name in ("uniform", "random", "length", "pol", "oracle-fit"):
+        assert rows[name]["regret"] >= 0
+    assert {"esc", "adaptive"} <= set(rows)  # the imported samples replay
+    assert abs(rows["uniform"]["cost"] - rows["pol"]["cost"]) <= 1e-9

@@ -1,0 +1,206 @@
+"""Sequential early-stopping baselines, simulated from recorded samples in random orders.
+
+A sequential rule draws samples of a problem one at a time and stops when the answers so far
+are convincing; its answer is the majority vote of what it drew.  Given each problem's recorded
+samples, the rule is replayed in ``orders`` random permutations and its accuracy and cost are
+averaged over them, so no model call is made.
+
+Two rules, each with a cap ``K`` on the samples drawn:
+
+- ``esc`` (Early-Stopping Self-Consistency, Li et al. 2024): draw windows of ``w`` samples and
+  stop after the first window whose ``w`` answers are identical (abstentions never agree).
+- ``adaptive`` (Adaptive-Consistency, Aggarwal et al. 2023, Beta criterion): after every sample,
+  stop when ``P(p1 > p2) >= threshold`` under a Beta(v1 + 1, v2 + 1) posterior on the counts of
+  the two leading answers.
+
+The majority vote at the stop gives credit ``1/t`` when the correct answer is one of ``t``
+answers tied for the lead (the same tie rule as ``maj@k`` in the curves), 0 when every drawn
+sample abstained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+ABSTAIN = -1
+PAD = -2
+RULES = ("esc", "adaptive")
+ESC_WINDOWS = (2, 3, 4, 5, 6, 8)
+ADAPTIVE_THRESHOLDS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
+
+
+@dataclass(frozen=True)
+class Replays:
+    """Each problem's samples in ``R`` random orders, with statistics after every prefix.
+
+    Arrays are ``(P, R, T)`` with ``T`` the largest number of samples of a problem; entry
+    ``t`` describes the first ``t + 1`` samples of an order.  Positions at or beyond a problem's
+    own number of samples are padding.
+    """
+
+    n: NDArray[np.int64]  # (P,) samples per problem
+    ids: NDArray[np.int64]  # cluster id of the sample: 0 correct, >0 a wrong answer, -1 none
+    credit: NDArray[np.float64]  # majority-vote credit of the prefix
+    top1: NDArray[np.int64]  # votes of the leading answer
+    top2: NDArray[np.int64]  # votes of the runner-up
+    cost: NDArray[np.float64]  # cumulative cost of the prefix (with any fixed cost)
+
+    @property
+    def max_samples(self) -> int:
+        return int(self.ids.shape[2])
+
+
+def replay(
+    votes: Sequence[Sequence[int]],
+    costs: Sequence[Sequence[float]],
+    orders: int = 32,
+    seed: int = 0,
+    fixed: Sequence[float] | None = None,
+) -> Replays:
+    """Replay each problem's samples in ``orders`` seeded random orders.
+
+    Args:
+        votes: per problem, one cluster id per sample: 0 for the correct answer, one positive id
+            per distinct wrong answer, -1 for a sample without an answer.
+        costs: per problem, the cost of each sample (same shape as ``votes``).
+        orders: random orders per problem.
+        seed: seed of the orders (problem ``i`` gets its own stream, so adding problems does not
+            change the orders of the others).
+        fixed: per problem, a cost paid once when the first sample is drawn (a shared prompt).
+    """
+    p = len(votes)
+    if p == 0:
+        raise ValueError("no problems to replay")
+    n = np.array([len(v) for v in votes], dtype=np.int64)
+    if (n == 0).any():
+        raise ValueError("every problem needs at least one sample")
+    t_max = int(n.max())
+    base_ids = np.full((p, t_max), PAD, dtype=np.int64)
+    base_cost = np.zeros((p, t_max))
+    for i, (v, c) in enumerate(zip(votes, costs, strict=True)):
+        base_ids[i, : len(v)] = v
+        base_cost[i, : len(c)] = c
+    perm = np.empty((p, orders, t_max), dtype=np.int64)
+    for i in range(p):
+        rng = np.random.default_rng([seed, i])
+        keys = rng.random((orders, t_max))
+        keys[:, n[i] :] = np.inf  # padding stays at the end
+        perm[i] = np.argsort(keys, axis=1)
+    rows = np.arange(p)[:, None, None]
+    ids = base_ids[rows, perm]
+    cost = np.cumsum(base_cost[rows, perm], axis=2)
+    if fixed is not None:
+        cost += np.asarray(fixed, dtype=np.float64)[:, None, None]
+
+    n_clusters = max(int(ids.max()) + 1, 1)
+    credit = np.zeros(ids.shape)
+    top1 = np.zeros(ids.shape, dtype=np.int64)
+    top2 = np.zeros(ids.shape, dtype=np.int64)
+    chunk = max(1, 4_000_000 // max(1, orders * t_max * n_clusters))
+    for lo in range(0, p, chunk):
+        part = ids[lo : lo + chunk]
+        onehot = part[..., None] == np.arange(n_clusters)
+        counts = np.cumsum(onehot, axis=2, dtype=np.int32)
+        best = counts.max(axis=3)
+        second = (
+            np.partition(counts, -2, axis=3)[..., -2] if n_clusters > 1 else np.zeros_like(best)
+        )
+        tied = (counts == best[..., None]).sum(axis=3)
+        wins = (counts[..., 0] == best) & (best > 0)
+        credit[lo : lo + chunk] = np.where(wins, 1.0 / tied, 0.0)
+        top1[lo : lo + chunk] = best
+        top2[lo : lo + chunk] = second
+    return Replays(n=n, ids=ids, credit=credit, top1=top1, top2=top2, cost=cost)
+
+
+def _stop_at(replays: Replays, stop: NDArray[np.bool_], cap: int) -> NDArray[np.int64]:
+    """Index of the first prefix where ``stop`` holds, else the last one within the cap."""
+    last = np.minimum(replays.n, cap) - 1  # (P,)
+    t = np.arange(replays.max_samples)
+    forced = t[None, None, :] == last[:, None, None]
+    allowed = t[None, None, :] <= last[:, None, None]
+    hit = (stop & allowed) | forced
+    out: NDArray[np.int64] = hit.argmax(axis=2)
+    return out
+
+
+def _outcome(
+    replays: Replays, at: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Mean credit and cost over orders when each order stops at ``at`` (P, R)."""
+    idx = at[..., None]
+    acc = np.take_along_axis(replays.credit, idx, axis=2)[..., 0].mean(axis=1)
+    cost = np.take_along_axis(replays.cost, idx, axis=2)[..., 0].mean(axis=1)
+    return acc, cost
+
+
+def esc(replays: Replays, window: int, cap: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-problem accuracy and cost of ESC with window ``window`` and at most ``cap`` samples."""
+    if window < 1 or cap < 1:
+        raise ValueError("window and cap must be positive")
+    ids = replays.ids
+    run = np.zeros(ids.shape, dtype=np.int64)  # identical answers ending at t
+    run[..., 0] = ids[..., 0] >= 0
+    for t in range(1, ids.shape[2]):
+        same = (ids[..., t] == ids[..., t - 1]) & (ids[..., t] >= 0)
+        run[..., t] = np.where(same, run[..., t - 1] + 1, (ids[..., t] >= 0).astype(np.int64))
+    t1 = np.arange(1, ids.shape[2] + 1)
+    stop = (t1 % window == 0)[None, None, :] & (run >= window)
+    return _outcome(replays, _stop_at(replays, stop, cap))
+
+
+def leader_probability(top1: NDArray[np.int64], top2: NDArray[np.int64]) -> NDArray[np.float64]:
+    """``P(p1 > p2)`` under Beta(top1 + 1, top2 + 1): the leader's chance of being the majority."""
+    from scipy.special import betainc
+
+    out: NDArray[np.float64] = 1.0 - betainc(top1 + 1.0, top2 + 1.0, 0.5)
+    return out
+
+
+def adaptive(
+    replays: Replays, threshold: float, cap: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-problem accuracy and cost of Adaptive-Consistency at ``threshold``, ``cap`` samples."""
+    if not 0.0 < threshold < 1.0 or cap < 1:
+        raise ValueError("threshold must be in (0, 1) and cap positive")
+    stop = (replays.top1 > 0) & (leader_probability(replays.top1, replays.top2) >= threshold)
+    return _outcome(replays, _stop_at(replays, stop, cap))
+
+
+def caps(max_samples: int) -> list[int]:
+    """Caps tried when tuning: every count up to 16, then powers of two, and the maximum."""
+    values = set(range(1, min(max_samples, 16) + 1))
+    values |= {2**j for j in range(5, 12) if 2**j <= max_samples}
+    values.add(max_samples)
+    return sorted(values)
+
+
+def settings(rule: str, max_samples: int) -> list[dict[str, float]]:
+    """The parameter grid a rule is tuned over."""
+    if rule == "esc":
+        return [
+            {"window": w, "cap": k}
+            for k in caps(max_samples)
+            for w in ESC_WINDOWS
+            if w <= k or (w == ESC_WINDOWS[0] and k == 1)
+        ]
+    if rule == "adaptive":
+        return [
+            {"threshold": th, "cap": k} for k in caps(max_samples) for th in ADAPTIVE_THRESHOLDS
+        ]
+    raise ValueError(f"unknown rule {rule!r}")
+
+
+def run(
+    rule: str, replays: Replays, setting: dict[str, float]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-problem accuracy and cost of one rule at one setting."""
+    if rule == "esc":
+        return esc(replays, int(setting["window"]), int(setting["cap"]))
+    if rule == "adaptive":
+        return adaptive(replays, float(setting["threshold"]), int(setting["cap"]))
+    raise ValueError(f"unknown rule {rule!r}")
