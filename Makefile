@@ -8,8 +8,25 @@ TTC := $(VENV)/bin/ttcalloc
 DEMO ?= out/demo
 DEMO_MODEL ?= local/smollm2
 DEMO_N ?= 8
+FORCE ?=
+# make reproduce: MODEL (a litellm model string), DATASET (gsm8k or math), N samples per problem,
+# KS the actions' sample counts, BUDGETS in COST units, LIMIT problems (empty: all).
+MODEL ?= openai/gpt-4o-mini
+DATASET ?= gsm8k
+N ?= 16
+KS ?= 1,2,4,8,16
+BUDGETS ?= 2,4,8
+COST ?= samples
+LIMIT ?= 500
+MAX_TOKENS ?= 1024
+CONCURRENCY ?= 16
+SAMPLE_ARGS ?=
+URL_gsm8k := https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/test.jsonl
+URL_math := https://raw.githubusercontent.com/ZubinGou/math-evaluation-harness/main/data/math_oai/test.jsonl
+SOURCE ?= $(URL_$(DATASET))
+REPRO ?= out/reproduce/$(subst /,_,$(MODEL))-$(DATASET)-n$(N)
 
-.PHONY: install test check format docs bench demo smoke clean help
+.PHONY: install test check format docs bench demo smoke reproduce clean help
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -35,23 +52,21 @@ format: $(STAMP)  ## Apply ruff's fixes and formatting.
 	$(VENV)/bin/ruff check --fix ttcalloc tests benchmarks
 	$(VENV)/bin/ruff format ttcalloc tests benchmarks
 
-demo: $(STAMP)  ## The main job on a real local model, offline: data -> sample -> ... -> allocate.
-	$(TTC) data jsonl --source examples/arithmetic.jsonl --id-field id --meta-field kind \
-		--test-frac 0.25 --out $(DEMO)/problems.parquet
-	$(TTC) sample $(DEMO)/problems.parquet --model $(DEMO_MODEL) --n $(DEMO_N) --max-tokens 128 \
-		--temperature 0.8 --concurrency 2 --out $(DEMO)/samples.parquet
-	$(TTC) estimate $(DEMO)/samples.parquet --problems $(DEMO)/problems.parquet --ks 1,2,4 \
-		--cost samples --out $(DEMO)/curves.parquet
-	$(TTC) solve $(DEMO)/curves.parquet --problems $(DEMO)/problems.parquet --budgets 1.5,2,3 \
-		--out $(DEMO)/allocation.parquet
-	$(TTC) train $(DEMO)/allocation.parquet --problems $(DEMO)/problems.parquet --budget 2 \
-		--folds 3 --out $(DEMO)/policy
-	$(TTC) allocate $(DEMO)/policy $(DEMO)/problems.parquet --out $(DEMO)/plan.parquet
-	@echo "artifacts in $(DEMO)/ (ttcalloc info FILE shows any of them)"
+demo: $(STAMP)  ## The main job on a real local model, offline: data -> ... -> evaluate -> allocate.
+	TTC=$(TTC) OUT=$(DEMO) KIND=jsonl SOURCE=examples/arithmetic.jsonl \
+		DATA_ARGS="--id-field id --meta-field kind" TEST_FRAC=0.5 MODEL=$(DEMO_MODEL) \
+		N=$(DEMO_N) MAX_TOKENS=128 CONCURRENCY=2 KS=1,2,4 COST=samples BUDGETS=1.25,1.5,2 \
+		FOLDS=3 FORCE=$(FORCE) examples/pipeline.sh
 
 smoke: $(STAMP)  ## The demo pipeline on the simulated backend, in seconds (CI runs it).
 	rm -rf out/smoke
 	$(MAKE) --no-print-directory demo DEMO=out/smoke DEMO_MODEL=sim/medium DEMO_N=16
+
+reproduce: $(STAMP)  ## The pipeline on your model: make reproduce MODEL=openai/gpt-4o-mini DATASET=gsm8k
+	TTC=$(TTC) OUT=$(REPRO) KIND=$(DATASET) SOURCE=$(SOURCE) LIMIT=$(LIMIT) MODEL=$(MODEL) \
+		N=$(N) KS=$(KS) COST=$(COST) BUDGETS=$(BUDGETS) MAX_TOKENS=$(MAX_TOKENS) \
+		CONCURRENCY=$(CONCURRENCY) SAMPLE_ARGS="$(SAMPLE_ARGS)" TEST_FRAC=0.3 FOLDS=5 \
+		FORCE=$(FORCE) examples/pipeline.sh
 
 docs: $(STAMP)  ## Regenerate the reference docs generated from the code.
 	$(PY) -m ttcalloc.docgen

@@ -9,7 +9,17 @@ from helpers import run_cli
 
 from ttcalloc import __version__
 
-COMMANDS = ["data", "import", "sample", "estimate", "solve", "train", "allocate", "info"]
+COMMANDS = [
+    "data",
+    "import",
+    "sample",
+    "estimate",
+    "solve",
+    "train",
+    "evaluate",
+    "allocate",
+    "info",
+]
 
 
 def test_help_lists_every_command_with_a_summary() -> None:
@@ -64,3 +74,32 @@ def test_info_shows_provenance(tmp_path) -> None:
     assert info["provenance"]["stage"] == "data"
     assert info["provenance"]["inputs"]["source"]["fingerprint"].startswith("sha256:")
     assert "written by ttcalloc" in result.stderr
+
+
+def test_stages_skip_when_inputs_and_options_are_unchanged(tmp_path) -> None:
+    import json
+
+    from helpers import GSM8K_ROWS, write_jsonl
+
+    src = write_jsonl(tmp_path / "g.jsonl", GSM8K_ROWS * 4)
+    problems = tmp_path / "p.parquet"
+    run = ["data", "jsonl", "--source", src, "--out", problems, "--json"]
+    assert json.loads(run_cli(*run).stdout)["problems"] == 20
+    again = run_cli(*run)
+    assert json.loads(again.stdout) == {"skipped": True, "out": str(problems)}
+    assert "up to date" in again.stderr and "--force" in again.stderr
+    # another option, a changed input, or --force: the stage runs again
+    assert "problems" in json.loads(run_cli(*run, "--test-frac", "0.5").stdout)
+    assert "skipped" in json.loads(run_cli(*run, "--test-frac", "0.5").stdout)
+    assert "problems" in json.loads(run_cli(*run, "--test-frac", "0.5", "--force").stdout)
+    write_jsonl(src, GSM8K_ROWS * 3)
+    assert json.loads(run_cli(*run, "--test-frac", "0.5").stdout)["problems"] == 15
+    # a file written by an older request is not mistaken for this one
+    samples = tmp_path / "s"
+    sample = ["sample", problems, "--model", "sim/medium", "--n", "4", "--out", samples]
+    assert run_cli(*sample, "--no-progress").exit_code == 0
+    est = ["estimate", samples, "--ks", "1,2", "--cost", "samples", "--out", tmp_path / "c.parquet"]
+    assert "skipped" not in run_cli(*est, "--json").stdout
+    assert "skipped" in run_cli(*est, "--json").stdout
+    assert run_cli(*sample, "--n", "6", "--no-progress").exit_code == 0  # more samples
+    assert "skipped" not in run_cli(*est, "--json").stdout

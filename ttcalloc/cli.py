@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from ttcalloc import __version__
+from ttcalloc import __version__, freshness
 from ttcalloc.errors import TtcallocError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -89,6 +89,32 @@ Source = Annotated[
     str, typer.Option(help="Dataset file (JSONL, JSON, CSV, Parquet) or http(s) URL (cached).")
 ]
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output problems.parquet.")]
+Force = Annotated[bool, typer.Option("--force", help="Rerun even when the output is up to date.")]
+
+
+def _plan(
+    command: str,
+    out: Path,
+    options: Any,
+    inputs: Mapping[str, Path | None],
+    force: bool,
+    as_json: bool,
+    json_name: str | None = None,
+) -> dict[str, Any] | None:
+    """The request to record while the stage runs, or None when its output is up to date.
+
+    Up to date: ``out`` was written by the same command and ttcalloc version, with the same
+    options, from inputs with the same content.  Then the stage is skipped (``--force`` reruns).
+    """
+    from ttcalloc.console import emit_json, log
+
+    req = freshness.request(command, options, inputs)
+    if force or not freshness.is_fresh(out, req, json_name):
+        return req
+    log(f"{out} is up to date (same inputs and options): {command} skipped; --force reruns it")
+    if as_json:
+        emit_json({"skipped": True, "out": str(out)})
+    return None
 
 
 def _data(
@@ -100,18 +126,26 @@ def _data(
     seed: int,
     id_field: str | None,
     as_json: bool,
+    force: bool,
     fields: Any = None,
 ) -> None:
     from ttcalloc import data
     from ttcalloc.console import emit_json, log
 
-    result = data.build_problems(
-        source,
+    options = data.DataOptions(limit=limit, test_frac=test_frac, seed=seed, id_field=id_field)
+    local = Path(source) if "://" not in source else None
+    req = _plan(
+        f"data {kind}",
         out,
-        kind,
-        data.DataOptions(limit=limit, test_frac=test_frac, seed=seed, id_field=id_field),
-        fields,
+        {"options": options, "source": source, "fields": fields},
+        {"source": local},
+        force,
+        as_json,
     )
+    if req is None:
+        return
+    with freshness.recording(req):
+        result = data.build_problems(source, out, kind, options, fields)
     graders = ", ".join(f"{k} {v}" for k, v in result.grader_counts.items())
     log(
         f"wrote [bold]{result.out}[/bold]: {result.problems} problems "
@@ -131,9 +165,10 @@ def data_gsm8k(
     seed: Seed = 0,
     id_field: IdField = None,
     as_json: JsonFlag = False,
+    force: Force = False,
 ) -> None:
     """GSM8K JSONL (question, answer with '#### N'): gold = the number after ####."""
-    _data("gsm8k", source, out, limit, test_frac, seed, id_field, as_json)
+    _data("gsm8k", source, out, limit, test_frac, seed, id_field, as_json, force)
 
 
 @data_app.command("math")
@@ -146,9 +181,10 @@ def data_math(
     seed: Seed = 0,
     id_field: IdField = None,
     as_json: JsonFlag = False,
+    force: Force = False,
 ) -> None:
     """MATH JSONL: gold = answer, else the last \\boxed{} of solution; keeps level, subject."""
-    _data("math", source, out, limit, test_frac, seed, id_field, as_json)
+    _data("math", source, out, limit, test_frac, seed, id_field, as_json, force)
 
 
 @data_app.command("jsonl")
@@ -173,6 +209,7 @@ def data_jsonl(
     seed: Seed = 0,
     id_field: IdField = None,
     as_json: JsonFlag = False,
+    force: Force = False,
 ) -> None:
     """Any JSONL/JSON/CSV/Parquet file of questions and gold answers, fields named by flags."""
     from ttcalloc.data import JsonlFields
@@ -180,7 +217,7 @@ def data_jsonl(
     fields = JsonlFields(
         question=question_field, answer=answer_field, grader=grader, meta=tuple(meta_field or ())
     )
-    _data("jsonl", source, out, limit, test_frac, seed, id_field, as_json, fields)
+    _data("jsonl", source, out, limit, test_frac, seed, id_field, as_json, force, fields)
 
 
 def _field(help_text: str) -> Any:
@@ -403,6 +440,7 @@ def estimate_cmd(
         typer.Option(help="problems.parquet: cluster wrong answers with the problem's grader."),
     ] = None,
     as_json: JsonFlag = False,
+    force: Force = False,
 ) -> None:
     """Exact per-problem success and cost curves p_i(a), c_i(a) for every action."""
     from ttcalloc.console import emit_json
@@ -418,7 +456,12 @@ def estimate_cmd(
         holdout=holdout,
         seed=seed,
     )
-    result = estimate_curves(samples, out, options, problems)
+    inputs = {"samples": samples, "problems": problems}
+    req = _plan("estimate", out, options, inputs, force, as_json)
+    if req is None:
+        return
+    with freshness.recording(req):
+        result = estimate_curves(samples, out, options, problems)
     print_estimate(result)
     if as_json:
         emit_json(result.to_dict())
@@ -456,6 +499,7 @@ def solve_cmd(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for tie order and mixed rounding.")] = 0,
     as_json: JsonFlag = False,
+    force: Force = False,
 ) -> None:
     """The exact budgeted oracle: best action per problem with mean cost <= B."""
     from ttcalloc.console import emit_json
@@ -469,7 +513,11 @@ def solve_cmd(
     options = SolveOptions(
         budgets=values, method=method, rounding=rounding, half=half, split=split, seed=seed
     )
-    result = solve_allocation(curves, out, options, problems)
+    req = _plan("solve", out, options, {"curves": curves, "problems": problems}, force, as_json)
+    if req is None:
+        return
+    with freshness.recording(req):
+        result = solve_allocation(curves, out, options, problems)
     print_solve(result)
     if as_json:
         emit_json(result.to_dict())
@@ -505,6 +553,7 @@ def train_cmd(
     n_estimators: Annotated[int, typer.Option(help="Boosting rounds.")] = 200,
     max_depth: Annotated[int, typer.Option(help="Tree depth.")] = 4,
     as_json: JsonFlag = False,
+    force: Force = False,
 ) -> None:
     """Learn the oracle from cheap features; calibrate to the budget out of fold."""
     from ttcalloc.console import emit_json
@@ -521,7 +570,12 @@ def train_cmd(
         n_estimators=n_estimators,
         max_depth=max_depth,
     )
-    result = train_policy(allocation, problems, out, options, curves)
+    inputs = {"allocation": allocation, "problems": problems, "curves": curves}
+    req = _plan("train", out, options, inputs, force, as_json, "policy.json")
+    if req is None:
+        return
+    with freshness.recording(req):
+        result = train_policy(allocation, problems, out, options, curves)
     print_train(result)
     if as_json:
         emit_json(result.to_dict())
@@ -574,6 +628,7 @@ def evaluate_cmd(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and the replay orders.")] = 0,
     plot: Annotated[bool, typer.Option(help="Draw accuracy_vs_budget.png.")] = True,
     as_json: JsonFlag = False,
+    force: Force = False,
 ) -> None:
     """Score policies, baselines and the oracle on the test split at matched cost; report."""
     from ttcalloc.console import emit_json
@@ -589,10 +644,22 @@ def evaluate_cmd(
         seed=seed,
         plot=plot,
     )
-    result = evaluate_policies(specs, out, options, curves, problems, samples)
-    print_report(result.report)
+    inputs: dict[str, Path | None] = {
+        f"policy {i} {s.name}": s.path / "policy.json" for i, s in enumerate(specs)
+    }
+    inputs |= {"curves": curves, "problems": problems, "samples": samples}
+    req = _plan("evaluate", out, options, inputs, force, False, "report.json")
+    if req is None:  # up to date: show the report that is there
+        from ttcalloc.io import read_json_artifact
+        from ttcalloc.schemas import REPORT
+
+        report = read_json_artifact(out / "report.json", REPORT)
+    else:
+        with freshness.recording(req):
+            report = evaluate_policies(specs, out, options, curves, problems, samples).report
+    print_report(report)
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(report)
 
 
 @app.command("allocate", rich_help_panel=PIPELINE)
@@ -604,12 +671,18 @@ def allocate_cmd(
         "plan.parquet"
     ),
     as_json: JsonFlag = False,
+    force: Force = False,
 ) -> None:
     """Choose the action for each new problem with a trained policy (no model calls)."""
     from ttcalloc.allocate import allocate
     from ttcalloc.console import emit_json, log
 
-    result = allocate(policy, problems, out)
+    inputs = {"policy": policy / "policy.json", "problems": problems}
+    req = _plan("allocate", out, None, inputs, force, as_json)
+    if req is None:
+        return
+    with freshness.recording(req):
+        result = allocate(policy, problems, out)
     counts = ", ".join(f"{a} {n}" for a, n in result.actions.items())
     log(
         f"wrote [bold]{result.out}[/bold]: {result.problems} problems; expected mean cost "

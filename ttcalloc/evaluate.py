@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ttcalloc import __version__, oracle, sequential
+from ttcalloc import __version__, freshness, oracle, sequential
 from ttcalloc.baselines import (
     BASELINES,
     DESCRIPTIONS,
@@ -452,6 +452,8 @@ def evaluate_policies(
     if options.plot:
         render.write_plot(out / "accuracy_vs_budget.png", report, _frontiers(test))
     render.write_markdown(out / "report.md", report)
+    if (req := freshness.current()) is not None:
+        report[freshness.KEY] = req
     write_json(out / "report.json", report)
     return EvaluateResult(out=out, report=report)
 

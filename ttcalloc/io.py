@@ -137,6 +137,10 @@ def write_artifact(
     meta = provenance(schema, stage, params, inputs)
     if extra_meta:
         meta.update(extra_meta)
+    from ttcalloc import freshness
+
+    if (req := freshness.current()) is not None:
+        meta[freshness.KEY] = req
     table = out.to_arrow()
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), META_KEY: json.dumps(meta).encode()}

@@ -15,6 +15,10 @@ def _f(value: float | None, fmt: str = ".4f", signed: bool = False) -> str:
     return format(value, ("+" if signed else "") + fmt)
 
 
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:+.1f}%"
+
+
 def _ci(ci: Iterable[float] | None) -> str:
     if ci is None:
         return ""
@@ -90,6 +94,7 @@ def markdown(report: dict[str, Any]) -> str:
                     _f(r["cost"], ".3f"),
                     _f(r["cost_over_budget"], ".3f"),
                     _f(r["gain_vs_uniform"], ".4f", True) + _ci(r["gain_vs_uniform_ci"]),
+                    _pct(r["relative_gain"]),
                     _f(r["regret"]),
                     _f(r["oracle_gain_share"], ".2f"),
                 ]
@@ -101,6 +106,7 @@ def markdown(report: dict[str, Any]) -> str:
                 f"cost ({unit})",
                 "cost / budget",
                 "gain vs uniform [95% CI]",
+                "relative gain",
                 "regret",
                 "share of oracle gain",
             ],

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ttcalloc import __version__
+from ttcalloc import __version__, freshness
 from ttcalloc import features as feats
 from ttcalloc.baselines import uniform_at_budget
 from ttcalloc.console import warn
@@ -274,5 +274,7 @@ def train_policy(
             },
         },
     }
+    if (req := freshness.current()) is not None:
+        policy[freshness.KEY] = req
     write_json(out / "policy.json", policy)
     return TrainResult(out=out, metrics=metrics)

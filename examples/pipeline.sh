@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The whole pipeline, data -> sample -> estimate -> solve -> train (one policy per budget) ->
+# evaluate -> allocate, in one output folder.  Every setting is an environment variable; the
+# Makefile's demo, smoke and reproduce targets call this script with their own.
+#
+#   OUT=out/run MODEL=sim/medium examples/pipeline.sh
+#
+# Rerunning skips what is done: sampling resumes, and a stage whose inputs and options are
+# unchanged is skipped (FORCE=1 reruns every stage but sampling).  The wall time of each stage
+# is printed at the end.
+set -euo pipefail
+
+TTC=${TTC:-ttcalloc}
+OUT=${OUT:-out/run}
+KIND=${KIND:-gsm8k}                   # gsm8k, math or jsonl
+SOURCE=${SOURCE:-../shared/data/gsm8k_test.jsonl}
+DATA_ARGS=${DATA_ARGS:-}              # extra flags for `ttcalloc data KIND`
+LIMIT=${LIMIT:-}                      # keep the first LIMIT problems
+TEST_FRAC=${TEST_FRAC:-0.3}
+MODEL=${MODEL:-sim/medium}
+N=${N:-8}                             # samples per problem
+MAX_TOKENS=${MAX_TOKENS:-512}
+TEMPERATURE=${TEMPERATURE:-0.8}
+CONCURRENCY=${CONCURRENCY:-8}
+SAMPLE_ARGS=${SAMPLE_ARGS:-}          # extra flags for `ttcalloc sample` (--api-base, --rpm ...)
+KS=${KS:-1,2,4}
+COST=${COST:-samples}
+BUDGETS=${BUDGETS:-1.5,2,3}
+FOLDS=${FOLDS:-3}
+FORCE=${FORCE:-}
+
+force=()
+[[ -n "$FORCE" ]] && force=(--force)
+limit=()
+[[ -n "$LIMIT" ]] && limit=(--limit "$LIMIT")
+mkdir -p "$OUT"
+timings=()
+
+stage() {  # stage NAME COMMAND...: run, and remember its wall time
+    local name=$1 start tenths
+    shift
+    start=$(date +%s%N)
+    "$@"
+    tenths=$((($(date +%s%N) - start) / 100000000))
+    timings+=("$(printf '%-12s %6d.%d s' "$name" $((tenths / 10)) $((tenths % 10)))")
+}
+
+# shellcheck disable=SC2086  # DATA_ARGS and SAMPLE_ARGS are lists of flags
+stage data $TTC data "$KIND" --source "$SOURCE" $DATA_ARGS "${limit[@]}" \
+    --test-frac "$TEST_FRAC" --out "$OUT/problems.parquet" "${force[@]}"
+# shellcheck disable=SC2086
+stage sample $TTC sample "$OUT/problems.parquet" --model "$MODEL" --n "$N" \
+    --max-tokens "$MAX_TOKENS" --temperature "$TEMPERATURE" --concurrency "$CONCURRENCY" \
+    $SAMPLE_ARGS --out "$OUT/samples.parquet"
+stage estimate $TTC estimate "$OUT/samples.parquet" --problems "$OUT/problems.parquet" \
+    --ks "$KS" --cost "$COST" --out "$OUT/curves.parquet" "${force[@]}"
+stage solve $TTC solve "$OUT/curves.parquet" --problems "$OUT/problems.parquet" \
+    --budgets "$BUDGETS" --out "$OUT/allocation.parquet" "${force[@]}"
+policies=()
+for b in ${BUDGETS//,/ }; do
+    stage "train@$b" $TTC train "$OUT/allocation.parquet" --problems "$OUT/problems.parquet" \
+        --budget "$b" --folds "$FOLDS" --out "$OUT/policy-$b" "${force[@]}"
+    policies+=("learned=$OUT/policy-$b")
+done
+stage evaluate $TTC evaluate "${policies[@]}" --out "$OUT/report" "${force[@]}"
+first=${BUDGETS%%,*}
+stage allocate $TTC allocate "$OUT/policy-$first" "$OUT/problems.parquet" \
+    --out "$OUT/plan.parquet" "${force[@]}"
+
+{
+    echo "wall time per stage:"
+    printf '  %s\n' "${timings[@]}"
+    echo "artifacts in $OUT/; report: $OUT/report/report.md; plot: $OUT/report/accuracy_vs_budget.png"
+} >&2
