@@ -125,6 +125,7 @@ class EvalData:
     train_replays: sequential.Replays | None = None
     replay_note: str = ""
     max_k: int = 1
+    tuning: dict[str, tuple[FloatArray, FloatArray]] = field(default_factory=dict, compare=False)
 
 
 def outcome_from_probs(test: Dense, probs: FloatArray, params: dict[str, Any]) -> Outcome:
@@ -255,9 +256,13 @@ def _sequential(rule: str) -> Callable[[EvalData, float], Outcome]:
         if data.train_replays is None or data.test_replays is None:
             raise Unavailable(data.replay_note or "needs the samples (pass --samples)")
         grid = sequential.settings(rule, data.max_k)
-        results = [sequential.run(rule, data.train_replays, s) for s in grid]
-        mean_acc = np.array([r[0].mean() for r in results])
-        mean_cost = np.array([r[1].mean() for r in results])
+        if rule not in data.tuning:  # the train grid does not depend on the target: once
+            results = [sequential.run(rule, data.train_replays, s) for s in grid]
+            data.tuning[rule] = (
+                np.array([r[0].mean() for r in results]),
+                np.array([r[1].mean() for r in results]),
+            )
+        mean_acc, mean_cost = data.tuning[rule]
         mix = mix_at_budget(mean_acc, mean_cost, target)
         if mix is None:
             raise Unavailable(f"target {target:g} is below its cheapest setting on train")

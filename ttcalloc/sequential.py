@@ -48,6 +48,8 @@ class Replays:
     top1: NDArray[np.int64]  # votes of the leading answer
     top2: NDArray[np.int64]  # votes of the runner-up
     cost: NDArray[np.float64]  # cumulative cost of the prefix (with any fixed cost)
+    run: NDArray[np.int64]  # identical answers in a row ending here (abstentions break runs)
+    lead: NDArray[np.float64]  # P(leader beats runner-up) under the Beta posterior
 
     @property
     def max_samples(self) -> int:
@@ -114,7 +116,15 @@ def replay(
         credit[lo : lo + chunk] = np.where(wins, 1.0 / tied, 0.0)
         top1[lo : lo + chunk] = best
         top2[lo : lo + chunk] = second
-    return Replays(n=n, ids=ids, credit=credit, top1=top1, top2=top2, cost=cost)
+    run = np.zeros(ids.shape, dtype=np.int64)
+    run[..., 0] = ids[..., 0] >= 0
+    for t in range(1, t_max):
+        same = (ids[..., t] == ids[..., t - 1]) & (ids[..., t] >= 0)
+        run[..., t] = np.where(same, run[..., t - 1] + 1, (ids[..., t] >= 0).astype(np.int64))
+    lead = np.where(top1 > 0, leader_probability(top1, top2), 0.0)
+    return Replays(
+        n=n, ids=ids, credit=credit, top1=top1, top2=top2, cost=cost, run=run, lead=lead
+    )
 
 
 def _stop_at(replays: Replays, stop: NDArray[np.bool_], cap: int) -> NDArray[np.int64]:
@@ -142,14 +152,8 @@ def esc(replays: Replays, window: int, cap: int) -> tuple[NDArray[np.float64], N
     """Per-problem accuracy and cost of ESC with window ``window`` and at most ``cap`` samples."""
     if window < 1 or cap < 1:
         raise ValueError("window and cap must be positive")
-    ids = replays.ids
-    run = np.zeros(ids.shape, dtype=np.int64)  # identical answers ending at t
-    run[..., 0] = ids[..., 0] >= 0
-    for t in range(1, ids.shape[2]):
-        same = (ids[..., t] == ids[..., t - 1]) & (ids[..., t] >= 0)
-        run[..., t] = np.where(same, run[..., t - 1] + 1, (ids[..., t] >= 0).astype(np.int64))
-    t1 = np.arange(1, ids.shape[2] + 1)
-    stop = (t1 % window == 0)[None, None, :] & (run >= window)
+    t1 = np.arange(1, replays.max_samples + 1)
+    stop = (t1 % window == 0)[None, None, :] & (replays.run >= window)
     return _outcome(replays, _stop_at(replays, stop, cap))
 
 
@@ -167,7 +171,7 @@ def adaptive(
     """Per-problem accuracy and cost of Adaptive-Consistency at ``threshold``, ``cap`` samples."""
     if not 0.0 < threshold < 1.0 or cap < 1:
         raise ValueError("threshold must be in (0, 1) and cap positive")
-    stop = (replays.top1 > 0) & (leader_probability(replays.top1, replays.top2) >= threshold)
+    stop = replays.lead >= threshold
     return _outcome(replays, _stop_at(replays, stop, cap))
 
 
