@@ -471,3 +471,10 @@ def test_real_codex_report(shared_data: Path, tmp_path: Path) -> None:
         assert rows[name]["regret"] >= 0
     assert {"esc", "adaptive"} <= set(rows)  # the imported samples replay
     assert abs(rows["uniform"]["cost"] - rows["pol"]["cost"]) <= 1e-9
+
+
+def test_first_draw_is_stratified_so_one_sample_rules_are_exact() -> None:
+    votes = [[0, 1, 1, -1], [0, 0, 2]]
+    rep = sequential.replay(votes, [[1.0] * 4, [1.0] * 3], orders=12, seed=7)
+    acc, cost = sequential.esc(rep, window=2, cap=1)
+    assert acc.tolist() == [0.25, pytest.approx(2 / 3)] and cost.tolist() == [1.0, 1.0]

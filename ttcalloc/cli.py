@@ -624,7 +624,7 @@ def evaluate_cmd(
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 2000,
     orders: Annotated[
         int, typer.Option(help="Random sample orders replayed per problem for early stopping.")
-    ] = 32,
+    ] = 60,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and the replay orders.")] = 0,
     plot: Annotated[bool, typer.Option(help="Draw accuracy_vs_budget.png.")] = True,
     as_json: JsonFlag = False,

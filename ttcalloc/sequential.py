@@ -59,7 +59,7 @@ class Replays:
 def replay(
     votes: Sequence[Sequence[int]],
     costs: Sequence[Sequence[float]],
-    orders: int = 32,
+    orders: int = 60,
     seed: int = 0,
     fixed: Sequence[float] | None = None,
 ) -> Replays:
@@ -69,7 +69,7 @@ def replay(
         votes: per problem, one cluster id per sample: 0 for the correct answer, one positive id
             per distinct wrong answer, -1 for a sample without an answer.
         costs: per problem, the cost of each sample (same shape as ``votes``).
-        orders: random orders per problem.
+        orders: random orders per problem (the first draw cycles through the samples).
         seed: seed of the orders (problem ``i`` gets its own stream, so adding problems does not
             change the orders of the others).
         fixed: per problem, a cost paid once when the first sample is drawn (a shared prompt).
@@ -91,7 +91,15 @@ def replay(
         rng = np.random.default_rng([seed, i])
         keys = rng.random((orders, t_max))
         keys[:, n[i] :] = np.inf  # padding stays at the end
-        perm[i] = np.argsort(keys, axis=1)
+        order = np.argsort(keys, axis=1)
+        # stratify the first draw: order r starts with sample r mod n (the rest stays uniform),
+        # so one-sample rules are exact when ``orders`` is a multiple of n
+        first = np.arange(orders) % n[i]
+        at = (order == first[:, None]).argmax(axis=1)
+        rows_r = np.arange(orders)
+        order[rows_r, at] = order[rows_r, 0]
+        order[rows_r, 0] = first
+        perm[i] = order
     rows = np.arange(p)[:, None, None]
     ids = base_ids[rows, perm]
     cost = np.cumsum(base_cost[rows, perm], axis=2)
@@ -122,9 +130,7 @@ def replay(
         same = (ids[..., t] == ids[..., t - 1]) & (ids[..., t] >= 0)
         run[..., t] = np.where(same, run[..., t - 1] + 1, (ids[..., t] >= 0).astype(np.int64))
     lead = np.where(top1 > 0, leader_probability(top1, top2), 0.0)
-    return Replays(
-        n=n, ids=ids, credit=credit, top1=top1, top2=top2, cost=cost, run=run, lead=lead
-    )
+    return Replays(n=n, ids=ids, credit=credit, top1=top1, top2=top2, cost=cost, run=run, lead=lead)
 
 
 def _stop_at(replays: Replays, stop: NDArray[np.bool_], cap: int) -> NDArray[np.int64]:
