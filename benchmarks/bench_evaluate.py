@@ -22,7 +22,7 @@ LOOP_PROBLEMS = 40
 BOOT_PROBLEMS, BOOT_COLUMNS, BOOT_DRAWS = 10_000, 24, 2_000
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _lead(top1: int, top2: int) -> float:
     return float(sequential.leader_probability(np.array([top1]), np.array([top2]))[0])
 
