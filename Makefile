@@ -22,7 +22,7 @@ MAX_TOKENS ?= 1024
 CONCURRENCY ?= 16
 SAMPLE_ARGS ?=
 URL_gsm8k := https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/test.jsonl
-URL_math := https://raw.githubusercontent.com/ZubinGou/math-evaluation-harness/main/data/math_oai/test.jsonl
+URL_math := https://raw.githubusercontent.com/openai/prm800k/main/prm800k/math_splits/test.jsonl
 SOURCE ?= $(URL_$(DATASET))
 REPRO ?= out/reproduce/$(subst /,_,$(MODEL))-$(DATASET)-n$(N)
 

@@ -478,3 +478,23 @@ def test_first_draw_is_stratified_so_one_sample_rules_are_exact() -> None:
     rep = sequential.replay(votes, [[1.0] * 4, [1.0] * 3], orders=12, seed=7)
     acc, cost = sequential.esc(rep, window=2, cap=1)
     assert acc.tolist() == [0.25, pytest.approx(2 / 3)] and cost.tolist() == [1.0, 1.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    acc=st.lists(st.lists(st.integers(0, 1000), min_size=3, max_size=3), min_size=2, max_size=8),
+    lengths=st.lists(st.integers(1, 50), min_size=8, max_size=8),
+    frac=st.floats(0, 1),
+)
+def test_oracle_is_never_below_a_one_action_policy_at_its_cost(
+    acc: list[list[int]], lengths: list[int], frac: float
+) -> None:
+    from ttcalloc import oracle
+
+    a = np.sort(np.array(acc, dtype=float) / 1000, axis=1)  # more samples never hurt here
+    d = _data(a.tolist(), [[1, 2, 4]] * len(acc), ["x" * n for n in lengths[: len(acc)]])
+    target = 1 + 3 * frac
+    for policy in (uniform, random_policy, length_heuristic):
+        out = policy(d, target)
+        best = oracle.solve_exact(d.test.acc, d.test.cost, float(out.cost.mean())).objective
+        assert best >= out.acc.mean() - 1e-9

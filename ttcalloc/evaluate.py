@@ -122,14 +122,13 @@ def _dense_full(curves: pl.DataFrame, half: str, ids: list[str], actions: list[s
     dense = to_dense(part) if part.height else Dense([], [], np.empty((0, 0)), np.empty((0, 0)))
     acc = np.full((len(ids), len(actions)), np.nan)
     cost = np.full_like(acc, np.nan)
-    rows = {p: i for i, p in enumerate(dense.problem_ids)}
-    cols = [dense.actions.index(a) if a in dense.actions else -1 for a in actions]
-    for out_i, pid in enumerate(ids):
-        if pid in rows:
-            for j, c in enumerate(cols):
-                if c >= 0:
-                    acc[out_i, j] = dense.acc[rows[pid], c]
-                    cost[out_i, j] = dense.cost[rows[pid], c]
+    where = {p: i for i, p in enumerate(dense.problem_ids)}
+    src = np.array([where.get(p, -1) for p in ids], dtype=np.int64)
+    cols = np.array([dense.actions.index(a) if a in dense.actions else -1 for a in actions])
+    have_r, have_c = np.flatnonzero(src >= 0), np.flatnonzero(cols >= 0)
+    block = np.ix_(have_r, have_c)
+    acc[block] = dense.acc[np.ix_(src[have_r], cols[have_c])]
+    cost[block] = dense.cost[np.ix_(src[have_r], cols[have_c])]
     return Dense(list(ids), list(actions), acc, cost)
 
 
@@ -178,6 +177,7 @@ def _replays(
 def load_replays(
     samples_path: Path,
     problems: pl.DataFrame,
+    problems_path: Path,
     curves_meta: dict[str, Any],
     halves: tuple[str, str],
     ids: tuple[list[str], list[str]],
@@ -202,7 +202,7 @@ def load_replays(
         samples = samples.filter(pl.col("model").is_in(models))
     if samples["model"].n_unique() != 1:
         return None, None, "early stopping is simulated for one model; the samples have several"
-    check_known_ids(samples, problems, samples_path, Path("problems"), "not the curves' samples")
+    check_known_ids(samples, problems, samples_path, problems_path, "not the curves' samples?")
     samples = vote_labels(samples, problems)
     samples = assign_halves(samples, float(params.get("holdout", 0.0)), int(params.get("seed", 0)))
     try:
@@ -289,8 +289,8 @@ def evaluate_policies(
     options = options or EvaluateOptions()
     options.check()
     groups = _policy_groups(policies)
-    first = next(iter(next(iter(groups.values())).values()), None) if groups else None
-    if first is not None:
+    if policies:
+        first = next(iter(groups[policies[0].name].values()))
         inputs = first.info.get("provenance", {}).get("inputs", {})
         curves_path = curves_path or _input_path({"inputs": inputs}, "curves")
         problems_path = problems_path or _input_path({"inputs": inputs}, "problems")
@@ -298,6 +298,114 @@ def evaluate_policies(
         raise InputError("give --curves and --problems (or a policy that names them)")
     if not groups and not options.budgets:
         raise InputError("nothing to evaluate at: give a policy folder or --budgets")
+
+    loaded = _load(Path(curves_path), Path(problems_path), samples_path, options)
+    data, test, test_fit, problems = loaded.data, loaded.data.test, loaded.test_fit, loaded.problems
+    notes = loaded.notes
+
+    # learned policies: actions on the test problems, at their own or recalibrated budgets
+    test_problems = problems.filter(pl.col("problem_id").is_in(test.problem_ids)).sort("problem_id")
+    train_problems = problems.filter(pl.col("problem_id").is_in(data.train.problem_ids)).sort(
+        "problem_id"
+    )
+    budgets = sorted(set(options.budgets) or {b for m in groups.values() for b in m})
+    rows: list[_Row] = []
+    for budget in budgets:
+        learned = [
+            _learned_row(name, members, budget, data, test_problems, train_problems, problems_path)
+            for name, members in groups.items()
+        ]
+        target = budget if options.budgets else float(learned[0].outcome.cost.mean())
+        for name in options.baselines:
+            try:
+                outcome = BASELINES[name](data, target)
+            except Unavailable as exc:
+                warn(f"{name} at {budget:g}: {exc}")
+                continue
+            rows.append(_Row(name, "baseline", budget, target, outcome))
+        rows.extend(learned)
+        if test_fit is not None:
+            try:
+                probs, _ = _oracle_probs(test_fit.acc, test_fit.cost, target)
+                outcome = outcome_from_probs(test, probs, {"labels": f"{loaded.fit_half} half"})
+                rows.append(_Row(ORACLE_FIT, "oracle", budget, target, outcome))
+            except oracle.InfeasibleBudget:
+                pass
+        try:
+            probs, sol = _oracle_probs(test.acc, test.cost, target)
+            outcome = outcome_from_probs(test, probs, {"lambda": sol.lam})
+            rows.append(_Row(ORACLE, "oracle", budget, target, outcome, extra={"upper": True}))
+        except oracle.InfeasibleBudget as exc:
+            warn(f"oracle at {budget:g}: {exc}")
+
+    records = _score(rows, data, options)
+    for r in records:
+        if r["policy"] in ("esc", "adaptive") and (r["regret"] or 0.0) < -1e-9:
+            notes.append(
+                f"{r['policy']} at {r['budget']:g} beats the oracle by {-r['regret']:.4f}: "
+                "the oracle chooses one fixed action per problem, early stopping adapts "
+                "within a problem."
+            )
+    report = _report(
+        records, budgets, options, loaded.unit, notes, data, loaded.in_sample, loaded.score_half
+    )
+    report["provenance"] = {
+        "tool_version": __version__,
+        "inputs": {
+            name: {"path": str(p), "fingerprint": fingerprint(Path(p))}
+            for name, p in (
+                ("curves", curves_path),
+                ("problems", problems_path),
+                *((f"policy:{s.name}@{s.path.name}", s.path / "policy.json") for s in policies),
+                *((("samples", loaded.samples_used),) if loaded.samples_used else ()),
+            )
+        },
+    }
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = pl.DataFrame([_flat(r) for r in records], infer_schema_length=None)
+    write_artifact(
+        table,
+        out / "metrics.parquet",
+        METRICS,
+        stage="evaluate",
+        params=report["settings"],
+        inputs={"curves": Path(curves_path), "problems": Path(problems_path)},
+        extra_meta={"cost_unit": loaded.unit},
+    )
+    report["out"] = str(out)
+    report["plot"] = str(out / "accuracy_vs_budget.png") if options.plot else None
+    from ttcalloc import report as render
+
+    if options.plot:
+        render.write_plot(out / "accuracy_vs_budget.png", report, _frontiers(test))
+    render.write_markdown(out / "report.md", report)
+    if (req := freshness.current()) is not None:
+        report[freshness.KEY] = req
+    write_json(out / "report.json", report)
+    return EvaluateResult(out=out, report=report)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """The evaluation data and what the report needs to say about it."""
+
+    data: EvalData
+    test_fit: Dense | None
+    problems: pl.DataFrame
+    unit: str
+    in_sample: bool
+    score_half: str
+    fit_half: str
+    notes: list[str]
+    samples_used: Path | None
+
+
+def _load(
+    curves_path: Path, problems_path: Path, samples_path: Path | None, options: EvaluateOptions
+) -> _Loaded:
+    """Dense train and test curves over common actions, questions, and sample replays."""
+    import polars as pl
 
     curves_art = read_artifact(curves_path, CURVES)
     curves = curves_art.df
@@ -354,6 +462,7 @@ def evaluate_policies(
         test_rep, train_rep, replay_note = load_replays(
             Path(samples_path),
             problems,
+            Path(problems_path),
             curves_art.meta,
             (score_half, fit_half),
             (test.problem_ids, train.problem_ids),
@@ -377,85 +486,17 @@ def evaluate_policies(
         max_k=max_k,
     )
 
-    # learned policies: actions on the test problems, at their own or recalibrated budgets
-    test_problems = problems.filter(pl.col("problem_id").is_in(test.problem_ids)).sort("problem_id")
-    train_problems = problems.filter(pl.col("problem_id").is_in(train.problem_ids)).sort(
-        "problem_id"
+    return _Loaded(
+        data=data,
+        test_fit=test_fit,
+        problems=problems,
+        unit=unit,
+        in_sample=in_sample,
+        score_half=score_half,
+        fit_half=fit_half,
+        notes=notes,
+        samples_used=Path(samples_path) if test_rep is not None and samples_path else None,
     )
-    budgets = sorted(set(options.budgets) or {b for m in groups.values() for b in m})
-    rows: list[_Row] = []
-    for budget in budgets:
-        learned = [
-            _learned_row(name, members, budget, data, test_problems, train_problems, problems_path)
-            for name, members in groups.items()
-        ]
-        target = budget if options.budgets else float(learned[0].outcome.cost.mean())
-        for name in options.baselines:
-            try:
-                outcome = BASELINES[name](data, target)
-            except Unavailable as exc:
-                warn(f"{name} at {budget:g}: {exc}")
-                continue
-            rows.append(_Row(name, "baseline", budget, target, outcome))
-        rows.extend(learned)
-        if test_fit is not None:
-            try:
-                probs, _ = _oracle_probs(test_fit.acc, test_fit.cost, target)
-                outcome = outcome_from_probs(test, probs, {"labels": f"{fit_half} half"})
-                rows.append(_Row(ORACLE_FIT, "oracle", budget, target, outcome))
-            except oracle.InfeasibleBudget:
-                pass
-        try:
-            probs, sol = _oracle_probs(test.acc, test.cost, target)
-            outcome = outcome_from_probs(test, probs, {"lambda": sol.lam})
-            rows.append(_Row(ORACLE, "oracle", budget, target, outcome, extra={"upper": True}))
-        except oracle.InfeasibleBudget as exc:
-            warn(f"oracle at {budget:g}: {exc}")
-
-    records = _score(rows, data, options)
-    for r in records:
-        if r["policy"] in ("esc", "adaptive") and (r["regret"] or 0.0) < -1e-9:
-            notes.append(
-                f"{r['policy']} at {r['budget']:g} beats the oracle by {-r['regret']:.4f}: "
-                "the oracle chooses one fixed action per problem, early stopping adapts "
-                "within a problem."
-            )
-    report = _report(records, budgets, options, unit, notes, data, in_sample, score_half)
-    report["provenance"] = {
-        "tool_version": __version__,
-        "inputs": {
-            name: {"path": str(p), "fingerprint": fingerprint(Path(p))}
-            for name, p in (
-                ("curves", curves_path),
-                ("problems", problems_path),
-                *((f"policy:{s.name}@{s.path.name}", s.path / "policy.json") for s in policies),
-                *((("samples", samples_path),) if test_rep is not None and samples_path else ()),
-            )
-        },
-    }
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    table = pl.DataFrame([_flat(r) for r in records], infer_schema_length=None)
-    write_artifact(
-        table,
-        out / "metrics.parquet",
-        METRICS,
-        stage="evaluate",
-        params=report["settings"],
-        inputs={"curves": Path(curves_path), "problems": Path(problems_path)},
-        extra_meta={"cost_unit": unit},
-    )
-    report["out"] = str(out)
-    report["plot"] = str(out / "accuracy_vs_budget.png") if options.plot else None
-    from ttcalloc import report as render
-
-    if options.plot:
-        render.write_plot(out / "accuracy_vs_budget.png", report, _frontiers(test))
-    render.write_markdown(out / "report.md", report)
-    if (req := freshness.current()) is not None:
-        report[freshness.KEY] = req
-    write_json(out / "report.json", report)
-    return EvaluateResult(out=out, report=report)
 
 
 def _subset(dense: Dense, keep: np.ndarray) -> Dense:
