@@ -498,3 +498,18 @@ def test_oracle_is_never_below_a_one_action_policy_at_its_cost(
         out = policy(d, target)
         best = oracle.solve_exact(d.test.acc, d.test.cost, float(out.cost.mean())).objective
         assert best >= out.acc.mean() - 1e-9
+
+
+def test_replays_use_the_same_halves_as_the_curves(trained: dict[str, Path]) -> None:
+    from ttcalloc.evaluate import _load
+
+    tmp = trained["tmp"]
+    loaded = _load(tmp / "curves.parquet", trained["problems"], None, EvaluateOptions())
+    d = loaded.data
+    assert d.test_replays is not None and d.train_replays is not None
+    # one sample, cycled through every sample of the half: exactly maj@1 of that half
+    for replays, dense in ((d.test_replays, d.test), (d.train_replays, d.train)):
+        acc, cost = sequential.esc(replays, window=2, cap=1)
+        assert np.allclose(acc, dense.acc[:, dense.actions.index("maj@1")], atol=1e-12)
+        assert np.allclose(cost, 1.0)
+    assert loaded.score_half == "eval" and loaded.fit_half == "fit"

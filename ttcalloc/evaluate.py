@@ -203,7 +203,8 @@ def load_replays(
     if samples["model"].n_unique() != 1:
         return None, None, "early stopping is simulated for one model; the samples have several"
     check_known_ids(samples, problems, samples_path, problems_path, "not the curves' samples?")
-    samples = vote_labels(samples, problems)
+    # cluster wrong answers as estimate did: by the problems' graders only if it had them
+    samples = vote_labels(samples, problems if _input_path(curves_meta, "problems") else None)
     samples = assign_halves(samples, float(params.get("holdout", 0.0)), int(params.get("seed", 0)))
     try:
         samples = _sample_costs(
