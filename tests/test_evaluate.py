@@ -513,3 +513,31 @@ def test_replays_use_the_same_halves_as_the_curves(trained: dict[str, Path]) -> 
         assert np.allclose(acc, dense.acc[:, dense.actions.index("maj@1")], atol=1e-12)
         assert np.allclose(cost, 1.0)
     assert loaded.score_half == "eval" and loaded.fit_half == "fit"
+
+
+def test_verdicts_read_the_intervals() -> None:
+    from ttcalloc.evaluate import verdicts
+
+    def rec(policy: str, kind: str, gain: float, ci: list[float], regret: float = 0.1) -> dict:
+        return {
+            "policy": policy,
+            "kind": kind,
+            "budget": 2.0,
+            "gain_vs_uniform": gain,
+            "gain_vs_uniform_ci": ci,
+            "regret": regret,
+        }
+
+    out = verdicts(
+        [
+            rec("uniform", "baseline", 0.0, [0.0, 0.0]),
+            rec("esc", "baseline", 0.02, [0.01, 0.03], regret=-0.001),
+            rec("a", "learned", -0.01, [-0.02, -0.001]),
+            rec("b", "learned", 0.001, [-0.01, 0.01]),
+            rec("c", "learned", 0.05, [0.01, 0.09]),
+        ]
+    )
+    assert out[0].startswith("esc at 2 beats the oracle by 0.0010")
+    assert out[1].startswith("a at 2 loses to uniform") and "esc does better" in out[1]
+    assert "b at 2 is not distinguishable from uniform" in out[2]
+    assert out[3].startswith("c at 2 beats uniform") and "does better" not in out[3]
