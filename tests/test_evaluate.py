@@ -403,6 +403,9 @@ def test_cli_json_and_errors(trained: dict[str, Path], tmp_path: Path) -> None:
     assert missing.exit_code == 1 and "run `ttcalloc train` first" in missing.stderr
     bad = run_cli("evaluate", tmp / "p1.5", "--baselines", "uniform,oracle2")
     assert bad.exit_code == 2 and "--baselines 'oracle2'" in bad.stderr
+    low = run_cli("evaluate", tmp / "p1.5", "--budgets", "0.5,2", "--out", tmp_path / "low")
+    assert low.exit_code == 2 and "--budgets 0.5: below the minimum mean cost 1" in low.stderr
+    assert not (tmp_path / "low").exists()
     no_curves = run_cli("evaluate", tmp / "p1.5", "--curves", tmp_path / "c.parquet")
     assert no_curves.exit_code == 1 and "run `ttcalloc estimate` first" in no_curves.stderr
 

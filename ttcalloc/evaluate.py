@@ -303,6 +303,13 @@ def evaluate_policies(
     loaded = _load(Path(curves_path), Path(problems_path), samples_path, options)
     data, test, test_fit, problems = loaded.data, loaded.data.test, loaded.test_fit, loaded.problems
     notes = loaded.notes
+    floor = float(np.nanmin(test.cost, axis=1).mean())
+    low = [b for b in options.budgets if b < floor - 1e-9]
+    if low:
+        raise InputError(
+            f"--budgets {low[0]:g}: below the minimum mean cost {floor:.6g} "
+            "(every test problem at its cheapest action)"
+        )
 
     # learned policies: actions on the test problems, at their own or recalibrated budgets
     test_problems = problems.filter(pl.col("problem_id").is_in(test.problem_ids)).sort("problem_id")
@@ -678,7 +685,11 @@ def _report(
         "budget": budgets[0] if len(budgets) == 1 else None,
         "budgets": budgets,
         "cost_unit": unit,
-        "scored_on": f"test split, {score_half} half of the samples",
+        "scored_on": (
+            "test split, all samples (in-sample)"
+            if score_half == "all"
+            else f"test split, {score_half} half of the samples"
+        ),
         "in_sample": in_sample,
         "problems": {"test": len(test.problem_ids), "train": len(data.train.problem_ids)},
         "actions": [
