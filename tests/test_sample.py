@@ -50,6 +50,7 @@ def test_simulated_backend_is_deterministic_and_resumable(tmp_path: Path, proble
     assert len(list((tmp_path / "a").glob("part-*.parquet"))) >= 7  # flushed in small parts
     again = sample_problems(problems, tmp_path / "a", opts)
     assert again.requests == 0 and again.written == 0  # a second identical run asks for nothing
+    assert again.total_samples == 48
     more = sample_problems(
         problems, tmp_path / "a", SampleOptions(model="sim/medium", n=6, progress=False)
     )

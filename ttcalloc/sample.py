@@ -33,7 +33,7 @@ from ttcalloc.backends import (
     SamplingParams,
     open_backend,
 )
-from ttcalloc.console import err_console, warn
+from ttcalloc.console import err_console, log, warn
 from ttcalloc.errors import DataError, InputError, TtcallocError
 from ttcalloc.io import read_artifact, read_meta, write_artifact
 from ttcalloc.redact import redact
@@ -331,6 +331,25 @@ def sample_problems(problems_path: Path, out: Path, options: SampleOptions) -> S
         for pid, idx in ok.select("problem_id", "sample_idx").iter_rows():
             done[pid].add(idx)
 
+    if not _missing(problems, options.n, done):  # nothing to do: do not start the backend
+        log(f"every problem already has {options.n} samples from {options.model}")
+        return SampleResult(
+            out=Path(out),
+            model=options.model,
+            simulated=options.model.startswith("sim/"),
+            requested=0,
+            written=0,
+            errors=0,
+            requests=0,
+            retries=0,
+            prompt_tokens=0,
+            completion_tokens=0,
+            cost_usd=0.0,
+            wall_s=0.0,
+            total_samples=existing.height if existing is not None else 0,
+            stopped=None,
+        )
+
     async def run() -> SampleResult:
         async with open_backend(options.model, _sampling_params(options)) as backend:
             return await _sample_all(
@@ -581,8 +600,10 @@ def _worst_cost(options: SampleOptions) -> float | None:
 def describe(result: SampleResult) -> str:
     """The end-of-run summary line."""
     cost = "unknown" if result.cost_usd is None else f"${result.cost_usd:.4f}"
-    rate = result.requests / result.wall_s if result.wall_s > 0 else math.inf
     label = f"{result.model} (SIMULATED)" if result.simulated else result.model
+    if result.requests == 0:
+        return f"{label}: nothing to sample; {result.out} holds {result.total_samples} samples"
+    rate = result.requests / result.wall_s if result.wall_s > 0 else math.inf
     line = (
         f"{label}: {result.written} samples written ({result.errors} failed), "
         f"{result.requests} requests ({rate:.1f}/s, {result.retries} retries), "
