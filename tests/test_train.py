@@ -249,3 +249,17 @@ def test_real_codex_samples_end_to_end(shared_data: Path, tmp_path: Path) -> Non
         io.read_artifact(tmp_path / "c.parquet", CURVES).df.filter(pl.col("half") == "fit")
     )
     assert len(dense.actions) == 5
+
+
+def test_calibration_ignores_unavailable_actions() -> None:
+    """Found on the GPT-4 MoT file: a problem lacking maj@6 scores -inf there, which made the
+    bisection bracket infinite and mu = -inf (every problem at maj@1, whatever the budget)."""
+    rng = np.random.default_rng(0)
+    scores = rng.random((200, 3))
+    scores[:5, 2] = -np.inf  # maj@4 unavailable for five problems
+    costs = np.array([1.0, 2.0, 4.0])
+    cost_matrix = np.where(np.isfinite(scores), costs, np.inf)
+    mu = calibrate(scores, costs, cost_matrix, 2.0)
+    assert np.isfinite(mu)
+    chosen = cost_matrix[np.arange(200), np.argmax(scores - mu * costs, axis=1)]
+    assert 1.8 <= chosen.mean() <= 2.0

@@ -69,7 +69,8 @@ def calibrate(
     def spent(mu: float) -> float:
         return float(cost[rows, decide(scores, mean_costs, mu)].mean())
 
-    spread = float(np.nanmax(scores) - np.nanmin(scores)) + 1.0
+    finite = scores[np.isfinite(scores)]  # unavailable actions score -inf
+    spread = float(finite.max() - finite.min()) + 1.0 if finite.size else 1.0
     step = float(np.diff(np.unique(mean_costs)).min()) if np.unique(mean_costs).size > 1 else 1.0
     hi = spread / step * 4
     lo = -hi
