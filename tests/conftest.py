@@ -32,3 +32,35 @@ def shared_file(shared: Path, name: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent")
     return path
+
+
+@pytest.fixture(scope="session")
+def codex(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The Codex GSM8K samples imported, estimated (maj@1..5, cross-fitted) and solved at B=2."""
+    from ttcalloc import data
+    from ttcalloc.estimate import EstimateOptions, estimate_curves
+    from ttcalloc.importer import import_samples
+    from ttcalloc.solve import SolveOptions, solve_allocation
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (a fresh clone without ../shared)")
+    tmp = tmp_path_factory.mktemp("codex")
+    paths = {
+        "problems": tmp / "problems.parquet",
+        "samples": tmp / "samples.parquet",
+        "curves": tmp / "curves.parquet",
+        "allocation": tmp / "allocation.parquet",
+    }
+    data.build_problems(shared_file(SHARED_DATA, "gsm8k_train.jsonl"), paths["problems"], "gsm8k")
+    import_samples(
+        shared_file(SHARED_DATA, "gsm8k_train_activeprompt_codex_10samples.parquet"),
+        paths["problems"],
+        paths["samples"],
+    )
+    estimate_curves(
+        paths["samples"], paths["curves"], EstimateOptions(ks=(1, 2, 3, 4, 5)), paths["problems"]
+    )
+    solve_allocation(
+        paths["curves"], paths["allocation"], SolveOptions(budgets=(2.0,)), paths["problems"]
+    )
+    return paths

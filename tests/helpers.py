@@ -41,3 +41,37 @@ def make_questions(n: int, seed: int = 0) -> list[dict[str, str]]:
         q = f"Problem {i}: Sam adds {' and '.join(map(str, terms))}.{filler} What is the total?"
         rows.append({"question": q, "answer": f"#### {sum(terms)}"})
     return rows
+
+
+def sim_pipeline(tmp: Path, questions: int, seed: int = 0) -> dict[str, Path]:
+    """Problems (30% test) -> 8 simulated samples each -> maj@1,2,4 curves -> oracle at 1.5, 2.5."""
+    from ttcalloc import data
+    from ttcalloc.estimate import EstimateOptions, estimate_curves
+    from ttcalloc.sample import SampleOptions, sample_problems
+    from ttcalloc.solve import SolveOptions, solve_allocation
+
+    problems = tmp / "problems.parquet"
+    data.build_problems(
+        write_jsonl(tmp / "q.jsonl", make_questions(questions, seed=seed)),
+        problems,
+        "gsm8k",
+        data.DataOptions(test_frac=0.3),
+    )
+    sample_problems(
+        problems, tmp / "samples", SampleOptions(model="sim/medium", n=8, progress=False)
+    )
+    estimate_curves(
+        tmp / "samples",
+        tmp / "curves.parquet",
+        EstimateOptions(ks=(1, 2, 4), cost="samples"),
+        problems,
+    )
+    solve_allocation(
+        tmp / "curves.parquet", tmp / "alloc.parquet", SolveOptions(budgets=(1.5, 2.5)), problems
+    )
+    return {
+        "problems": problems,
+        "curves": tmp / "curves.parquet",
+        "alloc": tmp / "alloc.parquet",
+        "tmp": tmp,
+    }

@@ -10,11 +10,10 @@ import hypothesis.strategies as st
 import numpy as np
 import polars as pl
 import pytest
-from conftest import shared_file
-from helpers import make_questions, run_cli, write_jsonl
+from helpers import run_cli, sim_pipeline
 from hypothesis import given, settings
 
-from ttcalloc import data, sequential
+from ttcalloc import sequential
 from ttcalloc.baselines import (
     EvalData,
     Unavailable,
@@ -24,13 +23,10 @@ from ttcalloc.baselines import (
     random_policy,
     uniform,
 )
-from ttcalloc.estimate import EstimateOptions, estimate_curves
 from ttcalloc.evaluate import EvaluateOptions, PolicySpec, evaluate_policies
-from ttcalloc.importer import import_samples
 from ttcalloc.metrics import bootstrap_means, confusion, imitation, interval, share_of_gain
-from ttcalloc.sample import SampleOptions, sample_problems
 from ttcalloc.schemas import METRICS
-from ttcalloc.solve import Dense, SolveOptions, solve_allocation
+from ttcalloc.solve import Dense
 from ttcalloc.train import TrainOptions, train_policy
 
 # ---------------------------------------------------------------- early stopping, by hand
@@ -272,26 +268,8 @@ def test_imitation_regret_and_the_papers_bound_by_hand() -> None:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("evaluate")
-    problems = tmp / "problems.parquet"
-    data.build_problems(
-        write_jsonl(tmp / "q.jsonl", make_questions(300, seed=2)),
-        problems,
-        "gsm8k",
-        data.DataOptions(test_frac=0.3),
-    )
-    sample_problems(
-        problems, tmp / "samples", SampleOptions(model="sim/medium", n=8, progress=False)
-    )
-    estimate_curves(
-        tmp / "samples",
-        tmp / "curves.parquet",
-        EstimateOptions(ks=(1, 2, 4), cost="samples"),
-        problems,
-    )
-    solve_allocation(
-        tmp / "curves.parquet", tmp / "alloc.parquet", SolveOptions(budgets=(1.5, 2.5)), problems
-    )
+    paths = sim_pipeline(tmp_path_factory.mktemp("evaluate"), 300, seed=2)
+    tmp, problems = paths["tmp"], paths["problems"]
     for b in (1.5, 2.5):
         train_policy(
             tmp / "alloc.parquet", problems, tmp / f"p{b}", TrainOptions(budget=b, folds=3)
@@ -447,24 +425,8 @@ def test_without_samples_the_early_stopping_baselines_are_left_out(
 
 
 @pytest.mark.shared_data
-def test_real_codex_report(shared_data: Path, tmp_path: Path) -> None:
-    problems = tmp_path / "p.parquet"
-    data.build_problems(shared_file(shared_data, "gsm8k_train.jsonl"), problems, "gsm8k")
-    import_samples(
-        shared_file(shared_data, "gsm8k_train_activeprompt_codex_10samples.parquet"),
-        problems,
-        tmp_path / "s.parquet",
-    )
-    estimate_curves(
-        tmp_path / "s.parquet",
-        tmp_path / "c.parquet",
-        EstimateOptions(ks=(1, 2, 3, 4, 5)),
-        problems,
-    )
-    solve_allocation(
-        tmp_path / "c.parquet", tmp_path / "a.parquet", SolveOptions(budgets=(2.0,)), problems
-    )
-    train_policy(tmp_path / "a.parquet", problems, tmp_path / "pol", TrainOptions())
+def test_real_codex_report(codex: dict[str, Path], tmp_path: Path) -> None:
+    train_policy(codex["allocation"], codex["problems"], tmp_path / "pol", TrainOptions())
     report = evaluate_policies(
         [PolicySpec.parse(str(tmp_path / "pol"))], tmp_path / "r", EvaluateOptions(n_boot=500)
     ).report

@@ -8,14 +8,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from conftest import shared_file
-from helpers import make_questions, run_cli, write_jsonl
+from helpers import make_questions, run_cli, sim_pipeline, write_jsonl
 
 from ttcalloc import data, io
 from ttcalloc.allocate import allocate
 from ttcalloc.errors import DataError, InputError
 from ttcalloc.estimate import EstimateOptions, estimate_curves
-from ttcalloc.importer import import_samples
 from ttcalloc.policy import Policy
 from ttcalloc.sample import SampleOptions, sample_problems
 from ttcalloc.schemas import CURVES, PLAN
@@ -25,32 +23,7 @@ from ttcalloc.train import TrainOptions, calibrate, train_policy
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("pipeline")
-    problems = tmp / "problems.parquet"
-    data.build_problems(
-        write_jsonl(tmp / "q.jsonl", make_questions(500)),
-        problems,
-        "gsm8k",
-        data.DataOptions(test_frac=0.3),
-    )
-    sample_problems(
-        problems, tmp / "samples", SampleOptions(model="sim/medium", n=8, progress=False)
-    )
-    estimate_curves(
-        tmp / "samples",
-        tmp / "curves.parquet",
-        EstimateOptions(ks=(1, 2, 4), cost="samples"),
-        problems,
-    )
-    solve_allocation(
-        tmp / "curves.parquet", tmp / "alloc.parquet", SolveOptions(budgets=(1.5, 2.5)), problems
-    )
-    return {
-        "problems": problems,
-        "curves": tmp / "curves.parquet",
-        "alloc": tmp / "alloc.parquet",
-        "tmp": tmp,
-    }
+    return sim_pipeline(tmp_path_factory.mktemp("pipeline"), 500)
 
 
 @pytest.mark.parametrize("learner", ["imitate", "plugin"])
@@ -222,32 +195,15 @@ def test_cli_train_and_allocate(pipeline: dict[str, Path], tmp_path: Path) -> No
 
 
 @pytest.mark.shared_data
-def test_real_codex_samples_end_to_end(shared_data: Path, tmp_path: Path) -> None:
-    problems = tmp_path / "p.parquet"
-    data.build_problems(shared_file(shared_data, "gsm8k_train.jsonl"), problems, "gsm8k")
-    import_samples(
-        shared_file(shared_data, "gsm8k_train_activeprompt_codex_10samples.parquet"),
-        problems,
-        tmp_path / "s.parquet",
-    )
-    estimate_curves(
-        tmp_path / "s.parquet",
-        tmp_path / "c.parquet",
-        EstimateOptions(ks=(1, 2, 3, 4, 5)),
-        problems,
-    )
-    solve_allocation(
-        tmp_path / "c.parquet", tmp_path / "a.parquet", SolveOptions(budgets=(2.0,)), problems
-    )
+def test_real_codex_samples_end_to_end(codex: dict[str, Path], tmp_path: Path) -> None:
+    problems = codex["problems"]
     for learner in ("imitate", "plugin"):
         result = train_policy(
-            tmp_path / "a.parquet", problems, tmp_path / learner, TrainOptions(learner=learner)
+            codex["allocation"], problems, tmp_path / learner, TrainOptions(learner=learner)
         )
         assert abs(result.metrics["oof_cost_over_budget"] - 1) <= 0.02
     allocate(tmp_path / "imitate", problems, tmp_path / "plan.parquet")
-    dense = to_dense(
-        io.read_artifact(tmp_path / "c.parquet", CURVES).df.filter(pl.col("half") == "fit")
-    )
+    dense = to_dense(io.read_artifact(codex["curves"], CURVES).df.filter(pl.col("half") == "fit"))
     assert len(dense.actions) == 5
 
 
