@@ -506,3 +506,19 @@ def test_verdicts_read_the_intervals() -> None:
     assert out[1].startswith("a at 2 loses to uniform") and "esc does better" in out[1]
     assert "b at 2 is not distinguishable from uniform" in out[2]
     assert out[3].startswith("c at 2 beats uniform") and "does better" not in out[3]
+
+
+def test_recalibrate_on_test_questions_meets_each_budget(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    tmp = trained["tmp"]
+    result = evaluate_policies(
+        [PolicySpec.parse(f"learned={tmp / 'p1.5'}"), PolicySpec.parse(f"learned={tmp / 'p2.5'}")],
+        tmp_path / "r",
+        EvaluateOptions(budgets=(1.5, 2.5), recalibrate=True, n_boot=200, plot=False),
+    )
+    for row in result.report["policies"]:
+        if row["kind"] == "learned":
+            assert row["params"]["recalibrated"] == "test questions"
+            # samples are the cost unit: realized == expected, so at most one action step off
+            assert row["budget"] - 0.1 <= row["cost"] <= row["budget"] + 1e-9

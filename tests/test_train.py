@@ -14,11 +14,11 @@ from ttcalloc import data, io
 from ttcalloc.allocate import allocate
 from ttcalloc.errors import DataError, InputError
 from ttcalloc.estimate import EstimateOptions, estimate_curves
-from ttcalloc.policy import Policy
+from ttcalloc.policy import Policy, calibrate
 from ttcalloc.sample import SampleOptions, sample_problems
 from ttcalloc.schemas import CURVES, PLAN
 from ttcalloc.solve import SolveOptions, solve_allocation, to_dense
-from ttcalloc.train import TrainOptions, calibrate, train_policy
+from ttcalloc.train import TrainOptions, train_policy
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +219,27 @@ def test_calibration_ignores_unavailable_actions() -> None:
     assert np.isfinite(mu)
     chosen = cost_matrix[np.arange(200), np.argmax(scores - mu * costs, axis=1)]
     assert 1.8 <= chosen.mean() <= 2.0
+
+
+def test_allocate_budget_recalibrates_on_the_batch(
+    pipeline: dict[str, Path], tmp_path: Path
+) -> None:
+    train_policy(
+        pipeline["alloc"], pipeline["problems"], tmp_path / "policy", TrainOptions(budget=1.5)
+    )
+    for budget in (1.2, 2.0, 3.5):
+        result = allocate(
+            tmp_path / "policy", pipeline["problems"], tmp_path / f"plan{budget}.parquet", budget
+        )
+        assert result.recalibrated and result.budget == budget
+        assert budget - 0.05 <= result.expected_cost <= budget + 1e-9
+    bad = run_cli(
+        "allocate",
+        tmp_path / "policy",
+        pipeline["problems"],
+        "--budget",
+        "0.5",
+        "--out",
+        tmp_path / "x.parquet",
+    )
+    assert bad.exit_code == 2 and "--budget 0.5" in bad.stderr

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ttcalloc.errors import DataError
+from ttcalloc.errors import DataError, InputError
 from ttcalloc.io import read_artifact, write_artifact
 from ttcalloc.policy import Policy
 from ttcalloc.schemas import PLAN, PROBLEMS
@@ -21,18 +22,24 @@ class AllocateResult:
     budget: float
     cost_unit: str
     actions: dict[str, int]
+    mu: float
+    recalibrated: bool
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"out": str(self.out)}
 
 
-def allocate(policy_path: Path, problems_path: Path, out: Path) -> AllocateResult:
+def allocate(
+    policy_path: Path, problems_path: Path, out: Path, budget: float | None = None
+) -> AllocateResult:
     """Choose an action for every problem with a trained policy and write ``plan.parquet``.
 
     Args:
         policy_path: policy folder from ``ttcalloc train``.
         problems_path: problems to allocate (any split; no samples needed).
         out: where to write the plan.
+        budget: recalibrate the policy's multiplier on these problems so that their expected
+            mean cost meets this budget (label-free); default: the multiplier from training.
 
     Returns:
         An :class:`AllocateResult` with the expected mean cost and the action counts.
@@ -44,7 +51,13 @@ def allocate(policy_path: Path, problems_path: Path, out: Path) -> AllocateResul
     if problems.height == 0:
         raise DataError(f"{problems_path}: no problems")
     metas = policy.metas(problems, Path(problems_path))
-    chosen = policy.choose_many(problems["question"].to_list(), metas)
+    questions = problems["question"].to_list()
+    if budget is not None and (not math.isfinite(budget) or budget < float(policy.costs.min())):
+        raise InputError(
+            f"--budget {budget:g}: below the cheapest action's cost {policy.costs.min():g}"
+        )
+    mu = policy.mu if budget is None else policy.calibrated_mu(questions, budget, metas)
+    chosen = policy.choose_many(questions, metas, mu)
     cost = [policy.expected_cost(a) for a in chosen]
     plan = pl.DataFrame({"problem_id": problems["problem_id"], "action": chosen, "cost": cost})
     write_artifact(
@@ -52,7 +65,7 @@ def allocate(policy_path: Path, problems_path: Path, out: Path) -> AllocateResul
         out,
         PLAN,
         stage="allocate",
-        params={"policy": str(policy_path)},
+        params={"policy": str(policy_path), "budget": budget, "mu": mu},
         inputs={"policy": Path(policy_path) / "policy.json", "problems": Path(problems_path)},
         extra_meta={"cost_unit": policy.info.get("cost_unit")},
     )
@@ -60,7 +73,9 @@ def allocate(policy_path: Path, problems_path: Path, out: Path) -> AllocateResul
         out=Path(out),
         problems=plan.height,
         expected_cost=float(sum(cost) / len(cost)),
-        budget=float(policy.info["budget"]),
+        budget=float(policy.info["budget"]) if budget is None else budget,
         cost_unit=str(policy.info.get("cost_unit")),
         actions=dict(Counter(chosen).most_common()),
+        mu=mu,
+        recalibrated=budget is not None,
     )

@@ -627,6 +627,13 @@ def evaluate_cmd(
     ] = 60,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and the replay orders.")] = 0,
     plot: Annotated[bool, typer.Option(help="Draw accuracy_vs_budget.png.")] = True,
+    recalibrate: Annotated[
+        bool,
+        typer.Option(
+            help="Recalibrate learned policies' mu on the test questions (no labels) so their "
+            "expected cost meets each budget."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:
@@ -643,6 +650,7 @@ def evaluate_cmd(
         orders=orders,
         seed=seed,
         plot=plot,
+        recalibrate=recalibrate,
     )
     inputs: dict[str, Path | None] = {
         f"policy {i} {s.name}": s.path / "policy.json" for i, s in enumerate(specs)
@@ -670,6 +678,13 @@ def allocate_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output plan.parquet.")] = Path(
         "plan.parquet"
     ),
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            help="Meet this mean budget on these problems (recalibrates mu on them, no labels "
+            "needed; default: the trained mu)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:
@@ -678,15 +693,17 @@ def allocate_cmd(
     from ttcalloc.console import emit_json, log
 
     inputs = {"policy": policy / "policy.json", "problems": problems}
-    req = _plan("allocate", out, None, inputs, force, as_json)
+    req = _plan("allocate", out, {"budget": budget}, inputs, force, as_json)
     if req is None:
         return
     with freshness.recording(req):
-        result = allocate(policy, problems, out)
+        result = allocate(policy, problems, out, budget)
     counts = ", ".join(f"{a} {n}" for a, n in result.actions.items())
     log(
         f"wrote [bold]{result.out}[/bold]: {result.problems} problems; expected mean cost "
-        f"{result.expected_cost:.4g} {result.cost_unit} (budget {result.budget:g}); {counts}"
+        f"{result.expected_cost:.4g} {result.cost_unit} (budget {result.budget:g}"
+        + (", mu recalibrated on these problems" if result.recalibrated else "")
+        + f"); {counts}"
     )
     if as_json:
         emit_json(result.to_dict())

@@ -35,7 +35,7 @@ from ttcalloc.errors import ArtifactError, DataError, InputError
 from ttcalloc.estimate import CORRECT, assign_halves, vote_labels
 from ttcalloc.io import check_known_ids, fingerprint, read_artifact, write_artifact, write_json
 from ttcalloc.metrics import bootstrap_means, imitation, interval, share_of_gain
-from ttcalloc.policy import Policy, decide
+from ttcalloc.policy import Policy, calibrate, decide
 from ttcalloc.schemas import CURVES, METRICS, PROBLEMS, REPORT, SAMPLES
 from ttcalloc.solve import Dense, to_dense
 
@@ -56,6 +56,7 @@ class EvaluateOptions:
     orders: int = 60  # a multiple of 1..6: one-sample rules exact for n <= 6
     seed: int = 0
     plot: bool = True
+    recalibrate: bool = False  # learned policies meet each budget on the test questions
 
     def check(self) -> None:
         for b in self.budgets:
@@ -320,7 +321,16 @@ def evaluate_policies(
     rows: list[_Row] = []
     for budget in budgets:
         learned = [
-            _learned_row(name, members, budget, data, test_problems, train_problems, problems_path)
+            _learned_row(
+                name,
+                members,
+                budget,
+                data,
+                test_problems,
+                train_problems,
+                problems_path,
+                options.recalibrate,
+            )
             for name, members in groups.items()
         ]
         target = budget if options.budgets else float(learned[0].outcome.cost.mean())
@@ -548,23 +558,27 @@ def _learned_row(
     test_problems: pl.DataFrame,
     train_problems: pl.DataFrame,
     problems_path: Path,
+    on_test: bool = False,
 ) -> _Row:
     """A learned policy's actions on the test problems at ``budget``.
 
     The member trained at ``budget`` is used as trained.  Otherwise the member trained at the
     nearest budget is recalibrated: its multiplier mu is set so that its expected cost on the
     train problems meets ``budget`` (a stand-in; train a policy at that budget to compare fairly).
+    With ``on_test`` every member is recalibrated on the test questions themselves (label-free,
+    as ``ttcalloc allocate --budget`` does for a new batch).
     """
-    from ttcalloc.train import calibrate
-
     trained = min(members, key=lambda b: (abs(b - budget), b))
     policy = members[trained]
     amap = _action_map(policy, data.actions, f"policy {name}")
     metas = policy.metas(test_problems, problems_path)
     scores = policy.scores(test_problems["question"].to_list(), metas)
     mu = policy.mu
-    recalibrated = trained != budget
-    if recalibrated:
+    recalibrated: bool | str = trained != budget
+    if on_test:
+        mu = policy.calibrated_mu(test_problems["question"].to_list(), budget, metas)
+        recalibrated = "test questions"
+    elif recalibrated:
         warn(
             f"policy {name}: trained at budget {trained:g}, recalibrated to {budget:g} on the "
             "train problems (train one at this budget for a fair comparison)"
@@ -714,6 +728,7 @@ def _report(
             "bootstrap": options.n_boot,
             "orders": options.orders,
             "seed": options.seed,
+            "recalibrate": options.recalibrate,
         },
     }
 

@@ -32,6 +32,33 @@ def decide(scores: np.ndarray, costs: np.ndarray, mu: float) -> np.ndarray:
     return lagrangian_choice(scores, np.broadcast_to(costs, scores.shape), mu)
 
 
+def calibrate(
+    scores: np.ndarray, mean_costs: np.ndarray, cost: np.ndarray, budget: float, iters: int = 100
+) -> float:
+    """Smallest mu whose choices' mean per-problem cost is within the budget (bisection)."""
+    rows = np.arange(scores.shape[0])
+
+    def spent(mu: float) -> float:
+        return float(cost[rows, decide(scores, mean_costs, mu)].mean())
+
+    finite = scores[np.isfinite(scores)]  # unavailable actions score -inf
+    spread = float(finite.max() - finite.min()) + 1.0 if finite.size else 1.0
+    step = float(np.diff(np.unique(mean_costs)).min()) if np.unique(mean_costs).size > 1 else 1.0
+    hi = spread / step * 4
+    lo = -hi
+    if spent(lo) <= budget:
+        return lo  # even the costliest choices fit: the budget is slack
+    if spent(hi) > budget:
+        return hi  # cannot get cheaper than the cheapest action
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        if spent(mid) <= budget:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
 @dataclass
 class Policy:
     """Actions with their mean costs, the features, the fitted model and the multiplier mu."""
@@ -100,11 +127,29 @@ class Policy:
         return self.model.scores(self.matrix(questions, metas))
 
     def choose_many(
-        self, questions: Sequence[str], metas: Sequence[Mapping[str, Any]] | None = None
+        self,
+        questions: Sequence[str],
+        metas: Sequence[Mapping[str, Any]] | None = None,
+        mu: float | None = None,
     ) -> list[str]:
-        """The action for each question."""
-        idx = decide(self.scores(questions, metas), self.costs, self.mu)
+        """The action for each question (with the trained multiplier unless ``mu`` is given)."""
+        mu = self.mu if mu is None else mu
+        idx = decide(self.scores(questions, metas), self.costs, mu)
         return [self.actions[i] for i in idx]
+
+    def calibrated_mu(
+        self,
+        questions: Sequence[str],
+        budget: float,
+        metas: Sequence[Mapping[str, Any]] | None = None,
+    ) -> float:
+        """The multiplier that makes this batch's expected mean cost meet ``budget``.
+
+        Label-free: only the questions and the policy's own action costs are used, so it may be
+        computed on the very batch being allocated (transductive calibration).
+        """
+        scores = self.scores(questions, metas)
+        return calibrate(scores, self.costs, np.broadcast_to(self.costs, scores.shape), budget)
 
     def choose(self, question: str, **meta: Any) -> str:
         """The action for one question (metadata such as ``level=3`` when the policy uses it)."""

@@ -22,7 +22,7 @@ from ttcalloc.console import warn
 from ttcalloc.errors import DataError, InputError
 from ttcalloc.io import check_known_ids, fingerprint, read_artifact, write_json
 from ttcalloc.learners import LEARNERS, LearnerOptions, TrainData
-from ttcalloc.policy import decide
+from ttcalloc.policy import calibrate, decide
 from ttcalloc.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS
 from ttcalloc.solve import to_dense
 
@@ -58,33 +58,6 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), **self.metrics}
-
-
-def calibrate(
-    scores: np.ndarray, mean_costs: np.ndarray, cost: np.ndarray, budget: float, iters: int = 100
-) -> float:
-    """Smallest mu whose choices' mean per-problem cost is within the budget (bisection)."""
-    rows = np.arange(scores.shape[0])
-
-    def spent(mu: float) -> float:
-        return float(cost[rows, decide(scores, mean_costs, mu)].mean())
-
-    finite = scores[np.isfinite(scores)]  # unavailable actions score -inf
-    spread = float(finite.max() - finite.min()) + 1.0 if finite.size else 1.0
-    step = float(np.diff(np.unique(mean_costs)).min()) if np.unique(mean_costs).size > 1 else 1.0
-    hi = spread / step * 4
-    lo = -hi
-    if spent(lo) <= budget:
-        return lo  # even the costliest choices fit: the budget is slack
-    if spent(hi) > budget:
-        return hi  # cannot get cheaper than the cheapest action
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        if spent(mid) <= budget:
-            hi = mid
-        else:
-            lo = mid
-    return hi
 
 
 def _folds(ids: list[str], k: int, seed: int) -> np.ndarray:
