@@ -522,3 +522,19 @@ def test_recalibrate_on_test_questions_meets_each_budget(
             assert row["params"]["recalibrated"] == "test questions"
             # samples are the cost unit: realized == expected, so at most one action step off
             assert row["budget"] - 0.1 <= row["cost"] <= row["budget"] + 1e-9
+
+
+def test_info_describes_policy_and_report_folders(trained: dict[str, Path], tmp_path: Path) -> None:
+    tmp = trained["tmp"]
+    evaluate_policies(
+        [PolicySpec.parse(str(tmp / "p1.5"))],
+        tmp_path / "r",
+        EvaluateOptions(n_boot=200, plot=False, baselines=("uniform",)),
+    )
+    policy = json.loads(run_cli("info", tmp / "p1.5", "--json").stdout)
+    assert policy["artifact"] == "policy" and policy["summary"]["budget"] == 1.5
+    assert policy["summary"]["actions"] == ["maj@1", "maj@2", "maj@4"]
+    report = run_cli("info", tmp_path / "r", "--json")
+    info = json.loads(report.stdout)
+    assert info["artifact"] == "report" and info["summary"]["budgets"] == [1.5]
+    assert "oracle" in info["summary"]["policies"] and "input curves" in report.stderr

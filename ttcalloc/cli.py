@@ -712,7 +712,9 @@ def allocate_cmd(
 @app.command("info", rich_help_panel="Tools")
 @fails_cleanly
 def info_cmd(
-    path: Annotated[Path, typer.Argument(help="Any ttcalloc Parquet artifact (file or folder).")],
+    path: Annotated[
+        Path, typer.Argument(help="Any artifact: Parquet file or folder, policy/ or report/.")
+    ],
     as_json: JsonFlag = False,
 ) -> None:
     """Show what an artifact is: kind, rows, columns and provenance (stage, parameters, inputs)."""
