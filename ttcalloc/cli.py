@@ -92,16 +92,17 @@ Out = Annotated[Path, typer.Option("--out", "-o", help="Output problems.parquet.
 Force = Annotated[bool, typer.Option("--force", help="Rerun even when the output is up to date.")]
 
 
-def _plan(
+def _run_stage(
     command: str,
     out: Path,
     options: Any,
     inputs: Mapping[str, Path | None],
     force: bool,
     as_json: bool,
+    run: Callable[[], T],
     json_name: str | None = None,
-) -> dict[str, Any] | None:
-    """The request to record while the stage runs, or None when its output is up to date.
+) -> T | None:
+    """Run a stage, recording its request in what it writes; None when skipped as up to date.
 
     Up to date: ``out`` was written by the same command and ttcalloc version, with the same
     options, from inputs with the same content.  Then the stage is skipped (``--force`` reruns).
@@ -110,7 +111,8 @@ def _plan(
 
     req = freshness.request(command, options, inputs)
     if force or not freshness.is_fresh(out, req, json_name):
-        return req
+        with freshness.recording(req):
+            return run()
     log(f"{out} is up to date (same inputs and options): {command} skipped; --force reruns it")
     if as_json:
         emit_json({"skipped": True, "out": str(out)})
@@ -134,18 +136,17 @@ def _data(
 
     options = data.DataOptions(limit=limit, test_frac=test_frac, seed=seed, id_field=id_field)
     local = Path(source) if "://" not in source else None
-    req = _plan(
+    result = _run_stage(
         f"data {kind}",
         out,
         {"options": options, "source": source, "fields": fields},
         {"source": local},
         force,
         as_json,
+        lambda: data.build_problems(source, out, kind, options, fields),
     )
-    if req is None:
+    if result is None:
         return
-    with freshness.recording(req):
-        result = data.build_problems(source, out, kind, options, fields)
     graders = ", ".join(f"{k} {v}" for k, v in result.grader_counts.items())
     log(
         f"wrote [bold]{result.out}[/bold]: {result.problems} problems "
@@ -457,11 +458,17 @@ def estimate_cmd(
         seed=seed,
     )
     inputs = {"samples": samples, "problems": problems}
-    req = _plan("estimate", out, options, inputs, force, as_json)
-    if req is None:
+    result = _run_stage(
+        "estimate",
+        out,
+        options,
+        inputs,
+        force,
+        as_json,
+        lambda: estimate_curves(samples, out, options, problems),
+    )
+    if result is None:
         return
-    with freshness.recording(req):
-        result = estimate_curves(samples, out, options, problems)
     print_estimate(result)
     if as_json:
         emit_json(result.to_dict())
@@ -513,11 +520,17 @@ def solve_cmd(
     options = SolveOptions(
         budgets=values, method=method, rounding=rounding, half=half, split=split, seed=seed
     )
-    req = _plan("solve", out, options, {"curves": curves, "problems": problems}, force, as_json)
-    if req is None:
+    result = _run_stage(
+        "solve",
+        out,
+        options,
+        {"curves": curves, "problems": problems},
+        force,
+        as_json,
+        lambda: solve_allocation(curves, out, options, problems),
+    )
+    if result is None:
         return
-    with freshness.recording(req):
-        result = solve_allocation(curves, out, options, problems)
     print_solve(result)
     if as_json:
         emit_json(result.to_dict())
@@ -571,11 +584,18 @@ def train_cmd(
         max_depth=max_depth,
     )
     inputs = {"allocation": allocation, "problems": problems, "curves": curves}
-    req = _plan("train", out, options, inputs, force, as_json, "policy.json")
-    if req is None:
+    result = _run_stage(
+        "train",
+        out,
+        options,
+        inputs,
+        force,
+        as_json,
+        lambda: train_policy(allocation, problems, out, options, curves),
+        "policy.json",
+    )
+    if result is None:
         return
-    with freshness.recording(req):
-        result = train_policy(allocation, problems, out, options, curves)
     print_train(result)
     if as_json:
         emit_json(result.to_dict())
@@ -656,15 +676,23 @@ def evaluate_cmd(
         f"policy {i} {s.name}": s.path / "policy.json" for i, s in enumerate(specs)
     }
     inputs |= {"curves": curves, "problems": problems, "samples": samples}
-    req = _plan("evaluate", out, options, inputs, force, False, "report.json")
-    if req is None:  # up to date: show the report that is there
+    result = _run_stage(
+        "evaluate",
+        out,
+        options,
+        inputs,
+        force,
+        False,
+        lambda: evaluate_policies(specs, out, options, curves, problems, samples),
+        "report.json",
+    )
+    if result is None:  # up to date: show the report that is there
         from ttcalloc.io import read_json_artifact
         from ttcalloc.schemas import REPORT
 
         report = read_json_artifact(out / "report.json", REPORT)
     else:
-        with freshness.recording(req):
-            report = evaluate_policies(specs, out, options, curves, problems, samples).report
+        report = result.report
     print_report(report)
     if as_json:
         emit_json(report)
@@ -693,11 +721,17 @@ def allocate_cmd(
     from ttcalloc.console import emit_json, log
 
     inputs = {"policy": policy / "policy.json", "problems": problems}
-    req = _plan("allocate", out, {"budget": budget}, inputs, force, as_json)
-    if req is None:
+    result = _run_stage(
+        "allocate",
+        out,
+        {"budget": budget},
+        inputs,
+        force,
+        as_json,
+        lambda: allocate(policy, problems, out, budget),
+    )
+    if result is None:
         return
-    with freshness.recording(req):
-        result = allocate(policy, problems, out, budget)
     counts = ", ".join(f"{a} {n}" for a, n in result.actions.items())
     log(
         f"wrote [bold]{result.out}[/bold]: {result.problems} problems; expected mean cost "
