@@ -155,6 +155,36 @@ class SampleResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"out": str(self.out)}
 
+    @classmethod
+    def from_stats(
+        cls,
+        out: Path,
+        model: str,
+        simulated: bool,
+        requested: int,
+        stats: Stats,
+        wall_s: float,
+        total_samples: int,
+        stopped: str | None = None,
+    ) -> SampleResult:
+        """The result of a run from its counters (an empty ``Stats()`` for a run with no work)."""
+        return cls(
+            out=out,
+            model=model,
+            simulated=simulated,
+            requested=requested,
+            written=stats.samples,
+            errors=stats.errors,
+            requests=stats.requests,
+            retries=stats.retries,
+            prompt_tokens=stats.prompt_tokens,
+            completion_tokens=stats.completion_tokens,
+            cost_usd=stats.cost if stats.cost_known else None,
+            wall_s=wall_s,
+            total_samples=total_samples,
+            stopped=stopped,
+        )
+
 
 class RateLimiter:
     """Requests and tokens per minute, over a sliding 60 s window."""
@@ -333,22 +363,9 @@ def sample_problems(problems_path: Path, out: Path, options: SampleOptions) -> S
 
     if not _missing(problems, options.n, done):  # nothing to do: do not start the backend
         log(f"every problem already has {options.n} samples from {options.model}")
-        return SampleResult(
-            out=Path(out),
-            model=options.model,
-            simulated=options.model.startswith("sim/"),
-            requested=0,
-            written=0,
-            errors=0,
-            requests=0,
-            retries=0,
-            prompt_tokens=0,
-            completion_tokens=0,
-            cost_usd=0.0,
-            wall_s=0.0,
-            total_samples=existing.height if existing is not None else 0,
-            stopped=None,
-        )
+        total = existing.height if existing is not None else 0
+        simulated = options.model.startswith("sim/")
+        return SampleResult.from_stats(Path(out), options.model, simulated, 0, Stats(), 0.0, total)
 
     async def run() -> SampleResult:
         async with open_backend(options.model, _sampling_params(options)) as backend:
@@ -569,21 +586,15 @@ async def _sample_all(
     total_now = 0
     if out.exists() and any(out.glob("part-*.parquet")):
         total_now = read_artifact(out, SAMPLES).df.height
-    return SampleResult(
-        out=out,
-        model=options.model,
-        simulated=backend.simulated,
-        requested=total,
-        written=stats.samples,
-        errors=stats.errors,
-        requests=stats.requests,
-        retries=stats.retries,
-        prompt_tokens=stats.prompt_tokens,
-        completion_tokens=stats.completion_tokens,
-        cost_usd=stats.cost if stats.cost_known else None,
-        wall_s=wall,
-        total_samples=total_now,
-        stopped=stop[0] if stop else None,
+    return SampleResult.from_stats(
+        out,
+        options.model,
+        backend.simulated,
+        total,
+        stats,
+        wall,
+        total_now,
+        stop[0] if stop else None,
     )
 
 
