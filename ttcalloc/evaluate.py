@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ttcalloc import __version__, freshness, oracle, sequential
+from ttcalloc import __version__, oracle, sequential
 from ttcalloc.baselines import (
     BASELINES,
     DESCRIPTIONS,
@@ -33,7 +33,13 @@ from ttcalloc.baselines import (
 from ttcalloc.console import warn
 from ttcalloc.errors import ArtifactError, DataError, InputError
 from ttcalloc.estimate import CORRECT, assign_halves, vote_labels
-from ttcalloc.io import check_known_ids, fingerprint, read_artifact, write_artifact, write_json
+from ttcalloc.io import (
+    check_known_ids,
+    fingerprint,
+    read_artifact,
+    write_artifact,
+    write_json_artifact,
+)
 from ttcalloc.metrics import bootstrap_means, imitation, interval, share_of_gain
 from ttcalloc.policy import Policy, calibrate, decide
 from ttcalloc.schemas import CURVES, METRICS, PROBLEMS, REPORT, SAMPLES
@@ -392,9 +398,7 @@ def evaluate_policies(
     if options.plot:
         render.write_plot(out / "accuracy_vs_budget.png", report, _frontiers(test))
     render.write_markdown(out / "report.md", report)
-    if (req := freshness.current()) is not None:
-        report[freshness.KEY] = req
-    write_json(out / "report.json", report)
+    report = write_json_artifact(out / "report.json", report, REPORT)
     return EvaluateResult(out=out, report=report)
 
 

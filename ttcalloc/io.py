@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ttcalloc import __version__
+from ttcalloc import __version__, freshness
 from ttcalloc.errors import ArtifactError, DataError, MissingInputError
 from ttcalloc.schemas import JsonSchema, Schema, validate, validate_json
 
@@ -80,6 +80,18 @@ def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
+def write_json_artifact(path: Path, data: dict[str, Any], schema: JsonSchema) -> dict[str, Any]:
+    """Validate a JSON artifact and write it atomically, with the request being recorded.
+
+    Returns what was written (``data`` plus the request, when one is being recorded).
+    """
+    validate_json(data, schema, f"{path} (being written)")
+    if (req := freshness.current()) is not None:
+        data = {**data, freshness.KEY: req}
+    write_json(path, data)
+    return data
+
+
 def fingerprint(path: Path) -> str:
     """A short content hash of a file, or of all Parquet parts of a folder (sorted by name)."""
     path = Path(path)
@@ -137,8 +149,6 @@ def write_artifact(
     meta = provenance(schema, stage, params, inputs)
     if extra_meta:
         meta.update(extra_meta)
-    from ttcalloc import freshness
-
     if (req := freshness.current()) is not None:
         meta[freshness.KEY] = req
     table = out.to_arrow()

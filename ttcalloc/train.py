@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from ttcalloc import __version__, freshness
+from ttcalloc import __version__
 from ttcalloc import features as feats
 from ttcalloc.baselines import uniform_at_budget
 from ttcalloc.console import warn
 from ttcalloc.errors import DataError, InputError
-from ttcalloc.io import check_known_ids, fingerprint, read_artifact, write_json
+from ttcalloc.io import check_known_ids, fingerprint, read_artifact, write_json_artifact
 from ttcalloc.learners import LEARNERS, LearnerOptions, TrainData
 from ttcalloc.policy import calibrate, decide
 from ttcalloc.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS
@@ -248,7 +248,5 @@ def train_policy(
             },
         },
     }
-    if (req := freshness.current()) is not None:
-        policy[freshness.KEY] = req
-    write_json(out / "policy.json", policy)
+    write_json_artifact(out / "policy.json", policy, POLICY)
     return TrainResult(out=out, metrics=metrics)
