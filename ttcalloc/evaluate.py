@@ -260,13 +260,28 @@ def _action_map(policy: Policy, actions: list[str], source: str) -> np.ndarray:
     return np.array([actions.index(a) for a in policy.actions])
 
 
-def _oracle_probs(acc: np.ndarray, cost: np.ndarray, target: float) -> tuple[np.ndarray, Any]:
-    sol = oracle.solve_exact(acc, cost, target)
-    probs = np.zeros_like(acc)
-    rows = np.arange(acc.shape[0])
-    probs[rows, sol.action_lo] += 1 - sol.p_hi
-    probs[rows, sol.action_hi] += sol.p_hi
-    return probs, sol
+@dataclass(frozen=True)
+class _OracleOn:
+    """The oracle on one set of curves, their hulls computed once for every target."""
+
+    curves: Dense
+    hulls: oracle.Hulls
+
+    @classmethod
+    def of(cls, curves: Dense) -> _OracleOn:
+        return cls(curves, oracle.upper_hulls(curves.acc, curves.cost))
+
+    def solve(self, target: float) -> oracle.Solution:
+        return oracle.solve_exact(self.curves.acc, self.curves.cost, target, hulls=self.hulls)
+
+    def probs(self, target: float) -> tuple[np.ndarray, oracle.Solution]:
+        """Each problem's probability of each action in the (mixed) solution at ``target``."""
+        sol = self.solve(target)
+        probs = np.zeros_like(self.curves.acc)
+        rows = np.arange(probs.shape[0])
+        probs[rows, sol.action_lo] += 1 - sol.p_hi
+        probs[rows, sol.action_hi] += sol.p_hi
+        return probs, sol
 
 
 def evaluate_policies(
@@ -324,6 +339,8 @@ def evaluate_policies(
         "problem_id"
     )
     budgets = sorted(set(options.budgets) or {b for m in groups.values() for b in m})
+    on_test = _OracleOn.of(test)
+    on_fit = _OracleOn.of(test_fit) if test_fit is not None else None
     rows: list[_Row] = []
     for budget in budgets:
         learned = [
@@ -348,21 +365,21 @@ def evaluate_policies(
                 continue
             rows.append(_Row(name, "baseline", budget, target, outcome))
         rows.extend(learned)
-        if test_fit is not None:
+        if on_fit is not None:
             try:
-                probs, _ = _oracle_probs(test_fit.acc, test_fit.cost, target)
+                probs, _ = on_fit.probs(target)
                 outcome = outcome_from_probs(test, probs, {"labels": f"{loaded.fit_half} half"})
                 rows.append(_Row(ORACLE_FIT, "oracle", budget, target, outcome))
             except oracle.InfeasibleBudget:
                 pass
         try:
-            probs, sol = _oracle_probs(test.acc, test.cost, target)
+            probs, sol = on_test.probs(target)
             outcome = outcome_from_probs(test, probs, {"lambda": sol.lam})
             rows.append(_Row(ORACLE, "oracle", budget, target, outcome, extra={"upper": True}))
         except oracle.InfeasibleBudget as exc:
             warn(f"oracle at {budget:g}: {exc}")
 
-    records = _score(rows, data, options)
+    records = _score(rows, data, options, on_test)
     notes.extend(verdicts(records))
     report = _report(
         records, budgets, options, loaded.unit, notes, data, loaded.in_sample, loaded.score_half
@@ -396,7 +413,7 @@ def evaluate_policies(
     from ttcalloc import report as render
 
     if options.plot:
-        render.write_plot(out / "accuracy_vs_budget.png", report, _frontiers(test))
+        render.write_plot(out / "accuracy_vs_budget.png", report, _frontiers(on_test))
     render.write_markdown(out / "report.md", report)
     report = write_json_artifact(out / "report.json", report, REPORT)
     return EvaluateResult(out=out, report=report)
@@ -605,7 +622,9 @@ def _learned_row(
     )
 
 
-def _score(rows: list[_Row], data: EvalData, options: EvaluateOptions) -> list[dict[str, Any]]:
+def _score(
+    rows: list[_Row], data: EvalData, options: EvaluateOptions, on_test: _OracleOn
+) -> list[dict[str, Any]]:
     """Every row's metrics, with one paired bootstrap over problems shared by all rows."""
     test = data.test
     n = test.acc.shape[0]
@@ -617,7 +636,7 @@ def _score(rows: list[_Row], data: EvalData, options: EvaluateOptions) -> list[d
         uni = uniform_at_budget(test.acc, test.cost, cost)
         uni_i = uni.per_problem(test.acc) if uni else None
         try:
-            probs, sol = _oracle_probs(test.acc, test.cost, cost)
+            probs, sol = on_test.probs(cost)
             oracle_acc: float | None = float((probs * test.acc).sum(axis=1).mean())
         except oracle.InfeasibleBudget:
             sol, oracle_acc = None, None
@@ -737,8 +756,9 @@ def _report(
     }
 
 
-def _frontiers(test: Dense, points: int = 60) -> dict[str, list[list[float]]]:
+def _frontiers(on_test: _OracleOn, points: int = 60) -> dict[str, list[list[float]]]:
     """Uniform's and the oracle's accuracy as functions of mean cost, for the plot."""
+    test = on_test.curves
     mean_cost = test.cost.mean(axis=0)
     lo, hi = float(mean_cost.min()), float(mean_cost.max())
     grid = np.linspace(lo, hi, points) if hi > lo else np.array([lo])
@@ -748,5 +768,5 @@ def _frontiers(test: Dense, points: int = 60) -> dict[str, list[list[float]]]:
         if u is not None:
             uni.append([float(c), u.accuracy])
         with contextlib.suppress(oracle.InfeasibleBudget):
-            orc.append([float(c), oracle.solve_exact(test.acc, test.cost, float(c)).objective])
+            orc.append([float(c), on_test.solve(float(c)).objective])
     return {"uniform": uni, "oracle": orc}
