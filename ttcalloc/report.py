@@ -191,6 +191,13 @@ STYLE = {
 LEARNED_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:cyan")
 
 
+def _gain_bar(rec: dict[str, Any]) -> tuple[float, float]:
+    """Below and above the point: the paired interval of the gain over uniform around it."""
+    gain = rec["gain_vs_uniform"] or 0.0
+    lo, hi = rec["gain_vs_uniform_ci"] or (gain, gain)
+    return max(0.0, gain - lo), max(0.0, hi - gain)
+
+
 def write_plot(path: Path, report: dict[str, Any], frontiers: dict[str, list[list[float]]]) -> None:
     """accuracy_vs_budget.png: every policy's accuracy against its mean cost."""
     import matplotlib
@@ -228,15 +235,7 @@ def write_plot(path: Path, report: dict[str, Any], frontiers: dict[str, list[lis
         if pts[0]["kind"] == "learned":
             color = LEARNED_COLORS[learned_i % len(LEARNED_COLORS)]
             learned_i += 1
-            # the paired interval of the gain over uniform, drawn around the point
-            err = [
-                [
-                    -(r["gain_vs_uniform_ci"] or [0, 0])[0] + (r["gain_vs_uniform"] or 0)
-                    for r in pts
-                ],
-                [(r["gain_vs_uniform_ci"] or [0, 0])[1] - (r["gain_vs_uniform"] or 0) for r in pts],
-            ]
-            err = [[max(0.0, e) for e in side] for side in err]
+            err = list(zip(*(_gain_bar(r) for r in pts), strict=True))
             ax.errorbar(
                 px, py, yerr=err, fmt="o-", color=color, lw=2, ms=7, capsize=4, label=name, zorder=5
             )
