@@ -34,29 +34,36 @@ def shared_file(shared: Path, name: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def codex(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The Codex GSM8K samples imported, estimated (maj@1..5, cross-fitted) and solved at B=2."""
+def _imported(tmp: Path, benchmark: str, samples: str) -> dict[str, Path]:
+    """Problems from a benchmark file of ../shared/data and a samples file imported for them."""
     from ttcalloc import data
-    from ttcalloc.estimate import EstimateOptions, estimate_curves
     from ttcalloc.importer import import_samples
-    from ttcalloc.solve import SolveOptions, solve_allocation
 
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA} (a fresh clone without ../shared)")
-    tmp = tmp_path_factory.mktemp("codex")
-    paths = {
-        "problems": tmp / "problems.parquet",
-        "samples": tmp / "samples.parquet",
-        "curves": tmp / "curves.parquet",
-        "allocation": tmp / "allocation.parquet",
-    }
-    data.build_problems(shared_file(SHARED_DATA, "gsm8k_train.jsonl"), paths["problems"], "gsm8k")
-    import_samples(
-        shared_file(SHARED_DATA, "gsm8k_train_activeprompt_codex_10samples.parquet"),
-        paths["problems"],
-        paths["samples"],
+    paths = {"problems": tmp / "problems.parquet", "samples": tmp / "samples.parquet"}
+    data.build_problems(shared_file(SHARED_DATA, benchmark), paths["problems"], "gsm8k")
+    import_samples(shared_file(SHARED_DATA, samples), paths["problems"], paths["samples"])
+    return paths
+
+
+@pytest.fixture(scope="session")
+def gpt4(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """GPT-4 MoT's 12 samples per GSM8K test problem, imported."""
+    return _imported(
+        tmp_path_factory.mktemp("gpt4"), "gsm8k_test.jsonl", "gsm8k_gpt4_mot_12samples.parquet"
     )
+
+
+@pytest.fixture(scope="session")
+def codex(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The Codex GSM8K samples imported, estimated (maj@1..5, cross-fitted) and solved at B=2."""
+    from ttcalloc.estimate import EstimateOptions, estimate_curves
+    from ttcalloc.solve import SolveOptions, solve_allocation
+
+    tmp = tmp_path_factory.mktemp("codex")
+    paths = _imported(tmp, "gsm8k_train.jsonl", "gsm8k_train_activeprompt_codex_10samples.parquet")
+    paths |= {"curves": tmp / "curves.parquet", "allocation": tmp / "allocation.parquet"}
     estimate_curves(
         paths["samples"], paths["curves"], EstimateOptions(ks=(1, 2, 3, 4, 5)), paths["problems"]
     )

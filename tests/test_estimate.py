@@ -7,13 +7,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import shared_file
 from helpers import run_cli
 
 from ttcalloc import data, io
 from ttcalloc.errors import DataError, InputError
 from ttcalloc.estimate import EstimateOptions, estimate_curves
-from ttcalloc.importer import import_samples
 from ttcalloc.schemas import CURVES, SAMPLES
 
 
@@ -190,22 +188,15 @@ def test_cli_estimate(tmp_path: Path) -> None:
 
 
 @pytest.mark.shared_data
-def test_real_gpt4_curves(shared_data: Path, tmp_path: Path) -> None:
-    problems = tmp_path / "p.parquet"
-    data.build_problems(shared_file(shared_data, "gsm8k_test.jsonl"), problems, "gsm8k")
-    import_samples(
-        shared_file(shared_data, "gsm8k_gpt4_mot_12samples.parquet"),
-        problems,
-        tmp_path / "s.parquet",
-    )
+def test_real_gpt4_curves(gpt4: dict[str, Path], tmp_path: Path) -> None:
     result = estimate_curves(
-        tmp_path / "s.parquet",
+        gpt4["samples"],
         tmp_path / "c.parquet",
         EstimateOptions(ks=(1, 2, 4, 8, 12)),
-        problems,
+        gpt4["problems"],
     )
     curves = io.read_artifact(tmp_path / "c.parquet", CURVES).df
-    samples = io.read_artifact(tmp_path / "s.parquet", SAMPLES).df
+    samples = io.read_artifact(gpt4["samples"], SAMPLES).df
     frac = samples.group_by("problem_id").agg(pl.col("correct").mean().alias("frac"))
     maj1 = curves.filter(pl.col("k") == 1).join(frac, on="problem_id")
     assert maj1.height == 1319

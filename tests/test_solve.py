@@ -7,13 +7,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import shared_file
 from helpers import run_cli
 
-from ttcalloc import data, io
+from ttcalloc import io
 from ttcalloc.errors import DataError, InputError
 from ttcalloc.estimate import EstimateOptions, estimate_curves
-from ttcalloc.importer import import_samples
 from ttcalloc.schemas import ALLOCATION, CURVES, PROBLEMS
 from ttcalloc.solve import SolveOptions, solve_allocation
 
@@ -186,16 +184,12 @@ def test_cli_solve(tmp_path: Path) -> None:
 
 
 @pytest.mark.shared_data
-def test_real_gpt4_oracle_meets_budget_and_beats_uniform(shared_data: Path, tmp_path: Path) -> None:
-    problems = tmp_path / "p.parquet"
-    data.build_problems(shared_file(shared_data, "gsm8k_test.jsonl"), problems, "gsm8k")
-    import_samples(
-        shared_file(shared_data, "gsm8k_gpt4_mot_12samples.parquet"),
-        problems,
-        tmp_path / "s.parquet",
-    )
+def test_real_gpt4_oracle_meets_budget_and_beats_uniform(
+    gpt4: dict[str, Path], tmp_path: Path
+) -> None:
+    problems = gpt4["problems"]
     estimate_curves(
-        tmp_path / "s.parquet", tmp_path / "c.parquet", EstimateOptions(ks=(1, 2, 4, 8)), problems
+        gpt4["samples"], tmp_path / "c.parquet", EstimateOptions(ks=(1, 2, 4, 8)), problems
     )
     result = solve_allocation(
         tmp_path / "c.parquet", tmp_path / "a.parquet", SolveOptions(budgets=(1.25, 1.5)), problems
