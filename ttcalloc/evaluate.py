@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ttcalloc import __version__, oracle, sequential
+from ttcalloc import oracle, sequential
 from ttcalloc.baselines import (
     BASELINES,
     DESCRIPTIONS,
@@ -35,7 +35,7 @@ from ttcalloc.errors import ArtifactError, DataError, InputError
 from ttcalloc.estimate import CORRECT, assign_halves, vote_labels
 from ttcalloc.io import (
     check_known_ids,
-    fingerprint,
+    provenance,
     read_artifact,
     write_artifact,
     write_json_artifact,
@@ -384,18 +384,11 @@ def evaluate_policies(
     report = _report(
         records, budgets, options, loaded.unit, notes, data, loaded.in_sample, loaded.score_half
     )
-    report["provenance"] = {
-        "tool_version": __version__,
-        "inputs": {
-            name: {"path": str(p), "fingerprint": fingerprint(Path(p))}
-            for name, p in (
-                ("curves", curves_path),
-                ("problems", problems_path),
-                *((f"policy:{s.name}@{s.path.name}", s.path / "policy.json") for s in policies),
-                *((("samples", loaded.samples_used),) if loaded.samples_used else ()),
-            )
-        },
-    }
+    sources = {"curves": Path(curves_path), "problems": Path(problems_path)}
+    sources |= {f"policy:{s.name}@{s.path.name}": s.path / "policy.json" for s in policies}
+    if loaded.samples_used:
+        sources["samples"] = loaded.samples_used
+    report["provenance"] = provenance(REPORT, "evaluate", report["settings"], sources)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     table = pl.DataFrame([_flat(r) for r in records], infer_schema_length=None)

@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from ttcalloc import __version__
 from ttcalloc import features as feats
 from ttcalloc.baselines import uniform_at_budget
 from ttcalloc.console import warn
 from ttcalloc.errors import DataError, InputError
-from ttcalloc.io import check_known_ids, fingerprint, read_artifact, write_json_artifact
+from ttcalloc.io import check_known_ids, provenance, read_artifact, write_json_artifact
 from ttcalloc.learners import LEARNERS, LearnerOptions, TrainData
 from ttcalloc.policy import calibrate, decide
 from ttcalloc.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS
@@ -234,19 +233,13 @@ def train_policy(
         "budget": budget,
         "model_files": files,
         "metrics": metrics,
-        "provenance": {
-            "tool_version": __version__,
-            "xgboost_version": xgboost.__version__,
-            "params": {k: v for k, v in options.__dict__.items()},
-            "inputs": {
-                name: {"path": str(p), "fingerprint": fingerprint(Path(p))}
-                for name, p in (
-                    ("allocation", allocation_path),
-                    ("problems", problems_path),
-                    ("curves", curves_path),
-                )
-            },
-        },
+        "provenance": provenance(
+            POLICY,
+            "train",
+            dict(options.__dict__),
+            {"allocation": allocation_path, "problems": problems_path, "curves": curves_path},
+        )
+        | {"xgboost_version": xgboost.__version__},
     }
     write_json_artifact(out / "policy.json", policy, POLICY)
     return TrainResult(out=out, metrics=metrics)
