@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ttcalloc import sequential
-from ttcalloc.oracle import FloatArray, InfeasibleBudget, solve_exact
+from ttcalloc.oracle import FloatArray, InfeasibleBudget, IntArray, solve_exact
 
 if TYPE_CHECKING:
     from ttcalloc.solve import Dense
@@ -128,6 +128,23 @@ class EvalData:
     tuning: dict[str, tuple[FloatArray, FloatArray]] = field(default_factory=dict, compare=False)
 
 
+def mix_probs(
+    shape: tuple[int, ...],
+    lo: int | IntArray,
+    hi: int | IntArray,
+    p_hi: float | FloatArray,
+) -> FloatArray:
+    """(problems x actions) probabilities of a mix: ``hi`` with probability p_hi, else ``lo``.
+
+    ``lo``, ``hi`` and ``p_hi`` are one value for every problem or one per problem.
+    """
+    probs: FloatArray = np.zeros(shape)
+    rows = np.arange(shape[0])
+    probs[rows, lo] += 1 - np.asarray(p_hi)
+    probs[rows, hi] += p_hi
+    return probs
+
+
 def outcome_from_probs(test: Dense, probs: FloatArray, params: dict[str, Any]) -> Outcome:
     """Score a (problems x actions) action distribution on the test curves."""
     return Outcome(
@@ -143,9 +160,7 @@ def uniform(data: EvalData, target: float) -> Outcome:
     mix = uniform_at_budget(data.test.acc, data.test.cost, target)
     if mix is None:
         raise Unavailable(f"target {target:g} is below the cheapest action's mean cost")
-    probs = np.zeros_like(data.test.acc)
-    probs[:, mix.action_lo] += 1 - mix.p_hi
-    probs[:, mix.action_hi] += mix.p_hi
+    probs = mix_probs(data.test.acc.shape, mix.action_lo, mix.action_hi, mix.p_hi)
     params = {
         "lo": data.actions[mix.action_lo],
         "hi": data.actions[mix.action_hi],

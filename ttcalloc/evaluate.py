@@ -27,6 +27,7 @@ from ttcalloc.baselines import (
     EvalData,
     Outcome,
     Unavailable,
+    mix_probs,
     outcome_from_probs,
     uniform_at_budget,
 )
@@ -277,11 +278,7 @@ class _OracleOn:
     def probs(self, target: float) -> tuple[np.ndarray, oracle.Solution]:
         """Each problem's probability of each action in the (mixed) solution at ``target``."""
         sol = self.solve(target)
-        probs = np.zeros_like(self.curves.acc)
-        rows = np.arange(probs.shape[0])
-        probs[rows, sol.action_lo] += 1 - sol.p_hi
-        probs[rows, sol.action_hi] += sol.p_hi
-        return probs, sol
+        return mix_probs(self.curves.acc.shape, sol.action_lo, sol.action_hi, sol.p_hi), sol
 
 
 def evaluate_policies(

@@ -34,10 +34,10 @@ def request(command: str, options: Any, inputs: Mapping[str, Path | None]) -> di
     """What a stage is asked to do: command, version, options and input fingerprints."""
     from ttcalloc.io import fingerprint
 
-    prints: dict[str, str | None] = {}
-    for name, path in inputs.items():
-        exists = path is not None and Path(path).exists()
-        prints[name] = fingerprint(Path(path)) if exists and path is not None else None
+    prints = {
+        name: fingerprint(Path(p)) if p is not None and Path(p).exists() else None
+        for name, p in inputs.items()
+    }
     return {
         "command": command,
         "tool_version": __version__,
