@@ -111,6 +111,28 @@ def _choose_cost(samples: pl.DataFrame, unit: str) -> CostUnit:
     return unit  # type: ignore[return-value]
 
 
+def sample_cost(unit: str, prompt_once: bool = False) -> tuple[pl.Expr, pl.Expr]:
+    """Per-sample expressions in ``unit``: what each sample costs, and the cost paid once per k.
+
+    The once-per-k part (the prompt, with ``prompt_once``) is averaged over a problem's samples by
+    the caller.  An action drawing k samples costs ``mean(once) + k * mean(each)``.
+    """
+    import polars as pl
+
+    zero = pl.lit(0.0)
+    if unit == "samples":
+        return pl.lit(1.0), zero
+    if unit == "completion-tokens":
+        return pl.col("completion_tokens").cast(pl.Float64), zero
+    if unit == "usd":
+        return pl.col("cost_usd").cast(pl.Float64), zero
+    if prompt_once:
+        return pl.col("completion_tokens").cast(pl.Float64), pl.col("prompt_tokens").cast(
+            pl.Float64
+        )
+    return (pl.col("prompt_tokens") + pl.col("completion_tokens")).cast(pl.Float64), zero
+
+
 def vote_labels(samples: pl.DataFrame, problems: pl.DataFrame | None) -> pl.DataFrame:
     """Add ``vote``: the correct-cluster label, a canonical wrong answer, or null (abstention)."""
     import polars as pl
@@ -298,14 +320,14 @@ def _curves(
     import polars as pl
 
     group_keys = ["problem_id", "model", "half"]
+    each, once = sample_cost(unit, options.prompt_once)
     groups = (
         samples.group_by(group_keys)
         .agg(
             pl.len().alias("n"),
             pl.col("correct").sum().alias("c"),
-            pl.col("prompt_tokens").mean().alias("prompt"),
-            pl.col("completion_tokens").mean().alias("completion"),
-            pl.col("cost_usd").mean().alias("usd"),
+            each.mean().alias("each"),
+            once.mean().alias("once"),
         )
         .sort(group_keys)
         .with_row_index("g")
@@ -327,18 +349,7 @@ def _curves(
     n = groups["n"].to_numpy().astype(np.int64)
     c = groups["c"].to_numpy().astype(np.int64)
 
-    if unit == "samples":
-        per_sample = np.ones(n_groups)
-        fixed = np.zeros(n_groups)
-    elif unit == "completion-tokens":
-        per_sample, fixed = groups["completion"].to_numpy(), np.zeros(n_groups)
-    elif unit == "usd":
-        per_sample, fixed = groups["usd"].to_numpy(), np.zeros(n_groups)
-    elif options.prompt_once:
-        per_sample, fixed = groups["completion"].to_numpy(), groups["prompt"].to_numpy()
-    else:
-        per_sample = groups["prompt"].to_numpy() + groups["completion"].to_numpy()
-        fixed = np.zeros(n_groups)
+    per_sample, fixed = groups["each"].to_numpy(), groups["once"].to_numpy()
 
     frames = []
     left_out: dict[str, int] = {}

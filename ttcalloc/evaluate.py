@@ -33,7 +33,7 @@ from ttcalloc.baselines import (
 )
 from ttcalloc.console import warn
 from ttcalloc.errors import ArtifactError, DataError, InputError
-from ttcalloc.estimate import CORRECT, assign_halves, vote_labels
+from ttcalloc.estimate import CORRECT, assign_halves, sample_cost, vote_labels
 from ttcalloc.io import (
     check_known_ids,
     provenance,
@@ -142,20 +142,8 @@ def _dense_full(curves: pl.DataFrame, half: str, ids: list[str], actions: list[s
 
 def _sample_costs(samples: pl.DataFrame, unit: str, prompt_once: bool) -> pl.DataFrame:
     """Add ``_cost`` (per sample, in the curves' unit) and ``_fixed`` (once per problem)."""
-    import polars as pl
-
-    if unit == "samples":
-        per, fixed = pl.lit(1.0), pl.lit(0.0)
-    elif unit == "completion-tokens":
-        per, fixed = pl.col("completion_tokens").cast(pl.Float64), pl.lit(0.0)
-    elif unit == "usd":
-        per, fixed = pl.col("cost_usd"), pl.lit(0.0)
-    elif prompt_once:
-        per = pl.col("completion_tokens").cast(pl.Float64)
-        fixed = pl.col("prompt_tokens").cast(pl.Float64).mean().over("problem_id")
-    else:
-        per = (pl.col("prompt_tokens") + pl.col("completion_tokens")).cast(pl.Float64)
-        fixed = pl.lit(0.0)
+    each, once = sample_cost(unit, prompt_once)
+    per, fixed = each, once.mean().over("problem_id")
     out = samples.with_columns(per.alias("_cost"), fixed.alias("_fixed"))
     if out["_cost"].null_count():
         raise Unavailable(f"cost unit {unit}: some samples lack the counts it needs")
