@@ -69,7 +69,7 @@ reproduce: $(STAMP)  ## The pipeline on your model: make reproduce MODEL=openai/
 		FORCE=$(FORCE) examples/pipeline.sh
 
 docs: $(STAMP)  ## Regenerate the reference docs generated from the code.
-	$(PY) -m ttcalloc.docgen
+	$(PY) -m ttcalloc.cli.docgen
 
 bench: $(STAMP)  ## Run every benchmark and write docs/benchmarks.md.
 	cd benchmarks && ../$(PY) run_all.py

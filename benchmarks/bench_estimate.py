@@ -15,9 +15,10 @@ import numpy as np
 import polars as pl
 from common import clusters, machine, synthetic_votes, timed
 
-from ttcalloc import estimators, io
-from ttcalloc.estimate import EstimateOptions, estimate_curves
-from ttcalloc.schemas import SAMPLES
+from ttcalloc.artifacts import io
+from ttcalloc.artifacts.schemas import SAMPLES
+from ttcalloc.core import estimators
+from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
 
 PROBLEMS, SAMPLES_PER_PROBLEM, KS = 10_000, 64, (1, 2, 4, 8, 16, 32, 64)
 MC_DRAWS, MC_PROBLEMS = 1_000, 300

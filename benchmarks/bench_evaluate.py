@@ -15,7 +15,8 @@ import functools
 import numpy as np
 from common import synthetic_votes, timed
 
-from ttcalloc import metrics, sequential
+from ttcalloc.core import metrics
+from ttcalloc.core import replays as sequential
 
 PROBLEMS, SAMPLES, ORDERS = 2_000, 64, 32
 LOOP_PROBLEMS = 40

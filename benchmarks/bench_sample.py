@@ -26,7 +26,7 @@ def inner(kind: str, requests: int, base: str) -> dict[str, float]:
 
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench-not-a-key")
     if kind == "bare":
-        from ttcalloc.backends import import_litellm
+        from ttcalloc.backends.litellm_backend import import_litellm
 
         litellm = import_litellm()
 
@@ -56,12 +56,12 @@ def inner(kind: str, requests: int, base: str) -> dict[str, float]:
     else:
         import polars as pl
 
-        from ttcalloc import io
-        from ttcalloc.backends import import_litellm
-        from ttcalloc.sample import SampleOptions, sample_problems
+        from ttcalloc.artifacts import io
+        from ttcalloc.backends.litellm_backend import import_litellm
+        from ttcalloc.stages.sample import SampleOptions, sample_problems
 
         import_litellm()  # both sides start timing with litellm already imported
-        from ttcalloc.schemas import PROBLEMS
+        from ttcalloc.artifacts.schemas import PROBLEMS
 
         tmp = Path(tempfile.mkdtemp())
         problems = pl.DataFrame(

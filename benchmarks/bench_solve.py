@@ -17,9 +17,10 @@ from common import machine, timed
 from scipy.optimize import linprog
 from scipy.sparse import csr_matrix
 
-from ttcalloc import io, oracle
-from ttcalloc.schemas import CURVES
-from ttcalloc.solve import SolveOptions, solve_allocation
+from ttcalloc.artifacts import io
+from ttcalloc.artifacts.schemas import CURVES
+from ttcalloc.core import oracle
+from ttcalloc.stages.solve import SolveOptions, solve_allocation
 
 KS = np.array([1, 2, 3, 4, 6, 8, 12, 16], dtype=float)
 BUDGET = 4.0

@@ -10,7 +10,7 @@ from pathlib import Path
 from common import machine
 
 from ttcalloc import __version__
-from ttcalloc.io import write_text
+from ttcalloc.artifacts.io import write_text
 
 BENCHMARKS = ["bench_estimate", "bench_solve", "bench_evaluate", "bench_sample"]
 

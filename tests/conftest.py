@@ -36,8 +36,8 @@ def shared_file(shared: Path, name: str) -> Path:
 
 def _imported(tmp: Path, benchmark: str, samples: str) -> dict[str, Path]:
     """Problems from a benchmark file of ../shared/data and a samples file imported for them."""
-    from ttcalloc import data
-    from ttcalloc.importer import import_samples
+    from ttcalloc.stages import data
+    from ttcalloc.stages.importer import import_samples
 
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA} (a fresh clone without ../shared)")
@@ -58,8 +58,8 @@ def gpt4(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def codex(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The Codex GSM8K samples imported, estimated (maj@1..5, cross-fitted) and solved at B=2."""
-    from ttcalloc.estimate import EstimateOptions, estimate_curves
-    from ttcalloc.solve import SolveOptions, solve_allocation
+    from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
+    from ttcalloc.stages.solve import SolveOptions, solve_allocation
 
     tmp = tmp_path_factory.mktemp("codex")
     paths = _imported(tmp, "gsm8k_train.jsonl", "gsm8k_train_activeprompt_codex_10samples.parquet")

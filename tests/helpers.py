@@ -45,10 +45,10 @@ def make_questions(n: int, seed: int = 0) -> list[dict[str, str]]:
 
 def sim_pipeline(tmp: Path, questions: int, seed: int = 0) -> dict[str, Path]:
     """Problems (30% test) -> 8 simulated samples each -> maj@1,2,4 curves -> oracle at 1.5, 2.5."""
-    from ttcalloc import data
-    from ttcalloc.estimate import EstimateOptions, estimate_curves
-    from ttcalloc.sample import SampleOptions, sample_problems
-    from ttcalloc.solve import SolveOptions, solve_allocation
+    from ttcalloc.stages import data
+    from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
+    from ttcalloc.stages.sample import SampleOptions, sample_problems
+    from ttcalloc.stages.solve import SolveOptions, solve_allocation
 
     problems = tmp / "problems.parquet"
     data.build_problems(

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import SHARED_DATA
 from helpers import run_cli
 

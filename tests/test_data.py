@@ -13,10 +13,10 @@ import pytest
 from conftest import shared_file
 from helpers import GSM8K_ROWS, run_cli, write_jsonl
 
-from ttcalloc import data
-from ttcalloc.errors import DataError, InputError
-from ttcalloc.io import read_artifact
-from ttcalloc.schemas import PROBLEMS
+from ttcalloc.artifacts.io import read_artifact
+from ttcalloc.artifacts.schemas import PROBLEMS
+from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.stages import data
 
 
 def test_gsm8k_gold_is_the_number_after_marks(tmp_path: Path) -> None:

@@ -9,10 +9,11 @@ import polars as pl
 import pytest
 from helpers import run_cli
 
-from ttcalloc import data, io
-from ttcalloc.errors import DataError, InputError
-from ttcalloc.estimate import EstimateOptions, estimate_curves
-from ttcalloc.schemas import CURVES, SAMPLES
+from ttcalloc.artifacts import io
+from ttcalloc.artifacts.schemas import CURVES, SAMPLES
+from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.stages import data
+from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
 
 
 def write_samples(path: Path, rows: list[dict[str, object]]) -> Path:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttcalloc import estimators
+from ttcalloc.core import estimators
 
 # One label per sample: None = abstention, 0 = the correct answer, 1..4 = wrong answers.
 votes_strategy = st.lists(st.one_of(st.none(), st.integers(0, 4)), min_size=1, max_size=10)

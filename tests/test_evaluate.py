@@ -13,8 +13,9 @@ import pytest
 from helpers import run_cli, sim_pipeline
 from hypothesis import given, settings
 
-from ttcalloc import sequential
-from ttcalloc.baselines import (
+from ttcalloc.artifacts.schemas import METRICS
+from ttcalloc.core import replays as sequential
+from ttcalloc.core.baselines import (
     EvalData,
     Unavailable,
     gibbs_weights,
@@ -23,11 +24,10 @@ from ttcalloc.baselines import (
     random_policy,
     uniform,
 )
-from ttcalloc.evaluate import EvaluateOptions, PolicySpec, evaluate_policies
-from ttcalloc.metrics import bootstrap_means, confusion, imitation, interval, share_of_gain
-from ttcalloc.schemas import METRICS
-from ttcalloc.solve import Dense
-from ttcalloc.train import TrainOptions, train_policy
+from ttcalloc.core.curves import Dense
+from ttcalloc.core.metrics import bootstrap_means, confusion, imitation, interval, share_of_gain
+from ttcalloc.stages.evaluate import EvaluateOptions, PolicySpec, evaluate_policies
+from ttcalloc.stages.train import TrainOptions, train_policy
 
 # ---------------------------------------------------------------- early stopping, by hand
 
@@ -454,7 +454,7 @@ def test_first_draw_is_stratified_so_one_sample_rules_are_exact() -> None:
 def test_oracle_is_never_below_a_one_action_policy_at_its_cost(
     acc: list[list[int]], lengths: list[int], frac: float
 ) -> None:
-    from ttcalloc import oracle
+    from ttcalloc.core import oracle
 
     a = np.sort(np.array(acc, dtype=float) / 1000, axis=1)  # more samples never hurt here
     d = _data(a.tolist(), [[1, 2, 4]] * len(acc), ["x" * n for n in lengths[: len(acc)]])
@@ -466,7 +466,7 @@ def test_oracle_is_never_below_a_one_action_policy_at_its_cost(
 
 
 def test_replays_use_the_same_halves_as_the_curves(trained: dict[str, Path]) -> None:
-    from ttcalloc.evaluate import _load
+    from ttcalloc.stages.evaluate import _load
 
     tmp = trained["tmp"]
     loaded = _load(tmp / "curves.parquet", trained["problems"], None, EvaluateOptions())
@@ -481,7 +481,7 @@ def test_replays_use_the_same_halves_as_the_curves(trained: dict[str, Path]) -> 
 
 
 def test_verdicts_read_the_intervals() -> None:
-    from ttcalloc.evaluate import verdicts
+    from ttcalloc.stages.evaluate import verdicts
 
     def rec(policy: str, kind: str, gain: float, ci: list[float], regret: float = 0.1) -> dict:
         return {

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from conftest import shared_file
 
-from ttcalloc import grading
+from ttcalloc.text import grading
 
 # (prediction, gold, grader, expected): every row is a format seen in real outputs or datasets.
 GOLDEN_GRADES = [

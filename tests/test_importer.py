@@ -10,11 +10,11 @@ import pytest
 from conftest import shared_file
 from helpers import GSM8K_ROWS, run_cli, write_jsonl
 
-from ttcalloc import data
-from ttcalloc.errors import DataError, InputError
-from ttcalloc.importer import ImportOptions, import_samples
-from ttcalloc.io import read_artifact
-from ttcalloc.schemas import PROBLEMS, SAMPLES
+from ttcalloc.artifacts.io import read_artifact
+from ttcalloc.artifacts.schemas import PROBLEMS, SAMPLES
+from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.stages import data
+from ttcalloc.stages.importer import ImportOptions, import_samples
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
-from ttcalloc import oracle
+from ttcalloc.core import oracle
 
 
 @st.composite

@@ -16,10 +16,11 @@ import pytest
 from fake_openai import fake_openai
 from helpers import run_cli, write_jsonl
 
-from ttcalloc import data, io
-from ttcalloc.errors import InputError, TtcallocError
-from ttcalloc.sample import SampleOptions, in_shard, sample_problems
-from ttcalloc.schemas import SAMPLES
+from ttcalloc.artifacts import io
+from ttcalloc.artifacts.schemas import SAMPLES
+from ttcalloc.common.errors import InputError, TtcallocError
+from ttcalloc.stages import data
+from ttcalloc.stages.sample import SampleOptions, in_shard, sample_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -280,7 +281,7 @@ def test_real_local_model_smoke(tmp_path: Path) -> None:
 def test_rate_limiter_holds_requests_past_the_per_minute_limit() -> None:
     import asyncio
 
-    from ttcalloc.sample import RateLimiter
+    from ttcalloc.stages.sample import RateLimiter
 
     async def scenario() -> tuple[bool, bool]:
         by_requests = RateLimiter(rpm=3, tpm=None)
@@ -304,7 +305,7 @@ def test_rate_limiter_holds_requests_past_the_per_minute_limit() -> None:
 
 
 def test_prompt_templates(tmp_path: Path, problems: Path) -> None:
-    from ttcalloc.prompts import load_template, render
+    from ttcalloc.text.prompts import load_template, render
 
     assert load_template(None) == (None, "auto")
     assert "#### <number>" in render(None, "numeric", "What is 1+1?")

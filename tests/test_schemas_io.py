@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from ttcalloc import io, schemas
-from ttcalloc.errors import ArtifactError, MissingInputError
+from ttcalloc.artifacts import io, schemas
+from ttcalloc.common.errors import ArtifactError, MissingInputError
 
 
 def problems_frame(**overrides: object) -> pl.DataFrame:
@@ -168,7 +168,7 @@ def test_json_artifact_requires_its_keys(tmp_path: Path) -> None:
 
 def test_schema_docs_are_generated_from_the_schemas() -> None:
     """docs/artifacts.md is the schemas module rendered; `make docs` regenerates it."""
-    from ttcalloc import docgen
+    from ttcalloc.cli import docgen
 
     docs = Path(__file__).resolve().parents[1] / "docs" / "artifacts.md"
     assert docs.read_text(encoding="utf-8") == docgen.artifacts_markdown(), "run `make docs`"

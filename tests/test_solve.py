@@ -9,11 +9,11 @@ import polars as pl
 import pytest
 from helpers import run_cli
 
-from ttcalloc import io
-from ttcalloc.errors import DataError, InputError
-from ttcalloc.estimate import EstimateOptions, estimate_curves
-from ttcalloc.schemas import ALLOCATION, CURVES, PROBLEMS
-from ttcalloc.solve import SolveOptions, solve_allocation
+from ttcalloc.artifacts import io
+from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, PROBLEMS
+from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
+from ttcalloc.stages.solve import SolveOptions, solve_allocation
 
 
 def write_curves(path: Path, table: dict[str, list[float]], half: str = "all") -> Path:

@@ -10,15 +10,17 @@ import polars as pl
 import pytest
 from helpers import make_questions, run_cli, sim_pipeline, write_jsonl
 
-from ttcalloc import data, io
-from ttcalloc.allocate import allocate
-from ttcalloc.errors import DataError, InputError
-from ttcalloc.estimate import EstimateOptions, estimate_curves
-from ttcalloc.policy import Policy, calibrate
-from ttcalloc.sample import SampleOptions, sample_problems
-from ttcalloc.schemas import CURVES, PLAN
-from ttcalloc.solve import SolveOptions, solve_allocation, to_dense
-from ttcalloc.train import TrainOptions, train_policy
+from ttcalloc.artifacts import io
+from ttcalloc.artifacts.frames import to_dense
+from ttcalloc.artifacts.schemas import CURVES, PLAN
+from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.learn.policy import Policy, calibrate
+from ttcalloc.stages import data
+from ttcalloc.stages.allocate import allocate
+from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
+from ttcalloc.stages.sample import SampleOptions, sample_problems
+from ttcalloc.stages.solve import SolveOptions, solve_allocation
+from ttcalloc.stages.train import TrainOptions, train_policy
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +93,7 @@ def test_calibrate_bisection() -> None:
     costs = np.array([1.0, 4.0])
     per_problem = np.tile(costs, (4, 1))
     mu = calibrate(scores, costs, per_problem, 2.5)
-    from ttcalloc.policy import decide
+    from ttcalloc.learn.policy import decide
 
     spent = per_problem[np.arange(4), decide(scores, costs, mu)].mean()
     assert spent <= 2.5 and spent == 2.5  # two of four problems upgraded

@@ -1,0 +1,147 @@
+"""Artifact tables turned into what the stages compute on, shared by several stages.
+
+Curves (long tables) to :class:`~ttcalloc.core.curves.Dense` arrays; samples to vote labels,
+cross-fitting halves and per-sample costs in a cost unit.  ``estimate`` writes curves with these
+and ``evaluate`` replays the same samples with them, so both see the same clusters and halves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ttcalloc.common.hashing import seeded_int
+from ttcalloc.core.curves import Dense
+from ttcalloc.text import grading
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+def to_dense(curves: pl.DataFrame) -> Dense:
+    """Pivot long curves (one half) into dense arrays; actions ordered by model, strategy, k."""
+    import polars as pl
+
+    actions = (
+        curves.select("action", "model", "strategy", "k").unique().sort("model", "strategy", "k")
+    )
+    action_list = actions["action"].to_list()
+    pids = curves["problem_id"].unique().sort()
+    p_index = pl.DataFrame({"problem_id": pids, "_p": np.arange(pids.len())})
+    a_index = pl.DataFrame({"action": action_list, "_a": np.arange(len(action_list))})
+    idx = curves.join(p_index, on="problem_id").join(a_index, on="action")
+    acc = np.full((pids.len(), len(action_list)), np.nan)
+    cost = np.full_like(acc, np.nan)
+    rows, cols = idx["_p"].to_numpy(), idx["_a"].to_numpy()
+    acc[rows, cols] = idx["accuracy"].to_numpy()
+    cost[rows, cols] = idx["cost"].to_numpy()
+    return Dense(pids.to_list(), action_list, acc, cost)
+
+
+def input_path(meta: dict[str, Any], name: str) -> Path | None:
+    path = meta.get("inputs", {}).get(name, {}).get("path")
+    return Path(path) if path else None
+
+
+def dense_full(curves: pl.DataFrame, half: str, ids: list[str], actions: list[str]) -> Dense:
+    """Dense curves of one half for ``ids`` (in that order) over ``actions`` (NaN if missing)."""
+    import polars as pl
+
+    part = curves.filter((pl.col("half") == half) & pl.col("problem_id").is_in(ids))
+    dense = to_dense(part) if part.height else Dense([], [], np.empty((0, 0)), np.empty((0, 0)))
+    acc = np.full((len(ids), len(actions)), np.nan)
+    cost = np.full_like(acc, np.nan)
+    where = {p: i for i, p in enumerate(dense.problem_ids)}
+    src = np.array([where.get(p, -1) for p in ids], dtype=np.int64)
+    cols = np.array([dense.actions.index(a) if a in dense.actions else -1 for a in actions])
+    have_r, have_c = np.flatnonzero(src >= 0), np.flatnonzero(cols >= 0)
+    block = np.ix_(have_r, have_c)
+    acc[block] = dense.acc[np.ix_(src[have_r], cols[have_c])]
+    cost[block] = dense.cost[np.ix_(src[have_r], cols[have_c])]
+    return Dense(list(ids), list(actions), acc, cost)
+
+
+CORRECT = "\x00correct"  # vote label of the correct cluster (cannot collide with an answer)
+
+
+def shuffle_keys(seed: int, keys: list[str]) -> list[int]:
+    """Seeded pseudo-random order keys, one per sample, independent of other problems."""
+    return [seeded_int("half", seed, key) for key in keys]
+
+
+def sample_cost(unit: str, prompt_once: bool = False) -> tuple[pl.Expr, pl.Expr]:
+    """Per-sample expressions in ``unit``: what each sample costs, and the cost paid once per k.
+
+    The once-per-k part (the prompt, with ``prompt_once``) is averaged over a problem's samples by
+    the caller.  An action drawing k samples costs ``mean(once) + k * mean(each)``.
+    """
+    import polars as pl
+
+    zero = pl.lit(0.0)
+    if unit == "samples":
+        return pl.lit(1.0), zero
+    if unit == "completion-tokens":
+        return pl.col("completion_tokens").cast(pl.Float64), zero
+    if unit == "usd":
+        return pl.col("cost_usd").cast(pl.Float64), zero
+    if prompt_once:
+        return pl.col("completion_tokens").cast(pl.Float64), pl.col("prompt_tokens").cast(
+            pl.Float64
+        )
+    return (pl.col("prompt_tokens") + pl.col("completion_tokens")).cast(pl.Float64), zero
+
+
+def vote_labels(samples: pl.DataFrame, problems: pl.DataFrame | None) -> pl.DataFrame:
+    """Add ``vote``: the correct-cluster label, a canonical wrong answer, or null (abstention)."""
+    import polars as pl
+
+    if problems is not None:
+        graders = problems.select("problem_id", "grader")
+        pairs = (
+            samples.filter(pl.col("pred_answer").is_not_null() & ~pl.col("correct"))
+            .select("problem_id", "pred_answer")
+            .unique()
+            .join(graders, on="problem_id", how="left")
+        )
+        canon = [
+            grading.normalize(a, g or "exact")
+            for a, g in pairs.select("pred_answer", "grader").iter_rows()
+        ]
+        pairs = pairs.with_columns(pl.Series("canon", canon, dtype=pl.String)).drop("grader")
+        samples = samples.join(pairs, on=["problem_id", "pred_answer"], how="left")
+    else:
+        samples = samples.with_columns(
+            pl.col("pred_answer").str.strip_chars().str.replace_all(r"\s+", " ").alias("canon")
+        )
+    return samples.with_columns(
+        pl.when(pl.col("correct"))
+        .then(pl.lit(CORRECT))
+        .when(pl.col("pred_answer").is_null())
+        .then(pl.lit(None, dtype=pl.String))
+        .otherwise(pl.col("canon"))
+        .alias("vote")
+    ).drop("canon")
+
+
+def assign_halves(samples: pl.DataFrame, holdout: float, seed: int) -> pl.DataFrame:
+    """Add ``half``: a seeded share ``holdout`` of each (problem, model)'s samples is ``eval``.
+
+    The rest is ``fit``; with ``holdout == 0`` every sample is ``all``.  The assignment depends
+    only on the seed and the sample's key, so ``evaluate`` can recover the halves of ``estimate``.
+    """
+    import polars as pl
+
+    if holdout <= 0.0:
+        return samples.with_columns(pl.lit("all").alias("half"))
+    keys = [
+        f"{p}\x00{m}\x00{i}"
+        for p, m, i in samples.select("problem_id", "model", "sample_idx").iter_rows()
+    ]
+    samples = samples.with_columns(pl.Series("_score", shuffle_keys(seed, keys), dtype=pl.UInt64))
+    rank = pl.col("_score").rank("ordinal").over("problem_id", "model") - 1
+    n_eval = (pl.len().over("problem_id", "model") * holdout).round(0)
+    return samples.with_columns(
+        pl.when(rank < n_eval).then(pl.lit("eval")).otherwise(pl.lit("fit")).alias("half")
+    ).drop("_score")

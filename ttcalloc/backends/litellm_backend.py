@@ -1,0 +1,186 @@
+"""Any provider litellm supports (the only module that imports litellm)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ttcalloc.backends.base import (
+    Backend,
+    Choice,
+    FatalError,
+    Request,
+    RequestError,
+    RetryableError,
+    SamplingParams,
+)
+from ttcalloc.backends.registry import register
+from ttcalloc.common.errors import InputError
+
+
+def import_litellm() -> Any:
+    """Import litellm offline and quiet (its price map is local; it prints nothing to stdout)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True
+    return litellm
+
+
+def check_model(model: str) -> None:
+    """Reject a model string whose provider litellm does not know, before anything is written."""
+    litellm = import_litellm()
+    try:
+        litellm.get_llm_provider(model)
+    except Exception as exc:
+        raise InputError(
+            f"--model {model!r}: litellm does not know this provider; use a prefix such as "
+            "openai/, anthropic/, deepseek/, hosted_vllm/, ollama/ (or sim/..., local/...)"
+        ) from exc
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    headers = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    try:
+        value = headers.get("retry-after") or headers.get("Retry-After")
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+class LiteLLMBackend:
+    """Any provider litellm supports."""
+
+    simulated = False
+
+    def __init__(
+        self,
+        model: str,
+        params: SamplingParams,
+        api_key: str | None = None,
+        max_n: int = 16,
+        route: str | None = None,
+    ) -> None:
+        self.name = model
+        self.route = route or model
+        self.params = params
+        self.api_key = api_key
+        self.max_n = max_n
+        self.litellm = import_litellm()
+        self._priced = True  # False once litellm's price map turned out not to know the model
+
+    def _cost(
+        self, prompt_tokens: int | None, completion_tokens: int | None
+    ) -> tuple[float | None, float | None]:
+        """Dollar cost of the prompt and of the completion tokens."""
+        p = self.params
+        if prompt_tokens is None or completion_tokens is None:
+            return None, None
+        if p.price_in is not None or p.price_out is not None:
+            return (
+                prompt_tokens * (p.price_in or 0.0) / 1e6,
+                completion_tokens * (p.price_out or 0.0) / 1e6,
+            )
+        if not self._priced:
+            return None, None
+        try:
+            cin, cout = self.litellm.cost_per_token(
+                model=self.route, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            )
+            return float(cin), float(cout)
+        except Exception:
+            self._priced = False  # the look-up is slow; do not repeat a failing one
+            return None, None
+
+    async def complete(self, request: Request) -> list[Choice]:
+        lt = self.litellm
+        kwargs: dict[str, Any] = {
+            "model": self.route,
+            "messages": request.messages,
+            "temperature": self.params.temperature,
+            "max_tokens": self.params.max_tokens,
+            "timeout": self.params.timeout,
+            "seed": request.seed,
+            "num_retries": 0,
+            "max_retries": 0,
+            **self.params.extra,
+        }
+        if request.n > 1:
+            kwargs["n"] = request.n
+        if self.params.api_base:
+            kwargs["api_base"] = self.params.api_base
+        if self.api_key:
+            kwargs["api_key"] = self.api_key
+        elif (
+            self.params.api_base
+            and self.route.startswith("openai/")
+            and not os.environ.get("OPENAI_API_KEY")
+        ):
+            kwargs["api_key"] = "EMPTY"  # self-hosted OpenAI-compatible servers need no key
+        try:
+            response = await lt.acompletion(**kwargs)
+        except (lt.AuthenticationError, lt.PermissionDeniedError, lt.NotFoundError) as exc:
+            raise FatalError(f"{type(exc).__name__}: {exc}") from None
+        except Exception as exc:
+            if "Missing credentials" in str(exc) or "api_key" in str(exc).lower():
+                raise FatalError(f"{type(exc).__name__}: {exc}") from None
+            raise self._classify(exc) from None
+        return self._parse(response, request)
+
+    def _classify(self, exc: Exception) -> Exception:
+        lt = self.litellm
+        if isinstance(
+            exc,
+            (
+                lt.RateLimitError,
+                lt.Timeout,
+                lt.APIConnectionError,
+                lt.InternalServerError,
+                lt.ServiceUnavailableError,
+            ),
+        ):
+            return RetryableError(f"{type(exc).__name__}: {exc}", _retry_after(exc))
+        if isinstance(exc, lt.BadRequestError):
+            return RequestError(f"{type(exc).__name__}: {exc}")
+        return RetryableError(f"{type(exc).__name__}: {exc}", _retry_after(exc))
+
+    def _parse(self, response: Any, request: Request) -> list[Choice]:
+        try:
+            choices = list(response.choices)
+            texts = [c.message.content for c in choices]
+            reasons = [c.finish_reason for c in choices]
+            usage = getattr(response, "usage", None)
+            prompt = getattr(usage, "prompt_tokens", None)
+            completion = getattr(usage, "completion_tokens", None)
+        except (AttributeError, TypeError) as exc:
+            raise RetryableError(f"malformed response: {exc}") from None
+        if not choices:
+            raise RetryableError("malformed response: no choices")
+        # Per-choice completion tokens: the server reports a total; split it by text length.
+        lengths = [len(t or "") for t in texts]
+        total_len = sum(lengths) or 1
+        out = []
+        for text, reason, length in zip(texts, reasons, lengths, strict=True):
+            own = None
+            if completion is not None:
+                own = round(completion * length / total_len) if len(texts) > 1 else int(completion)
+            c_in, c_out = self._cost(prompt, own)
+            cost = None if c_in is None or c_out is None else c_in / len(texts) + c_out
+            out.append(Choice(text, reason, prompt, own, cost))
+        return out
+
+
+@register("litellm")
+@contextlib.asynccontextmanager
+async def _litellm_factory(model: str, params: SamplingParams) -> AsyncIterator[Backend]:
+    check_model(model)
+    yield LiteLLMBackend(model, params)

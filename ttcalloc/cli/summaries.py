@@ -1,0 +1,144 @@
+"""Rich summaries of stage results, printed on stderr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from ttcalloc.common.console import err_console
+
+if TYPE_CHECKING:
+    from ttcalloc.stages.estimate import EstimateResult
+    from ttcalloc.stages.solve import SolveResult
+    from ttcalloc.stages.train import TrainResult
+
+
+def print_estimate(result: EstimateResult) -> None:
+    """Mean accuracy and cost per action, with counts and cross-fitting status."""
+    half = "fit half" if result.cross_fitted else "in-sample"
+    table = Table(title=f"curves ({half}; cost in {result.cost_unit})", title_justify="left")
+    table.add_column("action")
+    table.add_column("accuracy", justify="right")
+    table.add_column("cost", justify="right")
+    table.add_column("problems", justify="right")
+    for row in result.actions:
+        table.add_row(
+            escape(row["action"]),
+            f"{row['accuracy']:.4f}",
+            f"{row['cost']:.4g}",
+            str(row["problems"]),
+        )
+    err_console.print(table)
+    err_console.print(
+        f"wrote [bold]{escape(str(result.out))}[/bold]: {result.problems} problems, "
+        f"{result.samples} samples"
+        + (f" ({result.failed_samples} failed requests left out)" if result.failed_samples else "")
+        + f"; halves: {', '.join(result.halves)}"
+    )
+    for action, count in result.left_out.items():
+        err_console.print(
+            f"{escape(action)}: left out for {count} problem-halves with fewer than k samples"
+        )
+
+
+def _num(value: float | None, fmt: str = ".4f") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def print_solve(result: SolveResult) -> None:
+    """One row per budget: lambda*, cost, objective, LP bound, and uniform at the same budget."""
+    label = "in-sample" if result.in_sample else f"{result.half} half"
+    table = Table(
+        title=(
+            f"oracle allocation ({result.problems} problems, split {result.split}, {label}; "
+            f"cost in {result.cost_unit})"
+        ),
+        title_justify="left",
+    )
+    for col in ("budget", "lambda*", "cost", "accuracy", "LP bound", "uniform", "gain"):
+        table.add_column(col, justify="right")
+    for s in result.solutions:
+        table.add_row(
+            f"{s['budget']:g}",
+            _num(s["lambda"], ".4g"),
+            _num(s["achieved_cost"], ".4g") + (" (slack)" if s["slack"] else ""),
+            _num(s["objective"]),
+            _num(s["lp_bound"]),
+            _num(s["uniform_accuracy"]),
+            _num(s["gain_vs_uniform"], "+.4f"),
+        )
+    err_console.print(table)
+    err_console.print(f"wrote [bold]{escape(str(result.out))}[/bold]")
+
+
+def print_train(result: TrainResult) -> None:
+    """Out-of-fold metrics of a trained policy against uniform at the same cost."""
+    m = result.metrics
+    scored = "in-sample curves" if m["in_sample"] else f"{m['scored_on']} half"
+    table = Table(
+        title=f"policy ({m['learner']}, out of fold, scored on {scored})", title_justify="left"
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("budget", f"{m['budget']:g}"),
+        ("expected cost (out of fold)", f"{m['oof_expected_cost']:.4g}"),
+        ("cost / budget", _num(m["oof_cost_over_budget"], ".3f")),
+        ("imitation accuracy", f"{m['oof_imitation_accuracy']:.3f}"),
+        ("accuracy", f"{m['oof_accuracy']:.4f}"),
+        ("uniform at the same cost", _num(m["uniform_accuracy_same_cost"])),
+        ("gain vs uniform", _num(m["gain_vs_uniform"], "+.4f")),
+        ("oracle (labels)", f"{m['oracle_accuracy']:.4f}"),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    err_console.print(table)
+    err_console.print(
+        f"wrote [bold]{escape(str(result.out))}[/bold] ({m['train_problems']} training problems)"
+    )
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """One table per budget: accuracy, cost, gain vs uniform with its interval, regret."""
+    from rich import box
+
+    from ttcalloc.stages.report import label
+
+    unit = report["cost_unit"]
+    for budget in report["budgets"]:
+        table = Table(
+            title=(
+                f"budget {budget:g} {unit}: {report['problems']['test']} test problems, "
+                f"{report['scored_on'].split(', ')[-1]}"
+            ),
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            padding=(0, 1),
+        )
+        table.add_column("policy", no_wrap=True)
+        for col in ("accuracy", "cost", "gain vs uniform, 95% CI", "regret", "share"):
+            table.add_column(col, justify="right", no_wrap=True)
+        for r in report["policies"]:
+            if r["budget"] != budget:
+                continue
+            ci = r["gain_vs_uniform_ci"]
+            table.add_row(
+                escape(label(r).replace("upper bound", "bound")),
+                f"{r['accuracy']:.4f}",
+                f"{r['cost']:.3f}",
+                _num(r["gain_vs_uniform"], "+.3f")
+                + (f" [{ci[0]:+.3f},{ci[1]:+.3f}]" if ci else ""),
+                _num(r["regret"], ".3f"),
+                _num(r["oracle_gain_share"], ".2f"),
+            )
+        err_console.print(table)
+    for note in report["notes"]:
+        err_console.print(f"note: {escape(note)}")
+    err_console.print(
+        f"wrote [bold]{escape(report['out'])}/[/bold] (report.md, report.json, metrics.parquet"
+        + (f", {escape(Path(report['plot']).name)})" if report.get("plot") else ")")
+    )

@@ -1,0 +1,299 @@
+"""``ttcalloc data``: build a problems table from GSM8K, MATH or any JSONL file.
+
+The train/test split is a seeded hash of ``problem_id``: a problem keeps its split when others are
+added or removed, and no test problem can leak into training through reordering.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ttcalloc.artifacts import sources
+from ttcalloc.artifacts.io import write_artifact
+from ttcalloc.artifacts.schemas import PROBLEMS
+from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.common.hashing import seeded_unit
+from ttcalloc.text import grading
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Options shared by every dataset kind."""
+
+    limit: int | None = None
+    test_frac: float = 0.2
+    seed: int = 0
+    id_field: str | None = None
+
+    def check(self) -> None:
+        if not 0.0 <= self.test_frac <= 1.0:
+            raise InputError(f"--test-frac {self.test_frac}: must be between 0 and 1")
+        if self.limit is not None and self.limit < 1:
+            raise InputError(f"--limit {self.limit}: must be at least 1")
+
+
+@dataclass(frozen=True)
+class JsonlFields:
+    """Field names of a generic JSONL dataset."""
+
+    question: str = "question"
+    answer: str = "answer"
+    grader: str = "auto"
+    meta: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class DataResult:
+    """What ``build_problems`` wrote."""
+
+    out: Path
+    kind: str
+    problems: int
+    train: int
+    test: int
+    grader_counts: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "kind": self.kind,
+            "problems": self.problems,
+            "train": self.train,
+            "test": self.test,
+            "graders": self.grader_counts,
+        }
+
+
+def split_of(problem_id: str, test_frac: float, seed: int) -> str:
+    """``"test"`` for a seeded-hash share ``test_frac`` of problem ids, else ``"train"``."""
+    return "test" if seeded_unit("split", seed, problem_id) < test_frac else "train"
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _problem_id(record: dict[str, Any], index: int, id_field: str | None, where: str) -> str:
+    if id_field is None:
+        return str(index)
+    if id_field not in record:
+        raise DataError(f"{where}: field {id_field!r} (--id-field) is missing")
+    pid = _text(record[id_field])
+    if pid is None:
+        raise DataError(f"{where}: field {id_field!r} (--id-field) is empty")
+    return pid
+
+
+def _level(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    match = re.search(r"\d+", str(value))
+    return int(match.group()) if match else None
+
+
+Row = dict[str, Any]
+RowBuilder = Callable[[dict[str, Any], str], Row]
+
+
+def _gsm8k_row(record: dict[str, Any], where: str) -> Row:
+    question = _text(record.get("question"))
+    raw = record.get("answer")
+    if question is None:
+        raise DataError(f"{where}: field 'question' is missing or empty")
+    if raw is None:
+        raise DataError(f"{where}: field 'answer' is missing")
+    text = str(raw)
+    mark = text.rsplit("####", 1)
+    if len(mark) == 2:
+        gold = grading.parse_number(mark[1].strip())
+        if gold is None:
+            raise DataError(f"{where}: answer after '####' is not a number: {mark[1].strip()!r}")
+        answer = grading.format_number(gold)
+    else:
+        num = grading.parse_number(text)
+        if num is None:
+            raise DataError(f"{where}: field 'answer' has no '#### N' final answer")
+        answer = grading.format_number(num)
+    return {"question": question, "answer": answer, "grader": "numeric"}
+
+
+def _math_row(record: dict[str, Any], where: str) -> Row:
+    question = _text(record.get("problem")) or _text(record.get("question"))
+    if question is None:
+        raise DataError(f"{where}: field 'problem' is missing or empty")
+    answer = _text(record.get("answer"))
+    if answer is None:
+        solution = record.get("solution")
+        if solution is None:
+            raise DataError(f"{where}: neither 'answer' nor 'solution' is present")
+        answer = grading.last_boxed(str(solution))
+        if answer is None or not answer.strip():
+            raise DataError(f"{where}: 'solution' has no \\boxed{{}} answer")
+        answer = answer.strip()
+    subject = _text(record.get("subject")) or _text(record.get("type"))
+    return {
+        "question": question,
+        "answer": answer,
+        "grader": "math",
+        "level": _level(record.get("level")),
+        "subject": subject,
+    }
+
+
+def _jsonl_builder(fields: JsonlFields) -> RowBuilder:
+    def build(record: dict[str, Any], where: str) -> Row:
+        question = _text(record.get(fields.question))
+        if question is None:
+            raise DataError(f"{where}: field {fields.question!r} (--question-field) is missing")
+        answer = _text(record.get(fields.answer))
+        if answer is None:
+            raise DataError(f"{where}: field {fields.answer!r} (--answer-field) is missing")
+        row: Row = {"question": question, "answer": answer}
+        for name in fields.meta:
+            value = record.get(name)
+            if name == "level":
+                value = _level(value)
+            elif isinstance(value, (list, dict)):
+                raise DataError(f"{where}: --meta-field {name!r} is not a scalar")
+            row[name] = value
+        return row
+
+    return build
+
+
+BUILDERS: dict[str, RowBuilder] = {"gsm8k": _gsm8k_row, "math": _math_row}
+
+
+def _auto_grader(answers: list[str]) -> str:
+    return "numeric" if all(grading.parse_number(a) is not None for a in answers) else "math"
+
+
+def load_problems(
+    source: str | Path,
+    kind: str,
+    options: DataOptions | None = None,
+    fields: JsonlFields | None = None,
+) -> pl.DataFrame:
+    """Load a dataset into a problems frame (validated, not yet written).
+
+    ``kind`` is ``gsm8k``, ``math`` or ``jsonl`` (with ``fields``).  ``source`` is a local file or
+    an http(s) URL (downloaded once into the cache).
+    """
+    import polars as pl
+
+    options = options or DataOptions()
+    options.check()
+    if kind == "jsonl":
+        fields = fields or JsonlFields()
+        if fields.grader not in ("auto", *grading.GRADERS):
+            raise InputError(f"--grader {fields.grader!r}: expected auto, numeric, math or exact")
+        builder = _jsonl_builder(fields)
+    elif kind in BUILDERS:
+        builder = BUILDERS[kind]
+    else:
+        raise InputError(f"unknown dataset kind {kind!r}: expected gsm8k, math or jsonl")
+    path = sources.resolve(source)
+    records = sources.read_records(path)
+    if options.limit is not None:
+        records = records[: options.limit]
+    if not records:
+        raise DataError(f"{path}: no problems found (empty dataset)")
+    rows: list[Row] = []
+    seen: dict[str, int] = {}
+    for index, record in enumerate(records):
+        where = f"{path}: record {index}"
+        pid = _problem_id(record, index, options.id_field, where)
+        if pid in seen:
+            raise DataError(
+                f"{path}: duplicate problem_id {pid!r} (records {seen[pid]} and {index})"
+            )
+        seen[pid] = index
+        row = builder(record, where)
+        row["problem_id"] = pid
+        row["split"] = split_of(pid, options.test_frac, options.seed)
+        rows.append(row)
+    if kind == "jsonl":
+        assert fields is not None
+        grader = (
+            _auto_grader([r["answer"] for r in rows]) if fields.grader == "auto" else fields.grader
+        )
+        for row in rows:
+            row["grader"] = grader
+            if grader == "numeric":
+                num = grading.parse_number(row["answer"])
+                row["answer"] = grading.format_number(num) if num is not None else row["answer"]
+    df = pl.from_dicts(rows, infer_schema_length=None)
+    from ttcalloc.artifacts.schemas import validate
+
+    return validate(df, PROBLEMS, str(path))
+
+
+def build_problems(
+    source: str | Path,
+    out: Path,
+    kind: str,
+    options: DataOptions | None = None,
+    fields: JsonlFields | None = None,
+) -> DataResult:
+    """Build ``problems.parquet`` from a dataset and write it atomically.
+
+    Args:
+        source: a local JSONL/JSON/CSV/Parquet file or an http(s) URL.
+        out: where to write the problems artifact.
+        kind: ``gsm8k`` (gold = the number after ``####``), ``math`` (gold = ``answer``, else the
+            last ``\\boxed{}`` of ``solution``; level and subject kept) or ``jsonl`` (fields named
+            by ``fields``).
+        options: limit, test fraction, split seed, id field.
+        fields: for ``jsonl``: question, answer and metadata field names, and the grader.
+
+    Returns:
+        A :class:`DataResult` with counts per split.
+    """
+    options = options or DataOptions()
+    src = sources.resolve(source)
+    df = load_problems(src, kind, options, fields)
+    params: dict[str, Any] = {
+        "kind": kind,
+        "source": str(source),
+        "limit": options.limit,
+        "test_frac": options.test_frac,
+        "seed": options.seed,
+        "id_field": options.id_field,
+    }
+    if fields is not None and kind == "jsonl":
+        params.update(
+            question_field=fields.question,
+            answer_field=fields.answer,
+            grader=fields.grader,
+            meta_fields=list(fields.meta),
+        )
+    write_artifact(df, out, PROBLEMS, stage="data", params=params, inputs={"source": src})
+    counts = df["split"].value_counts()
+    by_split = dict(zip(counts["split"].to_list(), counts["count"].to_list(), strict=True))
+    graders = df["grader"].value_counts()
+    return DataResult(
+        out=Path(out),
+        kind=kind,
+        problems=df.height,
+        train=int(by_split.get("train", 0)),
+        test=int(by_split.get("test", 0)),
+        grader_counts=dict(
+            zip(graders["grader"].to_list(), graders["count"].to_list(), strict=True)
+        ),
+    )

@@ -1,0 +1,293 @@
+"""``ttcalloc estimate``: exact per-problem success and cost curves from samples.
+
+For every problem, model and action ``(strategy, k)`` it writes the exact unbiased success
+probability (:mod:`ttcalloc.estimators`) and the expected cost of the action.  With
+cross-fitting, each problem's samples are split into a *fit* half (for the oracle's labels) and an
+*eval* half (for scoring), so an oracle is never scored on the samples that chose it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ttcalloc.artifacts.frames import CORRECT, assign_halves, sample_cost, vote_labels
+from ttcalloc.artifacts.io import check_known_ids, read_artifact, write_artifact
+from ttcalloc.artifacts.schemas import CURVES, PROBLEMS, SAMPLES
+from ttcalloc.common.console import warn
+from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.core import estimators
+
+if TYPE_CHECKING:
+    import polars as pl
+
+CostUnit = Literal["tokens", "completion-tokens", "usd", "samples"]
+COST_UNITS = ("tokens", "completion-tokens", "usd", "samples", "auto")
+STRATEGIES = ("majority", "pass")
+DEFAULT_KS = (1, 2, 4, 8, 16)
+
+
+@dataclass(frozen=True)
+class EstimateOptions:
+    """Which actions to estimate and how to charge them."""
+
+    ks: tuple[int, ...] = DEFAULT_KS
+    strategies: tuple[str, ...] = ("majority",)
+    models: tuple[str, ...] = ()
+    cost: str = "auto"
+    prompt_once: bool = False
+    holdout: float | None = None  # None: cross-fit when every problem has >= 2 max(k) samples
+    seed: int = 0
+
+    def check(self) -> None:
+        if not self.ks or any(k < 1 for k in self.ks):
+            raise InputError(f"--ks {','.join(map(str, self.ks))}: give positive integers")
+        bad = [s for s in self.strategies if s not in STRATEGIES]
+        if bad or not self.strategies:
+            raise InputError(f"--strategy {bad[0] if bad else ''!r}: expected majority or pass")
+        if self.cost not in COST_UNITS:
+            raise InputError(f"--cost {self.cost!r}: expected one of {', '.join(COST_UNITS)}")
+        if self.holdout is not None and not 0.0 <= self.holdout < 1.0:
+            raise InputError(f"--holdout {self.holdout}: must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class EstimateResult:
+    """What ``estimate_curves`` wrote."""
+
+    out: Path
+    problems: int
+    samples: int
+    failed_samples: int
+    cost_unit: str
+    cross_fitted: bool
+    halves: tuple[str, ...]
+    actions: list[dict[str, Any]]
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"out": str(self.out)}
+
+
+def action_label(model: str, strategy: str, k: int, multi_model: bool) -> str:
+    """``maj@4`` / ``pass@4``, prefixed by ``model:`` when several models are present."""
+    base = f"{'maj' if strategy == 'majority' else 'pass'}@{k}"
+    return f"{model}:{base}" if multi_model else base
+
+
+def _choose_cost(samples: pl.DataFrame, unit: str) -> CostUnit:
+    have_tokens = (
+        samples["prompt_tokens"].null_count() == 0
+        and samples["completion_tokens"].null_count() == 0
+        and samples.height > 0
+    )
+    if unit == "auto":
+        return "tokens" if have_tokens else "samples"
+    needs = {
+        "tokens": ("prompt_tokens", "completion_tokens"),
+        "completion-tokens": ("completion_tokens",),
+        "usd": ("cost_usd",),
+        "samples": (),
+    }[unit]
+    for col in needs:
+        missing = samples[col].null_count()
+        if missing:
+            raise DataError(
+                f"--cost {unit}: column {col!r} is missing for {missing} samples "
+                "(use --cost samples, or bring samples with token counts)"
+            )
+    return unit  # type: ignore[return-value]
+
+
+def estimate_curves(
+    samples_path: Path,
+    out: Path,
+    options: EstimateOptions | None = None,
+    problems_path: Path | None = None,
+) -> EstimateResult:
+    """Estimate ``curves.parquet`` from ``samples.parquet``.
+
+    Args:
+        samples_path: samples artifact (``ttcalloc sample`` or ``ttcalloc import``).
+        out: where to write the curves artifact.
+        options: actions (ks, strategies, models), cost unit, cross-fitting.
+        problems_path: optional problems artifact; with it, wrong answers are clustered by the
+            problem's grader (numeric value, math-verify canonical form); without it, by text.
+
+    Returns:
+        An :class:`EstimateResult` with the mean accuracy and cost of every action.
+
+    Failed requests (``error`` set, ``correct`` null) are not samples and are left out.  An action
+    needs ``k`` samples of the problem (in the half); otherwise it is left out for that problem
+    and counted, never extrapolated.
+    """
+    import polars as pl
+
+    options = options or EstimateOptions()
+    options.check()
+    art = read_artifact(samples_path, SAMPLES)
+    samples = art.df
+    failed = samples.filter(pl.col("correct").is_null() | pl.col("error").is_not_null()).height
+    samples = samples.filter(pl.col("correct").is_not_null() & pl.col("error").is_null())
+    if options.models:
+        present = set(samples["model"].unique())
+        unknown = [m for m in options.models if m not in present]
+        if unknown:
+            raise InputError(
+                f"--models {unknown[0]!r}: not in {samples_path} "
+                f"(models: {', '.join(sorted(present))})"
+            )
+        samples = samples.filter(pl.col("model").is_in(list(options.models)))
+    if samples.height == 0:
+        raise DataError(f"{samples_path}: no usable samples (all failed or filtered out)")
+    problems = None
+    if problems_path is not None:
+        problems = read_artifact(problems_path, PROBLEMS).df
+        check_known_ids(
+            samples,
+            problems,
+            Path(samples_path),
+            Path(problems_path),
+            "were the samples drawn for these problems?",
+        )
+    unit = _choose_cost(samples, options.cost)
+    if options.prompt_once and unit not in ("tokens",):
+        raise InputError("--prompt-once needs --cost tokens (prompt and completion tokens)")
+
+    ks = tuple(sorted(set(options.ks)))
+    per_group = samples.group_by("problem_id", "model").len()
+    min_n = int(per_group["len"].to_numpy().min())
+    holdout = options.holdout
+    if holdout is None:
+        holdout = 0.5 if min_n >= 2 * max(ks) else 0.0
+        if holdout == 0.0:
+            warn(
+                f"cross-fitting is off: some problems have {min_n} samples, fewer than "
+                f"2 x max(k) = {2 * max(ks)}; curves are in-sample (later stages will say so)"
+            )
+    cross_fitted = holdout > 0.0
+
+    samples = assign_halves(vote_labels(samples, problems), holdout, options.seed)
+
+    curves, left_out = _curves(samples, ks, options, unit)
+    multi = samples["model"].n_unique() > 1
+    labels = curves.select("model", "strategy", "k").unique()
+    labels = labels.with_columns(
+        pl.Series(
+            "action",
+            [action_label(m, s, k, multi) for m, s, k in labels.iter_rows()],
+            dtype=pl.String,
+        )
+    )
+    curves = curves.join(labels, on=["model", "strategy", "k"], how="left", maintain_order="left")
+    params = {
+        "ks": list(ks),
+        "strategies": list(options.strategies),
+        "models": list(options.models),
+        "cost": options.cost,
+        "prompt_once": options.prompt_once,
+        "holdout": holdout,
+        "seed": options.seed,
+    }
+    inputs = {"samples": Path(samples_path)}
+    if problems_path is not None:
+        inputs["problems"] = Path(problems_path)
+    written = write_artifact(
+        curves,
+        out,
+        CURVES,
+        stage="estimate",
+        params=params,
+        inputs=inputs,
+        extra_meta={"cost_unit": unit, "cross_fitted": cross_fitted, "in_sample": not cross_fitted},
+    )
+    main_half = "fit" if cross_fitted else "all"
+    summary = (
+        written.filter(pl.col("half") == main_half)
+        .group_by("action", "model", "strategy", "k")
+        .agg(
+            pl.col("accuracy").mean().alias("accuracy"),
+            pl.col("cost").mean().alias("cost"),
+            pl.len().alias("problems"),
+        )
+        .sort("model", "strategy", "k")
+    )
+    return EstimateResult(
+        out=Path(out),
+        problems=samples["problem_id"].n_unique(),
+        samples=samples.height,
+        failed_samples=failed,
+        cost_unit=unit,
+        cross_fitted=cross_fitted,
+        halves=tuple(sorted(set(written["half"]))),
+        actions=summary.to_dicts(),
+        left_out=left_out,
+    )
+
+
+def _curves(
+    samples: pl.DataFrame, ks: tuple[int, ...], options: EstimateOptions, unit: CostUnit
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Accuracy and cost of every action for every (problem, model, half) group."""
+    import polars as pl
+
+    group_keys = ["problem_id", "model", "half"]
+    each, once = sample_cost(unit, options.prompt_once)
+    groups = (
+        samples.group_by(group_keys)
+        .agg(
+            pl.len().alias("n"),
+            pl.col("correct").sum().alias("c"),
+            each.mean().alias("each"),
+            once.mean().alias("once"),
+        )
+        .sort(group_keys)
+        .with_row_index("g")
+    )
+    wrong = (
+        samples.filter(pl.col("vote").is_not_null() & (pl.col("vote") != CORRECT))
+        .group_by([*group_keys, "vote"])
+        .len()
+        .join(groups.select([*group_keys, "g"]), on=group_keys)
+        .with_columns(
+            pl.col("len").rank("ordinal", descending=True).over("g").cast(pl.Int64).alias("slot")
+        )
+    )
+    n_groups = groups.height
+    width = int(wrong["slot"].to_numpy().max()) if wrong.height else 0
+    sizes = np.zeros((n_groups, max(width, 1)), dtype=np.int64)
+    if wrong.height:
+        sizes[wrong["g"].to_numpy(), wrong["slot"].to_numpy() - 1] = wrong["len"].to_numpy()
+    n = groups["n"].to_numpy().astype(np.int64)
+    c = groups["c"].to_numpy().astype(np.int64)
+
+    per_sample, fixed = groups["each"].to_numpy(), groups["once"].to_numpy()
+
+    frames = []
+    left_out: dict[str, int] = {}
+    for strategy in options.strategies:
+        for k in ks:
+            if strategy == "majority":
+                acc = estimators.majority_at_k(n, c, sizes, k)
+            else:
+                acc = estimators.pass_at_k(n, c, k)
+            ok = n >= k
+            missing = int((~ok).sum())
+            if missing:
+                left_out[f"{strategy}@{k}"] = missing
+            frames.append(
+                groups.filter(pl.Series(ok)).select(
+                    "problem_id",
+                    "model",
+                    "half",
+                    pl.lit(strategy).alias("strategy"),
+                    pl.lit(k, dtype=pl.Int64).alias("k"),
+                    pl.Series("accuracy", acc[ok]),
+                    pl.Series("cost", fixed[ok] + k * per_sample[ok]),
+                    pl.col("n").cast(pl.Int64).alias("n_samples"),
+                )
+            )
+    return pl.concat(frames), left_out

@@ -1,0 +1,231 @@
+"""``ttcalloc solve``: the budgeted oracle allocation from curves, at one or several budgets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ttcalloc.artifacts.frames import to_dense
+from ttcalloc.artifacts.io import check_known_ids, read_artifact, write_artifact
+from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, PROBLEMS
+from ttcalloc.common.console import warn
+from ttcalloc.common.errors import ArtifactError, DataError, InputError
+from ttcalloc.core import oracle
+from ttcalloc.core.baselines import uniform_at_budget
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """How to solve: budgets, method, rounding, and which curves and problems to use."""
+
+    budgets: tuple[float, ...]
+    method: str = "exact"
+    rounding: str = "mix"
+    half: str | None = None  # None: fit when the curves are cross-fitted, else all
+    split: str | None = None  # None: train when problems are given, else all
+    seed: int = 0
+
+    def check(self) -> None:
+        if not self.budgets:
+            raise InputError("give --budget B or --budgets B1,B2,...")
+        for b in self.budgets:
+            if not np.isfinite(b) or b < 0:
+                raise InputError(f"--budget {b}: must be a non-negative number")
+        if self.method not in ("exact", "bisect"):
+            raise InputError(f"--method {self.method!r}: expected exact or bisect")
+        if self.rounding not in ("mix", "floor"):
+            raise InputError(f"--rounding {self.rounding!r}: expected mix or floor")
+        if self.half not in (None, "fit", "eval", "all"):
+            raise InputError(f"--half {self.half!r}: expected fit, eval or all")
+        if self.split not in (None, "train", "test", "all"):
+            raise InputError(f"--split {self.split!r}: expected train, test or all")
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """Per budget: lambda*, costs and objectives, the LP bound, and uniform at the same cost."""
+
+    out: Path
+    problems: int
+    actions: list[str]
+    half: str
+    split: str
+    in_sample: bool
+    cost_unit: str
+    solutions: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"out": str(self.out)}
+
+
+def load_curves(
+    curves_path: Path, half: str | None, split: str | None, problems_path: Path | None
+) -> tuple[pl.DataFrame, dict[str, Any], str, str]:
+    """Read curves and keep one half and one split of problems (defaults as documented)."""
+    import polars as pl
+
+    art = read_artifact(curves_path, CURVES)
+    curves, meta = art.df, art.meta
+    halves = set(curves["half"].unique())
+    chosen_half = half or ("fit" if "fit" in halves else "all")
+    if chosen_half not in halves:
+        raise DataError(
+            f"{curves_path}: no {chosen_half!r} curves "
+            f"(halves present: {', '.join(sorted(halves))})"
+        )
+    curves = curves.filter(pl.col("half") == chosen_half)
+    chosen_split = split or ("train" if problems_path is not None else "all")
+    if problems_path is not None:
+        problems = read_artifact(problems_path, PROBLEMS).df
+        check_known_ids(
+            curves,
+            problems,
+            Path(curves_path),
+            Path(problems_path),
+            "were the curves estimated from samples of these problems?",
+        )
+        if chosen_split != "all":
+            keep = problems.filter(pl.col("split") == chosen_split)["problem_id"]
+            curves = curves.filter(pl.col("problem_id").is_in(keep.implode()))
+    elif chosen_split != "all":
+        raise InputError(f"--split {chosen_split}: needs --problems (the split is stored there)")
+    if curves.height == 0:
+        raise DataError(
+            f"{curves_path}: no curves left for half={chosen_half}, split={chosen_split}"
+        )
+    return curves, meta, chosen_half, chosen_split
+
+
+def solve_allocation(
+    curves_path: Path,
+    out: Path,
+    options: SolveOptions,
+    problems_path: Path | None = None,
+) -> SolveResult:
+    """Solve the budgeted allocation exactly and write ``allocation.parquet``.
+
+    Args:
+        curves_path: curves artifact from ``ttcalloc estimate``.
+        out: where to write the allocation (one block of rows per budget).
+        options: budgets, ``exact`` or ``bisect``, ``mix`` or ``floor`` rounding, half, split.
+        problems_path: problems artifact, needed to select a split (train by default).
+
+    Returns:
+        A :class:`SolveResult`; per budget lambda*, achieved cost, objective, LP bound, the
+        integer solution's gap to it, and uniform allocation at the same budget.
+    """
+    import polars as pl
+
+    options.check()
+    curves, meta, half, split = load_curves(curves_path, options.half, options.split, problems_path)
+    in_sample = bool(meta.get("in_sample", half == "all"))
+    if in_sample:
+        warn(f"{curves_path}: curves are in-sample; the oracle's objective is optimistic")
+    dense = to_dense(curves)
+    try:
+        oracle.check_inputs(dense.acc, dense.cost)
+    except ValueError as exc:
+        raise ArtifactError(f"{curves_path}: {exc}") from exc
+    hulls = oracle.upper_hulls(dense.acc, dense.cost)
+    n = len(dense.problem_ids)
+    rows = np.arange(n)
+    frames = []
+    solutions = []
+    for budget in options.budgets:
+        try:
+            if options.method == "exact":
+                sol = oracle.solve_exact(dense.acc, dense.cost, budget, options.seed, hulls)
+            else:
+                sol = oracle.solve_bisect(dense.acc, dense.cost, budget, options.seed)
+        except oracle.InfeasibleBudget as exc:
+            raise DataError(
+                f"--budget {budget:g} is below the minimum feasible mean cost {exc.minimum:.6g} "
+                "(every problem at its cheapest action)"
+            ) from exc
+        if options.rounding == "mix":
+            chosen = oracle.sample_actions(sol, options.seed)
+            lo, hi, p_hi = sol.action_lo, sol.action_hi, sol.p_hi
+        else:
+            chosen = lo = hi = sol.action_lo
+            p_hi = np.zeros(n)
+        gap = hulls.gap
+        names = np.array(dense.actions, dtype=object)
+        frames.append(
+            pl.DataFrame(
+                {
+                    "budget": np.full(n, float(budget)),
+                    "problem_id": dense.problem_ids,
+                    "action": names[chosen].tolist(),
+                    "accuracy": dense.acc[rows, chosen],
+                    "cost": dense.cost[rows, chosen],
+                    "action_lo": names[lo].tolist(),
+                    "action_hi": names[hi].tolist(),
+                    "p_hi": p_hi,
+                    "gap": gap,
+                }
+            )
+        )
+        uniform = uniform_at_budget(dense.acc, dense.cost, budget)
+        mixed = options.rounding == "mix"
+        solutions.append(
+            {
+                "budget": float(budget),
+                "lambda": sol.lam,
+                "slack": sol.slack,
+                "achieved_cost": sol.expected_cost if mixed else sol.integer_cost,
+                "objective": sol.objective if mixed else sol.integer_objective,
+                "realized_cost": float(dense.cost[rows, chosen].mean()),
+                "realized_objective": float(dense.acc[rows, chosen].mean()),
+                "lp_bound": sol.lp_bound,
+                "integer_objective": sol.integer_objective,
+                "integer_gap": sol.lp_bound - sol.integer_objective,
+                "gap_bound": sol.max_gap / n,
+                "uniform_accuracy": uniform.accuracy if uniform else None,
+                "uniform_cost": uniform.cost if uniform else None,
+                "gain_vs_uniform": (sol.objective if mixed else sol.integer_objective)
+                - uniform.accuracy
+                if uniform
+                else None,
+            }
+        )
+    cost_unit = str(meta.get("cost_unit", "unknown"))
+    inputs = {"curves": Path(curves_path)}
+    if problems_path is not None:
+        inputs["problems"] = Path(problems_path)
+    write_artifact(
+        pl.concat(frames),
+        out,
+        ALLOCATION,
+        stage="solve",
+        params={
+            "budgets": list(options.budgets),
+            "method": options.method,
+            "rounding": options.rounding,
+            "half": half,
+            "split": split,
+            "seed": options.seed,
+        },
+        inputs=inputs,
+        extra_meta={
+            "cost_unit": cost_unit,
+            "in_sample": in_sample,
+            "actions": dense.actions,
+            "solutions": solutions,
+        },
+    )
+    return SolveResult(
+        out=Path(out),
+        problems=n,
+        actions=dense.actions,
+        half=half,
+        split=split,
+        in_sample=in_sample,
+        cost_unit=cost_unit,
+        solutions=solutions,
+    )

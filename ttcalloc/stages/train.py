@@ -1,0 +1,242 @@
+"""``ttcalloc train``: learn the oracle's allocation from cheap features, calibrated to the budget.
+
+Out-of-fold predictions (k-fold over the training problems) calibrate the cost multiplier mu so
+that the policy's expected cost on problems it was not trained on meets the budget; in-sample
+predictions are overconfident and would miss it.  The final model is then fit on every training
+problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ttcalloc.artifacts.frames import to_dense
+from ttcalloc.artifacts.io import check_known_ids, provenance, read_artifact, write_json_artifact
+from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS
+from ttcalloc.common.console import warn
+from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.common.hashing import seeded_int
+from ttcalloc.core.baselines import uniform_at_budget
+from ttcalloc.learn import features as feats
+from ttcalloc.learn.learners import LEARNERS, LearnerOptions, TrainData
+from ttcalloc.learn.policy import calibrate, decide
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Learner, budget, features and cross-fitting."""
+
+    budget: float | None = None
+    learner: str = "imitate"
+    weight: str = "none"
+    features: tuple[str, ...] = feats.DEFAULT_GROUPS
+    folds: int = 5
+    seed: int = 0
+    n_estimators: int = 200
+    max_depth: int = 4
+    learning_rate: float = 0.05
+
+    def check(self) -> None:
+        if self.learner not in LEARNERS:
+            raise InputError(f"--learner {self.learner!r}: expected one of {', '.join(LEARNERS)}")
+        if self.weight not in ("none", "gap"):
+            raise InputError(f"--weight {self.weight!r}: expected none or gap")
+        if self.folds < 2:
+            raise InputError(f"--folds {self.folds}: need at least 2 for out-of-fold calibration")
+        feats.select(self.features)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    out: Path
+    metrics: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), **self.metrics}
+
+
+def _folds(ids: list[str], k: int, seed: int) -> np.ndarray:
+    keys = [seeded_int("fold", seed, p) for p in ids]
+    order = np.argsort(keys)
+    fold = np.empty(len(ids), dtype=np.int64)
+    fold[order] = np.arange(len(ids)) % k
+    return fold
+
+
+def train_policy(
+    allocation_path: Path,
+    problems_path: Path,
+    out: Path,
+    options: TrainOptions | None = None,
+    curves_path: Path | None = None,
+) -> TrainResult:
+    """Train a policy on the train-split problems of an allocation and save it to ``out``.
+
+    Args:
+        allocation_path: allocation from ``ttcalloc solve`` (the oracle's labels).
+        problems_path: problems (questions, metadata, split).
+        out: policy folder (policy.json and the XGBoost model in UBJ format).
+        options: learner, budget (needed when the allocation has several), features, folds.
+        curves_path: curves (default: the curves the allocation was solved from).
+
+    Returns:
+        A :class:`TrainResult` with out-of-fold metrics: imitation accuracy, expected cost, and
+        accuracy against uniform allocation at the same cost.
+    """
+    import polars as pl
+
+    options = options or TrainOptions()
+    options.check()
+    alloc_art = read_artifact(allocation_path, ALLOCATION)
+    alloc = alloc_art.df
+    budgets = sorted(set(alloc["budget"].to_list()))
+    budget = options.budget
+    if budget is None:
+        if len(budgets) > 1:
+            raise InputError(f"{allocation_path} has budgets {budgets}: choose one with --budget")
+        budget = budgets[0]
+    elif budget not in budgets:
+        raise InputError(f"--budget {budget:g}: not in {allocation_path} (budgets: {budgets})")
+    alloc = alloc.filter(pl.col("budget") == budget)
+    if curves_path is None:
+        source = alloc_art.meta.get("inputs", {}).get("curves", {}).get("path")
+        if not source:
+            raise InputError(f"{allocation_path} does not name its curves: pass --curves")
+        curves_path = Path(source)
+    curves_art = read_artifact(curves_path, CURVES)
+    problems = read_artifact(problems_path, PROBLEMS).df
+    check_known_ids(
+        alloc,
+        problems,
+        Path(allocation_path),
+        Path(problems_path),
+        "allocation and problems do not match",
+    )
+    train_ids = set(problems.filter(pl.col("split") == "train")["problem_id"].to_list())
+    n_before = alloc.height
+    alloc = alloc.filter(pl.col("problem_id").is_in(list(train_ids)))
+    if alloc.height < n_before:
+        warn(f"{n_before - alloc.height} allocated problems are not in the train split; left out")
+    if alloc.height < 2 * options.folds:
+        raise DataError(f"{allocation_path}: only {alloc.height} training problems; need more")
+    alloc = alloc.sort("problem_id")
+    ids = alloc["problem_id"].to_list()
+
+    curves = curves_art.df
+    halves = set(curves["half"].to_list())
+    fit_half = "fit" if "fit" in halves else "all"
+    score_half = "eval" if "eval" in halves else "all"
+    fit = to_dense(curves.filter((pl.col("half") == fit_half) & pl.col("problem_id").is_in(ids)))
+    score = to_dense(
+        curves.filter((pl.col("half") == score_half) & pl.col("problem_id").is_in(ids))
+    )
+    if fit.problem_ids != ids or score.actions != fit.actions:
+        raise DataError(f"{curves_path}: curves do not cover every allocated problem and action")
+    actions = fit.actions
+    label = np.array([actions.index(a) for a in alloc["action"].to_list()])
+    mean_costs = np.nanmean(fit.cost, axis=0)
+
+    # features: drop metadata the problems do not have
+    prob = problems.filter(pl.col("problem_id").is_in(ids)).sort("problem_id")
+    chosen = feats.select(options.features)
+    has_level = "level" in prob.columns and prob["level"].null_count() < prob.height
+    chosen = [f for f in chosen if f.name != "level" or has_level]
+    subjects = None
+    if (
+        "meta" in options.features
+        and "subject" in prob.columns
+        and prob["subject"].null_count() < prob.height
+    ):
+        subjects = sorted(set(prob["subject"].drop_nulls().to_list()))
+    metas = (
+        prob.select([c for c in ("level", "subject") if c in prob.columns]).to_dicts()
+        if ("level" in prob.columns or "subject" in prob.columns)
+        else [{}] * prob.height
+    )
+    x = feats.matrix(chosen, prob["question"].to_list(), metas, subjects)
+    data = TrainData(
+        x=x, label=label, acc=fit.acc, gap=alloc["gap"].to_numpy(), n_actions=len(actions)
+    )
+    lopts = LearnerOptions(
+        n_estimators=options.n_estimators,
+        max_depth=options.max_depth,
+        learning_rate=options.learning_rate,
+        weight=options.weight,
+        seed=options.seed,
+    )
+    fit_fn = LEARNERS[options.learner]
+
+    # out-of-fold scores for calibration and honest metrics
+    fold = _folds(ids, options.folds, options.seed)
+    oof = np.empty((len(ids), len(actions)))
+    for k in range(options.folds):
+        tr, te = fold != k, fold == k
+        sub = TrainData(x[tr], label[tr], fit.acc[tr], data.gap[tr], len(actions))
+        oof[te] = fit_fn(sub, lopts).scores(x[te])
+    avail = ~np.isnan(fit.cost)
+    oof_masked = np.where(avail, oof, -np.inf)
+    cost_matrix = np.where(avail, fit.cost, np.inf)
+    mu = calibrate(oof_masked, mean_costs, cost_matrix, budget)
+    rows = np.arange(len(ids))
+    choice = decide(oof_masked, mean_costs, mu)
+    oof_cost = float(fit.cost[rows, choice].mean())
+    oof_acc = float(score.acc[rows, choice].mean())
+    uniform = uniform_at_budget(score.acc, score.cost, oof_cost)
+    oracle_acc = float(score.acc[rows, label].mean())
+    metrics = {
+        "budget": budget,
+        "learner": options.learner,
+        "weight": options.weight,
+        "train_problems": len(ids),
+        "oof_imitation_accuracy": float((choice == label).mean()),
+        "oof_classifier_accuracy": float((oof_masked.argmax(axis=1) == label).mean()),
+        "oof_expected_cost": oof_cost,
+        "oof_cost_over_budget": oof_cost / budget if budget else None,
+        "oof_accuracy": oof_acc,
+        "uniform_accuracy_same_cost": uniform.accuracy if uniform else None,
+        "gain_vs_uniform": oof_acc - uniform.accuracy if uniform else None,
+        "oracle_accuracy": oracle_acc,
+        "scored_on": score_half,
+        "in_sample": score_half == "all",
+        "action_share": {a: float((choice == j).mean()) for j, a in enumerate(actions)},
+    }
+    if score_half == "all":
+        warn(
+            "curves are in-sample: the policy's accuracy is scored on the samples that labelled it"
+        )
+
+    model = fit_fn(data, lopts)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = model.save(out)
+    import xgboost
+
+    policy = {
+        "artifact": POLICY.name,
+        "schema_version": POLICY.version,
+        "learner": options.learner,
+        "actions": [
+            {"name": a, "cost": float(c)} for a, c in zip(actions, mean_costs, strict=True)
+        ],
+        "cost_unit": curves_art.meta.get("cost_unit", "unknown"),
+        "features": [f.name for f in chosen],
+        "feature_docs": {f.name: f.doc for f in chosen},
+        "subjects": subjects,
+        "mu": mu,
+        "budget": budget,
+        "model_files": files,
+        "metrics": metrics,
+        "provenance": provenance(
+            POLICY,
+            "train",
+            dict(options.__dict__),
+            {"allocation": allocation_path, "problems": problems_path, "curves": curves_path},
+        )
+        | {"xgboost_version": xgboost.__version__},
+    }
+    write_json_artifact(out / "policy.json", policy, POLICY)
+    return TrainResult(out=out, metrics=metrics)
