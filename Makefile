@@ -43,10 +43,11 @@ install: $(STAMP)  ## Create .venv; install ttcalloc with dev and local extras (
 test: $(STAMP)  ## Run the test suite.
 	$(PY) -m pytest -q
 
-check: $(STAMP)  ## Lint, format check and type check.
+check: $(STAMP)  ## Lint, format check, type check and the layer contracts (import-linter).
 	$(VENV)/bin/ruff check ttcalloc tests benchmarks
 	$(VENV)/bin/ruff format --check ttcalloc tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)  ## Apply ruff's fixes and formatting.
 	$(VENV)/bin/ruff check --fix ttcalloc tests benchmarks

@@ -9,18 +9,16 @@ While the stage runs inside :func:`recording`, every artifact it writes stores t
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
+from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from ttcalloc import __version__
-
-KEY = "request"
-_current: ContextVar[dict[str, Any] | None] = ContextVar("ttcalloc_request", default=None)
+from ttcalloc.artifacts.io import fingerprint, read_meta
+from ttcalloc.artifacts.recording import KEY, current, recording
+from ttcalloc.common.errors import ArtifactError
 
 
 def _plain(value: Any) -> Any:
@@ -32,8 +30,6 @@ def _plain(value: Any) -> Any:
 
 def request(command: str, options: Any, inputs: Mapping[str, Path | None]) -> dict[str, Any]:
     """What a stage is asked to do: command, version, options and input fingerprints."""
-    from ttcalloc.artifacts.io import fingerprint
-
     prints = {
         name: fingerprint(Path(p)) if p is not None and Path(p).exists() else None
         for name, p in inputs.items()
@@ -48,9 +44,6 @@ def request(command: str, options: Any, inputs: Mapping[str, Path | None]) -> di
 
 def stored(out: Path, json_name: str | None = None) -> dict[str, Any] | None:
     """The request recorded in an output (a Parquet file, or ``out/json_name``); None if none."""
-    from ttcalloc.artifacts.io import read_meta
-    from ttcalloc.common.errors import ArtifactError
-
     out = Path(out)
     try:
         if json_name is not None:
@@ -70,16 +63,4 @@ def is_fresh(out: Path, wanted: dict[str, Any], json_name: str | None = None) ->
     return bool(stored(out, json_name) == _plain(wanted))
 
 
-@contextlib.contextmanager
-def recording(req: dict[str, Any]) -> Iterator[None]:
-    """Within the block, artifacts written record ``req``."""
-    token = _current.set(req)
-    try:
-        yield
-    finally:
-        _current.reset(token)
-
-
-def current() -> dict[str, Any] | None:
-    """The request being recorded (None outside :func:`recording`)."""
-    return _current.get()
+__all__ = ["KEY", "current", "is_fresh", "recording", "request", "stored"]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ttcalloc import __version__
-from ttcalloc.artifacts import freshness
+from ttcalloc.artifacts import recording
 from ttcalloc.artifacts.schemas import JsonSchema, Schema, validate, validate_json
 from ttcalloc.common.errors import ArtifactError, DataError, MissingInputError
 
@@ -87,8 +87,8 @@ def write_json_artifact(path: Path, data: dict[str, Any], schema: JsonSchema) ->
     Returns what was written (``data`` plus the request, when one is being recorded).
     """
     validate_json(data, schema, f"{path} (being written)")
-    if (req := freshness.current()) is not None:
-        data = {**data, freshness.KEY: req}
+    if (req := recording.current()) is not None:
+        data = {**data, recording.KEY: req}
     write_json(path, data)
     return data
 
@@ -150,8 +150,8 @@ def write_artifact(
     meta = provenance(schema, stage, params, inputs)
     if extra_meta:
         meta.update(extra_meta)
-    if (req := freshness.current()) is not None:
-        meta[freshness.KEY] = req
+    if (req := recording.current()) is not None:
+        meta[recording.KEY] = req
     table = out.to_arrow()
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), META_KEY: json.dumps(meta).encode()}

@@ -20,13 +20,10 @@ choice meets the budget, then the same mixing between the two sides.  Kept as a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-Rounding = Literal["mix", "floor"]
-Method = Literal["exact", "bisect"]
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 REL_TOL = 1e-12

@@ -124,6 +124,13 @@ def fit_plugin(data: TrainData, opts: LearnerOptions) -> Model:
     return PluginModel(boosters)
 
 
+def xgboost_version() -> str:
+    """The installed XGBoost's version (recorded in policy.json's provenance)."""
+    import xgboost
+
+    return str(xgboost.__version__)
+
+
 def load_model(learner: str, folder: Path, files: list[str], n_actions: int) -> Model:
     import xgboost as xgb
 

@@ -22,7 +22,7 @@ from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.hashing import seeded_int
 from ttcalloc.core.baselines import uniform_at_budget
 from ttcalloc.learn import features as feats
-from ttcalloc.learn.learners import LEARNERS, LearnerOptions, TrainData
+from ttcalloc.learn.learners import LEARNERS, LearnerOptions, TrainData, xgboost_version
 from ttcalloc.learn.policy import calibrate, decide
 
 
@@ -213,8 +213,6 @@ def train_policy(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = model.save(out)
-    import xgboost
-
     policy = {
         "artifact": POLICY.name,
         "schema_version": POLICY.version,
@@ -236,7 +234,7 @@ def train_policy(
             dict(options.__dict__),
             {"allocation": allocation_path, "problems": problems_path, "curves": curves_path},
         )
-        | {"xgboost_version": xgboost.__version__},
+        | {"xgboost_version": xgboost_version()},
     }
     write_json_artifact(out / "policy.json", policy, POLICY)
     return TrainResult(out=out, metrics=metrics)
