@@ -10,10 +10,15 @@ import pytest
 from helpers import run_cli
 
 from ttcalloc.artifacts import io
-from ttcalloc.artifacts.schemas import CURVES, SAMPLES
+from ttcalloc.artifacts.schemas import CURVES, SAMPLES, validate
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.stages import data
-from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
+from ttcalloc.stages.estimate import (
+    EstimateOptions,
+    compute_curves,
+    estimate_curves,
+    summarize_curves,
+)
 
 
 def write_samples(path: Path, rows: list[dict[str, object]]) -> Path:
@@ -50,6 +55,68 @@ def test_curves_for_a_hand_computed_problem(tmp_path: Path) -> None:
     assert df["cost"].to_list() == [1.0, 2.0, 4.0]  # no tokens: cost in samples
     assert set(df["half"]) == {"all"} and result.cost_unit == "samples"
     assert not result.cross_fitted
+
+
+def sample_frame(rows: list[dict[str, object]]) -> pl.DataFrame:
+    """An in-memory samples table (every schema column present), no file."""
+    return validate(pl.DataFrame(rows), SAMPLES, "test")
+
+
+def test_compute_curves_in_memory_majority_pass_and_left_out() -> None:
+    rows = sample_rows("p", ["1", "1", "2", None], "1") + sample_rows("q", ["3", "1"], "1")
+    options = EstimateOptions(ks=(4, 1, 2), strategies=("majority", "pass"))
+    curves, left_out = compute_curves(sample_frame(rows), options, "samples", 0.0)
+    assert left_out == {"majority@4": 1, "pass@4": 1}  # q has 2 samples: no @4 for it
+    p = curves.filter(pl.col("problem_id") == "p").select("action", "accuracy", "cost").rows()
+    by_action = {a: (acc, cost) for a, acc, cost in p}
+    assert by_action["maj@2"][0] == pytest.approx(4 / 6) and by_action["maj@4"] == (1.0, 4.0)
+    assert by_action["pass@2"][0] == pytest.approx(1 - 1 / 6)  # only {2, None} misses
+    assert set(curves["half"]) == {"all"} and set(curves["n_samples"]) == {2, 4}
+
+
+def test_compute_curves_halves_and_prompt_once_costs() -> None:
+    rows = sample_rows("p", ["1"] * 5 + ["2"] * 3, "1", prompt_tokens=100)
+    for i, r in enumerate(rows):
+        r["completion_tokens"] = 10 * (i + 1)
+    options = EstimateOptions(ks=(1, 2), prompt_once=True, seed=3)
+    curves, left_out = compute_curves(sample_frame(rows), options, "tokens", 0.5)
+    assert left_out == {} and set(curves["half"]) == {"fit", "eval"}
+    assert (curves["n_samples"] == 4).all()
+    maj1 = curves.filter(pl.col("k") == 1)
+    assert maj1["accuracy"].sum() / 2 == pytest.approx(5 / 8)  # the halves partition the 8
+    assert maj1["cost"].sum() == pytest.approx(2 * 100 + sum(10 * (i + 1) for i in range(8)) / 4)
+    for _, half in curves.group_by("half"):
+        by_k = dict(zip(half["k"], half["cost"], strict=True))
+        assert by_k[2] - by_k[1] == pytest.approx(by_k[1] - 100)  # prompt paid once per k
+
+
+def test_compute_curves_prefixes_actions_with_the_model_only_for_several() -> None:
+    rows = sample_rows("p", ["1", "2"], "1")
+    both = rows + [dict(r, model="other") for r in sample_rows("p", ["1", "1"], "1")]
+    one, _ = compute_curves(sample_frame(rows), EstimateOptions(ks=(1,)), "samples", 0.0)
+    two, _ = compute_curves(sample_frame(both), EstimateOptions(ks=(1,)), "samples", 0.0)
+    assert one["action"].to_list() == ["maj@1"]
+    assert two.sort("action").select("action", "accuracy").rows() == [
+        ("m:maj@1", 0.5),
+        ("other:maj@1", 1.0),
+    ]
+
+
+def test_summarize_curves_averages_the_main_half_only() -> None:
+    curves = pl.DataFrame(
+        {
+            "action": ["maj@1"] * 4,
+            "model": ["m"] * 4,
+            "strategy": ["majority"] * 4,
+            "k": [1] * 4,
+            "half": ["fit", "fit", "eval", "eval"],
+            "accuracy": [0.2, 0.4, 1.0, 1.0],
+            "cost": [1.0, 3.0, 9.0, 9.0],
+        }
+    )
+    (fit,) = summarize_curves(curves, cross_fitted=True)
+    assert fit["accuracy"] == pytest.approx(0.3) and fit["cost"] == 2.0 and fit["problems"] == 2
+    assert summarize_curves(curves, cross_fitted=False) == []  # no 'all' half here
 
 
 def test_cross_fitting_splits_each_problem_in_two(tmp_path: Path) -> None:

@@ -102,31 +102,23 @@ def _choose_cost(samples: pl.DataFrame, unit: str) -> CostUnit:
     return unit  # type: ignore[return-value]
 
 
-def estimate_curves(
-    samples_path: Path,
-    out: Path,
-    options: EstimateOptions | None = None,
-    problems_path: Path | None = None,
-) -> EstimateResult:
-    """Estimate ``curves.parquet`` from ``samples.parquet``.
+@dataclass(frozen=True)
+class SampleInputs:
+    """What :func:`load_samples` read and resolved: the inputs of :func:`compute_curves`."""
 
-    Args:
-        samples_path: samples artifact (``ttcalloc sample`` or ``ttcalloc import``).
-        out: where to write the curves artifact.
-        options: actions (ks, strategies, models), cost unit, cross-fitting.
-        problems_path: optional problems artifact; with it, wrong answers are clustered by the
-            problem's grader (numeric value, math-verify canonical form); without it, by text.
+    samples: pl.DataFrame  # usable samples only (failed requests out), of the chosen models
+    problems: pl.DataFrame | None
+    failed: int
+    unit: CostUnit
+    holdout: float
 
-    Returns:
-        An :class:`EstimateResult` with the mean accuracy and cost of every action.
 
-    Failed requests (``error`` set, ``correct`` null) are not samples and are left out.  An action
-    needs ``k`` samples of the problem (in the half); otherwise it is left out for that problem
-    and counted, never extrapolated.
-    """
+def load_samples(
+    samples_path: Path, options: EstimateOptions, problems_path: Path | None = None
+) -> SampleInputs:
+    """Read and check samples (and problems); resolve the cost unit and the holdout."""
     import polars as pl
 
-    options = options or EstimateOptions()
     options.check()
     art = read_artifact(samples_path, SAMPLES)
     samples = art.df
@@ -157,21 +149,35 @@ def estimate_curves(
     if options.prompt_once and unit not in ("tokens",):
         raise InputError("--prompt-once needs --cost tokens (prompt and completion tokens)")
 
-    ks = tuple(sorted(set(options.ks)))
-    per_group = samples.group_by("problem_id", "model").len()
-    min_n = int(per_group["len"].to_numpy().min())
+    max_k = max(options.ks)
     holdout = options.holdout
     if holdout is None:
-        holdout = 0.5 if min_n >= 2 * max(ks) else 0.0
+        min_n = int(samples.group_by("problem_id", "model").len()["len"].to_numpy().min())
+        holdout = 0.5 if min_n >= 2 * max_k else 0.0
         if holdout == 0.0:
             warn(
                 f"cross-fitting is off: some problems have {min_n} samples, fewer than "
-                f"2 x max(k) = {2 * max(ks)}; curves are in-sample (later stages will say so)"
+                f"2 x max(k) = {2 * max_k}; curves are in-sample (later stages will say so)"
             )
-    cross_fitted = holdout > 0.0
+    return SampleInputs(samples, problems, failed, unit, holdout)
 
+
+def compute_curves(
+    samples: pl.DataFrame,
+    options: EstimateOptions,
+    unit: CostUnit,
+    holdout: float,
+    problems: pl.DataFrame | None = None,
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Curves from usable samples, without IO: one row per (problem, model, half, action).
+
+    Also returns, per ``strategy@k``, how many groups were left out for having fewer than k
+    samples.  ``holdout`` 0 puts every sample in half ``all``.
+    """
+    import polars as pl
+
+    ks = tuple(sorted(set(options.ks)))
     samples = assign_halves(vote_labels(samples, problems), holdout, options.seed)
-
     curves, left_out = _curves(samples, ks, options, unit)
     multi = samples["model"].n_unique() > 1
     labels = curves.select("model", "strategy", "k").unique()
@@ -183,30 +189,16 @@ def estimate_curves(
         )
     )
     curves = curves.join(labels, on=["model", "strategy", "k"], how="left", maintain_order="left")
-    params = {
-        "ks": list(ks),
-        "strategies": list(options.strategies),
-        "models": list(options.models),
-        "cost": options.cost,
-        "prompt_once": options.prompt_once,
-        "holdout": holdout,
-        "seed": options.seed,
-    }
-    inputs = {"samples": Path(samples_path)}
-    if problems_path is not None:
-        inputs["problems"] = Path(problems_path)
-    written = write_artifact(
-        curves,
-        out,
-        CURVES,
-        stage="estimate",
-        params=params,
-        inputs=inputs,
-        extra_meta={"cost_unit": unit, "cross_fitted": cross_fitted, "in_sample": not cross_fitted},
-    )
+    return curves, left_out
+
+
+def summarize_curves(curves: pl.DataFrame, cross_fitted: bool) -> list[dict[str, Any]]:
+    """Mean accuracy and cost of every action over the problems of the main half."""
+    import polars as pl
+
     main_half = "fit" if cross_fitted else "all"
-    summary = (
-        written.filter(pl.col("half") == main_half)
+    return (
+        curves.filter(pl.col("half") == main_half)
         .group_by("action", "model", "strategy", "k")
         .agg(
             pl.col("accuracy").mean().alias("accuracy"),
@@ -214,16 +206,86 @@ def estimate_curves(
             pl.len().alias("problems"),
         )
         .sort("model", "strategy", "k")
+        .to_dicts()
     )
+
+
+def write_curves(
+    curves: pl.DataFrame,
+    out: Path,
+    options: EstimateOptions,
+    loaded: SampleInputs,
+    samples_path: Path,
+    problems_path: Path | None = None,
+) -> pl.DataFrame:
+    """Write ``curves.parquet`` atomically with its provenance; return the frame written."""
+    params = {
+        "ks": sorted(set(options.ks)),
+        "strategies": list(options.strategies),
+        "models": list(options.models),
+        "cost": options.cost,
+        "prompt_once": options.prompt_once,
+        "holdout": loaded.holdout,
+        "seed": options.seed,
+    }
+    inputs = {"samples": Path(samples_path)}
+    if problems_path is not None:
+        inputs["problems"] = Path(problems_path)
+    cross_fitted = loaded.holdout > 0.0
+    return write_artifact(
+        curves,
+        out,
+        CURVES,
+        stage="estimate",
+        params=params,
+        inputs=inputs,
+        extra_meta={
+            "cost_unit": loaded.unit,
+            "cross_fitted": cross_fitted,
+            "in_sample": not cross_fitted,
+        },
+    )
+
+
+def estimate_curves(
+    samples_path: Path,
+    out: Path,
+    options: EstimateOptions | None = None,
+    problems_path: Path | None = None,
+) -> EstimateResult:
+    """Estimate ``curves.parquet`` from ``samples.parquet``.
+
+    Args:
+        samples_path: samples artifact (``ttcalloc sample`` or ``ttcalloc import``).
+        out: where to write the curves artifact.
+        options: actions (ks, strategies, models), cost unit, cross-fitting.
+        problems_path: optional problems artifact; with it, wrong answers are clustered by the
+            problem's grader (numeric value, math-verify canonical form); without it, by text.
+
+    Returns:
+        An :class:`EstimateResult` with the mean accuracy and cost of every action.
+
+    Failed requests (``error`` set, ``correct`` null) are not samples and are left out.  An action
+    needs ``k`` samples of the problem (in the half); otherwise it is left out for that problem
+    and counted, never extrapolated.  Steps: :func:`load_samples`, :func:`compute_curves`,
+    :func:`write_curves`.
+    """
+    options = options or EstimateOptions()
+    loaded = load_samples(samples_path, options, problems_path)
+    curves, left_out = compute_curves(
+        loaded.samples, options, loaded.unit, loaded.holdout, loaded.problems
+    )
+    written = write_curves(curves, out, options, loaded, samples_path, problems_path)
+    cross_fitted = loaded.holdout > 0.0
     return EstimateResult(
         out=Path(out),
-        problems=samples["problem_id"].n_unique(),
-        samples=samples.height,
-        failed_samples=failed,
-        cost_unit=unit,
+        problems=loaded.samples["problem_id"].n_unique(),
+        samples=loaded.samples.height,
+        failed_samples=loaded.failed,
+        cost_unit=loaded.unit,
         cross_fitted=cross_fitted,
         halves=tuple(sorted(set(written["half"]))),
-        actions=summary.to_dicts(),
+        actions=summarize_curves(written, cross_fitted),
         left_out=left_out,
     )
 
