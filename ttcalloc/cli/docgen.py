@@ -8,7 +8,7 @@ from pathlib import Path
 from ttcalloc.artifacts import schemas
 from ttcalloc.artifacts.io import write_text
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"  # the repository's docs/
 
 
 def artifacts_markdown() -> str:
@@ -55,8 +55,8 @@ def cli_markdown() -> str:
     lines = [
         "# CLI reference",
         "",
-        "Generated from `ttcalloc/cli.py` by `make docs`; a test fails when it is stale. "
-        "`ttcalloc COMMAND --help` shows the same.",
+        "Generated from the `ttcalloc/cli/` package by `make docs`; a test fails when it is "
+        "stale. `ttcalloc COMMAND --help` shows the same.",
         "",
     ]
 

@@ -1,0 +1,205 @@
+"""``ttcalloc data gsm8k|math|jsonl`` (problems.parquet) and ``ttcalloc import`` (samples)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ttcalloc.cli.commands import PIPELINE, Force, JsonFlag, _run_stage, app, fails_cleanly
+
+data_app = typer.Typer(
+    help="Build problems.parquet from a dataset (gsm8k, math, jsonl).",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data_app, name="data", rich_help_panel=PIPELINE)
+
+Limit = Annotated[int | None, typer.Option(help="Keep only the first N problems.", min=1)]
+TestFrac = Annotated[
+    float, typer.Option(help="Share of problems in the test split (seeded hash of problem_id).")
+]
+Seed = Annotated[int, typer.Option(help="Seed of the train/test split.")]
+IdField = Annotated[
+    str | None, typer.Option(help="Field holding the problem id (default: 0-based row index).")
+]
+Source = Annotated[
+    str, typer.Option(help="Dataset file (JSONL, JSON, CSV, Parquet) or http(s) URL (cached).")
+]
+Out = Annotated[Path, typer.Option("--out", "-o", help="Output problems.parquet.")]
+
+
+def _data(
+    kind: str,
+    source: str,
+    out: Path,
+    limit: int | None,
+    test_frac: float,
+    seed: int,
+    id_field: str | None,
+    as_json: bool,
+    force: bool,
+    fields: Any = None,
+) -> None:
+    from ttcalloc.common.console import emit_json, log
+    from ttcalloc.stages import data
+
+    options = data.DataOptions(limit=limit, test_frac=test_frac, seed=seed, id_field=id_field)
+    local = Path(source) if "://" not in source else None
+    result = _run_stage(
+        f"data {kind}",
+        out,
+        {"options": options, "source": source, "fields": fields},
+        {"source": local},
+        force,
+        as_json,
+        lambda: data.build_problems(source, out, kind, options, fields),
+    )
+    if result is None:
+        return
+    graders = ", ".join(f"{k} {v}" for k, v in result.grader_counts.items())
+    log(
+        f"wrote [bold]{result.out}[/bold]: {result.problems} problems "
+        f"(train {result.train}, test {result.test}; grader {graders})"
+    )
+    if as_json:
+        emit_json(result.to_dict())
+
+
+@data_app.command("gsm8k")
+@fails_cleanly
+def data_gsm8k(
+    source: Source,
+    out: Out = Path("problems.parquet"),
+    limit: Limit = None,
+    test_frac: TestFrac = 0.2,
+    seed: Seed = 0,
+    id_field: IdField = None,
+    as_json: JsonFlag = False,
+    force: Force = False,
+) -> None:
+    """GSM8K JSONL (question, answer with '#### N'): gold = the number after ####."""
+    _data("gsm8k", source, out, limit, test_frac, seed, id_field, as_json, force)
+
+
+@data_app.command("math")
+@fails_cleanly
+def data_math(
+    source: Source,
+    out: Out = Path("problems.parquet"),
+    limit: Limit = None,
+    test_frac: TestFrac = 0.2,
+    seed: Seed = 0,
+    id_field: IdField = None,
+    as_json: JsonFlag = False,
+    force: Force = False,
+) -> None:
+    """MATH JSONL: gold = answer, else the last \\boxed{} of solution; keeps level, subject."""
+    _data("math", source, out, limit, test_frac, seed, id_field, as_json, force)
+
+
+@data_app.command("jsonl")
+@fails_cleanly
+def data_jsonl(
+    source: Source,
+    question_field: Annotated[str, typer.Option(help="Field with the question.")] = "question",
+    answer_field: Annotated[str, typer.Option(help="Field with the gold final answer.")] = "answer",
+    meta_field: Annotated[
+        list[str] | None,
+        typer.Option(help="Extra field to keep as a metadata column (repeatable)."),
+    ] = None,
+    grader: Annotated[
+        str,
+        typer.Option(
+            help="auto (numeric if every answer is a number, else math), numeric, math, exact."
+        ),
+    ] = "auto",
+    out: Out = Path("problems.parquet"),
+    limit: Limit = None,
+    test_frac: TestFrac = 0.2,
+    seed: Seed = 0,
+    id_field: IdField = None,
+    as_json: JsonFlag = False,
+    force: Force = False,
+) -> None:
+    """Any JSONL/JSON/CSV/Parquet file of questions and gold answers, fields named by flags."""
+    from ttcalloc.stages.data import JsonlFields
+
+    fields = JsonlFields(
+        question=question_field, answer=answer_field, grader=grader, meta=tuple(meta_field or ())
+    )
+    _data("jsonl", source, out, limit, test_frac, seed, id_field, as_json, force, fields)
+
+
+def _field(help_text: str) -> Any:
+    return typer.Option(help=help_text + " (default: found among common names; '' for none).")
+
+
+@app.command("import", rich_help_panel=PIPELINE)
+@fails_cleanly
+def import_cmd(
+    samples: Annotated[Path, typer.Argument(help="Samples file: JSONL, JSON, CSV or Parquet.")],
+    problems: Annotated[
+        Path, typer.Option(help="problems.parquet written by `ttcalloc data`.")
+    ] = Path("problems.parquet"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output samples.parquet.")] = Path(
+        "samples.parquet"
+    ),
+    id_field: Annotated[str | None, _field("Column with the problem id")] = None,
+    answer_field: Annotated[str | None, _field("Column with the predicted answer")] = None,
+    sample_idx_field: Annotated[str | None, _field("Column with the sample index")] = None,
+    model_field: Annotated[str | None, _field("Column with the model name")] = None,
+    correct_field: Annotated[str | None, _field("Column with the file's own grade")] = None,
+    response_field: Annotated[str | None, _field("Column with the response text")] = None,
+    prompt_tokens_field: Annotated[str | None, _field("Column with prompt tokens")] = None,
+    completion_tokens_field: Annotated[str | None, _field("Column with completion tokens")] = None,
+    cost_field: Annotated[str | None, _field("Column with the dollar cost")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model name when the file has no model column (default: file name)."),
+    ] = None,
+    regrade: Annotated[
+        bool, typer.Option(help="Use ttcalloc's grades even when the file has a correct column.")
+    ] = False,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="jsonl, json, csv or parquet (default: by extension)."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Bring samples someone already has into samples.parquet (graded against the gold answers)."""
+    from ttcalloc.common.console import emit_json, log
+    from ttcalloc.stages.importer import ImportOptions, import_samples
+
+    mapping = {
+        "problem_id": id_field,
+        "pred_answer": answer_field,
+        "sample_idx": sample_idx_field,
+        "model": model_field,
+        "correct": correct_field,
+        "response": response_field,
+        "prompt_tokens": prompt_tokens_field,
+        "completion_tokens": completion_tokens_field,
+        "cost_usd": cost_field,
+    }
+    options = ImportOptions(
+        fields={k: v for k, v in mapping.items() if v is not None},
+        model=model,
+        regrade=regrade,
+        format=fmt,
+    )
+    result = import_samples(samples, problems, out, options)
+    models = ", ".join(f"{m} ({n})" for m, n in result.models.items())
+    log(
+        f"wrote [bold]{result.out}[/bold]: {result.samples} samples of {result.problems} problems; "
+        f"accuracy {result.accuracy:.3f}, {result.no_answer} without an answer; graded by "
+        f"{result.graded_by}; models: {models}"
+    )
+    if result.agreement is not None:
+        log(
+            f"ttcalloc's grader agrees with the file's grades on {100 * result.agreement:.2f}% "
+            f"of samples ({result.disagreements} differ)"
+        )
+    if as_json:
+        emit_json(result.to_dict())

@@ -1,0 +1,205 @@
+"""``ttcalloc estimate``, ``solve`` and ``train``: from samples to curves, oracle, policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ttcalloc.cli.commands import PIPELINE, Force, JsonFlag, _csv, _run_stage, app, fails_cleanly
+
+
+@app.command("estimate", rich_help_panel=PIPELINE)
+@fails_cleanly
+def estimate_cmd(
+    samples: Annotated[Path, typer.Argument(help="samples.parquet (file or folder of parts).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output curves.parquet.")] = Path(
+        "curves.parquet"
+    ),
+    ks: Annotated[str, typer.Option(help="Sample counts k of the actions.")] = "1,2,4,8,16",
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(help="majority (vote) or pass (any correct); repeat for both."),
+    ] = None,
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated models to keep (default: all).")
+    ] = None,
+    cost: Annotated[
+        str,
+        typer.Option(help="tokens, completion-tokens, usd, samples, or auto (tokens if known)."),
+    ] = "auto",
+    prompt_once: Annotated[
+        bool, typer.Option(help="Charge prompt tokens once per k (APIs with an n parameter).")
+    ] = False,
+    holdout: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of each problem's samples held out for scoring (0 = in-sample; "
+            "default 0.5 when every problem has >= 2 x max(k) samples)."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the fit/eval split of samples.")] = 0,
+    problems: Annotated[
+        Path | None,
+        typer.Option(help="problems.parquet: cluster wrong answers with the problem's grader."),
+    ] = None,
+    as_json: JsonFlag = False,
+    force: Force = False,
+) -> None:
+    """Exact per-problem success and cost curves p_i(a), c_i(a) for every action."""
+    from ttcalloc.cli.summaries import print_estimate
+    from ttcalloc.common.console import emit_json
+    from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
+
+    options = EstimateOptions(
+        ks=_csv(ks, "--ks", int),
+        strategies=tuple(strategy or ("majority",)),
+        models=tuple(m.strip() for m in models.split(",")) if models else (),
+        cost=cost,
+        prompt_once=prompt_once,
+        holdout=holdout,
+        seed=seed,
+    )
+    inputs = {"samples": samples, "problems": problems}
+    result = _run_stage(
+        "estimate",
+        out,
+        options,
+        inputs,
+        force,
+        as_json,
+        lambda: estimate_curves(samples, out, options, problems),
+    )
+    if result is None:
+        return
+    print_estimate(result)
+    if as_json:
+        emit_json(result.to_dict())
+
+
+@app.command("solve", rich_help_panel=PIPELINE)
+@fails_cleanly
+def solve_cmd(
+    curves: Annotated[Path, typer.Argument(help="curves.parquet written by `ttcalloc estimate`.")],
+    budget: Annotated[
+        float | None, typer.Option(help="Average cost budget B per problem (in the curves' unit).")
+    ] = None,
+    budgets: Annotated[
+        str | None, typer.Option(help="Several budgets, comma-separated: one allocation each.")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output allocation.parquet.")] = Path(
+        "allocation.parquet"
+    ),
+    method: Annotated[
+        str, typer.Option(help="exact (sorted hull slopes) or bisect (the paper's search).")
+    ] = "exact",
+    rounding: Annotated[
+        str,
+        typer.Option(help="mix (tied problems mixed: cost == B in expectation) or floor (<= B)."),
+    ] = "mix",
+    half: Annotated[
+        str | None, typer.Option(help="Curves to optimize: fit, eval or all (default fit if any).")
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(help="Problems: train, test or all (default train with --problems)."),
+    ] = None,
+    problems: Annotated[
+        Path | None, typer.Option(help="problems.parquet, to select a split.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for tie order and mixed rounding.")] = 0,
+    as_json: JsonFlag = False,
+    force: Force = False,
+) -> None:
+    """The exact budgeted oracle: best action per problem with mean cost <= B."""
+    from ttcalloc.cli.summaries import print_solve
+    from ttcalloc.common.console import emit_json
+    from ttcalloc.common.errors import InputError
+    from ttcalloc.stages.solve import SolveOptions, solve_allocation
+
+    if (budget is None) == (budgets is None):
+        raise InputError("give exactly one of --budget B or --budgets B1,B2,...")
+    values = (budget,) if budget is not None else _csv(budgets or "", "--budgets", float)
+    options = SolveOptions(
+        budgets=values, method=method, rounding=rounding, half=half, split=split, seed=seed
+    )
+    result = _run_stage(
+        "solve",
+        out,
+        options,
+        {"curves": curves, "problems": problems},
+        force,
+        as_json,
+        lambda: solve_allocation(curves, out, options, problems),
+    )
+    if result is None:
+        return
+    print_solve(result)
+    if as_json:
+        emit_json(result.to_dict())
+
+
+@app.command("train", rich_help_panel=PIPELINE)
+@fails_cleanly
+def train_cmd(
+    allocation: Annotated[Path, typer.Argument(help="allocation.parquet from `ttcalloc solve`.")],
+    problems: Annotated[
+        Path, typer.Option(help="problems.parquet (questions, metadata, split).")
+    ] = Path("problems.parquet"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output policy folder.")] = Path(
+        "policy"
+    ),
+    curves: Annotated[
+        Path | None, typer.Option(help="curves.parquet (default: the one the allocation used).")
+    ] = None,
+    budget: Annotated[
+        float | None, typer.Option(help="Which budget of the allocation (needed if several).")
+    ] = None,
+    learner: Annotated[
+        str, typer.Option(help="imitate (classify the oracle action) or plugin (predict p(a)).")
+    ] = "imitate",
+    weight: Annotated[
+        str, typer.Option(help="none, or gap: weight problems by their gap.")
+    ] = "none",
+    features: Annotated[
+        str, typer.Option(help="Feature groups, comma-separated: text, numbers, symbols, meta.")
+    ] = "text,numbers,symbols,meta",
+    folds: Annotated[int, typer.Option(help="Folds for out-of-fold calibration.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of folds and XGBoost.")] = 0,
+    n_estimators: Annotated[int, typer.Option(help="Boosting rounds.")] = 200,
+    max_depth: Annotated[int, typer.Option(help="Tree depth.")] = 4,
+    as_json: JsonFlag = False,
+    force: Force = False,
+) -> None:
+    """Learn the oracle from cheap features; calibrate to the budget out of fold."""
+    from ttcalloc.cli.summaries import print_train
+    from ttcalloc.common.console import emit_json
+    from ttcalloc.stages.train import TrainOptions, train_policy
+
+    options = TrainOptions(
+        budget=budget,
+        learner=learner,
+        weight=weight,
+        features=tuple(f.strip() for f in features.split(",") if f.strip()),
+        folds=folds,
+        seed=seed,
+        n_estimators=n_estimators,
+        max_depth=max_depth,
+    )
+    inputs = {"allocation": allocation, "problems": problems, "curves": curves}
+    result = _run_stage(
+        "train",
+        out,
+        options,
+        inputs,
+        force,
+        as_json,
+        lambda: train_policy(allocation, problems, out, options, curves),
+        "policy.json",
+    )
+    if result is None:
+        return
+    print_train(result)
+    if as_json:
+        emit_json(result.to_dict())
