@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from helpers import run_cli
@@ -12,8 +13,9 @@ from helpers import run_cli
 from ttcalloc.artifacts import io
 from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, PROBLEMS
 from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.core.curves import Dense
 from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
-from ttcalloc.stages.solve import SolveOptions, solve_allocation
+from ttcalloc.stages.solve import SolveOptions, compute_allocation, solve_allocation
 
 
 def write_curves(path: Path, table: dict[str, list[float]], half: str = "all") -> Path:
@@ -64,6 +66,36 @@ def test_solve_meets_the_budget_and_beats_uniform(tmp_path: Path) -> None:
         / 3
     )
     assert expected == pytest.approx(2.0)
+
+
+# Problem a gains 1 from its second sample, b gains 0.1: any budget above 1 goes to a first.
+DENSE_2 = Dense(
+    ["a", "b"],
+    ["maj@1", "maj@2"],
+    np.array([[0.0, 1.0], [0.5, 0.6]]),
+    np.array([[1.0, 2.0], [1.0, 2.0]]),
+)
+
+
+def test_compute_allocation_on_arrays_floor() -> None:
+    rows, sols = compute_allocation(DENSE_2, SolveOptions(budgets=(1.5, 1.25), rounding="floor"))
+    assert rows["budget"].to_list() == [1.5, 1.5, 1.25, 1.25]  # one block per budget, in order
+    assert rows["action"].to_list() == ["maj@2", "maj@1", "maj@1", "maj@1"]
+    assert (rows["p_hi"] == 0).all()
+    at_15, at_125 = sols
+    assert at_15["objective"] == pytest.approx(0.75) and at_15["achieved_cost"] == 1.5
+    assert at_15["uniform_accuracy"] == pytest.approx(0.5 * 0.25 + 0.5 * 0.8)  # half at maj@2
+    assert at_125["objective"] == pytest.approx(0.25)  # a cannot afford maj@2 whole
+    assert at_125["lp_bound"] == pytest.approx(0.5) and at_125["integer_gap"] == pytest.approx(0.25)
+
+
+def test_compute_allocation_on_arrays_mix_and_infeasible() -> None:
+    rows, (sol,) = compute_allocation(DENSE_2, SolveOptions(budgets=(1.25,)))
+    a = rows.row(0, named=True)
+    assert (a["action_lo"], a["action_hi"], a["p_hi"]) == ("maj@1", "maj@2", pytest.approx(0.5))
+    assert sol["objective"] == pytest.approx(0.5) and sol["achieved_cost"] == pytest.approx(1.25)
+    with pytest.raises(DataError, match=r"--budget 0.5 is below the minimum feasible mean cost 1 "):
+        compute_allocation(DENSE_2, SolveOptions(budgets=(2.0, 0.5)))
 
 
 def test_floor_rounding_never_exceeds_the_budget(tmp_path: Path) -> None:

@@ -19,6 +19,8 @@ from ttcalloc.core.baselines import uniform_at_budget
 if TYPE_CHECKING:
     import polars as pl
 
+    from ttcalloc.core.curves import Dense
+
 
 @dataclass(frozen=True)
 class SolveOptions:
@@ -102,26 +104,21 @@ def load_curves(
     return curves, meta, chosen_half, chosen_split
 
 
-def solve_allocation(
-    curves_path: Path,
-    out: Path,
-    options: SolveOptions,
-    problems_path: Path | None = None,
-) -> SolveResult:
-    """Solve the budgeted allocation exactly and write ``allocation.parquet``.
+@dataclass(frozen=True)
+class SolveInputs:
+    """What :func:`load_solve_inputs` read: the chosen curves as dense arrays, and their labels."""
 
-    Args:
-        curves_path: curves artifact from ``ttcalloc estimate``.
-        out: where to write the allocation (one block of rows per budget).
-        options: budgets, ``exact`` or ``bisect``, ``mix`` or ``floor`` rounding, half, split.
-        problems_path: problems artifact, needed to select a split (train by default).
+    dense: Dense
+    half: str
+    split: str
+    in_sample: bool
+    cost_unit: str
 
-    Returns:
-        A :class:`SolveResult`; per budget lambda*, achieved cost, objective, LP bound, the
-        integer solution's gap to it, and uniform allocation at the same budget.
-    """
-    import polars as pl
 
+def load_solve_inputs(
+    curves_path: Path, options: SolveOptions, problems_path: Path | None = None
+) -> SolveInputs:
+    """Check the options, read one half and split of the curves, and check them as arrays."""
     options.check()
     curves, meta, half, split = load_curves(curves_path, options.half, options.split, problems_path)
     in_sample = bool(meta.get("in_sample", half == "all"))
@@ -132,6 +129,15 @@ def solve_allocation(
         oracle.check_inputs(dense.acc, dense.cost)
     except ValueError as exc:
         raise ArtifactError(f"{curves_path}: {exc}") from exc
+    return SolveInputs(dense, half, split, in_sample, str(meta.get("cost_unit", "unknown")))
+
+
+def compute_allocation(
+    dense: Dense, options: SolveOptions
+) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+    """Solve at every budget, without IO: the allocation rows and one summary per budget."""
+    import polars as pl
+
     hulls = oracle.upper_hulls(dense.acc, dense.cost)
     n = len(dense.problem_ids)
     rows = np.arange(n)
@@ -194,12 +200,24 @@ def solve_allocation(
                 else None,
             }
         )
-    cost_unit = str(meta.get("cost_unit", "unknown"))
+    return pl.concat(frames), solutions
+
+
+def write_allocation(
+    allocation: pl.DataFrame,
+    solutions: list[dict[str, Any]],
+    out: Path,
+    options: SolveOptions,
+    loaded: SolveInputs,
+    curves_path: Path,
+    problems_path: Path | None = None,
+) -> None:
+    """Write ``allocation.parquet`` atomically, with provenance and the per-budget solutions."""
     inputs = {"curves": Path(curves_path)}
     if problems_path is not None:
         inputs["problems"] = Path(problems_path)
     write_artifact(
-        pl.concat(frames),
+        allocation,
         out,
         ALLOCATION,
         stage="solve",
@@ -207,25 +225,50 @@ def solve_allocation(
             "budgets": list(options.budgets),
             "method": options.method,
             "rounding": options.rounding,
-            "half": half,
-            "split": split,
+            "half": loaded.half,
+            "split": loaded.split,
             "seed": options.seed,
         },
         inputs=inputs,
         extra_meta={
-            "cost_unit": cost_unit,
-            "in_sample": in_sample,
-            "actions": dense.actions,
+            "cost_unit": loaded.cost_unit,
+            "in_sample": loaded.in_sample,
+            "actions": loaded.dense.actions,
             "solutions": solutions,
         },
     )
+
+
+def solve_allocation(
+    curves_path: Path,
+    out: Path,
+    options: SolveOptions,
+    problems_path: Path | None = None,
+) -> SolveResult:
+    """Solve the budgeted allocation exactly and write ``allocation.parquet``.
+
+    Args:
+        curves_path: curves artifact from ``ttcalloc estimate``.
+        out: where to write the allocation (one block of rows per budget).
+        options: budgets, ``exact`` or ``bisect``, ``mix`` or ``floor`` rounding, half, split.
+        problems_path: problems artifact, needed to select a split (train by default).
+
+    Returns:
+        A :class:`SolveResult`; per budget lambda*, achieved cost, objective, LP bound, the
+        integer solution's gap to it, and uniform allocation at the same budget.
+
+    Steps: :func:`load_solve_inputs`, :func:`compute_allocation`, :func:`write_allocation`.
+    """
+    loaded = load_solve_inputs(curves_path, options, problems_path)
+    allocation, solutions = compute_allocation(loaded.dense, options)
+    write_allocation(allocation, solutions, out, options, loaded, curves_path, problems_path)
     return SolveResult(
         out=Path(out),
-        problems=n,
-        actions=dense.actions,
-        half=half,
-        split=split,
-        in_sample=in_sample,
-        cost_unit=cost_unit,
+        problems=len(loaded.dense.problem_ids),
+        actions=loaded.dense.actions,
+        half=loaded.half,
+        split=loaded.split,
+        in_sample=loaded.in_sample,
+        cost_unit=loaded.cost_unit,
         solutions=solutions,
     )
