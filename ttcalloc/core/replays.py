@@ -50,6 +50,11 @@ class Replays:
     cost: NDArray[np.float64]  # cumulative cost of the prefix (with any fixed cost)
     run: NDArray[np.int64]  # identical answers in a row ending here (abstentions break runs)
     lead: NDArray[np.float64]  # P(leader beats runner-up) under the Beta posterior
+    distinct: NDArray[np.int64]  # distinct answers among the prefix (abstentions excluded)
+    abstain: NDArray[np.int64]  # samples of the prefix without an answer
+    solved: NDArray[np.float64]  # 1 when a sample of the prefix is correct (pass@ credit)
+    fixed: NDArray[np.float64] | None = None  # (P,) cost paid once, with the first sample
+    extra: NDArray[np.float64] | None = None  # (P, R, T, F) per-sample values, in drawn order
 
     @property
     def max_samples(self) -> int:
@@ -62,6 +67,8 @@ def replay(
     orders: int = 60,
     seed: int = 0,
     fixed: Sequence[float] | None = None,
+    extra: Sequence[NDArray[np.float64]] | None = None,
+    shuffle: bool = True,
 ) -> Replays:
     """Replay each problem's samples in ``orders`` seeded random orders.
 
@@ -73,6 +80,9 @@ def replay(
         seed: seed of the orders (problem ``i`` gets its own stream, so adding problems does not
             change the orders of the others).
         fixed: per problem, a cost paid once when the first sample is drawn (a shared prompt).
+        extra: per problem, an ``(n_i, F)`` array of per-sample values (lengths, log-probs) that
+            travel with their sample through the orders (NaN where unknown).
+        shuffle: False keeps the recorded order (one order: what a deployed policy has seen).
     """
     p = len(votes)
     if p == 0:
@@ -87,7 +97,7 @@ def replay(
         base_ids[i, : len(v)] = v
         base_cost[i, : len(c)] = c
     perm = np.empty((p, orders, t_max), dtype=np.int64)
-    for i in range(p):
+    for i in range(p if shuffle else 0):
         rng = np.random.default_rng([seed, i])
         keys = rng.random((orders, t_max))
         keys[:, n[i] :] = np.inf  # padding stays at the end
@@ -100,11 +110,13 @@ def replay(
         order[rows_r, at] = order[rows_r, 0]
         order[rows_r, 0] = first
         perm[i] = order
+    if not shuffle:
+        perm[:] = np.arange(t_max)
     rows = np.arange(p)[:, None, None]
     ids = base_ids[rows, perm]
     cost = np.cumsum(base_cost[rows, perm], axis=2)
-    if fixed is not None:
-        cost += np.asarray(fixed, dtype=np.float64)[:, None, None]
+    fixed_arr = np.zeros(p) if fixed is None else np.asarray(fixed, dtype=np.float64)
+    cost += fixed_arr[:, None, None]
 
     n_clusters = max(int(ids.max()) + 1, 1)
     credit = np.zeros(ids.shape)
@@ -130,7 +142,43 @@ def replay(
         same = (ids[..., t] == ids[..., t - 1]) & (ids[..., t] >= 0)
         run[..., t] = np.where(same, run[..., t - 1] + 1, (ids[..., t] >= 0).astype(np.int64))
     lead = np.where(top1 > 0, leader_probability(top1, top2), 0.0)
-    return Replays(n=n, ids=ids, credit=credit, top1=top1, top2=top2, cost=cost, run=run, lead=lead)
+    abstain = np.cumsum(ids == ABSTAIN, axis=2)
+    solved = np.maximum.accumulate(ids == 0, axis=2).astype(np.float64)
+    distinct = _distinct(ids)
+    extra_arr = None
+    if extra is not None:
+        width = int(np.asarray(extra[0]).reshape(len(votes[0]), -1).shape[1])
+        base_extra = np.full((p, t_max, width), np.nan)
+        for i, e in enumerate(extra):
+            base_extra[i, : n[i]] = np.asarray(e, dtype=np.float64).reshape(n[i], width)
+        extra_arr = base_extra[rows, perm]
+    return Replays(
+        n=n,
+        ids=ids,
+        credit=credit,
+        top1=top1,
+        top2=top2,
+        cost=cost,
+        run=run,
+        lead=lead,
+        distinct=distinct,
+        abstain=abstain,
+        solved=solved,
+        fixed=fixed_arr,
+        extra=extra_arr,
+    )
+
+
+def _distinct(ids: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Distinct answers (ids >= 0) among each prefix, along the last axis."""
+    out = np.zeros(ids.shape, dtype=np.int64)
+    t_max = ids.shape[-1]
+    for t in range(t_max):
+        cur = ids[..., t]
+        earlier = (ids[..., :t] == cur[..., None]).any(axis=-1) if t else np.zeros(cur.shape, bool)
+        new = (cur >= 0) & ~earlier
+        out[..., t] = (out[..., t - 1] if t else 0) + new
+    return out
 
 
 def _stop_at(replays: Replays, stop: NDArray[np.bool_], cap: int) -> NDArray[np.int64]:

@@ -1,0 +1,253 @@
+"""A trained adaptive policy: after each sample of a question, stop or draw more?
+
+``AdaptivePolicy.load(folder).decide(question, answers)`` is the deployment API: it turns the
+answers drawn so far into the state the rule was trained on, asks the gain model, and compares
+the best predicted gain per unit of extra cost with the calibrated price.  Offline, the same
+policy is scored on replays of recorded samples (:meth:`AdaptivePolicy.outcome`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ttcalloc.artifacts.io import read_json_artifact, write_json_artifact
+from ttcalloc.artifacts.schemas import POLICY
+from ttcalloc.common.errors import ArtifactError
+from ttcalloc.common.hashing import seeded_unit
+from ttcalloc.core import replays as rp
+from ttcalloc.core import stopping
+from ttcalloc.learn import features as feats
+from ttcalloc.learn.stopping import GainModel, critical_prices
+
+LEARNER = "stop"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the policy says after ``drawn`` samples, and why."""
+
+    stop: bool
+    drawn: int
+    critical: float  # continue while the price is below this
+    price: float  # the price this question is run at (one of the two calibrated ones)
+
+
+@dataclass
+class AdaptivePolicy:
+    """Grid, features, gain model and calibrated prices of a learned stopping rule."""
+
+    grid: stopping.Grid
+    feature_names: list[str]
+    subjects: list[str] | None
+    sample_values: list[str]  # per-sample values in the state (running means), e.g. "chars"
+    model: GainModel
+    calibration: stopping.Calibration
+    info: dict[str, Any]
+
+    learner = LEARNER
+
+    # --- files ------------------------------------------------------------------------------
+
+    def save(self, folder: Path, meta: dict[str, Any]) -> None:
+        """Write the gain models (UBJ) and policy.json (``meta`` adds metrics and provenance)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        files = self.model.save(folder)
+        cal = self.calibration
+        body = {
+            "artifact": POLICY.name,
+            "schema_version": POLICY.version,
+            "learner": LEARNER,
+            "adaptive": {
+                "cap": self.grid.cap,
+                "checkpoints": list(self.grid.checkpoints),
+                "strategy": self.grid.strategy,
+                "sample_values": self.sample_values,
+                "lambda_lo": cal.lam_lo,
+                "lambda_hi": None if not np.isfinite(cal.lam_hi) else cal.lam_hi,
+                "p_lo": cal.p_lo,
+                "slack": cal.slack,
+            },
+            "features": self.feature_names,
+            "feature_docs": {f.name: f.doc for f in feats.by_names(self.feature_names)},
+            "state_features": list(stopping.STATE_FEATURES)
+            + [f"mean_{v}" for v in self.sample_values],
+            "subjects": self.subjects,
+            "model_files": files,
+            **meta,
+        }
+        write_json_artifact(folder / "policy.json", body, POLICY)
+        self.info = body
+
+    @classmethod
+    def load(cls, path: str | Path) -> AdaptivePolicy:
+        """Load a policy folder written by ``ttcalloc train --learner stop``."""
+        folder = Path(path)
+        meta = read_json_artifact(folder / "policy.json", POLICY)
+        return cls.from_meta(folder, meta)
+
+    @classmethod
+    def from_meta(cls, folder: Path, meta: dict[str, Any]) -> AdaptivePolicy:
+        try:
+            ad = meta["adaptive"]
+            grid = stopping.Grid(
+                cap=int(ad["cap"]),
+                checkpoints=tuple(int(c) for c in ad["checkpoints"]),
+                strategy=str(ad["strategy"]),
+            )
+            lam_hi = ad["lambda_hi"]
+            cal = stopping.Calibration(
+                lam_lo=float(ad["lambda_lo"]),
+                lam_hi=np.inf if lam_hi is None else float(lam_hi),
+                p_lo=float(ad["p_lo"]),
+                cost=float(meta.get("metrics", {}).get("oof_expected_cost", np.nan)),
+                slack=bool(ad.get("slack", False)),
+            )
+            names = [str(n) for n in meta["features"]]
+            feats.by_names(names)
+            files = [str(f) for f in meta["model_files"]]
+            for name in files:
+                if Path(name).name != name:
+                    raise ValueError(f"model file {name!r} is not a plain file name")
+            model = GainModel.load(folder, files)
+        except (KeyError, TypeError, ValueError, OSError) as exc:
+            raise ArtifactError(f"{folder / 'policy.json'}: incomplete policy ({exc})") from exc
+        except Exception as exc:  # xgboost.core.XGBoostError for a damaged model file
+            raise ArtifactError(f"{folder}: cannot load the model ({str(exc)[:200]})") from exc
+        return cls(
+            grid,
+            names,
+            meta.get("subjects"),
+            [str(v) for v in ad.get("sample_values", [])],
+            model,
+            cal,
+            meta,
+        )
+
+    # --- offline: replays -------------------------------------------------------------------
+
+    def question_matrix(
+        self, questions: Sequence[str], metas: Sequence[Mapping[str, Any]] | None = None
+    ) -> NDArray[np.float64] | None:
+        if not self.feature_names:
+            return None
+        metas = metas if metas is not None else [{}] * len(questions)
+        x: NDArray[np.float64] = feats.matrix(
+            feats.by_names(self.feature_names), list(questions), list(metas), self.subjects
+        )
+        return x
+
+    def critical(
+        self,
+        replays: rp.Replays,
+        questions: Sequence[str],
+        metas: Sequence[Mapping[str, Any]] | None = None,
+    ) -> NDArray[np.float64]:
+        """Critical price after every prefix of every replay order."""
+        return critical_prices(
+            self.model, replays, self.question_matrix(questions, metas), self.grid
+        )
+
+    def outcome(
+        self,
+        replays: rp.Replays,
+        critical: NDArray[np.float64],
+        calibration: stopping.Calibration | None = None,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Per-problem expected accuracy and cost over the replay orders."""
+        grid = stopping.Grid(
+            min(self.grid.cap, replays.max_samples), self.grid.checkpoints, self.grid.strategy
+        )
+        return stopping.mixed_outcome(critical, replays, grid, calibration or self.calibration)
+
+    def recalibrate(
+        self, replays: rp.Replays, critical: NDArray[np.float64], budget: float
+    ) -> stopping.Calibration:
+        """Prices meeting ``budget`` on these replays (label-free: only costs are used)."""
+        grid = stopping.Grid(
+            min(self.grid.cap, replays.max_samples), self.grid.checkpoints, self.grid.strategy
+        )
+        return stopping.calibrate(critical, replays, grid, budget)
+
+    # --- online: one question -----------------------------------------------------------------
+
+    def price_for(self, question: str) -> float:
+        """The price a question runs at: the lower price with probability ``p_lo`` (seeded by
+        the question, so a rerun decides the same way)."""
+        cal = self.calibration
+        return cal.lam_lo if seeded_unit("stop-mix", question) < cal.p_lo else cal.lam_hi
+
+    def decide(
+        self,
+        question: str,
+        answers: Sequence[str | None],
+        costs: Sequence[float] | None = None,
+        values: Mapping[str, Sequence[float]] | None = None,
+        **meta: Any,
+    ) -> Decision:
+        """Stop, or draw another sample of ``question``, given the answers drawn so far.
+
+        Args:
+            question: the question text (its features are part of the state).
+            answers: one entry per drawn sample: the answer (already normalized, so equal
+                answers are equal strings) or None when the sample gave none.
+            costs: each sample's cost in the policy's cost unit (default 1 per sample).
+            values: per-sample values the policy was trained with (``sample_values``), e.g.
+                ``{"chars": [312, 280]}``; missing ones count as unknown.
+            meta: question metadata the features use (``level=3``).
+        """
+        j = len(answers)
+        if j == 0:
+            return Decision(False, 0, np.inf, self.price_for(question))
+        if j >= self.grid.cap:
+            return Decision(True, j, 0.0, self.price_for(question))
+        labels: dict[str, int] = {}
+        ids = [-1 if a is None else labels.setdefault(a, len(labels)) for a in answers]
+        cost = list(costs) if costs is not None else [1.0] * j
+        extra = None
+        if self.sample_values:
+            values = values or {}
+            cols = [
+                [float(x) for x in values[v]] if v in values else [np.nan] * j
+                for v in self.sample_values
+            ]
+            extra = [np.array(cols, dtype=np.float64).T]
+        one = rp.replay([ids], [cost], orders=1, extra=extra, shuffle=False)
+        grid = stopping.Grid(self.grid.cap, self.grid.checkpoints, self.grid.strategy)
+        qx = self.question_matrix([question], [meta])
+        crit = critical_prices(self.model, _pad(one, grid.cap), qx, grid)[0, 0, j - 1]
+        price = self.price_for(question)
+        return Decision(bool(crit <= price), j, float(crit), price)
+
+
+def _pad(one: rp.Replays, cap: int) -> rp.Replays:
+    """Extend a one-order replay to ``cap`` positions (padding repeats the last prefix), so the
+    pair rows of every decision up to the cap can be built."""
+    t = one.max_samples
+    if t >= cap:
+        return one
+    idx = np.minimum(np.arange(cap), t - 1)
+
+    def ext(a: Any) -> Any:
+        return None if a is None else a[:, :, idx]
+
+    return rp.Replays(
+        n=np.array([cap]),
+        ids=ext(one.ids),
+        credit=ext(one.credit),
+        top1=ext(one.top1),
+        top2=ext(one.top2),
+        cost=ext(one.cost),
+        run=ext(one.run),
+        lead=ext(one.lead),
+        distinct=ext(one.distinct),
+        abstain=ext(one.abstain),
+        solved=ext(one.solved),
+        fixed=one.fixed,
+        extra=ext(one.extra),
+    )

@@ -1,0 +1,166 @@
+"""The learned stopping rule's model: an XGBoost regressor of the gain from drawing more.
+
+Solve-then-Learn for *when to stop*: the labels are the realized changes in correctness of the
+train problems' replays (:func:`ttcalloc.core.stopping.pair_labels`); one regressor predicts the
+gain ``g(s_j, h)`` from the state after ``j`` samples to checkpoint ``h``.  ``folds`` models are
+fit on all but one fold of the train problems; their out-of-fold predictions calibrate the
+price ``lam`` to the budget, and the *same* fold models, averaged, are what is deployed, so the
+calibrated price transfers to new problems.  Models are saved in XGBoost's UBJ format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ttcalloc.core import stopping
+from ttcalloc.core.replays import Replays
+
+
+@dataclass(frozen=True)
+class StopOptions:
+    """Cross-fitting and the gradient-boosting parameters of the gain model."""
+
+    folds: int = 5
+    fit_orders: int = 8  # replay orders per train problem that make training rows
+    n_estimators: int = 150
+    max_depth: int = 4
+    learning_rate: float = 0.08
+    seed: int = 0
+
+
+def _params(opts: StopOptions) -> dict[str, Any]:
+    return {
+        "objective": "reg:squarederror",
+        "max_depth": opts.max_depth,
+        "eta": opts.learning_rate,
+        "subsample": 0.8,
+        "colsample_bytree": 0.9,
+        "min_child_weight": 5.0,
+        "tree_method": "hist",
+        "seed": opts.seed,
+        "nthread": 1,  # bit-for-bit deterministic
+        "verbosity": 0,
+    }
+
+
+class GainModel:
+    """The average of several boosters' predicted gains (the fold ensemble)."""
+
+    def __init__(self, boosters: list[Any]) -> None:
+        if not boosters:
+            raise ValueError("a gain model needs at least one booster")
+        self.boosters = boosters
+
+    def predict(self, rows: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Predicted gains for rows of shape ``(..., F)``."""
+        import xgboost as xgb
+
+        flat = rows.reshape(-1, rows.shape[-1])
+        dm = xgb.DMatrix(flat)
+        total = np.zeros(flat.shape[0])
+        for booster in self.boosters:
+            total += booster.predict(dm)
+        out: NDArray[np.float64] = (total / len(self.boosters)).reshape(rows.shape[:-1])
+        return out
+
+    def save(self, folder: Path) -> list[str]:
+        from ttcalloc.artifacts.io import atomic_path
+
+        names = []
+        for j, booster in enumerate(self.boosters):
+            name = f"gain-{j}.ubj"
+            with atomic_path(folder / name) as tmp:
+                booster.save_model(str(tmp.with_suffix(".ubj")))
+                tmp.with_suffix(".ubj").replace(tmp)
+            names.append(name)
+        return names
+
+    @classmethod
+    def load(cls, folder: Path, files: list[str]) -> GainModel:
+        import xgboost as xgb
+
+        boosters = []
+        for name in files:
+            booster = xgb.Booster()
+            booster.load_model(str(folder / name))
+            boosters.append(booster)
+        return cls(boosters)
+
+
+def fit_gain(rows: NDArray[np.float64], labels: NDArray[np.float64], opts: StopOptions) -> Any:
+    """One booster fit on ``(N, F)`` rows and their realized gains."""
+    import xgboost as xgb
+
+    dm = xgb.DMatrix(rows, label=labels)
+    return xgb.train(_params(opts), dm, num_boost_round=opts.n_estimators)
+
+
+@dataclass(frozen=True)
+class StopFit:
+    """A trained stopping rule with its out-of-fold calibration and train-replay outcome."""
+
+    model: GainModel
+    calibration: stopping.Calibration
+    oof_accuracy: float
+    oof_cost: float
+    rows: int
+
+
+def train_stopping(
+    replays: Replays,
+    question: NDArray[np.float64] | None,
+    grid: stopping.Grid,
+    budget: float,
+    fold: NDArray[np.int64],
+    opts: StopOptions,
+) -> StopFit:
+    """Fit the fold models on train replays and calibrate the price out of fold.
+
+    Args:
+        replays: the train problems' fit-half samples in random orders.
+        question: ``(P, F)`` question features (or None).
+        grid: cap, checkpoints and strategy.
+        budget: target mean cost per problem, in the replays' cost unit.
+        fold: ``(P,)`` fold of each problem, 0..folds-1.
+        opts: model and cross-fitting options.
+    """
+    states = stopping.state_features(replays)
+    rows = stopping.pair_rows(states, question, grid)
+    gain, valid = stopping.pair_labels(replays, grid)
+    fit_r = min(opts.fit_orders, replays.ids.shape[1])
+    oof = np.zeros(gain.shape)
+    boosters = []
+    n_rows = 0
+    for k in range(opts.folds):
+        tr, te = fold != k, fold == k
+        if not te.any():
+            continue
+        sub_rows, sub_gain, sub_valid = rows[tr, :fit_r], gain[tr, :fit_r], valid[tr, :fit_r]
+        x, y = sub_rows[sub_valid], sub_gain[sub_valid]
+        if not len(y):
+            raise ValueError("no usable training states (every problem has a single sample?)")
+        booster = fit_gain(x, y, opts)
+        boosters.append(booster)
+        n_rows += len(y)
+        oof[te] = GainModel([booster]).predict(rows[te])
+    costs = stopping.extra_costs(replays, grid)
+    critical = stopping.critical_prices(oof, costs, grid, replays.max_samples)
+    cal = stopping.calibrate(critical, replays, grid, budget)
+    acc, cost = stopping.mixed_outcome(critical, replays, grid, cal)
+    return StopFit(GainModel(boosters), cal, float(acc.mean()), float(cost.mean()), n_rows)
+
+
+def critical_prices(
+    model: GainModel, replays: Replays, question: NDArray[np.float64] | None, grid: stopping.Grid
+) -> NDArray[np.float64]:
+    """The deployed rule's critical price after every prefix of every replay."""
+    rows = stopping.pair_rows(stopping.state_features(replays), question, grid)
+    gains = model.predict(rows)
+    return stopping.critical_prices(
+        gains, stopping.extra_costs(replays, grid), grid, replays.max_samples
+    )
