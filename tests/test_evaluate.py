@@ -466,10 +466,10 @@ def test_oracle_is_never_below_a_one_action_policy_at_its_cost(
 
 
 def test_replays_use_the_same_halves_as_the_curves(trained: dict[str, Path]) -> None:
-    from ttcalloc.stages.evaluate import _load
+    from ttcalloc.stages.evaluate import load_inputs
 
     tmp = trained["tmp"]
-    loaded = _load(tmp / "curves.parquet", trained["problems"], None, EvaluateOptions())
+    loaded = load_inputs(tmp / "curves.parquet", trained["problems"], None, EvaluateOptions())
     d = loaded.data
     assert d.test_replays is not None and d.train_replays is not None
     # one sample, cycled through every sample of the half: exactly maj@1 of that half

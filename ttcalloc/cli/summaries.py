@@ -105,7 +105,7 @@ def print_report(report: dict[str, Any]) -> None:
     """One table per budget: accuracy, cost, gain vs uniform with its interval, regret."""
     from rich import box
 
-    from ttcalloc.stages.report import label
+    from ttcalloc.stages.evaluate.render import label
 
     unit = report["cost_unit"]
     for budget in report["budgets"]:

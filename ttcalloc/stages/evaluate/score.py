@@ -1,0 +1,298 @@
+"""Scoring on in-memory data: policies, baselines and the oracle at each budget, then the metrics
+that compare them.  No file is read or written here."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ttcalloc.common.console import warn
+from ttcalloc.common.errors import ArtifactError, InputError
+from ttcalloc.core import oracle
+from ttcalloc.core.baselines import (
+    BASELINES,
+    EvalData,
+    Outcome,
+    Unavailable,
+    mix_probs,
+    outcome_from_probs,
+    uniform_at_budget,
+)
+from ttcalloc.core.curves import Dense
+from ttcalloc.core.metrics import bootstrap_means, imitation, interval, share_of_gain
+from ttcalloc.learn.policy import Policy, calibrate, decide
+from ttcalloc.stages.evaluate.options import EvaluateOptions
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import polars as pl
+
+    from ttcalloc.stages.evaluate.load import Loaded
+
+ORACLE = "oracle"
+ORACLE_FIT = "oracle-fit"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Every policy's record at every budget (the report's ``policies``), and the plot's curves."""
+
+    budgets: list[float]
+    records: list[dict[str, Any]]
+    frontiers: dict[str, list[list[float]]] | None  # None unless options.plot
+
+
+@dataclass
+class _Row:
+    """One policy at one budget, before the metrics that compare it with others."""
+
+    policy: str
+    kind: str
+    budget: float
+    target: float
+    outcome: Outcome
+    choice: np.ndarray | None = None  # learned policies: the action index per problem
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _OracleOn:
+    """The oracle on one set of curves, their hulls computed once for every target."""
+
+    curves: Dense
+    hulls: oracle.Hulls
+
+    @classmethod
+    def of(cls, curves: Dense) -> _OracleOn:
+        return cls(curves, oracle.upper_hulls(curves.acc, curves.cost))
+
+    def solve(self, target: float) -> oracle.Solution:
+        return oracle.solve_exact(self.curves.acc, self.curves.cost, target, hulls=self.hulls)
+
+    def probs(self, target: float) -> tuple[np.ndarray, oracle.Solution]:
+        """Each problem's probability of each action in the (mixed) solution at ``target``."""
+        sol = self.solve(target)
+        return mix_probs(self.curves.acc.shape, sol.action_lo, sol.action_hi, sol.p_hi), sol
+
+
+def score_policies(
+    loaded: Loaded, groups: dict[str, dict[float, Policy]], options: EvaluateOptions
+) -> Scored:
+    """Score learned policies, baselines and the oracle on the loaded test problems.
+
+    Budgets are ``options.budgets``, else the budgets the policies were trained at; baselines
+    and oracles are matched to each budget, else to the first learned policy's realized cost.
+    """
+    import polars as pl
+
+    data, test, problems = loaded.data, loaded.data.test, loaded.problems
+    floor = float(np.nanmin(test.cost, axis=1).mean())
+    low = [b for b in options.budgets if b < floor - 1e-9]
+    if low:
+        raise InputError(
+            f"--budgets {low[0]:g}: below the minimum mean cost {floor:.6g} "
+            "(every test problem at its cheapest action)"
+        )
+
+    # learned policies: actions on the test problems, at their own or recalibrated budgets
+    test_problems = problems.filter(pl.col("problem_id").is_in(test.problem_ids)).sort("problem_id")
+    train_problems = problems.filter(pl.col("problem_id").is_in(data.train.problem_ids)).sort(
+        "problem_id"
+    )
+    budgets = sorted(set(options.budgets) or {b for m in groups.values() for b in m})
+    on_test = _OracleOn.of(test)
+    on_fit = _OracleOn.of(loaded.test_fit) if loaded.test_fit is not None else None
+    rows: list[_Row] = []
+    for budget in budgets:
+        learned = [
+            _learned_row(
+                name,
+                members,
+                budget,
+                data,
+                test_problems,
+                train_problems,
+                loaded.problems_path,
+                options.recalibrate,
+            )
+            for name, members in groups.items()
+        ]
+        target = budget if options.budgets else float(learned[0].outcome.cost.mean())
+        for name in options.baselines:
+            try:
+                outcome = BASELINES[name](data, target)
+            except Unavailable as exc:
+                warn(f"{name} at {budget:g}: {exc}")
+                continue
+            rows.append(_Row(name, "baseline", budget, target, outcome))
+        rows.extend(learned)
+        if on_fit is not None:
+            try:
+                probs, _ = on_fit.probs(target)
+                outcome = outcome_from_probs(test, probs, {"labels": f"{loaded.fit_half} half"})
+                rows.append(_Row(ORACLE_FIT, "oracle", budget, target, outcome))
+            except oracle.InfeasibleBudget:
+                pass
+        try:
+            probs, sol = on_test.probs(target)
+            outcome = outcome_from_probs(test, probs, {"lambda": sol.lam})
+            rows.append(_Row(ORACLE, "oracle", budget, target, outcome, extra={"upper": True}))
+        except oracle.InfeasibleBudget as exc:
+            warn(f"oracle at {budget:g}: {exc}")
+
+    records = _metrics(rows, data, options, on_test)
+    return Scored(budgets, records, _frontiers(on_test) if options.plot else None)
+
+
+def _action_map(policy: Policy, actions: list[str], source: str) -> np.ndarray:
+    missing = [a for a in policy.actions if a not in actions]
+    if missing:
+        raise ArtifactError(
+            f"{source}: the policy's action {missing[0]!r} is not in the curves "
+            f"(actions: {', '.join(actions)})"
+        )
+    return np.array([actions.index(a) for a in policy.actions])
+
+
+def _learned_row(
+    name: str,
+    members: dict[float, Policy],
+    budget: float,
+    data: EvalData,
+    test_problems: pl.DataFrame,
+    train_problems: pl.DataFrame,
+    problems_path: Path,
+    on_test: bool = False,
+) -> _Row:
+    """A learned policy's actions on the test problems at ``budget``.
+
+    The member trained at ``budget`` is used as trained.  Otherwise the member trained at the
+    nearest budget is recalibrated: its multiplier mu is set so that its expected cost on the
+    train problems meets ``budget`` (a stand-in; train a policy at that budget to compare fairly).
+    With ``on_test`` every member is recalibrated on the test questions themselves (label-free,
+    as ``ttcalloc allocate --budget`` does for a new batch).  ``problems_path`` names the
+    problems in messages.
+    """
+    trained = min(members, key=lambda b: (abs(b - budget), b))
+    policy = members[trained]
+    amap = _action_map(policy, data.actions, f"policy {name}")
+    metas = policy.metas(test_problems, problems_path)
+    scores = policy.scores(test_problems["question"].to_list(), metas)
+    mu = policy.mu
+    recalibrated: bool | str = trained != budget
+    if on_test:
+        mu = policy.calibrated_mu(test_problems["question"].to_list(), budget, metas)
+        recalibrated = "test questions"
+    elif recalibrated:
+        warn(
+            f"policy {name}: trained at budget {trained:g}, recalibrated to {budget:g} on the "
+            "train problems (train one at this budget for a fair comparison)"
+        )
+        train_scores = policy.scores(
+            train_problems["question"].to_list(), policy.metas(train_problems, problems_path)
+        )
+        mu = calibrate(train_scores, policy.costs, data.train.cost[:, amap], budget)
+    choice = amap[decide(scores, policy.costs, mu)]
+    probs = np.zeros_like(data.test.acc)
+    probs[np.arange(len(choice)), choice] = 1.0
+    params = {
+        "learner": policy.learner,
+        "trained_budget": trained,
+        "recalibrated": recalibrated,
+        "mu": mu,
+    }
+    return _Row(
+        name, "learned", budget, budget, outcome_from_probs(data.test, probs, params), choice
+    )
+
+
+def _metrics(
+    rows: list[_Row], data: EvalData, options: EvaluateOptions, on_test: _OracleOn
+) -> list[dict[str, Any]]:
+    """Every row's metrics, with one paired bootstrap over problems shared by all rows."""
+    test = data.test
+    n = test.acc.shape[0]
+    columns: list[np.ndarray] = []
+    partial: list[dict[str, Any]] = []
+    for row in rows:
+        acc_i, cost_i = row.outcome.acc, row.outcome.cost
+        accuracy, cost = float(acc_i.mean()), float(cost_i.mean())
+        uni = uniform_at_budget(test.acc, test.cost, cost)
+        uni_i = uni.per_problem(test.acc) if uni else None
+        try:
+            probs, sol = on_test.probs(cost)
+            oracle_acc: float | None = float((probs * test.acc).sum(axis=1).mean())
+        except oracle.InfeasibleBudget:
+            sol, oracle_acc = None, None
+        if row.policy == ORACLE:
+            oracle_acc = accuracy
+        uniform_acc = float(uni_i.mean()) if uni_i is not None else None
+        gain = accuracy - uniform_acc if uniform_acc is not None else None
+        rec: dict[str, Any] = {
+            "policy": row.policy,
+            "kind": row.kind,
+            "budget": row.budget,
+            "target_cost": row.target,
+            "accuracy": accuracy,
+            "cost": cost,
+            "cost_over_budget": cost / row.budget if row.budget > 0 else None,
+            "uniform_accuracy": uniform_acc,
+            "gain_vs_uniform": gain,
+            "relative_gain": gain / uniform_acc if gain is not None and uniform_acc else None,
+            "oracle_accuracy": oracle_acc,
+            "regret": oracle_acc - accuracy if oracle_acc is not None else None,
+            "oracle_gain_share": share_of_gain(accuracy, uniform_acc, oracle_acc)
+            if uniform_acc is not None and oracle_acc is not None
+            else None,
+            "upper_bound": bool(row.extra.get("upper")),
+            "problems": n,
+            "params": row.outcome.params,
+        }
+        if row.choice is not None and sol is not None:
+            truth = np.where(sol.p_hi >= 0.5, sol.action_hi, sol.action_lo)
+            imi = imitation(test.acc, truth, row.choice)
+            rec |= {
+                "imitation_accuracy": imi.accuracy,
+                "regret_vs_labels": imi.regret,
+                "max_gap": imi.max_gap,
+                "bound": imi.bound,
+                "mean_gap_bound": imi.mean_gap_bound,
+                "bound_holds": imi.holds,
+                "confusion": {"actions": data.actions, "matrix": imi.matrix.tolist()},
+            }
+        columns.append(acc_i)
+        columns.append(acc_i - uni_i if uni_i is not None else np.zeros(n))
+        partial.append(rec)
+    draws = bootstrap_means(np.column_stack(columns), options.n_boot, options.seed)
+    for j, rec in enumerate(partial):
+        rec["accuracy_ci"] = list(interval(draws[:, 2 * j]))
+        gain_ci = [_clean(x) for x in interval(draws[:, 2 * j + 1])]
+        rec["gain_vs_uniform_ci"] = gain_ci if rec["gain_vs_uniform"] is not None else None
+        for key in ("gain_vs_uniform", "relative_gain", "regret", "oracle_gain_share"):
+            rec[key] = _clean(rec[key])
+    return partial
+
+
+def _clean(value: float | None) -> float | None:
+    """Float noise around zero (a policy against itself) shown as zero."""
+    return 0.0 if value is not None and abs(value) < 1e-12 else value
+
+
+def _frontiers(on_test: _OracleOn, points: int = 60) -> dict[str, list[list[float]]]:
+    """Uniform's and the oracle's accuracy as functions of mean cost, for the plot."""
+    test = on_test.curves
+    mean_cost = test.cost.mean(axis=0)
+    lo, hi = float(mean_cost.min()), float(mean_cost.max())
+    grid = np.linspace(lo, hi, points) if hi > lo else np.array([lo])
+    uni, orc = [], []
+    for c in grid:
+        u = uniform_at_budget(test.acc, test.cost, float(c))
+        if u is not None:
+            uni.append([float(c), u.accuracy])
+        with contextlib.suppress(oracle.InfeasibleBudget):
+            orc.append([float(c), on_test.solve(float(c)).objective])
+    return {"uniform": uni, "oracle": orc}

@@ -1,0 +1,66 @@
+"""The ``evaluate`` stage: load the inputs, score on them in memory, write the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ttcalloc.artifacts.frames import input_path
+from ttcalloc.common.errors import InputError
+from ttcalloc.stages.evaluate.load import load_inputs, load_policies
+from ttcalloc.stages.evaluate.options import EvaluateOptions, PolicySpec
+from ttcalloc.stages.evaluate.records import build_report, write_report
+from ttcalloc.stages.evaluate.score import score_policies
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    out: Path
+    report: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.report
+
+
+def evaluate_policies(
+    policies: list[PolicySpec],
+    out: Path,
+    options: EvaluateOptions | None = None,
+    curves_path: Path | None = None,
+    problems_path: Path | None = None,
+    samples_path: Path | None = None,
+) -> EvaluateResult:
+    """Score learned policies, baselines and the oracle on the test split; write the report.
+
+    Args:
+        policies: policy folders from ``ttcalloc train`` (may be empty with ``budgets``); folders
+            given the same name form one policy evaluated at the budgets it was trained for.
+        out: report folder: metrics.parquet, report.json, report.md, accuracy_vs_budget.png.
+        options: budgets, baselines, bootstrap resamples, replay orders, seed, plot.
+        curves_path: curves (default: the curves the first policy was trained with).
+        problems_path: problems with the split (default: the first policy's).
+        samples_path: samples for the early-stopping baselines (default: the curves' samples
+            when that file exists; without samples those baselines are left out).
+
+    Returns:
+        An :class:`EvaluateResult` holding the report (the content of report.json).
+    """
+    options = options or EvaluateOptions()
+    options.check()
+    groups = load_policies(policies)
+    if policies:
+        first = next(iter(groups[policies[0].name].values()))
+        inputs = first.info.get("provenance", {}).get("inputs", {})
+        curves_path = curves_path or input_path({"inputs": inputs}, "curves")
+        problems_path = problems_path or input_path({"inputs": inputs}, "problems")
+    if curves_path is None or problems_path is None:
+        raise InputError("give --curves and --problems (or a policy that names them)")
+    if not groups and not options.budgets:
+        raise InputError("nothing to evaluate at: give a policy folder or --budgets")
+
+    loaded = load_inputs(Path(curves_path), Path(problems_path), samples_path, options)
+    scored = score_policies(loaded, groups, options)
+    report = build_report(scored, loaded, options)
+    out = Path(out)
+    return EvaluateResult(out=out, report=write_report(out, report, scored, loaded, policies))
