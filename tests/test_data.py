@@ -48,6 +48,37 @@ def test_math_answer_field_or_last_boxed(tmp_path: Path) -> None:
     assert "solution" not in df.columns  # the worked solution would leak the answer
 
 
+def test_problems_frame_from_records_in_memory() -> None:
+    options = data.DataOptions(test_frac=0.5, seed=7)
+    df = data.problems_frame(GSM8K_ROWS, "gsm8k", options)
+    assert df["answer"].to_list() == ["7", "10", "1250", "4.5", "144"]
+    assert df["split"].to_list() == [data.split_of(str(i), 0.5, 7) for i in range(5)]
+    reordered = data.problems_frame(
+        [dict(r, id=f"q{i}") for i, r in reversed(list(enumerate(GSM8K_ROWS)))],
+        "gsm8k",
+        data.DataOptions(test_frac=0.5, seed=7, id_field="id"),
+    )
+    assert reordered["problem_id"].to_list() == ["q4", "q3", "q2", "q1", "q0"]
+    assert reordered["split"].to_list() == [
+        data.split_of(f"q{i}", 0.5, 7) for i in range(4, -1, -1)
+    ]
+
+
+def test_problems_frame_jsonl_grader_and_errors_name_the_source() -> None:
+    numeric = [{"question": "q", "answer": "1,250"}, {"question": "r", "answer": "4.50"}]
+    df = data.problems_frame(numeric, "jsonl")
+    assert df["answer"].to_list() == ["1250", "4.5"] and set(df["grader"]) == {"numeric"}
+    mixed = data.problems_frame([*numeric, {"question": "s", "answer": "x^2"}], "jsonl")
+    assert mixed["answer"].to_list() == ["1,250", "4.50", "x^2"]  # kept as written for math
+    assert set(mixed["grader"]) == {"math"}
+    with pytest.raises(DataError, match=r"^mem: record 1: field 'answer' has no '#### N'"):
+        data.problems_frame([GSM8K_ROWS[0], {"question": "a", "answer": "?"}], "gsm8k", where="mem")
+    with pytest.raises(DataError, match=r"^mem: no problems found"):
+        data.problems_frame([], "math", where="mem")
+    with pytest.raises(InputError, match="unknown dataset kind 'csv'"):
+        data.problems_frame(numeric, "csv")
+
+
 def test_split_is_a_stable_seeded_hash(tmp_path: Path) -> None:
     ids = [str(i) for i in range(4000)]
     splits = {pid: data.split_of(pid, 0.2, seed=0) for pid in ids}

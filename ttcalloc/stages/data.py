@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ttcalloc.artifacts import sources
 from ttcalloc.artifacts.io import write_artifact
-from ttcalloc.artifacts.schemas import PROBLEMS
+from ttcalloc.artifacts.schemas import PROBLEMS, validate
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.hashing import seeded_unit
 from ttcalloc.text import grading
@@ -184,52 +184,60 @@ def _auto_grader(answers: list[str]) -> str:
     return "numeric" if all(grading.parse_number(a) is not None for a in answers) else "math"
 
 
-def load_problems(
-    source: str | Path,
-    kind: str,
-    options: DataOptions | None = None,
-    fields: JsonlFields | None = None,
-) -> pl.DataFrame:
-    """Load a dataset into a problems frame (validated, not yet written).
-
-    ``kind`` is ``gsm8k``, ``math`` or ``jsonl`` (with ``fields``).  ``source`` is a local file or
-    an http(s) URL (downloaded once into the cache).
-    """
-    import polars as pl
-
-    options = options or DataOptions()
-    options.check()
+def _row_builder(kind: str, fields: JsonlFields | None) -> RowBuilder:
+    """The row builder of ``kind``; an unknown kind or grader is an :class:`InputError`."""
     if kind == "jsonl":
         fields = fields or JsonlFields()
         if fields.grader not in ("auto", *grading.GRADERS):
             raise InputError(f"--grader {fields.grader!r}: expected auto, numeric, math or exact")
-        builder = _jsonl_builder(fields)
-    elif kind in BUILDERS:
-        builder = BUILDERS[kind]
-    else:
-        raise InputError(f"unknown dataset kind {kind!r}: expected gsm8k, math or jsonl")
+        return _jsonl_builder(fields)
+    if kind in BUILDERS:
+        return BUILDERS[kind]
+    raise InputError(f"unknown dataset kind {kind!r}: expected gsm8k, math or jsonl")
+
+
+def read_dataset(source: str | Path, limit: int | None = None) -> tuple[Path, list[dict[str, Any]]]:
+    """The local path of ``source`` (a URL is downloaded once) and its first ``limit`` records."""
     path = sources.resolve(source)
     records = sources.read_records(path)
-    if options.limit is not None:
-        records = records[: options.limit]
+    if limit is not None:
+        records = records[:limit]
+    return path, records
+
+
+def problems_frame(
+    records: list[dict[str, Any]],
+    kind: str,
+    options: DataOptions | None = None,
+    fields: JsonlFields | None = None,
+    where: str = "records",
+) -> pl.DataFrame:
+    """Records into a validated problems frame, without IO: ids, gold answers, splits, graders.
+
+    ``where`` names the source in error messages.
+    """
+    import polars as pl
+
+    options = options or DataOptions()
+    builder = _row_builder(kind, fields)
     if not records:
-        raise DataError(f"{path}: no problems found (empty dataset)")
+        raise DataError(f"{where}: no problems found (empty dataset)")
     rows: list[Row] = []
     seen: dict[str, int] = {}
     for index, record in enumerate(records):
-        where = f"{path}: record {index}"
-        pid = _problem_id(record, index, options.id_field, where)
+        at = f"{where}: record {index}"
+        pid = _problem_id(record, index, options.id_field, at)
         if pid in seen:
             raise DataError(
-                f"{path}: duplicate problem_id {pid!r} (records {seen[pid]} and {index})"
+                f"{where}: duplicate problem_id {pid!r} (records {seen[pid]} and {index})"
             )
         seen[pid] = index
-        row = builder(record, where)
+        row = builder(record, at)
         row["problem_id"] = pid
         row["split"] = split_of(pid, options.test_frac, options.seed)
         rows.append(row)
     if kind == "jsonl":
-        assert fields is not None
+        fields = fields or JsonlFields()
         grader = (
             _auto_grader([r["answer"] for r in rows]) if fields.grader == "auto" else fields.grader
         )
@@ -239,9 +247,74 @@ def load_problems(
                 num = grading.parse_number(row["answer"])
                 row["answer"] = grading.format_number(num) if num is not None else row["answer"]
     df = pl.from_dicts(rows, infer_schema_length=None)
-    from ttcalloc.artifacts.schemas import validate
+    return validate(df, PROBLEMS, where)
 
-    return validate(df, PROBLEMS, str(path))
+
+def load_problems(
+    source: str | Path,
+    kind: str,
+    options: DataOptions | None = None,
+    fields: JsonlFields | None = None,
+) -> pl.DataFrame:
+    """Load a dataset into a problems frame (validated, not yet written).
+
+    ``kind`` is ``gsm8k``, ``math`` or ``jsonl`` (with ``fields``).  ``source`` is a local file or
+    an http(s) URL (downloaded once into the cache).  Steps: :func:`read_dataset`,
+    :func:`problems_frame`.
+    """
+    options = options or DataOptions()
+    options.check()
+    _row_builder(kind, fields)  # a bad kind or grader fails before the source is read
+    path, records = read_dataset(source, options.limit)
+    return problems_frame(records, kind, options, fields, str(path))
+
+
+def write_problems(
+    df: pl.DataFrame,
+    out: Path,
+    kind: str,
+    source: str | Path,
+    local: Path,
+    options: DataOptions,
+    fields: JsonlFields | None = None,
+) -> None:
+    """Write ``problems.parquet`` atomically, with provenance.
+
+    ``source`` is recorded as given; ``local`` (its resolved file) is fingerprinted.
+    """
+    params: dict[str, Any] = {
+        "kind": kind,
+        "source": str(source),
+        "limit": options.limit,
+        "test_frac": options.test_frac,
+        "seed": options.seed,
+        "id_field": options.id_field,
+    }
+    if fields is not None and kind == "jsonl":
+        params.update(
+            question_field=fields.question,
+            answer_field=fields.answer,
+            grader=fields.grader,
+            meta_fields=list(fields.meta),
+        )
+    write_artifact(df, out, PROBLEMS, stage="data", params=params, inputs={"source": local})
+
+
+def summarize_problems(df: pl.DataFrame, out: Path, kind: str) -> DataResult:
+    """Counts per split and per grader of a problems frame."""
+    counts = df["split"].value_counts()
+    by_split = dict(zip(counts["split"].to_list(), counts["count"].to_list(), strict=True))
+    graders = df["grader"].value_counts()
+    return DataResult(
+        out=Path(out),
+        kind=kind,
+        problems=df.height,
+        train=int(by_split.get("train", 0)),
+        test=int(by_split.get("test", 0)),
+        grader_counts=dict(
+            zip(graders["grader"].to_list(), graders["count"].to_list(), strict=True)
+        ),
+    )
 
 
 def build_problems(
@@ -268,32 +341,5 @@ def build_problems(
     options = options or DataOptions()
     src = sources.resolve(source)
     df = load_problems(src, kind, options, fields)
-    params: dict[str, Any] = {
-        "kind": kind,
-        "source": str(source),
-        "limit": options.limit,
-        "test_frac": options.test_frac,
-        "seed": options.seed,
-        "id_field": options.id_field,
-    }
-    if fields is not None and kind == "jsonl":
-        params.update(
-            question_field=fields.question,
-            answer_field=fields.answer,
-            grader=fields.grader,
-            meta_fields=list(fields.meta),
-        )
-    write_artifact(df, out, PROBLEMS, stage="data", params=params, inputs={"source": src})
-    counts = df["split"].value_counts()
-    by_split = dict(zip(counts["split"].to_list(), counts["count"].to_list(), strict=True))
-    graders = df["grader"].value_counts()
-    return DataResult(
-        out=Path(out),
-        kind=kind,
-        problems=df.height,
-        train=int(by_split.get("train", 0)),
-        test=int(by_split.get("test", 0)),
-        grader_counts=dict(
-            zip(graders["grader"].to_list(), graders["count"].to_list(), strict=True)
-        ),
-    )
+    write_problems(df, out, kind, source, src, options, fields)
+    return summarize_problems(df, out, kind)
