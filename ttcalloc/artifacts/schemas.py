@@ -260,12 +260,17 @@ METRICS = Schema(
 POLICY = JsonSchema(
     name="policy",
     version=1,
-    doc="policy/policy.json beside the XGBoost model of a trained policy.",
+    doc=(
+        "policy/policy.json beside the XGBoost model(s) of a trained policy. A static policy "
+        "(imitate, plugin) also has `actions` (with their costs) and `mu` (the calibrated cost "
+        "multiplier); an adaptive one (stop) has `adaptive`: cap, checkpoints, strategy, the "
+        "per-sample values in its state, and the two calibrated prices with the weight `p_lo`."
+    ),
     producer="ttcalloc train",
     keys=(
-        ("actions", "the actions with their costs"),
-        ("features", "the feature names, in model order"),
-        ("mu", "the calibrated cost multiplier"),
+        ("learner", "imitate or plugin (one action per question), or stop (adaptive)"),
+        ("features", "the question feature names, in model order"),
+        ("model_files", "the XGBoost model files (UBJ) in the folder"),
         ("budget", "the budget the policy was calibrated to"),
         ("metrics", "training metrics"),
         ("provenance", "versions and input fingerprints"),

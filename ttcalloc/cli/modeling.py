@@ -143,7 +143,12 @@ def solve_cmd(
 @app.command("train", rich_help_panel=PIPELINE)
 @fails_cleanly
 def train_cmd(
-    allocation: Annotated[Path, typer.Argument(help="allocation.parquet from `ttcalloc solve`.")],
+    allocation: Annotated[
+        Path,
+        typer.Argument(
+            help="allocation.parquet from `ttcalloc solve` (or curves.parquet with --learner stop)."
+        ),
+    ],
     problems: Annotated[
         Path, typer.Option(help="problems.parquet (questions, metadata, split).")
     ] = Path("problems.parquet"),
@@ -157,7 +162,11 @@ def train_cmd(
         float | None, typer.Option(help="Which budget of the allocation (needed if several).")
     ] = None,
     learner: Annotated[
-        str, typer.Option(help="imitate (classify the oracle action) or plugin (predict p(a)).")
+        str,
+        typer.Option(
+            help="stop (adaptive: decides after each sample whether to draw more), imitate "
+            "(classify the oracle action) or plugin (predict p(a))."
+        ),
     ] = "imitate",
     weight: Annotated[
         str, typer.Option(help="none, or gap: weight problems by their gap.")
@@ -169,19 +178,73 @@ def train_cmd(
     seed: Annotated[int, typer.Option(help="Seed of folds and XGBoost.")] = 0,
     n_estimators: Annotated[int, typer.Option(help="Boosting rounds.")] = 200,
     max_depth: Annotated[int, typer.Option(help="Tree depth.")] = 4,
+    samples: Annotated[
+        Path | None,
+        typer.Option(help="stop: samples.parquet (default: the samples the curves came from)."),
+    ] = None,
+    orders: Annotated[
+        int, typer.Option(help="stop: random orders each train problem is replayed in.")
+    ] = 60,
+    fit_orders: Annotated[
+        int, typer.Option(help="stop: of those orders, how many make training rows.")
+    ] = 8,
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:
-    """Learn the oracle from cheap features; calibrate to the budget out of fold."""
+    """Learn a policy on the train split; calibrate it to the budget out of fold.
+
+    `stop` learns when to stop sampling from replays of the recorded samples (the gain from
+    drawing more, against its cost); `imitate` and `plugin` pick one action per question from
+    its text, as in the paper.
+    """
     from ttcalloc.cli.summaries import print_train
     from ttcalloc.common.console import emit_json
-    from ttcalloc.stages.train import TrainOptions, train_policy
+    from ttcalloc.stages.train import TrainOptions, TrainResult, train_policy
+
+    group_names = tuple(f.strip() for f in features.split(",") if f.strip())
+    if learner == "stop":
+        from ttcalloc.stages.train_stop import StopTrainOptions, train_adaptive
+
+        stop_options = StopTrainOptions(
+            budget=budget,
+            features=group_names,
+            folds=folds,
+            seed=seed,
+            orders=orders,
+            fit_orders=fit_orders,
+            n_estimators=n_estimators if n_estimators != 200 else 150,
+            max_depth=max_depth,
+            samples=samples,
+        )
+        stop_inputs = {
+            "allocation": allocation,
+            "problems": problems,
+            "curves": curves,
+            "samples": samples,
+        }
+        result = _run_stage(
+            "train",
+            out,
+            stop_options,
+            stop_inputs,
+            force,
+            as_json,
+            lambda: TrainResult(
+                out, train_adaptive(allocation, problems, out, stop_options, curves)
+            ),
+            "policy.json",
+        )
+        if result is not None:
+            print_train(result)
+            if as_json:
+                emit_json(result.to_dict())
+        return
 
     options = TrainOptions(
         budget=budget,
         learner=learner,
         weight=weight,
-        features=tuple(f.strip() for f in features.split(",") if f.strip()),
+        features=group_names,
         folds=folds,
         seed=seed,
         n_estimators=n_estimators,

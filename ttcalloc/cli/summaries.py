@@ -87,12 +87,18 @@ def print_train(result: TrainResult) -> None:
         ("budget", f"{m['budget']:g}"),
         ("expected cost (out of fold)", f"{m['oof_expected_cost']:.4g}"),
         ("cost / budget", _num(m["oof_cost_over_budget"], ".3f")),
-        ("imitation accuracy", f"{m['oof_imitation_accuracy']:.3f}"),
+    ]
+    if "oof_imitation_accuracy" in m:
+        rows.append(("imitation accuracy", f"{m['oof_imitation_accuracy']:.3f}"))
+    else:
+        rows.append(("most samples drawn", f"{m['cap']}"))
+    rows += [
         ("accuracy", f"{m['oof_accuracy']:.4f}"),
         ("uniform at the same cost", _num(m["uniform_accuracy_same_cost"])),
         ("gain vs uniform", _num(m["gain_vs_uniform"], "+.4f")),
-        ("oracle (labels)", f"{m['oracle_accuracy']:.4f}"),
     ]
+    if "oracle_accuracy" in m:
+        rows.append(("oracle (labels)", f"{m['oracle_accuracy']:.4f}"))
     for k, v in rows:
         table.add_row(k, v)
     err_console.print(table)

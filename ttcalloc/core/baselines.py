@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ttcalloc.core import replays as sequential
+from ttcalloc.core import stopping
 from ttcalloc.core.oracle import FloatArray, InfeasibleBudget, IntArray, solve_exact
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ class EvalData:
     train_replays: sequential.Replays | None = None
     replay_note: str = ""
     max_k: int = 1
+    strategy: str = "majority"  # how the curves' actions combine samples: majority or pass
     tuning: dict[str, tuple[FloatArray, FloatArray]] = field(default_factory=dict, compare=False)
 
 
@@ -268,6 +270,8 @@ def length_heuristic(data: EvalData, target: float) -> Outcome:
 
 def _sequential(rule: str) -> Callable[[EvalData, float], Outcome]:
     def baseline(data: EvalData, target: float) -> Outcome:
+        if data.strategy != "majority":
+            raise Unavailable("a majority-vote rule; the curves' actions are pass@k")
         if data.train_replays is None or data.test_replays is None:
             raise Unavailable(data.replay_note or "needs the samples (pass --samples)")
         grid = sequential.settings(rule, data.max_k)
@@ -294,6 +298,34 @@ def _sequential(rule: str) -> Callable[[EvalData, float], Outcome]:
     return baseline
 
 
+def first_success(data: EvalData, target: float) -> Outcome:
+    """With a verifier (pass@k): draw until the first correct sample, at most K; the two caps
+    around the target (tuned on train) are mixed to meet it."""
+    if data.strategy != "pass":
+        raise Unavailable("needs a verifier: the curves' actions are majority votes")
+    if data.train_replays is None or data.test_replays is None:
+        raise Unavailable(data.replay_note or "needs the samples (pass --samples)")
+    caps = list(range(1, min(data.max_k, data.train_replays.max_samples) + 1))
+    if "verify" not in data.tuning:
+        results = [stopping.first_success(data.train_replays, k) for k in caps]
+        data.tuning["verify"] = (
+            np.array([r[0].mean() for r in results]),
+            np.array([r[1].mean() for r in results]),
+        )
+    mean_acc, mean_cost = data.tuning["verify"]
+    mix = mix_at_budget(mean_acc, mean_cost, target)
+    if mix is None:
+        raise Unavailable(f"target {target:g} is below its cheapest setting on train")
+    acc_lo, cost_lo = stopping.first_success(data.test_replays, caps[mix.lo])
+    acc_hi, cost_hi = stopping.first_success(data.test_replays, caps[mix.hi])
+    p = mix.p_hi
+    return Outcome(
+        acc=(1 - p) * acc_lo + p * acc_hi,
+        cost=(1 - p) * cost_lo + p * cost_hi,
+        params={"lo": {"cap": caps[mix.lo]}, "hi": {"cap": caps[mix.hi]}, "p_hi": p},
+    )
+
+
 Baseline = Callable[[EvalData, float], Outcome]
 
 BASELINES: dict[str, Baseline] = {
@@ -302,6 +334,7 @@ BASELINES: dict[str, Baseline] = {
     "length": length_heuristic,
     "esc": _sequential("esc"),
     "adaptive": _sequential("adaptive"),
+    "verify": first_success,
 }
 """Registered baselines, in report order."""
 
@@ -311,4 +344,9 @@ DESCRIPTIONS: dict[str, str] = {
     "length": "longest questions get the costlier of two actions (tuned on train)",
     "esc": "early-stopping self-consistency: stop at a unanimous window (tuned on train)",
     "adaptive": "adaptive-consistency: stop when the leader is likely the majority (tuned)",
+    "verify": "with a verifier: draw until the first correct sample, at most K (tuned)",
 }
+
+SEQUENTIAL = ("esc", "adaptive", "verify")
+"""Baselines replayed from the samples; each applies to one strategy (see ``APPLIES``)."""
+APPLIES: dict[str, str] = {"esc": "majority", "adaptive": "majority", "verify": "pass"}

@@ -18,6 +18,8 @@ from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError, DataError
 from ttcalloc.core.oracle import lagrangian_choice
 from ttcalloc.learn import features as feats
+from ttcalloc.learn.adaptive import LEARNER as LEARNER_STOP
+from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.learners import Model, load_model
 
 if TYPE_CHECKING:
@@ -77,6 +79,11 @@ class Policy:
         """Load a policy folder written by ``ttcalloc train``."""
         folder = Path(path)
         meta = read_json_artifact(folder / "policy.json", POLICY)
+        if meta.get("learner") == LEARNER_STOP:
+            raise ArtifactError(
+                f"{folder}: an adaptive (stop) policy decides while sampling, not one action per "
+                "question; load it with ttcalloc.learn.policy.load_policy or AdaptivePolicy.load"
+            )
         try:
             actions = [a["name"] for a in meta["actions"]]
             costs = np.array([float(a["cost"]) for a in meta["actions"]])
@@ -157,3 +164,12 @@ class Policy:
 
     def expected_cost(self, action: str) -> float:
         return float(self.costs[self.actions.index(action)])
+
+
+def load_policy(path: str | Path) -> Policy | AdaptivePolicy:
+    """Load any policy folder: a static one (:class:`Policy`) or an adaptive one (``stop``)."""
+    folder = Path(path)
+    meta = read_json_artifact(folder / "policy.json", POLICY)
+    if meta.get("learner") == LEARNER_STOP:
+        return AdaptivePolicy.from_meta(folder, meta)
+    return Policy.load(folder)

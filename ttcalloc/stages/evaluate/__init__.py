@@ -18,7 +18,7 @@ The stage (``stage``: :func:`evaluate_policies`) is load -> score -> write:
 - ``render``: report.md and accuracy_vs_budget.png.
 """
 
-from ttcalloc.stages.evaluate.load import Loaded, load_inputs, load_policies, load_replays
+from ttcalloc.stages.evaluate.load import Loaded, load_inputs, load_policies
 from ttcalloc.stages.evaluate.options import EvaluateOptions, PolicySpec
 from ttcalloc.stages.evaluate.records import build_report, metrics_row, write_report
 from ttcalloc.stages.evaluate.score import ORACLE, ORACLE_FIT, Scored, score_policies
@@ -37,7 +37,6 @@ __all__ = [
     "evaluate_policies",
     "load_inputs",
     "load_policies",
-    "load_replays",
     "metrics_row",
     "score_policies",
     "verdicts",

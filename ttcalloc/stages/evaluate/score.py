@@ -4,15 +4,18 @@ that compare them.  No file is read or written here."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ttcalloc.common.console import warn
-from ttcalloc.common.errors import ArtifactError, InputError
+from ttcalloc.common.errors import ArtifactError, DataError, InputError
 from ttcalloc.core import oracle
+from ttcalloc.core import replays as sequential
 from ttcalloc.core.baselines import (
+    APPLIES,
     BASELINES,
     EvalData,
     Outcome,
@@ -23,6 +26,7 @@ from ttcalloc.core.baselines import (
 )
 from ttcalloc.core.curves import Dense
 from ttcalloc.core.metrics import bootstrap_means, imitation, interval, share_of_gain
+from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.policy import Policy, calibrate, decide
 from ttcalloc.stages.evaluate.options import EvaluateOptions
 
@@ -80,7 +84,9 @@ class _OracleOn:
 
 
 def score_policies(
-    loaded: Loaded, groups: dict[str, dict[float, Policy]], options: EvaluateOptions
+    loaded: Loaded,
+    groups: dict[str, dict[float, Policy | AdaptivePolicy]],
+    options: EvaluateOptions,
 ) -> Scored:
     """Score learned policies, baselines and the oracle on the loaded test problems.
 
@@ -109,9 +115,11 @@ def score_policies(
     rows: list[_Row] = []
     for budget in budgets:
         learned = [
-            _learned_row(
+            _adaptive_row(name, members, budget, loaded, test_problems, train_problems, options)
+            if _is_adaptive(members)
+            else _learned_row(
                 name,
-                members,
+                members,  # type: ignore[arg-type]
                 budget,
                 data,
                 test_problems,
@@ -123,6 +131,8 @@ def score_policies(
         ]
         target = budget if options.budgets else float(learned[0].outcome.cost.mean())
         for name in options.baselines:
+            if name in APPLIES and APPLIES[name] != data.strategy:
+                continue  # a rule for the other strategy (majority vote or verifier)
             try:
                 outcome = BASELINES[name](data, target)
             except Unavailable as exc:
@@ -146,6 +156,88 @@ def score_policies(
 
     records = _metrics(rows, data, options, on_test)
     return Scored(budgets, records, _frontiers(on_test) if options.plot else None)
+
+
+def _is_adaptive(members: dict[float, Policy | AdaptivePolicy]) -> bool:
+    kinds = {isinstance(m, AdaptivePolicy) for m in members.values()}
+    if len(kinds) > 1:
+        raise InputError("one policy name mixes adaptive (stop) and static folders")
+    return kinds == {True}
+
+
+def _adaptive_row(
+    name: str,
+    members: dict[float, Policy | AdaptivePolicy],
+    budget: float,
+    loaded: Loaded,
+    test_problems: pl.DataFrame,
+    train_problems: pl.DataFrame,
+    options: EvaluateOptions,
+) -> _Row:
+    """An adaptive policy replayed on the test problems' scoring-half samples (the same orders
+    as the early-stopping baselines).  At a budget it was not trained for, or with
+    ``recalibrate``, its two prices are set label-free on the train (or test) replays."""
+    data = loaded.data
+    trained = min(members, key=lambda b: (abs(b - budget), b))
+    policy = members[trained]
+    assert isinstance(policy, AdaptivePolicy)
+    if data.test_replays is None or data.train_replays is None:
+        raise DataError(
+            f"policy {name} is adaptive and needs the samples replayed: {data.replay_note}"
+        )
+    missing = [v for v in policy.sample_values if v not in loaded.sample_values]
+    if missing:
+        raise DataError(f"policy {name} uses per-sample {missing[0]!r}, which these samples lack")
+    pick = [loaded.sample_values.index(v) for v in policy.sample_values]
+
+    def view(r: sequential.Replays) -> sequential.Replays:
+        extra = r.extra[..., pick] if r.extra is not None and pick else None
+        return dataclasses.replace(r, extra=extra)
+
+    test_rep = view(data.test_replays)
+    metas = policy_metas(policy, test_problems, loaded.problems_path)
+    critical = policy.critical(test_rep, test_problems["question"].to_list(), metas)
+    calibration = policy.calibration
+    recalibrated: bool | str = trained != budget
+    if options.recalibrate:
+        calibration = policy.recalibrate(test_rep, critical, budget)
+        recalibrated = "test replays"
+    elif recalibrated:
+        warn(
+            f"policy {name}: trained at budget {trained:g}, recalibrated to {budget:g} on the "
+            "train replays (train one at this budget for a fair comparison)"
+        )
+        train_rep = view(data.train_replays)
+        train_metas = policy_metas(policy, train_problems, loaded.problems_path)
+        train_crit = policy.critical(train_rep, train_problems["question"].to_list(), train_metas)
+        calibration = policy.recalibrate(train_rep, train_crit, budget)
+    acc, cost = policy.outcome(test_rep, critical, calibration)
+    params = {
+        "learner": policy.learner,
+        "trained_budget": trained,
+        "recalibrated": recalibrated,
+        "lambda_lo": calibration.lam_lo,
+        "lambda_hi": calibration.lam_hi if np.isfinite(calibration.lam_hi) else None,
+        "p_lo": calibration.p_lo,
+        "cap": policy.grid.cap,
+    }
+    return _Row(name, "learned", budget, budget, Outcome(acc=acc, cost=cost, params=params))
+
+
+def policy_metas(
+    policy: AdaptivePolicy, problems: pl.DataFrame, source: Path
+) -> list[dict[str, Any]]:
+    """Each problem's metadata for an adaptive policy's question features."""
+    needs = [c for c in ("level",) if c in policy.feature_names]
+    if policy.subjects is not None:
+        needs.append("subject")
+    for col in needs:
+        if col not in problems.columns or problems[col].null_count() == problems.height:
+            raise DataError(
+                f"{source}: the policy was trained with feature {col!r}; these problems lack it"
+            )
+    cols = [c for c in ("level", "subject") if c in problems.columns]
+    return problems.select(cols).to_dicts() if cols else [{}] * problems.height
 
 
 def _action_map(policy: Policy, actions: list[str], source: str) -> np.ndarray:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ttcalloc.artifacts.frames import input_path
 from ttcalloc.common.errors import InputError
+from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.stages.evaluate.load import load_inputs, load_policies
 from ttcalloc.stages.evaluate.options import EvaluateOptions, PolicySpec
 from ttcalloc.stages.evaluate.records import build_report, write_report
@@ -59,7 +60,8 @@ def evaluate_policies(
     if not groups and not options.budgets:
         raise InputError("nothing to evaluate at: give a policy folder or --budgets")
 
-    loaded = load_inputs(Path(curves_path), Path(problems_path), samples_path, options)
+    adaptive = any(isinstance(m, AdaptivePolicy) for g in groups.values() for m in g.values())
+    loaded = load_inputs(Path(curves_path), Path(problems_path), samples_path, options, adaptive)
     scored = score_policies(loaded, groups, options)
     report = build_report(scored, loaded, options)
     out = Path(out)

@@ -1,0 +1,149 @@
+"""Recorded samples replayed in random orders, for sequential policies (train and evaluate).
+
+The samples behind a curves artifact are re-read, labelled and split into the halves exactly as
+``estimate`` did (from the curves' provenance), so a replay of a problem's fit (or eval) half
+holds the same samples the curves of that half were estimated from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ttcalloc.artifacts.frames import CORRECT, assign_halves, input_path, sample_cost, vote_labels
+from ttcalloc.artifacts.io import check_known_ids, read_artifact
+from ttcalloc.artifacts.schemas import SAMPLES
+from ttcalloc.core import replays as rp
+
+if TYPE_CHECKING:
+    import polars as pl
+
+# per-sample values a sequential policy may use, and the sample columns they come from
+SAMPLE_VALUES = ("tokens", "chars", "mean_logprob")
+
+
+@dataclass(frozen=True)
+class ReplayGroup:
+    """Which problems, which half of their samples, and the seed of their orders."""
+
+    ids: list[str]
+    half: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class SampleReplays:
+    """Replays of each requested group (None with a ``note`` when unavailable)."""
+
+    replays: list[rp.Replays] | None
+    note: str
+    strategy: str  # "majority" or "pass": what the curves' actions combine
+    sample_values: list[str]  # names of the per-sample values in ``Replays.extra``
+
+
+def _values(samples: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Add ``_v_<name>`` columns for the per-sample values every sample has."""
+    import polars as pl
+
+    exprs: dict[str, pl.Expr] = {}
+    if samples["completion_tokens"].null_count() == 0:
+        exprs["tokens"] = pl.col("completion_tokens").cast(pl.Float64)
+    if "completion_chars" in samples.columns and samples["completion_chars"].null_count() == 0:
+        exprs["chars"] = pl.col("completion_chars").cast(pl.Float64)
+    elif samples["response"].null_count() == 0:
+        exprs["chars"] = pl.col("response").str.len_chars().cast(pl.Float64)
+    if "mean_logprob" in samples.columns and samples["mean_logprob"].null_count() == 0:
+        exprs["mean_logprob"] = pl.col("mean_logprob").cast(pl.Float64)
+    names = [n for n in SAMPLE_VALUES if n in exprs]
+    return samples.with_columns([exprs[n].alias(f"_v_{n}") for n in names]), names
+
+
+def load_sample_replays(
+    samples_path: Path,
+    problems: pl.DataFrame,
+    problems_path: Path,
+    curves_meta: dict[str, Any],
+    groups: list[ReplayGroup],
+    orders: int,
+) -> SampleReplays:
+    """Replays of each group's samples, labelled, halved and costed as ``estimate`` did."""
+    import polars as pl
+
+    params = curves_meta.get("params", {})
+    models = params.get("models") or []
+    strategies = params.get("strategies") or ["majority"]
+    strategy = "majority" if "majority" in strategies else "pass"
+    samples = read_artifact(samples_path, SAMPLES).df
+    samples = samples.filter(pl.col("correct").is_not_null() & pl.col("error").is_null())
+    if models:
+        samples = samples.filter(pl.col("model").is_in(models))
+    if samples["model"].n_unique() != 1:
+        return SampleReplays(
+            None,
+            "sequential policies are replayed for one model; the samples have several",
+            strategy,
+            [],
+        )
+    check_known_ids(samples, problems, samples_path, problems_path, "not the curves' samples?")
+    # cluster wrong answers as estimate did: by the problems' graders only if it had them
+    samples = vote_labels(samples, problems if input_path(curves_meta, "problems") else None)
+    samples = assign_halves(samples, float(params.get("holdout", 0.0)), int(params.get("seed", 0)))
+    unit = str(curves_meta.get("cost_unit", "samples"))
+    each, once = sample_cost(unit, bool(params.get("prompt_once")))
+    samples = samples.with_columns(
+        each.alias("_cost"), once.mean().over("problem_id").alias("_fixed")
+    )
+    if samples["_cost"].null_count():
+        return SampleReplays(
+            None, f"cost unit {unit}: some samples lack the counts it needs", strategy, []
+        )
+    samples = samples.with_columns(
+        pl.when(pl.col("vote") == CORRECT)
+        .then(pl.lit(0, dtype=pl.Int64))
+        .when(pl.col("vote").is_null())
+        .then(pl.lit(rp.ABSTAIN, dtype=pl.Int64))
+        .otherwise(pl.col("vote").rank("dense").over("problem_id").cast(pl.Int64))
+        .alias("_id")
+    )
+    samples, names = _values(samples)
+    out = []
+    for group in groups:
+        one = _replays(samples.filter(pl.col("half") == group.half), group, orders, names)
+        if one is None:
+            return SampleReplays(
+                None, f"{samples_path}: some problems have no samples", strategy, names
+            )
+        out.append(one)
+    return SampleReplays(out, "", strategy, names)
+
+
+def _replays(
+    samples: pl.DataFrame, group: ReplayGroup, orders: int, names: list[str]
+) -> rp.Replays | None:
+    """The group's problems replayed in ``orders`` seeded orders (None: one has no samples)."""
+    import polars as pl
+
+    ids = group.ids
+    cols = ["_id", "_cost", "_fixed", *(f"_v_{n}" for n in names)]
+    part = samples.filter(pl.col("problem_id").is_in(ids)).sort("problem_id", "sample_idx")
+    grouped = part.group_by("problem_id", maintain_order=True).agg(cols)
+    by_id = {r[0]: r for r in grouped.iter_rows()}
+    if set(by_id) != set(ids):
+        return None
+    rows = [by_id[p] for p in ids]
+    extra = (
+        [np.array(r[4:], dtype=np.float64).T.reshape(len(r[1]), len(names)) for r in rows]
+        if names
+        else None
+    )
+    return rp.replay(
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        orders=orders,
+        seed=group.seed,
+        fixed=[r[3][0] for r in rows],
+        extra=extra,
+    )
