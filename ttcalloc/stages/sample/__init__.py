@@ -1,0 +1,44 @@
+"""``ttcalloc sample``: collect samples from an LLM, resumable, concurrent, never paying twice.
+
+Samples go to a folder of Parquet parts, each written atomically as requests complete.  A rerun
+of the same command reads the folder and requests only what is missing (failed requests
+included); ``--n 32`` after ``--n 16`` adds 16 more per problem.  Later stages read the folder as
+one table; a retried sample supersedes its recorded failure.
+
+The modules, in the order a run uses them:
+
+- :mod:`~ttcalloc.stages.sample.options`: :class:`SampleOptions`, shards, per-sample seeds
+- :mod:`~ttcalloc.stages.sample.stage`: :func:`sample_problems`, the stage function
+- :mod:`~ttcalloc.stages.sample.parts`: the folder (what it holds, rows, atomic parts)
+- :mod:`~ttcalloc.stages.sample.plan`: missing sample indices and the requests for them
+- :mod:`~ttcalloc.stages.sample.loop`: the async workers, retries, accounting and progress
+- :mod:`~ttcalloc.stages.sample.limits`: rate limits and ``--max-cost``
+- :mod:`~ttcalloc.stages.sample.result`: :class:`SampleResult` and its summary line
+"""
+
+from ttcalloc.stages.sample.limits import CostGuard, RateLimiter
+from ttcalloc.stages.sample.options import (
+    CONSISTENT,
+    SampleOptions,
+    in_shard,
+    parse_shard,
+    request_seed,
+)
+from ttcalloc.stages.sample.parts import PartWriter
+from ttcalloc.stages.sample.result import SampleResult, Stats, describe
+from ttcalloc.stages.sample.stage import sample_problems
+
+__all__ = [
+    "CONSISTENT",
+    "CostGuard",
+    "PartWriter",
+    "RateLimiter",
+    "SampleOptions",
+    "SampleResult",
+    "Stats",
+    "describe",
+    "in_shard",
+    "parse_shard",
+    "request_seed",
+    "sample_problems",
+]

@@ -1,0 +1,130 @@
+"""What ``ttcalloc sample`` takes: its options, and what follows from them alone.
+
+Shards, per-sample seeds, the settings passed to the backend, the settings recorded in every
+part, and the worst-case dollar cost of one sample used by ``--max-cost``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ttcalloc.backends import SamplingParams
+from ttcalloc.common.errors import InputError
+from ttcalloc.common.hashing import seeded_int
+
+# generation settings that must match between runs writing into one folder
+CONSISTENT = ("temperature", "max_tokens", "prompt", "system")
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    """Everything ``ttcalloc sample`` takes besides its input and output paths."""
+
+    model: str
+    n: int = 16
+    temperature: float = 0.7
+    max_tokens: int = 512
+    prompt: str | None = None
+    system: str | None = None
+    seed: int = 0
+    concurrency: int = 8
+    rpm: float | None = None
+    tpm: float | None = None
+    timeout: float = 120.0
+    retries: int = 4
+    backoff_base: float = 1.0
+    max_cost: float | None = None
+    limit: int | None = None
+    shard: tuple[int, int] | None = None
+    requests_per_batch: int = 1
+    api_base: str | None = None
+    price_in: float | None = None
+    price_out: float | None = None
+    flush_every: int = 64
+    flush_seconds: float = 5.0
+    progress: bool = True
+
+    def check(self) -> None:
+        positive = {
+            "--n": self.n,
+            "--concurrency": self.concurrency,
+            "--max-tokens": self.max_tokens,
+            "--requests-per-batch": self.requests_per_batch,
+        }
+        for flag, value in positive.items():
+            if value < 1:
+                raise InputError(f"{flag} {value}: must be at least 1")
+        if self.retries < 0:
+            raise InputError(f"--retries {self.retries}: must be >= 0")
+        if self.timeout <= 0:
+            raise InputError(f"--timeout {self.timeout}: must be positive")
+        for flag, v in {"--rpm": self.rpm, "--tpm": self.tpm, "--max-cost": self.max_cost}.items():
+            if v is not None and v <= 0:
+                raise InputError(f"{flag} {v}: must be positive")
+        if self.shard is not None:
+            i, k = self.shard
+            if not (k >= 1 and 0 <= i < k):
+                raise InputError(f"--shard {i}/{k}: expected i/n with 0 <= i < n")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, k = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise InputError(f"--shard {text!r}: expected i/n, e.g. 0/4") from None
+    return i, k
+
+
+def in_shard(problem_id: str, shard: tuple[int, int]) -> bool:
+    return seeded_int("shard", problem_id) % shard[1] == shard[0]
+
+
+def request_seed(seed: int, problem_id: str, model: str) -> int:
+    """Base seed of a problem; sample ``i`` uses ``base + i`` so seeds never collide.
+
+    Servers such as llama.cpp give choice ``j`` of a request the seed ``seed + j``: a request for
+    samples ``i..i+m-1`` is sent with ``base + i``, so every sample keeps its own seed.
+    """
+    return seeded_int("seed", seed, problem_id, model, nbytes=4) % (2**31 - 2**20)
+
+
+def part_params(options: SampleOptions, prompt_label: str) -> dict[str, Any]:
+    """The settings recorded in every part's provenance (``CONSISTENT`` ones are checked)."""
+    return {
+        "model": options.model,
+        "n": options.n,
+        "temperature": options.temperature,
+        "max_tokens": options.max_tokens,
+        "prompt": prompt_label,
+        "system": options.system,
+        "seed": options.seed,
+        "requests_per_batch": options.requests_per_batch,
+        "api_base": options.api_base,
+        "price_in": options.price_in,
+        "price_out": options.price_out,
+    }
+
+
+def sampling_params(options: SampleOptions) -> SamplingParams:
+    """What the backend is opened with."""
+    local = options.model.startswith("local/")
+    return SamplingParams(
+        temperature=options.temperature,
+        max_tokens=options.max_tokens,
+        timeout=options.timeout,
+        api_base=options.api_base,
+        price_in=options.price_in,
+        price_out=options.price_out,
+        extra={"n_parallel": min(options.concurrency, 4)} if local else {},
+    )
+
+
+def worst_cost(options: SampleOptions) -> float | None:
+    """Upper bound on one sample's dollar cost, when prices are given."""
+    if options.price_in is None and options.price_out is None:
+        return None
+    prompt_guess = 2000  # tokens; generous for a chain-of-thought prompt
+    return (
+        prompt_guess * (options.price_in or 0) + options.max_tokens * (options.price_out or 0)
+    ) / 1e6

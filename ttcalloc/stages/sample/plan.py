@@ -1,0 +1,81 @@
+"""What is left to sample: missing sample indices per problem, and the requests that fetch them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ttcalloc.backends import Request
+from ttcalloc.stages.sample.options import SampleOptions, request_seed
+from ttcalloc.text import prompts
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+def missing_indices(
+    problems: pl.DataFrame, n: int, done: dict[str, set[int]]
+) -> dict[str, list[int]]:
+    """Sample indices still needed per problem (problems with none missing are left out)."""
+    out: dict[str, list[int]] = {}
+    for pid in problems["problem_id"].to_list():
+        have = done.get(pid)
+        missing = [i for i in range(n) if not have or i not in have]
+        if missing:
+            out[pid] = missing
+    return out
+
+
+def gold_answers(
+    problems: pl.DataFrame, missing: dict[str, list[int]]
+) -> dict[str, dict[str, Any]]:
+    """Gold answer and grader of each problem still to sample, for grading its responses."""
+    return {
+        pid: {"answer": answer, "grader": grader}
+        for pid, answer, grader in problems.select("problem_id", "answer", "grader").iter_rows()
+        if pid in missing
+    }
+
+
+def requests(
+    problems: pl.DataFrame,
+    options: SampleOptions,
+    template: str | None,
+    missing: dict[str, list[int]],
+    per_request: int,
+) -> Iterator[Request]:
+    """Requests, generated lazily so memory does not grow with the number of problems."""
+    for row in problems.iter_rows(named=True):
+        pid = row["problem_id"]
+        todo = missing.get(pid)
+        if not todo:
+            continue
+        messages = _messages(
+            options.system, prompts.render(template, row["grader"], row["question"])
+        )
+        base = request_seed(options.seed, pid, options.model)
+        for lo, hi in _runs(todo):
+            for first in range(lo, hi + 1, per_request):
+                m = min(per_request, hi + 1 - first)
+                yield Request(pid, first, m, messages, base + first, row["question"], row["answer"])
+
+
+def _messages(system: str | None, content: str) -> list[dict[str, str]]:
+    messages = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": content})
+    return messages
+
+
+def _runs(todo: list[int]) -> list[tuple[int, int]]:
+    """Consecutive runs ``(first, last)`` of the sorted indices ``todo`` (not empty)."""
+    runs: list[tuple[int, int]] = []
+    start = prev = todo[0]
+    for i in todo[1:]:
+        if i != prev + 1:
+            runs.append((start, prev))
+            start = i
+        prev = i
+    runs.append((start, prev))
+    return runs

@@ -1,0 +1,110 @@
+"""What a ``ttcalloc sample`` run did: running counters, the result, and its summary line."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ttcalloc.backends import Choice
+
+
+@dataclass
+class Stats:
+    samples: int = 0
+    errors: int = 0
+    requests: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    cost_known: bool = True
+    started: float = field(default_factory=time.monotonic)
+
+    def count(self, choices: list[Choice | None], errors: list[str | None]) -> None:
+        """Count the samples of one request: received (tokens, dollars) or failed."""
+        for c, e in zip(choices, errors, strict=True):
+            if e is None and c is not None:
+                self.samples += 1
+                self.prompt_tokens += c.prompt_tokens or 0
+                self.completion_tokens += c.completion_tokens or 0
+                if c.cost_usd is None:
+                    self.cost_known = False
+                else:
+                    self.cost += c.cost_usd
+            else:
+                self.errors += 1
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """What a run did, and what the folder now holds."""
+
+    out: Path
+    model: str
+    simulated: bool
+    requested: int
+    written: int
+    errors: int
+    requests: int
+    retries: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    wall_s: float
+    total_samples: int
+    stopped: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"out": str(self.out)}
+
+    @classmethod
+    def from_stats(
+        cls,
+        out: Path,
+        model: str,
+        simulated: bool,
+        requested: int,
+        stats: Stats,
+        wall_s: float,
+        total_samples: int,
+        stopped: str | None = None,
+    ) -> SampleResult:
+        """The result of a run from its counters (an empty ``Stats()`` for a run with no work)."""
+        return cls(
+            out=out,
+            model=model,
+            simulated=simulated,
+            requested=requested,
+            written=stats.samples,
+            errors=stats.errors,
+            requests=stats.requests,
+            retries=stats.retries,
+            prompt_tokens=stats.prompt_tokens,
+            completion_tokens=stats.completion_tokens,
+            cost_usd=stats.cost if stats.cost_known else None,
+            wall_s=wall_s,
+            total_samples=total_samples,
+            stopped=stopped,
+        )
+
+
+def describe(result: SampleResult) -> str:
+    """The end-of-run summary line."""
+    cost = "unknown" if result.cost_usd is None else f"${result.cost_usd:.4f}"
+    label = f"{result.model} (SIMULATED)" if result.simulated else result.model
+    if result.requests == 0:
+        return f"{label}: nothing to sample; {result.out} holds {result.total_samples} samples"
+    rate = result.requests / result.wall_s if result.wall_s > 0 else math.inf
+    line = (
+        f"{label}: {result.written} samples written ({result.errors} failed), "
+        f"{result.requests} requests ({rate:.1f}/s, {result.retries} retries), "
+        f"{result.prompt_tokens + result.completion_tokens:,} tokens, cost {cost}, "
+        f"{result.wall_s:.1f} s; {result.out} holds {result.total_samples} samples"
+    )
+    if result.stopped:
+        line += f"; stopped: {result.stopped}"
+    return line
