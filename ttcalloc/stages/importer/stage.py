@@ -1,0 +1,91 @@
+"""``import_samples``: load the file and the problems -> build the samples table -> write it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ttcalloc.artifacts import sources
+from ttcalloc.artifacts.io import read_artifact, write_artifact
+from ttcalloc.artifacts.schemas import PROBLEMS, SAMPLES
+from ttcalloc.common.errors import DataError
+from ttcalloc.stages.importer.frame import Imported, samples_frame
+from ttcalloc.stages.importer.options import ImportOptions, ImportResult
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+def import_samples(
+    samples_path: Path, problems_path: Path, out: Path, options: ImportOptions | None = None
+) -> ImportResult:
+    """Import existing samples into ``samples.parquet``.
+
+    Args:
+        samples_path: JSONL, JSON, CSV or Parquet file (or a folder of Parquet parts), one row per
+            sample.  Required: a problem id and a predicted answer (or a response text to extract
+            it from); optional: sample index, model, correct, response, token counts, cost.
+        problems_path: the problems artifact (``ttcalloc data``); ids are compared as strings.
+        out: where to write the samples artifact.
+        options: column mapping, model name for files without a model column, regrading.
+
+    Returns:
+        An :class:`ImportResult` (counts, accuracy, agreement with the file's own grades).
+    """
+    options = options or ImportOptions()
+    raw, problems, path = load_samples(Path(samples_path), problems_path, options)
+    imported = samples_frame(raw, problems, options, path, problems_path)
+    written = write_samples(imported, out, options, path, problems_path)
+    return _summarize(written, Path(out), imported)
+
+
+def load_samples(
+    samples_path: Path, problems_path: Path, options: ImportOptions
+) -> tuple[pl.DataFrame, pl.DataFrame, Path]:
+    """The samples file as read (not empty), the problems, and the file's resolved path."""
+    problems = read_artifact(problems_path, PROBLEMS).df
+    path = sources.resolve(samples_path)
+    raw = sources.read_frame(path, options.format)
+    if raw.height == 0:
+        raise DataError(f"{path}: no samples found (empty file)")
+    return raw, problems, path
+
+
+def write_samples(
+    imported: Imported, out: Path, options: ImportOptions, source: Path, problems_path: Path
+) -> pl.DataFrame:
+    """Write the samples artifact with its provenance; returns what was written."""
+    params = {
+        "columns": imported.columns,
+        "model": options.model,
+        "regrade": options.regrade,
+        "format": options.format,
+    }
+    return write_artifact(
+        imported.samples,
+        out,
+        SAMPLES,
+        stage="import",
+        params=params,
+        inputs={"samples": source, "problems": Path(problems_path)},
+    )
+
+
+def _summarize(written: pl.DataFrame, out: Path, imported: Imported) -> ImportResult:
+    import polars as pl
+
+    models = written["model"].value_counts(sort=True)
+    return ImportResult(
+        out=out,
+        samples=written.height,
+        problems=written["problem_id"].n_unique(),
+        models=dict(zip(models["model"].to_list(), models["count"].to_list(), strict=True)),
+        no_answer=int(written["pred_answer"].null_count()),
+        accuracy=float(written["correct"].cast(pl.Float64).mean() or 0.0),
+        columns=imported.columns,
+        renumbered=imported.renumbered,
+        graded_by=imported.grading.graded_by,
+        agreement=imported.grading.agreement,
+        disagreements=imported.grading.disagreements,
+        disagreement_examples=imported.grading.examples,
+    )
