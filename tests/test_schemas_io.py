@@ -161,7 +161,7 @@ def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
 
 def test_json_artifact_requires_its_keys(tmp_path: Path) -> None:
     path = tmp_path / "policy.json"
-    io.write_json(path, {"actions": []})
+    io.write_json(path, {"learner": "imitate", "actions": []})
     with pytest.raises(ArtifactError, match="key 'features' is missing"):
         io.read_json_artifact(path, schemas.POLICY)
 

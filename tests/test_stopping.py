@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 import numpy as np
@@ -135,7 +136,7 @@ def test_calibration_meets_the_budget_exactly(
     rng = np.random.default_rng(seed)
     critical = np.round(rng.random(r.ids.shape), 1)  # ties: many states share a price
     cal = stopping.calibrate(critical, r, grid, budget)
-    acc, cost = stopping.mixed_outcome(critical, r, grid, cal)
+    _, cost = stopping.mixed_outcome(critical, r, grid, cal)
     if cal.slack:
         assert cost.mean() <= budget + 1e-9
     else:
@@ -143,7 +144,7 @@ def test_calibration_meets_the_budget_exactly(
         assert cal.lam_lo <= cal.lam_hi
     lams = np.linspace(0, 1.1, 12)
     costs = [stopping.mean_cost(critical, r, grid, lam) for lam in lams]
-    assert all(a >= b - 1e-12 for a, b in zip(costs, costs[1:], strict=False))
+    assert all(a >= b - 1e-12 for a, b in itertools.pairwise(costs))
 
 
 def test_budget_below_one_sample_is_refused() -> None:

@@ -172,8 +172,12 @@ def train_cmd(
         str, typer.Option(help="none, or gap: weight problems by their gap.")
     ] = "none",
     features: Annotated[
-        str, typer.Option(help="Feature groups, comma-separated: text, numbers, symbols, meta.")
-    ] = "text,numbers,symbols,meta",
+        str | None,
+        typer.Option(
+            help="Question feature groups, comma-separated: text, numbers, symbols, meta "
+            "(default: all for imitate/plugin; none for stop, whose state is the samples')."
+        ),
+    ] = None,
     folds: Annotated[int, typer.Option(help="Folds for out-of-fold calibration.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of folds and XGBoost.")] = 0,
     n_estimators: Annotated[int, typer.Option(help="Boosting rounds.")] = 200,
@@ -201,7 +205,12 @@ def train_cmd(
     from ttcalloc.common.console import emit_json
     from ttcalloc.stages.train import TrainOptions, TrainResult, train_policy
 
-    group_names = tuple(f.strip() for f in features.split(",") if f.strip())
+    default_groups = "" if learner == "stop" else "text,numbers,symbols,meta"
+    group_names = tuple(
+        f.strip()
+        for f in (default_groups if features is None else features).split(",")
+        if f.strip()
+    )
     if learner == "stop":
         from ttcalloc.stages.train_stop import StopTrainOptions, train_adaptive
 

@@ -37,7 +37,7 @@ class StopTrainOptions:
     """Budget, features, cross-fitting, replays and the gain model's parameters."""
 
     budget: float | None = None
-    features: tuple[str, ...] = feats.DEFAULT_GROUPS
+    features: tuple[str, ...] = ()  # question feature groups; the state alone did as well
     folds: int = 5
     seed: int = 0
     orders: int = 60  # replay orders per train problem for calibration
@@ -183,7 +183,7 @@ def train_adaptive(
         "oof_accuracy": fit.oof_accuracy,
         "uniform_accuracy_same_cost": uniform.accuracy if uniform else None,
         "gain_vs_uniform": fit.oof_accuracy - uniform.accuracy if uniform else None,
-        "scored_on": f"{fit_half} half replays (out of fold)",
+        "scored_on": fit_half,
         "in_sample": False,
         "sample_values": loaded.sample_values,
     }
