@@ -27,6 +27,7 @@ KS=${KS:-1,2,4}
 COST=${COST:-samples}
 BUDGETS=${BUDGETS:-1.5,2,3}
 FOLDS=${FOLDS:-3}
+LEARNERS=${LEARNERS:-stop,imitate}    # one policy per learner and budget (stop: adaptive)
 FORCE=${FORCE:-}
 
 force=()
@@ -57,15 +58,21 @@ stage estimate $TTC estimate "$OUT/samples.parquet" --problems "$OUT/problems.pa
 stage solve $TTC solve "$OUT/curves.parquet" --problems "$OUT/problems.parquet" \
     --budgets "$BUDGETS" --out "$OUT/allocation.parquet" "${force[@]}"
 policies=()
-for b in ${BUDGETS//,/ }; do
-    stage "train@$b" $TTC train "$OUT/allocation.parquet" --problems "$OUT/problems.parquet" \
-        --budget "$b" --folds "$FOLDS" --out "$OUT/policy-$b" "${force[@]}"
-    policies+=("learned=$OUT/policy-$b")
+static=""
+for learner in ${LEARNERS//,/ }; do
+    for b in ${BUDGETS//,/ }; do
+        stage "$learner@$b" $TTC train "$OUT/allocation.parquet" \
+            --problems "$OUT/problems.parquet" --learner "$learner" --budget "$b" \
+            --folds "$FOLDS" --out "$OUT/$learner-$b" "${force[@]}"
+        policies+=("$learner=$OUT/$learner-$b")
+        [[ "$learner" != stop && -z "$static" ]] && static="$OUT/$learner-$b"
+    done
 done
 stage evaluate $TTC evaluate "${policies[@]}" --out "$OUT/report" "${force[@]}"
-first=${BUDGETS%%,*}
-stage allocate $TTC allocate "$OUT/policy-$first" "$OUT/problems.parquet" \
-    --out "$OUT/plan.parquet" "${force[@]}"
+if [[ -n "$static" ]]; then  # a plan of one action per question (adaptive policies decide online)
+    stage allocate $TTC allocate "$static" "$OUT/problems.parquet" \
+        --out "$OUT/plan.parquet" "${force[@]}"
+fi
 
 {
     echo "wall time per stage:"

@@ -502,7 +502,7 @@ def test_verdicts_read_the_intervals() -> None:
             rec("c", "learned", 0.05, [0.01, 0.09]),
         ]
     )
-    assert out[0].startswith("esc at 2 beats the oracle by 0.0010")
+    assert out[0].startswith("esc at 2 beats the fixed-k oracle by 0.0010")
     assert out[1].startswith("a at 2 loses to uniform") and "esc does better" in out[1]
     assert "b at 2 is not distinguishable from uniform" in out[2]
     assert out[3].startswith("c at 2 beats uniform") and "does better" not in out[3]

@@ -17,6 +17,7 @@ from ttcalloc.core import replays as sequential
 from ttcalloc.core.baselines import (
     APPLIES,
     BASELINES,
+    SEQUENTIAL,
     EvalData,
     Outcome,
     Unavailable,
@@ -359,7 +360,29 @@ def _metrics(
         columns.append(acc_i)
         columns.append(acc_i - uni_i if uni_i is not None else np.zeros(n))
         partial.append(rec)
+    # learned vs each sequential baseline at the same budget: paired on the same problems
+    pairs: list[tuple[int, str, float]] = []
+    for j, row in enumerate(rows):
+        if row.kind != "learned":
+            continue
+        for other in rows:
+            if (
+                other.kind == "baseline"
+                and other.budget == row.budget
+                and other.policy in SEQUENTIAL
+            ):
+                columns.append(row.outcome.acc - other.outcome.acc)
+                pairs.append((j, other.policy, float(other.outcome.cost.mean())))
     draws = bootstrap_means(np.column_stack(columns), options.n_boot, options.seed)
+    for c, (j, name, other_cost) in enumerate(pairs, start=2 * len(partial)):
+        diff = float(columns[c].mean())
+        lo, hi = interval(draws[:, c])
+        partial[j].setdefault("gain_vs", {})[name] = [
+            _clean(diff),
+            _clean(lo),
+            _clean(hi),
+            other_cost,
+        ]
     for j, rec in enumerate(partial):
         rec["accuracy_ci"] = list(interval(draws[:, 2 * j]))
         gain_ci = [_clean(x) for x in interval(draws[:, 2 * j + 1])]

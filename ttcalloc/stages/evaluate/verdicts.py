@@ -10,10 +10,14 @@ def verdicts(records: list[dict[str, Any]]) -> list[str]:
     out = []
     for r in records:
         b = f"{r['budget']:g}"
-        if r["policy"] in ("esc", "adaptive") and (r["regret"] or 0.0) < -1e-9:
+        sequential = r["policy"] in ("esc", "adaptive", "verify") or (
+            r["kind"] == "learned" and (r.get("params") or {}).get("learner") == "stop"
+        )
+        if sequential and (r["regret"] or 0.0) < -1e-9:
             out.append(
-                f"{r['policy']} at {b} beats the oracle by {-r['regret']:.4f}: the oracle "
-                "chooses one fixed action per problem, early stopping adapts within a problem."
+                f"{r['policy']} at {b} beats the fixed-k oracle by {-r['regret']:.4f}: the "
+                "oracle chooses one fixed action per problem (knowing its curve), a sequential "
+                "policy adapts within a problem to the answers it sees."
             )
         if r["kind"] != "learned" or r["gain_vs_uniform_ci"] is None:
             continue
@@ -34,6 +38,12 @@ def verdicts(records: list[dict[str, Any]]) -> list[str]:
         if best is not None and (best["gain_vs_uniform"] or 0.0) > (r["gain_vs_uniform"] or 0.0):
             verdict += (
                 f"; {best['policy']} does better ({best['gain_vs_uniform']:+.4f} over uniform)"
+            )
+        for name, (diff, d_lo, d_hi, cost) in sorted(r.get("gain_vs", {}).items()):
+            word = "beats" if d_lo > 0 else "loses to" if d_hi < 0 else "ties with"
+            verdict += (
+                f"; {word} {name} ({diff:+.4f} [{d_lo:+.4f}, {d_hi:+.4f}] in accuracy, paired, "
+                f"at cost {r['cost']:.3g} against {cost:.3g})"
             )
         out.append(f"{r['policy']} at {b} {verdict}.")
     return out
