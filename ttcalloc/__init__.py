@@ -1,11 +1,10 @@
 """ttcalloc: decide how much test-time compute each input to a reasoning LLM deserves.
 
-The public library API mirrors the CLI, one module per stage:
-
-- :mod:`ttcalloc.data` builds problems tables (``ttcalloc data``),
-- :mod:`ttcalloc.importer` brings existing samples in (``ttcalloc import``),
-- :mod:`ttcalloc.grading` grades answers (numeric and math-verify),
-- :mod:`ttcalloc.schemas` and :mod:`ttcalloc.io` own the artifact contracts.
+The library mirrors the CLI: :mod:`ttcalloc.stages` holds one module per command (load ->
+compute -> write), over :mod:`ttcalloc.learn` (features, learners, policies),
+:mod:`ttcalloc.backends` (LLM calls), :mod:`ttcalloc.artifacts` (schemas, atomic IO,
+provenance), :mod:`ttcalloc.text` (grading, prompts) and :mod:`ttcalloc.core` (pure math on
+arrays).  docs/architecture.md draws the layers.
 
 Heavy dependencies are imported lazily so that ``import ttcalloc`` stays cheap.
 """
