@@ -16,7 +16,8 @@ def artifacts_markdown() -> str:
     parts = [
         "# Artifact schemas",
         "",
-        "Generated from `ttcalloc/artifacts/schemas.py` by `make docs`; a test fails when it is stale.",
+        "Generated from `ttcalloc/artifacts/schemas.py` by `make docs`; a test fails when it is "
+        "stale.",
         "Every Parquet artifact carries JSON provenance in its key-value metadata (`ttcalloc`):",
         "artifact name, schema version, tool version, stage, parameters, and input fingerprints",
         "(`ttcalloc info FILE` shows it).",
@@ -39,9 +40,9 @@ def features_markdown() -> str:
 
     return (
         "# Policy features\n\n"
-        "Generated from `ttcalloc/learn/features.py` by `make docs`. Computed from the problem alone, "
-        "before any model call; `ttcalloc train --features` selects groups, and policy.json lists "
-        "the features a policy uses.\n\n" + features.docs_table()
+        "Generated from `ttcalloc/learn/features.py` by `make docs`. Computed from the problem "
+        "alone, before any model call; `ttcalloc train --features` selects groups, and "
+        "policy.json lists the features a policy uses.\n\n" + features.docs_table()
     )
 
 
