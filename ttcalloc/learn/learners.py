@@ -7,14 +7,15 @@
   score is that prediction.
 
 A policy picks ``argmax_a score(a | x) - mu * cost(a)``; ``mu`` is calibrated by the trainer.
-The trainer deploys a :class:`FoldEnsemble`: the k models of its cross-fitting, their scores
-averaged, so the model calibrated out of fold is the model deployed (no refit on all problems),
-wrapped in :class:`Shrunk` scores (``ttcalloc.core.shrinkage``).  Models are saved in XGBoost's
+The trainer deploys a :class:`FoldEnsemble`: the k models of its cross-fitting, so the model
+calibrated out of fold is the model deployed (no refit on all problems), wrapped in
+:class:`Shrunk` scores (``ttcalloc.core.shrinkage``).  Models are saved in XGBoost's
 own UBJ format, never pickled.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,18 +103,45 @@ class PluginModel:
 
 
 class FoldEnsemble:
-    """The k fold models of cross-fitting; the score is their mean score.
+    """The k fold models of cross-fitting, deployed as they were calibrated.
 
-    Each member was fit without one fold, so its scores on that fold are the out-of-fold scores
-    the multiplier mu is calibrated on; deploying the members themselves (rather than one model
-    refit on every problem) keeps the calibrated model and the deployed model the same family.
+    Each member was fit without one fold, and mu is calibrated on its scores on that fold: every
+    training problem is scored by exactly one model that never saw it.  ``combine="route"`` (what
+    ``ttcalloc train`` writes) deploys the same thing: each new problem is scored by one member,
+    chosen by a hash of its feature row (so a question always gets the same member), and since no
+    member saw it, the scores' distribution is the out-of-fold one mu was calibrated on.
+    ``combine="mean"`` averages the members' scores instead: less noisy, but the average is
+    narrower than any one member's out-of-fold scores, so the calibrated mu no longer spends the
+    budget (measured in docs/static_learners.md).
     """
 
-    def __init__(self, members: list[Model]) -> None:
-        self.members = members
+    def __init__(self, members: list[Model], combine: str = "route") -> None:
+        if combine not in ("route", "mean"):
+            raise ValueError(f"combine {combine!r}: expected route or mean")
+        self.members, self.combine = members, combine
+
+    def route(self, x: np.ndarray) -> np.ndarray:
+        """The member scoring each row: a hash of the row's feature values, modulo k."""
+        rows = np.ascontiguousarray(x, dtype=np.float64)
+        return np.array(
+            [
+                int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest(), "little")
+                % len(self.members)
+                for r in rows
+            ],
+            dtype=np.int64,
+        )
 
     def scores(self, x: np.ndarray) -> np.ndarray:
-        out: np.ndarray = np.mean([m.scores(x) for m in self.members], axis=0)
+        if self.combine == "mean":
+            mean: np.ndarray = np.mean([m.scores(x) for m in self.members], axis=0)
+            return mean
+        who = self.route(x)
+        parts = {k: m.scores(x[who == k]) for k, m in enumerate(self.members) if (who == k).any()}
+        width = next(iter(parts.values())).shape[1] if parts else 0
+        out = np.empty((x.shape[0], width))
+        for k, part in parts.items():
+            out[who == k] = part
         return out
 
     def save(self, folder: Path, prefix: str = "") -> list[str]:
@@ -174,13 +202,18 @@ def xgboost_version() -> str:
 
 
 def load_model(
-    learner: str, folder: Path, files: list[str] | list[list[str]], n_actions: int
+    learner: str,
+    folder: Path,
+    files: list[str] | list[list[str]],
+    n_actions: int,
+    combine: str = "route",
 ) -> Model:
     """A saved model: one list of files, or one list per fold (a :class:`FoldEnsemble`)."""
     import xgboost as xgb
 
     if files and all(isinstance(f, list) for f in files):
-        return FoldEnsemble([load_model(learner, folder, list(f), n_actions) for f in files])
+        members = [load_model(learner, folder, list(f), n_actions) for f in files]
+        return FoldEnsemble(members, combine)
     names = [str(f) for f in files]
 
     def booster(name: str) -> Any:

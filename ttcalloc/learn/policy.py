@@ -83,7 +83,8 @@ class Policy:
             names = list(meta["features"])
             # a fold ensemble lists its files per fold; a policy folder from before it, one model
             files = meta.get("model_folds") or list(meta["model_files"])
-            model = load_model(meta["learner"], folder, files, len(actions))
+            combine = str(meta.get("model_combine", "route"))
+            model = load_model(meta["learner"], folder, files, len(actions), combine)
             shrinkage = meta.get("shrinkage")
             if shrinkage is not None:
                 weight = shrinkage["weight"]

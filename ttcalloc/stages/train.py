@@ -3,10 +3,12 @@
 Out-of-fold predictions (k-fold over the training problems) calibrate the cost multiplier mu so
 that the policy's expected cost on problems it was not trained on meets the budget; in-sample
 predictions are overconfident and would miss it.  The deployed model is the k fold models
-themselves, their scores averaged (no refit on every problem, whose scores mu was never
-calibrated on).  Their scores are shrunk towards uniform allocation by a weight chosen on the
-out-of-fold gains over uniform (``ttcalloc.core.shrinkage``): when the features carry no signal
-the policy falls back to uniform's two actions instead of spending worse.
+themselves, each new problem scored by one of them (chosen by a hash of its features), exactly
+as each training problem was scored out of fold; a model refit on every problem, or the mean of
+the fold models, has scores of another spread than the ones mu was calibrated on.  The scores
+are shrunk towards uniform allocation by a weight chosen on the out-of-fold gains over uniform
+(``ttcalloc.core.shrinkage``): when the features carry no signal the policy falls back to
+uniform's two actions instead of spending worse.
 """
 
 from __future__ import annotations
@@ -240,7 +242,7 @@ def train_policy(
         "shrink_weight": shrinkage["weight"],
         "shrink_fallback": shrinkage["fallback"],
         "unshrunk_gain_vs_uniform": unshrunk_gain,
-        "deployed_model": f"mean of {options.folds} fold models",
+        "deployed_model": f"{options.folds} fold models, one per problem by a hash of its features",
     }
     if shrinkage["fallback"]:
         warn(
@@ -270,6 +272,7 @@ def train_policy(
         "budget": budget,
         "model_files": [f for files in fold_files for f in files],
         "model_folds": fold_files,
+        "model_combine": "route",
         "shrinkage": shrinkage,
         "metrics": metrics,
         "provenance": provenance(
