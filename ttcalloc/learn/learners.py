@@ -7,17 +7,23 @@
   score is that prediction.
 
 A policy picks ``argmax_a score(a | x) - mu * cost(a)``; ``mu`` is calibrated by the trainer.
-Models are saved in XGBoost's own UBJ format, never pickled.
+The trainer deploys a :class:`FoldEnsemble`: the k models of its cross-fitting, so the model
+calibrated out of fold is the model deployed (no refit on all problems), wrapped in
+:class:`Shrunk` scores (``ttcalloc.core.shrinkage``).  Models are saved in XGBoost's
+own UBJ format, never pickled.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from ttcalloc.core.shrinkage import shrink
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,7 @@ class LearnerOptions:
 
 class Model(Protocol):
     def scores(self, x: np.ndarray) -> np.ndarray: ...
-    def save(self, folder: Path) -> list[str]: ...
+    def save(self, folder: Path, prefix: str = "") -> list[str]: ...
 
 
 def _params(opts: LearnerOptions, **extra: Any) -> dict[str, Any]:
@@ -71,13 +77,10 @@ class ImitateModel:
         out: np.ndarray = np.log(np.clip(prob, 1e-12, 1.0))
         return out
 
-    def save(self, folder: Path) -> list[str]:
-        from ttcalloc.artifacts.io import atomic_path
-
-        with atomic_path(folder / "model.ubj") as tmp:
-            self.booster.save_model(str(tmp.with_suffix(".ubj")))
-            tmp.with_suffix(".ubj").replace(tmp)
-        return ["model.ubj"]
+    def save(self, folder: Path, prefix: str = "") -> list[str]:
+        name = f"{prefix}model.ubj"
+        _save_booster(self.booster, folder / name)
+        return [name]
 
 
 class PluginModel:
@@ -90,17 +93,84 @@ class PluginModel:
         dm = xgb.DMatrix(x)
         return np.stack([b.predict(dm) for b in self.boosters], axis=1)
 
-    def save(self, folder: Path) -> list[str]:
-        from ttcalloc.artifacts.io import atomic_path
-
+    def save(self, folder: Path, prefix: str = "") -> list[str]:
         names = []
         for j, booster in enumerate(self.boosters):
-            name = f"model-{j}.ubj"
-            with atomic_path(folder / name) as tmp:
-                booster.save_model(str(tmp.with_suffix(".ubj")))
-                tmp.with_suffix(".ubj").replace(tmp)
+            name = f"{prefix}model-{j}.ubj"
+            _save_booster(booster, folder / name)
             names.append(name)
         return names
+
+
+class FoldEnsemble:
+    """The k fold models of cross-fitting, deployed as they were calibrated.
+
+    Each member was fit without one fold, and mu is calibrated on its scores on that fold: every
+    training problem is scored by exactly one model that never saw it.  ``combine="route"`` (what
+    ``ttcalloc train`` writes) deploys the same thing: each new problem is scored by one member,
+    chosen by a hash of its feature row (so a question always gets the same member), and since no
+    member saw it, the scores' distribution is the out-of-fold one mu was calibrated on.
+    ``combine="mean"`` averages the members' scores instead: less noisy, but the average is
+    narrower than any one member's out-of-fold scores, so the calibrated mu no longer spends the
+    budget (measured in docs/static_learners.md).
+    """
+
+    def __init__(self, members: list[Model], combine: str = "route") -> None:
+        if combine not in ("route", "mean"):
+            raise ValueError(f"combine {combine!r}: expected route or mean")
+        self.members, self.combine = members, combine
+
+    def route(self, x: np.ndarray) -> np.ndarray:
+        """The member scoring each row: a hash of the row's feature values, modulo k."""
+        rows = np.ascontiguousarray(x, dtype=np.float64)
+        return np.array(
+            [
+                int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest(), "little")
+                % len(self.members)
+                for r in rows
+            ],
+            dtype=np.int64,
+        )
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        if self.combine == "mean":
+            mean: np.ndarray = np.mean([m.scores(x) for m in self.members], axis=0)
+            return mean
+        who = self.route(x)
+        parts = {k: m.scores(x[who == k]) for k, m in enumerate(self.members) if (who == k).any()}
+        width = next(iter(parts.values())).shape[1] if parts else 0
+        out = np.empty((x.shape[0], width))
+        for k, part in parts.items():
+            out[who == k] = part
+        return out
+
+    def save(self, folder: Path, prefix: str = "") -> list[str]:
+        return [f for files in self.save_folds(folder, prefix) for f in files]
+
+    def save_folds(self, folder: Path, prefix: str = "") -> list[list[str]]:
+        """Each member's files, named ``fold-<k>-...``; one list per member."""
+        return [m.save(folder, f"{prefix}fold-{k}-") for k, m in enumerate(self.members)]
+
+
+class Shrunk:
+    """A model's scores shrunk towards the uniform target: ``target + weight * scores``."""
+
+    def __init__(self, model: Model, target: np.ndarray, weight: float) -> None:
+        self.model, self.target, self.weight = model, np.asarray(target, dtype=float), weight
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return shrink(self.model.scores(x), self.target, self.weight)
+
+    def save(self, folder: Path, prefix: str = "") -> list[str]:
+        return self.model.save(folder, prefix)
+
+
+def _save_booster(booster: Any, path: Path) -> None:
+    from ttcalloc.artifacts.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        booster.save_model(str(tmp.with_suffix(".ubj")))
+        tmp.with_suffix(".ubj").replace(tmp)
 
 
 def fit_imitate(data: TrainData, opts: LearnerOptions) -> Model:
@@ -131,8 +201,20 @@ def xgboost_version() -> str:
     return str(xgboost.__version__)
 
 
-def load_model(learner: str, folder: Path, files: list[str], n_actions: int) -> Model:
+def load_model(
+    learner: str,
+    folder: Path,
+    files: list[str] | list[list[str]],
+    n_actions: int,
+    combine: str = "route",
+) -> Model:
+    """A saved model: one list of files, or one list per fold (a :class:`FoldEnsemble`)."""
     import xgboost as xgb
+
+    if files and all(isinstance(f, list) for f in files):
+        members = [load_model(learner, folder, list(f), n_actions) for f in files]
+        return FoldEnsemble(members, combine)
+    names = [str(f) for f in files]
 
     def booster(name: str) -> Any:
         b = xgb.Booster()
@@ -140,8 +222,8 @@ def load_model(learner: str, folder: Path, files: list[str], n_actions: int) -> 
         return b
 
     if learner == "imitate":
-        return ImitateModel(booster(files[0]), n_actions)
-    return PluginModel([booster(f) for f in files])
+        return ImitateModel(booster(names[0]), n_actions)
+    return PluginModel([booster(f) for f in names])
 
 
 LEARNERS: dict[str, Callable[[TrainData, LearnerOptions], Model]] = {

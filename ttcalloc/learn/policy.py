@@ -20,7 +20,7 @@ from ttcalloc.core.oracle import lagrangian_choice
 from ttcalloc.learn import features as feats
 from ttcalloc.learn.adaptive import LEARNER as LEARNER_STOP
 from ttcalloc.learn.adaptive import AdaptivePolicy
-from ttcalloc.learn.learners import Model, load_model
+from ttcalloc.learn.learners import Model, Shrunk, load_model
 
 if TYPE_CHECKING:
     import polars as pl
@@ -88,7 +88,18 @@ class Policy:
             actions = [a["name"] for a in meta["actions"]]
             costs = np.array([float(a["cost"]) for a in meta["actions"]])
             names = list(meta["features"])
-            model = load_model(meta["learner"], folder, list(meta["model_files"]), len(actions))
+            # a fold ensemble lists its files per fold; a policy folder from before it, one model
+            files = meta.get("model_folds") or list(meta["model_files"])
+            combine = str(meta.get("model_combine", "route"))
+            model = load_model(meta["learner"], folder, files, len(actions), combine)
+            shrinkage = meta.get("shrinkage")
+            if shrinkage is not None:
+                weight = shrinkage["weight"]
+                model = Shrunk(
+                    model,
+                    np.array(shrinkage["target"], dtype=float),
+                    float("inf") if weight is None else float(weight),
+                )
         except (KeyError, TypeError, ValueError, OSError) as exc:
             raise ArtifactError(f"{folder / 'policy.json'}: incomplete policy ({exc})") from exc
         except Exception as exc:  # xgboost.core.XGBoostError for a damaged model file

@@ -2,8 +2,13 @@
 
 Out-of-fold predictions (k-fold over the training problems) calibrate the cost multiplier mu so
 that the policy's expected cost on problems it was not trained on meets the budget; in-sample
-predictions are overconfident and would miss it.  The final model is then fit on every training
-problem.
+predictions are overconfident and would miss it.  The deployed model is the k fold models
+themselves, each new problem scored by one of them (chosen by a hash of its features), exactly
+as each training problem was scored out of fold; a model refit on every problem, or the mean of
+the fold models, has scores of another spread than the ones mu was calibrated on.  The scores
+are shrunk towards uniform allocation by a weight chosen on the out-of-fold gains over uniform
+(``ttcalloc.core.shrinkage``): when the features carry no signal the policy falls back to
+uniform's two actions instead of spending worse.
 """
 
 from __future__ import annotations
@@ -21,8 +26,16 @@ from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.hashing import seeded_int
 from ttcalloc.core.baselines import uniform_at_budget
+from ttcalloc.core.shrinkage import WEIGHTS, choose_weight, shrink
 from ttcalloc.learn import features as feats
-from ttcalloc.learn.learners import LEARNERS, LearnerOptions, TrainData, xgboost_version
+from ttcalloc.learn.learners import (
+    LEARNERS,
+    FoldEnsemble,
+    LearnerOptions,
+    Model,
+    TrainData,
+    xgboost_version,
+)
 from ttcalloc.learn.policy import calibrate, decide
 
 
@@ -170,23 +183,46 @@ def train_policy(
     )
     fit_fn = LEARNERS[options.learner]
 
-    # out-of-fold scores for calibration and honest metrics
+    # out-of-fold scores for calibration and honest metrics; the fold models are the deployed model
     fold = _folds(ids, options.folds, options.seed)
     oof = np.empty((len(ids), len(actions)))
+    members: list[Model] = []
     for k in range(options.folds):
         tr, te = fold != k, fold == k
         sub = TrainData(x[tr], label[tr], fit.acc[tr], data.gap[tr], len(actions))
-        oof[te] = fit_fn(sub, lopts).scores(x[te])
+        members.append(fit_fn(sub, lopts))
+        oof[te] = members[-1].scores(x[te])
     avail = ~np.isnan(fit.cost)
-    oof_masked = np.where(avail, oof, -np.inf)
     cost_matrix = np.where(avail, fit.cost, np.inf)
-    mu = calibrate(oof_masked, mean_costs, cost_matrix, budget)
+    target = np.nanmean(fit.acc, axis=0)  # the mean curve: uniform allocation's scores
     rows = np.arange(len(ids))
-    choice = decide(oof_masked, mean_costs, mu)
+
+    def oof_policy(weight: float) -> tuple[float, np.ndarray, np.ndarray]:
+        """mu, choices and per-problem gains over uniform of the scores shrunk by ``weight``."""
+        masked = np.where(avail, shrink(oof, target, weight), -np.inf)
+        mu_w = calibrate(masked, mean_costs, cost_matrix, budget)
+        choice_w = decide(masked, mean_costs, mu_w)
+        uni = uniform_at_budget(score.acc, score.cost, float(fit.cost[rows, choice_w].mean()))
+        acc_i = score.acc[rows, choice_w]
+        return mu_w, choice_w, acc_i - uni.per_problem(score.acc) if uni else acc_i
+
+    tried = [oof_policy(w) for w in WEIGHTS]
+    pick = choose_weight(np.stack([t[2] for t in tried]))
+    weight = WEIGHTS[pick]
+    mu, choice, _ = tried[pick]
+    oof_masked = np.where(avail, oof, -np.inf)
     oof_cost = float(fit.cost[rows, choice].mean())
     oof_acc = float(score.acc[rows, choice].mean())
     uniform = uniform_at_budget(score.acc, score.cost, oof_cost)
     oracle_acc = float(score.acc[rows, label].mean())
+    unshrunk_gain = float(tried[-1][2].mean())
+    shrinkage = {
+        "weight": None if np.isinf(weight) else weight,  # None: unshrunk (an infinite weight)
+        "target": [float(t) for t in target],
+        "fallback": pick == 0,
+        "weights": [None if np.isinf(w) else w for w in WEIGHTS],
+        "oof_gain_by_weight": [float(t[2].mean()) for t in tried],
+    }
     metrics = {
         "budget": budget,
         "learner": options.learner,
@@ -203,16 +239,24 @@ def train_policy(
         "scored_on": score_half,
         "in_sample": score_half == "all",
         "action_share": {a: float((choice == j).mean()) for j, a in enumerate(actions)},
+        "shrink_weight": shrinkage["weight"],
+        "shrink_fallback": shrinkage["fallback"],
+        "unshrunk_gain_vs_uniform": unshrunk_gain,
+        "deployed_model": f"{options.folds} fold models, one per problem by a hash of its features",
     }
+    if shrinkage["fallback"]:
+        warn(
+            f"out of fold the features do not beat uniform at budget {budget:g} (unshrunk: "
+            f"{unshrunk_gain:+.4f}): the policy falls back to uniform's actions"
+        )
     if score_half == "all":
         warn(
             "curves are in-sample: the policy's accuracy is scored on the samples that labelled it"
         )
 
-    model = fit_fn(data, lopts)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    files = model.save(out)
+    fold_files = FoldEnsemble(members).save_folds(out)
     policy = {
         "artifact": POLICY.name,
         "schema_version": POLICY.version,
@@ -226,7 +270,10 @@ def train_policy(
         "subjects": subjects,
         "mu": mu,
         "budget": budget,
-        "model_files": files,
+        "model_files": [f for files in fold_files for f in files],
+        "model_folds": fold_files,
+        "model_combine": "route",
+        "shrinkage": shrinkage,
         "metrics": metrics,
         "provenance": provenance(
             POLICY,
