@@ -79,7 +79,7 @@ class ImitateModel:
 
     def save(self, folder: Path, prefix: str = "") -> list[str]:
         name = f"{prefix}model.ubj"
-        _save_booster(self.booster, folder / name)
+        save_booster(self.booster, folder / name)
         return [name]
 
 
@@ -97,7 +97,7 @@ class PluginModel:
         names = []
         for j, booster in enumerate(self.boosters):
             name = f"{prefix}model-{j}.ubj"
-            _save_booster(booster, folder / name)
+            save_booster(booster, folder / name)
             names.append(name)
         return names
 
@@ -165,7 +165,8 @@ class Shrunk:
         return self.model.save(folder, prefix)
 
 
-def _save_booster(booster: Any, path: Path) -> None:
+def save_booster(booster: Any, path: Path) -> None:
+    """Write a booster in XGBoost's UBJ format, atomically (never pickled)."""
     from ttcalloc.artifacts.io import atomic_path
 
     with atomic_path(path) as tmp:
@@ -201,6 +202,15 @@ def xgboost_version() -> str:
     return str(xgboost.__version__)
 
 
+def load_booster(path: Path) -> Any:
+    """Read a booster written by :func:`save_booster`."""
+    import xgboost as xgb
+
+    booster = xgb.Booster()
+    booster.load_model(str(path))
+    return booster
+
+
 def load_model(
     learner: str,
     folder: Path,
@@ -209,21 +219,15 @@ def load_model(
     combine: str = "route",
 ) -> Model:
     """A saved model: one list of files, or one list per fold (a :class:`FoldEnsemble`)."""
-    import xgboost as xgb
 
     if files and all(isinstance(f, list) for f in files):
         members = [load_model(learner, folder, list(f), n_actions) for f in files]
         return FoldEnsemble(members, combine)
     names = [str(f) for f in files]
 
-    def booster(name: str) -> Any:
-        b = xgb.Booster()
-        b.load_model(str(folder / name))
-        return b
-
     if learner == "imitate":
-        return ImitateModel(booster(names[0]), n_actions)
-    return PluginModel([booster(f) for f in names])
+        return ImitateModel(load_booster(folder / names[0]), n_actions)
+    return PluginModel([load_booster(folder / f) for f in names])
 
 
 LEARNERS: dict[str, Callable[[TrainData, LearnerOptions], Model]] = {

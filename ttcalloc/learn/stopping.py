@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from ttcalloc.core import stopping
 from ttcalloc.core.replays import Replays
+from ttcalloc.learn.learners import load_booster, save_booster
 
 
 @dataclass(frozen=True)
@@ -72,27 +73,14 @@ class GainModel:
         return out
 
     def save(self, folder: Path) -> list[str]:
-        from ttcalloc.artifacts.io import atomic_path
-
-        names = []
-        for j, booster in enumerate(self.boosters):
-            name = f"gain-{j}.ubj"
-            with atomic_path(folder / name) as tmp:
-                booster.save_model(str(tmp.with_suffix(".ubj")))
-                tmp.with_suffix(".ubj").replace(tmp)
-            names.append(name)
+        names = [f"gain-{j}.ubj" for j in range(len(self.boosters))]
+        for name, booster in zip(names, self.boosters, strict=True):
+            save_booster(booster, folder / name)
         return names
 
     @classmethod
     def load(cls, folder: Path, files: list[str]) -> GainModel:
-        import xgboost as xgb
-
-        boosters = []
-        for name in files:
-            booster = xgb.Booster()
-            booster.load_model(str(folder / name))
-            boosters.append(booster)
-        return cls(boosters)
+        return cls([load_booster(folder / name) for name in files])
 
 
 def fit_gain(rows: NDArray[np.float64], labels: NDArray[np.float64], opts: StopOptions) -> Any:
