@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +24,9 @@ from ttcalloc.core import replays as rp
 from ttcalloc.core import stopping
 from ttcalloc.learn import features as feats
 from ttcalloc.learn.stopping import GainModel, critical_prices
+
+if TYPE_CHECKING:
+    import polars as pl
 
 LEARNER = "stop"
 
@@ -141,6 +144,10 @@ class AdaptivePolicy:
             feats.by_names(self.feature_names), list(questions), list(metas), self.subjects
         )
         return x
+
+    def metas(self, problems: pl.DataFrame, source: Path) -> list[dict[str, Any]]:
+        """Each problem's metadata for the features; fails when the policy needs what is absent."""
+        return feats.problem_metas(self.feature_names, self.subjects, problems, source)
 
     def critical(
         self,

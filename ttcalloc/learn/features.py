@@ -10,11 +10,15 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ttcalloc.common.errors import InputError
+from ttcalloc.common.errors import DataError, InputError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _WORD = re.compile(r"[A-Za-z]+")
@@ -164,3 +168,46 @@ def docs_table() -> str:
         "| `subject` | meta | index of the subject in the training vocabulary (NaN if unseen) |"
     )
     return "\n".join(lines) + "\n"
+
+
+META_COLUMNS = ("level", "subject")
+
+
+def _metas(problems: pl.DataFrame) -> list[dict[str, Any]]:
+    cols = [c for c in META_COLUMNS if c in problems.columns]
+    return problems.select(cols).to_dicts() if cols else [{}] * problems.height
+
+
+def for_problems(
+    groups: Sequence[str], problems: pl.DataFrame
+) -> tuple[list[Feature], list[str] | None, list[dict[str, Any]]]:
+    """The groups' features minus metadata these (training) problems lack, the subjects seen
+    (None unless the meta group is on and problems have subjects), and each problem's metadata."""
+    chosen = select(tuple(groups))
+    has_level = "level" in problems.columns and problems["level"].null_count() < problems.height
+    chosen = [f for f in chosen if f.name != "level" or has_level]
+    subjects = None
+    if (
+        "meta" in groups
+        and "subject" in problems.columns
+        and problems["subject"].null_count() < problems.height
+    ):
+        subjects = sorted(set(problems["subject"].drop_nulls().to_list()))
+    return chosen, subjects, _metas(problems)
+
+
+def problem_metas(
+    names: Sequence[str], subjects: list[str] | None, problems: pl.DataFrame, source: Path
+) -> list[dict[str, Any]]:
+    """Each problem's metadata for a trained policy's features; fails when one it needs is
+    absent from every problem."""
+    needs = [c for c in ("level",) if c in names]
+    if subjects is not None:
+        needs.append("subject")
+    for col in needs:
+        if col not in problems.columns or problems[col].null_count() == problems.height:
+            raise DataError(
+                f"{source}: the policy was trained with feature {col!r}, which these "
+                "problems lack (train without the meta feature group, or give problems with it)"
+            )
+    return _metas(problems)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ttcalloc.artifacts.io import read_json_artifact
 from ttcalloc.artifacts.schemas import POLICY
-from ttcalloc.common.errors import ArtifactError, DataError
+from ttcalloc.common.errors import ArtifactError
 from ttcalloc.core.oracle import lagrangian_choice
 from ttcalloc.learn import features as feats
 from ttcalloc.learn.adaptive import LEARNER as LEARNER_STOP
@@ -126,17 +126,7 @@ class Policy:
 
     def metas(self, problems: pl.DataFrame, source: Path) -> list[dict[str, Any]]:
         """Each problem's metadata for the features; fails when the policy needs what is absent."""
-        needs = [c for c in ("level",) if c in self.feature_names]
-        if self.subjects is not None:
-            needs.append("subject")
-        for col in needs:
-            if col not in problems.columns or problems[col].null_count() == problems.height:
-                raise DataError(
-                    f"{source}: the policy was trained with feature {col!r}, which these "
-                    "problems lack (train without the meta feature group, or give problems with it)"
-                )
-        cols = [c for c in ("level", "subject") if c in problems.columns]
-        return problems.select(cols).to_dicts() if cols else [{}] * problems.height
+        return feats.problem_metas(self.feature_names, self.subjects, problems, source)
 
     def scores(
         self, questions: Sequence[str], metas: Sequence[Mapping[str, Any]] | None = None

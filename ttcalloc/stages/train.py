@@ -155,21 +155,7 @@ def train_policy(
 
     # features: drop metadata the problems do not have
     prob = problems.filter(pl.col("problem_id").is_in(ids)).sort("problem_id")
-    chosen = feats.select(options.features)
-    has_level = "level" in prob.columns and prob["level"].null_count() < prob.height
-    chosen = [f for f in chosen if f.name != "level" or has_level]
-    subjects = None
-    if (
-        "meta" in options.features
-        and "subject" in prob.columns
-        and prob["subject"].null_count() < prob.height
-    ):
-        subjects = sorted(set(prob["subject"].drop_nulls().to_list()))
-    metas = (
-        prob.select([c for c in ("level", "subject") if c in prob.columns]).to_dicts()
-        if ("level" in prob.columns or "subject" in prob.columns)
-        else [{}] * prob.height
-    )
+    chosen, subjects, metas = feats.for_problems(options.features, prob)
     x = feats.matrix(chosen, prob["question"].to_list(), metas, subjects)
     data = TrainData(
         x=x, label=label, acc=fit.acc, gap=alloc["gap"].to_numpy(), n_actions=len(actions)

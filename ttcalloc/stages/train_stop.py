@@ -29,7 +29,7 @@ from ttcalloc.learn.learners import xgboost_version
 from ttcalloc.learn.stopping import StopOptions, train_stopping
 
 if TYPE_CHECKING:
-    import polars as pl
+    pass
 
 
 @dataclass(frozen=True)
@@ -69,26 +69,6 @@ def _curves_path(source: Path, curves_path: Path | None) -> tuple[Path, list[flo
         if curves_path is None:
             raise InputError(f"{source} does not name its curves: pass --curves")
     return curves_path, budgets
-
-
-def _question_features(
-    problems: pl.DataFrame, groups: tuple[str, ...]
-) -> tuple[list[feats.Feature], list[str] | None, np.ndarray]:
-    """The chosen feature groups (minus metadata the problems lack) and their matrix."""
-    chosen = feats.select(groups)
-    has_level = "level" in problems.columns and problems["level"].null_count() < problems.height
-    chosen = [f for f in chosen if f.name != "level" or has_level]
-    subjects = None
-    if (
-        "meta" in groups
-        and "subject" in problems.columns
-        and problems["subject"].null_count() < problems.height
-    ):
-        subjects = sorted(set(problems["subject"].drop_nulls().to_list()))
-    cols = [c for c in ("level", "subject") if c in problems.columns]
-    metas = problems.select(cols).to_dicts() if cols else [{}] * problems.height
-    x = feats.matrix(chosen, problems["question"].to_list(), metas, subjects)
-    return chosen, subjects, x
 
 
 def train_adaptive(
@@ -154,7 +134,8 @@ def train_adaptive(
         cap=cap, checkpoints=tuple(k for k in ks if k <= cap), strategy=loaded.strategy
     )
     prob = problems.filter(pl.col("problem_id").is_in(train_ids)).sort("problem_id")
-    chosen, subjects, qx = _question_features(prob, options.features)
+    chosen, subjects, metas = feats.for_problems(options.features, prob)
+    qx = feats.matrix(chosen, prob["question"].to_list(), metas, subjects)
     fold = np.array([seeded_int("fold", options.seed, p) for p in train_ids]) % options.folds
     stop_opts = StopOptions(
         folds=options.folds,

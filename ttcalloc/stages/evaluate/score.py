@@ -196,7 +196,7 @@ def _adaptive_row(
         return dataclasses.replace(r, extra=extra)
 
     test_rep = view(data.test_replays)
-    metas = policy_metas(policy, test_problems, loaded.problems_path)
+    metas = policy.metas(test_problems, loaded.problems_path)
     critical = policy.critical(test_rep, test_problems["question"].to_list(), metas)
     calibration = policy.calibration
     recalibrated: bool | str = trained != budget
@@ -209,7 +209,7 @@ def _adaptive_row(
             "train replays (train one at this budget for a fair comparison)"
         )
         train_rep = view(data.train_replays)
-        train_metas = policy_metas(policy, train_problems, loaded.problems_path)
+        train_metas = policy.metas(train_problems, loaded.problems_path)
         train_crit = policy.critical(train_rep, train_problems["question"].to_list(), train_metas)
         calibration = policy.recalibrate(train_rep, train_crit, budget)
     acc, cost = policy.outcome(test_rep, critical, calibration)
@@ -223,22 +223,6 @@ def _adaptive_row(
         "cap": policy.grid.cap,
     }
     return _Row(name, "learned", budget, budget, Outcome(acc=acc, cost=cost, params=params))
-
-
-def policy_metas(
-    policy: AdaptivePolicy, problems: pl.DataFrame, source: Path
-) -> list[dict[str, Any]]:
-    """Each problem's metadata for an adaptive policy's question features."""
-    needs = [c for c in ("level",) if c in policy.feature_names]
-    if policy.subjects is not None:
-        needs.append("subject")
-    for col in needs:
-        if col not in problems.columns or problems[col].null_count() == problems.height:
-            raise DataError(
-                f"{source}: the policy was trained with feature {col!r}; these problems lack it"
-            )
-    cols = [c for c in ("level", "subject") if c in problems.columns]
-    return problems.select(cols).to_dicts() if cols else [{}] * problems.height
 
 
 def _action_map(policy: Policy, actions: list[str], source: str) -> np.ndarray:
