@@ -152,6 +152,7 @@ def test_stop_pipeline_end_to_end(tmp_path: Path) -> None:
     assert metrics["learner"] == "stop" and metrics["cap"] == 8
     meta = json.loads((p / "stop" / "policy.json").read_text())
     assert meta["adaptive"]["strategy"] == "majority"
+    assert meta["provenance"]["params"]["n_estimators"] == 150  # stop's own default
     assert all((p / "stop" / f).exists() for f in meta["model_files"])
     assert isinstance(load_policy(p / "stop"), AdaptivePolicy)
     with pytest.raises(ArtifactError, match="adaptive"):
@@ -229,3 +230,64 @@ def test_stop_budget_below_one_sample_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert res.exit_code != 0
     assert "--budget 0.5" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_explicit_boosting_rounds_are_kept_for_stop(tmp_path: Path) -> None:
+    """`--n-estimators 200` means 200 for every learner (it once became stop's default 150)."""
+    p = tmp_path
+    run_cli(
+        "data",
+        "jsonl",
+        "--source",
+        EXAMPLES / "arithmetic.jsonl",
+        "--id-field",
+        "id",
+        "--test-frac",
+        "0.5",
+        "--out",
+        p / "problems.parquet",
+    )
+    run_cli(
+        "sample",
+        p / "problems.parquet",
+        "--model",
+        "sim/medium",
+        "--n",
+        "4",
+        "--no-progress",
+        "--out",
+        p / "samples",
+    )
+    run_cli(
+        "estimate",
+        p / "samples",
+        "--problems",
+        p / "problems.parquet",
+        "--ks",
+        "1,2,4",
+        "--cost",
+        "samples",
+        "--out",
+        p / "curves.parquet",
+    )
+    res = run_cli(
+        "train",
+        p / "curves.parquet",
+        "--problems",
+        p / "problems.parquet",
+        "--learner",
+        "stop",
+        "--budget",
+        "2",
+        "--folds",
+        "3",
+        "--orders",
+        "6",
+        "--n-estimators",
+        "200",
+        "--out",
+        p / "stop",
+    )
+    assert res.exit_code == 0, res.stderr
+    meta = json.loads((p / "stop" / "policy.json").read_text())
+    assert meta["provenance"]["params"]["n_estimators"] == 200

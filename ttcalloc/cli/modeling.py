@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -180,7 +181,9 @@ def train_cmd(
     ] = None,
     folds: Annotated[int, typer.Option(help="Folds for out-of-fold calibration.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of folds and XGBoost.")] = 0,
-    n_estimators: Annotated[int, typer.Option(help="Boosting rounds.")] = 200,
+    n_estimators: Annotated[
+        int | None, typer.Option(help="Boosting rounds (default: 200; stop: 150).")
+    ] = None,
     max_depth: Annotated[int, typer.Option(help="Tree depth.")] = 4,
     samples: Annotated[
         Path | None,
@@ -211,65 +214,44 @@ def train_cmd(
         for f in (default_groups if features is None else features).split(",")
         if f.strip()
     )
+    options: Any
+    run: Callable[[], TrainResult]
+    inputs = {"allocation": allocation, "problems": problems, "curves": curves}
     if learner == "stop":
         from ttcalloc.stages.train_stop import StopTrainOptions, train_adaptive
 
-        stop_options = StopTrainOptions(
+        options = StopTrainOptions(
             budget=budget,
             features=group_names,
             folds=folds,
             seed=seed,
             orders=orders,
             fit_orders=fit_orders,
-            n_estimators=n_estimators if n_estimators != 200 else 150,
             max_depth=max_depth,
             samples=samples,
+            **({} if n_estimators is None else {"n_estimators": n_estimators}),
         )
-        stop_inputs = {
-            "allocation": allocation,
-            "problems": problems,
-            "curves": curves,
-            "samples": samples,
-        }
-        result = _run_stage(
-            "train",
-            out,
-            stop_options,
-            stop_inputs,
-            force,
-            as_json,
-            lambda: TrainResult(
-                out, train_adaptive(allocation, problems, out, stop_options, curves)
-            ),
-            "policy.json",
-        )
-        if result is not None:
-            print_train(result)
-            if as_json:
-                emit_json(result.to_dict())
-        return
+        inputs["samples"] = samples
 
-    options = TrainOptions(
-        budget=budget,
-        learner=learner,
-        weight=weight,
-        features=group_names,
-        folds=folds,
-        seed=seed,
-        n_estimators=n_estimators,
-        max_depth=max_depth,
-    )
-    inputs = {"allocation": allocation, "problems": problems, "curves": curves}
-    result = _run_stage(
-        "train",
-        out,
-        options,
-        inputs,
-        force,
-        as_json,
-        lambda: train_policy(allocation, problems, out, options, curves),
-        "policy.json",
-    )
+        def run() -> TrainResult:
+            return TrainResult(out, train_adaptive(allocation, problems, out, options, curves))
+
+    else:
+        options = TrainOptions(
+            budget=budget,
+            learner=learner,
+            weight=weight,
+            features=group_names,
+            folds=folds,
+            seed=seed,
+            max_depth=max_depth,
+            **({} if n_estimators is None else {"n_estimators": n_estimators}),
+        )
+
+        def run() -> TrainResult:
+            return train_policy(allocation, problems, out, options, curves)
+
+    result = _run_stage("train", out, options, inputs, force, as_json, run, "policy.json")
     if result is None:
         return
     print_train(result)
