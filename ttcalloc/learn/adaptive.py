@@ -167,19 +167,14 @@ class AdaptivePolicy:
         calibration: stopping.Calibration | None = None,
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Per-problem expected accuracy and cost over the replay orders."""
-        grid = stopping.Grid(
-            min(self.grid.cap, replays.max_samples), self.grid.checkpoints, self.grid.strategy
-        )
+        grid = self.grid.within(replays.max_samples)
         return stopping.mixed_outcome(critical, replays, grid, calibration or self.calibration)
 
     def recalibrate(
         self, replays: rp.Replays, critical: NDArray[np.float64], budget: float
     ) -> stopping.Calibration:
         """Prices meeting ``budget`` on these replays (label-free: only costs are used)."""
-        grid = stopping.Grid(
-            min(self.grid.cap, replays.max_samples), self.grid.checkpoints, self.grid.strategy
-        )
-        return stopping.calibrate(critical, replays, grid, budget)
+        return stopping.calibrate(critical, replays, self.grid.within(replays.max_samples), budget)
 
     # --- online: one question -----------------------------------------------------------------
 
@@ -225,9 +220,8 @@ class AdaptivePolicy:
             ]
             extra = [np.array(cols, dtype=np.float64).T]
         one = rp.replay([ids], [cost], orders=1, extra=extra, shuffle=False)
-        grid = stopping.Grid(self.grid.cap, self.grid.checkpoints, self.grid.strategy)
         qx = self.question_matrix([question], [meta])
-        crit = critical_prices(self.model, _pad(one, grid.cap), qx, grid)[0, 0, j - 1]
+        crit = critical_prices(self.model, _pad(one, self.grid.cap), qx, self.grid)[0, 0, j - 1]
         price = self.price_for(question)
         return Decision(bool(crit <= price), j, float(crit), price)
 
