@@ -291,3 +291,63 @@ def test_explicit_boosting_rounds_are_kept_for_stop(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.stderr
     meta = json.loads((p / "stop" / "policy.json").read_text())
     assert meta["provenance"]["params"]["n_estimators"] == 200
+
+
+def test_bad_outputs_and_orders_are_one_line_errors(tmp_path: Path) -> None:
+    p = tmp_path
+    run_cli(
+        "data",
+        "jsonl",
+        "--source",
+        EXAMPLES / "arithmetic.jsonl",
+        "--id-field",
+        "id",
+        "--test-frac",
+        "0.5",
+        "--out",
+        p / "problems.parquet",
+    )
+    run_cli(
+        "sample",
+        p / "problems.parquet",
+        "--model",
+        "sim/medium",
+        "--n",
+        "4",
+        "--no-progress",
+        "--out",
+        p / "samples",
+    )
+    run_cli(
+        "estimate",
+        p / "samples",
+        "--problems",
+        p / "problems.parquet",
+        "--ks",
+        "1,2,4",
+        "--cost",
+        "samples",
+        "--out",
+        p / "curves.parquet",
+    )
+    run_cli("solve", p / "curves.parquet", "--budgets", "2", "--out", p / "alloc.parquet")
+    base = [
+        "train",
+        p / "alloc.parquet",
+        "--problems",
+        p / "problems.parquet",
+        "--budget",
+        "2",
+        "--folds",
+        "3",
+    ]
+    cases = [
+        ([*base, "--learner", "stop", "--fit-orders", "0", "--out", p / "s"], "--fit-orders 0"),
+        ([*base, "--learner", "stop", "--out", p / "curves.parquet"], "a file is there"),
+        ([*base, "--learner", "imitate", "--out", p / "curves.parquet"], "a file is there"),
+    ]
+    for args, message in cases:
+        res = run_cli(*args)
+        assert res.exit_code != 0 and message in res.stderr, res.stderr
+        assert "Traceback" not in res.stderr
+    assert (p / "curves.parquet").is_file()  # untouched

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ttcalloc import __version__
 from ttcalloc.artifacts import recording
 from ttcalloc.artifacts.schemas import JsonSchema, Schema, validate, validate_json
-from ttcalloc.common.errors import ArtifactError, DataError, MissingInputError
+from ttcalloc.common.errors import ArtifactError, DataError, InputError, MissingInputError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -68,6 +68,16 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def output_folder(path: Path) -> Path:
+    """Create the output folder ``path`` (a policy or report); a file already there is a
+    one-line error, not a traceback."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--out {path}: a file is there; give a folder path")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def write_text(path: Path, text: str) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ttcalloc.artifacts.io import read_json_artifact, write_json_artifact
+from ttcalloc.artifacts.io import output_folder, read_json_artifact, write_json_artifact
 from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError
 from ttcalloc.common.hashing import seeded_unit
@@ -59,7 +59,7 @@ class AdaptivePolicy:
 
     def save(self, folder: Path, meta: dict[str, Any]) -> None:
         """Write the gain models (UBJ) and policy.json (``meta`` adds metrics and provenance)."""
-        folder.mkdir(parents=True, exist_ok=True)
+        output_folder(folder)
         files = self.model.save(folder)
         cal = self.calibration
         body = {

@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 
 from ttcalloc.artifacts.frames import to_dense
-from ttcalloc.artifacts.io import check_known_ids, provenance, read_artifact, write_json_artifact
+from ttcalloc.artifacts.io import (
+    check_known_ids,
+    output_folder,
+    provenance,
+    read_artifact,
+    write_json_artifact,
+)
 from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
@@ -241,7 +247,7 @@ def train_policy(
         )
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out)
     fold_files = FoldEnsemble(members).save_folds(out)
     policy = {
         "artifact": POLICY.name,

@@ -52,6 +52,8 @@ class StopTrainOptions:
             raise InputError(f"--folds {self.folds}: need at least 2 for out-of-fold calibration")
         if self.orders < 1:
             raise InputError(f"--orders {self.orders}: must be at least 1")
+        if self.fit_orders < 1:
+            raise InputError(f"--fit-orders {self.fit_orders}: must be at least 1")
         if self.budget is not None and not (np.isfinite(self.budget) and self.budget > 0):
             raise InputError(f"--budget {self.budget}: must be a positive number")
         feats.select(self.features)
