@@ -238,8 +238,9 @@ def train_policy(
     }
     if shrinkage["fallback"]:
         warn(
-            f"out of fold the features do not beat uniform at budget {budget:g} (unshrunk: "
-            f"{unshrunk_gain:+.4f}): the policy falls back to uniform's actions"
+            f"out of fold the features do not beat uniform at budget {budget:g} by more than "
+            f"one standard error (unshrunk gain: {unshrunk_gain:+.4f}): the policy falls back to "
+            "uniform's actions"
         )
     if score_half == "all":
         warn(
