@@ -175,6 +175,8 @@ def test_stop_pipeline_end_to_end(tmp_path: Path) -> None:
     assert rows["stop"]["kind"] == "learned"
     assert rows["stop"]["cost"] == pytest.approx(2.0, rel=0.25)  # 24 test problems
     assert rows["stop"]["gain_vs_uniform_ci"] is not None
+    # baselines are matched to the stop policy's cost, so it is compared with them pairwise
+    assert set(rows["stop"]["gain_vs"]) == {"esc", "adaptive"}
 
 
 def test_stop_budget_below_one_sample_is_a_clear_error(tmp_path: Path) -> None:

@@ -538,3 +538,14 @@ def test_info_describes_policy_and_report_folders(trained: dict[str, Path], tmp_
     info = json.loads(report.stdout)
     assert info["artifact"] == "report" and info["summary"]["budgets"] == [1.5]
     assert "oracle" in info["summary"]["policies"] and "input curves" in report.stderr
+
+
+def test_paired_comparisons_only_at_matched_cost() -> None:
+    from ttcalloc.core.baselines import Outcome
+    from ttcalloc.stages.evaluate.score import _same_cost
+
+    def at(cost: float) -> Outcome:
+        return Outcome(acc=np.zeros(4), cost=np.full(4, cost))
+
+    assert _same_cost(at(1.46), at(1.48))
+    assert not _same_cost(at(1.0), at(1.48))  # a policy at cost 1 does not 'lose' to one at 1.48

@@ -354,6 +354,7 @@ def _metrics(
                 other.kind == "baseline"
                 and other.budget == row.budget
                 and other.policy in SEQUENTIAL
+                and _same_cost(row.outcome, other.outcome)
             ):
                 columns.append(row.outcome.acc - other.outcome.acc)
                 pairs.append((j, other.policy, float(other.outcome.cost.mean())))
@@ -374,6 +375,13 @@ def _metrics(
         for key in ("gain_vs_uniform", "relative_gain", "regret", "oracle_gain_share"):
             rec[key] = _clean(rec[key])
     return partial
+
+
+def _same_cost(a: Outcome, b: Outcome, tolerance: float = 0.05) -> bool:
+    """Whether two policies spent within ``tolerance`` (relative) of each other: only then is a
+    paired accuracy difference a comparison of the policies rather than of their spending."""
+    ca, cb = float(a.cost.mean()), float(b.cost.mean())
+    return abs(ca - cb) <= tolerance * max(ca, cb)
 
 
 def _clean(value: float | None) -> float | None:
