@@ -194,7 +194,7 @@ def train_cmd(
     ] = 60,
     fit_orders: Annotated[
         int, typer.Option(help="stop: of those orders, how many make training rows.")
-    ] = 8,
+    ] = 30,
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:

@@ -30,7 +30,7 @@ class StopOptions:
     """Cross-fitting and the gradient-boosting parameters of the gain model."""
 
     folds: int = 5
-    fit_orders: int = 8  # replay orders per train problem that make training rows
+    fit_orders: int = 30  # replay orders per train problem that make training rows
     n_estimators: int = 150
     max_depth: int = 4
     learning_rate: float = 0.08

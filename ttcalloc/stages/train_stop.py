@@ -41,7 +41,7 @@ class StopTrainOptions:
     folds: int = 5
     seed: int = 0
     orders: int = 60  # replay orders per train problem for calibration
-    fit_orders: int = 8  # of which the first few make training rows
+    fit_orders: int = 30  # of which the first few make training rows
     n_estimators: int = 150
     max_depth: int = 4
     learning_rate: float = 0.08
