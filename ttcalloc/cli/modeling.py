@@ -165,10 +165,11 @@ def train_cmd(
     learner: Annotated[
         str,
         typer.Option(
-            help="stop (adaptive: decides after each sample whether to draw more), imitate "
-            "(classify the oracle action) or plugin (predict p(a))."
+            help="stop (adaptive: decides after each sample whether to draw more, from replays "
+            "of the recorded samples), imitate (classify the oracle action from the question) "
+            "or plugin (predict p(a) from the question)."
         ),
-    ] = "imitate",
+    ] = "stop",
     weight: Annotated[
         str, typer.Option(help="none, or gap: weight problems by their gap.")
     ] = "none",
@@ -200,7 +201,7 @@ def train_cmd(
 ) -> None:
     """Learn a policy on the train split; calibrate it to the budget out of fold.
 
-    `stop` learns when to stop sampling from replays of the recorded samples (the gain from
+    `stop` (the default) learns when to stop sampling from replays of the recorded samples (the gain from
     drawing more, against its cost); `imitate` and `plugin` pick one action per question from
     its text, as in the paper.
     """

@@ -117,7 +117,8 @@ def train_adaptive(
     samples_path = options.samples or input_path(curves_art.meta, "samples")
     if samples_path is None or not Path(samples_path).exists():
         raise InputError(
-            f"{curves_path}: its samples are not found ({samples_path}); pass --samples"
+            f"{curves_path}: its samples are not found ({samples_path}); pass --samples "
+            "(or --learner imitate, which needs none)"
         )
     loaded = load_sample_replays(
         Path(samples_path),
@@ -128,7 +129,10 @@ def train_adaptive(
         options.orders,
     )
     if loaded.replays is None:
-        raise DataError(f"cannot replay the samples: {loaded.note}")
+        raise DataError(
+            f"cannot replay the samples: {loaded.note} "
+            "(--learner imitate or plugin choose one action per question without replays)"
+        )
     replays = loaded.replays[0]
     ks = sorted(set(fit_curves["k"].to_list()))
     cap = min(max(ks), int(replays.n.min()))
