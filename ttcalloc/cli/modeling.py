@@ -201,9 +201,9 @@ def train_cmd(
 ) -> None:
     """Learn a policy on the train split; calibrate it to the budget out of fold.
 
-    `stop` (the default) learns when to stop sampling from replays of the recorded samples (the gain from
-    drawing more, against its cost); `imitate` and `plugin` pick one action per question from
-    its text, as in the paper.
+    `stop` (the default) learns when to stop sampling from replays of the recorded samples
+    (the gain from drawing more, against its cost); `imitate` and `plugin` pick one action per
+    question from its text, as in the paper.
     """
     from ttcalloc.cli.summaries import print_train
     from ttcalloc.common.console import emit_json
