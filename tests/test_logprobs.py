@@ -1,14 +1,23 @@
-"""Token log-probs: parsed from litellm responses."""
+"""Token log-probs: parsed from litellm responses and recorded by `sample`."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
+from fake_openai import fake_openai
+from helpers import run_cli, write_jsonl
 
+from ttcalloc.artifacts import io, schemas
+from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.backends import Request, SamplingParams
 from ttcalloc.backends.litellm_backend import LiteLLMBackend, import_litellm, mean_logprob
+from ttcalloc.common.errors import TtcallocError
+from ttcalloc.stages import data
+from ttcalloc.stages.sample import SampleOptions, sample_problems
 
 
 def _response(*logprobs: Any) -> Any:
@@ -75,6 +84,115 @@ def test_an_object_that_raises_gives_none() -> None:
             raise RuntimeError("boom")
 
     assert mean_logprob(Broken()) is None
+
+
+@pytest.fixture
+def problems(tmp_path: Path) -> Path:
+    rows = [{"question": f"What is {i}+{i + 1}?", "answer": f"#### {2 * i + 1}"} for i in range(24)]
+    out = tmp_path / "problems.parquet"
+    data.build_problems(
+        write_jsonl(tmp_path / "p.jsonl", rows), out, "gsm8k", data.DataOptions(test_frac=0.3)
+    )
+    return out
+
+
+def _fake(server: Any, n: int, **kw: Any) -> SampleOptions:
+    kw.setdefault("concurrency", 2)
+    return SampleOptions(model="openai/fake", api_base=server.base, n=n, progress=False, **kw)
+
+
+def test_sample_asks_for_logprobs_unless_told_not_to(tmp_path: Path, problems: Path) -> None:
+    with fake_openai(wrong_every=3) as server:
+        sample_problems(problems, tmp_path / "on", _fake(server, 2, limit=3))
+        asked = [r.get("logprobs") for r in server.requests]
+        server.requests.clear()
+        sample_problems(problems, tmp_path / "off", _fake(server, 2, limit=3, logprobs=False))
+        assert [r.get("logprobs") for r in server.requests] == [None] * 6
+    assert asked == [True] * 6
+    on = io.read_artifact(tmp_path / "on", SAMPLES).df
+    assert (
+        set(on["mean_logprob"].to_list()) <= {-0.1, -1.5} and on["mean_logprob"].null_count() == 0
+    )
+    wrong = on.filter(~pl.col("correct"))
+    assert wrong.height and (wrong["mean_logprob"] == -1.5).all()
+    assert on["completion_chars"].to_list() == on["response"].str.len_chars().to_list()
+    off = io.read_artifact(tmp_path / "off", SAMPLES).df
+    assert off["mean_logprob"].null_count() == off.height == 6
+    assert io.read_meta(next((tmp_path / "off").glob("part-*")))["params"]["logprobs"] is False
+
+
+def test_a_provider_rejecting_logprobs_stops_with_a_hint(tmp_path: Path, problems: Path) -> None:
+    with fake_openai(logprobs="reject") as server:
+        with pytest.raises(TtcallocError, match="rerun with --no-logprobs") as info:
+            sample_problems(problems, tmp_path / "s", _fake(server, 2, limit=2))
+        assert "logprobs is not supported" in str(info.value)
+        result = sample_problems(
+            problems, tmp_path / "s", _fake(server, 2, limit=2, logprobs=False)
+        )
+    assert result.written == 4 and result.errors == 0
+
+
+def test_a_server_returning_null_logprobs_records_nulls(tmp_path: Path, problems: Path) -> None:
+    with fake_openai(logprobs="null") as server:
+        result = sample_problems(problems, tmp_path / "s", _fake(server, 2, limit=2))
+    df = io.read_artifact(tmp_path / "s", SAMPLES).df
+    assert result.errors == 0 and df["mean_logprob"].null_count() == 4
+
+
+def _drop_new_columns(folder: Path) -> None:
+    """Rewrite every part as ttcalloc wrote it before mean_logprob and completion_chars."""
+    import pyarrow.parquet as pq
+
+    for part in folder.glob("part-*.parquet"):
+        table = pq.read_table(part)
+        pq.write_table(table.drop_columns(["mean_logprob", "completion_chars"]), part)
+
+
+def test_old_and_new_parts_mix_in_one_folder(tmp_path: Path, problems: Path) -> None:
+    from ttcalloc.artifacts.info import describe
+
+    out = tmp_path / "s"
+    with fake_openai() as server:
+        sample_problems(problems, out, _fake(server, 2, limit=4))
+        _drop_new_columns(out)
+        old = describe(out)
+        assert "mean_logprob" not in old["columns"] and old["provenance"]["stage"] == "sample"
+        again = sample_problems(problems, out, _fake(server, 3, limit=4))
+    assert again.requests == 4 and again.total_samples == 12  # only the missing third samples
+    df = io.read_artifact(out, SAMPLES).df.sort("problem_id", "sample_idx")
+    assert df.height == 12
+    new = pl.col("sample_idx") == 2
+    assert df.filter(~new)["mean_logprob"].null_count() == 8
+    assert df.filter(new)["mean_logprob"].null_count() == 0
+    assert df.filter(~new)["completion_chars"].null_count() == 8
+    assert "mean_logprob" in describe(out)["columns"]  # from the newer parts
+    assert run_cli("info", out).exit_code == 0
+
+
+def test_replayed_chars_come_from_completion_chars_else_the_response() -> None:
+    from ttcalloc.artifacts.sample_replays import _values
+
+    df = schemas.validate(
+        pl.DataFrame(
+            {
+                "problem_id": ["0", "0", "0"],
+                "model": ["m"] * 3,
+                "sample_idx": [0, 1, 2],
+                "pred_answer": ["1", "2", "1"],
+                "correct": [True, False, True],
+                "response": ["abc", None, "abcdef"],
+                "completion_chars": [None, 40, 5],
+                "mean_logprob": [-0.5, None, -1.0],
+            }
+        ),
+        SAMPLES,
+        "s",
+    )
+    out, names = _values(df)
+    assert names == ["chars"]  # no tokens; a log-prob is missing, so mean_logprob is not used
+    assert out["_v_chars"].to_list() == [3.0, 40.0, 5.0]
+    _, names = _values(df.with_columns(pl.lit(None, pl.String).alias("response")))
+    assert names == []
 
 
 def test_mean_of_typed_litellm_logprobs() -> None:

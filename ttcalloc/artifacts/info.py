@@ -69,16 +69,20 @@ def describe(path: Path) -> dict[str, Any]:
     files = parquet_files(path)
     meta = read_meta(files[0])
     rows = 0
+    columns: dict[str, str] = {}  # every part's, in order: older parts may lack newer columns
     for f in files:
-        rows += pq.read_metadata(f).num_rows
-    schema = pq.read_schema(files[0])
+        footer = pq.read_metadata(f)
+        rows += footer.num_rows
+        schema = footer.schema.to_arrow_schema()
+        for name in schema.names:
+            columns.setdefault(name, str(schema.field(name).type))
     return {
         "path": str(path),
         "artifact": meta.get("artifact", "unknown (no ttcalloc metadata)"),
         "schema_version": meta.get("schema_version"),
         "rows": rows,
         "parts": len(files),
-        "columns": {name: str(schema.field(name).type) for name in schema.names},
+        "columns": columns,
         "provenance": {k: v for k, v in meta.items() if k not in ("artifact", "schema_version")},
     }
 
