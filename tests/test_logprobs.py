@@ -1,7 +1,9 @@
-"""Token log-probs: parsed from litellm responses and recorded by `sample`."""
+"""Token log-probs: parsed from litellm responses, recorded by `sample`, used by `train --learner
+stop` and named by `ttcalloc info`."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -193,6 +195,54 @@ def test_replayed_chars_come_from_completion_chars_else_the_response() -> None:
     assert out["_v_chars"].to_list() == [3.0, 40.0, 5.0]
     _, names = _values(df.with_columns(pl.lit(None, pl.String).alias("response")))
     assert names == []
+
+
+def _pipeline(tmp: Path, problems: Path, server: Any) -> Path:
+    """sample (fake server) -> estimate -> train --learner stop; returns the policy folder."""
+    sample_problems(problems, tmp / "s", _fake(server, 8, concurrency=4))
+    for args in (
+        ("estimate", tmp / "s", "--problems", problems, "--ks", "1,2,4", "--cost", "samples"),
+        ("train", tmp / "curves.parquet", "--problems", problems, "--learner", "stop"),
+    ):
+        extra = ("--out", tmp / "curves.parquet")
+        if args[0] == "train":
+            extra = ("--budget", "2", "--folds", "3", "--orders", "10", "--out", tmp / "policy")
+        res = run_cli(*args, *extra)
+        assert res.exit_code == 0, res.stderr
+    return tmp / "policy"
+
+
+def test_logprobs_reach_the_stop_policy_and_info_names_them(tmp_path: Path, problems: Path) -> None:
+    with fake_openai(wrong_every=3) as server:
+        policy = _pipeline(tmp_path, problems, server)
+    meta = json.loads((policy / "policy.json").read_text())
+    assert meta["adaptive"]["sample_values"] == ["tokens", "chars", "mean_logprob"]
+    assert "mean_mean_logprob" in meta["state_features"]
+    res = run_cli("info", policy, "--json")
+    assert res.exit_code == 0, res.stderr
+    info = json.loads(res.stdout)
+    assert info["summary"]["sample_values"] == ["tokens", "chars", "mean_logprob"]
+    assert info["notes"] == [
+        "per-sample signals in the state (running means): tokens (completion tokens), "
+        "chars (completion characters), mean_logprob (mean token log-prob)"
+    ]
+    assert "mean_logprob (mean token log-prob)" in " ".join(res.stderr.split())
+
+
+def test_info_says_when_a_stop_policy_has_no_logprobs(tmp_path: Path, problems: Path) -> None:
+    with fake_openai(logprobs="null") as server:
+        policy = _pipeline(tmp_path, problems, server)
+    info = json.loads(run_cli("info", policy, "--json").stdout)
+    assert info["summary"]["sample_values"] == ["tokens", "chars"]
+    assert info["notes"][0].endswith("; not in every training sample, so unused: mean_logprob")
+
+
+def test_describe_values_says_none() -> None:
+    from ttcalloc.artifacts.sample_replays import describe_values
+
+    text = describe_values([])
+    assert text.startswith("per-sample signals in the state (running means): none;")
+    assert text.endswith("unused: tokens, chars, mean_logprob")
 
 
 def test_mean_of_typed_litellm_logprobs() -> None:

@@ -7,6 +7,7 @@ holds the same samples the curves of that half were estimated from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,8 +22,23 @@ from ttcalloc.core import replays as rp
 if TYPE_CHECKING:
     import polars as pl
 
-# per-sample values a sequential policy may use, and the sample columns they come from
-SAMPLE_VALUES = ("tokens", "chars", "mean_logprob")
+# per-sample values a sequential policy may use (from the samples' completion_tokens,
+# completion_chars or response, and mean_logprob columns), in state order
+SAMPLE_VALUES: dict[str, str] = {
+    "tokens": "completion tokens",
+    "chars": "completion characters",
+    "mean_logprob": "mean token log-prob",
+}
+
+
+def describe_values(names: Sequence[str]) -> str:
+    """In words: the per-sample values a sequential policy's state holds, and those it lacks."""
+    used = ", ".join(f"{n} ({SAMPLE_VALUES.get(n, 'unknown')})" for n in names) or "none"
+    text = f"per-sample signals in the state (running means): {used}"
+    lacking = [n for n in SAMPLE_VALUES if n not in names]
+    if lacking:
+        text += f"; not in every training sample, so unused: {', '.join(lacking)}"
+    return text
 
 
 @dataclass(frozen=True)
