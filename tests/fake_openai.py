@@ -3,7 +3,9 @@
 Faults are scripted per request number (1-based, counted across the whole server) or per call
 pattern: ``faults={3: "429", 5: "500", 7: "hang", 9: "malformed", 11: "short"}``.  Answers are
 "#### <answer>" where the answer is read from the question ("What is A+B?" gives A+B), so graded
-correctness is predictable.
+correctness is predictable.  Asked for ``logprobs``, it returns one per word of the answer: -0.1
+when the answer is right, -1.5 when ``wrong_every`` made it wrong (``logprobs="reject"``: a 400
+naming the parameter, as providers without log-probs do; ``"null"``: ``logprobs: null``).
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ class FakeServer:
         hang_s: float = 5.0,
         wrong_every: int = 0,
         delay_s: float = 0.0,
+        logprobs: str = "ok",
     ) -> None:
         self.faults = dict(faults or {})
+        self.logprobs = logprobs
         self.delay_s = delay_s
         self.hang_s = hang_s
         self.wrong_every = wrong_every
@@ -45,6 +49,16 @@ class FakeServer:
         if self.wrong_every and index % self.wrong_every == 1:
             value += 1
         return f"Adding gives {value}.\n#### {value}"
+
+    def token_logprobs(self, text: str, index: int) -> dict[str, Any] | None:
+        if self.logprobs == "null":
+            return None
+        wrong = bool(self.wrong_every) and index % self.wrong_every == 1
+        value = -1.5 if wrong else -0.1
+        content = [
+            {"token": w, "logprob": value, "bytes": None, "top_logprobs": []} for w in text.split()
+        ]
+        return {"content": content}
 
 
 def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
@@ -91,18 +105,28 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             if fault == "malformed":
                 self._send(200, b'{"choices": [ this is not json')
                 return
+            if payload.get("logprobs") and server.logprobs == "reject":
+                self._send(
+                    400,
+                    b'{"error": {"message": "logprobs is not supported with this model", '
+                    b'"type": "invalid_request_error", "param": "logprobs"}}',
+                )
+                return
             n = int(payload.get("n") or 1)
             if fault == "short":
                 n = max(1, n - 1)
             content = payload["messages"][-1]["content"]
-            choices = [
-                {
+            choices = []
+            for i in range(n):
+                text = server.answer(content, number + i)
+                choice: dict[str, Any] = {
                     "index": i,
                     "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": server.answer(content, number + i)},
+                    "message": {"role": "assistant", "content": text},
                 }
-                for i in range(n)
-            ]
+                if payload.get("logprobs"):
+                    choice["logprobs"] = server.token_logprobs(text, number + i)
+                choices.append(choice)
             body = {
                 "id": f"chatcmpl-{number}",
                 "object": "chat.completion",

@@ -166,6 +166,46 @@ def test_cli_import_json_output(tmp_path: Path, problems: Path) -> None:
     assert payload["samples"] == 1 and payload["agreement_with_file"] == 1.0
 
 
+def test_lengths_and_logprobs_are_found_under_common_names(tmp_path: Path, problems: Path) -> None:
+    rows = [
+        {"problem_id": 0, "pred_answer": "7", "gen_chars": 120, "avg_logprob": -0.25},
+        {"problem_id": 0, "pred_answer": "8", "gen_chars": 80.0, "avg_logprob": float("nan")},
+        {"problem_id": 1, "pred_answer": "10", "gen_chars": None, "avg_logprob": None},
+    ]
+    src = write_jsonl(tmp_path / "s.jsonl", rows)
+    result = import_samples(src, problems, tmp_path / "s.parquet")
+    df = read_artifact(tmp_path / "s.parquet", SAMPLES).df
+    assert result.columns["completion_chars"] == "gen_chars"
+    assert result.columns["mean_logprob"] == "avg_logprob"
+    assert df["completion_chars"].to_list() == [120, 80, None]
+    assert df["mean_logprob"].to_list() == [-0.25, None, None]  # NaN counts as absent
+
+
+@pytest.mark.parametrize("name", ["completion_chars", "num_chars", "output_chars"])
+def test_other_spellings_of_the_length(tmp_path: Path, problems: Path, name: str) -> None:
+    src = write_jsonl(tmp_path / "s.jsonl", [{"problem_id": 0, "pred_answer": "7", name: 33}])
+    import_samples(src, problems, tmp_path / "s.parquet")
+    assert read_artifact(tmp_path / "s.parquet", SAMPLES).df["completion_chars"].to_list() == [33]
+
+
+def test_length_and_logprob_flags(tmp_path: Path, problems: Path) -> None:
+    rows = [{"problem_id": 0, "pred_answer": "7", "gen_chars": 5, "len": 9, "lp": -1.5}]
+    src = write_jsonl(tmp_path / "s.jsonl", rows)
+    out = tmp_path / "s.parquet"
+    args = ("import", src, "--problems", problems, "--out", out)
+    res = run_cli(*args, "--chars-field", "len", "--logprob-field", "lp")
+    assert res.exit_code == 0, res.stderr
+    df = read_artifact(out, SAMPLES).df
+    assert df["completion_chars"].to_list() == [9] and df["mean_logprob"].to_list() == [-1.5]
+    assert run_cli(*args, "--chars-field", "").exit_code == 0  # '' maps the field to nothing
+    assert read_artifact(out, SAMPLES).df["completion_chars"].to_list() == [None]
+    res = run_cli(*args, "--logprob-field", "nope")
+    assert res.exit_code != 0 and "--logprob-field 'nope': no such column" in res.stderr
+    bad = write_jsonl(tmp_path / "b.jsonl", [{"problem_id": 0, "pred_answer": "7", "lp": "x"}])
+    with pytest.raises(DataError, match=r"column 'lp' \(mean log-prob\) is not numeric"):
+        import_samples(bad, problems, out, ImportOptions(fields={"mean_logprob": "lp"}))
+
+
 @pytest.mark.shared_data
 @pytest.mark.parametrize(
     ("samples", "problems_file", "rows", "n_problems", "min_agreement"),
@@ -206,3 +246,6 @@ def test_real_sample_files_import_cleanly(
     )
     same = questions["question"].str.strip_chars() == src["question"].str.strip_chars()
     assert same.mean() > 0.99
+    chars = src["gen_chars"].to_list() if "gen_chars" in src.columns else [None] * rows
+    assert df["completion_chars"].to_list() == chars
+    assert df["mean_logprob"].null_count() == rows

@@ -276,6 +276,8 @@ def test_real_local_model_smoke(tmp_path: Path) -> None:
     assert (df["completion_tokens"] > 0).all() and (df["prompt_tokens"] > 0).all()
     assert df["response"].str.len_chars().min() > 0
     assert (df["cost_usd"] == 0).all()
+    # xllamacpp's server returns token log-probs in chat completions
+    assert df["mean_logprob"].null_count() == 0 and (df["mean_logprob"] < 0).all()
     assert sample_problems(problems, tmp_path / "s", opts).requests == 0
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ttcalloc.artifacts.io import parquet_files, read_json_artifact, read_meta
+from ttcalloc.artifacts.sample_replays import describe_values
 from ttcalloc.artifacts.schemas import POLICY, REPORT
 from ttcalloc.common.errors import MissingInputError
 
@@ -24,19 +25,9 @@ def _json_path(path: Path) -> Path | None:
 def describe_json(path: Path) -> dict[str, Any]:
     """What a policy folder or report folder holds: its JSON summary and provenance."""
     data = read_json_artifact(path, JSON_FILES[path.name])
+    notes: list[str] = []
     if path.name == "policy.json":
-        summary = {
-            "learner": data.get("learner"),
-            "budget": data.get("budget"),
-            "cost_unit": data.get("cost_unit"),
-            "mu": data.get("mu"),
-            "actions": [a.get("name") for a in data.get("actions", [])],
-            "features": data.get("features"),
-            "model_files": data.get("model_files"),
-        }
-        metrics = data.get("metrics", {})
-        for key in ("oof_expected_cost", "oof_accuracy", "gain_vs_uniform", "train_problems"):
-            summary[key] = metrics.get(key)
+        summary, notes = _policy_summary(data)
     else:
         policies = data.get("policies", [])
         summary = {
@@ -52,8 +43,36 @@ def describe_json(path: Path) -> dict[str, Any]:
         "artifact": data.get("artifact", JSON_FILES[path.name].name),
         "schema_version": data.get("schema_version"),
         "summary": summary,
+        "notes": notes,
         "provenance": data.get("provenance", {}),
     }
+
+
+def _policy_summary(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """What a policy.json says about the policy, and notes in words (adaptive: its signals)."""
+    summary = {
+        "learner": data.get("learner"),
+        "budget": data.get("budget"),
+        "cost_unit": data.get("cost_unit"),
+    }
+    notes = []
+    adaptive = data.get("adaptive")
+    if isinstance(adaptive, dict):
+        values = [str(v) for v in adaptive.get("sample_values", [])]
+        for key in ("cap", "checkpoints", "strategy"):
+            summary[key] = adaptive.get(key)
+        summary["sample_values"] = values
+        summary["state_features"] = data.get("state_features")
+        notes.append(describe_values(values))
+    else:
+        summary["mu"] = data.get("mu")
+        summary["actions"] = [a.get("name") for a in data.get("actions", [])]
+    summary["features"] = data.get("features")
+    summary["model_files"] = data.get("model_files")
+    metrics = data.get("metrics", {})
+    for key in ("oof_expected_cost", "oof_accuracy", "gain_vs_uniform", "train_problems"):
+        summary[key] = metrics.get(key)
+    return summary, notes
 
 
 def describe(path: Path) -> dict[str, Any]:
@@ -69,16 +88,20 @@ def describe(path: Path) -> dict[str, Any]:
     files = parquet_files(path)
     meta = read_meta(files[0])
     rows = 0
+    columns: dict[str, str] = {}  # every part's, in order: older parts may lack newer columns
     for f in files:
-        rows += pq.read_metadata(f).num_rows
-    schema = pq.read_schema(files[0])
+        footer = pq.read_metadata(f)
+        rows += footer.num_rows
+        schema = footer.schema.to_arrow_schema()
+        for name in schema.names:
+            columns.setdefault(name, str(schema.field(name).type))
     return {
         "path": str(path),
         "artifact": meta.get("artifact", "unknown (no ttcalloc metadata)"),
         "schema_version": meta.get("schema_version"),
         "rows": rows,
         "parts": len(files),
-        "columns": {name: str(schema.field(name).type) for name in schema.names},
+        "columns": columns,
         "provenance": {k: v for k, v in meta.items() if k not in ("artifact", "schema_version")},
     }
 
@@ -97,6 +120,8 @@ def render(info: dict[str, Any]) -> None:
         )
         for key, value in info["summary"].items():
             err_console.print(f"  {key} = {escape(repr(value))}")
+        for note in info.get("notes", []):
+            err_console.print(escape(note))
         if prov:
             err_console.print(f"written by ttcalloc {prov.get('tool_version')}")
         for name, inp in prov.get("inputs", {}).items():

@@ -7,6 +7,7 @@ holds the same samples the curves of that half were estimated from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,8 +22,23 @@ from ttcalloc.core import replays as rp
 if TYPE_CHECKING:
     import polars as pl
 
-# per-sample values a sequential policy may use, and the sample columns they come from
-SAMPLE_VALUES = ("tokens", "chars", "mean_logprob")
+# per-sample values a sequential policy may use (from the samples' completion_tokens,
+# completion_chars or response, and mean_logprob columns), in state order
+SAMPLE_VALUES: dict[str, str] = {
+    "tokens": "completion tokens",
+    "chars": "completion characters",
+    "mean_logprob": "mean token log-prob",
+}
+
+
+def describe_values(names: Sequence[str]) -> str:
+    """In words: the per-sample values a sequential policy's state holds, and those it lacks."""
+    used = ", ".join(f"{n} ({SAMPLE_VALUES.get(n, 'unknown')})" for n in names) or "none"
+    text = f"per-sample signals in the state (running means): {used}"
+    lacking = [n for n in SAMPLE_VALUES if n not in names]
+    if lacking:
+        text += f"; not in every training sample, so unused: {', '.join(lacking)}"
+    return text
 
 
 @dataclass(frozen=True)
@@ -45,18 +61,22 @@ class SampleReplays:
 
 
 def _values(samples: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
-    """Add ``_v_<name>`` columns for the per-sample values every sample has."""
+    """Add ``_v_<name>`` columns for the per-sample values every sample has.
+
+    A sample's characters are ``completion_chars``, else the length of its response (folders
+    mixing parts written before and after ``completion_chars`` existed).
+    """
     import polars as pl
 
-    exprs: dict[str, pl.Expr] = {}
-    if samples["completion_tokens"].null_count() == 0:
-        exprs["tokens"] = pl.col("completion_tokens").cast(pl.Float64)
-    if "completion_chars" in samples.columns and samples["completion_chars"].null_count() == 0:
-        exprs["chars"] = pl.col("completion_chars").cast(pl.Float64)
-    elif samples["response"].null_count() == 0:
-        exprs["chars"] = pl.col("response").str.len_chars().cast(pl.Float64)
-    if "mean_logprob" in samples.columns and samples["mean_logprob"].null_count() == 0:
-        exprs["mean_logprob"] = pl.col("mean_logprob").cast(pl.Float64)
+    candidates = {
+        "tokens": pl.col("completion_tokens"),
+        "chars": pl.coalesce(pl.col("completion_chars"), pl.col("response").str.len_chars()),
+        "mean_logprob": pl.col("mean_logprob"),
+    }
+    present = samples.select([e.is_not_null().all().alias(n) for n, e in candidates.items()]).row(
+        0, named=True
+    )
+    exprs = {n: e.cast(pl.Float64) for n, e in candidates.items() if present[n]}
     names = [n for n in SAMPLE_VALUES if n in exprs]
     return samples.with_columns([exprs[n].alias(f"_v_{n}") for n in names]), names
 

@@ -119,6 +119,22 @@ SAMPLES = Schema(
         Column("prompt_tokens", "int", "Prompt tokens charged for this sample.", False, True),
         Column("completion_tokens", "int", "Completion tokens of this sample.", False, True),
         Column("cost_usd", "float", "Dollar cost of this sample.", False, True),
+        Column(
+            "mean_logprob",
+            "float",
+            "Mean log-probability of the completion's tokens, when the backend returned "
+            "log-probs (OpenAI-compatible servers, llama.cpp); a confidence signal for "
+            "`train --learner stop`.",
+            False,
+            True,
+        ),
+        Column(
+            "completion_chars",
+            "int",
+            "Length of the completion in characters (kept when the response text is not).",
+            False,
+            True,
+        ),
         Column("latency_s", "float", "Wall time of the request in seconds.", False, True),
         Column("finish_reason", "str", "Why generation stopped (stop, length, ...).", False, True),
         Column("error", "str", "Error message when the request failed, else null.", False, True),

@@ -30,6 +30,7 @@ class Choice:
     prompt_tokens: int | None
     completion_tokens: int | None
     cost_usd: float | None
+    mean_logprob: float | None = None  # mean log-prob of the completion's tokens, when returned
 
 
 class RetryableError(Exception):
@@ -64,6 +65,7 @@ class SamplingParams:
     api_base: str | None = None
     price_in: float | None = None  # dollars per million prompt tokens
     price_out: float | None = None  # dollars per million completion tokens
+    logprobs: bool = True  # ask for token log-probs (providers that lack them drop the ask)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from ttcalloc.backends.base import (
@@ -55,6 +56,51 @@ def _retry_after(exc: BaseException) -> float | None:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+UNLIKELY = -9999.0  # OpenAI's placeholder for "not among the top 20 tokens", not a measurement
+
+
+def _field(obj: Any, key: str) -> Any:
+    """``obj[key]`` or ``obj.key`` (litellm gives objects, or plain dicts it could not type)."""
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def _token_logprobs(logprobs: Any) -> list[Any]:
+    """The per-token log-probs of a choice: chat format (``content[i].logprob``), else the legacy
+    completions format (``token_logprobs``); [] when neither is there."""
+    content = _field(logprobs, "content")
+    if isinstance(content, (list, tuple)):
+        return [_field(token, "logprob") for token in content]
+    legacy = _field(logprobs, "token_logprobs")
+    return list(legacy) if isinstance(legacy, (list, tuple)) else []
+
+
+def mean_logprob(logprobs: Any) -> float | None:
+    """Mean token log-prob of one choice's ``logprobs`` (None when absent or unreadable).
+
+    Tokens without a usable number (None, NaN, the -9999 placeholder) are left out.
+    """
+    if logprobs is None:
+        return None
+    try:
+        values = [
+            float(v)
+            for v in _token_logprobs(logprobs)
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
+    except Exception:  # an odd object from some provider: no log-probs, never a failed sample
+        return None
+    values = [v for v in values if math.isfinite(v) and v > UNLIKELY]
+    return sum(values) / len(values) if values else None
+
+
+def _rejects_logprobs(exc: Exception, lt: Any) -> bool:
+    """Whether a provider refused the request because of the log-probs parameter."""
+    invalid = (lt.BadRequestError, lt.UnprocessableEntityError)
+    return isinstance(exc, invalid) and "logprob" in str(exc).lower()
 
 
 class LiteLLMBackend:
@@ -116,6 +162,9 @@ class LiteLLMBackend:
         }
         if request.n > 1:
             kwargs["n"] = request.n
+        if self.params.logprobs:
+            # one alternative per token: llama.cpp sends 20 when unasked, and none when asked for 0
+            kwargs |= {"logprobs": True, "top_logprobs": 1}
         if self.params.api_base:
             kwargs["api_base"] = self.params.api_base
         if self.api_key:
@@ -133,6 +182,11 @@ class LiteLLMBackend:
         except Exception as exc:
             if "Missing credentials" in str(exc) or "api_key" in str(exc).lower():
                 raise FatalError(f"{type(exc).__name__}: {exc}") from None
+            if self.params.logprobs and _rejects_logprobs(exc, lt):
+                raise FatalError(
+                    f"the provider rejects log-probs; rerun with --no-logprobs "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
             raise self._classify(exc) from None
         return self._parse(response, request)
 
@@ -158,6 +212,7 @@ class LiteLLMBackend:
             choices = list(response.choices)
             texts = [c.message.content for c in choices]
             reasons = [c.finish_reason for c in choices]
+            logprobs = [mean_logprob(getattr(c, "logprobs", None)) for c in choices]
             usage = getattr(response, "usage", None)
             prompt = getattr(usage, "prompt_tokens", None)
             completion = getattr(usage, "completion_tokens", None)
@@ -169,13 +224,13 @@ class LiteLLMBackend:
         lengths = [len(t or "") for t in texts]
         total_len = sum(lengths) or 1
         out = []
-        for text, reason, length in zip(texts, reasons, lengths, strict=True):
+        for text, reason, length, lp in zip(texts, reasons, lengths, logprobs, strict=True):
             own = None
             if completion is not None:
                 own = round(completion * length / total_len) if len(texts) > 1 else int(completion)
             c_in, c_out = self._cost(prompt, own)
             cost = None if c_in is None or c_out is None else c_in / len(texts) + c_out
-            out.append(Choice(text, reason, prompt, own, cost))
+            out.append(Choice(text, reason, prompt, own, cost, lp))
         return out
 
 

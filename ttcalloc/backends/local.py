@@ -74,6 +74,7 @@ async def _local_factory(model: str, params: SamplingParams) -> AsyncIterator[Ba
         api_base=f"http://127.0.0.1:{port}/v1",
         price_in=params.price_in if params.price_in is not None else 0.0,
         price_out=params.price_out if params.price_out is not None else 0.0,
+        logprobs=params.logprobs,
         extra={k: v for k, v in params.extra.items() if k not in ("n_ctx", "n_parallel")},
     )
     # one choice per request: xllamacpp counts usage for the first choice only when n > 1

@@ -155,6 +155,12 @@ def import_cmd(
     prompt_tokens_field: Annotated[str | None, _field("Column with prompt tokens")] = None,
     completion_tokens_field: Annotated[str | None, _field("Column with completion tokens")] = None,
     cost_field: Annotated[str | None, _field("Column with the dollar cost")] = None,
+    chars_field: Annotated[
+        str | None, _field("Column with the completion's length in characters")
+    ] = None,
+    logprob_field: Annotated[
+        str | None, _field("Column with the completion's mean token log-prob")
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(help="Model name when the file has no model column (default: file name)."),
@@ -182,6 +188,8 @@ def import_cmd(
         "prompt_tokens": prompt_tokens_field,
         "completion_tokens": completion_tokens_field,
         "cost_usd": cost_field,
+        "completion_chars": chars_field,
+        "mean_logprob": logprob_field,
     }
     options = ImportOptions(
         fields={k: v for k, v in mapping.items() if v is not None},

@@ -64,6 +64,13 @@ def sample_cmd(
     price_out: Annotated[
         float | None, typer.Option(help="Dollars per million completion tokens.")
     ] = None,
+    logprobs: Annotated[
+        bool,
+        typer.Option(
+            help="Ask for token log-probs and record each sample's mean (mean_logprob); "
+            "--no-logprobs for a provider that rejects the parameter."
+        ),
+    ] = True,
     flush_every: Annotated[
         int, typer.Option(help="Samples per Parquet part (parts are also written every 5 s).")
     ] = 64,
@@ -94,6 +101,7 @@ def sample_cmd(
         api_base=api_base,
         price_in=price_in,
         price_out=price_out,
+        logprobs=logprobs,
         progress=progress,
         flush_every=flush_every,
     )

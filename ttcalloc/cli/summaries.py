@@ -92,6 +92,7 @@ def print_train(result: TrainResult) -> None:
         rows.append(("imitation accuracy", f"{m['oof_imitation_accuracy']:.3f}"))
     else:
         rows.append(("most samples drawn", f"{m['cap']}"))
+        rows.append(("per-sample signals", ", ".join(m.get("sample_values", [])) or "none"))
     rows += [
         ("accuracy", f"{m['oof_accuracy']:.4f}"),
         ("uniform at the same cost", _num(m["uniform_accuracy_same_cost"])),

@@ -2,8 +2,9 @@
 
 Column lookup (explicit mapping, else :data:`ALIASES`), problem ids as text, predicted answers
 (the file's, else extracted from responses), ttcalloc's grades and the file's own, sample
-indices, token counts and costs.  Nothing here reads or writes files (the inputs' paths only
-name them in messages); the one side effect is a warning when sample indices are renumbered.
+indices, token counts, lengths, costs and log-probs.  Nothing here reads or writes files (the
+inputs' paths only name them in messages); the one side effect is a warning when sample indices
+are renumbered.
 """
 
 from __future__ import annotations
@@ -277,10 +278,11 @@ def _sample_idx(
 def _usage(
     df: pl.DataFrame, raw: pl.DataFrame, cols: dict[str, str | None], path: Path
 ) -> pl.DataFrame:
-    """Adds prompt_tokens, completion_tokens (whole numbers) and cost_usd, null when absent."""
+    """Adds prompt_tokens, completion_tokens, completion_chars (whole numbers), cost_usd and
+    mean_logprob, null when absent (a NaN log-prob counts as absent)."""
     import polars as pl
 
-    for target in ("prompt_tokens", "completion_tokens"):
+    for target in ("prompt_tokens", "completion_tokens", "completion_chars"):
         col = cols[target]
         values = raw[col] if col else pl.Series(target, [None] * raw.height, dtype=pl.Int64)
         if values.dtype == pl.Null or values.dtype.is_numeric():
@@ -291,4 +293,9 @@ def _usage(
     cost = raw[cost_col] if cost_col else pl.Series("cost_usd", [None] * raw.height)
     if not (cost.dtype == pl.Null or cost.dtype.is_numeric()):
         raise DataError(f"{path}: column {cost_col!r} (cost) is not numeric")
-    return df.with_columns(cost.cast(pl.Float64).alias("cost_usd"))
+    df = df.with_columns(cost.cast(pl.Float64).alias("cost_usd"))
+    lp_col = cols["mean_logprob"]
+    logprob = raw[lp_col] if lp_col else pl.Series("mean_logprob", [None] * raw.height)
+    if not (logprob.dtype == pl.Null or logprob.dtype.is_numeric()):
+        raise DataError(f"{path}: column {lp_col!r} (mean log-prob) is not numeric")
+    return df.with_columns(logprob.cast(pl.Float64).fill_nan(None).alias("mean_logprob"))

@@ -24,6 +24,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "prompt_tokens": ("prompt_tokens",),
     "completion_tokens": ("completion_tokens", "output_tokens"),
     "cost_usd": ("cost_usd", "cost"),
+    "completion_chars": ("completion_chars", "gen_chars", "num_chars", "output_chars"),
+    "mean_logprob": ("mean_logprob", "avg_logprob", "mean_token_logprob", "avg_token_logprob"),
 }
 FLAG = {
     "problem_id": "--id-field",
@@ -35,6 +37,8 @@ FLAG = {
     "prompt_tokens": "--prompt-tokens-field",
     "completion_tokens": "--completion-tokens-field",
     "cost_usd": "--cost-field",
+    "completion_chars": "--chars-field",
+    "mean_logprob": "--logprob-field",
 }
 
 

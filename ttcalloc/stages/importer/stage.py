@@ -24,7 +24,8 @@ def import_samples(
     Args:
         samples_path: JSONL, JSON, CSV or Parquet file (or a folder of Parquet parts), one row per
             sample.  Required: a problem id and a predicted answer (or a response text to extract
-            it from); optional: sample index, model, correct, response, token counts, cost.
+            it from); optional: sample index, model, correct, response, token counts, cost,
+            completion length in characters, mean token log-prob.
         problems_path: the problems artifact (``ttcalloc data``); ids are compared as strings.
         out: where to write the samples artifact.
         options: column mapping, model name for files without a model column, regrading.

@@ -41,6 +41,7 @@ class SampleOptions:
     api_base: str | None = None
     price_in: float | None = None
     price_out: float | None = None
+    logprobs: bool = True
     flush_every: int = 64
     flush_seconds: float = 5.0
     progress: bool = True
@@ -103,6 +104,7 @@ def part_params(options: SampleOptions, prompt_label: str) -> dict[str, Any]:
         "api_base": options.api_base,
         "price_in": options.price_in,
         "price_out": options.price_out,
+        "logprobs": options.logprobs,
     }
 
 
@@ -116,6 +118,7 @@ def sampling_params(options: SampleOptions) -> SamplingParams:
         api_base=options.api_base,
         price_in=options.price_in,
         price_out=options.price_out,
+        logprobs=options.logprobs,
         extra={"n_parallel": min(options.concurrency, 4)} if local else {},
     )
 

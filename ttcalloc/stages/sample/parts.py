@@ -55,7 +55,11 @@ class PartWriter:
             return
         df = pl.DataFrame(
             self.rows,
-            schema_overrides={"timestamp": pl.Datetime("us", "UTC")},
+            schema_overrides={
+                "timestamp": pl.Datetime("us", "UTC"),
+                "mean_logprob": pl.Float64,
+                "completion_chars": pl.Int64,
+            },
             infer_schema_length=None,
         )
         path = self.folder / f"part-{self.tag}-{self.seq:05d}.parquet"
@@ -131,6 +135,10 @@ def sample_rows(
                 "prompt_tokens": choice.prompt_tokens if choice else None,
                 "completion_tokens": choice.completion_tokens if choice else None,
                 "cost_usd": choice.cost_usd if choice else None,
+                "mean_logprob": choice.mean_logprob if choice else None,
+                "completion_chars": len(choice.text)
+                if choice and choice.text is not None
+                else None,
                 "latency_s": latency,
                 "finish_reason": choice.finish_reason if choice else None,
                 "error": error,
