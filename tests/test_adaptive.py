@@ -14,7 +14,7 @@ from ttcalloc.core import replays as rp
 from ttcalloc.core import stopping
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.policy import Policy, load_policy
-from ttcalloc.learn.stopping import StopOptions, train_stopping
+from ttcalloc.learn.stopping import StopFit, StopOptions, train_stopping
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -353,3 +353,28 @@ def test_bad_outputs_and_orders_are_one_line_errors(tmp_path: Path) -> None:
         assert res.exit_code != 0 and message in res.stderr, res.stderr
         assert "Traceback" not in res.stderr
     assert (p / "curves.parquet").is_file()  # untouched
+
+
+def _signal_fits(lengths_informative: bool) -> tuple[StopFit, StopFit]:
+    import dataclasses
+
+    votes, lengths = _problems(300, 12, seed=3)
+    if not lengths_informative:  # the same values, shuffled across problems: pure noise
+        rng = np.random.default_rng(5)
+        lengths = [lengths[i] for i in rng.permutation(len(lengths))]
+    train = rp.replay(votes, [[1.0] * 12] * 300, orders=24, seed=3, extra=lengths)
+    grid = stopping.Grid(cap=8, checkpoints=(1, 2, 4, 8))
+    fold = np.arange(300) % 3
+    opts = StopOptions(folds=3, n_estimators=60, seed=0)
+    with_values = train_stopping(train, None, grid, 1.5, fold, opts)
+    state_only = train_stopping(dataclasses.replace(train, extra=None), None, grid, 1.5, fold, opts)
+    return with_values, state_only
+
+
+def test_informative_lengths_are_kept_and_noise_is_left_out() -> None:
+    from ttcalloc.learn.stopping import choose_signals
+
+    kept = choose_signals(*_signal_fits(True))
+    assert kept.use and kept.gain > 0.01
+    dropped = choose_signals(*_signal_fits(False))
+    assert not dropped.use and dropped.gain <= dropped.se

@@ -197,7 +197,7 @@ def test_replayed_chars_come_from_completion_chars_else_the_response() -> None:
     assert names == []
 
 
-def _pipeline(tmp: Path, problems: Path, server: Any) -> Path:
+def _pipeline(tmp: Path, problems: Path, server: Any, signals: str = "auto") -> Path:
     """sample (fake server) -> estimate -> train --learner stop; returns the policy folder."""
     sample_problems(problems, tmp / "s", _fake(server, 8, concurrency=4))
     for args in (
@@ -206,7 +206,8 @@ def _pipeline(tmp: Path, problems: Path, server: Any) -> Path:
     ):
         extra = ("--out", tmp / "curves.parquet")
         if args[0] == "train":
-            extra = ("--budget", "2", "--folds", "3", "--orders", "10", "--out", tmp / "policy")
+            extra = ("--budget", "2", "--folds", "3", "--orders", "10", "--signals", signals)
+            extra += ("--out", tmp / "policy")
         res = run_cli(*args, *extra)
         assert res.exit_code == 0, res.stderr
     return tmp / "policy"
@@ -231,10 +232,25 @@ def test_logprobs_reach_the_stop_policy_and_info_names_them(tmp_path: Path, prob
 
 def test_info_says_when_a_stop_policy_has_no_logprobs(tmp_path: Path, problems: Path) -> None:
     with fake_openai(logprobs="null") as server:
-        policy = _pipeline(tmp_path, problems, server)
+        policy = _pipeline(tmp_path, problems, server, signals="all")
     info = json.loads(run_cli("info", policy, "--json").stdout)
     assert info["summary"]["sample_values"] == ["tokens", "chars"]
     assert info["notes"][0].endswith("; not in every training sample, so unused: mean_logprob")
+
+
+def test_signals_that_do_not_gain_out_of_fold_are_left_out(tmp_path: Path, problems: Path) -> None:
+    # the fake server's lengths say nothing about correctness; without log-probs nothing is left
+    with fake_openai(logprobs="null") as server:
+        policy = _pipeline(tmp_path, problems, server)
+    meta = json.loads((policy / "policy.json").read_text())
+    assert meta["adaptive"]["sample_values"] == []
+    assert meta["metrics"]["sample_values_available"] == ["tokens", "chars"]
+    assert meta["metrics"]["sample_values_oof_gain"] <= meta["metrics"]["sample_values_oof_se"]
+    info = json.loads(run_cli("info", policy, "--json").stdout)
+    assert info["notes"][0] == (
+        "per-sample signals in the state (running means): none; left out, no out-of-fold gain: "
+        "tokens, chars; not in every training sample, so unused: mean_logprob"
+    )
 
 
 def test_describe_values_says_none() -> None:

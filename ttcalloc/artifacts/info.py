@@ -63,7 +63,8 @@ def _policy_summary(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             summary[key] = adaptive.get(key)
         summary["sample_values"] = values
         summary["state_features"] = data.get("state_features")
-        notes.append(describe_values(values))
+        available = (data.get("metrics") or {}).get("sample_values_available")
+        notes.append(describe_values(values, [str(v) for v in available] if available else None))
     else:
         summary["mu"] = data.get("mu")
         summary["actions"] = [a.get("name") for a in data.get("actions", [])]

@@ -31,11 +31,16 @@ SAMPLE_VALUES: dict[str, str] = {
 }
 
 
-def describe_values(names: Sequence[str]) -> str:
-    """In words: the per-sample values a sequential policy's state holds, and those it lacks."""
+def describe_values(names: Sequence[str], available: Sequence[str] | None = None) -> str:
+    """In words: the per-sample values a sequential policy's state holds, those training left
+    out (``available`` but no out-of-fold gain), and those the samples lack."""
+    available = names if available is None else available
     used = ", ".join(f"{n} ({SAMPLE_VALUES.get(n, 'unknown')})" for n in names) or "none"
     text = f"per-sample signals in the state (running means): {used}"
-    lacking = [n for n in SAMPLE_VALUES if n not in names]
+    dropped = [n for n in available if n not in names]
+    if dropped:
+        text += f"; left out, no out-of-fold gain: {', '.join(dropped)}"
+    lacking = [n for n in SAMPLE_VALUES if n not in available]
     if lacking:
         text += f"; not in every training sample, so unused: {', '.join(lacking)}"
     return text

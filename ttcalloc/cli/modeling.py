@@ -196,6 +196,13 @@ def train_cmd(
     fit_orders: Annotated[
         int, typer.Option(help="stop: of those orders, how many make training rows.")
     ] = 30,
+    signals: Annotated[
+        str,
+        typer.Option(
+            help="stop: per-sample signals (lengths, log-probs) in the state: auto (kept when "
+            "they gain out of fold), all, or none."
+        ),
+    ] = "auto",
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:
@@ -228,6 +235,7 @@ def train_cmd(
             seed=seed,
             orders=orders,
             fit_orders=fit_orders,
+            signals=signals,
             max_depth=max_depth,
             samples=samples,
             **({} if n_estimators is None else {"n_estimators": n_estimators}),

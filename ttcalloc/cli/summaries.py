@@ -92,7 +92,14 @@ def print_train(result: TrainResult) -> None:
         rows.append(("imitation accuracy", f"{m['oof_imitation_accuracy']:.3f}"))
     else:
         rows.append(("most samples drawn", f"{m['cap']}"))
-        rows.append(("per-sample signals", ", ".join(m.get("sample_values", [])) or "none"))
+        used = ", ".join(m.get("sample_values", [])) or "none"
+        if m.get("sample_values_oof_gain") is not None:
+            gain = f"{m['sample_values_oof_gain']:+.4f} ± {m['sample_values_oof_se']:.4f}"
+            if m.get("sample_values"):
+                used += f" (kept: {gain} out of fold)"
+            else:
+                used += f" (left out {', '.join(m.get('sample_values_available', []))}: {gain})"
+        rows.append(("per-sample signals", used))
     rows += [
         ("accuracy", f"{m['oof_accuracy']:.4f}"),
         ("uniform at the same cost", _num(m["uniform_accuracy_same_cost"])),

@@ -101,6 +101,7 @@ class StopFit:
     oof_accuracy: float
     oof_cost: float
     rows: int
+    oof_per_problem: NDArray[np.float64]  # (P,) out-of-fold accuracy of each train problem
 
 
 def train_stopping(
@@ -150,7 +151,29 @@ def train_stopping(
     # ties and steps of its critical prices are the ones the mix was tuned on
     deployed = stopping.critical_prices(model.predict(rows), costs, grid, replays.max_samples)
     cal = stopping.calibrate(deployed, replays, grid, budget)
-    return StopFit(model, cal, float(acc.mean()), float(cost.mean()), n_rows)
+    return StopFit(model, cal, float(acc.mean()), float(cost.mean()), n_rows, acc)
+
+
+@dataclass(frozen=True)
+class SignalChoice:
+    """Whether the per-sample signals (lengths, log-probs) earned their place in the state."""
+
+    use: bool
+    gain: float  # out-of-fold accuracy with the signals minus without, at the same budget
+    se: float  # its paired standard error over train problems
+
+
+def choose_signals(with_values: StopFit, state_only: StopFit, z: float = 1.0) -> SignalChoice:
+    """Keep the signals only when their out-of-fold gain exceeds ``z`` paired standard errors.
+
+    Both fits are calibrated to the same budget, so their accuracies compare at equal cost; the
+    rule leans to the smaller state because a feature chosen by noise can only lose.
+    """
+    diff = with_values.oof_per_problem - state_only.oof_per_problem
+    n = len(diff)
+    se = float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+    gain = float(diff.mean())
+    return SignalChoice(gain > z * se, gain, se)
 
 
 def critical_prices(

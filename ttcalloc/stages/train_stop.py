@@ -9,7 +9,7 @@ averaged fold models (UBJ) and policy.json.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +26,13 @@ from ttcalloc.core.baselines import uniform_at_budget
 from ttcalloc.learn import features as feats
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.learners import xgboost_version
-from ttcalloc.learn.stopping import StopOptions, train_stopping
+from ttcalloc.learn.stopping import StopOptions, choose_signals, train_stopping
 
 if TYPE_CHECKING:
     pass
+
+
+SIGNAL_MODES = ("auto", "all", "none")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class StopTrainOptions:
     max_depth: int = 4
     learning_rate: float = 0.08
     samples: Path | None = None  # default: the samples the curves were estimated from
+    signals: str = "auto"  # per-sample signals in the state: auto (chosen out of fold), all, none
 
     def check(self) -> None:
         if self.folds < 2:
@@ -56,6 +60,8 @@ class StopTrainOptions:
             raise InputError(f"--fit-orders {self.fit_orders}: must be at least 1")
         if self.budget is not None and not (np.isfinite(self.budget) and self.budget > 0):
             raise InputError(f"--budget {self.budget}: must be a positive number")
+        if self.signals not in SIGNAL_MODES:
+            raise InputError(f"--signals {self.signals}: expected one of {', '.join(SIGNAL_MODES)}")
         feats.select(self.features)
 
 
@@ -151,8 +157,25 @@ def train_adaptive(
         learning_rate=options.learning_rate,
         seed=options.seed,
     )
+    question = qx if qx.shape[1] else None
+    values = loaded.sample_values if options.signals != "none" else []
+    signal_choice = None
     try:
-        fit = train_stopping(replays, qx if qx.shape[1] else None, grid, budget, fold, stop_opts)
+        fit = train_stopping(
+            replays if values else replace(replays, extra=None),
+            question,
+            grid,
+            budget,
+            fold,
+            stop_opts,
+        )
+        if values and options.signals == "auto":
+            state_only = train_stopping(
+                replace(replays, extra=None), question, grid, budget, fold, stop_opts
+            )
+            signal_choice = choose_signals(fit, state_only)
+            if not signal_choice.use:
+                fit, values = state_only, []
     except stopping.BudgetError as exc:
         raise InputError(f"--budget {budget:g}: {exc}") from exc
 
@@ -172,13 +195,16 @@ def train_adaptive(
         "gain_vs_uniform": fit.oof_accuracy - uniform.accuracy if uniform else None,
         "scored_on": fit_half,
         "in_sample": False,
-        "sample_values": loaded.sample_values,
+        "sample_values": values,
+        "sample_values_available": loaded.sample_values,
+        "sample_values_oof_gain": None if signal_choice is None else signal_choice.gain,
+        "sample_values_oof_se": None if signal_choice is None else signal_choice.se,
     }
     policy = AdaptivePolicy(
         grid=grid,
         feature_names=[f.name for f in chosen],
         subjects=subjects,
-        sample_values=loaded.sample_values,
+        sample_values=values,
         model=fit.model,
         calibration=fit.calibration,
         info={},
