@@ -365,9 +365,9 @@ def test_featureless_questions_fall_back_to_uniform(
         TrainOptions(budget=budget, learner=learner),
     )
     m = result.metrics
-    assert m["shrink_fallback"] is True and m["shrink_weight"] == 1e-6
+    assert m["shrink_fallback"] is True and m["shrink_weight"] == 0.0
     meta = json.loads((tmp_path / "policy" / "policy.json").read_text())
-    assert meta["shrinkage"]["fallback"] is True and meta["shrinkage"]["weight"] == 1e-6
+    assert meta["shrinkage"]["fallback"] is True and meta["shrinkage"]["weight"] == 0.0
     gain, cost = _held_out(tmp_path / "policy", featureless)
     assert gain >= -0.005
     assert cost == pytest.approx(budget, rel=0.05)

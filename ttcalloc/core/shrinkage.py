@@ -7,8 +7,9 @@ exactly the actions uniform allocation mixes.  The shrunk score
 
     score_w(a | x) = target(a) + w * score(a | x)
 
-moves from uniform (w -> 0) to the learner (w = inf, the unshrunk scores).  At the smallest
-weight the learner only decides which problems get the costlier of uniform's two actions, so the
+moves from uniform (w -> 0) to the learner (w = inf, the unshrunk scores).  At w = 0 the policy
+*is* uniform allocation: a hash of each question decides which problems get the costlier of
+uniform's two actions.  At the next weight the learner only makes that decision, so the
 calibrated policy still spends the budget exactly; it can lose to uniform only if its scores rank
 problems worse than chance.  The weight is chosen on out-of-fold gains over uniform: the smallest
 weight whose mean gain is within ``z`` paired standard errors of the best weight's, and the
@@ -25,18 +26,39 @@ from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 
-# 1e-6: the learner only breaks ties between uniform's two actions; inf: the unshrunk learner.
-WEIGHTS: tuple[float, ...] = (1e-6, *(float(10**e) for e in np.arange(-3.0, 3.01, 0.5)), math.inf)
+# 0: uniform itself (a hash of the question, not the learner, decides which problems get the
+# costlier of uniform's two actions); 1e-6: the learner only breaks those ties; inf: unshrunk.
+UNIFORM = 0.0
+TIE = 1e-6
+WEIGHTS: tuple[float, ...] = (
+    UNIFORM,
+    TIE,
+    *(float(10**e) for e in np.arange(-3.0, 3.01, 0.5)),
+    math.inf,
+)
 
 
-def shrink(scores: FloatArray, target: FloatArray, weight: float) -> FloatArray:
+def shrink(
+    scores: FloatArray, target: FloatArray, weight: float, draws: FloatArray | None = None
+) -> FloatArray:
     """``target + weight * scores`` per row (the scores themselves for an infinite weight).
 
-    Unavailable actions (``-inf`` scores) stay unavailable.
+    At weight :data:`UNIFORM` the learner's scores are not used: ``draws`` (one number in [0, 1)
+    per row, a hash of the question) break the ties between uniform's two actions, so the
+    problems getting the costlier one are a random subset and the policy is uniform allocation
+    in distribution.  Unavailable actions (``-inf`` scores) stay unavailable.
     """
     if math.isinf(weight):
         return scores
-    out: FloatArray = np.asarray(target, dtype=np.float64)[None, :] + weight * scores
+    t = np.asarray(target, dtype=np.float64)[None, :]
+    if weight == UNIFORM:
+        if draws is None:
+            raise ValueError("the uniform weight needs one draw per row")
+        # target(a) grows along uniform's actions, so a larger draw prefers the costlier one
+        tie = np.asarray(draws, dtype=np.float64)[:, None] * t
+        out: FloatArray = np.where(np.isfinite(scores), t + TIE * tie, scores)
+        return out
+    out = t + weight * scores
     return out
 
 

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ttcalloc.core.shrinkage import shrink
+from ttcalloc.core.shrinkage import UNIFORM, shrink
 
 
 @dataclass(frozen=True)
@@ -152,13 +152,33 @@ class FoldEnsemble:
         return [m.save(folder, f"{prefix}fold-{k}-") for k, m in enumerate(self.members)]
 
 
+def row_draws(x: np.ndarray) -> np.ndarray:
+    """One number in [0, 1) per feature row, a hash of its values (the same question always
+    draws the same number; independent of :meth:`FoldEnsemble.route`)."""
+    rows = np.ascontiguousarray(x, dtype=np.float64)
+    return np.array(
+        [
+            int.from_bytes(
+                hashlib.blake2b(r.tobytes(), digest_size=8, person=b"ttc-draw").digest(), "little"
+            )
+            / 2.0**64
+            for r in rows
+        ],
+        dtype=np.float64,
+    )
+
+
 class Shrunk:
-    """A model's scores shrunk towards the uniform target: ``target + weight * scores``."""
+    """A model's scores shrunk towards the uniform target: ``target + weight * scores`` (at
+    weight 0, uniform allocation itself: the model is not consulted)."""
 
     def __init__(self, model: Model, target: np.ndarray, weight: float) -> None:
         self.model, self.target, self.weight = model, np.asarray(target, dtype=float), weight
 
     def scores(self, x: np.ndarray) -> np.ndarray:
+        if self.weight == UNIFORM:
+            flat = np.zeros((x.shape[0], len(self.target)))
+            return shrink(flat, self.target, UNIFORM, row_draws(x))
         return shrink(self.model.scores(x), self.target, self.weight)
 
     def save(self, folder: Path, prefix: str = "") -> list[str]:

@@ -40,6 +40,7 @@ from ttcalloc.learn.learners import (
     LearnerOptions,
     Model,
     TrainData,
+    row_draws,
     xgboost_version,
 )
 from ttcalloc.learn.policy import calibrate, decide
@@ -188,10 +189,11 @@ def train_policy(
     cost_matrix = np.where(avail, fit.cost, np.inf)
     target = np.nanmean(fit.acc, axis=0)  # the mean curve: uniform allocation's scores
     rows = np.arange(len(ids))
+    draws = row_draws(x)  # what decides at weight 0 (uniform itself) instead of the learner
 
     def oof_policy(weight: float) -> tuple[float, np.ndarray, np.ndarray]:
         """mu, choices and per-problem gains over uniform of the scores shrunk by ``weight``."""
-        masked = np.where(avail, shrink(oof, target, weight), -np.inf)
+        masked = np.where(avail, shrink(oof, target, weight, draws), -np.inf)
         mu_w = calibrate(masked, mean_costs, cost_matrix, budget)
         choice_w = decide(masked, mean_costs, mu_w)
         uni = uniform_at_budget(score.acc, score.cost, float(fit.cost[rows, choice_w].mean()))
@@ -240,7 +242,8 @@ def train_policy(
         warn(
             f"out of fold the features do not beat uniform at budget {budget:g} by more than "
             f"one standard error (unshrunk gain: {unshrunk_gain:+.4f}): the policy falls back to "
-            "uniform's actions"
+            "uniform allocation (a hash of each question decides who gets the costlier of its "
+            "two actions)"
         )
     if score_half == "all":
         warn(
