@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ttcalloc.artifacts.io import parquet_files, read_json_artifact, read_meta
+from ttcalloc.artifacts.io import parquet_files, read_json_artifact, read_meta, short_error
 from ttcalloc.artifacts.schemas import POLICY, REPORT
-from ttcalloc.common.errors import MissingInputError
+from ttcalloc.common.errors import ArtifactError, MissingInputError
 
 JSON_FILES = {"policy.json": POLICY, "report.json": REPORT}
 
@@ -70,7 +70,10 @@ def describe(path: Path) -> dict[str, Any]:
     meta = read_meta(files[0])
     rows = 0
     for f in files:
-        rows += pq.read_metadata(f).num_rows
+        try:
+            rows += pq.read_metadata(f).num_rows
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise ArtifactError(f"{f}: not a readable Parquet file ({short_error(exc)})") from None
     schema = pq.read_schema(files[0])
     return {
         "path": str(path),

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 from ttcalloc import __version__
 from ttcalloc.artifacts import recording
 from ttcalloc.artifacts.schemas import JsonSchema, Schema, validate, validate_json
-from ttcalloc.common.errors import ArtifactError, DataError, InputError, MissingInputError
+from ttcalloc.common.errors import (
+    ArtifactError,
+    DataError,
+    InputError,
+    MissingInputError,
+    OutputError,
+    os_reason,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -54,29 +61,83 @@ _UMASK = _read_umask()  # read once: os.umask is process-wide, so never toggle i
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    The temporary file is removed whatever happens; an OS error (no permission, disk full, a
+    read-only file system) becomes an :class:`OutputError` naming ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({os_reason(exc)})") from None
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give what open() would
         os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({os_reason(exc)})") from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _resolved(path: Path) -> Path:
+    return Path(path).expanduser().resolve(strict=False)
+
+
+def check_output(
+    out: Path,
+    inputs: Mapping[str, Path | str | None],
+    *,
+    folder: bool = False,
+    flag: str = "--out",
+) -> Path:
+    """Refuse an output path that would overwrite, or be mixed with, one of the stage's inputs.
+
+    Paths are compared after resolving symlinks and ``..``: the output may not be an input, lie
+    inside an input folder, or be a folder holding an input.  A file output may not name an
+    existing folder (nor a folder output a file), and no part of the path may be a file.
+    """
+    out = Path(out)
+    target = _resolved(out)
+    for name, given in inputs.items():
+        if given is None or "://" in str(given):
+            continue
+        src = _resolved(Path(given))
+        if target == src:
+            why = f"is the {name} input"
+        elif src in target.parents:
+            why = f"is inside the {name} input {given}"
+        elif target in src.parents:
+            why = f"holds the {name} input {given}"
+        else:
+            continue
+        raise InputError(
+            f"{flag} {out}: {why}; writing there would destroy it, choose another path"
+        )
+    for parent in target.parents:
+        if parent.exists() and not parent.is_dir():
+            raise InputError(f"{flag} {out}: {parent} is a file, not a folder")
+    if folder and out.exists() and not out.is_dir():
+        raise InputError(f"{flag} {out}: a file is there; give a folder path")
+    if not folder and out.is_dir():
+        raise InputError(f"{flag} {out}: a folder is there; give a file path")
+    return out
 
 
 def output_folder(path: Path) -> Path:
     """Create the output folder ``path`` (a policy or report); a file already there is a
     one-line error, not a traceback."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError(f"--out {path}: a file is there; give a folder path")
-    path.mkdir(parents=True, exist_ok=True)
+    path = check_output(path, {}, folder=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot create the folder ({os_reason(exc)})") from None
     return path
 
 
@@ -178,7 +239,7 @@ def read_meta(path: Path) -> dict[str, Any]:
     try:
         raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
     except Exception as exc:  # pyarrow raises several types for non-Parquet files
-        raise ArtifactError(f"{path}: not a readable Parquet file ({_short(exc)})") from exc
+        raise ArtifactError(f"{path}: not a readable Parquet file ({short_error(exc)})") from exc
     if not raw:
         return {}
     try:
@@ -188,7 +249,8 @@ def read_meta(path: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 200 characters)."""
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
 
@@ -235,7 +297,7 @@ def read_artifact(path: Path, schema: Schema) -> Artifact:
         frames = [pl.read_parquet(f) for f in files]
         df = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     except Exception as exc:
-        raise ArtifactError(f"{path}: not a readable Parquet file ({_short(exc)})") from exc
+        raise ArtifactError(f"{path}: not a readable Parquet file ({short_error(exc)})") from exc
     if len(frames) > 1 and schema.superseded_by_null and schema.superseded_by_null in df.columns:
         df = supersede(df, schema)
     return Artifact(validate(df, schema, str(path)), path, meta)
@@ -263,7 +325,7 @@ def read_json_artifact(path: Path, schema: JsonSchema) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path}: not valid JSON ({_short(exc)})") from exc
+        raise ArtifactError(f"{path}: not valid JSON ({short_error(exc)})") from exc
     return validate_json(data, schema, str(path))
 
 

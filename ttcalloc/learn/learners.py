@@ -16,6 +16,7 @@ own UBJ format, never pickled.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ttcalloc.common.errors import OutputError
 from ttcalloc.core.shrinkage import shrink
 
 
@@ -166,12 +168,32 @@ class Shrunk:
 
 
 def save_booster(booster: Any, path: Path) -> None:
-    """Write a booster in XGBoost's UBJ format, atomically (never pickled)."""
+    """Write a booster in XGBoost's UBJ format, atomically (never pickled).
+
+    The temporary file ends in ``.ubj`` (XGBoost picks the format by extension) and is removed
+    when the write fails; XGBoost's error becomes one line naming ``path``.
+    """
+    import xgboost as xgb
+
     from ttcalloc.artifacts.io import atomic_path
 
-    with atomic_path(path) as tmp:
-        booster.save_model(str(tmp.with_suffix(".ubj")))
-        tmp.with_suffix(".ubj").replace(tmp)
+    with atomic_path(path, suffix=".ubj") as tmp:
+        try:
+            booster.save_model(str(tmp))
+        except xgb.core.XGBoostError as exc:
+            reason = xgboost_message(exc)
+            if "incomplete" in reason.lower():  # XGBoost hides the errno of a short write
+                reason = "the write was cut short: disk full or a file size limit"
+            raise OutputError(f"{path}: cannot write ({reason})") from None
+
+
+def xgboost_message(exc: BaseException) -> str:
+    """The first line of an XGBoost error, without its time stamp, source location and stack."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    first = re.sub(r"^\[[\d:]+\]\s*", "", first)  # [14:03:12]
+    first = re.sub(r"^\S+\.(?:cc|h|cu):\d+:\s*", "", first)  # /path/src/io.cc:123:
+    return first[:200]
 
 
 def fit_imitate(data: TrainData, opts: LearnerOptions) -> Model:

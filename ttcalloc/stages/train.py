@@ -22,6 +22,7 @@ import numpy as np
 from ttcalloc.artifacts.frames import to_dense
 from ttcalloc.artifacts.io import (
     check_known_ids,
+    check_output,
     output_folder,
     provenance,
     read_artifact,
@@ -126,6 +127,8 @@ def train_policy(
         if not source:
             raise InputError(f"{allocation_path} does not name its curves: pass --curves")
         curves_path = Path(source)
+    inputs = {"allocation": allocation_path, "problems": problems_path, "curves": curves_path}
+    check_output(out, inputs, folder=True)
     curves_art = read_artifact(curves_path, CURVES)
     problems = read_artifact(problems_path, PROBLEMS).df
     check_known_ids(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ttcalloc.artifacts.frames import input_path, to_dense
-from ttcalloc.artifacts.io import provenance, read_artifact, read_meta
+from ttcalloc.artifacts.io import check_output, provenance, read_artifact, read_meta
 from ttcalloc.artifacts.sample_replays import ReplayGroup, load_sample_replays
 from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS
 from ttcalloc.common.errors import DataError, InputError
@@ -119,6 +119,13 @@ def train_adaptive(
         raise InputError(
             f"{curves_path}: its samples are not found ({samples_path}); pass --samples"
         )
+    inputs = {
+        "source": Path(source),
+        "problems": problems_path,
+        "curves": curves_path,
+        "samples": Path(samples_path),
+    }
+    check_output(out, inputs, folder=True)
     loaded = load_sample_replays(
         Path(samples_path),
         problems,
@@ -183,12 +190,7 @@ def train_adaptive(
         POLICY,
         "train",
         {k: str(v) if isinstance(v, Path) else v for k, v in options.__dict__.items()},
-        {
-            "source": Path(source),
-            "problems": problems_path,
-            "curves": curves_path,
-            "samples": Path(samples_path),
-        },
+        inputs,
     ) | {"xgboost_version": xgboost_version()}
     policy.save(
         Path(out),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ttcalloc.artifacts.frames import input_path
+from ttcalloc.artifacts.io import check_output
 from ttcalloc.common.errors import InputError
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.stages.evaluate.load import load_inputs, load_policies
@@ -60,6 +61,9 @@ def evaluate_policies(
     if not groups and not options.budgets:
         raise InputError("nothing to evaluate at: give a policy folder or --budgets")
 
+    given: dict[str, Path | None] = {f"policy {s.name}": s.path for s in policies}
+    given |= {"curves": curves_path, "problems": problems_path, "samples": samples_path}
+    check_output(out, given, folder=True)
     adaptive = any(isinstance(m, AdaptivePolicy) for g in groups.values() for m in g.values())
     loaded = load_inputs(Path(curves_path), Path(problems_path), samples_path, options, adaptive)
     scored = score_policies(loaded, groups, options)

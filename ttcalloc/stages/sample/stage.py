@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ttcalloc.artifacts.io import read_artifact
+from ttcalloc.artifacts.io import check_output, read_artifact
 from ttcalloc.artifacts.schemas import PROBLEMS
 from ttcalloc.backends import open_backend
 from ttcalloc.common.console import log
@@ -48,7 +48,7 @@ def sample_problems(problems_path: Path, out: Path, options: SampleOptions) -> S
             received are kept).
     """
     options.check()
-    out = Path(out)
+    out = check_output(out, {"problems": problems_path}, folder=True)
     template, prompt_label = prompts.load_template(options.prompt)
     problems = _load_problems(problems_path, options)
     params = part_params(options, prompt_label)
