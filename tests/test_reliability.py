@@ -248,3 +248,52 @@ def test_info_on_a_damaged_part_is_one_line(pipe: dict[str, Path], tmp_path: Pat
     parts[-1].write_bytes(b"PAR1 this is not parquet PAR1")
     result = run_cli("info", folder)
     assert result.exit_code == 1 and parts[-1].name in _one_error_line(result.stderr)
+
+
+# --- 6. credentials in a URL or header are never stored nor printed -------------------------------
+
+
+def test_redact_masks_credentials_in_urls_and_headers() -> None:
+    from ttcalloc.common.redact import redact, redact_data
+
+    cases = {
+        "http://h:8000/v1?api-key=abc123XYZ&x=1": "http://h:8000/v1?api-key=***&x=1",
+        "https://me:hunter2pass@h/v1": "https://me:***@h/v1",
+        "https://h/d.jsonl?sig=QWERTY12&token=zz99": "https://h/d.jsonl?sig=***&token=***",
+        "Authorization: Basic dXNlcjpwYXNzd29yZA==": "Authorization: Basic ***",
+        "x-api-key: abcdefghijkl": "x-api-key: ***",
+        "http://h/v1?model=a&n=2": "http://h/v1?model=a&n=2",  # nothing secret: unchanged
+    }
+    for text, expected in cases.items():
+        assert redact(text) == expected
+    assert redact_data({"a": ["u?key=12345678"], "b": 3}) == {"a": ["u?key=***"], "b": 3}
+
+
+def test_secret_in_api_base_is_not_stored_nor_shown(tmp_path: Path, pipe: dict[str, Path]) -> None:
+    from fake_openai import fake_openai
+
+    secret, password = "QSECRET0123456789", "PWSECRET987"
+    with fake_openai() as server:
+        base = server.base.replace("http://", f"http://me:{password}@") + f"?api-key={secret}"
+        args = ["sample", pipe["problems"], "--model", "openai/fake", "--api-base", base]
+        args += ["--n", "1", "--limit", "2", "--out", tmp_path / "s", "--no-progress", "--json"]
+        result = run_cli(*args)
+    assert result.exit_code == 0, result.stderr
+    shown = run_cli("info", tmp_path / "s", "--json")
+    assert shown.exit_code == 0 and "api-key=***" in shown.stdout
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "s").rglob("*") if p.is_file())
+    for text in (
+        result.stdout,
+        result.stderr,
+        shown.stdout,
+        shown.stderr,
+        stored.decode("latin-1"),
+    ):
+        assert secret not in text and password not in text
+
+
+def test_secret_in_a_source_url_is_not_printed(tmp_path: Path) -> None:
+    url = "http://me:PWSECRET987@127.0.0.1:9/data.jsonl?token=TOKSECRET123"
+    result = run_cli("data", "gsm8k", "--source", url, "--out", tmp_path / "p.parquet")
+    assert result.exit_code != 0 and "download failed" in result.stderr
+    assert "PWSECRET987" not in result.stderr and "TOKSECRET123" not in result.stderr

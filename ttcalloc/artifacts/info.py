@@ -8,6 +8,7 @@ from typing import Any
 from ttcalloc.artifacts.io import parquet_files, read_json_artifact, read_meta, short_error
 from ttcalloc.artifacts.schemas import POLICY, REPORT
 from ttcalloc.common.errors import ArtifactError, MissingInputError
+from ttcalloc.common.redact import redact_data
 
 JSON_FILES = {"policy.json": POLICY, "report.json": REPORT}
 
@@ -57,6 +58,12 @@ def describe_json(path: Path) -> dict[str, Any]:
 
 
 def describe(path: Path) -> dict[str, Any]:
+    """Kind, rows, columns and provenance of an artifact, credentials redacted (an artifact
+    written before redaction may hold one)."""
+    return dict(redact_data(_describe(Path(path))))
+
+
+def _describe(path: Path) -> dict[str, Any]:
     """Kind, rows, columns and provenance of an artifact (Parquet: from its footer only)."""
     import pyarrow.parquet as pq
 

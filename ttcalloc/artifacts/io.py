@@ -30,6 +30,7 @@ from ttcalloc.common.errors import (
     OutputError,
     os_reason,
 )
+from ttcalloc.common.redact import redact_data
 
 if TYPE_CHECKING:
     import polars as pl
@@ -160,6 +161,7 @@ def write_json_artifact(path: Path, data: dict[str, Any], schema: JsonSchema) ->
     validate_json(data, schema, f"{path} (being written)")
     if (req := recording.current()) is not None:
         data = {**data, recording.KEY: req}
+    data = redact_data(data)  # no credential is ever stored
     write_json(path, data)
     return data
 
@@ -223,6 +225,7 @@ def write_artifact(
         meta.update(extra_meta)
     if (req := recording.current()) is not None:
         meta[recording.KEY] = req
+    meta = redact_data(meta)  # no credential (e.g. in --api-base or a URL) is ever stored
     table = out.to_arrow()
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), META_KEY: json.dumps(meta).encode()}
