@@ -297,3 +297,68 @@ def test_secret_in_a_source_url_is_not_printed(tmp_path: Path) -> None:
     result = run_cli("data", "gsm8k", "--source", url, "--out", tmp_path / "p.parquet")
     assert result.exit_code != 0 and "download failed" in result.stderr
     assert "PWSECRET987" not in result.stderr and "TOKSECRET123" not in result.stderr
+
+
+# --- 8. a policy folder is validated field by field and its model files confined to it ------------
+
+
+def _tampered(pipe: dict[str, Path], tmp: Path, name: str, edit: object) -> Path:
+    import json
+    import shutil
+
+    folder = tmp / name
+    shutil.copytree(pipe["policy"], folder)
+    data = json.loads((folder / "policy.json").read_text())
+    edit(data, folder)  # type: ignore[operator]
+    (folder / "policy.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_tampered_policy_folders_are_refused_in_one_line(
+    pipe: dict[str, Path], tmp_path: Path
+) -> None:
+    def files(names: list[str]) -> object:
+        def set_files(d: dict, folder: Path) -> None:
+            d["model_files"] = names
+            d["model_folds"] = [[n] for n in names]
+
+        return set_files
+
+    def link_out(d: dict, folder: Path) -> None:
+        (folder / "evil.ubj").symlink_to("/etc/passwd")
+        files(["evil.ubj"])(d, folder)  # type: ignore[operator]
+
+    def damage(d: dict, folder: Path) -> None:
+        (folder / d["model_folds"][0][0]).write_bytes(b"{not a model")
+
+    cases = {
+        "dotdot": (files(["../../../etc/passwd"]), "not a plain file name"),
+        "absolute": (files(["/etc/passwd"]), "not a plain file name"),
+        "symlink": (link_out, "leads outside the policy folder"),
+        "nan-mu": (lambda d, f: d.update(mu=float("nan")), "mu: nan is not a finite number"),
+        "string-mu": (lambda d, f: d.update(mu="0.1"), "mu: expected a number"),
+        "no-learner": (lambda d, f: d.pop("learner"), "'learner' is missing"),
+        "empty-actions": (lambda d, f: d.update(actions=[]), "actions: expected a non-empty"),
+        "bad-action": (lambda d, f: d.update(actions=["maj@1"]), "actions[0]: expected"),
+        "learner": (lambda d, f: d.update(learner="plugin"), "does the learner match the model"),
+        "fewer-features": (
+            lambda d, f: d.update(features=d["features"][:-1]),
+            "does not match policy.json",
+        ),
+        "unknown-feature": (lambda d, f: d["features"].append("nope"), "feature 'nope'"),
+        "damaged-model": (damage, "cannot load the model"),
+        "budget": (lambda d, f: d.update(budget=-1), "budget: -1 must be positive"),
+    }
+    for name, (edit, message) in cases.items():
+        folder = _tampered(pipe, tmp_path, name, edit)
+        for args in (
+            ["allocate", folder, pipe["problems"], "--out", tmp_path / "plan.parquet"],
+            ["info", folder],
+        ):
+            result = run_cli(*args)
+            if args[0] == "info" and name in ("fewer-features", "unknown-feature", "damaged-model"):
+                continue  # info reads policy.json only, not the models
+            line = _one_error_line(result.stderr)
+            assert result.exit_code != 0 and message in line, (name, args[0], line)
+            assert "Stack trace" not in line and "[bt]" not in line and len(line) < 400
+        assert not (tmp_path / "plan.parquet").exists()

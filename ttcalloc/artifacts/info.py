@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ttcalloc.artifacts.io import parquet_files, read_json_artifact, read_meta, short_error
+from ttcalloc.artifacts.policy_file import check_policy
 from ttcalloc.artifacts.schemas import POLICY, REPORT
 from ttcalloc.common.errors import ArtifactError, MissingInputError
 from ttcalloc.common.redact import redact_data
@@ -26,6 +27,7 @@ def describe_json(path: Path) -> dict[str, Any]:
     """What a policy folder or report folder holds: its JSON summary and provenance."""
     data = read_json_artifact(path, JSON_FILES[path.name])
     if path.name == "policy.json":
+        check_policy(data, path)
         summary = {
             "learner": data.get("learner"),
             "budget": data.get("budget"),

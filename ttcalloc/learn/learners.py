@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ttcalloc.common.errors import OutputError
+from ttcalloc.common.errors import ArtifactError, OutputError
 from ttcalloc.core.shrinkage import shrink
 
 
@@ -224,12 +224,46 @@ def xgboost_version() -> str:
     return str(xgboost.__version__)
 
 
-def load_booster(path: Path) -> Any:
-    """Read a booster written by :func:`save_booster`."""
+@dataclass(frozen=True)
+class Expected:
+    """What a policy's model file must be: its objective, input width and classes."""
+
+    objective: str
+    features: int
+    classes: int | None = None
+
+
+def load_booster(path: Path, expected: Expected | None = None) -> Any:
+    """Read a booster written by :func:`save_booster`, checked against ``expected``.
+
+    A damaged file, or one whose objective, feature count or number of classes is not what the
+    policy says, is an :class:`ArtifactError` of one line (no C++ stack).
+    """
+    import json
+
     import xgboost as xgb
 
     booster = xgb.Booster()
-    booster.load_model(str(path))
+    try:
+        booster.load_model(str(path))
+        config = json.loads(booster.save_config())["learner"]
+    except (xgb.core.XGBoostError, ValueError, KeyError) as exc:
+        raise ArtifactError(f"{path}: cannot load the model ({xgboost_message(exc)})") from None
+    if expected is not None:
+        objective = config.get("objective", {}).get("name")
+        width = booster.num_features()
+        classes = int(config.get("learner_model_param", {}).get("num_class", 0))
+        found = (objective, width, classes if expected.classes is not None else None)
+        wanted = (expected.objective, expected.features, expected.classes)
+        if found != wanted:
+            raise ArtifactError(
+                f"{path}: the model ({objective}, {width} features"
+                + (f", {classes} classes" if expected.classes is not None else "")
+                + f") does not match policy.json ({expected.objective}, {expected.features} "
+                + "features"
+                + (f", {expected.classes} classes" if expected.classes is not None else "")
+                + ")"
+            )
     return booster
 
 
@@ -239,17 +273,30 @@ def load_model(
     files: list[str] | list[list[str]],
     n_actions: int,
     combine: str = "route",
+    n_features: int | None = None,
 ) -> Model:
-    """A saved model: one list of files, or one list per fold (a :class:`FoldEnsemble`)."""
+    """A saved model: one list of files, or one list per fold (a :class:`FoldEnsemble`).
+
+    With ``n_features``, every booster is checked to take that many features and to have the
+    learner's objective (and, for imitate, one class per action).
+    """
 
     if files and all(isinstance(f, list) for f in files):
-        members = [load_model(learner, folder, list(f), n_actions) for f in files]
+        members = [
+            load_model(learner, folder, list(f), n_actions, n_features=n_features) for f in files
+        ]
         return FoldEnsemble(members, combine)
     names = [str(f) for f in files]
-
+    expected = None
+    if n_features is not None:
+        expected = (
+            Expected("multi:softprob", n_features, n_actions)
+            if learner == "imitate"
+            else Expected("reg:logistic", n_features)
+        )
     if learner == "imitate":
-        return ImitateModel(load_booster(folder / names[0]), n_actions)
-    return PluginModel([load_booster(folder / f) for f in names])
+        return ImitateModel(load_booster(folder / names[0], expected), n_actions)
+    return PluginModel([load_booster(folder / f, expected) for f in names])
 
 
 LEARNERS: dict[str, Callable[[TrainData, LearnerOptions], Model]] = {

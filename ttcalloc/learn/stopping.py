@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from ttcalloc.core import stopping
 from ttcalloc.core.replays import Replays
-from ttcalloc.learn.learners import load_booster, save_booster
+from ttcalloc.learn.learners import Expected, load_booster, save_booster
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,10 @@ class GainModel:
         return names
 
     @classmethod
-    def load(cls, folder: Path, files: list[str]) -> GainModel:
-        return cls([load_booster(folder / name) for name in files])
+    def load(cls, folder: Path, files: list[str], n_features: int | None = None) -> GainModel:
+        """The boosters of ``files``; with ``n_features``, each is checked to take that many."""
+        expected = None if n_features is None else Expected("reg:squarederror", n_features)
+        return cls([load_booster(folder / name, expected) for name in files])
 
 
 def fit_gain(rows: NDArray[np.float64], labels: NDArray[np.float64], opts: StopOptions) -> Any:
