@@ -362,3 +362,99 @@ def test_tampered_policy_folders_are_refused_in_one_line(
             assert result.exit_code != 0 and message in line, (name, args[0], line)
             assert "Stack trace" not in line and "[bt]" not in line and len(line) < 400
         assert not (tmp_path / "plan.parquet").exists()
+
+
+# --- 9. recorded inputs are found relative to the artifact, fingerprints and units checked -------
+
+
+def test_recorded_inputs_resolve_against_the_artifact_not_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    write_jsonl(a / "q.jsonl", make_questions(40))
+    monkeypatch.chdir(a)  # the pipeline runs in a/ with relative paths
+    for args in (
+        ["data", "gsm8k", "--source", "q.jsonl", "--test-frac", "0.3", "--out", "problems.parquet"],
+        ["sample", "problems.parquet", "--model", "sim/medium", "--n", "8", "--out", "samples"],
+        ["estimate", "samples", "--ks", "1,2,4", "--cost", "samples", "--out", "curves.parquet"],
+        [
+            "solve",
+            "curves.parquet",
+            "--problems",
+            "problems.parquet",
+            "--budget",
+            "2",
+            "--out",
+            "alloc.parquet",
+        ],
+        [
+            "train",
+            "alloc.parquet",
+            "--problems",
+            "problems.parquet",
+            "--folds",
+            "2",
+            "--n-estimators",
+            "5",
+            "--out",
+            "policy",
+        ],
+        ["estimate", "samples", "--ks", "1,2,4", "--cost", "tokens", "--out", "tokens.parquet"],
+    ):
+        assert run_cli(*args).exit_code == 0, args
+    curves_print = json.loads((a / "policy" / "policy.json").read_text())["provenance"]["inputs"][
+        "curves"
+    ]["fingerprint"]
+    # b/ has unrelated files under the same relative names
+    monkeypatch.chdir(b)
+    write_jsonl(b / "q.jsonl", make_questions(30, seed=5))
+    assert (
+        run_cli("data", "gsm8k", "--source", "q.jsonl", "--out", "problems.parquet").exit_code == 0
+    )
+    assert (
+        run_cli(
+            "sample", "problems.parquet", "--model", "sim/weak", "--n", "4", "--out", "samples"
+        ).exit_code
+        == 0
+    )
+    assert run_cli("estimate", "samples", "--ks", "1,2", "--out", "curves.parquet").exit_code == 0
+    ok = run_cli(
+        "evaluate", "../a/policy", "--bootstrap", "100", "--orders", "4", "--out", "rep", "--json"
+    )
+    assert ok.exit_code == 0, ok.stderr
+    used = json.loads(ok.stdout)["provenance"]["inputs"]["curves"]
+    assert (
+        used["fingerprint"] == curves_print and Path(used["path"]).resolve() == a / "curves.parquet"
+    )
+    # the recorded curves changed since the policy was trained: refused, with the way out
+    monkeypatch.chdir(a)
+    assert (
+        run_cli(
+            "estimate", "samples", "--ks", "1,2", "--cost", "samples", "--out", "curves.parquet"
+        ).exit_code
+        == 0
+    )
+    changed = run_cli("evaluate", "policy", "--bootstrap", "100", "--out", "rep2")
+    line = _one_error_line(changed.stderr)
+    assert changed.exit_code != 0 and "has changed since it was recorded" in line, line
+    assert "--curves" in line
+    # curves in another cost unit than the policy's: refused
+    other = run_cli(
+        "evaluate", "policy", "--curves", "tokens.parquet", "--bootstrap", "100", "--out", "rep3"
+    )
+    assert other.exit_code != 0 and "costs are in tokens" in _one_error_line(other.stderr)
+    other = run_cli(
+        "train",
+        "alloc.parquet",
+        "--problems",
+        "problems.parquet",
+        "--curves",
+        "tokens.parquet",
+        "--out",
+        "p2",
+    )
+    assert other.exit_code != 0 and "costs are in tokens" in _one_error_line(other.stderr)

@@ -180,13 +180,25 @@ def fingerprint(path: Path) -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
+def _input_record(p: Path, at: Path | None) -> dict[str, str]:
+    """How an input is recorded: the path as given, its content fingerprint, and (with ``at``,
+    the file being written) its absolute path and its path relative to ``at``'s folder."""
+    record = {"path": str(p), "fingerprint": fingerprint(p)}
+    if at is not None:
+        absolute = _resolved(p)
+        record["absolute"] = str(absolute)
+        record["relative"] = os.path.relpath(absolute, _resolved(Path(at)).parent)
+    return record
+
+
 def provenance(
     schema: Schema | JsonSchema,
     stage: str,
     params: Mapping[str, Any] | None = None,
     inputs: Mapping[str, Path] | None = None,
+    at: Path | None = None,
 ) -> dict[str, Any]:
-    """The provenance record stored with an artifact."""
+    """The provenance record stored with an artifact (``at``: the file it is stored in)."""
     return {
         "artifact": schema.name,
         "schema_version": schema.version,
@@ -194,10 +206,7 @@ def provenance(
         "tool_version": __version__,
         "stage": stage,
         "params": dict(params or {}),
-        "inputs": {
-            name: {"path": str(p), "fingerprint": fingerprint(p)}
-            for name, p in (inputs or {}).items()
-        },
+        "inputs": {name: _input_record(Path(p), at) for name, p in (inputs or {}).items()},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -220,7 +229,7 @@ def write_artifact(
 
     path = Path(path)
     out = validate(df, schema, f"{path} (being written)")
-    meta = provenance(schema, stage, params, inputs)
+    meta = provenance(schema, stage, params, inputs, at=path)
     if extra_meta:
         meta.update(extra_meta)
     if (req := recording.current()) is not None:
@@ -233,6 +242,55 @@ def write_artifact(
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
     return out
+
+
+def recorded_input(meta: Mapping[str, Any], name: str, artifact: Path, flag: str) -> Path | None:
+    """The input ``name`` that ``artifact`` recorded in its provenance ``meta``, found again.
+
+    Looked for relative to the artifact (so a folder of artifacts can move), at its absolute
+    path, then as recorded (older artifacts: relative to where the stage ran); the first with
+    the recorded fingerprint wins.  None when it is nowhere; an error naming ``flag`` when the
+    file is there but its content changed since (an explicit ``flag`` uses it anyway).
+    """
+    record = (meta.get("inputs") or {}).get(name)
+    if not isinstance(record, dict) or not record.get("path"):
+        return None
+    artifact = Path(artifact)
+    base = artifact if artifact.is_dir() else artifact.parent
+    given = Path(str(record["path"]))
+    candidates = [
+        base / str(record["relative"]) if record.get("relative") else None,
+        Path(str(record["absolute"])) if record.get("absolute") else None,
+        given if given.is_absolute() else None,
+        given,
+    ]
+    wanted = record.get("fingerprint")
+    changed = None
+    seen: set[Path] = set()
+    for path in candidates:
+        if path is None or not path.exists() or _resolved(path) in seen:
+            continue
+        seen.add(_resolved(path))
+        if wanted is None or fingerprint(path) == wanted:
+            return path
+        changed = changed or path
+    if changed is not None:
+        raise ArtifactError(
+            f"{artifact}: its {name} input {changed} has changed since it was recorded "
+            f"(fingerprint {wanted}); pass {flag} to use another file"
+        )
+    return None
+
+
+def same_unit(
+    meta: Mapping[str, Any], other: Mapping[str, Any], path: Path, other_path: Path
+) -> None:
+    """Refuse to combine two artifacts whose costs are in different units (tokens vs samples)."""
+    a, b = meta.get("cost_unit"), other.get("cost_unit")
+    if a and b and a != b and "unknown" not in (a, b):
+        raise InputError(
+            f"{other_path}: costs are in {b}, but {path} is in {a}; use artifacts of one cost unit"
+        )
 
 
 def read_meta(path: Path) -> dict[str, Any]:

@@ -15,8 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ttcalloc.artifacts.frames import input_path, to_dense
-from ttcalloc.artifacts.io import check_output, provenance, read_artifact, read_meta
+from ttcalloc.artifacts.frames import to_dense
+from ttcalloc.artifacts.io import (
+    check_output,
+    parquet_files,
+    provenance,
+    read_artifact,
+    read_meta,
+    recorded_input,
+    same_unit,
+)
 from ttcalloc.artifacts.sample_replays import ReplayGroup, load_sample_replays
 from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS
 from ttcalloc.common.errors import DataError, InputError
@@ -67,9 +75,10 @@ def _curves_path(source: Path, curves_path: Path | None) -> tuple[Path, list[flo
     alloc = read_artifact(source, ALLOCATION)
     budgets = sorted(set(alloc.df["budget"].to_list()))
     if curves_path is None:
-        curves_path = input_path(alloc.meta, "curves")
+        curves_path = recorded_input(alloc.meta, "curves", source, "--curves")
         if curves_path is None:
-            raise InputError(f"{source} does not name its curves: pass --curves")
+            raise InputError(f"{source}: its curves are not found: pass --curves")
+    same_unit(alloc.meta, read_meta(parquet_files(Path(curves_path))[0]), source, curves_path)
     return curves_path, budgets
 
 
@@ -114,7 +123,9 @@ def train_adaptive(
     )
     if len(train_ids) < 2 * options.folds:
         raise DataError(f"{curves_path}: only {len(train_ids)} training problems; need more")
-    samples_path = options.samples or input_path(curves_art.meta, "samples")
+    samples_path = options.samples or recorded_input(
+        curves_art.meta, "samples", Path(curves_path), "--samples"
+    )
     if samples_path is None or not Path(samples_path).exists():
         raise InputError(
             f"{curves_path}: its samples are not found ({samples_path}); pass --samples"
@@ -191,6 +202,7 @@ def train_adaptive(
         "train",
         {k: str(v) if isinstance(v, Path) else v for k, v in options.__dict__.items()},
         inputs,
+        at=Path(out) / "policy.json",
     ) | {"xgboost_version": xgboost_version()}
     policy.save(
         Path(out),

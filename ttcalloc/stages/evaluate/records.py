@@ -94,7 +94,9 @@ def write_report(
     sources = inputs | {f"policy:{s.name}@{s.path.name}": s.path / "policy.json" for s in policies}
     if loaded.samples_used:
         sources["samples"] = loaded.samples_used
-    report["provenance"] = provenance(REPORT, "evaluate", report["settings"], sources)
+    report["provenance"] = provenance(
+        REPORT, "evaluate", report["settings"], sources, at=out / "report.json"
+    )
     check_output(out, sources, folder=True)
     output_folder(out)
     table = pl.DataFrame([metrics_row(r) for r in scored.records], infer_schema_length=None)
