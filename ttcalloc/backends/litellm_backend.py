@@ -158,6 +158,11 @@ class LiteLLMBackend:
         except Exception as exc:
             if "Missing credentials" in str(exc) or "api_key" in str(exc).lower():
                 raise FatalError(f"{type(exc).__name__}: {exc}") from None
+            status = getattr(exc, "status_code", None)
+            if status in (401, 403, 404):  # whatever litellm named it: no retry can fix it
+                raise FatalError(f"HTTP {status} {type(exc).__name__}: {exc}") from None
+            if status == 400:
+                raise RequestError(f"HTTP 400 {type(exc).__name__}: {exc}") from None
             raise self._classify(exc) from None
         return self._parse(response, request)
 
