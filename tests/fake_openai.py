@@ -28,9 +28,15 @@ class FakeServer:
         wrong_every: int = 0,
         delay_s: float = 0.0,
         logprobs: str = "ok",
+        fault_all: str | None = None,
+        tokens_per_char: float = 0.0,
+        no_usage: bool = False,
     ) -> None:
         self.faults = dict(faults or {})
         self.logprobs = logprobs
+        self.fault_all = fault_all  # the fault of every request
+        self.tokens_per_char = tokens_per_char  # prompt tokens reported per prompt character
+        self.no_usage = no_usage  # report no usage at all
         self.delay_s = delay_s
         self.hang_s = hang_s
         self.wrong_every = wrong_every
@@ -81,7 +87,10 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             with server.lock:
                 server.requests.append(payload)
                 number = len(server.requests)
-            fault = server.faults.get(number)
+            fault = server.fault_all or server.faults.get(number)
+            if fault == "403":
+                self._send(403, b'{"error": {"message": "forbidden", "type": "permission"}}')
+                return
             if fault == "429":
                 self._send(
                     429,
@@ -116,6 +125,8 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             if fault == "short":
                 n = max(1, n - 1)
             content = payload["messages"][-1]["content"]
+            chars = sum(len(m["content"]) for m in payload["messages"])
+            prompt = int(chars * server.tokens_per_char) if server.tokens_per_char else 20
             choices = []
             for i in range(n):
                 text = server.answer(content, number + i)
@@ -134,11 +145,13 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 "model": payload.get("model", "fake"),
                 "choices": choices,
                 "usage": {
-                    "prompt_tokens": 20,
+                    "prompt_tokens": prompt,
                     "completion_tokens": 8 * n,
-                    "total_tokens": 20 + 8 * n,
+                    "total_tokens": prompt + 8 * n,
                 },
             }
+            if server.no_usage:
+                del body["usage"]
             self._send(200, json.dumps(body).encode())
 
     return Handler

@@ -345,8 +345,8 @@ def test_bad_outputs_and_orders_are_one_line_errors(tmp_path: Path) -> None:
     ]
     cases = [
         ([*base, "--learner", "stop", "--fit-orders", "0", "--out", p / "s"], "--fit-orders 0"),
-        ([*base, "--learner", "stop", "--out", p / "curves.parquet"], "a file is there"),
-        ([*base, "--learner", "imitate", "--out", p / "curves.parquet"], "a file is there"),
+        ([*base, "--learner", "stop", "--out", p / "curves.parquet"], "is the curves input"),
+        ([*base, "--learner", "imitate", "--out", p / "curves.parquet"], "is the curves input"),
     ]
     for args, message in cases:
         res = run_cli(*args)

@@ -397,7 +397,7 @@ def test_without_samples_the_early_stopping_baselines_are_left_out(
     # curves whose recorded samples file no longer exists
     table = pq.read_table(tmp / "curves.parquet")
     meta = json.loads(table.schema.metadata[b"ttcalloc"])
-    meta["inputs"]["samples"]["path"] = str(tmp_path / "moved-away")
+    meta["inputs"]["samples"] = {"path": str(tmp_path / "moved-away"), "fingerprint": "sha256:0"}
     table = table.replace_schema_metadata({b"ttcalloc": json.dumps(meta).encode()})
     pq.write_table(table, tmp_path / "curves.parquet")
     opts = EvaluateOptions(budgets=(2.0,), n_boot=200, plot=False)

@@ -41,6 +41,8 @@ def to_dense(curves: pl.DataFrame) -> Dense:
 
 
 def input_path(meta: dict[str, Any], name: str) -> Path | None:
+    """The path of input ``name`` as recorded (to show it; to find the file, use
+    :func:`ttcalloc.artifacts.io.recorded_input`)."""
     path = meta.get("inputs", {}).get(name, {}).get("path")
     return Path(path) if path else None
 

@@ -19,6 +19,7 @@ from ttcalloc import __version__
 from ttcalloc.artifacts.io import fingerprint, read_meta
 from ttcalloc.artifacts.recording import KEY, current, recording
 from ttcalloc.common.errors import ArtifactError
+from ttcalloc.common.redact import redact_data
 
 
 def _plain(value: Any) -> Any:
@@ -37,7 +38,7 @@ def request(command: str, options: Any, inputs: Mapping[str, Path | None]) -> di
     return {
         "command": command,
         "tool_version": __version__,
-        "options": _plain(options),
+        "options": redact_data(_plain(options)),  # stored with the output: no credentials
         "inputs": prints,
     }
 

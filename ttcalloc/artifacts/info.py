@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ttcalloc.artifacts.io import parquet_files, read_json_artifact, read_meta
+from ttcalloc.artifacts.io import parquet_files, read_json_artifact, read_meta, short_error
+from ttcalloc.artifacts.policy_file import check_policy
 from ttcalloc.artifacts.sample_replays import describe_values
 from ttcalloc.artifacts.schemas import POLICY, REPORT
-from ttcalloc.common.errors import MissingInputError
+from ttcalloc.common.errors import ArtifactError, MissingInputError
+from ttcalloc.common.redact import redact_data
 
 JSON_FILES = {"policy.json": POLICY, "report.json": REPORT}
 
@@ -27,6 +29,7 @@ def describe_json(path: Path) -> dict[str, Any]:
     data = read_json_artifact(path, JSON_FILES[path.name])
     notes: list[str] = []
     if path.name == "policy.json":
+        check_policy(data, path)
         summary, notes = _policy_summary(data)
     else:
         policies = data.get("policies", [])
@@ -77,6 +80,12 @@ def _policy_summary(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 def describe(path: Path) -> dict[str, Any]:
+    """Kind, rows, columns and provenance of an artifact, credentials redacted (an artifact
+    written before redaction may hold one)."""
+    return dict(redact_data(_describe(Path(path))))
+
+
+def _describe(path: Path) -> dict[str, Any]:
     """Kind, rows, columns and provenance of an artifact (Parquet: from its footer only)."""
     import pyarrow.parquet as pq
 
@@ -91,7 +100,10 @@ def describe(path: Path) -> dict[str, Any]:
     rows = 0
     columns: dict[str, str] = {}  # every part's, in order: older parts may lack newer columns
     for f in files:
-        footer = pq.read_metadata(f)
+        try:
+            footer = pq.read_metadata(f)
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise ArtifactError(f"{f}: not a readable Parquet file ({short_error(exc)})") from None
         rows += footer.num_rows
         schema = footer.schema.to_arrow_schema()
         for name in schema.names:

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any
 from ttcalloc import __version__
 from ttcalloc.artifacts import recording
 from ttcalloc.artifacts.schemas import JsonSchema, Schema, validate, validate_json
-from ttcalloc.common.errors import ArtifactError, DataError, InputError, MissingInputError
+from ttcalloc.common.errors import (
+    ArtifactError,
+    DataError,
+    InputError,
+    MissingInputError,
+    OutputError,
+    os_reason,
+)
+from ttcalloc.common.redact import redact_data
 
 if TYPE_CHECKING:
     import polars as pl
@@ -54,29 +62,83 @@ _UMASK = _read_umask()  # read once: os.umask is process-wide, so never toggle i
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    The temporary file is removed whatever happens; an OS error (no permission, disk full, a
+    read-only file system) becomes an :class:`OutputError` naming ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({os_reason(exc)})") from None
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give what open() would
         os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({os_reason(exc)})") from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _resolved(path: Path) -> Path:
+    return Path(path).expanduser().resolve(strict=False)
+
+
+def check_output(
+    out: Path,
+    inputs: Mapping[str, Path | str | None],
+    *,
+    folder: bool = False,
+    flag: str = "--out",
+) -> Path:
+    """Refuse an output path that would overwrite, or be mixed with, one of the stage's inputs.
+
+    Paths are compared after resolving symlinks and ``..``: the output may not be an input, lie
+    inside an input folder, or be a folder holding an input.  A file output may not name an
+    existing folder (nor a folder output a file), and no part of the path may be a file.
+    """
+    out = Path(out)
+    target = _resolved(out)
+    for name, given in inputs.items():
+        if given is None or "://" in str(given):
+            continue
+        src = _resolved(Path(given))
+        if target == src:
+            why = f"is the {name} input"
+        elif src in target.parents:
+            why = f"is inside the {name} input {given}"
+        elif target in src.parents:
+            why = f"holds the {name} input {given}"
+        else:
+            continue
+        raise InputError(
+            f"{flag} {out}: {why}; writing there would destroy it, choose another path"
+        )
+    for parent in target.parents:
+        if parent.exists() and not parent.is_dir():
+            raise InputError(f"{flag} {out}: {parent} is a file, not a folder")
+    if folder and out.exists() and not out.is_dir():
+        raise InputError(f"{flag} {out}: a file is there; give a folder path")
+    if not folder and out.is_dir():
+        raise InputError(f"{flag} {out}: a folder is there; give a file path")
+    return out
 
 
 def output_folder(path: Path) -> Path:
     """Create the output folder ``path`` (a policy or report); a file already there is a
     one-line error, not a traceback."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError(f"--out {path}: a file is there; give a folder path")
-    path.mkdir(parents=True, exist_ok=True)
+    path = check_output(path, {}, folder=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot create the folder ({os_reason(exc)})") from None
     return path
 
 
@@ -99,6 +161,7 @@ def write_json_artifact(path: Path, data: dict[str, Any], schema: JsonSchema) ->
     validate_json(data, schema, f"{path} (being written)")
     if (req := recording.current()) is not None:
         data = {**data, recording.KEY: req}
+    data = redact_data(data)  # no credential is ever stored
     write_json(path, data)
     return data
 
@@ -117,13 +180,25 @@ def fingerprint(path: Path) -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
+def _input_record(p: Path, at: Path | None) -> dict[str, str]:
+    """How an input is recorded: the path as given, its content fingerprint, and (with ``at``,
+    the file being written) its absolute path and its path relative to ``at``'s folder."""
+    record = {"path": str(p), "fingerprint": fingerprint(p)}
+    if at is not None:
+        absolute = _resolved(p)
+        record["absolute"] = str(absolute)
+        record["relative"] = os.path.relpath(absolute, _resolved(Path(at)).parent)
+    return record
+
+
 def provenance(
     schema: Schema | JsonSchema,
     stage: str,
     params: Mapping[str, Any] | None = None,
     inputs: Mapping[str, Path] | None = None,
+    at: Path | None = None,
 ) -> dict[str, Any]:
-    """The provenance record stored with an artifact."""
+    """The provenance record stored with an artifact (``at``: the file it is stored in)."""
     return {
         "artifact": schema.name,
         "schema_version": schema.version,
@@ -131,10 +206,7 @@ def provenance(
         "tool_version": __version__,
         "stage": stage,
         "params": dict(params or {}),
-        "inputs": {
-            name: {"path": str(p), "fingerprint": fingerprint(p)}
-            for name, p in (inputs or {}).items()
-        },
+        "inputs": {name: _input_record(Path(p), at) for name, p in (inputs or {}).items()},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -157,11 +229,12 @@ def write_artifact(
 
     path = Path(path)
     out = validate(df, schema, f"{path} (being written)")
-    meta = provenance(schema, stage, params, inputs)
+    meta = provenance(schema, stage, params, inputs, at=path)
     if extra_meta:
         meta.update(extra_meta)
     if (req := recording.current()) is not None:
         meta[recording.KEY] = req
+    meta = redact_data(meta)  # no credential (e.g. in --api-base or a URL) is ever stored
     table = out.to_arrow()
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), META_KEY: json.dumps(meta).encode()}
@@ -171,6 +244,55 @@ def write_artifact(
     return out
 
 
+def recorded_input(meta: Mapping[str, Any], name: str, artifact: Path, flag: str) -> Path | None:
+    """The input ``name`` that ``artifact`` recorded in its provenance ``meta``, found again.
+
+    Looked for relative to the artifact (so a folder of artifacts can move), at its absolute
+    path, then as recorded (older artifacts: relative to where the stage ran); the first with
+    the recorded fingerprint wins.  None when it is nowhere; an error naming ``flag`` when the
+    file is there but its content changed since (an explicit ``flag`` uses it anyway).
+    """
+    record = (meta.get("inputs") or {}).get(name)
+    if not isinstance(record, dict) or not record.get("path"):
+        return None
+    artifact = Path(artifact)
+    base = artifact if artifact.is_dir() else artifact.parent
+    given = Path(str(record["path"]))
+    candidates = [
+        base / str(record["relative"]) if record.get("relative") else None,
+        Path(str(record["absolute"])) if record.get("absolute") else None,
+        given if given.is_absolute() else None,
+        given,
+    ]
+    wanted = record.get("fingerprint")
+    changed = None
+    seen: set[Path] = set()
+    for path in candidates:
+        if path is None or not path.exists() or _resolved(path) in seen:
+            continue
+        seen.add(_resolved(path))
+        if wanted is None or fingerprint(path) == wanted:
+            return path
+        changed = changed or path
+    if changed is not None:
+        raise ArtifactError(
+            f"{artifact}: its {name} input {changed} has changed since it was recorded "
+            f"(fingerprint {wanted}); pass {flag} to use another file"
+        )
+    return None
+
+
+def same_unit(
+    meta: Mapping[str, Any], other: Mapping[str, Any], path: Path, other_path: Path
+) -> None:
+    """Refuse to combine two artifacts whose costs are in different units (tokens vs samples)."""
+    a, b = meta.get("cost_unit"), other.get("cost_unit")
+    if a and b and a != b and "unknown" not in (a, b):
+        raise InputError(
+            f"{other_path}: costs are in {b}, but {path} is in {a}; use artifacts of one cost unit"
+        )
+
+
 def read_meta(path: Path) -> dict[str, Any]:
     """The ttcalloc provenance of a Parquet file ({} when it has none)."""
     import pyarrow.parquet as pq
@@ -178,7 +300,7 @@ def read_meta(path: Path) -> dict[str, Any]:
     try:
         raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
     except Exception as exc:  # pyarrow raises several types for non-Parquet files
-        raise ArtifactError(f"{path}: not a readable Parquet file ({_short(exc)})") from exc
+        raise ArtifactError(f"{path}: not a readable Parquet file ({short_error(exc)})") from exc
     if not raw:
         return {}
     try:
@@ -188,7 +310,8 @@ def read_meta(path: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 200 characters)."""
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
 
@@ -235,7 +358,7 @@ def read_artifact(path: Path, schema: Schema) -> Artifact:
         frames = [pl.read_parquet(f) for f in files]
         df = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     except Exception as exc:
-        raise ArtifactError(f"{path}: not a readable Parquet file ({_short(exc)})") from exc
+        raise ArtifactError(f"{path}: not a readable Parquet file ({short_error(exc)})") from exc
     if len(frames) > 1 and schema.superseded_by_null and schema.superseded_by_null in df.columns:
         df = supersede(df, schema)
     return Artifact(validate(df, schema, str(path)), path, meta)
@@ -263,7 +386,7 @@ def read_json_artifact(path: Path, schema: JsonSchema) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path}: not valid JSON ({_short(exc)})") from exc
+        raise ArtifactError(f"{path}: not valid JSON ({short_error(exc)})") from exc
     return validate_json(data, schema, str(path))
 
 

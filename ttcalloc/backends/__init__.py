@@ -23,6 +23,7 @@ from ttcalloc.backends.base import (
     RetryableError,
     SamplingParams,
 )
+from ttcalloc.backends.litellm_backend import count_prompt_tokens
 from ttcalloc.backends.registry import REGISTRY, open_backend, register
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "RequestError",
     "RetryableError",
     "SamplingParams",
+    "count_prompt_tokens",
     "litellm_backend",
     "local",
     "open_backend",

@@ -44,6 +44,18 @@ def check_model(model: str) -> None:
         ) from exc
 
 
+def count_prompt_tokens(model: str, messages: list[dict[str, str]]) -> int:
+    """Prompt tokens of ``messages``: litellm's token counter (the model's tokenizer, else
+    cl100k), and never fewer than one token per 4 characters."""
+    litellm = import_litellm()
+    chars = sum(len(m.get("content") or "") for m in messages)
+    try:
+        counted = int(litellm.token_counter(model=model, messages=messages))
+    except Exception:  # litellm raises many types for models it cannot tokenize
+        counted = 0
+    return max(counted, -(-chars // 4))
+
+
 def _retry_after(exc: BaseException) -> float | None:
     headers = getattr(exc, "litellm_response_headers", None)
     if headers is None:
@@ -124,6 +136,19 @@ class LiteLLMBackend:
         self.litellm = import_litellm()
         self._priced = True  # False once litellm's price map turned out not to know the model
 
+    def prices(self) -> tuple[float, float] | None:
+        """Dollars per million prompt and completion tokens (None when unknown)."""
+        p = self.params
+        if p.price_in is not None or p.price_out is not None:
+            return p.price_in or 0.0, p.price_out or 0.0
+        try:
+            cin, cout = self.litellm.cost_per_token(
+                model=self.route, prompt_tokens=1_000_000, completion_tokens=1_000_000
+            )
+            return float(cin), float(cout)
+        except Exception:
+            return None
+
     def _cost(
         self, prompt_tokens: int | None, completion_tokens: int | None
     ) -> tuple[float | None, float | None]:
@@ -187,6 +212,11 @@ class LiteLLMBackend:
                     f"the provider rejects log-probs; rerun with --no-logprobs "
                     f"({type(exc).__name__}: {exc})"
                 ) from None
+            status = getattr(exc, "status_code", None)
+            if status in (401, 403, 404):  # whatever litellm named it: no retry can fix it
+                raise FatalError(f"HTTP {status} {type(exc).__name__}: {exc}") from None
+            if status == 400:
+                raise RequestError(f"HTTP 400 {type(exc).__name__}: {exc}") from None
             raise self._classify(exc) from None
         return self._parse(response, request)
 
@@ -220,6 +250,8 @@ class LiteLLMBackend:
             raise RetryableError(f"malformed response: {exc}") from None
         if not choices:
             raise RetryableError("malformed response: no choices")
+        if not prompt and not completion:  # litellm fills a missing usage with zeros
+            prompt = completion = None
         # Per-choice completion tokens: the server reports a total; split it by text length.
         lengths = [len(t or "") for t in texts]
         total_len = sum(lengths) or 1

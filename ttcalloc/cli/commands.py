@@ -16,9 +16,12 @@ order, by ``ttcalloc/cli/__init__.py``, which sets the order of ``ttcalloc --hel
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import signal
 import sys
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -26,7 +29,7 @@ import typer
 
 from ttcalloc import __version__
 from ttcalloc.artifacts import freshness
-from ttcalloc.common.errors import TtcallocError
+from ttcalloc.common.errors import TtcallocError, os_error_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -48,20 +51,49 @@ app = typer.Typer(
 
 
 def fails_cleanly(func: F) -> F:
-    """Turn a :class:`TtcallocError` into one ``error:`` line on stderr and a non-zero exit."""
+    """The one top-level handler of every command: what goes wrong ends as one ``error:`` line.
+
+    A :class:`TtcallocError` prints its message; an OS error (no permission, disk full, a
+    read-only file system, a folder where a file was expected) prints the path and the reason;
+    Ctrl-C and SIGTERM print ``interrupted``.  Messages are redacted (no credentials) and the
+    exit code is non-zero.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ttcalloc.common.redact import redact
+
         try:
-            return func(*args, **kwargs)
+            with terminate_as_interrupt():
+                return func(*args, **kwargs)
         except TtcallocError as exc:
-            sys.stderr.write(f"error: {exc}\n")
+            sys.stderr.write(f"error: {redact(str(exc))}\n")
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            sys.stderr.write(f"error: {redact(os_error_line(exc))}\n")
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             sys.stderr.write("interrupted\n")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt, as Ctrl-C does (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _version(value: bool) -> None:

@@ -45,7 +45,11 @@ def sample_cmd(
         int, typer.Option(help="Retries of 429/5xx/timeouts (exponential backoff).")
     ] = 4,
     max_cost: Annotated[
-        float | None, typer.Option(help="Stop cleanly before spending more dollars than this.")
+        float | None,
+        typer.Option(
+            help="Never send a request whose worst case could take the spend over this many "
+            "dollars (prompt tokens counted, max-tokens completions)."
+        ),
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N problems.", min=1)] = None,
     shard: Annotated[
@@ -74,6 +78,13 @@ def sample_cmd(
     flush_every: Annotated[
         int, typer.Option(help="Samples per Parquet part (parts are also written every 5 s).")
     ] = 64,
+    max_failures: Annotated[
+        int,
+        typer.Option(
+            help="Stop (exit 1) after this many consecutive failed requests (bad request, "
+            "permission, or retries exhausted)."
+        ),
+    ] = 10,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     as_json: JsonFlag = False,
 ) -> None:
@@ -104,6 +115,7 @@ def sample_cmd(
         logprobs=logprobs,
         progress=progress,
         flush_every=flush_every,
+        max_failures=max_failures,
     )
     result = sample_problems(problems, out, options)
     log(describe(result))

@@ -8,22 +8,24 @@ from typing import Any
 
 from rich.console import Console
 
+from ttcalloc.common.redact import redact, redact_data
+
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def log(message: str) -> None:
-    """A progress or status line on stderr (rich markup allowed)."""
-    err_console.print(message)
+    """A progress or status line on stderr (rich markup allowed; credentials redacted)."""
+    err_console.print(redact(message))
 
 
 def warn(message: str) -> None:
     """A warning on stderr."""
     from rich.markup import escape
 
-    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}")
+    err_console.print(f"[yellow]warning:[/yellow] {escape(redact(message))}")
 
 
 def emit_json(data: Any) -> None:
     """A machine-readable result on stdout."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(redact_data(data), indent=2, default=str) + "\n")
     sys.stdout.flush()

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ttcalloc.artifacts.io import output_folder, read_json_artifact, write_json_artifact
+from ttcalloc.artifacts.io import output_folder, write_json_artifact
+from ttcalloc.artifacts.policy_file import read_policy_file
 from ttcalloc.artifacts.schemas import POLICY
-from ttcalloc.common.errors import ArtifactError
+from ttcalloc.common.errors import ArtifactError, InputError
 from ttcalloc.common.hashing import seeded_unit
 from ttcalloc.core import replays as rp
 from ttcalloc.core import stopping
@@ -91,46 +92,42 @@ class AdaptivePolicy:
     def load(cls, path: str | Path) -> AdaptivePolicy:
         """Load a policy folder written by ``ttcalloc train --learner stop``."""
         folder = Path(path)
-        meta = read_json_artifact(folder / "policy.json", POLICY)
+        meta = read_policy_file(folder)
+        if meta["learner"] != LEARNER:
+            raise ArtifactError(f"{folder}: a {meta['learner']} policy, not an adaptive (stop) one")
         return cls.from_meta(folder, meta)
 
     @classmethod
     def from_meta(cls, folder: Path, meta: dict[str, Any]) -> AdaptivePolicy:
-        try:
-            ad = meta["adaptive"]
-            grid = stopping.Grid(
-                cap=int(ad["cap"]),
-                checkpoints=tuple(int(c) for c in ad["checkpoints"]),
-                strategy=str(ad["strategy"]),
-            )
-            lam_hi = ad["lambda_hi"]
-            cal = stopping.Calibration(
-                lam_lo=float(ad["lambda_lo"]),
-                lam_hi=np.inf if lam_hi is None else float(lam_hi),
-                p_lo=float(ad["p_lo"]),
-                cost=float(meta.get("metrics", {}).get("oof_expected_cost", np.nan)),
-                slack=bool(ad.get("slack", False)),
-            )
-            names = [str(n) for n in meta["features"]]
-            feats.by_names(names)
-            files = [str(f) for f in meta["model_files"]]
-            for name in files:
-                if Path(name).name != name:
-                    raise ValueError(f"model file {name!r} is not a plain file name")
-            model = GainModel.load(folder, files)
-        except (KeyError, TypeError, ValueError, OSError) as exc:
-            raise ArtifactError(f"{folder / 'policy.json'}: incomplete policy ({exc})") from exc
-        except Exception as exc:  # xgboost.core.XGBoostError for a damaged model file
-            raise ArtifactError(f"{folder}: cannot load the model ({str(exc)[:200]})") from exc
-        return cls(
-            grid,
-            names,
-            meta.get("subjects"),
-            [str(v) for v in ad.get("sample_values", [])],
-            model,
-            cal,
-            meta,
+        """An adaptive policy from its checked policy.json (:func:`read_policy_file`)."""
+        ad = meta["adaptive"]
+        grid = stopping.Grid(
+            cap=int(ad["cap"]),
+            checkpoints=tuple(int(c) for c in ad["checkpoints"]),
+            strategy=str(ad["strategy"]),
         )
+        lam_hi = ad["lambda_hi"]
+        cost = meta["metrics"].get("oof_expected_cost")
+        cal = stopping.Calibration(
+            lam_lo=float(ad["lambda_lo"]),
+            lam_hi=np.inf if lam_hi is None else float(lam_hi),
+            p_lo=float(ad["p_lo"]),
+            cost=float(cost) if isinstance(cost, (int, float)) else np.nan,
+            slack=bool(ad.get("slack", False)),
+        )
+        names = [str(n) for n in meta["features"]]
+        known_features(names, folder)
+        values = [str(v) for v in ad.get("sample_values", [])]
+        subjects = meta.get("subjects")
+        width = (
+            len(stopping.STATE_FEATURES)
+            + len(values)
+            + len(names)
+            + (1 if subjects is not None else 0)
+            + len(stopping.PAIR_FEATURES)
+        )
+        model = GainModel.load(folder, [str(f) for f in meta["model_files"]], width)
+        return cls(grid, names, subjects, values, model, cal, meta)
 
     # --- offline: replays -------------------------------------------------------------------
 
@@ -224,6 +221,14 @@ class AdaptivePolicy:
         crit = critical_prices(self.model, _pad(one, self.grid.cap), qx, self.grid)[0, 0, j - 1]
         price = self.price_for(question)
         return Decision(bool(crit <= price), j, float(crit), price)
+
+
+def known_features(names: list[str], folder: Path) -> None:
+    """Fail with one line when policy.json names a feature this version does not compute."""
+    try:
+        feats.by_names(names)
+    except InputError as exc:
+        raise ArtifactError(f"{folder / 'policy.json'}: {exc}") from None
 
 
 def _pad(one: rp.Replays, cap: int) -> rp.Replays:

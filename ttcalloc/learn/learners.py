@@ -16,6 +16,7 @@ own UBJ format, never pickled.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ttcalloc.common.errors import ArtifactError, OutputError
 from ttcalloc.core.shrinkage import UNIFORM, shrink
 
 
@@ -186,12 +188,32 @@ class Shrunk:
 
 
 def save_booster(booster: Any, path: Path) -> None:
-    """Write a booster in XGBoost's UBJ format, atomically (never pickled)."""
+    """Write a booster in XGBoost's UBJ format, atomically (never pickled).
+
+    The temporary file ends in ``.ubj`` (XGBoost picks the format by extension) and is removed
+    when the write fails; XGBoost's error becomes one line naming ``path``.
+    """
+    import xgboost as xgb
+
     from ttcalloc.artifacts.io import atomic_path
 
-    with atomic_path(path) as tmp:
-        booster.save_model(str(tmp.with_suffix(".ubj")))
-        tmp.with_suffix(".ubj").replace(tmp)
+    with atomic_path(path, suffix=".ubj") as tmp:
+        try:
+            booster.save_model(str(tmp))
+        except xgb.core.XGBoostError as exc:
+            reason = xgboost_message(exc)
+            if "incomplete" in reason.lower():  # XGBoost hides the errno of a short write
+                reason = "the write was cut short: disk full or a file size limit"
+            raise OutputError(f"{path}: cannot write ({reason})") from None
+
+
+def xgboost_message(exc: BaseException) -> str:
+    """The first line of an XGBoost error, without its time stamp, source location and stack."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    first = re.sub(r"^\[[\d:]+\]\s*", "", first)  # [14:03:12]
+    first = re.sub(r"^\S+\.(?:cc|h|cu):\d+:\s*", "", first)  # /path/src/io.cc:123:
+    return first[:200]
 
 
 def fit_imitate(data: TrainData, opts: LearnerOptions) -> Model:
@@ -222,12 +244,46 @@ def xgboost_version() -> str:
     return str(xgboost.__version__)
 
 
-def load_booster(path: Path) -> Any:
-    """Read a booster written by :func:`save_booster`."""
+@dataclass(frozen=True)
+class Expected:
+    """What a policy's model file must be: its objective, input width and classes."""
+
+    objective: str
+    features: int
+    classes: int | None = None
+
+
+def load_booster(path: Path, expected: Expected | None = None) -> Any:
+    """Read a booster written by :func:`save_booster`, checked against ``expected``.
+
+    A damaged file, or one whose objective, feature count or number of classes is not what the
+    policy says, is an :class:`ArtifactError` of one line (no C++ stack).
+    """
+    import json
+
     import xgboost as xgb
 
     booster = xgb.Booster()
-    booster.load_model(str(path))
+    try:
+        booster.load_model(str(path))
+        config = json.loads(booster.save_config())["learner"]
+    except (xgb.core.XGBoostError, ValueError, KeyError) as exc:
+        raise ArtifactError(f"{path}: cannot load the model ({xgboost_message(exc)})") from None
+    if expected is not None:
+        objective = config.get("objective", {}).get("name")
+        width = booster.num_features()
+        classes = int(config.get("learner_model_param", {}).get("num_class", 0))
+        found = (objective, width, classes if expected.classes is not None else None)
+        wanted = (expected.objective, expected.features, expected.classes)
+        if found != wanted:
+            raise ArtifactError(
+                f"{path}: the model ({objective}, {width} features"
+                + (f", {classes} classes" if expected.classes is not None else "")
+                + f") does not match policy.json ({expected.objective}, {expected.features} "
+                + "features"
+                + (f", {expected.classes} classes" if expected.classes is not None else "")
+                + ")"
+            )
     return booster
 
 
@@ -237,17 +293,30 @@ def load_model(
     files: list[str] | list[list[str]],
     n_actions: int,
     combine: str = "route",
+    n_features: int | None = None,
 ) -> Model:
-    """A saved model: one list of files, or one list per fold (a :class:`FoldEnsemble`)."""
+    """A saved model: one list of files, or one list per fold (a :class:`FoldEnsemble`).
+
+    With ``n_features``, every booster is checked to take that many features and to have the
+    learner's objective (and, for imitate, one class per action).
+    """
 
     if files and all(isinstance(f, list) for f in files):
-        members = [load_model(learner, folder, list(f), n_actions) for f in files]
+        members = [
+            load_model(learner, folder, list(f), n_actions, n_features=n_features) for f in files
+        ]
         return FoldEnsemble(members, combine)
     names = [str(f) for f in files]
-
+    expected = None
+    if n_features is not None:
+        expected = (
+            Expected("multi:softprob", n_features, n_actions)
+            if learner == "imitate"
+            else Expected("reg:logistic", n_features)
+        )
     if learner == "imitate":
-        return ImitateModel(load_booster(folder / names[0]), n_actions)
-    return PluginModel([load_booster(folder / f) for f in names])
+        return ImitateModel(load_booster(folder / names[0], expected), n_actions)
+    return PluginModel([load_booster(folder / f, expected) for f in names])
 
 
 LEARNERS: dict[str, Callable[[TrainData, LearnerOptions], Model]] = {

@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ttcalloc.artifacts.io import read_json_artifact
-from ttcalloc.artifacts.schemas import POLICY
+from ttcalloc.artifacts.policy_file import read_policy_file
 from ttcalloc.common.errors import ArtifactError
 from ttcalloc.core.oracle import lagrangian_choice
 from ttcalloc.learn import features as feats
 from ttcalloc.learn.adaptive import LEARNER as LEARNER_STOP
-from ttcalloc.learn.adaptive import AdaptivePolicy
+from ttcalloc.learn.adaptive import AdaptivePolicy, known_features
 from ttcalloc.learn.learners import Model, Shrunk, load_model
 
 if TYPE_CHECKING:
@@ -76,44 +75,38 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
-        """Load a policy folder written by ``ttcalloc train``."""
+        """Load a policy folder written by ``ttcalloc train``, every field and model checked."""
         folder = Path(path)
-        meta = read_json_artifact(folder / "policy.json", POLICY)
-        if meta.get("learner") == LEARNER_STOP:
+        meta = read_policy_file(folder)
+        if meta["learner"] == LEARNER_STOP:
             raise ArtifactError(
                 f"{folder}: an adaptive (stop) policy decides while sampling, not one action per "
                 "question; load it with ttcalloc.learn.policy.load_policy or AdaptivePolicy.load"
             )
-        try:
-            actions = [a["name"] for a in meta["actions"]]
-            costs = np.array([float(a["cost"]) for a in meta["actions"]])
-            names = list(meta["features"])
-            # a fold ensemble lists its files per fold; a policy folder from before it, one model
-            files = meta.get("model_folds") or list(meta["model_files"])
-            combine = str(meta.get("model_combine", "route"))
-            model = load_model(meta["learner"], folder, files, len(actions), combine)
-            shrinkage = meta.get("shrinkage")
-            if shrinkage is not None:
-                weight = shrinkage["weight"]
-                model = Shrunk(
-                    model,
-                    np.array(shrinkage["target"], dtype=float),
-                    float("inf") if weight is None else float(weight),
-                )
-        except (KeyError, TypeError, ValueError, OSError) as exc:
-            raise ArtifactError(f"{folder / 'policy.json'}: incomplete policy ({exc})") from exc
-        except Exception as exc:  # xgboost.core.XGBoostError for a damaged model file
-            raise ArtifactError(f"{folder}: cannot load the model ({str(exc)[:200]})") from exc
-        return cls(
-            actions,
-            costs,
-            names,
-            meta.get("subjects"),
-            meta["learner"],
-            float(meta["mu"]),
-            model,
-            meta,
-        )
+        return cls.from_meta(folder, meta)
+
+    @classmethod
+    def from_meta(cls, folder: Path, meta: dict[str, Any]) -> Policy:
+        """A static policy from its checked policy.json (:func:`read_policy_file`)."""
+        actions = [str(a["name"]) for a in meta["actions"]]
+        costs = np.array([float(a["cost"]) for a in meta["actions"]])
+        names = [str(n) for n in meta["features"]]
+        known_features(names, folder)
+        subjects = meta.get("subjects")
+        width = len(names) + (1 if subjects is not None else 0)
+        # a fold ensemble lists its files per fold; a policy folder from before it, one model
+        files = meta.get("model_folds") or list(meta["model_files"])
+        combine = str(meta.get("model_combine", "route"))
+        model = load_model(meta["learner"], folder, files, len(actions), combine, width)
+        shrinkage = meta.get("shrinkage")
+        if shrinkage is not None:
+            weight = shrinkage["weight"]
+            model = Shrunk(
+                model,
+                np.array(shrinkage["target"], dtype=float),
+                float("inf") if weight is None else float(weight),
+            )
+        return cls(actions, costs, names, subjects, meta["learner"], float(meta["mu"]), model, meta)
 
     def _features(self) -> list[feats.Feature]:
         return feats.by_names(self.feature_names)
@@ -170,7 +163,7 @@ class Policy:
 def load_policy(path: str | Path) -> Policy | AdaptivePolicy:
     """Load any policy folder: a static one (:class:`Policy`) or an adaptive one (``stop``)."""
     folder = Path(path)
-    meta = read_json_artifact(folder / "policy.json", POLICY)
-    if meta.get("learner") == LEARNER_STOP:
+    meta = read_policy_file(folder)
+    if meta["learner"] == LEARNER_STOP:
         return AdaptivePolicy.from_meta(folder, meta)
-    return Policy.load(folder)
+    return Policy.from_meta(folder, meta)

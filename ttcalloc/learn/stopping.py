@@ -22,7 +22,11 @@ from numpy.typing import NDArray
 
 from ttcalloc.core import stopping
 from ttcalloc.core.replays import Replays
-from ttcalloc.learn.learners import load_booster, save_booster
+from ttcalloc.learn.learners import Expected, load_booster, save_booster
+
+
+class NoTrainingStates(ValueError):
+    """No train problem has two samples, so there is no decision to learn."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,10 @@ class GainModel:
         return names
 
     @classmethod
-    def load(cls, folder: Path, files: list[str]) -> GainModel:
-        return cls([load_booster(folder / name) for name in files])
+    def load(cls, folder: Path, files: list[str], n_features: int | None = None) -> GainModel:
+        """The boosters of ``files``; with ``n_features``, each is checked to take that many."""
+        expected = None if n_features is None else Expected("reg:squarederror", n_features)
+        return cls([load_booster(folder / name, expected) for name in files])
 
 
 def fit_gain(rows: NDArray[np.float64], labels: NDArray[np.float64], opts: StopOptions) -> Any:
@@ -136,7 +142,10 @@ def train_stopping(
         sub_rows, sub_gain, sub_valid = rows[tr, :fit_r], gain[tr, :fit_r], valid[tr, :fit_r]
         x, y = sub_rows[sub_valid], sub_gain[sub_valid]
         if not len(y):
-            raise ValueError("no usable training states (every problem has a single sample?)")
+            raise NoTrainingStates(
+                "no training states to learn when to stop from: every train problem has a "
+                "single sample"
+            )
         booster = fit_gain(x, y, opts)
         boosters.append(booster)
         n_rows += len(y)

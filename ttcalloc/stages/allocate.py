@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ttcalloc.artifacts.io import read_artifact, write_artifact
+from ttcalloc.artifacts.io import check_output, read_artifact, write_artifact
 from ttcalloc.artifacts.schemas import PLAN, PROBLEMS
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.learn.policy import Policy
@@ -46,6 +46,7 @@ def allocate(
     """
     import polars as pl
 
+    check_output(out, {"policy": policy_path, "problems": problems_path})
     policy = Policy.load(policy_path)
     problems = read_artifact(problems_path, PROBLEMS).df
     if problems.height == 0:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ttcalloc.artifacts import sources
-from ttcalloc.artifacts.io import write_artifact
+from ttcalloc.artifacts.io import check_output, write_artifact
 from ttcalloc.artifacts.schemas import PROBLEMS, validate
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.hashing import seeded_unit
@@ -340,6 +340,7 @@ def build_problems(
     """
     options = options or DataOptions()
     src = sources.resolve(source)
+    check_output(out, {"source": src})
     df = load_problems(src, kind, options, fields)
     write_problems(df, out, kind, source, src, options, fields)
     return summarize_problems(df, out, kind)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ttcalloc.artifacts.frames import CORRECT, assign_halves, sample_cost, vote_labels
-from ttcalloc.artifacts.io import check_known_ids, read_artifact, write_artifact
+from ttcalloc.artifacts.io import check_known_ids, check_output, read_artifact, write_artifact
 from ttcalloc.artifacts.schemas import CURVES, PROBLEMS, SAMPLES
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
@@ -271,6 +271,7 @@ def estimate_curves(
     :func:`write_curves`.
     """
     options = options or EstimateOptions()
+    check_output(out, {"samples": samples_path, "problems": problems_path})
     loaded = load_samples(samples_path, options, problems_path)
     curves, left_out = compute_curves(
         loaded.samples, options, loaded.unit, loaded.holdout, loaded.problems

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ttcalloc.artifacts.frames import to_dense
-from ttcalloc.artifacts.io import check_known_ids, read_artifact, write_artifact
+from ttcalloc.artifacts.io import check_known_ids, check_output, read_artifact, write_artifact
 from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, PROBLEMS
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import ArtifactError, DataError, InputError
@@ -259,6 +259,7 @@ def solve_allocation(
 
     Steps: :func:`load_solve_inputs`, :func:`compute_allocation`, :func:`write_allocation`.
     """
+    check_output(out, {"curves": curves_path, "problems": problems_path})
     loaded = load_solve_inputs(curves_path, options, problems_path)
     allocation, solutions = compute_allocation(loaded.dense, options)
     write_allocation(allocation, solutions, out, options, loaded, curves_path, problems_path)

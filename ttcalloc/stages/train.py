@@ -22,9 +22,12 @@ import numpy as np
 from ttcalloc.artifacts.frames import to_dense
 from ttcalloc.artifacts.io import (
     check_known_ids,
+    check_output,
     output_folder,
     provenance,
     read_artifact,
+    recorded_input,
+    same_unit,
     write_json_artifact,
 )
 from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS
@@ -123,11 +126,13 @@ def train_policy(
         raise InputError(f"--budget {budget:g}: not in {allocation_path} (budgets: {budgets})")
     alloc = alloc.filter(pl.col("budget") == budget)
     if curves_path is None:
-        source = alloc_art.meta.get("inputs", {}).get("curves", {}).get("path")
-        if not source:
-            raise InputError(f"{allocation_path} does not name its curves: pass --curves")
-        curves_path = Path(source)
+        curves_path = recorded_input(alloc_art.meta, "curves", allocation_path, "--curves")
+        if curves_path is None:
+            raise InputError(f"{allocation_path}: its curves are not found: pass --curves")
+    inputs = {"allocation": allocation_path, "problems": problems_path, "curves": curves_path}
+    check_output(out, inputs, folder=True)
     curves_art = read_artifact(curves_path, CURVES)
+    same_unit(alloc_art.meta, curves_art.meta, Path(allocation_path), Path(curves_path))
     problems = read_artifact(problems_path, PROBLEMS).df
     check_known_ids(
         alloc,
@@ -276,6 +281,7 @@ def train_policy(
             "train",
             dict(options.__dict__),
             {"allocation": allocation_path, "problems": problems_path, "curves": curves_path},
+            at=out / "policy.json",
         )
         | {"xgboost_version": xgboost_version()},
     }

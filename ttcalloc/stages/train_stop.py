@@ -15,8 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ttcalloc.artifacts.frames import input_path, to_dense
-from ttcalloc.artifacts.io import provenance, read_artifact, read_meta
+from ttcalloc.artifacts.frames import to_dense
+from ttcalloc.artifacts.io import (
+    check_output,
+    parquet_files,
+    provenance,
+    read_artifact,
+    read_meta,
+    recorded_input,
+    same_unit,
+)
 from ttcalloc.artifacts.sample_replays import ReplayGroup, load_sample_replays
 from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS
 from ttcalloc.common.errors import DataError, InputError
@@ -26,7 +34,12 @@ from ttcalloc.core.baselines import uniform_at_budget
 from ttcalloc.learn import features as feats
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.learners import xgboost_version
-from ttcalloc.learn.stopping import StopOptions, choose_signals, train_stopping
+from ttcalloc.learn.stopping import (
+    NoTrainingStates,
+    StopOptions,
+    choose_signals,
+    train_stopping,
+)
 
 if TYPE_CHECKING:
     pass
@@ -73,9 +86,10 @@ def _curves_path(source: Path, curves_path: Path | None) -> tuple[Path, list[flo
     alloc = read_artifact(source, ALLOCATION)
     budgets = sorted(set(alloc.df["budget"].to_list()))
     if curves_path is None:
-        curves_path = input_path(alloc.meta, "curves")
+        curves_path = recorded_input(alloc.meta, "curves", source, "--curves")
         if curves_path is None:
-            raise InputError(f"{source} does not name its curves: pass --curves")
+            raise InputError(f"{source}: its curves are not found: pass --curves")
+    same_unit(alloc.meta, read_meta(parquet_files(Path(curves_path))[0]), source, curves_path)
     return curves_path, budgets
 
 
@@ -120,12 +134,21 @@ def train_adaptive(
     )
     if len(train_ids) < 2 * options.folds:
         raise DataError(f"{curves_path}: only {len(train_ids)} training problems; need more")
-    samples_path = options.samples or input_path(curves_art.meta, "samples")
+    samples_path = options.samples or recorded_input(
+        curves_art.meta, "samples", Path(curves_path), "--samples"
+    )
     if samples_path is None or not Path(samples_path).exists():
         raise InputError(
             f"{curves_path}: its samples are not found ({samples_path}); pass --samples "
             "(or --learner imitate, which needs none)"
         )
+    inputs = {
+        "source": Path(source),
+        "problems": problems_path,
+        "curves": curves_path,
+        "samples": Path(samples_path),
+    }
+    check_output(out, inputs, folder=True)
     loaded = load_sample_replays(
         Path(samples_path),
         problems,
@@ -178,6 +201,8 @@ def train_adaptive(
                 fit, values = state_only, []
     except stopping.BudgetError as exc:
         raise InputError(f"--budget {budget:g}: {exc}") from exc
+    except NoTrainingStates as exc:
+        raise DataError(f"{samples_path}: {exc} (--learner imitate needs only the curves)") from exc
 
     dense = to_dense(fit_curves.filter(pl.col("problem_id").is_in(train_ids)))
     uniform = uniform_at_budget(dense.acc, dense.cost, fit.oof_cost)
@@ -213,12 +238,8 @@ def train_adaptive(
         POLICY,
         "train",
         {k: str(v) if isinstance(v, Path) else v for k, v in options.__dict__.items()},
-        {
-            "source": Path(source),
-            "problems": problems_path,
-            "curves": curves_path,
-            "samples": Path(samples_path),
-        },
+        inputs,
+        at=Path(out) / "policy.json",
     ) | {"xgboost_version": xgboost_version()}
     policy.save(
         Path(out),

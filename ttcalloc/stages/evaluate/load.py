@@ -8,12 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ttcalloc.artifacts.frames import (
-    dense_full,
-    input_path,
-    to_dense,
-)
-from ttcalloc.artifacts.io import check_known_ids, read_artifact
+from ttcalloc.artifacts.frames import dense_full, input_path, to_dense
+from ttcalloc.artifacts.io import check_known_ids, read_artifact, recorded_input
 from ttcalloc.artifacts.sample_replays import ReplayGroup, load_sample_replays
 from ttcalloc.artifacts.schemas import CURVES, PROBLEMS
 from ttcalloc.common.console import warn
@@ -120,7 +116,9 @@ def load_inputs(
 
     q = dict(problems.select("problem_id", "question").iter_rows())
     explicit = samples_path is not None
-    samples_path = samples_path or input_path(curves_art.meta, "samples")
+    samples_path = samples_path or recorded_input(
+        curves_art.meta, "samples", Path(curves_path), "--samples"
+    )
     replay_note = ""
     test_rep = train_rep = None
     params = curves_art.meta.get("params", {})
@@ -145,7 +143,8 @@ def load_inputs(
         if loaded.replays is not None:
             test_rep, train_rep = loaded.replays
     elif wants_replays:
-        replay_note = f"the curves' samples file {samples_path} is gone (pass --samples)"
+        recorded = input_path(curves_art.meta, "samples")
+        replay_note = f"the curves' samples file {recorded} is gone (pass --samples)"
     if replay_note:
         warn(replay_note)
         notes.append(f"Sequential policies and baselines left out: {replay_note}.")

@@ -6,7 +6,13 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ttcalloc.artifacts.io import output_folder, provenance, write_artifact, write_json_artifact
+from ttcalloc.artifacts.io import (
+    check_output,
+    output_folder,
+    provenance,
+    write_artifact,
+    write_json_artifact,
+)
 from ttcalloc.artifacts.schemas import METRICS, REPORT
 from ttcalloc.core.baselines import DESCRIPTIONS
 from ttcalloc.stages.evaluate import render
@@ -88,7 +94,10 @@ def write_report(
     sources = inputs | {f"policy:{s.name}@{s.path.name}": s.path / "policy.json" for s in policies}
     if loaded.samples_used:
         sources["samples"] = loaded.samples_used
-    report["provenance"] = provenance(REPORT, "evaluate", report["settings"], sources)
+    report["provenance"] = provenance(
+        REPORT, "evaluate", report["settings"], sources, at=out / "report.json"
+    )
+    check_output(out, sources, folder=True)
     output_folder(out)
     table = pl.DataFrame([metrics_row(r) for r in scored.records], infer_schema_length=None)
     write_artifact(

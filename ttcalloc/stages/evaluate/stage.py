@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ttcalloc.artifacts.frames import input_path
+from ttcalloc.artifacts.io import check_output, recorded_input, same_unit
 from ttcalloc.common.errors import InputError
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.stages.evaluate.load import load_inputs, load_policies
@@ -52,16 +52,24 @@ def evaluate_policies(
     groups = load_policies(policies)
     if policies:
         first = next(iter(groups[policies[0].name].values()))
-        inputs = first.info.get("provenance", {}).get("inputs", {})
-        curves_path = curves_path or input_path({"inputs": inputs}, "curves")
-        problems_path = problems_path or input_path({"inputs": inputs}, "problems")
+        prov = first.info.get("provenance", {})
+        where = policies[0].path / "policy.json"
+        curves_path = curves_path or recorded_input(prov, "curves", where, "--curves")
+        problems_path = problems_path or recorded_input(prov, "problems", where, "--problems")
     if curves_path is None or problems_path is None:
         raise InputError("give --curves and --problems (or a policy that names them)")
     if not groups and not options.budgets:
         raise InputError("nothing to evaluate at: give a policy folder or --budgets")
 
+    given: dict[str, Path | None] = {f"policy {s.name}": s.path for s in policies}
+    given |= {"curves": curves_path, "problems": problems_path, "samples": samples_path}
+    check_output(out, given, folder=True)
     adaptive = any(isinstance(m, AdaptivePolicy) for g in groups.values() for m in g.values())
     loaded = load_inputs(Path(curves_path), Path(problems_path), samples_path, options, adaptive)
+    for spec in policies:
+        for member in groups[spec.name].values():
+            unit = {"cost_unit": loaded.unit}
+            same_unit(member.info, unit, spec.path / "policy.json", Path(curves_path))
     scored = score_policies(loaded, groups, options)
     report = build_report(scored, loaded, options)
     out = Path(out)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ttcalloc.artifacts import sources
-from ttcalloc.artifacts.io import read_artifact, write_artifact
+from ttcalloc.artifacts.io import check_output, read_artifact, write_artifact
 from ttcalloc.artifacts.schemas import PROBLEMS, SAMPLES
 from ttcalloc.common.errors import DataError
 from ttcalloc.stages.importer.frame import Imported, samples_frame
@@ -34,6 +34,7 @@ def import_samples(
         An :class:`ImportResult` (counts, accuracy, agreement with the file's own grades).
     """
     options = options or ImportOptions()
+    check_output(out, {"samples": samples_path, "problems": problems_path})
     raw, problems, path = load_samples(Path(samples_path), problems_path, options)
     imported = samples_frame(raw, problems, options, path, problems_path)
     written = write_samples(imported, out, options, path, problems_path)

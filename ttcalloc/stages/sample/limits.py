@@ -33,34 +33,54 @@ class RateLimiter:
 
 
 class CostGuard:
-    """``--max-cost``: stop cleanly before spending more than ``max_cost`` dollars.
+    """``--max-cost``: never send a request whose worst case could take the spend over the cap.
 
-    With prices known (``worst``, one sample's worst-case cost), a request is sent only if the
-    dollars spent, plus the worst case of the requests in flight and of this one, stay within the
-    cap.  Without them, the run stops once the reported costs reach the cap.
+    A request is sent only when the dollars spent, plus the worst case of every request in
+    flight, plus its own worst case (prompt tokens as counted, ``max_tokens`` per completion)
+    stay within the cap; when they do not but requests are in flight, it waits for them to
+    finish and free their reservation.  When nothing is in flight and it still does not fit,
+    the cap is reached.  A finished request is charged its reported cost, and samples without
+    one are charged their worst case.  Without prices (``worst`` None) requests go one at a
+    time and the run stops once the charged spend reaches the cap: at most one request over.
     """
 
-    def __init__(self, max_cost: float | None, worst: float | None) -> None:
-        self.max_cost, self.worst = max_cost, worst
+    def __init__(self, max_cost: float | None) -> None:
+        self.max_cost = max_cost
+        self.spent = 0.0  # reported costs, and worst cases where none was reported
         self.reserved = 0.0
+        self.in_flight = 0
+        self.changed = asyncio.Condition()
 
-    def reserve(self, n: int, spent: float) -> bool:
-        """Reserve the worst case of ``n`` samples; False when that could exceed the cap."""
-        if self.max_cost is None or self.worst is None:
+    async def reserve(self, worst: float | None) -> bool:
+        """Reserve a request's worst case, waiting for requests in flight if need be; False
+        when the cap is reached (then the request must not be sent)."""
+        if self.max_cost is None:
             return True
-        need = self.worst * n
-        if spent + self.reserved + need > self.max_cost:
-            return False
-        self.reserved += need
-        return True
+        async with self.changed:
+            while True:
+                if self.spent >= self.max_cost:
+                    return False
+                if worst is None:
+                    fits = self.in_flight == 0
+                else:
+                    fits = self.spent + self.reserved + worst <= self.max_cost
+                if fits:
+                    self.reserved += worst or 0.0
+                    self.in_flight += 1
+                    return True
+                if self.in_flight == 0:
+                    return False
+                await self.changed.wait()
 
-    def release(self, n: int) -> None:
-        """Give back what :meth:`reserve` took once the request is done."""
-        if self.max_cost is not None and self.worst is not None:
-            self.reserved -= self.worst * n
+    async def settle(self, worst: float | None, charged: float) -> None:
+        """A reserved request is done: replace its reservation by what it is charged."""
+        if self.max_cost is None:
+            return
+        async with self.changed:
+            self.reserved -= worst or 0.0
+            self.in_flight -= 1
+            self.spent += charged
+            self.changed.notify_all()
 
-    def reached(self, spent: float, known: bool) -> bool:
-        return self.max_cost is not None and known and spent >= self.max_cost
-
-    def stop_reason(self, spent: float) -> str:
-        return f"--max-cost ${self.max_cost:g} reached (${spent:.4f} spent)"
+    def stop_reason(self) -> str:
+        return f"--max-cost ${self.max_cost:g} reached (${self.spent:.4f} spent)"

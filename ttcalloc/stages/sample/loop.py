@@ -14,7 +14,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ttcalloc.backends import Backend, Choice, FatalError, Request, RequestError, RetryableError
+from ttcalloc.backends import (
+    Backend,
+    Choice,
+    FatalError,
+    Request,
+    RequestError,
+    RetryableError,
+    count_prompt_tokens,
+)
 from ttcalloc.common.console import err_console, warn
 from ttcalloc.common.errors import TtcallocError
 from ttcalloc.common.redact import redact
@@ -83,8 +91,13 @@ class _Run:
         self.n_problems = problems.height
         self.problems_done = problems.height - len(self.remaining)
         self.stop: list[str] = []
-        self.guard = CostGuard(options.max_cost, worst_cost(options))
-        _warn_about(options, backend, self.guard)
+        self.guard = CostGuard(options.max_cost)
+        prices = getattr(backend, "prices", None)
+        self.prices: tuple[float, float] | None = prices() if callable(prices) else None
+        self.prompt_tokens: dict[str, int] = {}  # per problem: every request has its prompt
+        self.failures = 0  # consecutive failed requests
+        self.broken: str | None = None
+        _warn_about(options, backend, worst_cost(options, 0, 1, self.prices) is not None)
         self.progress = _progress_bar(options)
         self.task = self.progress.add_task("sample", total=self.total, stats=self.stats_text())
 
@@ -106,26 +119,56 @@ class _Run:
             raise TtcallocError(
                 f"{self.options.model}: {fatal} (samples received so far are kept in {self.out})"
             )
+        if self.broken is not None:
+            raise TtcallocError(
+                f"{self.options.model}: stopped: {self.broken}; {self.stats.samples} samples "
+                f"received, {self.stats.errors} failed, {self.stats.requests} requests; what was "
+                f"received is kept in {self.out}, rerun to retry the rest"
+            )
 
     async def worker(self) -> None:
         while not self.stop:
             request = next(self.pending, None)  # no await in between: safe to share across workers
             if request is None:
                 return
-            if not self.guard.reserve(request.n, self.stats.cost):
-                self.stop.append(self.guard.stop_reason(self.stats.cost))
+            worst = self.worst(request)
+            if not await self.guard.reserve(worst):
+                if not self.stop:
+                    self.stop.append(self.guard.stop_reason())
                 return
-            try:
-                await self.call(request)
-            finally:
-                self.guard.release(request.n)
-            if self.guard.reached(self.stats.cost, self.stats.cost_known):
-                self.stop.append(self.guard.stop_reason(self.stats.cost))
+            if self.stop:  # stopped while waiting for the reservation
+                await self.guard.settle(worst, 0.0)
+                return
+            started = time.monotonic()
+            choices, errors = await self.complete(request)
+            await self.guard.settle(worst, self.charged(request, choices, errors, worst))
+            self.record(request, choices, errors, time.monotonic() - started)
 
-    async def call(self, request: Request) -> None:
-        started = time.monotonic()
-        choices, errors = await self.complete(request)
-        self.record(request, choices, errors, time.monotonic() - started)
+    def worst(self, request: Request) -> float | None:
+        """The request's worst-case dollars (None when no price is known)."""
+        tokens = self.prompt_tokens.get(request.problem_id)
+        if tokens is None:
+            tokens = count_prompt_tokens(self.options.model, request.messages)
+            self.prompt_tokens = {request.problem_id: tokens}  # requests come problem by problem
+        return worst_cost(self.options, tokens, request.n, self.prices)
+
+    @staticmethod
+    def charged(
+        request: Request,
+        choices: list[Choice | None],
+        errors: list[str | None],
+        worst: float | None,
+    ) -> float:
+        """Dollars a request counts for: reported costs, the worst case of a sample without."""
+        total = 0.0
+        for choice, error in zip(choices, errors, strict=True):
+            if choice is None or error is not None:
+                continue
+            if choice.cost_usd is not None:
+                total += choice.cost_usd
+            elif worst is not None:
+                total += worst / request.n
+        return total
 
     async def complete(self, request: Request) -> tuple[list[Choice | None], list[str | None]]:
         """Send one request, retrying 429/5xx/timeouts: per sample, a choice or an error."""
@@ -168,8 +211,16 @@ class _Run:
         """Count, grade and write the samples of one request; advance the progress bar."""
         gold = self.gold[request.problem_id]
         rows = sample_rows(gold, self.options.model, request, choices, errors, latency)
+        self.writer.add(rows)  # journaled first: counted only once it is on disk
         self.stats.count(choices, errors)
-        self.writer.add(rows)
+        if any(c is not None and e is None for c, e in zip(choices, errors, strict=True)):
+            self.failures = 0
+        else:
+            self.failures += 1
+            if self.failures >= self.options.max_failures and self.broken is None:
+                last = next((e for e in errors if e), "no choices")
+                self.broken = f"{self.failures} consecutive requests failed (last: {last[:300]})"
+                self.stop.append(self.broken)
         self.remaining[request.problem_id] -= request.n
         if self.remaining[request.problem_id] == 0:
             self.problems_done += 1
@@ -188,9 +239,13 @@ class _Run:
         )
 
 
-def _warn_about(options: SampleOptions, backend: Backend, guard: CostGuard) -> None:
-    if options.max_cost is not None and guard.worst is None and not backend.simulated:
-        warn("--max-cost cannot be enforced before prices are known; it applies to reported costs")
+def _warn_about(options: SampleOptions, backend: Backend, priced: bool) -> None:
+    if options.max_cost is not None and not priced:
+        warn(
+            "--max-cost: no price is known for this model, so requests are sent one at a time "
+            "and the run stops once the reported cost reaches the cap (--price-in/--price-out "
+            "let it reserve ahead and run concurrently)"
+        )
     if backend.simulated:
         warn(f"{options.model} is the SIMULATED backend: samples are synthetic, not from an LLM")
 

@@ -6,6 +6,7 @@ part, and the worst-case dollar cost of one sample used by ``--max-cost``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,7 @@ class SampleOptions:
     flush_every: int = 64
     flush_seconds: float = 5.0
     progress: bool = True
+    max_failures: int = 10  # consecutive failed requests before the run stops
 
     def check(self) -> None:
         positive = {
@@ -52,17 +54,24 @@ class SampleOptions:
             "--concurrency": self.concurrency,
             "--max-tokens": self.max_tokens,
             "--requests-per-batch": self.requests_per_batch,
+            "--flush-every": self.flush_every,
+            "--max-failures": self.max_failures,
         }
         for flag, value in positive.items():
             if value < 1:
                 raise InputError(f"{flag} {value}: must be at least 1")
         if self.retries < 0:
             raise InputError(f"--retries {self.retries}: must be >= 0")
-        if self.timeout <= 0:
+        if not (math.isfinite(self.timeout) and self.timeout > 0):
             raise InputError(f"--timeout {self.timeout}: must be positive")
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise InputError(f"--temperature {self.temperature}: must be a number >= 0")
         for flag, v in {"--rpm": self.rpm, "--tpm": self.tpm, "--max-cost": self.max_cost}.items():
-            if v is not None and v <= 0:
-                raise InputError(f"{flag} {v}: must be positive")
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise InputError(f"{flag} {v}: must be a positive number")
+        for flag, v in {"--price-in": self.price_in, "--price-out": self.price_out}.items():
+            if v is not None and not (math.isfinite(v) and v >= 0):
+                raise InputError(f"{flag} {v}: must be a number >= 0")
         if self.shard is not None:
             i, k = self.shard
             if not (k >= 1 and 0 <= i < k):
@@ -123,11 +132,17 @@ def sampling_params(options: SampleOptions) -> SamplingParams:
     )
 
 
-def worst_cost(options: SampleOptions) -> float | None:
-    """Upper bound on one sample's dollar cost, when prices are given."""
-    if options.price_in is None and options.price_out is None:
+def worst_cost(
+    options: SampleOptions, prompt_tokens: int, n: int, prices: tuple[float, float] | None
+) -> float | None:
+    """Upper bound on the dollars of a request for ``n`` samples of a prompt of
+    ``prompt_tokens`` tokens: the prompt paid ``n`` times, ``max_tokens`` per completion.
+
+    ``prices`` (dollars per million prompt and completion tokens) apply unless ``--price-in``
+    or ``--price-out`` is given; None when no price is known.
+    """
+    if options.price_in is not None or options.price_out is not None:
+        prices = (options.price_in or 0.0, options.price_out or 0.0)
+    if prices is None:
         return None
-    prompt_guess = 2000  # tokens; generous for a chain-of-thought prompt
-    return (
-        prompt_guess * (options.price_in or 0) + options.max_tokens * (options.price_out or 0)
-    ) / 1e6
+    return n * (prompt_tokens * prices[0] + options.max_tokens * prices[1]) / 1e6

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ttcalloc.artifacts.io import read_artifact, read_meta, write_artifact
 from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.common.errors import InputError
+from ttcalloc.stages.sample.journal import Journal
 from ttcalloc.stages.sample.options import CONSISTENT
 from ttcalloc.text import grading
 
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 
 
 class PartWriter:
-    """Buffers sample rows and writes them as atomic Parquet parts."""
+    """Buffers sample rows and writes them as atomic Parquet parts; every row is first
+    appended to the run's journal, so a kill loses none that was added."""
 
     def __init__(
         self,
@@ -41,8 +43,10 @@ class PartWriter:
         # sortable by time; pid and a random suffix keep concurrent runs apart
         now = datetime.now(timezone.utc)
         self.tag = f"{now:%Y%m%dT%H%M%S%f}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.journal = Journal(folder, self.tag, params, inputs)
 
     def add(self, rows: list[dict[str, Any]]) -> None:
+        self.journal.append(rows)
         self.rows.extend(rows)
         if len(self.rows) >= self.every or time.monotonic() - self.last >= self.seconds:
             self.flush()
@@ -64,6 +68,7 @@ class PartWriter:
         )
         path = self.folder / f"part-{self.tag}-{self.seq:05d}.parquet"
         write_artifact(df, path, SAMPLES, stage="sample", params=self.params, inputs=self.inputs)
+        self.journal.clear()
         self.seq += 1
         self.rows = []
 

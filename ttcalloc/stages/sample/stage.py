@@ -7,14 +7,17 @@ request it and write it (:mod:`ttcalloc.stages.sample.loop`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ttcalloc.artifacts.io import read_artifact
+from ttcalloc.artifacts.io import check_output, read_artifact
 from ttcalloc.artifacts.schemas import PROBLEMS
 from ttcalloc.backends import open_backend
 from ttcalloc.common.console import log
 from ttcalloc.common.errors import DataError
+from ttcalloc.stages.sample.journal import hold, recover
 from ttcalloc.stages.sample.loop import sample_all
 from ttcalloc.stages.sample.options import (
     SampleOptions,
@@ -48,33 +51,44 @@ def sample_problems(problems_path: Path, out: Path, options: SampleOptions) -> S
             received are kept).
     """
     options.check()
-    out = Path(out)
+    out = check_output(out, {"problems": problems_path}, folder=True)
     template, prompt_label = prompts.load_template(options.prompt)
     problems = _load_problems(problems_path, options)
     params = part_params(options, prompt_label)
-    existing = existing_samples(out, options.model, params)
-    missing = missing_indices(problems, options.n, done_indices(existing))
+    with hold(out):
+        if recovered := recover(out):
+            log(f"{out}: {recovered} samples of an interrupted run recovered from its journal")
+        existing = existing_samples(out, options.model, params)
+        missing = missing_indices(problems, options.n, done_indices(existing))
 
-    if not missing:  # nothing to do: do not start the backend
-        log(f"every problem already has {options.n} samples from {options.model}")
-        total = existing.height if existing is not None else 0
-        simulated = options.model.startswith("sim/")
-        return SampleResult.from_stats(out, options.model, simulated, 0, Stats(), 0.0, total)
+        if not missing:  # nothing to do: do not start the backend
+            log(f"every problem already has {options.n} samples from {options.model}")
+            total = existing.height if existing is not None else 0
+            simulated = options.model.startswith("sim/")
+            return SampleResult.from_stats(out, options.model, simulated, 0, Stats(), 0.0, total)
 
-    async def run() -> SampleResult:
-        async with open_backend(options.model, sampling_params(options)) as backend:
-            return await sample_all(
-                backend,
-                problems,
-                out,
-                options,
-                template,
-                params,
-                missing,
-                Path(problems_path),
-            )
+        async def run() -> SampleResult:
+            stop_on_signals()
+            async with open_backend(options.model, sampling_params(options)) as backend:
+                return await sample_all(
+                    backend, problems, out, options, template, params, missing, Path(problems_path)
+                )
 
-    return asyncio.run(run())
+        try:
+            return asyncio.run(run())
+        except asyncio.CancelledError:  # SIGINT or SIGTERM: parts are written, journal empty
+            raise KeyboardInterrupt from None
+
+
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM cancel the run (workers stop, what arrived is written), not kill it."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if task is None:
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            loop.add_signal_handler(sig, task.cancel)  # main thread only
 
 
 def _load_problems(path: Path, options: SampleOptions) -> pl.DataFrame:

@@ -1,0 +1,138 @@
+"""What makes a sample folder safe to kill: one run at a time, and every finished sample on disk.
+
+- :func:`hold`: an exclusive ``fcntl`` lock on ``<folder>/.lock`` for the whole run; a second
+  run on the same folder stops at once ("another run holds ...") instead of paying again.
+- :class:`Journal`: each finished sample is appended (one JSON line, flushed to the OS) to
+  ``<folder>/.journal-<run>.jsonl`` before it is counted, and the journal is emptied once its
+  rows are in an atomic Parquet part.  A ``kill -9`` loses only the requests in flight; the
+  next run folds what the journal holds into a part (:func:`recover`) before planning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from ttcalloc.artifacts.io import read_artifact, write_artifact
+from ttcalloc.artifacts.schemas import SAMPLES
+from ttcalloc.common.errors import InputError, OutputError, os_reason
+
+LOCK = ".lock"
+PREFIX = ".journal-"
+
+
+@contextlib.contextmanager
+def hold(folder: Path) -> Iterator[None]:
+    """Hold the folder's lock for the block; another run holding it is a one-line error.
+
+    A folder the block created and left empty (the run failed before any sample) is removed.
+    """
+    path = folder / LOCK
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fh = path.open("a")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({os_reason(exc)})") from None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(
+                f"another run holds {folder} (lock {path}); wait for it to end or use another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            if created and [p.name for p in folder.iterdir()] == [LOCK]:
+                path.unlink()
+                folder.rmdir()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class Journal:
+    """The finished samples of this run not yet in a part, one JSON line each."""
+
+    def __init__(self, folder: Path, tag: str, params: dict[str, Any], inputs: dict[str, Path]):
+        self.path = folder / f"{PREFIX}{tag}.jsonl"
+        self.header = {"params": params, "inputs": {k: str(v) for k, v in inputs.items()}}
+        self.fh: IO[str] | None = None
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        """Write ``rows`` through to the OS (they survive the process being killed)."""
+        try:
+            if self.fh is None:
+                self.fh = self.path.open("a", encoding="utf-8")
+                self.fh.write(json.dumps(self.header) + "\n")
+            self.fh.write("".join(json.dumps(r, default=str) + "\n" for r in rows))
+            self.fh.flush()
+        except OSError as exc:
+            raise OutputError(f"{self.path}: cannot write ({os_reason(exc)})") from None
+
+    def clear(self) -> None:
+        """The rows are in a part now: start afresh."""
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
+        self.path.unlink(missing_ok=True)
+
+
+def recover(folder: Path) -> int:
+    """Fold the journals a killed run left in ``folder`` into parts; how many samples that adds.
+
+    Call it with the folder's lock held: then no journal belongs to a live run.  Rows already
+    in a part (the run died between writing the part and emptying its journal) are skipped.
+    """
+    import polars as pl
+
+    journals = sorted(folder.glob(f"{PREFIX}*.jsonl")) if folder.is_dir() else []
+    added = 0
+    for path in journals:
+        header, rows = _read(path)
+        rows = _not_in_parts(folder, rows)
+        if rows:
+            df = pl.DataFrame(rows, infer_schema_length=None).with_columns(
+                pl.col("timestamp").str.to_datetime(time_zone="UTC", time_unit="us")
+            )
+            inputs = {k: Path(v) for k, v in header.get("inputs", {}).items() if Path(v).exists()}
+            part = folder / f"part-{path.stem.removeprefix(PREFIX)}-recovered.parquet"
+            write_artifact(
+                df, part, SAMPLES, stage="sample", params=header.get("params"), inputs=inputs
+            )
+            added += len(rows)
+        path.unlink()
+    return added
+
+
+def _read(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The header and rows of a journal; a line cut short by the kill is dropped."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    parsed = []
+    for line in lines:
+        try:
+            parsed.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    if not parsed:
+        return {}, []
+    return parsed[0], [r for r in parsed[1:] if isinstance(r, dict) and "problem_id" in r]
+
+
+def _not_in_parts(folder: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not rows or not any(folder.glob("part-*.parquet")):
+        return rows
+    df = read_artifact(folder, SAMPLES).df.select("problem_id", "model", "sample_idx", "error")
+    have = {(p, m, i): e is None for p, m, i, e in df.iter_rows()}
+    keep, seen = [], set()
+    for r in rows:
+        key = (r["problem_id"], r["model"], r["sample_idx"])
+        ok = r.get("error") is None
+        if key in seen or (key in have and (have[key] or not ok)):
+            continue
+        seen.add(key)
+        keep.append(r)
+    return keep
