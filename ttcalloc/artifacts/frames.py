@@ -14,7 +14,7 @@ import numpy as np
 
 from ttcalloc.common.hashing import seeded_int
 from ttcalloc.core.curves import Dense
-from ttcalloc.text import grading
+from ttcalloc.text import batch
 
 if TYPE_CHECKING:
     import polars as pl
@@ -105,10 +105,9 @@ def vote_labels(samples: pl.DataFrame, problems: pl.DataFrame | None) -> pl.Data
             .unique()
             .join(graders, on="problem_id", how="left")
         )
-        canon = [
-            grading.normalize(a, g or "exact")
-            for a, g in pairs.select("pred_answer", "grader").iter_rows()
-        ]
+        canon = batch.canonical_many(
+            (a, g or "exact") for a, g in pairs.select("pred_answer", "grader").iter_rows()
+        )
         pairs = pairs.with_columns(pl.Series("canon", canon, dtype=pl.String)).drop("grader")
         samples = samples.join(pairs, on=["problem_id", "pred_answer"], how="left")
     else:

@@ -177,7 +177,9 @@ def compute_curves(
     import polars as pl
 
     ks = tuple(sorted(set(options.ks)))
-    samples = assign_halves(vote_labels(samples, problems), holdout, options.seed)
+    # only majority voting needs wrong answers clustered by the grader; pass@k ignores them
+    clusters_by = problems if "majority" in options.strategies else None
+    samples = assign_halves(vote_labels(samples, clusters_by), holdout, options.seed)
     curves, left_out = _curves(samples, ks, options, unit)
     multi = samples["model"].n_unique() > 1
     labels = curves.select("model", "strategy", "k").unique()
