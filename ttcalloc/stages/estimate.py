@@ -177,9 +177,9 @@ def compute_curves(
     import polars as pl
 
     ks = tuple(sorted(set(options.ks)))
-    # only majority voting needs wrong answers clustered by the grader; pass@k ignores them
-    clusters_by = problems if "majority" in options.strategies else None
-    samples = assign_halves(vote_labels(samples, clusters_by), holdout, options.seed)
+    samples = assign_halves(
+        vote_labels(samples, clustering_problems(options, problems)), holdout, options.seed
+    )
     curves, left_out = _curves(samples, ks, options, unit)
     multi = samples["model"].n_unique() > 1
     labels = curves.select("model", "strategy", "k").unique()
@@ -192,6 +192,14 @@ def compute_curves(
     )
     curves = curves.join(labels, on=["model", "strategy", "k"], how="left", maintain_order="left")
     return curves, left_out
+
+
+def clustering_problems(
+    options: EstimateOptions, problems: pl.DataFrame | None
+) -> pl.DataFrame | None:
+    """The problems whose graders cluster wrong answers: only majority voting needs them (pass@k
+    counts correct samples only), so without a majority action no answer is parsed."""
+    return problems if "majority" in options.strategies else None
 
 
 def summarize_curves(curves: pl.DataFrame, cross_fitted: bool) -> list[dict[str, Any]]:

@@ -141,7 +141,9 @@ def compute_allocation(
     hulls = oracle.upper_hulls(dense.acc, dense.cost)
     n = len(dense.problem_ids)
     rows = np.arange(n)
-    frames = []
+    names = pl.Series("action", dense.actions, dtype=pl.String)
+    ids = pl.Series("problem_id", dense.problem_ids, dtype=pl.String)
+    frames: list[pl.DataFrame] = []
     solutions = []
     for budget in options.budgets:
         try:
@@ -160,22 +162,8 @@ def compute_allocation(
         else:
             chosen = lo = hi = sol.action_lo
             p_hi = np.zeros(n)
-        gap = hulls.gap
-        names = np.array(dense.actions, dtype=object)
         frames.append(
-            pl.DataFrame(
-                {
-                    "budget": np.full(n, float(budget)),
-                    "problem_id": dense.problem_ids,
-                    "action": names[chosen].tolist(),
-                    "accuracy": dense.acc[rows, chosen],
-                    "cost": dense.cost[rows, chosen],
-                    "action_lo": names[lo].tolist(),
-                    "action_hi": names[hi].tolist(),
-                    "p_hi": p_hi,
-                    "gap": gap,
-                }
-            )
+            _allocation_rows(dense, budget, (chosen, lo, hi), p_hi, hulls.gap, (ids, names))
         )
         uniform = uniform_at_budget(dense.acc, dense.cost, budget)
         mixed = options.rounding == "mix"
@@ -201,6 +189,36 @@ def compute_allocation(
             }
         )
     return pl.concat(frames), solutions
+
+
+def _allocation_rows(
+    dense: Dense,
+    budget: float,
+    actions: tuple[np.ndarray, np.ndarray, np.ndarray],
+    p_hi: np.ndarray,
+    gap: np.ndarray,
+    labels: tuple[pl.Series, pl.Series],
+) -> pl.DataFrame:
+    """One budget's allocation rows; ``actions`` = (chosen, lo, hi) indices, ``labels`` = (problem
+    ids, action names) as Series (gathered by index: lists of 10^6 strings cost 0.5 s here)."""
+    import polars as pl
+
+    chosen, lo, hi = actions
+    ids, names = labels
+    rows = np.arange(len(dense.problem_ids))
+    return pl.DataFrame(
+        {
+            "budget": np.full(rows.size, float(budget)),
+            "problem_id": ids,
+            "action": names.gather(chosen),
+            "accuracy": dense.acc[rows, chosen],
+            "cost": dense.cost[rows, chosen],
+            "action_lo": names.gather(lo),
+            "action_hi": names.gather(hi),
+            "p_hi": p_hi,
+            "gap": gap,
+        }
+    )
 
 
 def write_allocation(
