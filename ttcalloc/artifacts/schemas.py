@@ -408,8 +408,8 @@ def _may_repeat(df: pl.DataFrame, key: tuple[str, ...]) -> bool:
     """
     import polars as pl
 
-    distinct = df.select(pl.struct(list(key)).hash(seed=0).n_unique()).item()
-    return bool(distinct != df.height)
+    hashes = df.select(pl.struct(list(key)).hash(seed=0)).to_series()
+    return bool(hashes.n_unique() != df.height)  # in one expression it took twice as long
 
 
 def validate_json(data: object, schema: JsonSchema, source: str) -> dict[str, object]:

@@ -132,10 +132,28 @@ def load_solve_inputs(
     return SolveInputs(dense, half, split, in_sample, str(meta.get("cost_unit", "unknown")))
 
 
+def infeasible_message(budget: float, minimum: float, cost_unit: str = "") -> str:
+    """Why a budget cannot be met, in the curves' cost unit, and what to do about it."""
+    unit = f" {cost_unit}" if cost_unit and cost_unit != "unknown" else ""
+    text = (
+        f"--budget {budget:g}{unit} is below the minimum feasible mean cost "
+        f"{minimum:.6g}{unit} (every problem at its cheapest action); budgets are a mean cost "
+        f"per problem in the curves' unit{unit and ','}{unit}: give at least {minimum:.4g}"
+    )
+    if cost_unit not in ("samples", "", "unknown"):
+        text += (
+            ", or count samples instead: `ttcalloc estimate --cost samples`, then solve with "
+            "budgets in samples per problem"
+        )
+    return text
+
+
 def compute_allocation(
-    dense: Dense, options: SolveOptions
+    dense: Dense, options: SolveOptions, cost_unit: str = ""
 ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
-    """Solve at every budget, without IO: the allocation rows and one summary per budget."""
+    """Solve at every budget, without IO: the allocation rows and one summary per budget.
+
+    ``cost_unit`` only words the error of a budget below the cheapest actions."""
     import polars as pl
 
     hulls = oracle.upper_hulls(dense.acc, dense.cost)
@@ -152,10 +170,7 @@ def compute_allocation(
             else:
                 sol = oracle.solve_bisect(dense.acc, dense.cost, budget, options.seed)
         except oracle.InfeasibleBudget as exc:
-            raise DataError(
-                f"--budget {budget:g} is below the minimum feasible mean cost {exc.minimum:.6g} "
-                "(every problem at its cheapest action)"
-            ) from exc
+            raise DataError(infeasible_message(budget, exc.minimum, cost_unit)) from exc
         if options.rounding == "mix":
             chosen = oracle.sample_actions(sol, options.seed)
             lo, hi, p_hi = sol.action_lo, sol.action_hi, sol.p_hi
@@ -278,7 +293,7 @@ def solve_allocation(
     Steps: :func:`load_solve_inputs`, :func:`compute_allocation`, :func:`write_allocation`.
     """
     loaded = load_solve_inputs(curves_path, options, problems_path)
-    allocation, solutions = compute_allocation(loaded.dense, options)
+    allocation, solutions = compute_allocation(loaded.dense, options, loaded.cost_unit)
     write_allocation(allocation, solutions, out, options, loaded, curves_path, problems_path)
     return SolveResult(
         out=Path(out),
