@@ -56,3 +56,29 @@ def clusters(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     top = int(labels.max())
     wrong = np.stack([(labels == j).sum(axis=1) for j in range(1, top + 1)], axis=1)
     return n, correct, wrong
+
+
+def cli_seconds(args: list[str], *, old: bool = False, env: dict[str, str] | None = None) -> float:
+    """Wall time of one whole ``ttcalloc`` process (``old``: with legacy.py's old paths).
+
+    Output is discarded; a failing command raises.  The current ttcalloc package is used (the
+    repository root is put first on PYTHONPATH), whatever the venv's console script points at.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    root = str(here.parent)
+    entry = [str(here / "legacy.py")] if old else ["-m", "ttcalloc"]
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, full_env.get("PYTHONPATH", "")) if p)
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, *entry, *args],
+        env=full_env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start

@@ -285,3 +285,38 @@ def test_real_gsm8k_and_math(shared_data: Path, tmp_path: Path) -> None:
     assert mdf["level"].null_count() == 0 and set(mdf["level"]) == {1, 2, 3, 4, 5}
     full = data.load_problems(shared_file(shared_data, "math_test5000.jsonl"), "math")
     assert full.height == 5000 and full["subject"].null_count() == 0
+
+
+def test_jsonl_finds_common_field_names_like_import(tmp_path: Path) -> None:
+    """problem/answer/id fields found by name; '' keeps row indices; the summary says so."""
+
+    rows = [
+        {"id": f"q{i}", "problem": f"What is {i} + 1?", "answer": str(i + 1)} for i in range(30)
+    ]
+    src = write_jsonl(tmp_path / "d.jsonl", rows)
+    out = tmp_path / "p.parquet"
+    result = run_cli("data", "jsonl", "--source", src, "--out", out, "--test-frac", "0.5")
+    assert result.exit_code == 0, result.stderr
+    df = pl.read_parquet(out)
+    assert df["problem_id"].to_list()[:2] == ["q0", "q1"]
+    assert df["question"][0] == "What is 0 + 1?"
+    assert "question from 'problem', id from 'id'" in result.stderr
+    assert read_artifact(out, PROBLEMS).meta["params"]["id_field"] == "id"
+    by_row = run_cli("data", "jsonl", "--source", src, "--out", out, "--id-field", "", "--force")
+    assert by_row.exit_code == 0, by_row.stderr
+    assert pl.read_parquet(out)["problem_id"].to_list()[:2] == ["0", "1"]
+
+
+def test_a_tiny_test_split_warns(tmp_path: Path) -> None:
+
+    rows = [{"question": f"What is {i} + 1?", "answer": str(i + 1)} for i in range(24)]
+    src = write_jsonl(tmp_path / "d.jsonl", rows)
+    small = run_cli("data", "jsonl", "--source", src, "--out", tmp_path / "p.parquet")
+    assert small.exit_code == 0 and "warning: only " in small.stderr
+    assert "test problem(s) of 24 (--test-frac 0.2)" in small.stderr.replace("\n", " ")
+    big = [{"question": f"What is {i} + 1?", "answer": str(i + 1)} for i in range(200)]
+    write_jsonl(src, big)
+    assert (
+        "warning: only"
+        not in run_cli("data", "jsonl", "--source", src, "--out", tmp_path / "p.parquet").stderr
+    )

@@ -272,3 +272,34 @@ def test_real_gpt4_curves(gpt4: dict[str, Path], tmp_path: Path) -> None:
     by_k = {a["k"]: a["accuracy"] for a in result.actions}
     assert by_k[1] == pytest.approx(0.942, abs=0.001)
     assert by_k[8] > by_k[4] > by_k[1]
+
+
+@pytest.mark.parametrize(
+    ("min_samples", "holdout", "expected"),
+    [
+        (8, None, (1, 2, 4)),
+        (16, None, (1, 2, 4, 8)),
+        (10, None, (1, 2, 4)),
+        (3, None, (1,)),
+        (1, None, (1,)),
+        (8, 0.0, (1, 2, 4, 8)),
+        (10, 0.3, (1, 2)),
+    ],
+)
+def test_auto_ks_are_the_powers_of_two_the_halves_allow(
+    min_samples: int, holdout: float | None, expected: tuple[int, ...]
+) -> None:
+    from ttcalloc.stages.estimate import auto_ks
+
+    assert auto_ks(min_samples, holdout) == expected
+
+
+def test_default_ks_fit_the_samples_so_cross_fitting_is_on(tmp_path: Path) -> None:
+    """`sample --n 8` then `estimate` with no --ks: maj@1,2,4, cross-fitted, nothing left out."""
+    rows = [r for p in ("a", "b") for r in sample_rows(p, ["1", "2"] * 4, "1")]
+    src = write_samples(tmp_path / "s.parquet", rows)
+    result = estimate_curves(src, tmp_path / "c.parquet")
+    assert [a["k"] for a in result.actions] == [1, 2, 4]
+    assert result.cross_fitted and not result.left_out
+    meta = io.read_meta(tmp_path / "c.parquet")
+    assert meta["params"]["ks"] == [1, 2, 4]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import polars as pl
 import pytest
@@ -151,3 +152,120 @@ def test_numeric_grader_agrees_with_real_graded_samples(
     ]
     agree = sum(o == t for o, t in zip(ours, df["correct"].to_list(), strict=True)) / df.height
     assert agree >= min_agreement
+
+
+# ---------------------------------------------------------------- batch grading and clustering
+
+# More MATH forms for the batch path: every equivalence class it shortcuts (plain integers,
+# exact rationals, the same sympy objects written differently, strings that do not parse).
+BATCH_EXTRA = [
+    ("7", "7", "math", True),
+    ("-7", "7", "math", False),
+    ("0", "-0", "math", True),
+    ("07", "7", "math", True),
+    ("7.0", "7", "math", True),
+    ("\\frac12", "\\frac{1}{2}", "math", True),
+    ("\\dfrac{2}{4}", "\\frac{1}{2}", "math", True),
+    ("1/2", "\\frac{1}{2}", "math", True),
+    ("\\frac{1}{3}", "\\frac{1}{2}", "math", False),
+    ("0.5", "\\frac{1}{2}", "math", True),
+    ("0.33", "\\frac{1}{3}", "math", False),
+    ("2\\sqrt{3}", "\\sqrt{12}", "math", True),
+    ("\\sqrt{13}", "\\sqrt{12}", "math", False),
+    ("x = 5", "5", "math", True),
+    ("(1, 2)", "(1,2)", "math", True),
+    ("(2, 1)", "(1,2)", "math", False),
+    ("\\text{Evelyn}", "\\text{Evelyn}", "math", True),
+    ("Evelyn ", "Evelyn", "math", True),
+    ("@@@", "@@@", "math", True),
+    ("@@@", "###", "math", False),
+]
+
+
+@pytest.fixture(params=["inline", "worker processes"])
+def batch_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a batch test in this process, and again through the worker-process path."""
+    from ttcalloc.text import batch
+
+    monkeypatch.setattr(batch, "_CANON", {})
+    if request.param == "inline":
+        monkeypatch.setenv(batch.WORKERS_ENV, "1")
+    else:
+        monkeypatch.setenv(batch.WORKERS_ENV, "2")
+        monkeypatch.setattr(batch, "MIN_PARALLEL", 0)
+    return str(request.param)
+
+
+def test_grade_many_matches_the_golden_tables(batch_mode: str) -> None:
+    from ttcalloc.text import batch
+
+    table = GOLDEN_GRADES + BATCH_EXTRA
+    assert batch.grade_many([(p, g, k) for p, g, k, _ in table]) == [e for *_, e in table]
+    one_by_one = [grading.is_correct(p, g, k) for p, g, k, _ in table]
+    assert batch.grade_many([(p, g, k) for p, g, k, _ in table]) == one_by_one
+
+
+def test_canonical_many_matches_normalize(batch_mode: str) -> None:
+    from ttcalloc.text import batch
+
+    answers = [p for p, *_ in GOLDEN_GRADES + BATCH_EXTRA] + ["  \\frac{1}{2} ", "1 / 2", "12"]
+    items = [(a, g) for a in answers for g in ("math", "numeric", "exact")]
+    assert batch.canonical_many(items) == [grading.normalize(a, g) for a, g in items]
+
+
+def test_plain_integers_and_rationals_shortcut_exactly_what_math_verify_gives() -> None:
+    """The two shortcuts of the batch path, against math-verify itself on many values."""
+    from math_verify import verify
+    from sympy import Rational
+
+    from ttcalloc.text import batch
+
+    rng = random.Random(0)
+    ints = ["0", "1", "-1", "10", "-250", "123456789012345678"]
+    ints += [str(rng.randint(-(10**6), 10**6)) for _ in range(40)]
+    for text in ints:
+        parsed = grading._math_parse(text)
+        assert [str(x) for x in parsed] == [text, text], text
+        assert batch._PLAIN_INT.fullmatch(text)
+    values = [Rational(rng.randint(-20, 20), rng.randint(1, 9)) for _ in range(40)]
+    for a in values[:20]:
+        for b in [*values[20:], a]:
+            assert batch._exact_numbers_equal([a], [b]) is verify([a], [b])
+
+
+def test_canonical_forms_are_kept_on_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second process (here: an emptied memory) reads the forms instead of parsing again."""
+    from ttcalloc.text import batch
+
+    monkeypatch.setenv(batch.WORKERS_ENV, "1")
+    monkeypatch.setattr(batch, "_CANON", {})
+    items = [("\\dfrac{3}{4}", "math"), ("\\sqrt{8}", "math"), ("zz", "math")]
+    first = batch.canonical_many(items)
+    assert first == [grading.normalize(a, g) for a, g in items]
+    monkeypatch.setattr(batch, "_CANON", {})
+
+    def no_parse(_: str) -> tuple[()]:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(grading, "_math_parse", no_parse)
+    assert batch.canonical_many(items) == first
+
+
+@pytest.mark.shared_data
+def test_batch_grading_equals_one_by_one_on_real_math_answers(shared_data, batch_mode) -> None:
+    """MATH500's real answer strings, each gold against its solution's boxed answer and other
+    problems' answers of the same subject: the batch grades and forms equal the old path's."""
+    from ttcalloc.text import batch
+
+    rows = [json.loads(line) for line in shared_file(shared_data, "math500_test.jsonl").open()]
+    rows = rows[:: max(1, len(rows) // 60)]
+    by_subject: dict[str, list[str]] = {}
+    for r in rows:
+        by_subject.setdefault(r["subject"], []).append(r["answer"])
+    items = []
+    for r in rows:
+        preds = [grading.last_boxed(r["solution"]), *by_subject[r["subject"]][:8]]
+        items += [(p, r["answer"], "math") for p in preds]
+    assert batch.grade_many(items) == [grading.is_correct(p, g, k) for p, g, k in items]
+    forms = [(p, "math") for p, _, _ in items]
+    assert batch.canonical_many(forms) == [grading.normalize(a, g) for a, g in forms]

@@ -188,3 +188,53 @@ def test_atomic_writes_get_ordinary_permissions(tmp_path: Path) -> None:
     assert mode == 0o666 & ~io._UMASK
     assert mode != 0o600 or io._UMASK == 0o177
     assert os.access(target, os.R_OK)
+
+
+def test_duplicate_keys_are_found_among_many_rows_and_collisions_fall_back() -> None:
+    """The hash count proves distinct keys; a repeat (or a forced collision) takes the exact path."""
+    from unittest import mock
+
+    def frame(ids: list[str]) -> pl.DataFrame:
+        n = len(ids)
+        return problems_frame(
+            problem_id=ids,
+            question=["q"] * n,
+            answer=["1"] * n,
+            split=["train"] * n,
+            grader=["numeric"] * n,
+        )
+
+    ids = [str(i) for i in range(5000)]
+    schemas.validate(frame(ids), schemas.PROBLEMS, "p")
+    with pytest.raises(ArtifactError, match="2 rows share a key"):
+        schemas.validate(frame([*ids, "17"]), schemas.PROBLEMS, "p")
+    with mock.patch.object(schemas, "_may_repeat", lambda df, key: True):
+        schemas.validate(frame(ids), schemas.PROBLEMS, "p")  # the exact path: no repeat
+
+
+def test_to_dense_matches_a_loop_on_shuffled_curves_with_missing_actions() -> None:
+    """Rows and columns found by rank and lookup equal a dictionary fill; ids sorted as text."""
+    import numpy as np
+
+    from ttcalloc.artifacts.frames import to_dense
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for p in ["10", "2", "b", "a", "1"]:
+        for k in (1, 2, 4, 8):
+            if rng.random() < 0.8 or k == 1:
+                rows.append((p, f"maj@{k}", "m", "majority", k, rng.random(), float(k)))
+    rows = [rows[i] for i in rng.permutation(len(rows))]
+    curves = pl.DataFrame(
+        rows,
+        schema=["problem_id", "action", "model", "strategy", "k", "accuracy", "cost"],
+        orient="row",
+    )
+    dense = to_dense(curves)
+    assert dense.problem_ids == ["1", "10", "2", "a", "b"]
+    assert dense.actions == ["maj@1", "maj@2", "maj@4", "maj@8"]
+    expect = np.full((5, 4), np.nan)
+    for p, a, *_, acc, _ in rows:
+        expect[dense.problem_ids.index(p), dense.actions.index(a)] = acc
+    np.testing.assert_array_equal(dense.acc, expect)
+    assert np.array_equal(np.isnan(dense.cost), np.isnan(expect))

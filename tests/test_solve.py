@@ -124,7 +124,9 @@ def test_exact_and_bisect_write_the_same_solution(tmp_path: Path) -> None:
 
 def test_infeasible_and_slack_budgets(tmp_path: Path) -> None:
     curves = write_curves(tmp_path / "c.parquet", CURVES_3)
-    with pytest.raises(DataError, match=r"--budget 0.5 is below the minimum feasible mean cost 1 "):
+    with pytest.raises(
+        DataError, match=r"--budget 0.5 samples is below the minimum feasible mean cost 1 samples "
+    ):
         solve_allocation(curves, tmp_path / "a.parquet", SolveOptions(budgets=(0.5,)))
     assert not (tmp_path / "a.parquet").exists()
     slack = solve_allocation(curves, tmp_path / "a.parquet", SolveOptions(budgets=(100.0,)))
@@ -210,8 +212,9 @@ def test_cli_solve(tmp_path: Path) -> None:
     assert run_cli("solve", curves).exit_code == 2  # neither --budget nor --budgets
     bad = run_cli("solve", curves, "--budget", "0.1", "--out", out)
     assert bad.exit_code == 1 and bad.stderr.strip().endswith(
-        "(every problem at its cheapest action)"
+        "in the curves' unit, samples: give at least 1"
     )
+    assert "| 1.5 samples |" in result.stderr.replace("│", "|")  # the budget's unit beside it
     assert run_cli("solve", curves, "--budget", "2", "--method", "magic").exit_code == 2
 
 
@@ -231,3 +234,14 @@ def test_real_gpt4_oracle_meets_budget_and_beats_uniform(
         assert sol["achieved_cost"] == pytest.approx(sol["budget"], abs=1e-9)
         assert sol["objective"] >= sol["uniform_accuracy"]
         assert sol["integer_gap"] <= sol["gap_bound"] + 1e-12
+
+
+def test_an_infeasible_budget_names_its_unit_and_how_to_count_samples() -> None:
+    from ttcalloc.stages.solve import infeasible_message
+
+    text = infeasible_message(2.0, 107.8, "tokens")
+    assert text.startswith("--budget 2 tokens is below the minimum feasible mean cost 107.8 tokens")
+    assert "`ttcalloc estimate --cost samples`" in text
+    assert "--cost samples" not in infeasible_message(0.5, 1.0, "samples")
+    with pytest.raises(DataError, match=r"--budget 0.5 usd is below .* 1 usd"):
+        compute_allocation(DENSE_2, SolveOptions(budgets=(0.5,)), "usd")

@@ -113,6 +113,9 @@ def load_sample_replays(
             [],
         )
     check_known_ids(samples, problems, samples_path, problems_path, "not the curves' samples?")
+    # label only the problems replayed (labels, halves and costs are per problem)
+    wanted = sorted({p for group in groups for p in group.ids})
+    samples = samples.filter(pl.col("problem_id").is_in(wanted))
     # cluster wrong answers as estimate did: by the problems' graders only if it had them
     samples = vote_labels(samples, problems if input_path(curves_meta, "problems") else None)
     samples = assign_halves(samples, float(params.get("holdout", 0.0)), int(params.get("seed", 0)))

@@ -402,7 +402,7 @@ def validate(df: pl.DataFrame, schema: Schema, source: str) -> pl.DataFrame:
             finite = series.drop_nulls()
             if finite.len() and not finite.is_finite().all():
                 raise ArtifactError(f"{source}: column {col.name!r} has NaN or infinite values")
-    if schema.key and out.height:
+    if schema.key and out.height and _may_repeat(out, schema.key):
         dup = out.select(schema.key).is_duplicated()
         if dup.any():
             first = out.filter(dup).row(0, named=True)
@@ -412,6 +412,20 @@ def validate(df: pl.DataFrame, schema: Schema, source: str) -> pl.DataFrame:
                 f"first: {shown}"
             )
     return out
+
+
+def _may_repeat(df: pl.DataFrame, key: tuple[str, ...]) -> bool:
+    """Whether two rows may share ``key``: False when the rows' key hashes are all distinct.
+
+    Hashing the key columns and counting distinct 64-bit hashes is several times faster than
+    ``is_duplicated`` on string keys (8M curve rows: 1 s against 6.5 s); equal keys always hash
+    equal, so all-distinct hashes prove all-distinct keys, and a collision only sends the check
+    to the exact (slow) path.
+    """
+    import polars as pl
+
+    hashes = df.select(pl.struct(list(key)).hash(seed=0)).to_series()
+    return bool(hashes.n_unique() != df.height)  # in one expression it took twice as long
 
 
 def validate_json(data: object, schema: JsonSchema, source: str) -> dict[str, object]:

@@ -24,6 +24,13 @@ Seed = Annotated[int, typer.Option(help="Seed of the train/test split.")]
 IdField = Annotated[
     str | None, typer.Option(help="Field holding the problem id (default: 0-based row index).")
 ]
+JsonlIdField = Annotated[
+    str | None,
+    typer.Option(
+        help="Field holding the problem id (default: the first of problem_id, id, idx, "
+        "question_id present, the names `import` tries; '' or none present: 0-based row index)."
+    ),
+]
 Source = Annotated[
     str, typer.Option(help="Dataset file (JSONL, JSON, CSV, Parquet) or http(s) URL (cached).")
 ]
@@ -63,6 +70,10 @@ def _data(
         f"wrote [bold]{result.out}[/bold]: {result.problems} problems "
         f"(train {result.train}, test {result.test}; grader {graders})"
     )
+    unusual = {k: v for k, v in result.found_fields.items() if k == "id" or k != v}
+    if unusual:
+        found = ", ".join(f"{k} from {v!r}" for k, v in unusual.items())
+        log(f"fields found by name: {found} (--question-field, --answer-field, --id-field)")
     if as_json:
         emit_json(result.to_dict())
 
@@ -103,8 +114,20 @@ def data_math(
 @fails_cleanly
 def data_jsonl(
     source: Source,
-    question_field: Annotated[str, typer.Option(help="Field with the question.")] = "question",
-    answer_field: Annotated[str, typer.Option(help="Field with the gold final answer.")] = "answer",
+    question_field: Annotated[
+        str | None,
+        typer.Option(
+            help="Field with the question (default: the first of question, problem, prompt, "
+            "input, query present)."
+        ),
+    ] = None,
+    answer_field: Annotated[
+        str | None,
+        typer.Option(
+            help="Field with the gold final answer (default: the first of answer, gold_answer, "
+            "final_answer, gold, target present)."
+        ),
+    ] = None,
     meta_field: Annotated[
         list[str] | None,
         typer.Option(help="Extra field to keep as a metadata column (repeatable)."),
@@ -119,11 +142,11 @@ def data_jsonl(
     limit: Limit = None,
     test_frac: TestFrac = 0.2,
     seed: Seed = 0,
-    id_field: IdField = None,
+    id_field: JsonlIdField = None,
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:
-    """Any JSONL/JSON/CSV/Parquet file of questions and gold answers, fields named by flags."""
+    """Any JSONL/JSON/CSV/Parquet file of questions and gold answers (fields found or named)."""
     from ttcalloc.stages.data import JsonlFields
 
     fields = JsonlFields(

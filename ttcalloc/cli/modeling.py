@@ -18,7 +18,13 @@ def estimate_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output curves.parquet.")] = Path(
         "curves.parquet"
     ),
-    ks: Annotated[str, typer.Option(help="Sample counts k of the actions.")] = "1,2,4,8,16",
+    ks: Annotated[
+        str | None,
+        typer.Option(
+            help="Sample counts k of the actions (default: powers of two up to half the samples "
+            "of the problem with the fewest, so cross-fitting is on: 1,2,4 for 8 samples)."
+        ),
+    ] = None,
     strategy: Annotated[
         list[str] | None,
         typer.Option(help="majority (vote) or pass (any correct); repeat for both."),
@@ -54,7 +60,7 @@ def estimate_cmd(
     from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
 
     options = EstimateOptions(
-        ks=_csv(ks, "--ks", int),
+        ks=_csv(ks, "--ks", int) if ks else (),
         strategies=tuple(strategy or ("majority",)),
         models=tuple(m.strip() for m in models.split(",")) if models else (),
         cost=cost,

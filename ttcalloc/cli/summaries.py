@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +63,7 @@ def print_solve(result: SolveResult) -> None:
         table.add_column(col, justify="right")
     for s in result.solutions:
         table.add_row(
-            f"{s['budget']:g}",
+            f"{s['budget']:g} {result.cost_unit}",
             _num(s["lambda"], ".4g"),
             _num(s["achieved_cost"], ".4g") + (" (slack)" if s["slack"] else ""),
             _num(s["objective"]),
@@ -74,9 +75,19 @@ def print_solve(result: SolveResult) -> None:
     err_console.print(f"wrote [bold]{escape(str(result.out))}[/bold]")
 
 
+def _policy_cost_unit(folder: Path) -> str:
+    """The cost unit a policy folder records (its budget is in it), "" when unreadable."""
+    try:
+        unit = json.loads((Path(folder) / "policy.json").read_text(encoding="utf-8"))["cost_unit"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return str(unit) if unit and unit != "unknown" else ""
+
+
 def print_train(result: TrainResult) -> None:
     """Out-of-fold metrics of a trained policy against uniform at the same cost."""
     m = result.metrics
+    unit = _policy_cost_unit(result.out)
     scored = "in-sample curves" if m["in_sample"] else f"{m['scored_on']} half"
     table = Table(
         title=f"policy ({m['learner']}, out of fold, scored on {scored})", title_justify="left"
@@ -84,8 +95,8 @@ def print_train(result: TrainResult) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     rows = [
-        ("budget", f"{m['budget']:g}"),
-        ("expected cost (out of fold)", f"{m['oof_expected_cost']:.4g}"),
+        ("budget", f"{m['budget']:g} {unit}".strip()),
+        ("expected cost (out of fold)", f"{m['oof_expected_cost']:.4g} {unit}".strip()),
         ("cost / budget", _num(m["oof_cost_over_budget"], ".3f")),
     ]
     if "oof_imitation_accuracy" in m:

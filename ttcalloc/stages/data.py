@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ttcalloc.artifacts import sources
 from ttcalloc.artifacts.io import check_output, write_artifact
 from ttcalloc.artifacts.schemas import PROBLEMS, validate
+from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.hashing import seeded_unit
 from ttcalloc.text import grading
@@ -41,12 +42,54 @@ class DataOptions:
 
 @dataclass(frozen=True)
 class JsonlFields:
-    """Field names of a generic JSONL dataset."""
+    """Field names of a generic JSONL dataset (None: the first of :data:`FIELD_ALIASES` found)."""
 
-    question: str = "question"
-    answer: str = "answer"
+    question: str | None = None
+    answer: str | None = None
     grader: str = "auto"
     meta: tuple[str, ...] = field(default_factory=tuple)
+
+
+# Field spellings tried, in order, when a jsonl dataset's field is not named (the id ones are
+# those `ttcalloc import` tries for sample files, so both find the same ids).
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "question": ("question", "problem", "prompt", "input", "query"),
+    "answer": ("answer", "gold_answer", "final_answer", "gold", "target"),
+    "id": ("problem_id", "id", "idx", "question_id"),
+}
+TINY_TEST_SPLIT = 20  # fewer test problems than this: a warning (intervals too wide to read)
+
+
+def resolve_fields(
+    kind: str, records: list[dict[str, Any]], options: DataOptions, fields: JsonlFields | None
+) -> tuple[DataOptions, JsonlFields | None, dict[str, str]]:
+    """For ``jsonl``: the question, answer and id fields, found among common names when not
+    given; also returns what was found (``{"id": "uid"}``).  Other kinds are returned as they are.
+
+    ``--id-field ""`` keeps row indices as ids even when an id field exists.
+    """
+    if kind != "jsonl" or not records:
+        return options, fields, {}
+    fields = fields or JsonlFields()
+    first = records[0]
+    found: dict[str, str] = {}
+
+    def pick(name: str, given: str | None) -> str | None:
+        if given is not None:
+            return given
+        hit = next((a for a in FIELD_ALIASES[name] if a in first), None)
+        if hit is not None:
+            found[name] = hit
+        return hit
+
+    question = pick("question", fields.question) or "question"
+    answer = pick("answer", fields.answer) or "answer"
+    fields = replace(fields, question=question, answer=answer)
+    if options.id_field is None:
+        options = replace(options, id_field=pick("id", None))
+    elif options.id_field == "":
+        options = replace(options, id_field=None)
+    return options, fields, found
 
 
 @dataclass(frozen=True)
@@ -59,6 +102,7 @@ class DataResult:
     train: int
     test: int
     grader_counts: dict[str, int]
+    found_fields: dict[str, str] = field(default_factory=dict)  # jsonl fields found by name
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +112,7 @@ class DataResult:
             "train": self.train,
             "test": self.test,
             "graders": self.grader_counts,
+            "found_fields": self.found_fields,
         }
 
 
@@ -157,13 +202,15 @@ def _math_row(record: dict[str, Any], where: str) -> Row:
 
 
 def _jsonl_builder(fields: JsonlFields) -> RowBuilder:
+    q_name, a_name = fields.question or "question", fields.answer or "answer"
+
     def build(record: dict[str, Any], where: str) -> Row:
-        question = _text(record.get(fields.question))
+        question = _text(record.get(q_name))
         if question is None:
-            raise DataError(f"{where}: field {fields.question!r} (--question-field) is missing")
-        answer = _text(record.get(fields.answer))
+            raise DataError(f"{where}: field {q_name!r} (--question-field) is missing")
+        answer = _text(record.get(a_name))
         if answer is None:
-            raise DataError(f"{where}: field {fields.answer!r} (--answer-field) is missing")
+            raise DataError(f"{where}: field {a_name!r} (--answer-field) is missing")
         row: Row = {"question": question, "answer": answer}
         for name in fields.meta:
             value = record.get(name)
@@ -266,6 +313,7 @@ def load_problems(
     options.check()
     _row_builder(kind, fields)  # a bad kind or grader fails before the source is read
     path, records = read_dataset(source, options.limit)
+    options, fields, _ = resolve_fields(kind, records, options, fields)
     return problems_frame(records, kind, options, fields, str(path))
 
 
@@ -339,8 +387,19 @@ def build_problems(
         A :class:`DataResult` with counts per split.
     """
     options = options or DataOptions()
+    options.check()
+    _row_builder(kind, fields)  # a bad kind or grader fails before the source is read
     src = sources.resolve(source)
     check_output(out, {"source": src})
-    df = load_problems(src, kind, options, fields)
+    path, records = read_dataset(src, options.limit)
+    options, fields, found = resolve_fields(kind, records, options, fields)
+    df = problems_frame(records, kind, options, fields, str(path))
     write_problems(df, out, kind, source, src, options, fields)
-    return summarize_problems(df, out, kind)
+    result = replace(summarize_problems(df, out, kind), found_fields=found)
+    if options.test_frac > 0 and result.test < TINY_TEST_SPLIT:
+        warn(
+            f"only {result.test} test problem(s) of {result.problems} (--test-frac "
+            f"{options.test_frac:g}): evaluate's intervals will be too wide to tell policies "
+            f"apart; add problems or raise --test-frac (at least {TINY_TEST_SPLIT} is a minimum)"
+        )
+    return result

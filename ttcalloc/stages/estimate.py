@@ -8,7 +8,7 @@ cross-fitting, each problem's samples are split into a *fit* half (for the oracl
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,12 +27,12 @@ if TYPE_CHECKING:
 CostUnit = Literal["tokens", "completion-tokens", "usd", "samples"]
 COST_UNITS = ("tokens", "completion-tokens", "usd", "samples", "auto")
 STRATEGIES = ("majority", "pass")
-DEFAULT_KS = (1, 2, 4, 8, 16)
+DEFAULT_KS: tuple[int, ...] = ()  # (): powers of two the samples allow (see auto_ks)
 
 
 @dataclass(frozen=True)
 class EstimateOptions:
-    """Which actions to estimate and how to charge them."""
+    """Which actions to estimate and how to charge them (``ks`` empty: :func:`auto_ks`)."""
 
     ks: tuple[int, ...] = DEFAULT_KS
     strategies: tuple[str, ...] = ("majority",)
@@ -43,7 +43,7 @@ class EstimateOptions:
     seed: int = 0
 
     def check(self) -> None:
-        if not self.ks or any(k < 1 for k in self.ks):
+        if any(k < 1 for k in self.ks):
             raise InputError(f"--ks {','.join(map(str, self.ks))}: give positive integers")
         bad = [s for s in self.strategies if s not in STRATEGIES]
         if bad or not self.strategies:
@@ -111,6 +111,28 @@ class SampleInputs:
     failed: int
     unit: CostUnit
     holdout: float
+    ks: tuple[int, ...]  # the actions' sample counts: the options', else auto_ks's
+
+
+def auto_ks(min_samples: int, holdout: float | None) -> tuple[int, ...]:
+    """Default actions: powers of two up to what every problem's smaller half holds.
+
+    With ``holdout`` None or above 0 the samples are split in two (cross-fitting), so k goes up
+    to the smaller half of the problem with the fewest samples (8 samples: 1, 2, 4, cross-fitted);
+    with ``holdout`` 0, up to all of them.  A problem with a single sample gives ``(1,)``.
+    """
+    if holdout == 0:
+        top = min_samples
+    elif holdout is None:
+        top = min_samples // 2
+    else:
+        top = int(min_samples * min(holdout, 1.0 - holdout))
+    top = max(top, 1)
+    ks, k = [], 1
+    while k <= top:
+        ks.append(k)
+        k *= 2
+    return tuple(ks)
 
 
 def load_samples(
@@ -149,17 +171,18 @@ def load_samples(
     if options.prompt_once and unit not in ("tokens",):
         raise InputError("--prompt-once needs --cost tokens (prompt and completion tokens)")
 
-    max_k = max(options.ks)
+    min_n = int(samples.group_by("problem_id", "model").len()["len"].to_numpy().min())
+    ks = options.ks or auto_ks(min_n, options.holdout)
+    max_k = max(ks)
     holdout = options.holdout
     if holdout is None:
-        min_n = int(samples.group_by("problem_id", "model").len()["len"].to_numpy().min())
         holdout = 0.5 if min_n >= 2 * max_k else 0.0
         if holdout == 0.0:
             warn(
                 f"cross-fitting is off: some problems have {min_n} samples, fewer than "
                 f"2 x max(k) = {2 * max_k}; curves are in-sample (later stages will say so)"
             )
-    return SampleInputs(samples, problems, failed, unit, holdout)
+    return SampleInputs(samples, problems, failed, unit, holdout, ks)
 
 
 def compute_curves(
@@ -177,7 +200,9 @@ def compute_curves(
     import polars as pl
 
     ks = tuple(sorted(set(options.ks)))
-    samples = assign_halves(vote_labels(samples, problems), holdout, options.seed)
+    samples = assign_halves(
+        vote_labels(samples, clustering_problems(options, problems)), holdout, options.seed
+    )
     curves, left_out = _curves(samples, ks, options, unit)
     multi = samples["model"].n_unique() > 1
     labels = curves.select("model", "strategy", "k").unique()
@@ -190,6 +215,14 @@ def compute_curves(
     )
     curves = curves.join(labels, on=["model", "strategy", "k"], how="left", maintain_order="left")
     return curves, left_out
+
+
+def clustering_problems(
+    options: EstimateOptions, problems: pl.DataFrame | None
+) -> pl.DataFrame | None:
+    """The problems whose graders cluster wrong answers: only majority voting needs them (pass@k
+    counts correct samples only), so without a majority action no answer is parsed."""
+    return problems if "majority" in options.strategies else None
 
 
 def summarize_curves(curves: pl.DataFrame, cross_fitted: bool) -> list[dict[str, Any]]:
@@ -273,6 +306,7 @@ def estimate_curves(
     options = options or EstimateOptions()
     check_output(out, {"samples": samples_path, "problems": problems_path})
     loaded = load_samples(samples_path, options, problems_path)
+    options = replace(options, ks=loaded.ks)
     curves, left_out = compute_curves(
         loaded.samples, options, loaded.unit, loaded.holdout, loaded.problems
     )

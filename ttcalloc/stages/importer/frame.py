@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.stages.importer.options import ALIASES, FLAG, ImportOptions
-from ttcalloc.text import grading
+from ttcalloc.text import batch, grading
 
 if TYPE_CHECKING:
     import polars as pl
@@ -197,10 +197,7 @@ def _grade(df: pl.DataFrame, answers: list[str | None]) -> pl.DataFrame:
     grades = pairs.with_columns(
         pl.Series(
             "ours",
-            [
-                grading.is_correct(p, a, g)
-                for p, a, g in pairs.select("pred_answer", "answer", "grader").iter_rows()
-            ],
+            batch.grade_many(pairs.select("pred_answer", "answer", "grader").rows()),
             dtype=pl.Boolean,
         )
     )
