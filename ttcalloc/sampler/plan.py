@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ttcalloc.backends import Request
-from ttcalloc.stages.sample.options import SampleOptions, request_seed
+from ttcalloc.sampler.options import SampleOptions, request_seed
 from ttcalloc.text import prompts
 
 if TYPE_CHECKING:
