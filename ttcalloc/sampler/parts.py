@@ -129,7 +129,8 @@ def sample_rows(
         pred = correct = None
         if choice is not None and error is None:
             pred = grading.extract_answer(choice.text, problem["grader"])
-            correct = grading.is_correct(pred, problem["answer"], problem["grader"])
+            if problem["answer"] is not None:  # unlabeled: correct stays null
+                correct = grading.is_correct(pred, problem["answer"], problem["grader"])
         out.append(
             {
                 "problem_id": request.problem_id,
