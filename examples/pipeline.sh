@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole pipeline, data -> sample -> estimate -> solve -> train (one policy per budget) ->
-# evaluate -> allocate, in one output folder.  Every setting is an environment variable; the
+# evaluate -> allocate -> run (the first policy answering the test questions on fresh samples,
+# against uniform at the same cost), in one output folder.  Every setting is an environment variable; the
 # Makefile's demo, smoke and reproduce targets call this script with their own.
 #
 #   OUT=out/run MODEL=sim/medium examples/pipeline.sh
@@ -28,6 +29,7 @@ COST=${COST:-samples}
 BUDGETS=${BUDGETS:-1.5,2,3}
 FOLDS=${FOLDS:-3}
 LEARNERS=${LEARNERS:-stop,imitate}    # one policy per learner and budget (stop: adaptive)
+RUN=${RUN:-1}                          # end with `ttcalloc run` on the test questions
 FORCE=${FORCE:-}
 
 force=()
@@ -59,12 +61,15 @@ stage solve $TTC solve "$OUT/curves.parquet" --problems "$OUT/problems.parquet" 
     --budgets "$BUDGETS" --out "$OUT/allocation.parquet" "${force[@]}"
 policies=()
 static=""
+first=""
+first_budget=""
 for learner in ${LEARNERS//,/ }; do
     for b in ${BUDGETS//,/ }; do
         stage "$learner@$b" $TTC train "$OUT/allocation.parquet" \
             --problems "$OUT/problems.parquet" --learner "$learner" --budget "$b" \
             --folds "$FOLDS" --out "$OUT/$learner-$b" "${force[@]}"
         policies+=("$learner=$OUT/$learner-$b")
+        [[ -z "$first" ]] && first="$OUT/$learner-$b" && first_budget=$b
         [[ "$learner" != stop && -z "$static" ]] && static="$OUT/$learner-$b"
     done
 done
@@ -72,6 +77,15 @@ stage evaluate $TTC evaluate "${policies[@]}" --out "$OUT/report" "${force[@]}"
 if [[ -n "$static" ]]; then  # a plan of one action per question (adaptive policies decide online)
     stage allocate $TTC allocate "$static" "$OUT/problems.parquet" \
         --out "$OUT/plan.parquet" "${force[@]}"
+fi
+# answers.parquet: the first policy answers the held-out questions on fresh samples (kept in
+# answers-samples.parquet/, so a rerun draws nothing again), compared with uniform at its cost
+if [[ -n "$RUN" && -n "$first" ]]; then
+    # shellcheck disable=SC2086
+    stage run $TTC run "$first" "$OUT/problems.parquet" --split test --model "$MODEL" \
+        --budget "$first_budget" --max-tokens "$MAX_TOKENS" --temperature "$TEMPERATURE" \
+        --concurrency "$CONCURRENCY" --seed 1 $SAMPLE_ARGS --compare uniform \
+        --out "$OUT/answers.parquet"
 fi
 
 {

@@ -542,7 +542,7 @@ def test_max_cost_reserves_the_real_prompt_and_waits(
 
 
 def test_a_second_run_on_the_same_folder_is_refused(pipe: dict[str, Path], tmp_path: Path) -> None:
-    from ttcalloc.stages.sample.journal import hold
+    from ttcalloc.sampler.journal import hold
 
     out = tmp_path / "s"
     with hold(out):

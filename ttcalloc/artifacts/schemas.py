@@ -81,7 +81,11 @@ PROBLEMS = Schema(
         ),
         Column("question", "str", "The problem text given to the model."),
         Column(
-            "answer", "str", "Gold final answer (normalized: a number for GSM8K, LaTeX for MATH)."
+            "answer",
+            "str",
+            "Gold final answer (normalized: a number for GSM8K, LaTeX for MATH); null in an "
+            "unlabeled questions table (`ttcalloc data jsonl --unlabeled`).",
+            nullable=True,
         ),
         Column("split", "str", "Seeded hash split of problem_id.", allowed=("train", "test")),
         Column(
@@ -191,6 +195,50 @@ PLAN = Schema(
         Column("problem_id", "str", "Problem id."),
         Column("action", "str", "Chosen action."),
         Column("cost", "float", "Expected cost of the chosen action."),
+    ),
+)
+
+ANSWERS = Schema(
+    name="answers",
+    version=1,
+    doc="One row per question answered by `ttcalloc run`: the final answer and what it cost.",
+    producer="ttcalloc run",
+    key=("problem_id",),
+    columns=(
+        Column("problem_id", "str", "Question id (the input's id field, else its row index)."),
+        Column("question", "str", "The question."),
+        Column(
+            "final_answer",
+            "str",
+            "Majority vote of the samples drawn; null if none answered.",
+            nullable=True,
+        ),
+        Column("samples", "int", "Samples received for the policy's answer."),
+        Column("failed", "int", "Samples whose request failed (rerun to retry them)."),
+        Column("cost", "float", "Realized cost of those samples, in the policy's cost unit."),
+        Column("action", "str", "Static: the action chosen (maj@k); adaptive: stop@j."),
+        Column(
+            "decisions",
+            "str",
+            "The policy's decisions: mu and k, or the critical price "
+            "and price after each sample (JSON).",
+        ),
+        Column(
+            "complete",
+            "bool",
+            "Whether the policy's decision was carried out in full (not "
+            "cut by the hard budget, --max-cost or failures).",
+        ),
+        Column("gold", "str", "Gold answer when the input has one.", nullable=True),
+        Column(
+            "correct",
+            "bool",
+            "Whether final_answer matches gold (null when unlabeled).",
+            nullable=True,
+        ),
+        Column("uniform_answer", "str", "--compare uniform: uniform's majority vote.", False, True),
+        Column("uniform_samples", "int", "--compare uniform: its samples.", False, True),
+        Column("uniform_correct", "bool", "--compare uniform: whether it is right.", False, True),
     ),
 )
 
@@ -306,7 +354,7 @@ REPORT = JsonSchema(
 )
 
 TABULAR: dict[str, Schema] = {
-    s.name: s for s in (PROBLEMS, SAMPLES, CURVES, ALLOCATION, PLAN, METRICS)
+    s.name: s for s in (PROBLEMS, SAMPLES, CURVES, ALLOCATION, PLAN, ANSWERS, METRICS)
 }
 JSON_ARTIFACTS: dict[str, JsonSchema] = {s.name: s for s in (POLICY, REPORT)}
 
@@ -459,3 +507,13 @@ def markdown(schema: Schema) -> str:
         lines.append("")
         lines.append("Other columns are kept as they are (metadata such as level and subject).")
     return "\n".join(lines) + "\n"
+
+
+def require_labels(problems: pl.DataFrame, path: object, needs: str) -> None:
+    """One line when a problems table lacks gold answers that ``needs`` (a stage) requires."""
+    missing = problems["answer"].null_count() if "answer" in problems.columns else problems.height
+    if missing:
+        raise ArtifactError(
+            f"{path}: unlabeled questions ({missing} of {problems.height} without a gold "
+            f"answer); {needs} needs gold answers (use `ttcalloc run` or `allocate` on them)"
+        )

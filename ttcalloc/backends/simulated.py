@@ -92,12 +92,14 @@ class SimulatedBackend:
         rng = _rng("sample", seed, request.problem_id, self.name, idx)
         p = 1.0 / (1.0 + math.exp(-1.7 * (self.skill - d)))
         u = rng.random()
+        # an unlabeled question still has a right answer the simulated model may find
+        gold = request.answer or str(int(_rng("gold", request.problem_id).integers(2, 1000)))
         if u < ABSTAIN:
             answer = None
         elif rng.random() < p:
-            answer = request.answer
+            answer = gold
         else:
-            wrong = wrong_answers(request.problem_id, request.answer)
+            wrong = wrong_answers(request.problem_id, gold)
             weights = WRONG_WEIGHTS[: len(wrong)] / WRONG_WEIGHTS[: len(wrong)].sum()
             answer = wrong[int(rng.choice(len(wrong), p=weights))]
         steps = "Let me work through this step by step (simulated)."

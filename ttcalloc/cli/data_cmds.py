@@ -138,6 +138,13 @@ def data_jsonl(
             help="auto (numeric if every answer is a number, else math), numeric, math, exact."
         ),
     ] = "auto",
+    unlabeled: Annotated[
+        bool,
+        typer.Option(
+            help="Questions without gold answers (for `run` and `allocate`; stages that need "
+            "answers refuse the table); give --grader."
+        ),
+    ] = False,
     out: Out = Path("problems.parquet"),
     limit: Limit = None,
     test_frac: TestFrac = 0.2,
@@ -150,7 +157,11 @@ def data_jsonl(
     from ttcalloc.stages.data import JsonlFields
 
     fields = JsonlFields(
-        question=question_field, answer=answer_field, grader=grader, meta=tuple(meta_field or ())
+        question=question_field,
+        answer=answer_field,
+        grader=grader,
+        meta=tuple(meta_field or ()),
+        unlabeled=unlabeled,
     )
     _data("jsonl", source, out, limit, test_frac, seed, id_field, as_json, force, fields)
 

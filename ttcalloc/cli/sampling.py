@@ -9,6 +9,81 @@ import typer
 
 from ttcalloc.cli.commands import PIPELINE, JsonFlag, app, fails_cleanly
 
+# the sampling flags `sample` and `run` share
+TemperatureOpt = Annotated[float, typer.Option(help="Sampling temperature.")]
+
+MaxTokensOpt = Annotated[int, typer.Option(help="Maximum completion tokens.")]
+
+PromptOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="auto (per grader), numeric, math, exact, or a template file with {question}."
+    ),
+]
+
+SystemOpt = Annotated[str | None, typer.Option(help="System message.")]
+
+SeedOpt = Annotated[int, typer.Option(help="Base seed (each sample gets its own).")]
+
+ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight.")]
+
+RpmOpt = Annotated[float | None, typer.Option(help="Requests per minute limit.")]
+
+TpmOpt = Annotated[float | None, typer.Option(help="Tokens per minute limit (estimated).")]
+
+TimeoutOpt = Annotated[float, typer.Option(help="Seconds per request.")]
+
+RetriesOpt = Annotated[int, typer.Option(help="Retries of 429/5xx/timeouts (exponential backoff).")]
+
+MaxCostOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Never send a request whose worst case could take the spend over this many "
+        "dollars (prompt tokens counted, max-tokens completions)."
+    ),
+]
+
+LimitOpt = Annotated[int | None, typer.Option(help="Only the first N problems.", min=1)]
+
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(help="i/n: this machine's deterministic share of problems (0 <= i < n)."),
+]
+
+RequestsPerBatchOpt = Annotated[
+    int, typer.Option(help="Choices per request via the API's n parameter (prompt paid once).")
+]
+
+ApiBaseOpt = Annotated[
+    str | None, typer.Option(help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp).")
+]
+
+PriceInOpt = Annotated[
+    float | None, typer.Option(help="Dollars per million prompt tokens (unknown/local models).")
+]
+
+PriceOutOpt = Annotated[float | None, typer.Option(help="Dollars per million completion tokens.")]
+
+LogprobsOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Ask for token log-probs and record each sample's mean (mean_logprob); "
+        "--no-logprobs for a provider that rejects the parameter."
+    ),
+]
+
+FlushEveryOpt = Annotated[
+    int, typer.Option(help="Samples per Parquet part (parts are also written every 5 s).")
+]
+
+MaxFailuresOpt = Annotated[
+    int,
+    typer.Option(
+        help="Stop (exit 1) after this many consecutive failed requests (bad request, "
+        "permission, or retries exhausted)."
+    ),
+]
+
 
 @app.command("sample", rich_help_panel=PIPELINE)
 @fails_cleanly
@@ -27,64 +102,26 @@ def sample_cmd(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output folder of Parquet parts.")
     ] = Path("samples.parquet"),
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
-    max_tokens: Annotated[int, typer.Option(help="Maximum completion tokens.")] = 512,
-    prompt: Annotated[
-        str | None,
-        typer.Option(
-            help="auto (per grader), numeric, math, exact, or a template file with {question}."
-        ),
-    ] = None,
-    system: Annotated[str | None, typer.Option(help="System message.")] = None,
-    seed: Annotated[int, typer.Option(help="Base seed (each sample gets its own).")] = 0,
-    concurrency: Annotated[int, typer.Option(help="Requests in flight.")] = 8,
-    rpm: Annotated[float | None, typer.Option(help="Requests per minute limit.")] = None,
-    tpm: Annotated[float | None, typer.Option(help="Tokens per minute limit (estimated).")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 120.0,
-    retries: Annotated[
-        int, typer.Option(help="Retries of 429/5xx/timeouts (exponential backoff).")
-    ] = 4,
-    max_cost: Annotated[
-        float | None,
-        typer.Option(
-            help="Never send a request whose worst case could take the spend over this many "
-            "dollars (prompt tokens counted, max-tokens completions)."
-        ),
-    ] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N problems.", min=1)] = None,
-    shard: Annotated[
-        str | None,
-        typer.Option(help="i/n: this machine's deterministic share of problems (0 <= i < n)."),
-    ] = None,
-    requests_per_batch: Annotated[
-        int, typer.Option(help="Choices per request via the API's n parameter (prompt paid once).")
-    ] = 1,
-    api_base: Annotated[
-        str | None, typer.Option(help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp).")
-    ] = None,
-    price_in: Annotated[
-        float | None, typer.Option(help="Dollars per million prompt tokens (unknown/local models).")
-    ] = None,
-    price_out: Annotated[
-        float | None, typer.Option(help="Dollars per million completion tokens.")
-    ] = None,
-    logprobs: Annotated[
-        bool,
-        typer.Option(
-            help="Ask for token log-probs and record each sample's mean (mean_logprob); "
-            "--no-logprobs for a provider that rejects the parameter."
-        ),
-    ] = True,
-    flush_every: Annotated[
-        int, typer.Option(help="Samples per Parquet part (parts are also written every 5 s).")
-    ] = 64,
-    max_failures: Annotated[
-        int,
-        typer.Option(
-            help="Stop (exit 1) after this many consecutive failed requests (bad request, "
-            "permission, or retries exhausted)."
-        ),
-    ] = 10,
+    temperature: TemperatureOpt = 0.7,
+    max_tokens: MaxTokensOpt = 512,
+    prompt: PromptOpt = None,
+    system: SystemOpt = None,
+    seed: SeedOpt = 0,
+    concurrency: ConcurrencyOpt = 8,
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
+    timeout: TimeoutOpt = 120.0,
+    retries: RetriesOpt = 4,
+    max_cost: MaxCostOpt = None,
+    limit: LimitOpt = None,
+    shard: ShardOpt = None,
+    requests_per_batch: RequestsPerBatchOpt = 1,
+    api_base: ApiBaseOpt = None,
+    price_in: PriceInOpt = None,
+    price_out: PriceOutOpt = None,
+    logprobs: LogprobsOpt = True,
+    flush_every: FlushEveryOpt = 64,
+    max_failures: MaxFailuresOpt = 10,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     as_json: JsonFlag = False,
 ) -> None:
@@ -124,5 +161,130 @@ def sample_cmd(
             f"{result.errors} samples failed and were recorded; "
             "rerun the same command to retry them"
         )
+    if as_json:
+        emit_json(result.to_dict())
+
+
+@app.command("run", rich_help_panel=PIPELINE)
+@fails_cleanly
+def run_cmd(
+    policy: Annotated[
+        Path, typer.Argument(help="Policy folder from `ttcalloc train` (any learner).")
+    ],
+    questions: Annotated[
+        Path,
+        typer.Argument(
+            help="Questions: a problems.parquet, or a JSONL/JSON/CSV/Parquet file (ids and gold "
+            "answers optional)."
+        ),
+    ],
+    model: Annotated[
+        str, typer.Option(help="Model, as for `sample` (litellm, local/..., sim/...).")
+    ],
+    budget: Annotated[
+        float,
+        typer.Option(help="Mean cost per question, in the policy's cost unit (e.g. samples)."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output answers.parquet.")] = Path(
+        "answers.parquet"
+    ),
+    samples_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder the samples are kept in (resumable; default <out>-samples.parquet)."
+        ),
+    ] = None,
+    hard_budget: Annotated[
+        bool,
+        typer.Option(
+            help="Never exceed budget x questions in total (each sample reserved at its worst "
+            "case; the last questions get the cheapest action)."
+        ),
+    ] = False,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            help="uniform: also answer by uniform allocation at the realized cost from the same "
+            "samples (drawing what it lacks) and compare accuracies (needs gold answers)."
+        ),
+    ] = None,
+    question_field: Annotated[str, typer.Option(help="Field with the question.")] = "question",
+    id_field: Annotated[
+        str | None, typer.Option(help="Field with the id (default: problem_id or id, else row).")
+    ] = None,
+    answer_field: Annotated[
+        str | None, typer.Option(help="Field with the gold answer, if any (default: answer).")
+    ] = None,
+    grader: Annotated[
+        str, typer.Option(help="auto (from the gold answers), numeric, math or exact.")
+    ] = "auto",
+    split: Annotated[
+        str | None, typer.Option(help="Only this split of a problems table (e.g. test).")
+    ] = None,
+    temperature: TemperatureOpt = 0.7,
+    max_tokens: MaxTokensOpt = 512,
+    prompt: PromptOpt = None,
+    system: SystemOpt = None,
+    seed: SeedOpt = 0,
+    concurrency: ConcurrencyOpt = 8,
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
+    timeout: TimeoutOpt = 120.0,
+    retries: RetriesOpt = 4,
+    max_cost: MaxCostOpt = None,
+    limit: LimitOpt = None,
+    requests_per_batch: RequestsPerBatchOpt = 1,
+    api_base: ApiBaseOpt = None,
+    price_in: PriceInOpt = None,
+    price_out: PriceOutOpt = None,
+    logprobs: LogprobsOpt = True,
+    flush_every: FlushEveryOpt = 64,
+    max_failures: MaxFailuresOpt = 10,
+    progress: Annotated[bool, typer.Option(help="Show a progress line on stderr.")] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Answer new questions on a model under a budget with a trained policy: resumable."""
+    from ttcalloc.common.console import emit_json, log
+    from ttcalloc.stages.run import RunOptions, describe, run_policy
+    from ttcalloc.stages.sample import SampleOptions
+
+    sample = SampleOptions(
+        model=model,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        prompt=prompt,
+        system=system,
+        seed=seed,
+        concurrency=concurrency,
+        rpm=rpm,
+        tpm=tpm,
+        timeout=timeout,
+        retries=retries,
+        max_cost=max_cost,
+        limit=limit,
+        requests_per_batch=requests_per_batch,
+        api_base=api_base,
+        price_in=price_in,
+        price_out=price_out,
+        logprobs=logprobs,
+        progress=progress,
+        flush_every=flush_every,
+        max_failures=max_failures,
+    )
+    options = RunOptions(
+        sample=sample,
+        budget=budget,
+        hard_budget=hard_budget,
+        compare=compare,
+        samples_out=samples_out,
+        question_field=question_field,
+        id_field=id_field,
+        answer_field=answer_field,
+        grader=grader,
+        split=split,
+        seed=seed,
+    )
+    result = run_policy(policy, questions, out, options)
+    log(describe(result))
     if as_json:
         emit_json(result.to_dict())

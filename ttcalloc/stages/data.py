@@ -48,6 +48,7 @@ class JsonlFields:
     answer: str | None = None
     grader: str = "auto"
     meta: tuple[str, ...] = field(default_factory=tuple)
+    unlabeled: bool = False  # no gold answers: ``answer`` is null (for run and allocate)
 
 
 # Field spellings tried, in order, when a jsonl dataset's field is not named (the id ones are
@@ -208,9 +209,12 @@ def _jsonl_builder(fields: JsonlFields) -> RowBuilder:
         question = _text(record.get(q_name))
         if question is None:
             raise DataError(f"{where}: field {q_name!r} (--question-field) is missing")
-        answer = _text(record.get(a_name))
-        if answer is None:
-            raise DataError(f"{where}: field {a_name!r} (--answer-field) is missing")
+        answer = None if fields.unlabeled else _text(record.get(a_name))
+        if answer is None and not fields.unlabeled:
+            raise DataError(
+                f"{where}: field {a_name!r} (--answer-field) is missing "
+                "(--unlabeled for questions without answers)"
+            )
         row: Row = {"question": question, "answer": answer}
         for name in fields.meta:
             value = record.get(name)
@@ -237,6 +241,10 @@ def _row_builder(kind: str, fields: JsonlFields | None) -> RowBuilder:
         fields = fields or JsonlFields()
         if fields.grader not in ("auto", *grading.GRADERS):
             raise InputError(f"--grader {fields.grader!r}: expected auto, numeric, math or exact")
+        if fields.unlabeled and fields.grader == "auto":
+            raise InputError(
+                "--unlabeled: give --grader numeric, math or exact (no answers to infer it from)"
+            )
         return _jsonl_builder(fields)
     if kind in BUILDERS:
         return BUILDERS[kind]
@@ -290,10 +298,12 @@ def problems_frame(
         )
         for row in rows:
             row["grader"] = grader
-            if grader == "numeric":
+            if grader == "numeric" and row["answer"] is not None:
                 num = grading.parse_number(row["answer"])
                 row["answer"] = grading.format_number(num) if num is not None else row["answer"]
-    df = pl.from_dicts(rows, infer_schema_length=None)
+    df = pl.from_dicts(rows, infer_schema_length=None).with_columns(
+        pl.col("answer").cast(pl.String)
+    )
     return validate(df, PROBLEMS, where)
 
 
@@ -339,6 +349,8 @@ def write_problems(
         "id_field": options.id_field,
     }
     if fields is not None and kind == "jsonl":
+        if fields.unlabeled:
+            params["unlabeled"] = True
         params.update(
             question_field=fields.question,
             answer_field=fields.answer,

@@ -16,7 +16,7 @@ import numpy as np
 
 from ttcalloc.artifacts.frames import CORRECT, assign_halves, sample_cost, vote_labels
 from ttcalloc.artifacts.io import check_known_ids, check_output, read_artifact, write_artifact
-from ttcalloc.artifacts.schemas import CURVES, PROBLEMS, SAMPLES
+from ttcalloc.artifacts.schemas import CURVES, PROBLEMS, SAMPLES, require_labels
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.core import estimators
@@ -160,6 +160,7 @@ def load_samples(
     problems = None
     if problems_path is not None:
         problems = read_artifact(problems_path, PROBLEMS).df
+        require_labels(problems, problems_path, "estimate")
         check_known_ids(
             samples,
             problems,

@@ -10,7 +10,7 @@ import numpy as np
 
 from ttcalloc.artifacts.frames import to_dense
 from ttcalloc.artifacts.io import check_known_ids, check_output, read_artifact, write_artifact
-from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, PROBLEMS
+from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, PROBLEMS, require_labels
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import ArtifactError, DataError, InputError
 from ttcalloc.core import oracle
@@ -85,6 +85,7 @@ def load_curves(
     chosen_split = split or ("train" if problems_path is not None else "all")
     if problems_path is not None:
         problems = read_artifact(problems_path, PROBLEMS).df
+        require_labels(problems, problems_path, "solve")
         check_known_ids(
             curves,
             problems,

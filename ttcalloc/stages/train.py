@@ -30,7 +30,7 @@ from ttcalloc.artifacts.io import (
     same_unit,
     write_json_artifact,
 )
-from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS
+from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS, require_labels
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.hashing import seeded_int
@@ -134,6 +134,7 @@ def train_policy(
     curves_art = read_artifact(curves_path, CURVES)
     same_unit(alloc_art.meta, curves_art.meta, Path(allocation_path), Path(curves_path))
     problems = read_artifact(problems_path, PROBLEMS).df
+    require_labels(problems, problems_path, "train")
     check_known_ids(
         alloc,
         problems,

@@ -26,7 +26,7 @@ from ttcalloc.artifacts.io import (
     same_unit,
 )
 from ttcalloc.artifacts.sample_replays import ReplayGroup, load_sample_replays
-from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS
+from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS, require_labels
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.hashing import seeded_int
 from ttcalloc.core import stopping
@@ -125,6 +125,7 @@ def train_adaptive(
     curves_art = read_artifact(curves_path, CURVES)
     curves = curves_art.df
     problems = read_artifact(problems_path, PROBLEMS).df
+    require_labels(problems, problems_path, "train")
     halves = set(curves["half"].to_list())
     fit_half = "fit" if "fit" in halves else "all"
     fit_curves = curves.filter(pl.col("half") == fit_half)

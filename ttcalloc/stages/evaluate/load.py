@@ -11,7 +11,7 @@ import numpy as np
 from ttcalloc.artifacts.frames import dense_full, input_path, to_dense
 from ttcalloc.artifacts.io import check_known_ids, read_artifact, recorded_input
 from ttcalloc.artifacts.sample_replays import ReplayGroup, load_sample_replays
-from ttcalloc.artifacts.schemas import CURVES, PROBLEMS
+from ttcalloc.artifacts.schemas import CURVES, PROBLEMS, require_labels
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.core.baselines import APPLIES, EvalData
@@ -74,6 +74,7 @@ def load_inputs(
     curves_art = read_artifact(curves_path, CURVES)
     curves = curves_art.df
     problems = read_artifact(problems_path, PROBLEMS).df
+    require_labels(problems, problems_path, "evaluate")
     check_known_ids(
         curves, problems, Path(curves_path), Path(problems_path), "estimated for other problems?"
     )

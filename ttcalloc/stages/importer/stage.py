@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ttcalloc.artifacts import sources
 from ttcalloc.artifacts.io import check_output, read_artifact, write_artifact
-from ttcalloc.artifacts.schemas import PROBLEMS, SAMPLES
+from ttcalloc.artifacts.schemas import PROBLEMS, SAMPLES, require_labels
 from ttcalloc.common.errors import DataError
 from ttcalloc.stages.importer.frame import Imported, samples_frame
 from ttcalloc.stages.importer.options import ImportOptions, ImportResult
@@ -46,6 +46,7 @@ def load_samples(
 ) -> tuple[pl.DataFrame, pl.DataFrame, Path]:
     """The samples file as read (not empty), the problems, and the file's resolved path."""
     problems = read_artifact(problems_path, PROBLEMS).df
+    require_labels(problems, problems_path, "import")
     path = sources.resolve(samples_path)
     raw = sources.read_frame(path, options.format)
     if raw.height == 0:

@@ -7,25 +7,25 @@ one table; a retried sample supersedes its recorded failure.
 
 The modules, in the order a run uses them:
 
-- :mod:`~ttcalloc.stages.sample.options`: :class:`SampleOptions`, shards, per-sample seeds
+- :mod:`~ttcalloc.sampler.options`: :class:`SampleOptions`, shards, per-sample seeds
 - :mod:`~ttcalloc.stages.sample.stage`: :func:`sample_problems`, the stage function
-- :mod:`~ttcalloc.stages.sample.parts`: the folder (what it holds, rows, atomic parts)
-- :mod:`~ttcalloc.stages.sample.plan`: missing sample indices and the requests for them
-- :mod:`~ttcalloc.stages.sample.loop`: the async workers, retries, accounting and progress
-- :mod:`~ttcalloc.stages.sample.limits`: rate limits and ``--max-cost``
-- :mod:`~ttcalloc.stages.sample.result`: :class:`SampleResult` and its summary line
+- :mod:`~ttcalloc.sampler.parts`: the folder (what it holds, rows, atomic parts)
+- :mod:`~ttcalloc.sampler.plan`: missing sample indices and the requests for them
+- :mod:`~ttcalloc.sampler.loop`: the async workers, retries, accounting and progress
+- :mod:`~ttcalloc.sampler.limits`: rate limits and ``--max-cost``
+- :mod:`~ttcalloc.sampler.result`: :class:`SampleResult` and its summary line
 """
 
-from ttcalloc.stages.sample.limits import CostGuard, RateLimiter
-from ttcalloc.stages.sample.options import (
+from ttcalloc.sampler.limits import CostGuard, RateLimiter
+from ttcalloc.sampler.options import (
     CONSISTENT,
     SampleOptions,
     in_shard,
     parse_shard,
     request_seed,
 )
-from ttcalloc.stages.sample.parts import PartWriter
-from ttcalloc.stages.sample.result import SampleResult, Stats, describe
+from ttcalloc.sampler.parts import PartWriter
+from ttcalloc.sampler.result import SampleResult, Stats, describe
 from ttcalloc.stages.sample.stage import sample_problems
 
 __all__ = [

@@ -1,14 +1,12 @@
 """``sample_problems``: the stage function of ``ttcalloc sample``.
 
 Load (the problems to sample, what the folder already holds) -> work out what is missing ->
-request it and write it (:mod:`ttcalloc.stages.sample.loop`).
+request it and write it (:mod:`ttcalloc.sampler.loop`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,17 +15,17 @@ from ttcalloc.artifacts.schemas import PROBLEMS
 from ttcalloc.backends import open_backend
 from ttcalloc.common.console import log
 from ttcalloc.common.errors import DataError
-from ttcalloc.stages.sample.journal import hold, recover
-from ttcalloc.stages.sample.loop import sample_all
-from ttcalloc.stages.sample.options import (
+from ttcalloc.sampler.journal import hold, recover
+from ttcalloc.sampler.loop import sample_all, stop_on_signals
+from ttcalloc.sampler.options import (
     SampleOptions,
     in_shard,
     part_params,
     sampling_params,
 )
-from ttcalloc.stages.sample.parts import done_indices, existing_samples
-from ttcalloc.stages.sample.plan import missing_indices
-from ttcalloc.stages.sample.result import SampleResult, Stats
+from ttcalloc.sampler.parts import done_indices, existing_samples
+from ttcalloc.sampler.plan import missing_indices
+from ttcalloc.sampler.result import SampleResult, Stats
 from ttcalloc.text import prompts
 
 if TYPE_CHECKING:
@@ -78,17 +76,6 @@ def sample_problems(problems_path: Path, out: Path, options: SampleOptions) -> S
             return asyncio.run(run())
         except asyncio.CancelledError:  # SIGINT or SIGTERM: parts are written, journal empty
             raise KeyboardInterrupt from None
-
-
-def stop_on_signals() -> None:
-    """SIGINT and SIGTERM cancel the run (workers stop, what arrived is written), not kill it."""
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    if task is None:
-        return
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-            loop.add_signal_handler(sig, task.cancel)  # main thread only
 
 
 def _load_problems(path: Path, options: SampleOptions) -> pl.DataFrame:

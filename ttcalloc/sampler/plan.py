@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ttcalloc.backends import Request
-from ttcalloc.stages.sample.options import SampleOptions, request_seed
+from ttcalloc.sampler.options import SampleOptions, request_seed
 from ttcalloc.text import prompts
 
 if TYPE_CHECKING:
@@ -57,7 +57,9 @@ def requests(
         for lo, hi in _runs(todo):
             for first in range(lo, hi + 1, per_request):
                 m = min(per_request, hi + 1 - first)
-                yield Request(pid, first, m, messages, base + first, row["question"], row["answer"])
+                yield Request(
+                    pid, first, m, messages, base + first, row["question"], row["answer"] or ""
+                )
 
 
 def _messages(system: str | None, content: str) -> list[dict[str, str]]:
@@ -79,3 +81,20 @@ def _runs(todo: list[int]) -> list[tuple[int, int]]:
         prev = i
     runs.append((start, prev))
     return runs
+
+
+def request_for(
+    options: SampleOptions,
+    template: str | None,
+    problem: dict[str, Any],
+    first: int,
+    n: int,
+) -> Request:
+    """The request for samples ``first .. first + n - 1`` of one problem (a row of problems:
+    problem_id, question, grader, answer), with the same prompt and seeds as :func:`requests`."""
+    pid = problem["problem_id"]
+    messages = _messages(
+        options.system, prompts.render(template, problem["grader"], problem["question"])
+    )
+    seed = request_seed(options.seed, pid, options.model) + first
+    return Request(pid, first, n, messages, seed, problem["question"], problem["answer"] or "")

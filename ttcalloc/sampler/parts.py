@@ -6,6 +6,7 @@ import collections
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from ttcalloc.artifacts.io import read_artifact, read_meta, write_artifact
 from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.common.errors import InputError
-from ttcalloc.stages.sample.journal import Journal
-from ttcalloc.stages.sample.options import CONSISTENT
+from ttcalloc.sampler.journal import Journal
+from ttcalloc.sampler.options import CONSISTENT
 from ttcalloc.text import grading
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def folder_samples(out: Path) -> int:
 
 
 def sample_rows(
-    problem: dict[str, Any],
+    problem: Mapping[str, Any],
     model: str,
     request: Request,
     choices: list[Choice | None],
@@ -128,7 +129,8 @@ def sample_rows(
         pred = correct = None
         if choice is not None and error is None:
             pred = grading.extract_answer(choice.text, problem["grader"])
-            correct = grading.is_correct(pred, problem["answer"], problem["grader"])
+            if problem["answer"] is not None:  # unlabeled: correct stays null
+                correct = grading.is_correct(pred, problem["answer"], problem["grader"])
         out.append(
             {
                 "problem_id": request.problem_id,

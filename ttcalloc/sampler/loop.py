@@ -1,18 +1,22 @@
-"""The async request loop of ``ttcalloc sample``: workers, retries, accounting and progress.
+"""The async request loop of the sampler: workers, retries, accounting, progress and signals.
 
-``concurrency`` workers share one lazy iterator of requests.  Each request is sent (within the
+``concurrency`` workers ask one :class:`Source` for requests.  Each request is sent (within the
 rate limits and ``--max-cost``), retried on 429/5xx/timeouts, and its samples (or errors) are
-counted, graded and handed to the part writer as they arrive.
+graded, journaled and handed to the part writer as they arrive, then reported to the source
+(which may decide, from them, what to request next).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import random
+import signal
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ttcalloc.backends import (
     Backend,
@@ -26,15 +30,81 @@ from ttcalloc.backends import (
 from ttcalloc.common.console import err_console, warn
 from ttcalloc.common.errors import TtcallocError
 from ttcalloc.common.redact import redact
-from ttcalloc.stages.sample.limits import CostGuard, RateLimiter
-from ttcalloc.stages.sample.options import SampleOptions, worst_cost
-from ttcalloc.stages.sample.parts import PartWriter, folder_samples, sample_rows
-from ttcalloc.stages.sample.plan import gold_answers, requests
-from ttcalloc.stages.sample.result import SampleResult, Stats
+from ttcalloc.sampler.limits import CostGuard, RateLimiter
+from ttcalloc.sampler.options import SampleOptions, worst_cost
+from ttcalloc.sampler.parts import PartWriter, folder_samples, sample_rows
+from ttcalloc.sampler.plan import gold_answers, requests
+from ttcalloc.sampler.result import SampleResult, Stats
 
 if TYPE_CHECKING:
     import polars as pl
     from rich.progress import Progress
+
+
+class Source(Protocol):
+    """What the workers request, and what is told of every request that is done."""
+
+    total: int  # units of the progress bar
+
+    async def next(self) -> Request | None:
+        """The next request to send; None when there is nothing more (the worker ends)."""
+        ...
+
+    def received(self, request: Request, rows: list[dict[str, Any]]) -> int:
+        """The graded rows of a finished request (errors included); the progress it makes."""
+        ...
+
+    def status(self, stats: Stats) -> str:
+        """The progress line's text."""
+        ...
+
+    def close(self) -> None:
+        """The run stops: wake any worker waiting in :meth:`next` (it then returns None)."""
+        ...
+
+
+class MissingSamples:
+    """``ttcalloc sample``'s source: the missing samples, problem after problem."""
+
+    def __init__(
+        self,
+        problems: pl.DataFrame,
+        options: SampleOptions,
+        template: str | None,
+        missing: dict[str, list[int]],
+        per_request: int,
+    ) -> None:
+        self.pending: Iterator[Request] = requests(
+            problems, options, template, missing, per_request
+        )
+        self.total = sum(len(v) for v in missing.values())
+        self.remaining = collections.Counter({pid: len(v) for pid, v in missing.items()})
+        self.n_problems = problems.height
+        self.problems_done = problems.height - len(self.remaining)
+
+    async def next(self) -> Request | None:
+        return next(self.pending, None)
+
+    def received(self, request: Request, rows: list[dict[str, Any]]) -> int:
+        self.remaining[request.problem_id] -= request.n
+        if self.remaining[request.problem_id] == 0:
+            self.problems_done += 1
+        return request.n
+
+    def status(self, stats: Stats) -> str:
+        return f"{self.problems_done}/{self.n_problems} problems {stats_text(stats)}"
+
+    def close(self) -> None:
+        pass
+
+
+def stats_text(stats: Stats) -> str:
+    """Tokens, dollars, request rate and errors so far."""
+    rate = stats.requests / max(1e-9, time.monotonic() - stats.started)
+    cost = f"${stats.cost:.4f}" if stats.cost_known else "$?"
+    tokens = stats.prompt_tokens + stats.completion_tokens
+    tok = f"{tokens / 1e6:.2f}M" if tokens >= 1e6 else f"{tokens / 1e3:.1f}k"
+    return f"{tok} tok {cost} {rate:.1f} req/s {stats.errors} err"
 
 
 async def sample_all(
@@ -48,48 +118,44 @@ async def sample_all(
     problems_path: Path,
 ) -> SampleResult:
     """Request the ``missing`` samples from ``backend`` and write them into the folder ``out``."""
-    run = _Run(backend, problems, out, options, template, params, missing, problems_path)
-    await run.run()
-    wall = time.monotonic() - run.stats.started
-    return SampleResult.from_stats(
+    per_request = max(1, min(options.requests_per_batch, backend.max_n))
+    source = MissingSamples(problems, options, template, missing, per_request)
+    run = Sampler(
+        backend,
         out,
-        options.model,
-        backend.simulated,
-        run.total,
-        run.stats,
-        wall,
-        folder_samples(out),
-        run.stop[0] if run.stop else None,
+        options,
+        params,
+        {"problems": problems_path},
+        gold_answers(problems, missing),
+        source,
     )
+    await run.run()
+    return run.result()
 
 
-class _Run:
-    """The state the workers of one run share (one event loop: no locks needed)."""
+class Sampler:
+    """The state the workers of one run share (one event loop: no locks needed).
+
+    ``gold`` holds each problem's gold answer (None when unlabeled) and grader, for grading.
+    """
 
     def __init__(
         self,
         backend: Backend,
-        problems: pl.DataFrame,
         out: Path,
         options: SampleOptions,
-        template: str | None,
         params: dict[str, Any],
-        missing: dict[str, list[int]],
-        problems_path: Path,
+        inputs: dict[str, Path],
+        gold: Mapping[str, Mapping[str, Any]],
+        source: Source,
+        label: str = "sampling",
     ) -> None:
         self.backend, self.options, self.out = backend, options, out
-        per_request = max(1, min(options.requests_per_batch, backend.max_n))
-        self.total = sum(len(v) for v in missing.values())
-        self.gold = gold_answers(problems, missing)
-        self.pending = requests(problems, options, template, missing, per_request)
+        self.source = source
+        self.gold = gold
         self.stats = Stats()
-        self.writer = PartWriter(
-            out, params, {"problems": problems_path}, options.flush_every, options.flush_seconds
-        )
+        self.writer = PartWriter(out, params, inputs, options.flush_every, options.flush_seconds)
         self.limiter = RateLimiter(options.rpm, options.tpm)
-        self.remaining = collections.Counter({pid: len(v) for pid, v in missing.items()})
-        self.n_problems = problems.height
-        self.problems_done = problems.height - len(self.remaining)
         self.stop: list[str] = []
         self.guard = CostGuard(options.max_cost)
         prices = getattr(backend, "prices", None)
@@ -98,8 +164,29 @@ class _Run:
         self.failures = 0  # consecutive failed requests
         self.broken: str | None = None
         _warn_about(options, backend, worst_cost(options, 0, 1, self.prices) is not None)
-        self.progress = _progress_bar(options)
-        self.task = self.progress.add_task("sample", total=self.total, stats=self.stats_text())
+        self.progress = _progress_bar(options, label)
+        self.task = self.progress.add_task(
+            "sample", total=source.total, stats=source.status(self.stats)
+        )
+
+    def result(self) -> SampleResult:
+        """What the run did, and what the folder now holds."""
+        return SampleResult.from_stats(
+            self.out,
+            self.options.model,
+            self.backend.simulated,
+            self.source.total,
+            self.stats,
+            time.monotonic() - self.stats.started,
+            folder_samples(self.out),
+            self.stop[0] if self.stop else None,
+        )
+
+    def halt(self, reason: str) -> None:
+        """Stop sending requests (those in flight finish and are recorded)."""
+        if not self.stop:
+            self.stop.append(reason)
+        self.source.close()
 
     async def run(self) -> None:
         """Run the workers; a fatal error (auth, unknown model) stops them all, keeping samples."""
@@ -114,6 +201,7 @@ class _Run:
                     w.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
             finally:
+                self.source.close()
                 self.writer.flush()
         if fatal is not None:
             raise TtcallocError(
@@ -128,13 +216,12 @@ class _Run:
 
     async def worker(self) -> None:
         while not self.stop:
-            request = next(self.pending, None)  # no await in between: safe to share across workers
-            if request is None:
+            request = await self.source.next()
+            if request is None or self.stop:
                 return
             worst = self.worst(request)
             if not await self.guard.reserve(worst):
-                if not self.stop:
-                    self.stop.append(self.guard.stop_reason())
+                self.halt(self.guard.stop_reason())
                 return
             if self.stop:  # stopped while waiting for the reservation
                 await self.guard.settle(worst, 0.0)
@@ -220,23 +307,15 @@ class _Run:
             if self.failures >= self.options.max_failures and self.broken is None:
                 last = next((e for e in errors if e), "no choices")
                 self.broken = f"{self.failures} consecutive requests failed (last: {last[:300]})"
-                self.stop.append(self.broken)
-        self.remaining[request.problem_id] -= request.n
-        if self.remaining[request.problem_id] == 0:
-            self.problems_done += 1
+                self.halt(self.broken)
+        advance = self.source.received(request, rows)
         if not self.progress.disable:
-            self.progress.update(self.task, advance=request.n, stats=self.stats_text())
-
-    def stats_text(self) -> str:
-        stats = self.stats
-        rate = stats.requests / max(1e-9, time.monotonic() - stats.started)
-        cost = f"${stats.cost:.4f}" if stats.cost_known else "$?"
-        tokens = stats.prompt_tokens + stats.completion_tokens
-        tok = f"{tokens / 1e6:.2f}M" if tokens >= 1e6 else f"{tokens / 1e3:.1f}k"
-        return (
-            f"{self.problems_done}/{self.n_problems} problems {tok} tok {cost} "
-            f"{rate:.1f} req/s {stats.errors} err"
-        )
+            self.progress.update(
+                self.task,
+                advance=advance,
+                total=self.source.total,
+                stats=self.source.status(self.stats),
+            )
 
 
 def _warn_about(options: SampleOptions, backend: Backend, priced: bool) -> None:
@@ -256,11 +335,11 @@ def _backoff(exc: RetryableError, attempt: int, base: float) -> float:
     return min(delay, 120.0) * random.uniform(0.8, 1.2)
 
 
-def _progress_bar(options: SampleOptions) -> Progress:
+def _progress_bar(options: SampleOptions, label: str) -> Progress:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
-        TextColumn("[bold]sampling[/bold]"),
+        TextColumn(f"[bold]{label}[/bold]"),
         BarColumn(bar_width=16),
         TextColumn("{task.completed}/{task.total}"),
         TextColumn("{task.fields[stats]}"),
@@ -269,3 +348,14 @@ def _progress_bar(options: SampleOptions) -> Progress:
         disable=not options.progress or not err_console.is_terminal,
         transient=False,
     )
+
+
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM cancel the run (workers stop, what arrived is written), not kill it."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if task is None:
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            loop.add_signal_handler(sig, task.cancel)  # main thread only
