@@ -214,3 +214,67 @@ def test_vote_and_budget_core() -> None:
     assert ledger.admit("a", 4) == 3  # two owed to b and c
     ledger.settle(3, 3.0)
     assert ledger.admit("a", 1) == 0 and ledger.admit("b", 2) == 1
+
+
+def test_a_reused_samples_folder_does_not_answer_other_questions(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    first = _arith(tmp_path, 10, answers=False)  # no id field: ids are row numbers
+    other = write_jsonl(
+        tmp_path / "other.jsonl", [{"question": f"What is {i} * 7?"} for i in range(10)]
+    )
+    out = tmp_path / "ans.parquet"
+    base = ["--model", "sim/medium", "--budget", "1.5", "--grader", "numeric", "--no-progress"]
+    r = run_cli("run", trained["imitate"], first, *base, "--out", out)
+    assert r.exit_code == 0, r.stderr
+    r = run_cli("run", trained["imitate"], other, *base, "--out", out)
+    assert r.exit_code != 0 and "is not the one its samples" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    # the same questions again are fine (and draw nothing)
+    r = run_cli("run", trained["imitate"], first, *base, "--out", out, "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["sampling"]["requests"] == 0
+
+
+def test_a_hard_budget_rerun_answers_as_the_first_run(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    q = _arith(tmp_path, 30)
+    args = ["--model", "sim/medium", "--budget", "1.5", "--hard-budget", "--no-progress"]
+    out = tmp_path / "h.parquet"
+    r = run_cli("run", trained["imitate"], q, *args, "--out", out)
+    assert r.exit_code == 0, r.stderr
+    first = _answers(out)
+    r = run_cli("run", trained["imitate"], q, *args, "--out", out, "--json")
+    assert r.exit_code == 0, r.stderr
+    again = _answers(out)
+    assert again["samples"].to_list() == first["samples"].to_list()
+    assert again["final_answer"].to_list() == first["final_answer"].to_list()
+    assert json.loads(r.stdout)["sampling"]["requests"] == 0
+
+
+def test_run_refuses_before_drawing(trained: dict[str, Path], tmp_path: Path) -> None:
+    (tmp_path / "u").mkdir()
+    labeled, unlabeled = _arith(tmp_path, 5), _arith(tmp_path / "u", 5, answers=False)
+    base = ["--model", "sim/medium", "--no-progress"]
+    out = tmp_path / "a.parquet"
+    cases = [
+        ([trained["stop"], labeled, "--budget", "0.5", "--out", out], "below one sample"),
+        ([trained["stop"], labeled, "--budget", "0.0005", "--out", out], "below one sample"),
+        (
+            [trained["stop"], labeled, "--budget", "2", "--out", out, "--samples-out", out],
+            "--samples-out",
+        ),
+        (
+            [trained["stop"], unlabeled, "--budget", "2", "--grader", "numeric"]
+            + ["--compare", "uniform", "--out", out],
+            "no gold answers",
+        ),
+        ([trained["stop"], labeled, "--budget", "2", "--out", trained["stop"] / "x.parquet"],
+         "inside the policy folder"),
+    ]  # fmt: skip
+    for args, message in cases:
+        r = run_cli("run", *args, *base)
+        assert r.exit_code != 0 and message in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr
+    assert not out.exists() and not (tmp_path / "a-samples.parquet").exists()
+    assert not (trained["stop"] / "x.parquet").exists()

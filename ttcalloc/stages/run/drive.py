@@ -293,7 +293,10 @@ class StaticDriver(Driver):
                 rest = k - len([i for i in it.used if i in it.got])
                 progress += self.policy.expected_cost(it.action) * max(0, rest) / max(1, k)
         room = self.ledger.total - self.ledger.spent - progress
-        per_q = room / len(left)
+        # samples the questions left already hold (an earlier run drew them) are in the spend
+        # and in their actions' costs: count them once, so a rerun decides as the first run did
+        held = sum(g.cost for i in left for g in self.items[i].got.values())
+        per_q = (room + held) / len(left)
         s = self.scores[left]
         costs = self.policy.costs
         self.mu = calibrate(s, costs, np.broadcast_to(costs, s.shape), max(per_q, 0.0))
@@ -375,7 +378,8 @@ class AdaptiveDriver(Driver):
     def place(self, item: Item) -> None:
         item.action = f"stop@{len(item.used)}"
         if self.budget > 0:
-            self.scale *= math.exp(0.5 * (item.cost() - self.budget) / self.budget)
+            step = 0.5 * (item.cost() - self.budget) / self.budget
+            self.scale *= math.exp(min(5.0, max(-5.0, step)))  # no overflow on tiny budgets
             self.scale = min(100.0, max(0.01, self.scale))
 
 

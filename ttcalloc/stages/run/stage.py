@@ -9,6 +9,8 @@ write ``answers.parquet`` (:mod:`.write`).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ttcalloc.artifacts.io import check_output
+from ttcalloc.artifacts.io import atomic_path, check_output
 from ttcalloc.artifacts.questions import load_questions
 from ttcalloc.backends import Backend, count_prompt_tokens, open_backend
 from ttcalloc.common.console import log, warn
@@ -110,8 +112,12 @@ def run_policy(
     so = options.sample
     samples_out = options.samples_out or default_samples_out(Path(out))
     inputs = {"policy": Path(policy_path) / "policy.json", "questions": Path(questions_path)}
-    out = check_output(out, inputs)
-    samples_out = check_output(samples_out, inputs, folder=True)
+    # the policy folder as a whole is an input: nothing is written inside it
+    guarded = inputs | {"policy folder": Path(policy_path)}
+    out = check_output(out, guarded)
+    samples_out = check_output(samples_out, guarded, folder=True, flag="--samples-out")
+    if Path(samples_out).resolve() == Path(out).resolve():
+        raise InputError(f"--samples-out {samples_out}: the same path as --out; give another")
     policy = load_policy(policy_path)
     questions = load_questions(
         questions_path,
@@ -127,7 +133,12 @@ def run_policy(
     if so.limit is not None:
         questions = questions.head(so.limit)
     if questions.height == 0:
-        raise DataError(f"{questions_path}: no questions")
+        where = f" in split {options.split!r}" if options.split is not None else ""
+        raise DataError(f"{questions_path}: no questions{where}")
+    if options.compare == "uniform" and questions["answer"].null_count() == questions.height:
+        raise InputError(
+            f"--compare uniform: {questions_path} has no gold answers to compare accuracies on"
+        )
     unit = str(policy.info.get("cost_unit") or "samples")
     metas = policy.metas(questions, Path(questions_path))
     items = [
@@ -135,6 +146,11 @@ def run_policy(
         for row, meta in zip(questions.iter_rows(named=True), metas, strict=True)
     ]
     ks, cheapest = _ks(policy)
+    if isinstance(policy, AdaptivePolicy) and unit == "samples" and options.budget < 1.0:
+        raise InputError(
+            f"--budget {options.budget:g}: below one sample per question, the least an adaptive "
+            "policy draws"
+        )
     if options.budget < cheapest[1] - 1e-12:
         raise InputError(
             f"--budget {options.budget:g}: below the cheapest action's expected cost "
@@ -145,6 +161,7 @@ def run_policy(
     with hold(samples_out):
         if recovered := recover(samples_out):
             log(f"{samples_out}: {recovered} samples of an interrupted run recovered")
+        _check_questions(samples_out, items)
         existing = existing_samples(samples_out, so.model, params)
         _load_existing(items, existing, unit)
         for it in items:
@@ -246,6 +263,32 @@ def _ks(policy: Policy | AdaptivePolicy) -> tuple[list[int], tuple[int, float]]:
         ks.append(int(m.group(2)))
     i = int(np.argmin(policy.costs))
     return ks, (ks[i], float(policy.costs[i]))
+
+
+QUESTIONS_FILE = ".questions.json"
+
+
+def _check_questions(folder: Path, items: list[Item]) -> None:
+    """Keep each id's question (a hash of its text) beside its samples, and refuse a run that
+    gives a known id another question: its samples would answer the wrong question."""
+    path = Path(folder) / QUESTIONS_FILE
+    known: dict[str, str] = {}
+    if path.exists():
+        try:
+            known = dict(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise DataError(f"{path}: unreadable ({exc}); remove it to start afresh") from None
+    for it in items:
+        digest = hashlib.sha256(str(it.problem["question"]).encode()).hexdigest()[:16]
+        if known.get(it.pid, digest) != digest:
+            raise InputError(
+                f"question {it.pid!r} is not the one its samples in {folder} were drawn for (a "
+                "file without an id field numbers its rows); give another --samples-out"
+            )
+        known[it.pid] = digest
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(known, sort_keys=True))
 
 
 def _load_existing(items: list[Item], existing: pl.DataFrame | None, unit: str) -> None:
