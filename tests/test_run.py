@@ -265,8 +265,8 @@ def test_run_refuses_before_drawing(trained: dict[str, Path], tmp_path: Path) ->
             "--samples-out",
         ),
         (
-            [trained["stop"], unlabeled, "--budget", "2", "--grader", "numeric"]
-            + ["--compare", "uniform", "--out", out],
+            [trained["stop"], unlabeled, "--budget", "2", "--grader", "numeric",
+             "--compare", "uniform", "--out", out],
             "no gold answers",
         ),
         ([trained["stop"], labeled, "--budget", "2", "--out", trained["stop"] / "x.parquet"],
