@@ -272,6 +272,12 @@ def test_run_refuses_before_drawing(trained: dict[str, Path], tmp_path: Path) ->
         ([trained["stop"], labeled, "--budget", "2", "--out", trained["stop"] / "x.parquet"],
          "inside the policy folder"),
     ]  # fmt: skip
+    cases += [
+        ([trained["stop"], labeled, "--budget", "2", "--answer-field", "nope", "--out", out],
+         "--answer-field 'nope'"),
+        ([trained["stop"], labeled, "--budget", "2", "--id-field", "nope", "--out", out],
+         "--id-field 'nope'"),
+    ]  # fmt: skip
     for args, message in cases:
         r = run_cli("run", *args, *base)
         assert r.exit_code != 0 and message in r.stderr, (args, r.stderr)

@@ -44,6 +44,9 @@ def load_questions(
     records = sources.read_records(sources.resolve(path))
     if not records:
         raise DataError(f"{path}: no questions")
+    for flag, given in (("--id-field", id_field), ("--answer-field", answer_field)):
+        if given and not any(given in r for r in records):
+            raise InputError(f"{flag} {given!r}: no record of {path} has that field")
     idf = id_field or next((f for f in ID_FIELDS if f in records[0]), None)
     af = answer_field or next((f for f in ANSWER_FIELDS if f in records[0]), None)
     rows: list[dict[str, Any]] = []
