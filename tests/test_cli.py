@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
+import pytest
 from helpers import run_cli
 
 from ttcalloc import __version__
@@ -103,3 +105,21 @@ def test_stages_skip_when_inputs_and_options_are_unchanged(tmp_path) -> None:
     assert "skipped" in run_cli(*est, "--json").stdout
     assert run_cli(*sample, "--n", "6", "--no-progress").exit_code == 0  # more samples
     assert "skipped" not in run_cli(*est, "--json").stdout
+
+
+@pytest.mark.parametrize("command", ["sample", "run", "train", "evaluate"])
+def test_help_fits_80_columns_with_whole_option_names(command: str) -> None:
+    env = os.environ | {"COLUMNS": "80", "TERM": "dumb"}
+    res = subprocess.run(
+        [sys.executable, "-m", "ttcalloc", command, "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    text = res.stdout
+    assert "<bool>" not in text and "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    if command == "sample":
+        assert "--requests-per-batch" in text and "--logprobs / --no-logprobs" in text

@@ -40,12 +40,15 @@ app = typer.Typer(
     help=(
         "Budgeted test-time compute allocation for reasoning LLMs.\n\n"
         "Pipeline: data -> sample (or import) -> estimate -> solve -> train -> evaluate, "
-        "then allocate; "
+        "then allocate (a plan) or run (answers on a model); "
         "each stage reads and writes Parquet. Results go to stdout only with --json."
     ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help: at 80 columns rich's six-column option tables cut long option names
+    # and show a <bool> placeholder on every flag
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
