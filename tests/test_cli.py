@@ -123,3 +123,11 @@ def test_help_fits_80_columns_with_whole_option_names(command: str) -> None:
     assert max(len(line) for line in text.splitlines()) <= 80
     if command == "sample":
         assert "--requests-per-batch" in text and "--logprobs / --no-logprobs" in text
+
+
+def test_info_explains_mu_as_a_price() -> None:
+    from ttcalloc.artifacts.info import describe_mu
+
+    assert describe_mu(0.004, "samples").startswith("mu = 0.004: the price of cost")
+    assert "does not bind" in describe_mu(-3.0, "samples")
+    assert describe_mu(None, "samples") == "mu: not recorded"

@@ -319,6 +319,9 @@ def test_report_has_every_policy_at_matched_cost(trained: dict[str, Path], tmp_p
     assert (out / "accuracy_vs_budget.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (out / "report.md").read_text()
     assert "| oracle (upper bound) |" in md and "## Budget 2.5" in md
+    glossary = md.split("## Glossary", 1)[1]  # what a practitioner needs without the paper
+    for term in ("maj@k", "cost matching", "regret", "eval half", "mu, price", "not distinguish"):
+        assert term in glossary
     metrics = pl.read_parquet(out / "metrics.parquet")
     assert metrics.height == len(report["policies"])
     assert set(c.name for c in METRICS.columns) <= set(metrics.columns)

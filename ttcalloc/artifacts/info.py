@@ -71,6 +71,7 @@ def _policy_summary(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     else:
         summary["mu"] = data.get("mu")
         summary["actions"] = [a.get("name") for a in data.get("actions", [])]
+        notes.append(describe_mu(data.get("mu"), str(data.get("cost_unit") or "unit")))
     summary["features"] = data.get("features")
     summary["model_files"] = data.get("model_files")
     metrics = data.get("metrics", {})
@@ -154,3 +155,18 @@ def render(info: dict[str, Any]) -> None:
             err_console.print(f"  {key} = {escape(repr(value))}")
         for name, inp in prov.get("inputs", {}).items():
             err_console.print(f"  input {name}: {escape(inp['path'])} ({inp['fingerprint']})")
+
+
+def describe_mu(mu: Any, unit: str) -> str:
+    """In words: what a static policy's multiplier mu means (a price; <= 0: the budget is slack)."""
+    if not isinstance(mu, (int, float)):
+        return "mu: not recorded"
+    if mu <= 0:
+        return (
+            "mu <= 0: the budget does not bind; every question gets the action its scores "
+            "rank best (cost is not traded off)"
+        )
+    return (
+        f"mu = {mu:.4g}: the price of cost; the policy gives up {mu:.4g} of expected accuracy "
+        f"to save one {unit.rstrip('s')} per question"
+    )

@@ -204,9 +204,12 @@ class Sampler:
                 self.source.close()
                 self.writer.flush()
         if fatal is not None:
-            raise TtcallocError(
-                f"{self.options.model}: {fatal} (samples received so far are kept in {self.out})"
+            kept = (
+                f"the {self.stats.samples} samples received are kept in {self.out}"
+                if self.stats.samples
+                else "no sample was received"
             )
+            raise TtcallocError(f"{self.options.model}: {fatal} ({kept})")
         if self.broken is not None:
             raise TtcallocError(
                 f"{self.options.model}: stopped: {self.broken}; {self.stats.samples} samples "

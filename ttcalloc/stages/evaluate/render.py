@@ -172,7 +172,34 @@ def markdown(report: dict[str, Any]) -> str:
     if report["notes"]:
         lines += ["", "## Notes", ""]
         lines += [f"- {n}" for n in report["notes"]]
+    lines += ["", "## Glossary", "", *GLOSSARY]
     return "\n".join(lines) + "\n"
+
+
+GLOSSARY = [
+    "- **maj@k / pass@k**: draw k samples of a problem; the answer is their majority vote "
+    "(maj), or the problem counts as solved if any sample is right (pass, needs a verifier).",
+    "- **budget B, cost**: the mean cost per problem a policy may spend, in the cost unit above; "
+    "*cost* is what it actually spent on these test problems.",
+    "- **cost matching**: a policy that spent a little more or less than B is compared with "
+    "uniform at exactly the cost it spent (two adjacent k mixed), so no policy wins by spending "
+    "more.",
+    "- **gain vs uniform**: accuracy minus uniform's at the same cost; the interval is a paired "
+    "bootstrap over problems. An interval that covers 0 means *not distinguishable from "
+    "uniform*, not *as good as*. Several policies and budgets are compared at once, so about 1 "
+    "interval in 20 excludes 0 by chance.",
+    "- **oracle**: the best allocation with hindsight (the exact budgeted optimum on these "
+    "problems' own curves): an upper bound for any one-k-per-problem policy, not reachable. "
+    "**oracle-fit** is the same rule fit on the other half of each problem's samples.",
+    "- **regret**: oracle accuracy minus the policy's. **share** (of the oracle gain): the "
+    "policy's gain over uniform divided by the oracle's.",
+    "- **eval half**: each problem's samples are split in two; policies are trained and tuned "
+    "on the fit half and scored on the eval half, so a policy is never scored on the samples "
+    "that taught it.",
+    "- **mu, price**: a learned policy picks argmax accuracy - mu x cost; mu (or an adaptive "
+    "policy's price) is the accuracy it will give up to save one unit of cost, set so the "
+    "expected cost meets B.",
+]
 
 
 def write_markdown(path: Path, report: dict[str, Any]) -> None:

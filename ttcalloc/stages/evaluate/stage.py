@@ -59,7 +59,7 @@ def evaluate_policies(
     if curves_path is None or problems_path is None:
         raise InputError("give --curves and --problems (or a policy that names them)")
     if not groups and not options.budgets:
-        raise InputError("nothing to evaluate at: give a policy folder or --budgets")
+        raise InputError("no budget to evaluate at: give a policy folder or --budgets")
 
     given: dict[str, Path | None] = {f"policy {s.name}": s.path for s in policies}
     given |= {"curves": curves_path, "problems": problems_path, "samples": samples_path}
