@@ -19,6 +19,21 @@ from ttcalloc.learn.stopping import StopFit, StopOptions, train_stopping
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
+def _arith_curves(p: Path, n: int = 4, ks: str = "1,2,4") -> Path:
+    """data -> sample (simulated, ``n`` per problem) -> estimate, via the CLI, into ``p``."""
+    for args in (
+        ("data", "jsonl", "--source", EXAMPLES / "arithmetic.jsonl", "--id-field", "id",
+         "--test-frac", "0.5", "--out", p / "problems.parquet"),
+        ("sample", p / "problems.parquet", "--model", "sim/medium", "--n", str(n),
+         "--no-progress", "--out", p / "samples"),
+        ("estimate", p / "samples", "--problems", p / "problems.parquet", "--ks", ks,
+         "--cost", "samples", "--out", p / "curves.parquet"),
+    ):  # fmt: skip
+        res = run_cli(*args)
+        assert res.exit_code == 0, res.stderr
+    return p / "curves.parquet"
+
+
 def _problems(n: int, samples: int, seed: int) -> tuple[list[list[int]], list[np.ndarray]]:
     """Problems of varied difficulty: each sample is correct with the problem's own rate, else
     one of three wrong answers; lengths grow with difficulty (a signal the rule may use)."""
@@ -86,50 +101,7 @@ def test_price_mix_is_seeded_by_the_question() -> None:
 def test_stop_pipeline_end_to_end(tmp_path: Path) -> None:
     """data -> sample (simulated) -> estimate -> train --learner stop -> evaluate, via the CLI."""
     p = tmp_path
-    assert (
-        run_cli(
-            "data",
-            "jsonl",
-            "--source",
-            EXAMPLES / "arithmetic.jsonl",
-            "--id-field",
-            "id",
-            "--test-frac",
-            "0.5",
-            "--out",
-            p / "problems.parquet",
-        ).exit_code
-        == 0
-    )
-    assert (
-        run_cli(
-            "sample",
-            p / "problems.parquet",
-            "--model",
-            "sim/medium",
-            "--n",
-            "16",
-            "--no-progress",
-            "--out",
-            p / "samples",
-        ).exit_code
-        == 0
-    )
-    assert (
-        run_cli(
-            "estimate",
-            p / "samples",
-            "--problems",
-            p / "problems.parquet",
-            "--ks",
-            "1,2,4,8",
-            "--cost",
-            "samples",
-            "--out",
-            p / "curves.parquet",
-        ).exit_code
-        == 0
-    )
+    _arith_curves(p, n=16, ks="1,2,4,8")
     res = run_cli(
         "train",
         p / "curves.parquet",
@@ -181,41 +153,7 @@ def test_stop_pipeline_end_to_end(tmp_path: Path) -> None:
 
 def test_stop_budget_below_one_sample_is_a_clear_error(tmp_path: Path) -> None:
     p = tmp_path
-    run_cli(
-        "data",
-        "jsonl",
-        "--source",
-        EXAMPLES / "arithmetic.jsonl",
-        "--id-field",
-        "id",
-        "--test-frac",
-        "0.5",
-        "--out",
-        p / "problems.parquet",
-    )
-    run_cli(
-        "sample",
-        p / "problems.parquet",
-        "--model",
-        "sim/medium",
-        "--n",
-        "4",
-        "--no-progress",
-        "--out",
-        p / "samples",
-    )
-    run_cli(
-        "estimate",
-        p / "samples",
-        "--problems",
-        p / "problems.parquet",
-        "--ks",
-        "1,2,4",
-        "--cost",
-        "samples",
-        "--out",
-        p / "curves.parquet",
-    )
+    _arith_curves(p)
     res = run_cli(
         "train",
         p / "curves.parquet",
@@ -237,41 +175,7 @@ def test_stop_budget_below_one_sample_is_a_clear_error(tmp_path: Path) -> None:
 def test_explicit_boosting_rounds_are_kept_for_stop(tmp_path: Path) -> None:
     """`--n-estimators 200` means 200 for every learner (it once became stop's default 150)."""
     p = tmp_path
-    run_cli(
-        "data",
-        "jsonl",
-        "--source",
-        EXAMPLES / "arithmetic.jsonl",
-        "--id-field",
-        "id",
-        "--test-frac",
-        "0.5",
-        "--out",
-        p / "problems.parquet",
-    )
-    run_cli(
-        "sample",
-        p / "problems.parquet",
-        "--model",
-        "sim/medium",
-        "--n",
-        "4",
-        "--no-progress",
-        "--out",
-        p / "samples",
-    )
-    run_cli(
-        "estimate",
-        p / "samples",
-        "--problems",
-        p / "problems.parquet",
-        "--ks",
-        "1,2,4",
-        "--cost",
-        "samples",
-        "--out",
-        p / "curves.parquet",
-    )
+    _arith_curves(p)
     res = run_cli(
         "train",
         p / "curves.parquet",
@@ -297,41 +201,7 @@ def test_explicit_boosting_rounds_are_kept_for_stop(tmp_path: Path) -> None:
 
 def test_bad_outputs_and_orders_are_one_line_errors(tmp_path: Path) -> None:
     p = tmp_path
-    run_cli(
-        "data",
-        "jsonl",
-        "--source",
-        EXAMPLES / "arithmetic.jsonl",
-        "--id-field",
-        "id",
-        "--test-frac",
-        "0.5",
-        "--out",
-        p / "problems.parquet",
-    )
-    run_cli(
-        "sample",
-        p / "problems.parquet",
-        "--model",
-        "sim/medium",
-        "--n",
-        "4",
-        "--no-progress",
-        "--out",
-        p / "samples",
-    )
-    run_cli(
-        "estimate",
-        p / "samples",
-        "--problems",
-        p / "problems.parquet",
-        "--ks",
-        "1,2,4",
-        "--cost",
-        "samples",
-        "--out",
-        p / "curves.parquet",
-    )
+    _arith_curves(p)
     run_cli("solve", p / "curves.parquet", "--budgets", "2", "--out", p / "alloc.parquet")
     base = [
         "train",
