@@ -124,15 +124,7 @@ class FoldEnsemble:
 
     def route(self, x: np.ndarray) -> np.ndarray:
         """The member scoring each row: a hash of the row's feature values, modulo k."""
-        rows = np.ascontiguousarray(x, dtype=np.float64)
-        return np.array(
-            [
-                int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest(), "little")
-                % len(self.members)
-                for r in rows
-            ],
-            dtype=np.int64,
-        )
+        return np.array([h % len(self.members) for h in row_hashes(x)], dtype=np.int64)
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         if self.combine == "mean":
@@ -154,20 +146,21 @@ class FoldEnsemble:
         return [m.save(folder, f"{prefix}fold-{k}-") for k, m in enumerate(self.members)]
 
 
+def row_hashes(x: np.ndarray, person: bytes = b"") -> list[int]:
+    """A 64-bit hash of each feature row's values (``person`` salts independent uses)."""
+    rows = np.ascontiguousarray(x, dtype=np.float64)
+    return [
+        int.from_bytes(
+            hashlib.blake2b(r.tobytes(), digest_size=8, person=person).digest(), "little"
+        )
+        for r in rows
+    ]
+
+
 def row_draws(x: np.ndarray) -> np.ndarray:
     """One number in [0, 1) per feature row, a hash of its values (the same question always
     draws the same number; independent of :meth:`FoldEnsemble.route`)."""
-    rows = np.ascontiguousarray(x, dtype=np.float64)
-    return np.array(
-        [
-            int.from_bytes(
-                hashlib.blake2b(r.tobytes(), digest_size=8, person=b"ttc-draw").digest(), "little"
-            )
-            / 2.0**64
-            for r in rows
-        ],
-        dtype=np.float64,
-    )
+    return np.array([h / 2.0**64 for h in row_hashes(x, b"ttc-draw")], dtype=np.float64)
 
 
 class Shrunk:
