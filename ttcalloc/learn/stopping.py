@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from ttcalloc.core import stopping
 from ttcalloc.core.replays import Replays
+from ttcalloc.core.shrinkage import choose_weight
 from ttcalloc.learn.learners import Expected, load_booster, save_booster
 
 
@@ -178,11 +179,11 @@ def choose_signals(with_values: StopFit, state_only: StopFit, z: float = 1.0) ->
     Both fits are calibrated to the same budget, so their accuracies compare at equal cost; the
     rule leans to the smaller state because a feature chosen by noise can only lose.
     """
+    # the one-standard-error rule of the static learners' shrinkage, over two candidates
+    use = choose_weight(np.stack([state_only.oof_per_problem, with_values.oof_per_problem]), z)
     diff = with_values.oof_per_problem - state_only.oof_per_problem
-    n = len(diff)
-    se = float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
-    gain = float(diff.mean())
-    return SignalChoice(gain > z * se, gain, se)
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    return SignalChoice(use == 1, float(diff.mean()), se)
 
 
 def critical_prices(
