@@ -89,7 +89,7 @@ def old_paths() -> Iterator[None]:
             (batch, "grade_many", grade_many),
             (batch, "canonical_many", canonical_many),
             (estimate, "clustering_problems", lambda options, problems: problems),
-            (schemas, "_may_repeat", lambda df, key: True),
+            (schemas, "_may_repeat", lambda df, key, distinct=None: True),
             (frames, "to_dense", to_dense),
             (solve, "to_dense", to_dense),
             (solve, "_allocation_rows", allocation_rows),

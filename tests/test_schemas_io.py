@@ -208,7 +208,7 @@ def test_duplicate_keys_are_found_among_many_rows_and_collisions_fall_back() -> 
     schemas.validate(frame(ids), schemas.PROBLEMS, "p")
     with pytest.raises(ArtifactError, match="2 rows share a key"):
         schemas.validate(frame([*ids, "17"]), schemas.PROBLEMS, "p")
-    with mock.patch.object(schemas, "_may_repeat", lambda df, key: True):
+    with mock.patch.object(schemas, "_may_repeat", lambda df, key, distinct=None: True):
         schemas.validate(frame(ids), schemas.PROBLEMS, "p")  # the exact path: no repeat
 
 

@@ -30,13 +30,16 @@ def to_dense(curves: pl.DataFrame) -> Dense:
     action_list = actions["action"].to_list()
     # row and column of every curve row: problem ids ranked (the sorted order), actions looked
     # up among the few actions; a join on 10^6 string ids took 5 times as long
-    ranks = curves.select(
-        (pl.col("problem_id").rank("dense") - 1).cast(pl.Int64).alias("_p"),
-        pl.col("action")
-        .replace_strict(action_list, list(range(len(action_list))), return_dtype=pl.Int64)
-        .alias("_a"),
+    cols = (
+        curves.select(
+            pl.col("action").replace_strict(
+                action_list, list(range(len(action_list))), return_dtype=pl.Int64
+            )
+        )
+        .to_series()
+        .to_numpy()
     )
-    rows, cols = ranks["_p"].to_numpy(), ranks["_a"].to_numpy()
+    rows = _problem_ranks(curves["problem_id"])
     n_problems = int(rows.max()) + 1 if rows.size else 0
     first = np.zeros(n_problems, dtype=np.int64)
     first[rows[::-1]] = np.arange(rows.size - 1, -1, -1)  # a row of each problem
@@ -46,6 +49,27 @@ def to_dense(curves: pl.DataFrame) -> Dense:
     acc[rows, cols] = curves["accuracy"].to_numpy()
     cost[rows, cols] = curves["cost"].to_numpy()
     return Dense(pids.to_list(), action_list, acc, cost)
+
+
+def _problem_ranks(ids: pl.Series) -> np.ndarray:
+    """Each row's problem id as its rank among the distinct ids (0 = smallest).
+
+    Curves hold each problem's rows together, so the ids are ranked once per run of equal ids
+    (10^6 strings) instead of once per row (8 x 10^6); when a problem's rows are not
+    contiguous (two runs share an id) every row is ranked.
+    """
+    import polars as pl
+
+    if ids.len() == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = ids.ne_missing(ids.shift(1)).fill_null(True)
+    run = starts.cast(pl.Int64).cum_sum().to_numpy() - 1
+    run_ranks = (ids.filter(starts).rank("dense") - 1).cast(pl.Int64).to_numpy()
+    if run_ranks.size and int(run_ranks.max()) + 1 == run_ranks.size:  # runs have distinct ids
+        out: np.ndarray = run_ranks[run]
+        return out
+    every: np.ndarray = (ids.rank("dense") - 1).cast(pl.Int64).to_numpy()
+    return every
 
 
 def input_path(meta: dict[str, Any], name: str) -> Path | None:

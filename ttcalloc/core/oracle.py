@@ -126,20 +126,33 @@ def upper_hulls(acc: FloatArray, cost: FloatArray) -> Hulls:
 def _sorted_columns(acc: FloatArray, cost: FloatArray) -> tuple[IntArray, FloatArray, FloatArray]:
     """Each row's actions sorted by cost, then accuracy descending, then index; as (A, P) arrays."""
     n_prob, n_act = acc.shape
+    # Fast path: one permutation sorts every row (costs proportional to k, say).  Checked one
+    # sorted position at a time, so no (A, P) temporaries beyond the two outputs.
+    c0 = np.where(np.isnan(cost[0]), np.inf, cost[0])
+    a0 = np.where(np.isnan(acc[0]), -np.inf, acc[0])
+    guess = np.lexsort((np.arange(n_act), -a0, c0))
+    ct = np.empty((n_act, n_prob))
+    at = np.empty((n_act, n_prob))
+    for j, col in enumerate(guess):
+        np.copyto(ct[j], cost[:, col])
+        np.copyto(at[j], acc[:, col])
+    np.copyto(ct, np.inf, where=np.isnan(ct))
+    np.copyto(at, -np.inf, where=np.isnan(at))
+    ordered = True
+    dc, da = np.empty(n_prob), np.empty(n_prob)
+    with np.errstate(invalid="ignore"):
+        for j in range(1, n_act):
+            np.subtract(ct[j], ct[j - 1], out=dc)
+            np.subtract(at[j], at[j - 1], out=da)
+            later = bool(guess[j] > guess[j - 1])
+            ok = (dc > 0) | ((dc == 0) & ((da < 0) | ((da == 0) & later)))
+            if not ok.all():
+                ordered = False
+                break
+    if ordered:
+        return np.broadcast_to(guess[:, None], (n_act, n_prob)), ct, at
     c = np.where(np.isnan(cost), np.inf, cost)
     a = np.where(np.isnan(acc), -np.inf, acc)
-    # Fast path: one permutation sorts every row (costs proportional to k, say).
-    guess = np.lexsort((np.arange(n_act), -a[0], c[0]))
-    ct, at = np.ascontiguousarray(c[:, guess].T), np.ascontiguousarray(a[:, guess].T)
-    dc, da = np.diff(ct, axis=0), np.diff(at, axis=0)
-    with np.errstate(invalid="ignore"):
-        ordered = (
-            (dc > 0)
-            | ((dc == 0) & (da < 0))
-            | ((dc == 0) & (da == 0) & (np.diff(guess) > 0)[:, None])
-        )
-    if ordered.all():
-        return np.broadcast_to(guess[:, None], (n_act, n_prob)), ct, at
     order = np.lexsort((np.broadcast_to(np.arange(n_act), c.shape), -a, c), axis=1)
     ct = np.ascontiguousarray(np.take_along_axis(c, order, axis=1).T)
     at = np.ascontiguousarray(np.take_along_axis(a, order, axis=1).T)
@@ -155,12 +168,20 @@ def _upper_hulls(acc: FloatArray, cost: FloatArray) -> Hulls:
     # slope -inf from the earlier one and is dropped; duplicates keep the first (lowest index).
     left_min = np.full((n_act, n_prob), np.inf)
     right_max = np.zeros((n_act, n_prob))
+    # every action available at a distinct cost (the usual case): plain slopes, no masking
+    plain = bool(np.isfinite(ct).all() and np.isfinite(at).all() and (ct[1:] > ct[:-1]).all())
+    slope, run = np.empty(n_prob), np.empty(n_prob)  # reused: fresh 8 MB arrays cost page faults
     for j in range(1, n_act):
         for i in range(j):
-            dc = ct[j] - ct[i]
-            pos = dc > 0
-            slope = np.where(pos, (at[j] - at[i]) / np.where(pos, dc, 1.0), -np.inf)
-            slope[np.isnan(slope)] = -np.inf
+            if plain:
+                np.subtract(at[j], at[i], out=slope)
+                np.subtract(ct[j], ct[i], out=run)
+                np.divide(slope, run, out=slope)
+            else:
+                dc = ct[j] - ct[i]
+                pos = dc > 0
+                slope = np.where(pos, (at[j] - at[i]) / np.where(pos, dc, 1.0), -np.inf)
+                slope[np.isnan(slope)] = -np.inf
             np.minimum(left_min[j], slope, out=left_min[j])
             np.maximum(right_max[i], slope, out=right_max[i])
     is_vertex = (right_max < left_min) & np.isfinite(ct)
@@ -169,13 +190,17 @@ def _upper_hulls(acc: FloatArray, cost: FloatArray) -> Hulls:
     step = np.full((n_act, n_prob), np.nan)
     prev_c = np.full(n_prob, np.nan)
     prev_a = np.full(n_prob, np.nan)
-    for j in range(n_act):
+    has_prev = np.empty(n_prob, dtype=bool)
+    for j in range(n_act):  # in place: fresh (P,) temporaries cost page faults at 10^6
         v = is_vertex[j]
-        has_prev = v & ~np.isnan(prev_c)
-        step[j] = np.where(has_prev, ct[j] - prev_c, np.nan)
-        edge[j] = np.where(has_prev, (at[j] - prev_a) / np.where(has_prev, step[j], 1.0), np.nan)
-        prev_c = np.where(v, ct[j], prev_c)
-        prev_a = np.where(v, at[j], prev_a)
+        np.isnan(prev_c, out=has_prev)
+        np.logical_not(has_prev, out=has_prev)
+        has_prev &= v
+        np.subtract(ct[j], prev_c, out=step[j], where=has_prev)
+        np.subtract(at[j], prev_a, out=edge[j], where=has_prev)
+        np.divide(edge[j], step[j], out=edge[j], where=has_prev)
+        np.copyto(prev_c, ct[j], where=v)
+        np.copyto(prev_a, at[j], where=v)
     first = np.argmax(is_vertex, axis=0).astype(np.int64)
     last = (n_act - 1 - np.argmax(is_vertex[::-1], axis=0)).astype(np.int64)
     return Hulls(order, ct, at, is_vertex, edge, step, first, last)
