@@ -212,8 +212,12 @@ def test_duplicate_keys_are_found_among_many_rows_and_collisions_fall_back() -> 
         schemas.validate(frame(ids), schemas.PROBLEMS, "p")  # the exact path: no repeat
 
 
-def test_to_dense_matches_a_loop_on_shuffled_curves_with_missing_actions() -> None:
-    """Rows and columns found by rank and lookup equal a dictionary fill; ids sorted as text."""
+@pytest.mark.parametrize("layout", ["shuffled", "grouped", "split"])
+def test_to_dense_matches_a_loop_on_shuffled_curves_with_missing_actions(layout: str) -> None:
+    """Rows and columns found by rank and lookup equal a dictionary fill; ids sorted as text.
+
+    Rows grouped by problem (as estimate writes them; ids not sorted) take the path that ranks
+    one id per group; shuffled rows, or a problem in two groups, the path that ranks every row."""
     import numpy as np
 
     from ttcalloc.artifacts.frames import to_dense
@@ -224,7 +228,10 @@ def test_to_dense_matches_a_loop_on_shuffled_curves_with_missing_actions() -> No
         for k in (1, 2, 4, 8):
             if rng.random() < 0.8 or k == 1:
                 rows.append((p, f"maj@{k}", "m", "majority", k, rng.random(), float(k)))
-    rows = [rows[i] for i in rng.permutation(len(rows))]
+    if layout == "shuffled":
+        rows = [rows[i] for i in rng.permutation(len(rows))]
+    elif layout == "split":
+        rows.append(rows.pop(0))  # problem "10" in two groups: first and last
     curves = pl.DataFrame(
         rows,
         schema=["problem_id", "action", "model", "strategy", "k", "accuracy", "cost"],
