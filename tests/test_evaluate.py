@@ -320,7 +320,15 @@ def test_report_has_every_policy_at_matched_cost(trained: dict[str, Path], tmp_p
     md = (out / "report.md").read_text()
     assert "| oracle (upper bound) |" in md and "## Budget 2.5" in md
     glossary = md.split("## Glossary", 1)[1]  # what a practitioner needs without the paper
-    for term in ("maj@k", "cost matching", "regret", "eval half", "mu, price", "not distinguish"):
+    for term in (
+        "maj@k",
+        "cost matching",
+        "regret",
+        "eval half",
+        "mu, price",
+        "not distinguish",
+        "ahead of / behind",
+    ):
         assert term in glossary
     metrics = pl.read_parquet(out / "metrics.parquet")
     assert metrics.height == len(report["policies"])
@@ -503,12 +511,47 @@ def test_verdicts_read_the_intervals() -> None:
             rec("a", "learned", -0.01, [-0.02, -0.001]),
             rec("b", "learned", 0.001, [-0.01, 0.01]),
             rec("c", "learned", 0.05, [0.01, 0.09]),
+            rec("d", "learned", 0.0, [0.0, 0.0]),
         ]
     )
-    assert out[0].startswith("esc at 2 beats the fixed-k oracle by 0.0010")
-    assert out[1].startswith("a at 2 loses to uniform") and "esc does better" in out[1]
-    assert "b at 2 is not distinguishable from uniform" in out[2]
-    assert out[3].startswith("c at 2 beats uniform") and "does better" not in out[3]
+    assert out[0].startswith("esc at 2 is above the fixed-k oracle by 0.0010")
+    assert out[1].startswith("a at 2 is behind uniform at the same cost: -0.0100")
+    assert "; esc has the higher point gain over uniform (+0.0200 against -0.0100)" in out[1]
+    assert out[2].startswith("b at 2 is not distinguishable from uniform")
+    assert out[3].startswith("c at 2 is ahead of uniform") and "higher point" not in out[3]
+    assert out[4].startswith("d at 2 scores as uniform does on every test problem")
+    # three intervals read (a, b, c; d's is a point): the chance note; no 'problems' given
+    assert out[5].startswith("These notes read 3 intervals at 95%") and len(out) == 6
+
+
+def test_verdicts_pair_rivals_and_warn_on_small_test_sets() -> None:
+    from ttcalloc.stages.evaluate.verdicts import compared, verdicts
+
+    assert [compared(0.01, 0.02), compared(-0.02, -0.01), compared(-0.01, 0.01)] == [
+        "ahead of",
+        "behind",
+        "not distinguishable from",
+    ]
+    stop = {
+        "policy": "stop",
+        "kind": "learned",
+        "budget": 1.5,
+        "cost": 1.49,
+        "gain_vs_uniform": 0.02,
+        "gain_vs_uniform_ci": [-0.01, 0.05],
+        "regret": 0.05,
+        "problems": 25,
+        "gain_vs": {"esc": (-0.003, -0.006, -0.001, 1.52)},
+    }
+    out = verdicts([stop])
+    assert out[0] == (
+        "stop at 1.5 is not distinguishable from uniform at the same cost: +0.0200 "
+        "[-0.0100, +0.0500]; behind esc (-0.0030 [-0.0060, -0.0010] in accuracy, paired, "
+        "at cost 1.49 against 1.52)."
+    )
+    assert out[1].startswith("These notes read 2 intervals")
+    assert out[2].startswith("25 test problems: the intervals are wide")
+    assert len(verdicts([{**stop, "problems": 500}])) == 2
 
 
 def test_recalibrate_on_test_questions_meets_each_budget(

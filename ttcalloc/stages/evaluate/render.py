@@ -185,9 +185,12 @@ GLOSSARY = [
     "uniform at exactly the cost it spent (two adjacent k mixed), so no policy wins by spending "
     "more.",
     "- **gain vs uniform**: accuracy minus uniform's at the same cost; the interval is a paired "
-    "bootstrap over problems. An interval that covers 0 means *not distinguishable from "
-    "uniform*, not *as good as*. Several policies and budgets are compared at once, so about 1 "
-    "interval in 20 excludes 0 by chance.",
+    "bootstrap 95% interval over problems.",
+    "- **ahead of / behind / not distinguishable from** (the notes, the CLI and the README use "
+    "only these): the paired 95% interval of the difference is above 0 / below 0 / covers 0. "
+    "*Not distinguishable* is not *as good as*: the data cannot tell. Several policies and "
+    "budgets are compared at once, so about 1 interval in 20 comes out ahead or behind by "
+    "chance; the notes count them.",
     "- **oracle**: the best allocation with hindsight (the exact budgeted optimum on these "
     "problems' own curves): an upper bound for any one-k-per-problem policy, not reachable. "
     "**oracle-fit** is the same rule fit on the other half of each problem's samples.",

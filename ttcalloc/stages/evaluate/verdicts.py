@@ -1,13 +1,31 @@
-"""Plain sentences on what the scored records say, for the report's notes."""
+"""Plain sentences on what the scored records say, for the report's notes and the CLI.
+
+One vocabulary everywhere (CLI notes, report.md, README, ``run --compare``): a paired 95%
+interval of a difference above 0 reads *ahead of*, below 0 *behind*, covering 0 *not
+distinguishable from*; see :func:`compared`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+AHEAD, BEHIND, LEVEL = "ahead of", "behind", "not distinguishable from"
+SMALL_TEST = 100  # fewer test problems than this: the notes say the intervals are wide
+
+
+def compared(lo: float, hi: float) -> str:
+    """The words for a 95% interval ``[lo, hi]`` of a difference (this minus the other)."""
+    return AHEAD if lo > 0 else BEHIND if hi < 0 else LEVEL
+
 
 def verdicts(records: list[dict[str, Any]]) -> list[str]:
-    """Plain sentences on what the intervals say about each learned policy, and surprises."""
+    """Plain sentences on what the intervals say about each learned policy, and surprises.
+
+    Ends with how many intervals the sentences read (about 1 in 20 excludes 0 by chance) and,
+    on fewer than ``SMALL_TEST`` test problems, that the intervals are wide.
+    """
     out = []
+    read = 0
     for r in records:
         b = f"{r['budget']:g}"
         sequential = r["policy"] in ("esc", "adaptive", "verify") or (
@@ -15,7 +33,7 @@ def verdicts(records: list[dict[str, Any]]) -> list[str]:
         )
         if sequential and (r["regret"] or 0.0) < -1e-9:
             out.append(
-                f"{r['policy']} at {b} beats the fixed-k oracle by {-r['regret']:.4f}: the "
+                f"{r['policy']} at {b} is above the fixed-k oracle by {-r['regret']:.4f}: the "
                 "oracle chooses one fixed action per problem (knowing its curve), a sequential "
                 "policy adapts within a problem to the answers it sees."
             )
@@ -23,27 +41,40 @@ def verdicts(records: list[dict[str, Any]]) -> list[str]:
             continue
         lo, hi = r["gain_vs_uniform_ci"]
         gain = f"{r['gain_vs_uniform']:+.4f} [{lo:+.4f}, {hi:+.4f}]"
-        if hi < 0:
-            verdict = f"loses to uniform at the same cost: {gain}"
-        elif lo > 0:
-            verdict = f"beats uniform at the same cost: {gain}"
+        if lo == hi == r["gain_vs_uniform"] == 0:
+            verdict = "scores as uniform does on every test problem (gain +0.0000)"
         else:
-            verdict = f"is not distinguishable from uniform at the same cost: {gain}"
+            read += 1
+            verdict = f"is {compared(lo, hi)} uniform at the same cost: {gain}"
         rivals = [
             o
             for o in records
             if o["budget"] == r["budget"] and o["kind"] == "baseline" and o["policy"] != "uniform"
         ]
         best = max(rivals, key=lambda o: o["gain_vs_uniform"] or 0.0, default=None)
-        if best is not None and (best["gain_vs_uniform"] or 0.0) > (r["gain_vs_uniform"] or 0.0):
+        mine = r["gain_vs_uniform"] or 0.0
+        if best is not None and (best["gain_vs_uniform"] or 0.0) > mine:
             verdict += (
-                f"; {best['policy']} does better ({best['gain_vs_uniform']:+.4f} over uniform)"
+                f"; {best['policy']} has the higher point gain over uniform "
+                f"({best['gain_vs_uniform']:+.4f} against {mine:+.4f})"
             )
         for name, (diff, d_lo, d_hi, cost) in sorted(r.get("gain_vs", {}).items()):
-            word = "beats" if d_lo > 0 else "loses to" if d_hi < 0 else "ties with"
+            read += 1
             verdict += (
-                f"; {word} {name} ({diff:+.4f} [{d_lo:+.4f}, {d_hi:+.4f}] in accuracy, paired, "
-                f"at cost {r['cost']:.3g} against {cost:.3g})"
+                f"; {compared(d_lo, d_hi)} {name} ({diff:+.4f} [{d_lo:+.4f}, {d_hi:+.4f}] in "
+                f"accuracy, paired, at cost {r['cost']:.3g} against {cost:.3g})"
             )
         out.append(f"{r['policy']} at {b} {verdict}.")
+    if read >= 2:
+        out.append(
+            f"These notes read {read} intervals at 95%: with no real difference anywhere, about "
+            f"{read / 20:.2g} of them would come out '{AHEAD}' or '{BEHIND}' by chance, so one "
+            "such verdict among many is weak evidence on its own."
+        )
+    tested = max((int(r.get("problems") or 0) for r in records), default=0)
+    if 0 < tested < SMALL_TEST:
+        out.append(
+            f"{tested} test problems: the intervals are wide and differences of a few points go "
+            "unseen; read these results as a demonstration of the pipeline, not as evidence."
+        )
     return out
