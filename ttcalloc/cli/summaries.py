@@ -52,10 +52,11 @@ def _num(value: float | None, fmt: str = ".4f") -> str:
 def print_solve(result: SolveResult) -> None:
     """One row per budget: lambda*, cost, objective, LP bound, and uniform at the same budget."""
     label = "in-sample" if result.in_sample else f"{result.half} half"
+    known = result.cost_unit not in ("", "unknown")
     table = Table(
         title=(
             f"oracle allocation ({result.problems} problems, split {result.split}, {label}; "
-            f"cost in {result.cost_unit})"
+            + (f"cost in {result.cost_unit})" if known else "cost unit not recorded)")
         ),
         title_justify="left",
     )
@@ -63,7 +64,7 @@ def print_solve(result: SolveResult) -> None:
         table.add_column(col, justify="right")
     for s in result.solutions:
         table.add_row(
-            f"{s['budget']:g} {result.cost_unit}",
+            f"{s['budget']:g}" + (f" {result.cost_unit}" if known else ""),
             _num(s["lambda"], ".4g"),
             _num(s["achieved_cost"], ".4g") + (" (slack)" if s["slack"] else ""),
             _num(s["objective"]),
