@@ -4,12 +4,14 @@ OpenAI server, resume after SIGKILL, the hard budget, unlabeled questions, --com
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -231,24 +233,28 @@ def test_a_reused_samples_folder_does_not_answer_other_questions(
     assert r.exit_code != 0 and "is not the one its samples" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     # the same questions again are fine (and draw nothing)
-    r = run_cli("run", trained["imitate"], first, *base, "--out", out, "--json")
+    r = run_cli("run", trained["imitate"], first, *base, "--out", out, "--json", "--force")
     assert r.exit_code == 0 and json.loads(r.stdout)["sampling"]["requests"] == 0
 
 
+@pytest.mark.parametrize("learner", ["imitate", "stop"])
 def test_a_hard_budget_rerun_answers_as_the_first_run(
-    trained: dict[str, Path], tmp_path: Path
+    trained: dict[str, Path], tmp_path: Path, learner: str
 ) -> None:
-    q = _arith(tmp_path, 30)
-    args = ["--model", "sim/medium", "--budget", "1.5", "--hard-budget", "--no-progress"]
+    q = write_jsonl(tmp_path / "q.jsonl", make_questions(40, seed=2))
+    args = ["--model", "sim/medium", "--budget", "1.3", "--hard-budget", "--no-progress"]
     out = tmp_path / "h.parquet"
-    r = run_cli("run", trained["imitate"], q, *args, "--out", out)
+    r = run_cli("run", trained[learner], q, *args, "--out", out, "--compare", "uniform")
     assert r.exit_code == 0, r.stderr
     first = _answers(out)
-    r = run_cli("run", trained["imitate"], q, *args, "--out", out, "--json")
+    assert first["cost"].sum() <= 1.3 * 40
+    # uniform's extra samples are in the folder now: the rerun must not count them
+    r = run_cli("run", trained[learner], q, *args, "--out", out, "--json", "--force")
     assert r.exit_code == 0, r.stderr
     again = _answers(out)
     assert again["samples"].to_list() == first["samples"].to_list()
     assert again["final_answer"].to_list() == first["final_answer"].to_list()
+    assert again["decisions"].to_list() == first["decisions"].to_list()
     assert json.loads(r.stdout)["sampling"]["requests"] == 0
 
 
@@ -284,3 +290,288 @@ def test_run_refuses_before_drawing(trained: dict[str, Path], tmp_path: Path) ->
         assert "Traceback" not in r.stderr
     assert not out.exists() and not (tmp_path / "a-samples.parquet").exists()
     assert not (trained["stop"] / "x.parquet").exists()
+
+
+# --- adaptive budget tracking in synchronous rounds -----------------------------------------
+
+ARRIVALS: list[tuple[str, int]] = []
+DELAY_SEED = [0]
+
+
+def _register_shuffling_backend() -> None:
+    """``shuffle/<skill>``: the simulated backend, each request delayed by a seeded random
+    0-10 ms, so the order in which samples arrive changes with DELAY_SEED."""
+    import asyncio
+    import contextlib
+    import random
+
+    from ttcalloc.backends.registry import REGISTRY, register
+    from ttcalloc.backends.simulated import SimulatedBackend
+
+    if "shuffle" in REGISTRY:
+        return
+
+    class Shuffling(SimulatedBackend):
+        async def complete(self, request):  # type: ignore[no-untyped-def]
+            rng = random.Random(f"{DELAY_SEED[0]}:{request.problem_id}:{request.first_idx}")
+            await asyncio.sleep(rng.random() * 0.01)
+            ARRIVALS.append((request.problem_id, request.first_idx))
+            return await super().complete(request)
+
+    @register("shuffle")
+    @contextlib.asynccontextmanager
+    async def _factory(model, params):  # type: ignore[no-untyped-def]
+        yield Shuffling(model, params)
+
+
+def _same_answers(a: pl.DataFrame, b: pl.DataFrame) -> None:
+    cols = ["problem_id", "final_answer", "samples", "cost", "action", "decisions"]
+    assert a.select(cols).equals(b.select(cols))
+
+
+def test_adaptive_decisions_do_not_depend_on_arrival_order_and_track_the_budget(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    _register_shuffling_backend()
+    q = write_jsonl(tmp_path / "q.jsonl", make_questions(80, seed=21))
+    frames, orders = [], []
+    for seed in (1, 2):
+        DELAY_SEED[0] = seed
+        ARRIVALS.clear()
+        out = tmp_path / f"a{seed}.parquet"
+        r = run_cli(
+            "run", trained["stop"], q, "--model", "shuffle/medium", "--budget", "1.5",
+            "--concurrency", "8", "--out", out, "--no-progress", "--json",
+        )  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        frames.append(_answers(out))
+        orders.append(list(ARRIVALS))
+        result = json.loads(r.stdout)
+        # the realized mean cost meets the budget (the last round may overshoot by one sample)
+        assert 1.5 * 0.9 <= result["mean_cost"] <= 1.5 + 1 / 80 + 1e-9, result["mean_cost"]
+        rounds = result["rounds"]
+        assert [x["round"] for x in rounds] == list(range(1, len(rounds) + 1))
+        assert "round 1:" in r.stderr and "continue at price" in r.stderr
+    assert orders[0] != orders[1] and sorted(orders[0]) == sorted(orders[1])
+    _same_answers(frames[0], frames[1])
+    # every decision of a round is taken at that round's one price
+    for decisions in frames[0]["decisions"].to_list():
+        for d in json.loads(decisions):
+            price = rounds[d["after"] - 1]["price"]
+            if "price" in d:
+                crit = math.inf if d["critical"] is None else d["critical"]
+                assert d["price"] == pytest.approx(price)
+                assert crit >= price if not d["stop"] else crit <= price
+
+
+def _sim_run(
+    policy: Path, q: Path, out: Path, *extra: str, command: str = "run"
+) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable, "-m", "ttcalloc", command, str(policy), str(q), "--model", "sim/medium",
+        "--out", str(out), "--flush-every", "100000", "--no-progress", *extra,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _journal_lines(folder: Path) -> int:
+    return sum(len(p.read_text().splitlines()) for p in folder.glob(".journal-*.jsonl"))
+
+
+def _terminate_when_drawing(proc: subprocess.Popen[str], folder: Path, lines: int) -> str:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if folder.exists() and _journal_lines(folder) >= lines:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before the signal"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    return err
+
+
+def test_sigterm_stops_a_run_on_the_simulated_backend_and_a_rerun_decides_the_same(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    q = write_jsonl(tmp_path / "q.jsonl", make_questions(400, seed=5))
+    out, samples = tmp_path / "a.parquet", tmp_path / "a-samples.parquet"
+    proc = _sim_run(trained["stop"], q, out, "--budget", "1.5")
+    err = _terminate_when_drawing(proc, samples, 40)
+    assert proc.returncode == 130 and "interrupted" in err, err
+    assert not out.exists() and not list(samples.glob(".journal-*"))
+    first = read_artifact(samples, SAMPLES).df.height
+    assert first > 0
+    again = _sim_run(trained["stop"], q, out, "--budget", "1.5", "--json")
+    stdout, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    held = read_artifact(samples, SAMPLES).df
+    assert not held.select("problem_id", "sample_idx").is_duplicated().any()
+    assert json.loads(stdout)["sampling"]["written"] == held.height - first  # none drawn twice
+    # the same answers and decisions as a run that was never interrupted
+    ref = _sim_run(trained["stop"], q, tmp_path / "ref.parquet", "--budget", "1.5")
+    _, err = ref.communicate(timeout=300)
+    assert ref.returncode == 0, err
+    _same_answers(_answers(out), _answers(tmp_path / "ref.parquet"))
+
+
+def test_sigterm_stops_sample_on_the_simulated_backend(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "s"
+    cmd = ["--n", "64", "--concurrency", "4"]
+    proc = _sim_run_sample(trained["problems"], out, cmd)
+    err = _terminate_when_drawing(proc, out, 40)
+    assert proc.returncode == 130 and "interrupted" in err, err
+    first = read_artifact(out, SAMPLES).df.height
+    assert 0 < first < 40 * 64
+    again = _sim_run_sample(trained["problems"], out, cmd)
+    _, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    df = read_artifact(out, SAMPLES).df
+    assert df.height == 40 * 64 and not df.select("problem_id", "sample_idx").is_duplicated().any()
+
+
+def _sim_run_sample(problems: Path, out: Path, extra: list[str]) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable, "-m", "ttcalloc", "sample", str(problems), "--model", "sim/medium",
+        "--out", str(out), "--flush-every", "100000", "--no-progress", *extra,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def trained_tokens(trained: dict[str, Path]) -> dict[str, Any]:
+    """Policies whose cost unit is tokens (prompt + completion), from the same samples."""
+    from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
+    from ttcalloc.stages.solve import SolveOptions, solve_allocation
+
+    tmp = trained["tmp"] / "tokens"
+    tmp.mkdir()
+    curves = tmp / "curves.parquet"
+    estimate_curves(
+        trained["tmp"] / "samples", curves, EstimateOptions(ks=(1, 2, 4), cost="tokens"),
+        trained["problems"],
+    )  # fmt: skip
+    one = pl.read_parquet(curves).filter(pl.col("k") == 1)["cost"].mean()
+    budget = round(1.6 * float(one))
+    solve_allocation(
+        curves, tmp / "alloc.parquet", SolveOptions(budgets=(budget,)), trained["problems"]
+    )
+    out: dict[str, Any] = {"budget": budget}
+    for learner in ("imitate", "stop"):
+        r = run_cli(
+            "train", tmp / "alloc.parquet", "--problems", trained["problems"], "--budget",
+            budget, "--learner", learner, "--out", tmp / learner,
+        )  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        out[learner] = tmp / learner
+    return out
+
+
+@pytest.mark.parametrize("learner", ["imitate", "stop"])
+def test_hard_budget_in_tokens_with_truncated_samples(
+    trained_tokens: dict[str, Any], tmp_path: Path, learner: str
+) -> None:
+    n, budget = 60, trained_tokens["budget"]
+    q = write_jsonl(tmp_path / "q.jsonl", make_questions(n, seed=13))
+    out = tmp_path / "a.parquet"
+    r = run_cli(
+        "run", trained_tokens[learner], q, "--model", "sim/medium", "--budget", budget,
+        "--hard-budget", "--max-tokens", "160", "--out", out, "--no-progress", "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["cost_unit"] == "tokens"
+    df = _answers(out)
+    samples = read_artifact(tmp_path / "a-samples.parquet", SAMPLES).df
+    # the sim honours --max-tokens: long completions are cut, without an answer
+    cut = samples.filter(pl.col("finish_reason") == "length")
+    assert cut.height > 0 and cut["completion_tokens"].max() == 160
+    assert cut["pred_answer"].null_count() == cut.height
+    assert samples["completion_tokens"].max() <= 160
+    # never above budget x questions, and every question got at least its one sample
+    assert df["cost"].sum() <= budget * n + 1e-6, (df["cost"].sum(), budget * n)
+    assert float(samples.select(pl.col("prompt_tokens") + pl.col("completion_tokens")).sum()
+                 .item()) <= budget * n + 1e-6  # fmt: skip
+    assert df["samples"].min() >= 1
+    assert df["cost"].sum() >= 0.7 * budget * n  # the budget was used, not left idle
+
+
+def test_criticals_of_many_questions_are_decides(trained: dict[str, Path]) -> None:
+    from ttcalloc.learn.adaptive import AdaptivePolicy
+
+    policy = AdaptivePolicy.load(trained["stop"])
+    rng = np.random.default_rng(3)
+    questions = [r["question"] for r in make_questions(12, seed=4)]
+    answers = [
+        [
+            rng.choice(["1", "2", "3", None])
+            for _ in range(int(rng.integers(0, policy.grid.cap + 1)))
+        ]
+        for _ in questions
+    ]
+    batch = policy.criticals(questions, answers)
+    one = [policy.decide(q, a).critical for q, a in zip(questions, answers, strict=True)]
+    assert batch.tolist() == one
+
+
+def test_json_counts_uniforms_draws_and_an_identical_rerun_is_skipped(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    q = write_jsonl(tmp_path / "q.jsonl", make_questions(30, seed=8))
+    out = tmp_path / "a.parquet"
+    args = ["run", trained["stop"], q, "--model", "sim/medium", "--budget", "1.5", "--out", out,
+            "--compare", "uniform", "--no-progress", "--json"]  # fmt: skip
+    r = run_cli(*args)
+    assert r.exit_code == 0, r.stderr
+    result = json.loads(r.stdout)
+    held = read_artifact(tmp_path / "a-samples.parquet", SAMPLES).df.height
+    s = result["sampling"]
+    # the folder's count after uniform's draws, which are counted apart as well
+    assert s["total_samples"] == held == result["drawn"] + result["uniform_drawn"]
+    assert s["written"] == held and s["requested"] == s["written"] + s["errors"]
+    assert result["drawn"] == _answers(out)["samples"].sum()
+    assert f"and {result['uniform_drawn']} for uniform" in r.stderr or not result["uniform_drawn"]
+    # the same run again: up to date, nothing drawn, answers.parquet not rewritten
+    stamp = out.stat().st_mtime_ns
+    again = run_cli(*args)
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout) == {"skipped": True, "out": str(out)}
+    assert "up to date" in again.stderr and out.stat().st_mtime_ns == stamp
+    # --force reruns it (drawing nothing); another budget is another request
+    forced = run_cli(*args, "--force")
+    assert forced.exit_code == 0 and json.loads(forced.stdout)["sampling"]["requests"] == 0
+    other = run_cli(*[a if a != "1.5" else "1.25" for a in args])
+    assert other.exit_code == 0 and "skipped" not in json.loads(other.stdout)
+
+
+def test_a_stopped_run_is_not_taken_as_up_to_date(trained: dict[str, Path], tmp_path: Path) -> None:
+    q = write_jsonl(tmp_path / "q.jsonl", make_questions(20, seed=9))
+    out = tmp_path / "a.parquet"
+    args = ["run", trained["imitate"], q, "--model", "sim/medium", "--budget", "2", "--out", out,
+            "--price-in", "1", "--price-out", "1", "--no-progress", "--json"]  # fmt: skip
+    r = run_cli(*args, "--max-cost", "0.003")  # a few samples' worth of dollars
+    assert r.exit_code == 0, r.stderr
+    first = json.loads(r.stdout)
+    assert first["stopped"] and out.exists()
+    assert first["sampling"]["written"] > 0 and first["complete"] < 20
+    again = run_cli(*args)
+    assert again.exit_code == 0, again.stderr
+    result = json.loads(again.stdout)
+    assert "skipped" not in result and result["sampling"]["written"] > 0
+    assert result["complete"] == 20
+
+
+def test_estimate_on_samples_of_unlabeled_questions_says_so(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    q = _arith(tmp_path, 6, answers=False)
+    r = run_cli("run", trained["imitate"], q, "--model", "sim/medium", "--budget", "1.5",
+                "--grader", "numeric", "--out", tmp_path / "a.parquet", "--no-progress")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    r = run_cli("estimate", tmp_path / "a-samples.parquet", "--out", tmp_path / "c.parquet")
+    lines = [x for x in r.stderr.strip().splitlines() if x.strip()]
+    assert r.exit_code != 0 and len(lines) == 1, r.stderr
+    assert "unlabeled questions (no gold answers)" in lines[0] and "cannot be estimated" in lines[0]

@@ -220,8 +220,9 @@ ANSWERS = Schema(
         Column(
             "decisions",
             "str",
-            "The policy's decisions: mu and k, or the critical price "
-            "and price after each sample (JSON).",
+            "The policy's decisions (JSON): static, mu and k; adaptive, after each round its "
+            "critical price, the round's price and whether it stopped (cut_by_hard_budget "
+            "when the hard budget stopped it).",
         ),
         Column(
             "complete",

@@ -11,13 +11,18 @@ Difficulty model (documented so results can be checked against it):
 - Wrong answers cluster: each problem has five plausible wrong answers (off by one, doubled,
   halved, ...) drawn with weights 0.45, 0.25, 0.15, 0.1, 0.05; 4% of samples give no answer.
 - Completion tokens grow with difficulty: ``60 + 120 * sigmoid(d) + noise``; prompt tokens are the
-  prompt's characters / 4.
+  prompt's characters / 4.  ``--max-tokens`` is honoured as a server would: a completion that
+  would be longer is cut at ``max_tokens`` (finish reason ``length``) before its final answer,
+  so the sample has no answer.
+- Each request yields to the event loop once (as a network call would), so Ctrl-C and SIGTERM
+  are seen between requests.
 
 Everything is a deterministic function of (seed, problem id, model, sample index).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import math
@@ -107,14 +112,18 @@ class SimulatedBackend:
         prompt_chars = sum(len(m["content"]) for m in request.messages)
         completion = int(max(8, 60 + 120 / (1 + math.exp(-d)) + rng.normal(0, 15)))
         prompt = max(1, prompt_chars // 4)
+        finish = "stop"
+        if completion > self.params.max_tokens:  # cut before the final answer
+            completion, finish, text = self.params.max_tokens, "length", f"{steps} So far"
         cost = None
         if self.params.price_in is not None or self.params.price_out is not None:
             cost = (
                 prompt * (self.params.price_in or 0) + completion * (self.params.price_out or 0)
             ) / 1e6
-        return Choice(text, "stop", prompt, completion, cost)
+        return Choice(text, finish, prompt, completion, cost)
 
     async def complete(self, request: Request) -> list[Choice]:
+        await asyncio.sleep(0)  # let the event loop run (signals, other workers)
         return [
             self.sample(request, request.first_idx + j, request.seed - request.first_idx)
             for j in range(request.n)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ttcalloc.cli.commands import PIPELINE, JsonFlag, app, fails_cleanly
+from ttcalloc.cli.commands import PIPELINE, Force, JsonFlag, app, fails_cleanly
 
 # the sampling flags `sample` and `run` share
 TemperatureOpt = Annotated[float, typer.Option(help="Sampling temperature.")]
@@ -197,8 +197,9 @@ def run_cmd(
     hard_budget: Annotated[
         bool,
         typer.Option(
-            help="Never exceed budget x questions in total (each sample reserved at its worst "
-            "case; the last questions get the cheapest action)."
+            help="Never let the answers' samples cost more than budget x questions in total "
+            "(each sample reserved at its worst case; every question keeps at least the "
+            "cheapest action, one sample for an adaptive policy)."
         ),
     ] = False,
     compare: Annotated[
@@ -242,10 +243,11 @@ def run_cmd(
     max_failures: MaxFailuresOpt = 10,
     progress: Annotated[bool, typer.Option(help="Show a progress line on stderr.")] = True,
     as_json: JsonFlag = False,
+    force: Force = False,
 ) -> None:
     """Answer new questions on a model under a budget with a trained policy: resumable."""
     from ttcalloc.common.console import emit_json, log
-    from ttcalloc.stages.run import RunOptions, describe, run_policy
+    from ttcalloc.stages.run import RunOptions, describe, run_policy, up_to_date
     from ttcalloc.stages.sample import SampleOptions
 
     sample = SampleOptions(
@@ -284,6 +286,14 @@ def run_cmd(
         split=split,
         seed=seed,
     )
+    if not force and up_to_date(policy, questions, out, options):
+        log(
+            f"{out} is up to date (same policy, questions, samples and options; the run that "
+            "wrote it finished): run skipped, nothing drawn; --force reruns it"
+        )
+        if as_json:
+            emit_json({"skipped": True, "out": str(out)})
+        return
     result = run_policy(policy, questions, out, options)
     log(describe(result))
     if as_json:

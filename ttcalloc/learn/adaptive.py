@@ -201,26 +201,57 @@ class AdaptivePolicy:
             meta: question metadata the features use (``level=3``).
         """
         j = len(answers)
-        if j == 0:
-            return Decision(False, 0, np.inf, self.price_for(question))
-        if j >= self.grid.cap:
-            return Decision(True, j, 0.0, self.price_for(question))
-        labels: dict[str, int] = {}
-        ids = [-1 if a is None else labels.setdefault(a, len(labels)) for a in answers]
-        cost = list(costs) if costs is not None else [1.0] * j
-        extra = None
-        if self.sample_values:
-            values = values or {}
-            cols = [
-                [float(x) for x in values[v]] if v in values else [np.nan] * j
-                for v in self.sample_values
-            ]
-            extra = [np.array(cols, dtype=np.float64).T]
-        one = rp.replay([ids], [cost], orders=1, extra=extra, shuffle=False)
-        qx = self.question_matrix([question], [meta])
-        crit = critical_prices(self.model, _pad(one, self.grid.cap), qx, self.grid)[0, 0, j - 1]
+        crit = float(self.criticals([question], [answers], [costs], [values], [meta])[0])
         price = self.price_for(question)
-        return Decision(bool(crit <= price), j, float(crit), price)
+        if j == 0:
+            return Decision(False, 0, crit, price)
+        if j >= self.grid.cap:
+            return Decision(True, j, crit, price)
+        return Decision(bool(crit <= price), j, crit, price)
+
+    def criticals(
+        self,
+        questions: Sequence[str],
+        answers: Sequence[Sequence[str | None]],
+        costs: Sequence[Sequence[float] | None] | None = None,
+        values: Sequence[Mapping[str, Sequence[float]] | None] | None = None,
+        metas: Sequence[Mapping[str, Any]] | None = None,
+    ) -> NDArray[np.float64]:
+        """The critical price of many questions at once (:meth:`decide`'s, one model call per
+        number of samples drawn): ``inf`` before any sample, 0 at the cap."""
+        n = len(questions)
+        costs = costs if costs is not None else [None] * n
+        values = values if values is not None else [None] * n
+        metas = metas if metas is not None else [{}] * n
+        out = np.zeros(n)
+        by_j: dict[int, list[int]] = {}
+        for i, a in enumerate(answers):
+            j = len(a)
+            if j == 0:
+                out[i] = np.inf
+            elif j < self.grid.cap:
+                by_j.setdefault(j, []).append(i)
+        for j, rows in by_j.items():
+            ids, cost, extra = [], [], []
+            for i in rows:
+                labels: dict[str, int] = {}
+                ids.append(
+                    [-1 if a is None else labels.setdefault(a, len(labels)) for a in answers[i]]
+                )
+                c = costs[i]
+                cost.append(list(c) if c is not None else [1.0] * j)
+                if self.sample_values:
+                    v = values[i] or {}
+                    cols = [
+                        [float(x) for x in v[name]] if name in v else [np.nan] * j
+                        for name in self.sample_values
+                    ]
+                    extra.append(np.array(cols, dtype=np.float64).T)
+            group = rp.replay(ids, cost, orders=1, extra=extra or None, shuffle=False)
+            qx = self.question_matrix([questions[i] for i in rows], [metas[i] for i in rows])
+            crit = critical_prices(self.model, _pad(group, self.grid.cap), qx, self.grid)
+            out[rows] = crit[:, 0, j - 1]
+        return out
 
 
 def known_features(names: list[str], folder: Path) -> None:
@@ -243,7 +274,7 @@ def _pad(one: rp.Replays, cap: int) -> rp.Replays:
         return None if a is None else a[:, :, idx]
 
     return rp.Replays(
-        n=np.array([cap]),
+        n=np.full(one.n.shape, cap),
         ids=ext(one.ids),
         credit=ext(one.credit),
         top1=ext(one.top1),

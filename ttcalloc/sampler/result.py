@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,20 +46,39 @@ class SampleResult:
     out: Path
     model: str
     simulated: bool
-    requested: int
-    written: int
-    errors: int
+    requested: int  # samples asked for in this run
+    written: int  # samples received in this run
+    errors: int  # samples that failed in this run
     requests: int
     retries: int
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float | None
     wall_s: float
-    total_samples: int
+    total_samples: int  # samples the folder holds at the end
     stopped: str | None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"out": str(self.out)}
+
+    def plus(self, later: SampleResult) -> SampleResult:
+        """This run followed by ``later`` on the same folder: counts added, the folder as
+        ``later`` left it, the first stop."""
+        costs = (self.cost_usd, later.cost_usd)
+        return replace(
+            self,
+            requested=self.requested + later.requested,
+            written=self.written + later.written,
+            errors=self.errors + later.errors,
+            requests=self.requests + later.requests,
+            retries=self.retries + later.retries,
+            prompt_tokens=self.prompt_tokens + later.prompt_tokens,
+            completion_tokens=self.completion_tokens + later.completion_tokens,
+            cost_usd=None if None in costs else sum(c or 0.0 for c in costs),
+            wall_s=self.wall_s + later.wall_s,
+            total_samples=later.total_samples,
+            stopped=self.stopped or later.stopped,
+        )
 
     @classmethod
     def from_stats(

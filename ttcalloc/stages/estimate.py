@@ -145,7 +145,13 @@ def load_samples(
     art = read_artifact(samples_path, SAMPLES)
     samples = art.df
     failed = samples.filter(pl.col("correct").is_null() | pl.col("error").is_not_null()).height
-    samples = samples.filter(pl.col("correct").is_not_null() & pl.col("error").is_null())
+    received = samples.filter(pl.col("error").is_null())
+    samples = received.filter(pl.col("correct").is_not_null())
+    if samples.height == 0 and received.height > 0:
+        raise DataError(
+            f"{samples_path}: its samples are of unlabeled questions (no gold answers), so "
+            "their accuracy cannot be estimated"
+        )
     if options.models:
         present = set(samples["model"].unique())
         unknown = [m for m in options.models if m not in present]

@@ -7,6 +7,6 @@
 - :mod:`~ttcalloc.stages.run.write`: votes, the uniform comparison, ``answers.parquet``
 """
 
-from ttcalloc.stages.run.stage import RunOptions, RunResult, describe, run_policy
+from ttcalloc.stages.run.stage import RunOptions, RunResult, describe, run_policy, up_to_date
 
-__all__ = ["RunOptions", "RunResult", "describe", "run_policy"]
+__all__ = ["RunOptions", "RunResult", "describe", "run_policy", "up_to_date"]

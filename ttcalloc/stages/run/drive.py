@@ -1,11 +1,14 @@
 """What ``run`` asks the sampler for: a static policy's k per question, or an adaptive policy's
-decision after every sample, with live budget tracking and the hard budget's ledger.
+decisions round by round, with live budget tracking and the hard budget.
 
-Both are :class:`ttcalloc.sampler.loop.Source` s.  A question is *started* when a worker needs
-work (in input order); its samples already in the folder are used first (a rerun draws nothing
-twice), then it asks for what is missing.  A question is *finished* when its policy is done with
-it, when the hard budget cuts it (it keeps what it has; every question is owed at least the
-cheapest action's samples, so none is left without one), or when the run stops.
+Both are :class:`ttcalloc.sampler.loop.Source` s, and both use the samples the folder already
+holds before drawing (a rerun draws nothing twice).  :class:`StaticDriver` starts a question when
+a worker needs work (in input order) and asks for the k samples of its action; a hard budget's
+:class:`ttcalloc.core.vote.Ledger` admits them (every question owed at least the cheapest action's
+samples, so none is left without one).  :class:`AdaptiveDriver` draws in synchronous rounds and
+decides each round at one price (:mod:`ttcalloc.core.pacing`), so its decisions do not depend on
+the order samples arrive in.  A question is *finished* when its policy is done with it, when the
+hard budget cuts it (it keeps what it has), or when the run stops.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from typing import Any
 import numpy as np
 
 from ttcalloc.backends import Request
+from ttcalloc.common.console import log, warn
+from ttcalloc.common.hashing import seeded_unit
+from ttcalloc.core.pacing import pace, rank
 from ttcalloc.core.vote import Ledger
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.policy import Policy, calibrate, decide
@@ -273,6 +279,17 @@ class StaticDriver(Driver):
         k = self.ks[a]
         item.decisions.append({"mu": self.mu, "action": item.action, "k": k})
         item.used = [i for i in range(k)]
+        held = [i for i in range(k) if i in item.got]
+        if self.ledger is not None and held and draw:
+            # samples an earlier run drew count against the hard budget as drawn ones do
+            n = self.ledger.admit(item.pid, len(held))
+            self.ledger.settle(n, sum(item.got[i].cost for i in held[:n]))
+            if n < len(held):
+                item.cut = True
+                item.decisions.append({"cut_by_hard_budget_at": n})
+                item.used = held[:n]
+                self.finish(item)
+                return
         todo = [i for i in range(k) if i not in item.got]
         if not todo or not draw:
             self.finish(item)
@@ -292,11 +309,9 @@ class StaticDriver(Driver):
                 k = self.ks[self.policy.actions.index(it.action)]
                 rest = k - len([i for i in it.used if i in it.got])
                 progress += self.policy.expected_cost(it.action) * max(0, rest) / max(1, k)
-        room = self.ledger.total - self.ledger.spent - progress
-        # samples the questions left already hold (an earlier run drew them) are in the spend
-        # and in their actions' costs: count them once, so a rerun decides as the first run did
-        held = sum(g.cost for i in left for g in self.items[i].got.values())
-        per_q = (room + held) / len(left)
+        # the samples questions left already hold (an earlier run drew them) are charged when
+        # they start, as the first run was charged for drawing them: a rerun decides alike
+        per_q = (self.ledger.total - self.ledger.spent - progress) / len(left)
         s = self.scores[left]
         costs = self.policy.costs
         self.mu = calibrate(s, costs, np.broadcast_to(costs, s.shape), max(per_q, 0.0))
@@ -307,80 +322,242 @@ class StaticDriver(Driver):
 
     def place(self, item: Item) -> None:
         k = len(item.used)
-        item.used = [i for i in range(k) if i in item.got]
+        item.used = [i for i in item.used if i in item.got]
         if len(item.used) < k:
             item.cut = True
 
 
 class AdaptiveDriver(Driver):
-    """Draw one sample at a time per question; after each, the policy says stop or continue.
+    """Draw in synchronous rounds; after each round, every question still drawing stops or
+    continues, all at one price.
 
-    The price a question runs at is the policy's (two calibrated prices, mixed by a hash of the
-    question) times a live factor that keeps the realized mean cost on the budget: after every
-    finished question it moves by ``exp(0.5 (cost - budget) / budget)`` (bounded to 1/100..100).
+    Round ``r``: each active question gets its ``r``-th sample (one the folder holds, else one
+    drawn; a failed request is retried with another sample index, until ``cap`` requests of the
+    question have failed in this run: then it keeps what it has).  Once the round is in, the
+    policy gives each question its critical price (:meth:`AdaptivePolicy.criticals`), and
+    :func:`ttcalloc.core.pacing.pace` picks the round's price so that the projected mean cost per
+    question meets the budget: what all questions have spent so far, plus the expected samples of
+    those that continue (the share that continues this round taken as the chance of continuing
+    at each later round).  The
+    decisions depend on the samples only, not on the order they arrived in, so a rerun that
+    replays the samples the folder holds, round by round, decides exactly as the first run.
+
+    With a hard budget, the number that continue is also capped so that the next round's
+    samples, each at its worst case, fit in what is left of ``budget x questions`` (the first
+    round, one sample each, is checked before any request).  The budget then bounds the cost
+    of the samples the answers use.
     """
 
     def __init__(self, policy: AdaptivePolicy, **kw: Any) -> None:
         super().__init__(**kw)
         self.policy = policy
-        self.scale = 1.0
         self.cap = policy.grid.cap
+        self.round = 0
+        self.active: list[Item] = []
+        self.pending: set[str] = set()  # active questions whose sample of this round is not in
+        self.keys = {it.pid: seeded_unit("stop-mix", it.problem["question"]) for it in self.items}
+        self.spent = 0.0  # what the samples the answers use cost
+        self.prices: list[dict[str, Any]] = []  # per round: price, questions, continuing, cut
+        self.worst = self.ledger.worst if self.ledger is not None else math.inf
+        self.over_worst = False
 
-    def decision(self, item: Item) -> bool:
-        """True to stop after the samples in ``item.used``."""
-        used = [item.got[i] for i in item.used]
-        d = self.policy.decide(
-            item.problem["question"],
-            [g.label for g in used],
-            [g.cost for g in used],
-            {v: [g.values.get(v, math.nan) for g in used] for v in self.policy.sample_values},
-            **item.meta,
-        )
-        price = d.price * self.scale
-        stop = d.stop if d.drawn >= self.cap else bool(d.critical <= price)
-        item.decisions.append(
-            {"after": d.drawn, "critical": _num(d.critical), "price": _num(price), "stop": stop}
-        )
-        return stop
+    # --- Source ---------------------------------------------------------------------------
 
-    def start(self, item: Item, draw: bool = True) -> None:
-        item.started = True
-        have = sorted(item.got)
-        for i in have:  # replay what the folder already holds, in sample order
-            item.used.append(i)
-            if self.decision(item):
-                self.finish(item)
-                return
-        if draw:
-            self.draw_next(item)
-        else:
+    async def next(self) -> Request | None:
+        while not self.closed:
+            if self.ready:
+                request = self.ready.popleft()
+                item = self.by_pid[request.problem_id]
+                item.queued -= 1
+                item.inflight += 1
+                item.inflight_n += request.n
+                return request
+            if not self.pending:
+                if not self.advance():
+                    return None
+                continue
+            self.changed.clear()
+            await self.changed.wait()
+        return None
+
+    def received(self, request: Request, rows: list[dict[str, Any]]) -> int:
+        item = self.by_pid[request.problem_id]
+        item.inflight -= 1
+        item.inflight_n -= request.n
+        before = self.done
+        for row in rows:
+            idx = int(row["sample_idx"])
+            if row.get("error") is None:
+                got = to_got(row, item.problem["grader"], self.unit)
+                item.got[idx] = got
+                self.drawn += 1
+                if item.pid in self.pending:  # (after a stop too: it was paid for)
+                    self.use(item, idx)
+            else:
+                item.failed.add(idx)
+        # its sample of the round failed: another index, unless its tries ran out
+        if item.pid in self.pending and not self.closed and not self.draw_next(item):
+            item.cut = True
+            item.decisions.append({"after": len(item.used), "gave_up_after_failures": True})
+            self.pending.discard(item.pid)
+            self.active.remove(item)
             self.finish(item)
+        self.changed.set()
+        return self.done - before
 
-    def draw_next(self, item: Item) -> None:
+    def status(self, stats: Stats) -> str:
+        spend = f"${stats.cost:.4f}" if stats.cost_known else "$?"
+        text = (
+            f"round {self.round}: {self.done}/{self.total} answered, {self.drawn} samples, "
+            f"spent {self.spent / max(self.total, 1):.3g}/{self.budget:g} {self.unit} per "
+            f"question, {spend}"
+        )
+        if self.ledger is not None:
+            text += f", {self.spent:.4g}/{self.ledger.total:.4g} of the hard budget"
+        return text
+
+    # --- rounds -----------------------------------------------------------------------------
+
+    def use(self, item: Item, idx: int) -> None:
+        """``idx`` is ``item``'s sample of this round."""
+        item.used.append(idx)
+        cost = item.got[idx].cost
+        self.spent += cost
+        if self.ledger is not None:
+            self.ledger.spent = self.spent
+            if cost > self.worst + 1e-9 and not self.over_worst:
+                self.over_worst = True
+                warn(
+                    f"a sample cost {cost:g} {self.unit}, more than the {self.worst:g} reserved "
+                    "for it (the server counts more prompt tokens than litellm's tokenizer?); "
+                    "later rounds reserve the most a sample has cost"
+                )
+        self.pending.discard(item.pid)
+
+    def draw_next(self, item: Item) -> bool:
+        """Queue a request for ``item``'s sample of this round; False once ``cap`` of its
+        requests have failed in this run."""
+        if len(item.failed) >= self.cap:
+            return False
         tried = set(item.got) | item.failed
-        if len(item.used) >= self.cap or len(tried) >= 2 * self.cap:
-            self.finish(item)
-            return
         nxt = next(i for i in range(len(tried) + 1) if i not in tried)
         self.enqueue(item, [nxt])
+        return True
 
-    def after(self, item: Item, failed: bool) -> None:
-        new = sorted(i for i in item.got if i not in item.used)
-        for i in new:
-            item.used.append(i)
-        if new and self.decision(item):
-            self.finish(item)
-            return
-        if failed:
-            item.cut = True
-        self.draw_next(item)
+    def advance(self) -> bool:
+        """Decide the round that is in and begin the next; False when no question is left."""
+        if self.round > 0 and not self.active:  # every question is answered
+            return False
+        if self.round == 0:
+            for it in self.items:
+                it.started = True
+            self.active = list(self.items)
+        else:
+            self.decide_round()
+        while self.active:
+            self.round += 1
+            for it in list(self.active):
+                held = sorted(i for i in it.got if i not in it.used)
+                if held:  # the folder holds this round's sample (an earlier run drew it)
+                    self.use(it, held[0])
+                    continue
+                self.pending.add(it.pid)
+                if not self.draw_next(it):
+                    self.pending.discard(it.pid)
+                    self.active.remove(it)
+                    it.cut = True
+                    self.finish(it)
+            if self.pending:
+                return True
+            self.decide_round()  # every sample of the round was held: decide at once
+        return False
+
+    def decide_round(self) -> None:
+        r, active = self.round, self.active
+        crit = self.criticals(active)
+        keys = np.array([self.keys[it.pid] for it in active])
+        steps = np.array([it.cost() / max(len(it.used), 1) for it in active])
+        horizon = self.cap - r
+        most = None
+        if self.ledger is not None:  # room for the next round's samples at their worst case
+            worst = max([self.worst, *(g.cost for it in self.items for g in it.got.values())])
+            most = int(np.floor((self.ledger.total - self.spent + 1e-9) / worst))
+        p = pace(
+            crit,
+            keys,
+            steps,
+            self.spent,
+            self.budget * self.total,
+            horizon,
+            nearest=self.ledger is None,
+            most=most,
+        )
+        self.prices.append(
+            {
+                "round": r,
+                "price": p.price,
+                "questions": len(active),
+                "continue": p.m,
+                "cut": p.wanted - p.m,
+            }
+        )
+        if horizon > 0:
+            cut_text = f", {p.wanted - p.m} more cut by the hard budget" if p.wanted > p.m else ""
+            log(
+                f"round {r}: {p.m} of {len(active)} questions continue at price {p.price:.4g} "
+                f"(projected {p.projected / max(self.total, 1):.4g} {self.unit} per question, "
+                f"budget {self.budget:g}){cut_text}"
+            )
+        # ranked between m and wanted: the projection let it continue, the hard budget did not
+        cut = set(rank(crit, keys)[p.m : p.wanted].tolist())
+        self.active = []
+        for i, (it, c, go) in enumerate(zip(active, crit, p.go, strict=True)):
+            entry: dict[str, Any] = {
+                "after": r,
+                "critical": _num(float(c)),
+                "price": _num(p.price),
+                "stop": not go,
+            }
+            if i in cut:
+                entry["cut_by_hard_budget"] = True
+                it.cut = True
+            it.decisions.append(entry)
+            if go:
+                self.active.append(it)
+            else:
+                self.finish(it)
+
+    def criticals(self, items: list[Item]) -> np.ndarray:
+        """Each question's critical price after the samples it uses (one model call)."""
+        used = [[it.got[i] for i in it.used] for it in items]
+        return self.policy.criticals(
+            [it.problem["question"] for it in items],
+            [[g.label for g in u] for u in used],
+            [[g.cost for g in u] for u in used],
+            [
+                {v: [g.values.get(v, math.nan) for g in u] for v in self.policy.sample_values}
+                for u in used
+            ],
+            [it.meta for it in items],
+        )
+
+    def finish_all(self) -> None:
+        """The run stopped: every question keeps the samples of its completed rounds and the
+        one of this round if it arrived."""
+        for item in self.items:
+            if not item.finished:
+                item.started = True
+                item.cut = True
+                self.finish(item)
+
+    def start(self, item: Item, draw: bool = True) -> None:  # rounds start questions
+        raise NotImplementedError
+
+    def after(self, item: Item, failed: bool) -> None:  # rounds decide, in decide_round
+        raise NotImplementedError
 
     def place(self, item: Item) -> None:
         item.action = f"stop@{len(item.used)}"
-        if self.budget > 0:
-            step = 0.5 * (item.cost() - self.budget) / self.budget
-            self.scale *= math.exp(min(5.0, max(-5.0, step)))  # no overflow on tiny budgets
-            self.scale = min(100.0, max(0.01, self.scale))
 
 
 def _num(x: float) -> float | None:

@@ -9,16 +9,18 @@ write ``answers.parquet`` (:mod:`.write`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ttcalloc.artifacts import freshness
 from ttcalloc.artifacts.io import atomic_path, check_output
 from ttcalloc.artifacts.questions import load_questions
 from ttcalloc.backends import Backend, count_prompt_tokens, open_backend
@@ -75,7 +77,7 @@ class RunResult:
     questions: int
     labeled: int
     answered: int
-    complete: int
+    complete: int  # questions that got every sample their policy wanted
     accuracy: float | None
     mean_cost: float
     mean_samples: float
@@ -83,10 +85,13 @@ class RunResult:
     cost_unit: str
     hard_budget: bool
     total_cost: float
-    sampling: SampleResult | None
+    sampling: SampleResult | None  # this run's requests, the policy's and uniform's
+    cut_by_budget: int = 0  # questions the hard budget kept from samples their policy wanted
+    drawn: int = 0  # samples this run drew for the policy
+    uniform_drawn: int = 0  # samples this run drew for --compare uniform only
     comparison: dict[str, Any] | None = None
     stopped: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # adaptive: each round's price
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self) | {"out": str(self.out), "samples_out": str(self.samples_out)}
@@ -96,6 +101,36 @@ class RunResult:
 
 def default_samples_out(out: Path) -> Path:
     return out.with_name(f"{out.stem}-samples.parquet")
+
+
+# options that change how a run draws, not what it answers: not part of its request
+HOW = ("concurrency", "rpm", "tpm", "timeout", "retries", "progress", "flush_every",
+       "flush_seconds", "max_failures", "max_cost")  # fmt: skip
+
+
+def run_request(
+    policy_path: Path, questions_path: Path, samples_out: Path, options: RunOptions
+) -> dict[str, Any]:
+    """What a run is asked to do (:func:`ttcalloc.artifacts.freshness.request`): the options
+    that shape the answers, and the fingerprints of the policy, the questions and the samples."""
+    opts = asdict(options)
+    opts["sample"] = {k: v for k, v in opts["sample"].items() if k not in HOW}
+    inputs = {
+        "policy": Path(policy_path) / "policy.json",
+        "questions": Path(questions_path),
+        "samples": Path(samples_out),
+    }
+    return freshness.request("run", opts, inputs)
+
+
+def up_to_date(policy_path: Path, questions_path: Path, out: Path, options: RunOptions) -> bool:
+    """Whether ``out`` was written by a run that finished (nothing stopped it, no request left
+    to retry) with the same options, policy, questions and samples: then rerunning would draw
+    nothing and answer the same."""
+    samples_out = options.samples_out or default_samples_out(Path(out))
+    if any(Path(samples_out).glob(".journal-*")):  # samples of a killed run to fold in
+        return False
+    return freshness.is_fresh(out, run_request(policy_path, questions_path, samples_out, options))
 
 
 def run_policy(
@@ -167,7 +202,7 @@ def run_policy(
         for it in items:
             it.failed = set()
 
-        async def go() -> tuple[Driver, SampleResult | None, dict[str, int] | None]:
+        async def go() -> tuple[Driver, SampleResult, dict[str, int] | None, SampleResult | None]:
             stop_on_signals()
             async with open_backend(so.model, sampling_params(so)) as backend:
                 per_request = max(1, min(so.requests_per_batch, backend.max_n))
@@ -179,10 +214,11 @@ def run_policy(
                 sampler = Sampler(backend, samples_out, so, params, inputs, gold, driver, "run")
                 await sampler.run()
                 result = sampler.result()
+                result = replace(result, requested=result.written + result.errors)
                 driver.finish_all()
-                uniform = None
+                uniform, uniform_result = None, None
                 if options.compare == "uniform" and not sampler.stop:
-                    uniform = await _uniform(
+                    uniform, uniform_result = await _uniform(
                         backend,
                         driver,
                         questions,
@@ -197,31 +233,38 @@ def run_policy(
                         unit,
                         per_request,
                     )
-                return driver, result, uniform
+                return driver, result, uniform, uniform_result
 
         try:
-            _, sampled, uniform = asyncio.run(go())
+            driver, policy_sampling, uniform, uniform_sampling = asyncio.run(go())
         except asyncio.CancelledError:
             raise KeyboardInterrupt from None
+        sampled = policy_sampling.plus(uniform_sampling) if uniform_sampling else policy_sampling
+        # up to date from now on (a rerun is skipped) unless something is left to retry
+        finished = sampled.stopped is None and not any(it.failed - set(it.got) for it in items)
+        request = run_request(policy_path, questions_path, samples_out, options)
     table = rows(items, uniform)
     comparison = compare(table, options.seed) if uniform is not None else None
     kind = "adaptive" if isinstance(policy, AdaptivePolicy) else "static"
     total = float(sum(r["cost"] for r in table))
     extra = {"cost_unit": unit, "budget": options.budget, "comparison": comparison}
-    write_answers(
-        table,
-        out,
-        {
-            "policy": str(policy_path),
-            "model": so.model,
-            "budget": options.budget,
-            "hard_budget": options.hard_budget,
-            "compare": options.compare,
-            "samples_out": str(samples_out),
-        },
-        inputs | {"samples": samples_out},
-        extra,
-    )
+    with contextlib.ExitStack() as stack:
+        if finished:
+            stack.enter_context(freshness.recording(request))
+        write_answers(
+            table,
+            out,
+            {
+                "policy": str(policy_path),
+                "model": so.model,
+                "budget": options.budget,
+                "hard_budget": options.hard_budget,
+                "compare": options.compare,
+                "samples_out": str(samples_out),
+            },
+            inputs | {"samples": samples_out},
+            extra,
+        )
     labeled = [r for r in table if r["gold"] is not None]
     return RunResult(
         out=Path(out),
@@ -231,6 +274,9 @@ def run_policy(
         labeled=len(labeled),
         answered=sum(r["final_answer"] is not None for r in table),
         complete=sum(bool(r["complete"]) for r in table),
+        cut_by_budget=sum(
+            any(k.startswith("cut_by_hard_budget") for d in it.decisions for k in d) for it in items
+        ),
         accuracy=float(np.mean([bool(r["correct"]) for r in labeled])) if labeled else None,
         mean_cost=total / len(table),
         mean_samples=float(np.mean([r["samples"] for r in table])),
@@ -239,8 +285,11 @@ def run_policy(
         hard_budget=options.hard_budget,
         total_cost=total,
         sampling=sampled,
+        drawn=policy_sampling.written,
+        uniform_drawn=uniform_sampling.written if uniform_sampling else 0,
         comparison=comparison,
-        stopped=sampled.stopped if sampled else None,
+        stopped=sampled.stopped,
+        rounds=list(getattr(driver, "prices", [])),
     )
 
 
@@ -334,14 +383,14 @@ def _ledger(
             "--hard-budget: no price is known for this model; give --price-in/--price-out"
         )
     ledger = Ledger(total=options.budget * len(items), worst=worst, floor=floor)
-    ledger.open([it.pid for it in items], [len(it.got) for it in items])
-    ledger.spent = float(sum(g.cost for it in items for g in it.got.values()))
+    # the budget bounds what the answers' samples cost: samples the folder already holds are
+    # charged as they are used (an earlier run's uniform draws or unused samples are not)
+    ledger.open([it.pid for it in items], [0] * len(items))
     if not ledger.feasible():
         raise InputError(
             f"--hard-budget: {options.budget:g} x {len(items)} questions = {ledger.total:g} {unit} "
             f"cannot guarantee every question {floor} sample(s) at their worst case ({worst:g} "
-            f"{unit} each, after {ledger.spent:g} already spent); raise --budget or lower "
-            "--max-tokens"
+            f"{unit} each); raise --budget or lower --max-tokens"
         )
     return ledger
 
@@ -389,8 +438,9 @@ async def _uniform(
     seed: int,
     unit: str,
     per_request: int,
-) -> dict[str, int]:
-    """Draw what uniform at the policy's realized mean samples still lacks (same folder)."""
+) -> tuple[dict[str, int], SampleResult | None]:
+    """Draw what uniform at the policy's realized mean samples still lacks (same folder);
+    the plan, and what the drawing did (None: nothing was missing)."""
     items = driver.items
     if isinstance(driver, AdaptiveDriver):
         cap = driver.cap
@@ -417,7 +467,8 @@ async def _uniform(
         await sampler.run()
         if sampler.stop:
             warn(f"--compare uniform: stopped ({sampler.stop[0]}); uniform uses what arrived")
-    return plan
+        return plan, sampler.result()
+    return plan, None
 
 
 class _Recorder:
@@ -455,11 +506,15 @@ def describe(result: RunResult) -> str:
         f"{result.policy} policy: {result.answered}/{result.questions} questions answered"
         f"{acc}; mean cost {result.mean_cost:.4g} {result.cost_unit} per question (budget "
         f"{result.budget:g}{', hard' if result.hard_budget else ''}), "
-        f"{result.mean_samples:.3g} samples per question; wrote {result.out}, samples in "
-        f"{result.samples_out}"
+        f"{result.mean_samples:.3g} samples per question; drew {result.drawn} samples"
+        f"{f' (and {result.uniform_drawn} for uniform)' if result.uniform_drawn else ''}; "
+        f"wrote {result.out}, samples in {result.samples_out}"
     )
-    if result.complete < result.questions:
-        line += f"; {result.questions - result.complete} cut short (rerun to complete)"
+    if result.cut_by_budget:
+        line += f"; {result.cut_by_budget} cut short by the hard budget"
+    short = result.questions - result.complete - result.cut_by_budget
+    if short > 0:
+        line += f"; {short} cut short (rerun to complete)"
     if result.stopped:
         line += f"; stopped: {result.stopped}"
     c = result.comparison
