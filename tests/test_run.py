@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -246,6 +247,11 @@ def test_a_hard_budget_rerun_answers_as_the_first_run(
     out = tmp_path / "h.parquet"
     r = run_cli("run", trained[learner], q, *args, "--out", out, "--compare", "uniform")
     assert r.exit_code == 0, r.stderr
+    # the comparison is read with evaluate's words, and 40 questions are called few
+    verdict = re.search(
+        r"\(paired bootstrap 95%\): the policy is (.+?) uniform \(with 40 ", r.stderr
+    )
+    assert verdict and verdict[1] in ("ahead of", "behind", "not distinguishable from"), r.stderr
     first = _answers(out)
     assert first["cost"].sum() <= 1.3 * 40
     # uniform's extra samples are in the folder now: the rerun must not count them

@@ -1,21 +1,16 @@
 """Plain sentences on what the scored records say, for the report's notes and the CLI.
 
-One vocabulary everywhere (CLI notes, report.md, README, ``run --compare``): a paired 95%
-interval of a difference above 0 reads *ahead of*, below 0 *behind*, covering 0 *not
-distinguishable from*; see :func:`compared`.
+One vocabulary everywhere (CLI notes, report.md, README, ``run --compare``): see
+:mod:`ttcalloc.common.wording`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-AHEAD, BEHIND, LEVEL = "ahead of", "behind", "not distinguishable from"
-SMALL_TEST = 100  # fewer test problems than this: the notes say the intervals are wide
+from ttcalloc.common.wording import AHEAD, BEHIND, SMALL_TEST, compared
 
-
-def compared(lo: float, hi: float) -> str:
-    """The words for a 95% interval ``[lo, hi]`` of a difference (this minus the other)."""
-    return AHEAD if lo > 0 else BEHIND if hi < 0 else LEVEL
+__all__ = ["compared", "verdicts"]
 
 
 def verdicts(records: list[dict[str, Any]]) -> list[str]:

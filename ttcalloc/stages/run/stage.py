@@ -26,6 +26,7 @@ from ttcalloc.artifacts.questions import load_questions
 from ttcalloc.backends import Backend, count_prompt_tokens, open_backend
 from ttcalloc.common.console import log, warn
 from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.common.wording import SMALL_TEST, compared
 from ttcalloc.core.vote import Ledger
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.policy import Policy, load_policy
@@ -524,6 +525,12 @@ def describe(result: RunResult) -> str:
             f"\ncompare uniform on {c['questions']} labeled questions: policy "
             f"{c['policy_accuracy']:.4f} ({c['policy_samples']:.3g} samples) vs uniform "
             f"{c['uniform_accuracy']:.4f} ({c['uniform_samples']:.3g} samples), difference "
-            f"{c['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}] (paired bootstrap 95%)"
+            f"{c['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}] (paired bootstrap 95%): the policy is "
+            f"{compared(lo, hi)} uniform"
+            + (
+                f" (with {c['questions']} questions only large differences show)"
+                if c["questions"] < SMALL_TEST
+                else ""
+            )
         )
     return line
