@@ -8,6 +8,9 @@ TTC := $(VENV)/bin/ttcalloc
 DEMO ?= out/demo
 DEMO_MODEL ?= local/smollm2
 DEMO_N ?= 8
+# the demo's prompt asks SmolLM2-135M for a brief answer (the built-in one let 44% of its samples
+# run into --max-tokens 128); the demo's `run` stage uses it too
+DEMO_PROMPT ?= examples/brief_prompt.txt
 FORCE ?=
 # make reproduce: MODEL (a litellm model string), DATASET (gsm8k or math), N samples per problem,
 # KS the actions' sample counts, BUDGETS in COST units, LIMIT problems (empty: all).
@@ -60,7 +63,7 @@ demo: $(STAMP)  ## The main job on a real local model, offline: data -> ... -> e
 	TTC=$(TTC) OUT=$(DEMO) KIND=jsonl SOURCE=examples/arithmetic.jsonl \
 		DATA_ARGS="--id-field id --meta-field kind" TEST_FRAC=0.5 MODEL=$(DEMO_MODEL) \
 		N=$(DEMO_N) MAX_TOKENS=128 CONCURRENCY=2 KS=1,2,4 COST=samples BUDGETS=1.25,1.5,2 \
-		FOLDS=3 FORCE=$(FORCE) examples/pipeline.sh
+		SAMPLE_ARGS="--prompt $(DEMO_PROMPT)" FOLDS=3 FORCE=$(FORCE) examples/pipeline.sh
 
 smoke: $(STAMP)  ## The demo pipeline on the simulated backend, in seconds (CI runs it).
 	rm -rf out/smoke

@@ -5,13 +5,19 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from ttcalloc.backends.base import Backend, SamplingParams
 from ttcalloc.backends.litellm_backend import LiteLLMBackend
 from ttcalloc.backends.registry import register
+from ttcalloc.common.console import log
 from ttcalloc.common.errors import InputError
+
+THREADS_ENV = "TTCALLOC_THREADS"
+# keys of SamplingParams.extra this backend consumes (the rest go with every request)
+_SERVER_KEYS = ("n_ctx", "n_parallel", "n_threads")
 
 
 def _free_port() -> int:
@@ -19,6 +25,43 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on (hyper-threads of one core count once)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            package = (topology / "physical_package_id").read_text().strip()
+            core = (topology / "core_id").read_text().strip()
+        except OSError:
+            return len(cpus)  # no topology (some containers): count the CPUs
+        cores.add((package, core))
+    return max(1, len(cores))
+
+
+def default_threads() -> int:
+    """CPU threads of a local model: ``$TTCALLOC_THREADS``, else the physical cores but one
+    (left to the sampler: HTTP, grading, writing), at least 1.
+
+    llama.cpp's threads spin and wait for each other at every layer, so a thread that shares
+    its core with the sampler (or another run) holds all the others back.
+    """
+    explicit = os.environ.get(THREADS_ENV, "").strip()
+    if explicit:
+        try:
+            value = int(explicit)
+        except ValueError:
+            raise InputError(f"{THREADS_ENV}={explicit!r}: expected a whole number >= 1") from None
+        if value < 1:
+            raise InputError(f"{THREADS_ENV}={explicit!r}: expected a whole number >= 1")
+        return value
+    return max(1, physical_cores() - 1)
 
 
 def local_model_path(name: str) -> Path:
@@ -63,10 +106,21 @@ async def _local_factory(model: str, params: SamplingParams) -> AsyncIterator[Ba
     cfg.hostnames = ["127.0.0.1"]
     port = _free_port()
     cfg.port = port
-    cfg.cpuparams.n_threads = os.cpu_count() or 2
+    threads = params.extra.get("n_threads") or default_threads()
+    # one pool of threads for the whole server: requests in flight share it (one batch per step)
+    cfg.cpuparams.n_threads = cfg.cpuparams_batch.n_threads = int(threads)
     cfg.model_alias = "local"
+    # no host-memory prompt cache: llama-server keeps every finished request's KV state (up to
+    # 8 GiB by default), which grew the process by ~2 MB a sample; requests for one problem
+    # come together, so a slot's own prompt reuse (cache_prompt) is all that pays here
+    cfg.cache_ram_mib = 0
     cfg.verbosity = -1  # the server's own log would flood stderr
+    size = path.stat().st_size / 1e6
+    label = "thread" if threads == 1 else "threads"
+    log(f"loading model {model} ({path.name}, {size:.0f} MB, {threads} {label}) ...")
+    started = time.monotonic()
     server = xllamacpp.Server(cfg)
+    log(f"loaded {model} in {time.monotonic() - started:.1f} s")
     params = SamplingParams(
         temperature=params.temperature,
         max_tokens=params.max_tokens,
@@ -75,7 +129,7 @@ async def _local_factory(model: str, params: SamplingParams) -> AsyncIterator[Ba
         price_in=params.price_in if params.price_in is not None else 0.0,
         price_out=params.price_out if params.price_out is not None else 0.0,
         logprobs=params.logprobs,
-        extra={k: v for k, v in params.extra.items() if k not in ("n_ctx", "n_parallel")},
+        extra={k: v for k, v in params.extra.items() if k not in _SERVER_KEYS},
     )
     # one choice per request: xllamacpp counts usage for the first choice only when n > 1
     backend = LiteLLMBackend(model, params, api_key="local", max_n=1, route="openai/local")

@@ -76,6 +76,23 @@ FlushEveryOpt = Annotated[
     int, typer.Option(help="Samples per Parquet part (parts are also written every 5 s).")
 ]
 
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="CPU threads of a local/ model (default: $TTCALLOC_THREADS, else the physical "
+        "cores but one, at least 1); other models ignore it.",
+        min=1,
+    ),
+]
+
+ProgressOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Show progress on stderr: a bar on a terminal, else a status line every "
+        "$TTCALLOC_PROGRESS_SECONDS (10) seconds."
+    ),
+]
+
 MaxFailuresOpt = Annotated[
     int,
     typer.Option(
@@ -122,7 +139,8 @@ def sample_cmd(
     logprobs: LogprobsOpt = True,
     flush_every: FlushEveryOpt = 64,
     max_failures: MaxFailuresOpt = 10,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    threads: ThreadsOpt = None,
+    progress: ProgressOpt = True,
     as_json: JsonFlag = False,
 ) -> None:
     """Sample n responses per problem from an LLM: resumable, concurrent, graded."""
@@ -153,6 +171,7 @@ def sample_cmd(
         progress=progress,
         flush_every=flush_every,
         max_failures=max_failures,
+        threads=threads,
     )
     result = sample_problems(problems, out, options)
     log(describe(result))
@@ -241,7 +260,8 @@ def run_cmd(
     logprobs: LogprobsOpt = True,
     flush_every: FlushEveryOpt = 64,
     max_failures: MaxFailuresOpt = 10,
-    progress: Annotated[bool, typer.Option(help="Show a progress line on stderr.")] = True,
+    threads: ThreadsOpt = None,
+    progress: ProgressOpt = True,
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:
@@ -272,6 +292,7 @@ def run_cmd(
         progress=progress,
         flush_every=flush_every,
         max_failures=max_failures,
+        threads=threads,
     )
     options = RunOptions(
         sample=sample,

@@ -29,6 +29,7 @@ from ttcalloc.backends import (
 )
 from ttcalloc.common.console import err_console, warn
 from ttcalloc.common.errors import TtcallocError
+from ttcalloc.common.progress import StatusLines
 from ttcalloc.common.redact import redact
 from ttcalloc.sampler.limits import CostGuard, RateLimiter
 from ttcalloc.sampler.options import SampleOptions, worst_cost
@@ -168,6 +169,9 @@ class Sampler:
         self.task = self.progress.add_task(
             "sample", total=source.total, stats=source.status(self.stats)
         )
+        # no bar when stderr is not a terminal: a status line every few seconds instead
+        self.lines = StatusLines(label, options.progress)
+        self.done = 0  # units of progress made (samples, or questions answered for `run`)
 
     def result(self) -> SampleResult:
         """What the run did, and what the folder now holds."""
@@ -193,6 +197,7 @@ class Sampler:
         fatal: BaseException | None = None
         with self.progress:
             workers = [asyncio.create_task(self.worker()) for _ in range(self.options.concurrency)]
+            reporter = asyncio.create_task(self.report()) if self.lines.enabled else None
             try:
                 await asyncio.gather(*workers)
             except FatalError as exc:
@@ -201,6 +206,8 @@ class Sampler:
                     w.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
             finally:
+                if reporter is not None:
+                    reporter.cancel()
                 self.source.close()
                 self.writer.flush()
         if fatal is not None:
@@ -216,6 +223,19 @@ class Sampler:
                 f"received, {self.stats.errors} failed, {self.stats.requests} requests; what was "
                 f"received is kept in {self.out}, rerun to retry the rest"
             )
+
+    async def report(self) -> None:
+        """Print the status line every few seconds, also while no sample arrives (a slow local
+        model), until cancelled; :meth:`record` prints it too when it is due."""
+        seconds = self.lines.seconds or 10.0
+        while True:
+            await asyncio.sleep(max(0.01, self.lines.last + seconds - time.monotonic()))
+            self.status()
+
+    def status(self) -> None:
+        """The status line, if one is due (stderr not a terminal)."""
+        if self.lines.due():
+            self.lines.show(self.done, self.source.total, self.source.status(self.stats))
 
     async def worker(self) -> None:
         while not self.stop:
@@ -235,7 +255,13 @@ class Sampler:
             self.record(request, choices, errors, time.monotonic() - started)
 
     def worst(self, request: Request) -> float | None:
-        """The request's worst-case dollars (None when no price is known)."""
+        """The request's worst-case dollars (None when no price is known).
+
+        Only ``--max-cost`` uses it: without it, or without a price, the prompt is not counted
+        (the counter is litellm's tokenizer: importing litellm alone takes seconds).
+        """
+        if self.options.max_cost is None or worst_cost(self.options, 0, 1, self.prices) is None:
+            return None
         tokens = self.prompt_tokens.get(request.problem_id)
         if tokens is None:
             tokens = count_prompt_tokens(self.options.model, request.messages)
@@ -312,6 +338,8 @@ class Sampler:
                 self.broken = f"{self.failures} consecutive requests failed (last: {last[:300]})"
                 self.halt(self.broken)
         advance = self.source.received(request, rows)
+        self.done += advance
+        self.status()
         if not self.progress.disable:
             self.progress.update(
                 self.task,

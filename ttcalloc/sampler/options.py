@@ -47,6 +47,7 @@ class SampleOptions:
     flush_seconds: float = 5.0
     progress: bool = True
     max_failures: int = 10  # consecutive failed requests before the run stops
+    threads: int | None = None  # CPU threads of a local/ model (None: the backend's default)
 
     def check(self) -> None:
         positive = {
@@ -60,6 +61,8 @@ class SampleOptions:
         for flag, value in positive.items():
             if value < 1:
                 raise InputError(f"{flag} {value}: must be at least 1")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"--threads {self.threads}: must be at least 1")
         if self.retries < 0:
             raise InputError(f"--retries {self.retries}: must be >= 0")
         if not (math.isfinite(self.timeout) and self.timeout > 0):
@@ -119,7 +122,10 @@ def part_params(options: SampleOptions, prompt_label: str) -> dict[str, Any]:
 
 def sampling_params(options: SampleOptions) -> SamplingParams:
     """What the backend is opened with."""
-    local = options.model.startswith("local/")
+    extra: dict[str, Any] = {}
+    if options.model.startswith("local/"):
+        # the server decodes up to n_parallel requests in one batch, on one pool of threads
+        extra = {"n_parallel": min(options.concurrency, 4), "n_threads": options.threads}
     return SamplingParams(
         temperature=options.temperature,
         max_tokens=options.max_tokens,
@@ -128,7 +134,7 @@ def sampling_params(options: SampleOptions) -> SamplingParams:
         price_in=options.price_in,
         price_out=options.price_out,
         logprobs=options.logprobs,
-        extra={"n_parallel": min(options.concurrency, 4)} if local else {},
+        extra=extra,
     )
 
 
