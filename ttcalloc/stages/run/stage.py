@@ -506,8 +506,13 @@ def describe(result: RunResult) -> str:
     line = (
         f"{result.policy} policy: {result.answered}/{result.questions} questions answered"
         f"{acc}; mean cost {result.mean_cost:.4g} {result.cost_unit} per question (budget "
-        f"{result.budget:g}{', hard' if result.hard_budget else ''}), "
-        f"{result.mean_samples:.3g} samples per question; drew {result.drawn} samples"
+        f"{result.budget:g}{', hard' if result.hard_budget else ''})"
+        + (
+            ""
+            if result.cost_unit == "samples"
+            else f", {result.mean_samples:.3g} samples per question"
+        )
+        + f"; drew {result.drawn} samples"
         f"{f' (and {result.uniform_drawn} for uniform)' if result.uniform_drawn else ''}; "
         f"wrote {result.out}, samples in {result.samples_out}"
     )
@@ -525,12 +530,16 @@ def describe(result: RunResult) -> str:
             f"\ncompare uniform on {c['questions']} labeled questions: policy "
             f"{c['policy_accuracy']:.4f} ({c['policy_samples']:.3g} samples) vs uniform "
             f"{c['uniform_accuracy']:.4f} ({c['uniform_samples']:.3g} samples), difference "
-            f"{c['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}] (paired bootstrap 95%): the policy is "
-            f"{compared(lo, hi)} uniform"
+            f"{c['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}] (paired bootstrap 95%): "
             + (
-                f" (with {c['questions']} questions only large differences show)"
-                if c["questions"] < SMALL_TEST
-                else ""
+                "the policy scores as uniform does on every question"
+                if lo == hi == c["difference"] == 0
+                else f"the policy is {compared(lo, hi)} uniform"
+                + (
+                    f" (with {c['questions']} questions only large differences show)"
+                    if c["questions"] < SMALL_TEST
+                    else ""
+                )
             )
         )
     return line
