@@ -20,6 +20,7 @@ from ttcalloc.stages import data
 ROOT = Path(__file__).resolve().parents[1]
 # "sampling 12/48 (25%) 3.10/s ETA 0:12 after 0:04 | ..."
 STATUS = re.compile(r"^(\w+) (\d+)/(\d+) \(\d+%\) [\d.]+/s (ETA [\d:?]+|done) after [\d:]+ \| ")
+OFFLINE = re.compile(r"^(\w+) (\d+)/(\d+) \(\d+%\) [\d.]+/s (ETA [\d:?]+|done) after [\d:]+$")
 
 
 def _cli(args: list[object], seconds: str | None) -> subprocess.CompletedProcess[str]:
@@ -157,3 +158,41 @@ def test_local_model_says_it_is_loading_and_runs_on_the_threads_asked(
     err = capsys.readouterr().err
     assert re.search(r"loading model local/smollm2 \(\S+\.gguf, \d+ MB, 1 thread\) \.\.\.", err)
     assert re.search(r"loaded local/smollm2 in [\d.]+ s", err)
+
+
+def test_math_grading_and_evaluate_print_status_lines_when_piped(tmp_path: Path) -> None:
+    """Long offline work reports too: math grading in chunks (here 1,000 answer parses, one
+    process) and evaluate's budgets; every status line counts up to its total."""
+    code = (
+        "from ttcalloc.text import batch\n"
+        "items = [(f'{i}/2', '\\\\frac{' + str(i) + '}{2}', 'math') for i in range(1, 501)]\n"
+        "assert all(batch.grade_many(items))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    env |= {
+        "PYTHONPATH": str(ROOT),
+        progress.PROGRESS_ENV: "0.000001",
+        "TTCALLOC_WORKERS": "1",
+        "TTCALLOC_HOME": str(tmp_path / "home"),  # no canonical forms cached yet
+    }
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert res.returncode == 0, res.stderr
+    lines = [m for m in map(OFFLINE.match, res.stderr.splitlines()) if m and m[1] == "grading"]
+    assert len(lines) >= 2 and {int(m[3]) for m in lines} == {1000}, res.stderr
+    done = [int(m[2]) for m in lines]
+    assert done == sorted(done) and done[-1] == 1000
+
+    (tmp_path / "pipe").mkdir()
+    p = sim_pipeline(tmp_path / "pipe", 30)
+    r = run_cli(
+        "train", p["alloc"], "--problems", p["problems"], "--budget", "1.5",
+        "--learner", "imitate", "--out", tmp_path / "policy",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    args = ["evaluate", tmp_path / "policy", "--budgets", "1.5,2", "--no-plot", "--bootstrap"]
+    res = _cli([*args, "200", "--out", tmp_path / "r"], "0.000001")
+    assert res.returncode == 0, res.stderr
+    scoring = [m for m in map(OFFLINE.match, res.stderr.splitlines()) if m and m[1] == "scoring"]
+    assert scoring and int(scoring[-1][2]) == int(scoring[-1][3]), res.stderr

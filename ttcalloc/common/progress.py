@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from typing import Any
 
 from ttcalloc.common.console import err_console
 from ttcalloc.common.redact import redact
@@ -86,3 +87,41 @@ class StatusLines:
         """Print the status if a line is due (for loops that make progress often)."""
         if self.due():
             self.show(done, total, detail)
+
+
+class Tracker:
+    """Progress of long offline work (grading, scoring): a transient rich bar on a terminal,
+    :class:`StatusLines` otherwise.  Use as a context manager; ``advance`` after each unit."""
+
+    def __init__(self, label: str, total: float, enabled: bool = True) -> None:
+        self.label, self.total, self.done = label, total, 0.0
+        self.lines = StatusLines(label, enabled)
+        self.bar: Any = None
+        if enabled and err_console.is_terminal:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn(label),
+                BarColumn(),
+                TextColumn("{task.completed:g}/{task.total:g}"),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=True,
+            )
+
+    def __enter__(self) -> Tracker:
+        if self.bar is not None:
+            self.bar.start()
+            self.task = self.bar.add_task(self.label, total=self.total)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def advance(self, n: float = 1, detail: str = "") -> None:
+        """Count ``n`` more units done; print a status line if one is due."""
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done)
+        self.lines.tick(self.done, self.total, detail)

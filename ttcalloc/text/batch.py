@@ -31,6 +31,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from ttcalloc.common.progress import Tracker
 from ttcalloc.common.settings import cache_dir
 from ttcalloc.text import grading
 from ttcalloc.text.grading import Grader
@@ -38,6 +39,7 @@ from ttcalloc.text.grading import Grader
 WORKERS_ENV = "TTCALLOC_WORKERS"
 # below this many strings to parse, starting worker processes costs more than it saves
 MIN_PARALLEL = 400
+PROGRESS_CHUNKS = 16  # chunks per worker: progress steps, few enough to cost nothing
 # integers math-verify parses to themselves: [Integer(n), "n"] (no leading zeros, no "-0")
 _PLAIN_INT = re.compile(r"0|-?[1-9]\d{0,17}")
 _CANON: dict[str, str | None] = {}  # parsed text -> str(first parsed item), None: no parse
@@ -244,13 +246,21 @@ def _run(fn: Any, work: list[Any], weight: Any) -> dict[Any, Any]:
     """``fn`` over ``work`` (a list), in worker processes when it is big; merged dict results."""
     n = workers()
     total = sum(weight(w) for w in work)
-    if n <= 1 or total < MIN_PARALLEL:
+    if total < MIN_PARALLEL:
         return dict(fn(work))
-    chunks = _chunks(work, weight, n * 4)
+    # big work goes in chunks, so that progress shows (a bar, or status lines when piped)
+    chunks = _chunks(work, weight, max(n, 1) * PROGRESS_CHUNKS)
     merged: dict[Any, Any] = {}
-    with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as pool:
-        for part in pool.map(fn, chunks):
-            merged |= part
+    with Tracker("grading", total) as track:
+        if n <= 1:
+            for chunk in chunks:
+                merged |= fn(chunk)
+                track.advance(sum(weight(w) for w in chunk))
+            return merged
+        with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as pool:
+            for chunk, part in zip(chunks, pool.map(fn, chunks), strict=True):
+                merged |= part
+                track.advance(sum(weight(w) for w in chunk))
     return merged
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import ArtifactError, DataError, InputError
+from ttcalloc.common.progress import Tracker
 from ttcalloc.core import oracle
 from ttcalloc.core import replays as sequential
 from ttcalloc.core.baselines import (
@@ -114,46 +115,48 @@ def score_policies(
     on_test = _OracleOn.of(test)
     on_fit = _OracleOn.of(loaded.test_fit) if loaded.test_fit is not None else None
     rows: list[_Row] = []
-    for budget in budgets:
-        learned = [
-            _adaptive_row(name, members, budget, loaded, test_problems, train_problems, options)
-            if _is_adaptive(members)
-            else _learned_row(
-                name,
-                members,  # type: ignore[arg-type]
-                budget,
-                data,
-                test_problems,
-                train_problems,
-                loaded.problems_path,
-                options.recalibrate,
-            )
-            for name, members in groups.items()
-        ]
-        target = budget if options.budgets else float(learned[0].outcome.cost.mean())
-        for name in options.baselines:
-            if name in APPLIES and APPLIES[name] != data.strategy:
-                continue  # a rule for the other strategy (majority vote or verifier)
+    with Tracker("scoring", len(budgets)) as track:
+        for budget in budgets:
+            learned = [
+                _adaptive_row(name, members, budget, loaded, test_problems, train_problems, options)
+                if _is_adaptive(members)
+                else _learned_row(
+                    name,
+                    members,  # type: ignore[arg-type]
+                    budget,
+                    data,
+                    test_problems,
+                    train_problems,
+                    loaded.problems_path,
+                    options.recalibrate,
+                )
+                for name, members in groups.items()
+            ]
+            target = budget if options.budgets else float(learned[0].outcome.cost.mean())
+            for name in options.baselines:
+                if name in APPLIES and APPLIES[name] != data.strategy:
+                    continue  # a rule for the other strategy (majority vote or verifier)
+                try:
+                    outcome = BASELINES[name](data, target)
+                except Unavailable as exc:
+                    warn(f"{name} at {budget:g}: {exc}")
+                    continue
+                rows.append(_Row(name, "baseline", budget, target, outcome))
+            rows.extend(learned)
+            if on_fit is not None:
+                try:
+                    probs, _ = on_fit.probs(target)
+                    outcome = outcome_from_probs(test, probs, {"labels": f"{loaded.fit_half} half"})
+                    rows.append(_Row(ORACLE_FIT, "oracle", budget, target, outcome))
+                except oracle.InfeasibleBudget:
+                    pass
             try:
-                outcome = BASELINES[name](data, target)
-            except Unavailable as exc:
-                warn(f"{name} at {budget:g}: {exc}")
-                continue
-            rows.append(_Row(name, "baseline", budget, target, outcome))
-        rows.extend(learned)
-        if on_fit is not None:
-            try:
-                probs, _ = on_fit.probs(target)
-                outcome = outcome_from_probs(test, probs, {"labels": f"{loaded.fit_half} half"})
-                rows.append(_Row(ORACLE_FIT, "oracle", budget, target, outcome))
-            except oracle.InfeasibleBudget:
-                pass
-        try:
-            probs, sol = on_test.probs(target)
-            outcome = outcome_from_probs(test, probs, {"lambda": sol.lam})
-            rows.append(_Row(ORACLE, "oracle", budget, target, outcome, extra={"upper": True}))
-        except oracle.InfeasibleBudget as exc:
-            warn(f"oracle at {budget:g}: {exc}")
+                probs, sol = on_test.probs(target)
+                outcome = outcome_from_probs(test, probs, {"lambda": sol.lam})
+                rows.append(_Row(ORACLE, "oracle", budget, target, outcome, extra={"upper": True}))
+            except oracle.InfeasibleBudget as exc:
+                warn(f"oracle at {budget:g}: {exc}")
+            track.advance()
 
     records = _metrics(rows, data, options, on_test)
     return Scored(budgets, records, _frontiers(on_test) if options.plot else None)
