@@ -48,15 +48,18 @@ def cli(*args: Any) -> dict[str, Any]:
 
 
 def questions(n: int, seed: int) -> list[dict[str, str]]:
-    """Word problems of varied length and number count (harder when longer, for sim/)."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        terms = [rng.randint(1, 10 ** rng.randint(1, 4)) for _ in range(rng.randint(2, 7))]
-        filler = " Then something else happens in the story." * rng.randint(0, 6)
-        q = f"Problem {i}: Sam adds {' and '.join(map(str, terms))}.{filler} What is the total?"
-        rows.append({"id": f"s{seed}-{i}", "question": q, "answer": str(sum(terms))})
-    return rows
+    """The tests' word problems (harder when longer, for sim/), with ids and bare answers."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from helpers import make_questions
+
+    return [
+        {
+            "id": f"s{seed}-{i}",
+            "question": r["question"],
+            "answer": r["answer"].removeprefix("#### "),
+        }
+        for i, r in enumerate(make_questions(n, seed=seed))
+    ]
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:

@@ -75,3 +75,14 @@ def sim_pipeline(tmp: Path, questions: int, seed: int = 0) -> dict[str, Path]:
         "alloc": tmp / "alloc.parquet",
         "tmp": tmp,
     }
+
+
+def sum_problems(tmp: Path, n: int = 12, test_frac: float | None = None) -> Path:
+    """A problems table of ``n`` sums ("What is i+(i+1)?", GSM8K-style answers) in ``tmp``."""
+    from ttcalloc.stages import data
+
+    rows = [{"question": f"What is {i}+{i + 1}?", "answer": f"#### {2 * i + 1}"} for i in range(n)]
+    out = tmp / "problems.parquet"
+    options = data.DataOptions(test_frac=test_frac) if test_frac is not None else None
+    data.build_problems(write_jsonl(tmp / "p.jsonl", rows), out, "gsm8k", options)
+    return out

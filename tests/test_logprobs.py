@@ -11,14 +11,13 @@ from typing import Any
 import polars as pl
 import pytest
 from fake_openai import fake_openai
-from helpers import run_cli, write_jsonl
+from helpers import run_cli, sum_problems
 
 from ttcalloc.artifacts import io, schemas
 from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.backends import Request, SamplingParams
 from ttcalloc.backends.litellm_backend import LiteLLMBackend, import_litellm, mean_logprob
 from ttcalloc.common.errors import TtcallocError
-from ttcalloc.stages import data
 from ttcalloc.stages.sample import SampleOptions, sample_problems
 
 
@@ -90,12 +89,7 @@ def test_an_object_that_raises_gives_none() -> None:
 
 @pytest.fixture
 def problems(tmp_path: Path) -> Path:
-    rows = [{"question": f"What is {i}+{i + 1}?", "answer": f"#### {2 * i + 1}"} for i in range(24)]
-    out = tmp_path / "problems.parquet"
-    data.build_problems(
-        write_jsonl(tmp_path / "p.jsonl", rows), out, "gsm8k", data.DataOptions(test_frac=0.3)
-    )
-    return out
+    return sum_problems(tmp_path, 24, test_frac=0.3)
 
 
 def _fake(server: Any, n: int, **kw: Any) -> SampleOptions:

@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import make_questions, run_cli, sim_pipeline, write_jsonl
+from helpers import make_questions, run_cli, sim_pipeline, sum_problems, write_jsonl
 
 from ttcalloc.common import progress
 from ttcalloc.common.errors import InputError
-from ttcalloc.stages import data
 
 ROOT = Path(__file__).resolve().parents[1]
 # "sampling 12/48 (25%) 3.10/s ETA 0:12 after 0:04 | ..."
@@ -48,10 +47,7 @@ def _status_lines(stderr: str, label: str) -> list[re.Match[str]]:
 
 @pytest.fixture
 def problems(tmp_path: Path) -> Path:
-    rows = [{"question": f"What is {i}+{i + 1}?", "answer": f"#### {2 * i + 1}"} for i in range(12)]
-    out = tmp_path / "problems.parquet"
-    data.build_problems(write_jsonl(tmp_path / "p.jsonl", rows), out, "gsm8k")
-    return out
+    return sum_problems(tmp_path)
 
 
 def test_sample_prints_status_lines_on_a_piped_stderr_and_nothing_on_stdout(

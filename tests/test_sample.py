@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from fake_openai import fake_openai
-from helpers import run_cli, write_jsonl
+from helpers import run_cli, sum_problems, write_jsonl
 
 from ttcalloc.artifacts import io
 from ttcalloc.artifacts.schemas import SAMPLES
@@ -27,10 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def problems(tmp_path: Path) -> Path:
-    rows = [{"question": f"What is {i}+{i + 1}?", "answer": f"#### {2 * i + 1}"} for i in range(12)]
-    out = tmp_path / "problems.parquet"
-    data.build_problems(write_jsonl(tmp_path / "p.jsonl", rows), out, "gsm8k")
-    return out
+    return sum_problems(tmp_path)
 
 
 def read(folder: Path) -> pl.DataFrame:
