@@ -543,6 +543,13 @@ def test_verdicts_pair_rivals_and_warn_on_small_test_sets() -> None:
         "problems": 25,
         "gain_vs": {"esc": (-0.003, -0.006, -0.001, 1.52)},
     }
+    length = {"policy": "length", "kind": "baseline", "budget": 1.5, "regret": 0.1,
+              "cost": 2.12, "target_cost": 1.49, "gain_vs_uniform": 0.0}  # fmt: skip
+    assert verdicts([length]) == [
+        "length at 1.5 spent 2.12 per problem, 42% above the cost it was tuned to (1.49): its "
+        "rule cannot reach that cost on these problems; its gain over uniform is at its own cost."
+    ]
+    assert verdicts([{**length, "cost": 1.52}]) == []
     out = verdicts([stop])
     assert out[0] == (
         "stop at 1.5 is not distinguishable from uniform at the same cost: +0.0200 "

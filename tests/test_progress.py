@@ -74,11 +74,14 @@ def test_sample_prints_status_lines_on_a_piped_stderr_and_nothing_on_stdout(
     assert nobar.returncode == 0 and not _status_lines(nobar.stderr, "sampling"), nobar.stderr
 
 
-def test_run_prints_status_lines_on_a_piped_stderr(tmp_path: Path) -> None:
+@pytest.mark.parametrize("learner", ["imitate", "stop"])
+def test_run_prints_status_lines_on_a_piped_stderr(tmp_path: Path, learner: str) -> None:
+    """The count of answered questions moves for both kinds of policy (an adaptive one answers
+    questions when a round is decided) and ends at all of them."""
     p = sim_pipeline(tmp_path, 30)
     r = run_cli(
         "train", p["alloc"], "--problems", p["problems"], "--budget", "1.5",
-        "--learner", "imitate", "--out", tmp_path / "policy",
+        "--learner", learner, "--out", tmp_path / "policy",
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr
     q = write_jsonl(tmp_path / "new.jsonl", make_questions(20, seed=3))
@@ -92,6 +95,8 @@ def test_run_prints_status_lines_on_a_piped_stderr(tmp_path: Path) -> None:
     lines = _status_lines(res.stderr, "run")
     assert lines and all(int(m.group(3)) == 20 for m in lines), res.stderr
     assert "answered" in lines[-1].string and "per question" in lines[-1].string
+    done = [int(m.group(2)) for m in lines]
+    assert done == sorted(done) and done[-1] == 20, res.stderr
 
 
 def test_status_line_text() -> None:

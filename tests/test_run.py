@@ -72,6 +72,9 @@ def test_run_on_the_simulated_backend_with_compare(
     c = result["comparison"]
     assert c["questions"] == 30 and c["interval"][0] <= c["difference"] <= c["interval"][1]
     assert abs(c["uniform_samples"] - c["policy_samples"]) <= 1 / 30 + 1e-9
+    lo, hi = c["interval"]
+    expect = "ahead of" if lo > 0 else "behind" if hi < 0 else "not distinguishable from"
+    assert c["verdict"] in (f"{expect} uniform", "same on every question")
     samples = read_artifact(tmp_path / "answers-samples.parquet", SAMPLES).df
     assert not samples.select("problem_id", "sample_idx").is_duplicated().any()
     # a rerun draws nothing new and answers the same
@@ -293,6 +296,9 @@ def test_run_refuses_before_drawing(trained: dict[str, Path], tmp_path: Path) ->
          "--answer-field 'nope'"),
         ([trained["stop"], labeled, "--budget", "2", "--id-field", "nope", "--out", out],
          "--id-field 'nope'"),
+        # the pipeline's own samples (an input the curves recorded) are not run's to add to
+        ([trained["stop"], labeled, "--budget", "2", "--out", out,
+          "--samples-out", trained["tmp"] / "samples"], "that `ttcalloc run` did not draw"),
     ]  # fmt: skip
     for args, message in cases:
         r = run_cli("run", *args, *base)

@@ -280,18 +280,21 @@ def test_real_local_model_smoke(tmp_path: Path) -> None:
 
 def test_rate_limiter_holds_requests_past_the_per_minute_limit() -> None:
     import asyncio
+    import time
 
     from ttcalloc.stages.sample import RateLimiter
 
     async def scenario() -> tuple[bool, bool]:
-        by_requests = RateLimiter(rpm=3, tpm=None)
-        for _ in range(3):
-            await asyncio.wait_for(by_requests.acquire(10), timeout=0.5)  # within the limit
+        by_requests = RateLimiter(rpm=60, tpm=None)  # one request a second, no burst
+        start = time.monotonic()
+        await asyncio.wait_for(by_requests.acquire(10), timeout=0.5)
         try:
             await asyncio.wait_for(by_requests.acquire(10), timeout=0.3)
             held_r = False
         except asyncio.TimeoutError:
             held_r = True
+        await asyncio.wait_for(by_requests.acquire(10), timeout=1.5)  # its turn comes
+        assert time.monotonic() - start >= 0.95
         by_tokens = RateLimiter(rpm=None, tpm=100)
         await asyncio.wait_for(by_tokens.acquire(60), timeout=0.5)
         try:

@@ -73,7 +73,10 @@ def _data(
     unusual = {k: v for k, v in result.found_fields.items() if k == "id" or k != v}
     if unusual:
         found = ", ".join(f"{k} from {v!r}" for k, v in unusual.items())
-        log(f"fields found by name: {found} (--question-field, --answer-field, --id-field)")
+        log(
+            f"guessed from common field names: {found} (choose others with --question-field, "
+            "--answer-field, --id-field)"
+        )
     if as_json:
         emit_json(result.to_dict())
 

@@ -8,12 +8,15 @@ import time
 
 
 class RateLimiter:
-    """Requests and tokens per minute, over a sliding 60 s window."""
+    """Requests and tokens per minute: requests spaced ``60 / rpm`` seconds apart (so no more
+    than ``rpm`` in any minute, and no burst of a minute's worth at the start), and tokens
+    counted over a sliding 60 s window."""
 
     def __init__(self, rpm: float | None, tpm: float | None) -> None:
         self.rpm, self.tpm = rpm, tpm
         self.events: collections.deque[tuple[float, float]] = collections.deque()
         self.lock = asyncio.Lock()
+        self.next_at = -float("inf")  # earliest time of the next request under --rpm
 
     async def acquire(self, tokens: float) -> None:
         if self.rpm is None and self.tpm is None:
@@ -23,11 +26,14 @@ class RateLimiter:
                 now = time.monotonic()
                 while self.events and now - self.events[0][0] >= 60.0:
                     self.events.popleft()
+                if now < self.next_at:
+                    await asyncio.sleep(self.next_at - now)
+                    continue
                 used = sum(t for _, t in self.events)
-                ok_r = self.rpm is None or len(self.events) < self.rpm
-                ok_t = self.tpm is None or used + tokens <= self.tpm or not self.events
-                if ok_r and ok_t:
+                if self.tpm is None or used + tokens <= self.tpm or not self.events:
                     self.events.append((now, tokens))
+                    if self.rpm is not None:
+                        self.next_at = now + 60.0 / self.rpm
                     return
                 await asyncio.sleep(max(0.01, 60.0 - (now - self.events[0][0])))
 

@@ -59,6 +59,11 @@ class Source(Protocol):
         """The progress line's text."""
         ...
 
+    def settled(self) -> int:
+        """Progress made since the last :meth:`received` (an adaptive run decides its last
+        round in :meth:`next`); asked once the workers are done."""
+        ...
+
     def close(self) -> None:
         """The run stops: wake any worker waiting in :meth:`next` (it then returns None)."""
         ...
@@ -94,6 +99,9 @@ class MissingSamples:
 
     def status(self, stats: Stats) -> str:
         return f"{self.problems_done}/{self.n_problems} problems {stats_text(stats)}"
+
+    def settled(self) -> int:
+        return 0  # every sample is counted when it is received
 
     def close(self) -> None:
         pass
@@ -210,6 +218,12 @@ class Sampler:
                     reporter.cancel()
                 self.source.close()
                 self.writer.flush()
+            if fatal is None and (step := self.source.settled()):
+                self.done += step
+                if self.lines.enabled:
+                    self.lines.show(self.done, self.source.total, self.source.status(self.stats))
+                if not self.progress.disable:
+                    self.progress.update(self.task, advance=step)
         if fatal is not None:
             kept = (
                 f"the {self.stats.samples} samples received are kept in {self.out}"

@@ -10,6 +10,8 @@ from typing import Any
 
 from ttcalloc.common.wording import AHEAD, BEHIND, SMALL_TEST, compared
 
+OFF_TARGET = 0.05  # a baseline's cost this far from its target gets a note
+
 __all__ = ["compared", "verdicts"]
 
 
@@ -60,6 +62,15 @@ def verdicts(records: list[dict[str, Any]]) -> list[str]:
                 f"accuracy, paired, at cost {r['cost']:.3g} against {cost:.3g})"
             )
         out.append(f"{r['policy']} at {b} {verdict}.")
+    for r in records:  # a baseline that could not be tuned to the cost it is shown at
+        target, cost = r.get("target_cost"), r.get("cost")
+        if r["kind"] == "baseline" and target and cost and abs(cost / target - 1) > OFF_TARGET:
+            out.append(
+                f"{r['policy']} at {r['budget']:g} spent {cost:.3g} per problem, "
+                f"{abs(cost / target - 1):.0%} {'above' if cost > target else 'below'} the cost "
+                f"it was tuned to ({target:.3g}): its rule cannot reach that cost on these "
+                "problems; its gain over uniform is at its own cost."
+            )
     if read >= 2:
         out.append(
             f"These notes read {read} intervals at 95%: with no real difference anywhere, about "

@@ -125,6 +125,7 @@ class Driver:
         self.closed = False
         self.total = len(items)
         self.done = 0
+        self.reported = 0  # answered questions the sampler's progress count has seen
         self.done_cost = 0.0
         self.drawn = 0
 
@@ -166,11 +167,19 @@ class Driver:
             self.ledger.settle(request.n, charged)
             if ok < request.n:
                 self.ledger.owe(item.pid, self.ledger.floor - len(item.got) - item.inflight_n)
-        before = self.done
         if not item.finished and not self.closed:
             self.after(item, ok < request.n)
         self.changed.set()
-        return self.done - before
+        return self.newly_answered()
+
+    def settled(self) -> int:
+        return self.newly_answered()
+
+    def newly_answered(self) -> int:
+        """Questions answered since the last call: the progress count's step (an adaptive
+        run answers questions when a round is decided, not only when a sample arrives)."""
+        step, self.reported = self.done - self.reported, self.done
+        return step
 
     def status(self, stats: Stats) -> str:
         per_q = self.done_cost / self.done if self.done else 0.0
@@ -384,7 +393,6 @@ class AdaptiveDriver(Driver):
         item = self.by_pid[request.problem_id]
         item.inflight -= 1
         item.inflight_n -= request.n
-        before = self.done
         for row in rows:
             idx = int(row["sample_idx"])
             if row.get("error") is None:
@@ -403,7 +411,7 @@ class AdaptiveDriver(Driver):
             self.active.remove(item)
             self.finish(item)
         self.changed.set()
-        return self.done - before
+        return self.newly_answered()
 
     def status(self, stats: Stats) -> str:
         spend = f"${stats.cost:.4f}" if stats.cost_known else "$?"

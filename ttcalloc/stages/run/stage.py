@@ -194,6 +194,7 @@ def run_policy(
         )
     template, prompt_label = prompts.load_template(so.prompt)
     params = part_params(so, prompt_label) | {"run_policy": str(policy_path)}
+    _refuse_foreign(samples_out)
     with hold(samples_out):
         if recovered := recover(samples_out):
             log(f"{samples_out}: {recovered} samples of an interrupted run recovered")
@@ -316,6 +317,17 @@ def _ks(policy: Policy | AdaptivePolicy) -> tuple[list[int], tuple[int, float]]:
 
 
 QUESTIONS_FILE = ".questions.json"
+
+
+def _refuse_foreign(folder: Path) -> None:
+    """Refuse a samples folder that ``run`` did not write (``sample``'s, say): adding to it
+    would change an input that curves, policies and reports recorded."""
+    if not (Path(folder) / QUESTIONS_FILE).exists() and any(Path(folder).glob("*.parquet")):
+        raise InputError(
+            f"--samples-out {folder}: holds samples that `ttcalloc run` did not draw (from "
+            "`ttcalloc sample`?); adding to them would change an input other stages recorded: "
+            "give another --samples-out"
+        )
 
 
 def _check_questions(folder: Path, items: list[Item]) -> None:
@@ -491,6 +503,9 @@ class _Recorder:
 
     def status(self, stats: Any) -> str:
         return self.source.status(stats)
+
+    def settled(self) -> int:
+        return self.source.settled()
 
     def close(self) -> None:
         self.source.close()

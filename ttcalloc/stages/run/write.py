@@ -10,6 +10,7 @@ import numpy as np
 from ttcalloc.artifacts.io import write_artifact
 from ttcalloc.artifacts.schemas import ANSWERS
 from ttcalloc.common.hashing import seeded_unit
+from ttcalloc.common.wording import compared
 from ttcalloc.core.vote import majority, paired_difference, uniform_counts
 from ttcalloc.stages.run.drive import Got, Item, decisions_json
 from ttcalloc.text import grading
@@ -86,6 +87,9 @@ def compare(table: list[dict[str, Any]], seed: int) -> dict[str, Any] | None:
         "uniform_samples": float(np.mean([r["uniform_samples"] for r in lab])),
         "difference": diff,
         "interval": [lo, hi],
+        "verdict": "same on every question"
+        if lo == hi == diff == 0
+        else f"{compared(lo, hi)} uniform",
     }
 
 
