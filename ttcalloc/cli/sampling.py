@@ -27,7 +27,9 @@ SeedOpt = Annotated[int, typer.Option(help="Base seed (each sample gets its own)
 
 ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight.")]
 
-RpmOpt = Annotated[float | None, typer.Option(help="Requests per minute limit.")]
+RpmOpt = Annotated[
+    float | None, typer.Option(help="Requests per minute: requests spaced 60/RPM s apart.")
+]
 
 TpmOpt = Annotated[float | None, typer.Option(help="Tokens per minute limit (estimated).")]
 
