@@ -57,7 +57,7 @@ def default_threads() -> int:
         try:
             value = int(explicit)
         except ValueError:
-            raise InputError(f"{THREADS_ENV}={explicit!r}: expected a whole number >= 1") from None
+            value = 0  # refused below, with the same message
         if value < 1:
             raise InputError(f"{THREADS_ENV}={explicit!r}: expected a whole number >= 1")
         return value

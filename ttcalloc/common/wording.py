@@ -10,6 +10,12 @@ AHEAD, BEHIND, LEVEL = "ahead of", "behind", "not distinguishable from"
 SMALL_TEST = 100  # fewer labeled problems than this: say that the intervals are wide
 
 
+def alike(diff: float, lo: float, hi: float) -> bool:
+    """Whether a paired difference and its interval are all exactly 0: both scored the same
+    on every item, so there is no interval to read."""
+    return lo == hi == diff == 0
+
+
 def compared(lo: float, hi: float) -> str:
     """The words for a 95% interval ``[lo, hi]`` of a difference (this minus the other)."""
     return AHEAD if lo > 0 else BEHIND if hi < 0 else LEVEL

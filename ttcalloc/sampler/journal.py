@@ -81,6 +81,11 @@ class Journal:
         self.path.unlink(missing_ok=True)
 
 
+def pending_journals(folder: Path) -> list[Path]:
+    """The journals a killed run left in ``folder`` (samples not yet in a part)."""
+    return sorted(folder.glob(f"{PREFIX}*.jsonl")) if folder.is_dir() else []
+
+
 def recover(folder: Path) -> int:
     """Fold the journals a killed run left in ``folder`` into parts; how many samples that adds.
 
@@ -89,7 +94,7 @@ def recover(folder: Path) -> int:
     """
     import polars as pl
 
-    journals = sorted(folder.glob(f"{PREFIX}*.jsonl")) if folder.is_dir() else []
+    journals = pending_journals(folder)
     added = 0
     for path in journals:
         header, rows = _read(path)

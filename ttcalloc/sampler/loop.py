@@ -219,11 +219,7 @@ class Sampler:
                 self.source.close()
                 self.writer.flush()
             if fatal is None and (step := self.source.settled()):
-                self.done += step
-                if self.lines.enabled:
-                    self.lines.show(self.done, self.source.total, self.source.status(self.stats))
-                if not self.progress.disable:
-                    self.progress.update(self.task, advance=step)
+                self.advance(step, last=True)
         if fatal is not None:
             kept = (
                 f"the {self.stats.samples} samples received are kept in {self.out}"
@@ -351,13 +347,20 @@ class Sampler:
                 last = next((e for e in errors if e), "no choices")
                 self.broken = f"{self.failures} consecutive requests failed (last: {last[:300]})"
                 self.halt(self.broken)
-        advance = self.source.received(request, rows)
-        self.done += advance
-        self.status()
+        self.advance(self.source.received(request, rows))
+
+    def advance(self, step: int, last: bool = False) -> None:
+        """Count ``step`` more units of progress: the bar, and the status line when one is due
+        (``last``: now, the run's final count)."""
+        self.done += step
+        if last and self.lines.enabled:
+            self.lines.show(self.done, self.source.total, self.source.status(self.stats))
+        else:
+            self.status()
         if not self.progress.disable:
             self.progress.update(
                 self.task,
-                advance=advance,
+                advance=step,
                 total=self.source.total,
                 stats=self.source.status(self.stats),
             )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ttcalloc.common.wording import AHEAD, BEHIND, SMALL_TEST, compared
+from ttcalloc.common.wording import AHEAD, BEHIND, SMALL_TEST, alike, compared
 
 OFF_TARGET = 0.05  # a baseline's cost this far from its target gets a note
 
@@ -38,7 +38,7 @@ def verdicts(records: list[dict[str, Any]]) -> list[str]:
             continue
         lo, hi = r["gain_vs_uniform_ci"]
         gain = f"{r['gain_vs_uniform']:+.4f} [{lo:+.4f}, {hi:+.4f}]"
-        if lo == hi == r["gain_vs_uniform"] == 0:
+        if alike(r["gain_vs_uniform"], lo, hi):
             verdict = "scores as uniform does on every test problem (gain +0.0000)"
         else:
             read += 1

@@ -170,12 +170,9 @@ class Driver:
         if not item.finished and not self.closed:
             self.after(item, ok < request.n)
         self.changed.set()
-        return self.newly_answered()
+        return self.settled()
 
     def settled(self) -> int:
-        return self.newly_answered()
-
-    def newly_answered(self) -> int:
         """Questions answered since the last call: the progress count's step (an adaptive
         run answers questions when a round is decided, not only when a sample arrives)."""
         step, self.reported = self.done - self.reported, self.done
@@ -411,7 +408,7 @@ class AdaptiveDriver(Driver):
             self.active.remove(item)
             self.finish(item)
         self.changed.set()
-        return self.newly_answered()
+        return self.settled()
 
     def status(self, stats: Stats) -> str:
         spend = f"${stats.cost:.4f}" if stats.cost_known else "$?"

@@ -26,18 +26,18 @@ from ttcalloc.artifacts.questions import load_questions
 from ttcalloc.backends import Backend, count_prompt_tokens, open_backend
 from ttcalloc.common.console import log, warn
 from ttcalloc.common.errors import DataError, InputError
-from ttcalloc.common.wording import SMALL_TEST, compared
+from ttcalloc.common.wording import SMALL_TEST
 from ttcalloc.core.vote import Ledger
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.policy import Policy, load_policy
-from ttcalloc.sampler.journal import hold, recover
+from ttcalloc.sampler.journal import hold, pending_journals, recover
 from ttcalloc.sampler.loop import MissingSamples, Sampler, stop_on_signals
 from ttcalloc.sampler.options import SampleOptions, part_params, sampling_params, worst_cost
 from ttcalloc.sampler.parts import existing_samples
 from ttcalloc.sampler.plan import gold_answers, request_for
 from ttcalloc.sampler.result import SampleResult
 from ttcalloc.stages.run.drive import AdaptiveDriver, Driver, Item, StaticDriver, to_got
-from ttcalloc.stages.run.write import compare, rows, uniform_plan, write_answers
+from ttcalloc.stages.run.write import SAME, compare, rows, uniform_plan, write_answers
 from ttcalloc.text import prompts
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def up_to_date(policy_path: Path, questions_path: Path, out: Path, options: RunO
     to retry) with the same options, policy, questions and samples: then rerunning would draw
     nothing and answer the same."""
     samples_out = options.samples_out or default_samples_out(Path(out))
-    if any(Path(samples_out).glob(".journal-*")):  # samples of a killed run to fold in
+    if pending_journals(Path(samples_out)):  # samples of a killed run to fold in
         return False
     return freshness.is_fresh(out, run_request(policy_path, questions_path, samples_out, options))
 
@@ -548,8 +548,8 @@ def describe(result: RunResult) -> str:
             f"{c['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}] (paired bootstrap 95%): "
             + (
                 "the policy scores as uniform does on every question"
-                if lo == hi == c["difference"] == 0
-                else f"the policy is {compared(lo, hi)} uniform"
+                if c["verdict"] == SAME
+                else f"the policy is {c['verdict']}"
                 + (
                     f" (with {c['questions']} questions only large differences show)"
                     if c["questions"] < SMALL_TEST

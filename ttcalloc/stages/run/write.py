@@ -10,7 +10,7 @@ import numpy as np
 from ttcalloc.artifacts.io import write_artifact
 from ttcalloc.artifacts.schemas import ANSWERS
 from ttcalloc.common.hashing import seeded_unit
-from ttcalloc.common.wording import compared
+from ttcalloc.common.wording import alike, compared
 from ttcalloc.core.vote import majority, paired_difference, uniform_counts
 from ttcalloc.stages.run.drive import Got, Item, decisions_json
 from ttcalloc.text import grading
@@ -71,6 +71,9 @@ def rows(items: list[Item], uniform: dict[str, int] | None) -> list[dict[str, An
     return out
 
 
+SAME = "same on every question"  # the comparison's verdict when both scored alike everywhere
+
+
 def compare(table: list[dict[str, Any]], seed: int) -> dict[str, Any] | None:
     """Both accuracies on the labeled questions and the paired interval of the difference."""
     lab = [r for r in table if r["gold"] is not None and r.get("uniform_samples") is not None]
@@ -87,9 +90,7 @@ def compare(table: list[dict[str, Any]], seed: int) -> dict[str, Any] | None:
         "uniform_samples": float(np.mean([r["uniform_samples"] for r in lab])),
         "difference": diff,
         "interval": [lo, hi],
-        "verdict": "same on every question"
-        if lo == hi == diff == 0
-        else f"{compared(lo, hi)} uniform",
+        "verdict": SAME if alike(diff, lo, hi) else f"{compared(lo, hi)} uniform",
     }
 
 
