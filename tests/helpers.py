@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +89,18 @@ def sum_problems(tmp: Path, n: int = 12, test_frac: float | None = None) -> Path
     options = data.DataOptions(test_frac=test_frac) if test_frac is not None else None
     data.build_problems(write_jsonl(tmp / "p.jsonl", rows), out, "gsm8k", options)
     return out
+
+
+def fake_server_sampler(
+    problems: Path, out: Path, base: str, flush_every: int, stderr: int
+) -> subprocess.Popen[str]:
+    """``ttcalloc sample`` (6 samples a problem, 2 requests in flight) against the fake
+    OpenAI server at ``base``, as a child process (to be killed mid-run)."""
+    cmd = [
+        sys.executable, "-m", "ttcalloc", "sample", str(problems), "--model", "openai/fake",
+        "--api-base", base, "--n", "6", "--out", str(out), "--concurrency", "2",
+        "--flush-every", str(flush_every), "--no-progress",
+    ]  # fmt: skip
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "OPENAI_API_KEY": "sk-test-dummy-key"}
+    return subprocess.Popen(cmd, env=env, stderr=stderr, text=True)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import make_questions, run_cli, write_jsonl
+from helpers import fake_server_sampler, make_questions, run_cli, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -156,6 +156,12 @@ def readonly_dir(tmp_path: Path) -> Iterator[ReadOnly]:
         ro.chmod(0o755)
 
 
+def _train(pipe: dict[str, Path], out: Path) -> list[object]:
+    """A small, quick imitate training on the pipeline's allocation."""
+    return ["train", "--learner", "imitate", pipe["alloc"], "--problems", pipe["problems"],
+            "--budget", "1.5", "--folds", "2", "--n-estimators", "5", "--out", out]  # fmt: skip
+
+
 def test_read_only_output_folder_is_one_line(
     pipe: dict[str, Path], readonly_dir: tuple[Path, dict[str, object]]
 ) -> None:
@@ -163,22 +169,7 @@ def test_read_only_output_folder_is_one_line(
     for args in (
         ["estimate", pipe["samples"], "--out", ro / "c.parquet"],
         ["solve", pipe["curves"], "--budget", "2", "--out", ro / "sub" / "a.parquet"],
-        [
-            "train",
-            "--learner",
-            "imitate",
-            pipe["alloc"],
-            "--problems",
-            pipe["problems"],
-            "--budget",
-            "1.5",
-            "--folds",
-            "2",
-            "--n-estimators",
-            "5",
-            "--out",
-            ro / "policy",
-        ],
+        _train(pipe, ro / "policy"),
         ["evaluate", pipe["policy"], "--bootstrap", "100", "--orders", "4", "--out", ro / "rep"],
         ["sample", pipe["problems"], "--model", "sim/weak", "--n", "1", "--out", ro / "s"],
     ):
@@ -215,22 +206,7 @@ def test_disk_full_is_one_line_and_leaves_no_temporary_file(
     out = tmp_path / "out"
     args: list[object] = {
         "estimate": ["estimate", pipe["samples"], "--out", out / "curves.parquet"],
-        "train": [
-            "train",
-            "--learner",
-            "imitate",
-            pipe["alloc"],
-            "--problems",
-            pipe["problems"],
-            "--budget",
-            "1.5",
-            "--folds",
-            "2",
-            "--n-estimators",
-            "5",
-            "--out",
-            out,
-        ],
+        "train": _train(pipe, out),
         "evaluate": [
             "evaluate",
             pipe["policy"],
@@ -560,28 +536,7 @@ def test_a_second_run_on_the_same_folder_is_refused(pipe: dict[str, Path], tmp_p
 
 
 def _sampler(problems: Path, out: Path, base: str) -> subprocess.Popen[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "ttcalloc",
-        "sample",
-        str(problems),
-        "--model",
-        "openai/fake",
-        "--api-base",
-        base,
-        "--n",
-        "6",
-        "--out",
-        str(out),
-        "--concurrency",
-        "2",
-        "--flush-every",
-        "1000",
-        "--no-progress",
-    ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "sk-test-dummy-key"}
-    return subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    return fake_server_sampler(problems, out, base, flush_every=1000, stderr=subprocess.PIPE)
 
 
 @pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])

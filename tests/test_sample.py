@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from fake_openai import fake_openai
-from helpers import run_cli, sum_problems, write_jsonl
+from helpers import fake_server_sampler, run_cli, sum_problems, write_jsonl
 
 from ttcalloc.artifacts import io
 from ttcalloc.artifacts.schemas import SAMPLES
@@ -214,28 +213,7 @@ def test_sigkill_mid_run_then_rerun_gives_exactly_the_requested_samples(
         assert server.stdout is not None
         base = server.stdout.readline().strip()
         out = tmp_path / "s"
-        cmd = [
-            sys.executable,
-            "-m",
-            "ttcalloc",
-            "sample",
-            str(problems),
-            "--model",
-            "openai/fake",
-            "--api-base",
-            base,
-            "--n",
-            "6",
-            "--out",
-            str(out),
-            "--concurrency",
-            "2",
-            "--flush-every",
-            "4",
-            "--no-progress",
-        ]
-        env = {**os.environ, "OPENAI_API_KEY": "sk-test-dummy-key"}
-        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
+        proc = fake_server_sampler(problems, out, base, flush_every=4, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(list(out.glob("part-*.parquet"))) < 3:
             time.sleep(0.05)
@@ -243,8 +221,9 @@ def test_sigkill_mid_run_then_rerun_gives_exactly_the_requested_samples(
         proc.wait()
         partial = read(out)
         assert 0 < partial.height < 72, "the kill should land mid-run"
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
+        done = fake_server_sampler(problems, out, base, flush_every=4, stderr=subprocess.PIPE)
+        _, err = done.communicate(timeout=120)
+        assert done.returncode == 0, err
         assert_exactly(read(out), 12, 6)
     finally:
         server.kill()
