@@ -153,6 +153,8 @@ def render(info: dict[str, Any]) -> None:
         )
         for key, value in prov.get("params", {}).items():
             err_console.print(f"  {key} = {escape(repr(value))}")
+        if "grading" in prov:  # import: who graded, and how the file's grades were checked
+            err_console.print(f"  grading: {escape(repr(prov['grading']))}")
         for name, inp in prov.get("inputs", {}).items():
             err_console.print(f"  input {name}: {escape(inp['path'])} ({inp['fingerprint']})")
 

@@ -203,8 +203,21 @@ def import_cmd(
         typer.Option(help="Model name when the file has no model column (default: file name)."),
     ] = None,
     regrade: Annotated[
-        bool, typer.Option(help="Use ttcalloc's grades even when the file has a correct column.")
+        bool,
+        typer.Option(
+            help="Grade every row with ttcalloc's grader and use its grades, even when the file "
+            "has a correct column (slow on LaTeX answers: math-verify parses each distinct one)."
+        ),
     ] = False,
+    check_rows: Annotated[
+        int,
+        typer.Option(
+            help="When the file has a correct column: how many of its graded rows ttcalloc's "
+            "grader checks (a seeded sample; 0: none) for the agreement line.",
+            min=0,
+        ),
+    ] = 1000,  # importer.options.CHECK_ROWS (not imported here: the CLI starts fast)
+    check_seed: Annotated[int, typer.Option(help="Seed of the rows --check-rows draws.")] = 0,
     fmt: Annotated[
         str | None,
         typer.Option("--format", help="jsonl, json, csv or parquet (default: by extension)."),
@@ -233,6 +246,8 @@ def import_cmd(
         model=model,
         regrade=regrade,
         format=fmt,
+        check_rows=check_rows,
+        check_seed=check_seed,
     )
     result = import_samples(samples, problems, out, options)
     models = ", ".join(f"{m} ({n})" for m, n in result.models.items())
@@ -241,10 +256,7 @@ def import_cmd(
         f"accuracy {result.accuracy:.3f}, {result.no_answer} without an answer; graded by "
         f"{result.graded_by}; models: {models}"
     )
-    if result.agreement is not None:
-        log(
-            f"ttcalloc's grader agrees with the file's grades on {100 * result.agreement:.2f}% "
-            f"of samples ({result.disagreements} differ)"
-        )
+    if (line := result.grading_line()) is not None:
+        log(line)
     if as_json:
         emit_json(result.to_dict())

@@ -1,7 +1,7 @@
 """The samples table of a file's rows, graded against the problems: pure, on DataFrames.
 
 Column lookup (explicit mapping, else :data:`ALIASES`), problem ids as text, predicted answers
-(the file's, else extracted from responses), ttcalloc's grades and the file's own, sample
+(the file's, else extracted from responses), the grades (:mod:`~ttcalloc.stages.importer.grades`), sample
 indices, token counts, lengths, costs and log-probs.  Nothing here reads or writes files (the
 inputs' paths only name them in messages); the one side effect is a warning when sample indices
 are renumbered.
@@ -9,27 +9,19 @@ are renumbered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.stages.importer import grades
+from ttcalloc.stages.importer.grades import Grading
 from ttcalloc.stages.importer.options import ALIASES, FLAG, ImportOptions
-from ttcalloc.text import batch, grading
+from ttcalloc.text import grading
 
 if TYPE_CHECKING:
     import polars as pl
-
-
-@dataclass(frozen=True)
-class Grading:
-    """Who graded the samples and, when the file had grades, how often they agree with ours."""
-
-    graded_by: str = "ttcalloc"
-    agreement: float | None = None
-    disagreements: int | None = None
-    examples: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -53,6 +45,8 @@ def samples_frame(
 
     ``source`` and ``problems_source`` only name the inputs in error messages.
     """
+    import polars as pl
+
     cols = _resolve_columns(raw, options, source)
     known = problems.select("problem_id", "answer", "grader")
     pids = _problem_ids(raw, cols, source)
@@ -60,15 +54,23 @@ def samples_frame(
     df = _identify(raw, pids, cols, options, source).join(
         known, on="problem_id", how="left", maintain_order="left"
     )
-    df = _grade(df, _pred_answers(raw, df, cols))
-    df, grading = _file_grades(df, raw, cols, options, source)
+    df = df.with_columns(pl.Series("pred_answer", _pred_answers(raw, df, cols), dtype=pl.String))
+    df, found = grades.grade(
+        df,
+        raw,
+        cols["correct"],
+        regrade=options.regrade,
+        check_rows=options.check_rows,
+        seed=options.check_seed,
+        path=source,
+    )
     df, renumbered = _sample_idx(df, raw, cols, source)
     df = _usage(df, raw, cols, source)
     return Imported(
-        samples=df.drop("answer", "grader", "ours", "theirs", strict=False),
+        samples=df.drop("answer", "grader"),
         columns=cols,
         renumbered=renumbered,
-        grading=grading,
+        grading=found,
     )
 
 
@@ -186,66 +188,6 @@ def _pred_answers(
         grading.normalize(a, g) if g == "numeric" else a
         for a, g in zip(answers, df["grader"].to_list(), strict=True)
     ]
-
-
-def _grade(df: pl.DataFrame, answers: list[str | None]) -> pl.DataFrame:
-    """Adds pred_answer and ``ours``: ttcalloc's grade (each distinct answer graded once)."""
-    import polars as pl
-
-    df = df.with_columns(pl.Series("pred_answer", answers, dtype=pl.String))
-    pairs = df.select("pred_answer", "answer", "grader").unique()
-    grades = pairs.with_columns(
-        pl.Series(
-            "ours",
-            batch.grade_many(pairs.select("pred_answer", "answer", "grader").rows()),
-            dtype=pl.Boolean,
-        )
-    )
-    return df.join(
-        grades,
-        on=["pred_answer", "answer", "grader"],
-        how="left",
-        nulls_equal=True,
-        maintain_order="left",
-    )
-
-
-def _file_grades(
-    df: pl.DataFrame,
-    raw: pl.DataFrame,
-    cols: dict[str, str | None],
-    options: ImportOptions,
-    path: Path,
-) -> tuple[pl.DataFrame, Grading]:
-    """Adds ``correct``: the file's grades where it has them (unless regrading), else ours.
-
-    Also returns who graded and, when the file has grades, how often they agree with ours.
-    """
-    import polars as pl
-
-    corr_col = cols["correct"]
-    if corr_col is None:
-        return df.with_columns(pl.col("ours").alias("correct")), Grading()
-    theirs = raw[corr_col]
-    if theirs.dtype != pl.Boolean:
-        if theirs.dtype.is_numeric():
-            theirs = theirs.cast(pl.Int64).cast(pl.Boolean)
-        else:
-            raise DataError(f"{path}: column {corr_col!r} is not boolean (true/false or 0/1)")
-    df = df.with_columns(theirs.alias("theirs"))
-    comparable = df.filter(pl.col("theirs").is_not_null())
-    differ = comparable.filter(pl.col("theirs") != pl.col("ours"))
-    found = Grading(
-        graded_by="ttcalloc" if options.regrade else f"file column {corr_col!r}",
-        agreement=1.0 - differ.height / comparable.height if comparable.height else None,
-        disagreements=differ.height,
-        examples=differ.select("problem_id", "pred_answer", "answer", "theirs", "ours")
-        .rename({"answer": "gold"})
-        .head(20)
-        .to_dicts(),
-    )
-    correct = pl.col("ours") if options.regrade else pl.coalesce("theirs", "ours")
-    return df.with_columns(correct.alias("correct")), found
 
 
 def _sample_idx(

@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ttcalloc.common.errors import InputError
+
+# rows of a graded file that ttcalloc's grader checks by default (about 10 s of math-verify)
+CHECK_ROWS = 1000
+
 # Column spellings tried, in order, when a field is not mapped explicitly.
 ALIASES: dict[str, tuple[str, ...]] = {
     "problem_id": ("problem_id", "id", "idx", "question_id"),
@@ -48,13 +53,21 @@ class ImportOptions:
 
     ``fields`` maps a samples column (``pred_answer``, ``sample_idx``, ...) to the input column
     holding it; unmapped ones are looked up among :data:`ALIASES`.  An empty string maps a field
-    to nothing (e.g. ignore the file's ``correct`` column).
+    to nothing (e.g. ignore the file's ``correct`` column).  A file's own grades are kept and
+    checked against ttcalloc's grader on ``check_rows`` rows drawn with ``check_seed``;
+    ``regrade`` grades every row and uses ttcalloc's grades.
     """
 
     fields: dict[str, str] = field(default_factory=dict)
     model: str | None = None
     regrade: bool = False
     format: str | None = None
+    check_rows: int = CHECK_ROWS
+    check_seed: int = 0
+
+    def check(self) -> None:
+        if self.check_rows < 0:
+            raise InputError(f"--check-rows {self.check_rows}: must be 0 or more")
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,30 @@ class ImportResult:
     agreement: float | None = None
     disagreements: int | None = None
     disagreement_examples: list[dict[str, Any]] = field(default_factory=list)
+    file_graded: int | None = None  # rows the file grades
+    checked: int | None = None  # of those, rows ttcalloc's grader checked
+    agreement_interval: tuple[float, float] | None = None  # 95%, when a sample was checked
+
+    def grading_line(self) -> str | None:
+        """How the file's grades were checked, in one line (None: the file had no grades)."""
+        if self.file_graded is None:
+            return None
+        rows = f"{self.file_graded:,}"
+        if not self.checked or self.agreement is None:
+            return (
+                f"the file's grades of {rows} rows were kept unchecked "
+                "(--check-rows 0; --regrade grades every row)"
+            )
+        agree = f"ttcalloc's grader agrees with the file's grades on {100 * self.agreement:.2f}%"
+        differ = f"{self.disagreements} differ"
+        if self.agreement_interval is None:
+            return f"{agree} of all {rows} graded rows ({differ})"
+        low, high = self.agreement_interval
+        return (
+            f"{agree} of {self.checked:,} rows checked, a seeded sample of the file's {rows} "
+            f"graded rows ({differ}; 95% interval {100 * low:.2f}-{100 * high:.2f}%); the "
+            "file's grades are kept (--regrade grades every row)"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +123,11 @@ class ImportResult:
             "renumbered_sample_idx": self.renumbered,
             "graded_by": self.graded_by,
             "agreement_with_file": self.agreement,
+            "agreement_interval": list(self.agreement_interval)
+            if self.agreement_interval
+            else None,
+            "file_graded_rows": self.file_graded,
+            "checked_rows": self.checked,
             "disagreements": self.disagreements,
             "disagreement_examples": self.disagreement_examples,
         }

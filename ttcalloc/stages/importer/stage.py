@@ -28,12 +28,15 @@ def import_samples(
             completion length in characters, mean token log-prob.
         problems_path: the problems artifact (``ttcalloc data``); ids are compared as strings.
         out: where to write the samples artifact.
-        options: column mapping, model name for files without a model column, regrading.
+        options: column mapping, model name for files without a model column, how the file's
+            own grades are checked (a seeded sample of rows) or replaced (``regrade``).
 
     Returns:
-        An :class:`ImportResult` (counts, accuracy, agreement with the file's own grades).
+        An :class:`ImportResult` (counts, accuracy, agreement with the file's own grades on
+        the rows checked).
     """
     options = options or ImportOptions()
+    options.check()
     check_output(out, {"samples": samples_path, "problems": problems_path})
     raw, problems, path = load_samples(Path(samples_path), problems_path, options)
     imported = samples_frame(raw, problems, options, path, problems_path)
@@ -63,6 +66,8 @@ def write_samples(
         "model": options.model,
         "regrade": options.regrade,
         "format": options.format,
+        "check_rows": options.check_rows,
+        "check_seed": options.check_seed,
     }
     return write_artifact(
         imported.samples,
@@ -71,6 +76,7 @@ def write_samples(
         stage="import",
         params=params,
         inputs={"samples": source, "problems": Path(problems_path)},
+        extra_meta={"grading": imported.grading.record()},
     )
 
 
@@ -91,4 +97,7 @@ def _summarize(written: pl.DataFrame, out: Path, imported: Imported) -> ImportRe
         agreement=imported.grading.agreement,
         disagreements=imported.grading.disagreements,
         disagreement_examples=imported.grading.examples,
+        file_graded=imported.grading.file_graded,
+        checked=imported.grading.checked,
+        agreement_interval=imported.grading.agreement_interval,
     )
