@@ -1,8 +1,9 @@
 """The samples table of a file's rows, graded against the problems: pure, on DataFrames.
 
 Column lookup (explicit mapping, else :data:`ALIASES`), problem ids as text, predicted answers
-(the file's, else extracted from responses), the grades (:mod:`~ttcalloc.stages.importer.grades`), sample
-indices, token counts, lengths, costs and log-probs.  Nothing here reads or writes files (the
+(the file's, else extracted from responses), the grades
+(:mod:`~ttcalloc.stages.importer.grades`), sample indices, token counts, lengths, costs and
+log-probs.  Nothing here reads or writes files (the
 inputs' paths only name them in messages); the one side effect is a warning when sample indices
 are renumbered.
 """
