@@ -148,6 +148,14 @@ def data_jsonl(
             "answers refuse the table); give --grader."
         ),
     ] = False,
+    from_samples: Annotated[
+        bool,
+        typer.Option(
+            help="The source is a samples file (one row per sample, the question and gold "
+            "answer on every row, as `import` reads): one problem per id, taken from its rows "
+            "(rows of an id that disagree are an error); --limit counts problems."
+        ),
+    ] = False,
     out: Out = Path("problems.parquet"),
     limit: Limit = None,
     test_frac: TestFrac = 0.2,
@@ -165,6 +173,7 @@ def data_jsonl(
         grader=grader,
         meta=tuple(meta_field or ()),
         unlabeled=unlabeled,
+        from_samples=from_samples,
     )
     _data("jsonl", source, out, limit, test_frac, seed, id_field, as_json, force, fields)
 

@@ -1,5 +1,8 @@
 """``ttcalloc data``: build a problems table from GSM8K, MATH or any JSONL file.
 
+``data jsonl --from-samples`` also reads a samples file (one row per sample, the question and
+gold answer on every row) as one problem per id (:mod:`~ttcalloc.stages.data.samples_file`).
+
 The train/test split is a seeded hash of ``problem_id``: a problem keeps its split when others are
 added or removed, and no test problem can leak into training through reordering.
 """
@@ -18,6 +21,7 @@ from ttcalloc.artifacts.schemas import PROBLEMS, validate
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.hashing import seeded_unit
+from ttcalloc.stages.data.samples_file import field_text, one_per_problem
 from ttcalloc.text import grading
 
 if TYPE_CHECKING:
@@ -49,6 +53,7 @@ class JsonlFields:
     grader: str = "auto"
     meta: tuple[str, ...] = field(default_factory=tuple)
     unlabeled: bool = False  # no gold answers: ``answer`` is null (for run and allocate)
+    from_samples: bool = False  # a samples file: one problem per id, from its rows
 
 
 # Field spellings tried, in order, when a jsonl dataset's field is not named (the id ones are
@@ -122,21 +127,12 @@ def split_of(problem_id: str, test_frac: float, seed: int) -> str:
     return "test" if seeded_unit("split", seed, problem_id) < test_frac else "train"
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value).strip()
-    return text or None
-
-
 def _problem_id(record: dict[str, Any], index: int, id_field: str | None, where: str) -> str:
     if id_field is None:
         return str(index)
     if id_field not in record:
         raise DataError(f"{where}: field {id_field!r} (--id-field) is missing")
-    pid = _text(record[id_field])
+    pid = field_text(record[id_field])
     if pid is None:
         raise DataError(f"{where}: field {id_field!r} (--id-field) is empty")
     return pid
@@ -158,7 +154,7 @@ RowBuilder = Callable[[dict[str, Any], str], Row]
 
 
 def _gsm8k_row(record: dict[str, Any], where: str) -> Row:
-    question = _text(record.get("question"))
+    question = field_text(record.get("question"))
     raw = record.get("answer")
     if question is None:
         raise DataError(f"{where}: field 'question' is missing or empty")
@@ -180,10 +176,10 @@ def _gsm8k_row(record: dict[str, Any], where: str) -> Row:
 
 
 def _math_row(record: dict[str, Any], where: str) -> Row:
-    question = _text(record.get("problem")) or _text(record.get("question"))
+    question = field_text(record.get("problem")) or field_text(record.get("question"))
     if question is None:
         raise DataError(f"{where}: field 'problem' is missing or empty")
-    answer = _text(record.get("answer"))
+    answer = field_text(record.get("answer"))
     if answer is None:
         solution = record.get("solution")
         if solution is None:
@@ -192,7 +188,7 @@ def _math_row(record: dict[str, Any], where: str) -> Row:
         if answer is None or not answer.strip():
             raise DataError(f"{where}: 'solution' has no \\boxed{{}} answer")
         answer = answer.strip()
-    subject = _text(record.get("subject")) or _text(record.get("type"))
+    subject = field_text(record.get("subject")) or field_text(record.get("type"))
     return {
         "question": question,
         "answer": answer,
@@ -206,10 +202,10 @@ def _jsonl_builder(fields: JsonlFields) -> RowBuilder:
     q_name, a_name = fields.question or "question", fields.answer or "answer"
 
     def build(record: dict[str, Any], where: str) -> Row:
-        question = _text(record.get(q_name))
+        question = field_text(record.get(q_name))
         if question is None:
             raise DataError(f"{where}: field {q_name!r} (--question-field) is missing")
-        answer = None if fields.unlabeled else _text(record.get(a_name))
+        answer = None if fields.unlabeled else field_text(record.get(a_name))
         if answer is None and not fields.unlabeled:
             raise DataError(
                 f"{where}: field {a_name!r} (--answer-field) is missing "
@@ -251,6 +247,19 @@ def _row_builder(kind: str, fields: JsonlFields | None) -> RowBuilder:
     raise InputError(f"unknown dataset kind {kind!r}: expected gsm8k, math or jsonl")
 
 
+def _compared(fields: JsonlFields) -> list[tuple[str, str]]:
+    """The fields every row of a problem must agree on in a samples file, with their flags."""
+    named = [(fields.question or "question", "--question-field")]
+    if not fields.unlabeled:
+        named.append((fields.answer or "answer", "--answer-field"))
+    return named + [(name, "--meta-field") for name in fields.meta]
+
+
+def _read_limit(options: DataOptions, fields: JsonlFields | None) -> int | None:
+    """Records to read: the first ``--limit`` (a samples file: all; the limit counts problems)."""
+    return None if fields is not None and fields.from_samples else options.limit
+
+
 def read_dataset(source: str | Path, limit: int | None = None) -> tuple[Path, list[dict[str, Any]]]:
     """The local path of ``source`` (a URL is downloaded once) and its first ``limit`` records."""
     path = sources.resolve(source)
@@ -269,6 +278,8 @@ def problems_frame(
 ) -> pl.DataFrame:
     """Records into a validated problems frame, without IO: ids, gold answers, splits, graders.
 
+    With ``fields.from_samples`` the records are a samples file's rows: one problem per id (the
+    first ``options.limit`` ids), its fields taken from its rows, which must agree on them.
     ``where`` names the source in error messages.
     """
     import polars as pl
@@ -277,14 +288,20 @@ def problems_frame(
     builder = _row_builder(kind, fields)
     if not records:
         raise DataError(f"{where}: no problems found (empty dataset)")
+    numbered = list(enumerate(records))
+    if kind == "jsonl" and fields is not None and fields.from_samples:
+        numbered = one_per_problem(records, options.id_field, _compared(fields), where)
+        numbered = numbered[: options.limit]
     rows: list[Row] = []
     seen: dict[str, int] = {}
-    for index, record in enumerate(records):
+    for index, record in numbered:
         at = f"{where}: record {index}"
         pid = _problem_id(record, index, options.id_field, at)
         if pid in seen:
             raise DataError(
-                f"{where}: duplicate problem_id {pid!r} (records {seen[pid]} and {index})"
+                f"{where}: duplicate problem_id {pid!r} (records {seen[pid]} and {index}); "
+                "a samples file (one row per sample)? `ttcalloc data jsonl --from-samples` "
+                "takes one problem per id"
             )
         seen[pid] = index
         row = builder(record, at)
@@ -322,7 +339,7 @@ def load_problems(
     options = options or DataOptions()
     options.check()
     _row_builder(kind, fields)  # a bad kind or grader fails before the source is read
-    path, records = read_dataset(source, options.limit)
+    path, records = read_dataset(source, _read_limit(options, fields))
     options, fields, _ = resolve_fields(kind, records, options, fields)
     return problems_frame(records, kind, options, fields, str(path))
 
@@ -351,6 +368,8 @@ def write_problems(
     if fields is not None and kind == "jsonl":
         if fields.unlabeled:
             params["unlabeled"] = True
+        if fields.from_samples:
+            params["from_samples"] = True
         params.update(
             question_field=fields.question,
             answer_field=fields.answer,
@@ -391,7 +410,7 @@ def build_problems(
         out: where to write the problems artifact.
         kind: ``gsm8k`` (gold = the number after ``####``), ``math`` (gold = ``answer``, else the
             last ``\\boxed{}`` of ``solution``; level and subject kept) or ``jsonl`` (fields named
-            by ``fields``).
+            by ``fields``; ``fields.from_samples``: a samples file, one problem per id).
         options: limit, test fraction, split seed, id field.
         fields: for ``jsonl``: question, answer and metadata field names, and the grader.
 
@@ -403,7 +422,7 @@ def build_problems(
     _row_builder(kind, fields)  # a bad kind or grader fails before the source is read
     src = sources.resolve(source)
     check_output(out, {"source": src})
-    path, records = read_dataset(src, options.limit)
+    path, records = read_dataset(src, _read_limit(options, fields))
     options, fields, found = resolve_fields(kind, records, options, fields)
     df = problems_frame(records, kind, options, fields, str(path))
     write_problems(df, out, kind, source, src, options, fields)
