@@ -1,0 +1,123 @@
+"""A synthetic MATH samples file as varied as a real one: about 25,000 distinct LaTeX answers.
+
+``math_samples.py`` draws wrong answers mostly from small integers shared between problems, so
+its 64,000 samples hold only 4,401 distinct answer strings; a real file of 500 MATH problems x
+128 samples of a mid-sized model (the one issue 21 reports) holds about 25,000, most of them
+LaTeX written for one problem only.  This generator draws
+(accuracy per problem ~ Beta(1, 1), 3% no answer, the gold written in the forms models use) and
+draws each problem's wrong answers from a longer, problem-specific tail: the gold's numbers
+changed, scaled, negated, under a root or over a denominator, as decimals, with ``\\pi`` or
+degrees, each written in several spellings (spaces, ``\\dfrac``, ``\\left(``, ``x =``).  The
+``correct`` column is the generator's truth.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from math_samples import MATH500, _forms
+
+_NUM = re.compile(r"\d+")
+
+
+def _variant(answer: str, rng: np.random.Generator) -> str:
+    """One plausible wrong answer built from ``answer``'s own numbers and shape."""
+    digits = _NUM.findall(answer)
+    base = int(digits[rng.integers(len(digits))]) if digits else 0
+    n = base + int(rng.integers(1, 1000))
+    m = int(rng.integers(2, 20))
+    kind = int(rng.integers(10))
+    if kind == 0 and digits:
+        target = digits[rng.integers(len(digits))]
+        return answer.replace(target, str(max(0, int(target) + int(rng.integers(-9, 10)))), 1)
+    if kind == 1:
+        return f"\\frac{{{n}}}{{{m}}}"
+    if kind == 2:
+        return f"{m}\\sqrt{{{n}}}"
+    if kind == 3:
+        return f"\\frac{{{n}\\sqrt{{{m}}}}}{{{m + 1}}}"
+    if kind == 4:
+        return f"{n * m + int(rng.integers(1, 9))}"
+    if kind == 5:
+        return f"{n / m:.{int(rng.integers(1, 4))}f}"
+    if kind == 6:
+        return f"{n}\\pi" if rng.random() < 0.5 else f"\\frac{{{n}\\pi}}{{{m}}}"
+    if kind == 7:
+        return f"({n}, {m})" if rng.random() < 0.5 else f"[{-m}, {n}]"
+    if kind == 8:
+        return f"{n}^\\circ" if rng.random() < 0.5 else f"{m}x^2 + {n}x"
+    return f"-{answer}" if not answer.startswith("-") else answer[1:]
+
+
+def _spellings(answer: str, rng: np.random.Generator) -> list[str]:
+    """``_forms`` plus spellings models add: ``x =``, ``\\left(``, thin spaces, a boxed copy."""
+    forms = _forms(answer)
+    extra = [f"x = {answer}", f"\\left({answer}\\right)", answer.replace(" ", "\\,")]
+    forms += [extra[int(rng.integers(len(extra)))]]
+    return list(dict.fromkeys(forms))
+
+
+def build(problems: int = 500, samples: int = 128, seed: int = 0) -> tuple[pl.DataFrame, list]:
+    """(samples frame, MATH500 rows used); columns as the shared sample files (problem_id ...)."""
+    rows = [json.loads(line) for line in MATH500.read_text().splitlines()][:problems]
+    rng = np.random.default_rng(seed)
+    pids, idx, preds, correct = [], [], [], []
+    for i, row in enumerate(rows):
+        gold = row["answer"]
+        right = _forms(gold)
+        right_w = np.array([8.0] + [1.0] * (len(right) - 1))
+        pool = int(rng.integers(60, 300))
+        wrong = list(dict.fromkeys(v for v in (_variant(gold, rng) for _ in range(pool)) if v))
+        wrong = [w for w in wrong if w != gold]
+        wrong_forms = [_spellings(w, rng) for w in wrong]
+        zipf = 1.0 / np.arange(1, len(wrong) + 1) ** 0.4
+        acc = rng.beta(1.0, 1.0)
+        for j in range(samples):
+            u = rng.random()
+            pids.append(i)
+            idx.append(j)
+            if u < 0.03 or (not wrong and u >= acc):
+                preds.append(None)
+                correct.append(False)
+            elif u < 0.03 + acc * 0.97 or not wrong:
+                preds.append(right[rng.choice(len(right), p=right_w / right_w.sum())])
+                correct.append(True)
+            else:
+                w = int(rng.choice(len(wrong), p=zipf / zipf.sum()))
+                forms = wrong_forms[w]
+                weights = np.array([4.0] + [1.0] * (len(forms) - 1))
+                preds.append(forms[rng.choice(len(forms), p=weights / weights.sum())])
+                correct.append(False)
+    frame = pl.DataFrame(
+        {
+            "problem_id": pids,
+            "sample_idx": idx,
+            "pred_answer": pl.Series(preds, dtype=pl.String),
+            "correct": correct,
+        }
+    )
+    return frame, rows
+
+
+def write(out_dir: Path, problems: int = 500, samples: int = 128) -> tuple[Path, Path]:
+    """Write ``math_problems.jsonl`` (MATH500 rows) and ``math_varied.parquet`` under out_dir."""
+    frame, rows = build(problems, samples)
+    problems_path = out_dir / "math_problems.jsonl"
+    problems_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    samples_path = out_dir / "math_varied.parquet"
+    frame.write_parquet(samples_path)
+    return problems_path, samples_path
+
+
+if __name__ == "__main__":
+    frame, _ = build()
+    distinct = frame.drop_nulls("pred_answer").select("problem_id", "pred_answer").unique()
+    print(
+        f"{frame.height} samples, accuracy {frame['correct'].mean():.3f}, "
+        f"{distinct.height} distinct (problem, answer) pairs, "
+        f"{frame['pred_answer'].n_unique()} distinct answer strings"
+    )
