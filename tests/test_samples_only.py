@@ -10,11 +10,14 @@ import polars as pl
 import pytest
 from conftest import shared_file
 from helpers import run_cli, write_jsonl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ttcalloc.artifacts.io import read_artifact, read_meta
 from ttcalloc.artifacts.schemas import CURVES, PROBLEMS, SAMPLES
 from ttcalloc.common.errors import DataError
 from ttcalloc.stages import data
+from ttcalloc.stages.data import samples_file
 
 
 def _samples(n_problems: int = 6, per: int = 4) -> list[dict[str, Any]]:
@@ -158,3 +161,38 @@ def test_svamp_samples_file_from_samples_to_curves(shared_data: Path, tmp_path: 
     assert read_artifact(s, SAMPLES).df["correct"].to_list() == raw["correct"].to_list()
     _ok("estimate", s, "--problems", p, "--ks", "1,3,15", "--out", c)
     assert read_artifact(c, CURVES).df["problem_id"].n_unique() == 999
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from(["a", "b"]), st.sampled_from(["1", "2"])),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_one_per_problem_matches_grouping_by_id(triples: list[tuple[int, str, str]]) -> None:
+    """Against a brute-force group-by: the first row of each id in order, or the first conflict."""
+    records = [{"id": i, "q": q, "a": a} for i, q, a in triples]
+    compared = [("q", "--question-field"), ("a", "--answer-field")]
+    groups: dict[int, list[int]] = {}
+    for index, (i, _, _) in enumerate(triples):
+        groups.setdefault(i, []).append(index)
+    clash = [  # (row, field in the order compared)
+        (at, order)
+        for rows in groups.values()
+        for at in rows[1:]
+        for order, (name, _) in enumerate(compared)
+        if records[at][name] != records[rows[0]][name]
+    ]
+    if not clash:
+        kept = samples_file.one_per_problem(records, "id", compared, "f")
+        assert kept == [(rows[0], records[rows[0]]) for rows in groups.values()]
+        return
+    first_at, first_field = min(clash)
+    first_name = compared[first_field][0]
+    with pytest.raises(DataError) as info:
+        samples_file.one_per_problem(records, "id", compared, "f")
+    pid = records[first_at]["id"]
+    assert f"rows of problem_id '{pid}' disagree on '{first_name}'" in str(info.value)
+    assert f"records {groups[pid][0]} and {first_at})" in str(info.value)
