@@ -138,6 +138,17 @@ def test_cli_says_how_many_rows_were_checked_and_records_it(tmp_path: Path, prob
     assert res.exit_code != 0 and "--check-rows" in res.stderr
 
 
+def test_an_empty_grade_column_means_ttcalloc_grades_every_row(
+    tmp_path: Path, problems: Path
+) -> None:
+    rows = [{"problem_id": 0, "pred_answer": a, "correct": None} for a in ("7", "8")]
+    src = write_jsonl(tmp_path / "s.jsonl", rows)
+    result = import_samples(src, problems, tmp_path / "a.parquet", ImportOptions(check_rows=1))
+    assert result.graded_by == "ttcalloc" and result.file_graded == 0 and result.checked == 0
+    assert result.grading_line() == "the file's grade column is empty: ttcalloc graded every row"
+    assert read_artifact(tmp_path / "a.parquet", SAMPLES).df["correct"].to_list() == [True, False]
+
+
 def test_negative_check_rows_is_refused(tmp_path: Path, problems: Path) -> None:
     src = write_jsonl(tmp_path / "s.jsonl", _graded_rows(5))
     with pytest.raises(InputError, match=r"--check-rows -1: must be 0 or more"):

@@ -93,7 +93,7 @@ def grade(
     agreement = 1.0 - differ.height / compared.height if compared.height else None
     sampled = compared.height < int(has.sum())
     found = Grading(
-        graded_by="ttcalloc" if regrade else f"file column {corr_col!r}",
+        graded_by="ttcalloc" if regrade or not has.any() else f"file column {corr_col!r}",
         file_graded=int(has.sum()),
         checked=compared.height,
         agreement=agreement,
@@ -115,6 +115,8 @@ def _file_grades(theirs: pl.Series, corr_col: str, path: Path) -> pl.Series:
 
     if theirs.dtype == pl.Boolean:
         return theirs
+    if theirs.dtype == pl.Null:  # a column with no grade at all
+        return theirs.cast(pl.Boolean)
     if theirs.dtype.is_numeric():
         return theirs.cast(pl.Int64).cast(pl.Boolean)
     raise DataError(f"{path}: column {corr_col!r} is not boolean (true/false or 0/1)")

@@ -94,6 +94,8 @@ class ImportResult:
         """How the file's grades were checked, in one line (None: the file had no grades)."""
         if self.file_graded is None:
             return None
+        if self.file_graded == 0:
+            return "the file's grade column is empty: ttcalloc graded every row"
         rows = f"{self.file_graded:,}"
         if not self.checked or self.agreement is None:
             return (
