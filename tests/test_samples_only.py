@@ -152,6 +152,7 @@ def test_svamp_samples_file_from_samples_to_curves(shared_data: Path, tmp_path: 
     listed = data.load_problems(
         shared_file(shared_data, "svamp_problems.jsonl"), "jsonl", data.DataOptions()
     )
+    assert problems["problem_id"].to_list() == listed["problem_id"].to_list()
     assert problems["answer"].to_list() == listed["answer"].to_list()
     assert problems["split"].to_list() == listed["split"].to_list()
     res = _ok("import", src, "--problems", p, "--out", s)
