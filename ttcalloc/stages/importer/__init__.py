@@ -13,7 +13,8 @@ against the problems' gold answers with the problem's grader; when the file has 
 :mod:`~ttcalloc.stages.importer.options`.
 """
 
-from ttcalloc.stages.importer.frame import Grading, Imported, samples_frame
+from ttcalloc.stages.importer.frame import Imported, samples_frame
+from ttcalloc.stages.importer.grades import Grading
 from ttcalloc.stages.importer.options import ALIASES, FLAG, ImportOptions, ImportResult
 from ttcalloc.stages.importer.stage import import_samples, load_samples, write_samples
 

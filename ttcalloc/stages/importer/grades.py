@@ -115,10 +115,13 @@ def _file_grades(theirs: pl.Series, corr_col: str, path: Path) -> pl.Series:
 
     if theirs.dtype == pl.Boolean:
         return theirs
+    grades: pl.Series
     if theirs.dtype == pl.Null:  # a column with no grade at all
-        return theirs.cast(pl.Boolean)
+        grades = theirs.cast(pl.Boolean)
+        return grades
     if theirs.dtype.is_numeric():
-        return theirs.cast(pl.Int64).cast(pl.Boolean)
+        grades = theirs.cast(pl.Int64).cast(pl.Boolean)
+        return grades
     raise DataError(f"{path}: column {corr_col!r} is not boolean (true/false or 0/1)")
 
 
