@@ -134,6 +134,7 @@ def sampling_params(options: SampleOptions) -> SamplingParams:
         price_in=options.price_in,
         price_out=options.price_out,
         logprobs=options.logprobs,
+        seed=options.seed,
         extra=extra,
     )
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ttcalloc.artifacts import freshness
+from ttcalloc.backends import replay_path
 from ttcalloc.common.errors import InputError
 from ttcalloc.sampler.journal import pending_journals
 from ttcalloc.sampler.options import SampleOptions
@@ -89,6 +90,8 @@ def run_request(
         "questions": Path(questions_path),
         "samples": Path(samples_out),
     }
+    if (replayed := replay_path(options.sample.model)) is not None:
+        inputs["replayed samples"] = replayed
     return freshness.request("run", opts, inputs)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from ttcalloc.artifacts import freshness
 from ttcalloc.artifacts.io import check_output
 from ttcalloc.artifacts.questions import load_questions
-from ttcalloc.backends import Backend, count_prompt_tokens, open_backend
+from ttcalloc.backends import Backend, count_prompt_tokens, open_backend, replay_path
 from ttcalloc.common.console import log
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.core.vote import Ledger
@@ -63,6 +63,8 @@ def run_policy(
     so = options.sample
     samples_out = options.samples_out or default_samples_out(Path(out))
     inputs = {"policy": Path(policy_path) / "policy.json", "questions": Path(questions_path)}
+    if (replayed := replay_path(so.model)) is not None:  # read, never written into
+        inputs["replayed samples"] = replayed
     # the policy folder as a whole is an input: nothing is written inside it
     guarded = inputs | {"policy folder": Path(policy_path)}
     out = check_output(out, guarded)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ttcalloc.common.wording import SMALL_TEST
+from ttcalloc.sampler.result import model_label
 from ttcalloc.stages.run.options import RunResult
 from ttcalloc.stages.run.write import SAME
 
@@ -14,8 +15,14 @@ def describe(result: RunResult) -> str:
         if result.accuracy is None
         else f", accuracy {result.accuracy:.4f} on {result.labeled} labeled"
     )
+    s = result.sampling
+    on = (
+        f" on {model_label(s.model, s.simulated, s.replayed)}"
+        if s and (s.simulated or s.replayed)
+        else ""
+    )
     line = (
-        f"{result.policy} policy: {result.answered}/{result.questions} questions answered"
+        f"{result.policy} policy{on}: {result.answered}/{result.questions} questions answered"
         f"{acc}; mean cost {result.mean_cost:.4g} {result.cost_unit} per question (budget "
         f"{result.budget:g}{', hard' if result.hard_budget else ''})"
         + (
