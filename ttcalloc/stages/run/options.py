@@ -27,7 +27,7 @@ class RunOptions:
     question_field: str = "question"
     id_field: str | None = None
     answer_field: str | None = None
-    grader: str = "auto"
+    grader: str | None = None  # None: the policy's recorded grader, else auto
     split: str | None = None  # only the questions of this split (a problems table's column)
     seed: int = 0
 

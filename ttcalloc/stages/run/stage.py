@@ -34,6 +34,7 @@ from ttcalloc.sampler.parts import existing_samples
 from ttcalloc.sampler.plan import gold_answers, request_for
 from ttcalloc.sampler.result import SampleResult
 from ttcalloc.stages.run.adaptive_driver import AdaptiveDriver
+from ttcalloc.stages.run.asking import check_grader, grader_for, prompt_for
 from ttcalloc.stages.run.driver import Driver
 from ttcalloc.stages.run.folder import check_questions, load_existing, refuse_foreign
 from ttcalloc.stages.run.items import Item
@@ -41,7 +42,6 @@ from ttcalloc.stages.run.options import RunOptions, RunResult, default_samples_o
 from ttcalloc.stages.run.static_driver import StaticDriver
 from ttcalloc.stages.run.uniform import draw_uniform
 from ttcalloc.stages.run.write import compare, rows, write_answers
-from ttcalloc.text import prompts
 
 if TYPE_CHECKING:
     import polars as pl
@@ -77,8 +77,9 @@ def run_policy(
         options.question_field,
         options.id_field,
         options.answer_field,
-        options.grader,
+        grader_for(options.grader, policy.info),
     )
+    check_grader(questions, Path(questions_path), policy.info)
     if options.split is not None:
         if "split" not in questions.columns:
             raise InputError(f"--split {options.split}: {questions_path} has no split column")
@@ -109,8 +110,8 @@ def run_policy(
             f"--budget {options.budget:g}: below the cheapest action's expected cost "
             f"{cheapest[1]:g} {unit}"
         )
-    template, prompt_label = prompts.load_template(so.prompt)
-    params = part_params(so, prompt_label) | {"run_policy": str(policy_path)}
+    template, prompt_label = prompt_for(so.prompt, policy.info)
+    params = part_params(so, prompt_label, template) | {"run_policy": str(policy_path)}
     refuse_foreign(samples_out)
     with hold(samples_out):
         if recovered := recover(samples_out):

@@ -55,7 +55,7 @@ def sample_problems(problems_path: Path, out: Path, options: SampleOptions) -> S
     out = check_output(out, inputs, folder=True)
     template, prompt_label = prompts.load_template(options.prompt)
     problems = _load_problems(problems_path, options)
-    params = part_params(options, prompt_label)
+    params = part_params(options, prompt_label, template)
     with hold(out):
         if recovered := recover(out):
             log(f"{out}: {recovered} samples of an interrupted run recovered from its journal")
