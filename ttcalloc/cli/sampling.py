@@ -30,7 +30,13 @@ RunPromptOpt = Annotated[
 
 SystemOpt = Annotated[str | None, typer.Option(help="System message.")]
 
-SeedOpt = Annotated[int, typer.Option(help="Base seed (each sample gets its own).")]
+SeedOpt = Annotated[
+    int,
+    typer.Option(
+        help="Base seed (each sample gets its own; replay: the order each question's recorded "
+        "samples are served in)."
+    ),
+]
 
 ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight.")]
 
