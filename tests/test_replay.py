@@ -153,6 +153,18 @@ def test_run_on_replay_compares_with_uniform_and_keeps_the_signals(
         assert samples["model"].unique().to_list() == [model]
         _check_seeded_order(samples, recorded["recorded"], 1)  # signals as recorded
         assert samples["mean_logprob"].null_count() == 0
+    # at any concurrency: the same samples, answers and decisions
+    frames = []
+    for conc in ("1", "8"):
+        out = tmp_path / f"c{conc}.parquet"
+        r = run_cli(
+            "run", recorded["stop"], recorded["problems"], "--split", "test", "--model", model,
+            "--budget", "1.5", "--seed", "2", "--concurrency", conc, "--out", out, "--no-progress",
+        )  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        cols = ["problem_id", "final_answer", "samples", "action", "decisions", "correct"]
+        frames.append(read_artifact(out, ANSWERS).df.select(cols))
+    assert frames[0].equals(frames[1])
 
 
 def _replay_run(policy: Path, q: Path, out: Path, model: str, *extra: str) -> subprocess.Popen[str]:
