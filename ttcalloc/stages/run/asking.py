@@ -35,13 +35,16 @@ def check_grader(questions: pl.DataFrame, path: Path, info: dict[str, Any]) -> N
         )
 
 
-def prompt_for(given: str | None, info: dict[str, Any]) -> tuple[str | None, str]:
+def prompt_for(
+    given: str | None, info: dict[str, Any], sent: bool = True
+) -> tuple[str | None, str]:
     """``(template, label)``: ``--prompt`` as given, else the policy's recorded prompt (a
-    built-in name, or a file prompt's recorded text), else the built-in prompt per grader."""
+    built-in name, or a file prompt's recorded text), else the built-in prompt per grader.
+    ``sent=False`` (the replay backend, which sends no prompt): no warning."""
     recorded = info.get("prompt")
     if given is not None:
         template, label = prompts.load_template(given)
-        if recorded is not None and label != recorded:
+        if recorded is not None and label != recorded and sent:
             warn(
                 f"--prompt {given}: the policy's samples were drawn with prompt {recorded}; "
                 f"asking with {label} instead"
@@ -52,9 +55,10 @@ def prompt_for(given: str | None, info: dict[str, Any]) -> tuple[str | None, str
     text = info.get("prompt_template")
     if isinstance(text, str):
         return text, str(recorded)
-    warn(
-        f"the policy's samples were drawn with prompt {recorded}, whose text the policy does "
-        "not hold (samples drawn before it was recorded): give --prompt FILE; asking with the "
-        "built-in prompt per grader"
-    )
+    if sent:
+        warn(
+            f"the policy's samples were drawn with prompt {recorded}, whose text the policy "
+            "does not hold (samples drawn before it was recorded): give --prompt FILE; asking "
+            "with the built-in prompt per grader"
+        )
     return prompts.load_template(None)

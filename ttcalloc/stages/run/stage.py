@@ -110,7 +110,7 @@ def run_policy(
             f"--budget {options.budget:g}: below the cheapest action's expected cost "
             f"{cheapest[1]:g} {unit}"
         )
-    template, prompt_label = prompt_for(so.prompt, policy.info)
+    template, prompt_label = prompt_for(so.prompt, policy.info, sent=replayed is None)
     params = part_params(so, prompt_label, template) | {"run_policy": str(policy_path)}
     refuse_foreign(samples_out)
     with hold(samples_out):
