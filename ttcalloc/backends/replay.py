@@ -87,7 +87,7 @@ def load_pools(path: Path) -> tuple[dict[str, list[dict[str, Any]]], str]:
     if len(models) > 1:
         raise InputError(
             f"{path}: holds samples of {len(models)} models ({', '.join(models[:4])}); replay "
-            "serves one model's: keep one (e.g. `ttcalloc import --model`, or filter the file)"
+            "serves one model's: give a file of one model's samples"
         )
     for name in FIELDS:
         if name not in df.columns:
