@@ -329,7 +329,10 @@ POLICY = JsonSchema(
         "policy/policy.json beside the XGBoost model(s) of a trained policy. A static policy "
         "(imitate, plugin) also has `actions` (with their costs) and `mu` (the calibrated cost "
         "multiplier); an adaptive one (stop) has `adaptive`: cap, checkpoints, strategy, the "
-        "per-sample values in its state, and the two calibrated prices with the weight `p_lo`."
+        "per-sample values in its state, and the two calibrated prices with the weight `p_lo`. "
+        "Both record how their training samples were asked for and graded (`grader`, `prompt`, "
+        "`prompt_template` for a file prompt, `strategy`; null when unknown or mixed, absent in "
+        "older folders), which `ttcalloc run` uses unless told otherwise."
     ),
     producer="ttcalloc train",
     keys=(

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ttcalloc.artifacts.answering import answering, curves_samples
 from ttcalloc.artifacts.frames import to_dense
 from ttcalloc.artifacts.io import (
     check_known_ids,
@@ -276,6 +277,11 @@ def train_policy(
         "model_folds": fold_files,
         "model_combine": "route",
         "shrinkage": shrinkage,
+        **answering(
+            prob["grader"].to_list(),
+            curves_samples(curves_art.meta, Path(curves_path)),
+            curves.filter(pl.col("problem_id").is_in(ids))["strategy"].unique().to_list(),
+        ),
         "metrics": metrics,
         "provenance": provenance(
             POLICY,
