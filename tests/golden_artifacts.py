@@ -134,7 +134,18 @@ def load(digests: Path, floats: Path, pipeline: str) -> dict[str, tuple[str, lis
 
 
 def store(digests: Path, floats: Path, pipeline: str, got: dict[str, Fingerprint]) -> None:
-    """Replace ``pipeline``'s stored fingerprints with ``got`` (other pipelines kept)."""
+    """Replace ``pipeline``'s stored fingerprints with ``got`` (other pipelines kept).
+
+    An artifact whose content matches the stored one within the tolerance keeps its stored
+    floats, so regenerating on another processor rewrites only what really changed.
+    """
+    before = load(digests, floats, pipeline)
+    got = {
+        name: Fingerprint(fp.digest, before[name][1], fp.places)
+        if name in before and not differences(fp, *before[name])
+        else fp
+        for name, fp in got.items()
+    }
     all_digests = json.loads(digests.read_text()) if digests.exists() else {}
     all_digests[pipeline] = {name: fp.digest for name, fp in sorted(got.items())}
     digests.write_text(json.dumps(all_digests, indent=2, sort_keys=True) + "\n")
