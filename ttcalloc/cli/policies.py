@@ -49,7 +49,7 @@ def evaluate_cmd(
     ] = None,
     baselines: Annotated[
         str, typer.Option(help="Baselines, comma-separated.")
-    ] = "uniform,random,length,esc,adaptive",
+    ] = "uniform,k-each,random,length,esc,adaptive",
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 2000,
     orders: Annotated[
         int, typer.Option(help="Random sample orders replayed per problem for early stopping.")
