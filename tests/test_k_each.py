@@ -146,3 +146,39 @@ def test_k_each_stays_at_the_budget_when_the_others_match_the_learned_cost(
     assert f"B = 2{realized(report['policies'], 2.0)} |" in md
     if f"{spent:.3g}" != "2":  # the heading says what was spent
         assert "(realized " in md.split("\n## Budget 2")[1].split("\n")[0]
+
+
+def test_the_cli_default_runs_k_each_and_verify_on_pass_curves(
+    sim: dict[str, Path], tmp_path: Path
+) -> None:
+    """The CLI's default baselines are every registered one: on pass@k curves that is 2 each
+    (pass@2) and verify, while esc and adaptive (majority-vote rules) are left out."""
+    import json
+
+    from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
+
+    tmp = sim["tmp"]
+    curves = tmp_path / "pass.parquet"
+    estimate_curves(
+        tmp / "samples",
+        curves,
+        EstimateOptions(ks=(1, 2, 4), strategies=("pass",), cost="samples"),
+        sim["problems"],
+    )
+    solve_allocation(
+        curves, tmp_path / "alloc.parquet", SolveOptions(budgets=(2.0,)), sim["problems"]
+    )
+    train_policy(
+        tmp_path / "alloc.parquet",
+        sim["problems"],
+        tmp_path / "p",
+        TrainOptions(budget=2.0, folds=3),
+    )
+    out = tmp_path / "report"
+    result = run_cli(
+        "evaluate", tmp_path / "p", "--budgets", "2", "--bootstrap", "200", "--out", out
+    )
+    assert result.exit_code == 0, result.stderr
+    names = {r["policy"] for r in json.loads((out / "report.json").read_text())["policies"]}
+    assert {"uniform", "k-each", "verify"} <= names and not names & {"esc", "adaptive"}
+    assert "2 each (pass@2)" in result.stderr

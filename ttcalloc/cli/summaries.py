@@ -162,7 +162,7 @@ def print_report(report: dict[str, Any]) -> None:
                 continue
             ci = r["gain_vs_uniform_ci"]
             table.add_row(
-                escape(label(r).replace("upper bound", "bound")),
+                escape(label(r).replace("upper bound", "bound").replace(" (fallback)", "*")),
                 f"{r['accuracy']:.4f}",
                 f"{r['cost']:.3f}",
                 "-"
@@ -173,6 +173,11 @@ def print_report(report: dict[str, Any]) -> None:
                 _num(r["oracle_gain_share"], ".2f"),
             )
         err_console.print(table)
+    if any((r.get("params") or {}).get("uniform_fallback") for r in report["policies"]):
+        err_console.print(
+            "* fell back to uniform allocation when trained: a hash of each question, not its "
+            "features, picks the questions that get the costlier action (see the notes)"
+        )
     for note in report["notes"]:
         err_console.print(f"note: {escape(note)}")
     err_console.print(

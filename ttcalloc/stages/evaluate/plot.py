@@ -21,6 +21,8 @@ STYLE = {
     "oracle": ("black", "*"),
 }
 LEARNED_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:cyan")
+# hollow, each learned policy smaller than the one before: policies on the same point nest
+LEARNED_MARKERS = (("o", 11), ("D", 8), ("s", 6), ("^", 5), ("v", 4))
 BARS = ("learned", K_EACH)  # what the gain panel draws with its interval
 
 
@@ -51,13 +53,14 @@ def _series(
             continue
         if pts[0]["kind"] == "learned":
             color = LEARNED_COLORS[learned_i % len(LEARNED_COLORS)]
+            marker, size = LEARNED_MARKERS[learned_i % len(LEARNED_MARKERS)]
             learned_i += 1
             style = {
                 "color": color,
-                "marker": "o",
+                "marker": marker,
                 "ls": "-",
                 "lw": 2,
-                "ms": 8,
+                "ms": size,
                 "mfc": "none",
                 "mew": 2,
                 "zorder": 4,
