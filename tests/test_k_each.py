@@ -182,3 +182,14 @@ def test_the_cli_default_runs_k_each_and_verify_on_pass_curves(
     names = {r["policy"] for r in json.loads((out / "report.json").read_text())["policies"]}
     assert {"uniform", "k-each", "verify"} <= names and not names & {"esc", "adaptive"}
     assert "2 each (pass@2)" in result.stderr
+
+
+def test_a_row_first_met_at_a_later_budget_keeps_its_place() -> None:
+    from ttcalloc.stages.evaluate.render import policy_order
+
+    def at(budget: float, *names: str) -> list[dict[str, object]]:
+        return [{"policy": n, "budget": budget} for n in names]
+
+    records = [*at(1.5, "uniform", "random", "stop"), *at(2, "uniform", "k-each", "random", "stop")]
+    assert policy_order(records) == ["uniform", "k-each", "random", "stop"]
+    assert policy_order(at(2, "b", "a")) == ["b", "a"]

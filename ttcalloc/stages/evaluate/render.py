@@ -69,10 +69,15 @@ def realized(records: list[dict[str, Any]], budget: float) -> str:
 
 
 def policy_order(records: list[dict[str, Any]]) -> list[str]:
+    """Policy names in report order: a name first met at a later budget (k each, present only
+    where an action costs B) goes right after the name it follows there."""
     seen: list[str] = []
+    previous: dict[float, str] = {}
     for r in records:
-        if r["policy"] not in seen:
-            seen.append(r["policy"])
+        name, before = r["policy"], previous.get(r["budget"])
+        if name not in seen:
+            seen.insert(seen.index(before) + 1 if before is not None else 0, name)
+        previous[r["budget"]] = name
     return seen
 
 
