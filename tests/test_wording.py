@@ -32,3 +32,42 @@ def test_a_printed_value_has_the_values_sign_and_is_close(value: float, digits: 
         assert text == plain  # the usual digits wherever they do not read as zero
     else:  # two significant digits
         assert abs(shown - value) <= 0.051 * abs(value)
+
+
+def test_run_compare_line_never_reads_a_positive_lower_end_as_zero() -> None:
+    """`run --compare uniform` printed `[+0.0000, +0.0957]` for a lower end of about 2e-5."""
+    from pathlib import Path
+
+    from ttcalloc.stages.run.options import RunResult
+    from ttcalloc.stages.run.summary import describe
+
+    result = RunResult(
+        out=Path("a.parquet"),
+        samples_out=Path("a-samples.parquet"),
+        policy="adaptive",
+        questions=120,
+        labeled=120,
+        answered=120,
+        complete=120,
+        accuracy=0.8,
+        mean_cost=2.0,
+        mean_samples=2.0,
+        budget=2.0,
+        cost_unit="samples",
+        hard_budget=False,
+        total_cost=240.0,
+        sampling=None,
+        comparison={
+            "questions": 120,
+            "policy_accuracy": 0.8,
+            "policy_samples": 2.0,
+            "uniform_accuracy": 0.75,
+            "uniform_samples": 2.0,
+            "difference": 0.05,
+            "interval": [2.3e-05, 0.0957],
+            "verdict": "ahead of",
+        },
+    )
+    line = describe(result)
+    assert "+0.0500 [+0.000023, +0.0957]" in line
+    assert "[+0.0000," not in line

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ttcalloc.common.wording import SMALL_TEST
+from ttcalloc.common.wording import SMALL_TEST, difference
 from ttcalloc.sampler.result import model_label
 from ttcalloc.stages.run.options import RunResult
 from ttcalloc.stages.run.write import SAME
@@ -48,7 +48,7 @@ def describe(result: RunResult) -> str:
             f"\ncompare uniform on {c['questions']} labeled questions: policy "
             f"{c['policy_accuracy']:.4f} ({c['policy_samples']:.3g} samples) vs uniform "
             f"{c['uniform_accuracy']:.4f} ({c['uniform_samples']:.3g} samples), difference "
-            f"{c['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}] (paired bootstrap 95%): "
+            f"{difference(c['difference'], lo, hi)} (paired bootstrap 95%): "
             + (
                 "the policy scores as uniform does on every question"
                 if c["verdict"] == SAME
