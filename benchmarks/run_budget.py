@@ -9,8 +9,9 @@ samples (each run in a fresh output folder, so every sample is drawn by the run 
 - ``fake``: the fake OpenAI server of the tests (``tests/fake_openai.py``; every third answer
   wrong, by request number), 40 arithmetic questions, concurrency 4;
 - ``smollm2``: real SmolLM2-135M samples replayed: the 8 samples per problem that ``make demo``
-  drew (``out/demo/samples.parquet``), served in a seeded order per question by a ``pool/``
-  backend registered here, answering the demo's 25 test questions with its stop policies.
+  drew (``out/demo/samples.parquet``), served by the CLI's replay backend
+  (``--model replay:out/demo/samples.parquet``: each question's recorded samples in an order
+  seeded by ``--seed``), answering the demo's 25 test questions with its stop policies.
 
     .venv/bin/python benchmarks/run_budget.py [sim] [sim-hard] [fake] [smollm2] [--demo out/demo]
 
@@ -21,20 +22,16 @@ It drives the CLI in-process, so the same script measures any version of the cod
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import random
 import sys
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from typer.testing import CliRunner
 
-from ttcalloc.backends.base import Backend, Choice, Request, SamplingParams
-from ttcalloc.backends.registry import register
 from ttcalloc.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,57 +120,16 @@ def measure_fake(tmp: Path, budgets: list[float], seeds: list[int]) -> list[dict
     return rows
 
 
-POOL: dict[str, list[dict[str, Any]]] = {}
-
-
-class PoolBackend:
-    """Serves recorded samples: sample ``i`` of a question is its recorded sample
-    ``perm[i mod n]``, with ``perm`` a permutation seeded by the request's seed and question."""
-
-    simulated = False
-    max_n = 1
-
-    def __init__(self, model: str, params: SamplingParams) -> None:
-        self.name = model
-
-    async def complete(self, request: Request) -> list[Choice]:
-        pool = POOL[request.problem_id]
-        seed = request.seed - request.first_idx
-        perm = np.random.default_rng([seed, len(request.problem_id), *request.problem_id.encode()])
-        order = perm.permutation(len(pool))
-        out = []
-        for j in range(request.n):
-            row = pool[int(order[(request.first_idx + j) % len(pool)])]
-            text = row["response"] or (
-                f"#### {row['pred_answer']}" if row["pred_answer"] is not None else "no answer"
-            )
-            tokens = (row["prompt_tokens"], row["completion_tokens"])
-            out.append(Choice(text, "stop", *tokens, None, row.get("mean_logprob")))
-        return out
-
-
-@register("pool")
-@contextlib.asynccontextmanager
-async def _pool(model: str, params: SamplingParams) -> AsyncIterator[Backend]:
-    yield PoolBackend(model, params)
-
-
 def measure_smollm2(
     tmp: Path, demo: Path, budgets: list[str], seeds: list[int]
 ) -> list[dict[str, Any]]:
-    import polars as pl
-
-    from ttcalloc.artifacts.io import read_artifact
-    from ttcalloc.artifacts.schemas import SAMPLES
-
-    samples = read_artifact(demo / "samples.parquet", SAMPLES).df.filter(pl.col("error").is_null())
-    for pid, group in samples.sort("sample_idx").group_by("problem_id"):
-        POOL[str(pid[0])] = group.to_dicts()
+    """The demo's stop policies on its 25 test questions, on ``replay:`` of its samples."""
+    model = f"replay:{demo / 'samples.parquet'}"
     rows = []
     for seed in seeds:
         for b in budgets:
             r = run(demo / f"stop-{b}", demo / "problems.parquet", tmp / f"demo-{seed}-{b}.parquet",
-                    b, "--split", "test", "--model", "pool/smollm2", "--seed", seed,
+                    b, "--split", "test", "--model", model, "--seed", seed,
                     "--concurrency", "4")  # fmt: skip
             rows.append({"source": "smollm2", "budget": float(b), "seed": seed, **_pick(r)})
     return rows

@@ -147,8 +147,10 @@ def test_stop_pipeline_end_to_end(tmp_path: Path) -> None:
     assert rows["stop"]["kind"] == "learned"
     assert rows["stop"]["cost"] == pytest.approx(2.0, rel=0.25)  # 24 test problems
     assert rows["stop"]["gain_vs_uniform_ci"] is not None
-    # baselines are matched to the stop policy's cost, so it is compared with them pairwise
-    assert set(rows["stop"]["gain_vs"]) == {"esc", "adaptive"}
+    # baselines are matched to the stop policy's cost, so it is compared with them pairwise;
+    # with "2 each" (at B itself) only where it spent within 5% of 2
+    near = abs(rows["stop"]["cost"] - 2.0) <= 0.05 * max(rows["stop"]["cost"], 2.0)
+    assert set(rows["stop"]["gain_vs"]) == {"esc", "adaptive"} | ({"k-each"} if near else set())
 
 
 def test_stop_budget_below_one_sample_is_a_clear_error(tmp_path: Path) -> None:

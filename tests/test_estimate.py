@@ -10,7 +10,8 @@ import pytest
 from helpers import run_cli
 
 from ttcalloc.artifacts import io
-from ttcalloc.artifacts.schemas import CURVES, SAMPLES, validate
+from ttcalloc.artifacts.schemas import CURVES, SAMPLES
+from ttcalloc.artifacts.validation import validate
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.stages import data
 from ttcalloc.stages.estimate import (

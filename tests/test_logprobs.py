@@ -13,7 +13,7 @@ import pytest
 from fake_openai import fake_openai
 from helpers import run_cli, sum_problems
 
-from ttcalloc.artifacts import io, schemas
+from ttcalloc.artifacts import io, validation
 from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.backends import Request, SamplingParams
 from ttcalloc.backends.litellm_backend import LiteLLMBackend, import_litellm, mean_logprob
@@ -168,7 +168,7 @@ def test_old_and_new_parts_mix_in_one_folder(tmp_path: Path, problems: Path) -> 
 def test_replayed_chars_come_from_completion_chars_else_the_response() -> None:
     from ttcalloc.artifacts.sample_replays import _values
 
-    df = schemas.validate(
+    df = validation.validate(
         pl.DataFrame(
             {
                 "problem_id": ["0", "0", "0"],

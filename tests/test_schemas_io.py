@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from ttcalloc.artifacts import io, schemas
+from ttcalloc.artifacts import io, schemas, validation
 from ttcalloc.common.errors import ArtifactError, MissingInputError
 
 
@@ -25,7 +25,7 @@ def problems_frame(**overrides: object) -> pl.DataFrame:
 
 def test_validate_normalizes_types_and_adds_optional_columns() -> None:
     df = problems_frame(extra=[1, 2])
-    out = schemas.validate(df, schemas.PROBLEMS, "p")
+    out = validation.validate(df, schemas.PROBLEMS, "p")
     assert out.columns[:7] == [c.name for c in schemas.PROBLEMS.columns]
     assert out["level"].dtype == pl.Int64 and out["level"].null_count() == 2
     assert "extra" in out.columns  # problems keep metadata columns
@@ -43,7 +43,7 @@ def test_validate_normalizes_types_and_adds_optional_columns() -> None:
 )
 def test_validate_names_file_and_column(frame: pl.DataFrame, message: str) -> None:
     with pytest.raises(ArtifactError) as info:
-        schemas.validate(frame, schemas.PROBLEMS, "problems.parquet")
+        validation.validate(frame, schemas.PROBLEMS, "problems.parquet")
     text = str(info.value)
     assert text.startswith("problems.parquet: ")
     assert message in text
@@ -65,7 +65,7 @@ def test_validate_rejects_non_finite_floats() -> None:
         }
     )
     with pytest.raises(ArtifactError, match="'accuracy' has NaN or infinite"):
-        schemas.validate(df, schemas.CURVES, "curves.parquet")
+        validation.validate(df, schemas.CURVES, "curves.parquet")
 
 
 def test_write_and_read_round_trip_with_provenance(tmp_path: Path) -> None:
@@ -205,11 +205,11 @@ def test_duplicate_keys_are_found_among_many_rows_and_collisions_fall_back() -> 
         )
 
     ids = [str(i) for i in range(5000)]
-    schemas.validate(frame(ids), schemas.PROBLEMS, "p")
+    validation.validate(frame(ids), schemas.PROBLEMS, "p")
     with pytest.raises(ArtifactError, match="2 rows share a key"):
-        schemas.validate(frame([*ids, "17"]), schemas.PROBLEMS, "p")
-    with mock.patch.object(schemas, "_may_repeat", lambda df, key, distinct=None: True):
-        schemas.validate(frame(ids), schemas.PROBLEMS, "p")  # the exact path: no repeat
+        validation.validate(frame([*ids, "17"]), schemas.PROBLEMS, "p")
+    with mock.patch.object(validation, "_may_repeat", lambda df, key, distinct=None: True):
+        validation.validate(frame(ids), schemas.PROBLEMS, "p")  # the exact path: no repeat
 
 
 @pytest.mark.parametrize("layout", ["shuffled", "grouped", "split"])

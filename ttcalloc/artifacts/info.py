@@ -74,6 +74,10 @@ def _policy_summary(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         notes.append(describe_mu(data.get("mu"), str(data.get("cost_unit") or "unit")))
     summary["features"] = data.get("features")
     summary["model_files"] = data.get("model_files")
+    # how its training samples were asked for and graded: run's defaults (None: unknown)
+    summary["grader"] = data.get("grader")
+    summary["prompt"] = data.get("prompt")
+    summary["strategy"] = data.get("strategy", summary.get("strategy"))
     metrics = data.get("metrics", {})
     for key in ("oof_expected_cost", "oof_accuracy", "gain_vs_uniform", "train_problems"):
         summary[key] = metrics.get(key)

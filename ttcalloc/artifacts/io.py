@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from ttcalloc import __version__
 from ttcalloc.artifacts import recording
-from ttcalloc.artifacts.schemas import JsonSchema, Schema, validate, validate_json
+from ttcalloc.artifacts.schemas import JsonSchema, Schema
+from ttcalloc.artifacts.validation import validate, validate_json
 from ttcalloc.common.errors import (
     ArtifactError,
     DataError,

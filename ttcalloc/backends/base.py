@@ -33,6 +33,15 @@ class Choice:
     mean_logprob: float | None = None  # mean log-prob of the completion's tokens, when returned
 
 
+@dataclass(frozen=True)
+class Recorded(Choice):
+    """A sample served again as it was recorded (the replay backend): its answer as recorded
+    (not extracted again from ``text``, which an imported sample may lack) and its length."""
+
+    pred_answer: str | None = None
+    completion_chars: int | None = None
+
+
 class RetryableError(Exception):
     """A transient failure: try again after ``retry_after`` seconds (None: use backoff)."""
 
@@ -66,6 +75,7 @@ class SamplingParams:
     price_in: float | None = None  # dollars per million prompt tokens
     price_out: float | None = None  # dollars per million completion tokens
     logprobs: bool = True  # ask for token log-probs (providers that lack them drop the ask)
+    seed: int = 0  # the run's --seed (requests carry their own; replay orders samples by it)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

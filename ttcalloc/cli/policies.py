@@ -48,8 +48,13 @@ def evaluate_cmd(
         ),
     ] = None,
     baselines: Annotated[
-        str, typer.Option(help="Baselines, comma-separated.")
-    ] = "uniform,random,length,esc,adaptive",
+        str,
+        typer.Option(
+            help="Baselines, comma-separated (k-each: the action costing exactly B for every "
+            "problem, e.g. maj@2 at B = 2 samples; esc and adaptive run on majority-vote "
+            "curves, verify on pass@k curves)."
+        ),
+    ] = "uniform,k-each,random,length,esc,adaptive,verify",
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 2000,
     orders: Annotated[
         int, typer.Option(help="Random sample orders replayed per problem for early stopping.")

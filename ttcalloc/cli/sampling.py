@@ -20,10 +20,23 @@ PromptOpt = Annotated[
         help="auto (per grader), numeric, math, exact, or a template file with {question}."
     ),
 ]
+RunPromptOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="auto (per grader), numeric, math, exact, or a template file with {question}; "
+        "default: the prompt the policy's samples were drawn with (older policies: auto)."
+    ),
+]
 
 SystemOpt = Annotated[str | None, typer.Option(help="System message.")]
 
-SeedOpt = Annotated[int, typer.Option(help="Base seed (each sample gets its own).")]
+SeedOpt = Annotated[
+    int,
+    typer.Option(
+        help="Base seed (each sample gets its own; replay: the order each question's recorded "
+        "samples are served in)."
+    ),
+]
 
 ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight.")]
 
@@ -112,7 +125,9 @@ def sample_cmd(
         str,
         typer.Option(
             help="litellm model (openai/gpt-4o-mini, hosted_vllm/..., ollama/...), "
-            "local/smollm2 (real local model, offline) or sim/weak|medium|strong (simulated)."
+            "local/smollm2 (real local model, offline), sim/weak|medium|strong (simulated), or "
+            "replay:SAMPLES (a samples file or folder served again, one recorded sample per "
+            "request, in an order seeded by --seed)."
         ),
     ],
     n: Annotated[
@@ -200,7 +215,11 @@ def run_cmd(
         ),
     ],
     model: Annotated[
-        str, typer.Option(help="Model, as for `sample` (litellm, local/..., sim/...).")
+        str,
+        typer.Option(
+            help="Model, as for `sample` (litellm, local/..., sim/..., or replay:SAMPLES to "
+            "serve recorded samples again)."
+        ),
     ],
     budget: Annotated[
         float,
@@ -238,14 +257,18 @@ def run_cmd(
         str | None, typer.Option(help="Field with the gold answer, if any (default: answer).")
     ] = None,
     grader: Annotated[
-        str, typer.Option(help="auto (from the gold answers), numeric, math or exact.")
-    ] = "auto",
+        str | None,
+        typer.Option(
+            help="numeric, math, exact, or auto (from the gold answers); default: the grader "
+            "the policy was trained with (older policies: auto)."
+        ),
+    ] = None,
     split: Annotated[
         str | None, typer.Option(help="Only this split of a problems table (e.g. test).")
     ] = None,
     temperature: TemperatureOpt = 0.7,
     max_tokens: MaxTokensOpt = 512,
-    prompt: PromptOpt = None,
+    prompt: RunPromptOpt = None,
     system: SystemOpt = None,
     seed: SeedOpt = 0,
     concurrency: ConcurrencyOpt = 8,

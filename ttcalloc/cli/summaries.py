@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ttcalloc.common.console import err_console
+from ttcalloc.common.wording import interval, signed
 
 if TYPE_CHECKING:
     from ttcalloc.stages.estimate import EstimateResult
@@ -90,8 +91,12 @@ def print_train(result: TrainResult) -> None:
     m = result.metrics
     unit = _policy_cost_unit(result.out)
     scored = "in-sample curves" if m["in_sample"] else f"{m['scored_on']} half"
+    fallback = bool(m.get("shrink_fallback"))
     table = Table(
-        title=f"policy ({m['learner']}, out of fold, scored on {scored})", title_justify="left"
+        title=f"policy ({m['learner']}"
+        + (", fell back to uniform allocation" if fallback else "")
+        + f", out of fold, scored on {scored})",
+        title_justify="left",
     )
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -115,7 +120,10 @@ def print_train(result: TrainResult) -> None:
     rows += [
         ("accuracy", f"{m['oof_accuracy']:.4f}"),
         ("uniform at the same cost", _num(m["uniform_accuracy_same_cost"])),
-        ("gain vs uniform", _num(m["gain_vs_uniform"], "+.4f")),
+        (
+            "gain vs uniform" + (" (fallback: the hash's pick)" if fallback else ""),
+            "-" if m["gain_vs_uniform"] is None else signed(m["gain_vs_uniform"]),
+        ),
     ]
     if "oracle_accuracy" in m:
         rows.append(("oracle (labels)", f"{m['oracle_accuracy']:.4f}"))
@@ -131,13 +139,14 @@ def print_report(report: dict[str, Any]) -> None:
     """One table per budget: accuracy, cost, gain vs uniform with its interval, regret."""
     from rich import box
 
-    from ttcalloc.stages.evaluate.render import label
+    from ttcalloc.stages.evaluate.render import label, realized
 
     unit = report["cost_unit"]
     for budget in report["budgets"]:
         table = Table(
             title=(
-                f"budget {budget:g} {unit}: {report['problems']['test']} test problems, "
+                f"budget {budget:g} {unit}{realized(report['policies'], budget)}: "
+                f"{report['problems']['test']} test problems, "
                 f"{report['scored_on'].split(', ')[-1]}"
             ),
             title_justify="left",
@@ -153,15 +162,22 @@ def print_report(report: dict[str, Any]) -> None:
                 continue
             ci = r["gain_vs_uniform_ci"]
             table.add_row(
-                escape(label(r).replace("upper bound", "bound")),
+                escape(label(r).replace("upper bound", "bound").replace(" (fallback)", "*")),
                 f"{r['accuracy']:.4f}",
                 f"{r['cost']:.3f}",
-                _num(r["gain_vs_uniform"], "+.3f")
-                + (f" [{ci[0]:+.3f},{ci[1]:+.3f}]" if ci else ""),
+                "-"
+                if r["gain_vs_uniform"] is None
+                else signed(r["gain_vs_uniform"], 3)
+                + (f" {interval(ci[0], ci[1], 3).replace(', ', ',')}" if ci else ""),
                 _num(r["regret"], ".3f"),
                 _num(r["oracle_gain_share"], ".2f"),
             )
         err_console.print(table)
+    if any((r.get("params") or {}).get("uniform_fallback") for r in report["policies"]):
+        err_console.print(
+            "* fell back to uniform allocation when trained: a hash of each question, not its "
+            "features, picks the questions that get the costlier action (see the notes)"
+        )
     for note in report["notes"]:
         err_console.print(f"note: {escape(note)}")
     err_console.print(

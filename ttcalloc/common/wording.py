@@ -1,10 +1,14 @@
-"""The words results are read with, shared by every stage that shows an interval.
+"""The words and numbers results are read with, shared by every stage that shows an interval.
 
 A paired 95% interval of a difference above 0 reads *ahead of*, below 0 *behind*, covering 0
 *not distinguishable from* (evaluate's notes, ``run --compare``, report.md's glossary, README).
+Differences and interval ends are printed by :func:`signed`, which never lets a nonzero value
+read as zero.
 """
 
 from __future__ import annotations
+
+import math
 
 AHEAD, BEHIND, LEVEL = "ahead of", "behind", "not distinguishable from"
 SMALL_TEST = 100  # fewer labeled problems than this: say that the intervals are wide
@@ -19,3 +23,33 @@ def alike(diff: float, lo: float, hi: float) -> bool:
 def compared(lo: float, hi: float) -> str:
     """The words for a 95% interval ``[lo, hi]`` of a difference (this minus the other)."""
     return AHEAD if lo > 0 else BEHIND if hi < 0 else LEVEL
+
+
+def signed(value: float, digits: int = 4) -> str:
+    """``value`` with its sign and ``digits`` decimals, unless that would read as zero.
+
+    A nonzero value that rounds to 0 at ``digits`` decimals is given two significant digits
+    instead: fixed-point down to 1e-6 (``+0.000023``), scientific below (``+2.3e-08``).  So a
+    printed value has the value's sign and only an exact 0 prints as ``+0.0000``.
+    """
+    if value == 0:
+        return f"{0.0:+.{digits}f}"
+    text = f"{value:+.{digits}f}"
+    if not math.isfinite(value) or float(text) != 0:
+        return text
+    if abs(value) >= 1e-6:
+        text = f"{value:+.{1 - math.floor(math.log10(abs(value)))}f}"  # two significant digits
+        if float(text) != 0:
+            return text
+    return f"{value:+.1e}"
+
+
+def interval(lo: float, hi: float, digits: int = 4) -> str:
+    """A 95% interval as ``[lo, hi]``, each end by :func:`signed` (a positive end never reads
+    as zero)."""
+    return f"[{signed(lo, digits)}, {signed(hi, digits)}]"
+
+
+def difference(diff: float, lo: float, hi: float, digits: int = 4) -> str:
+    """A paired difference and its interval: ``+0.0123 [+0.0040, +0.0207]``."""
+    return f"{signed(diff, digits)} {interval(lo, hi, digits)}"

@@ -1,10 +1,11 @@
 """Baselines every learned policy is shown against, tuned to meet a target mean cost.
 
-A baseline is a function ``(data, target) -> Outcome`` in :data:`BASELINES`.  It may tune itself
-on the train split (``data.train``, ``data.train_replays``, train questions) and is then scored
-on the test split (``data.test``: the curves of held-out samples when cross-fitted).  Outcomes
-are expectations (mixtures are averaged, not sampled), so they carry no sampling noise of their
-own.
+A baseline is a function ``(data, target) -> Outcome`` in :data:`BASELINES`; the target is the
+cost every policy at a budget is matched to, or the budget itself for those in
+:data:`AT_BUDGET` (the plain "k each").  It may tune itself on the train split (``data.train``,
+``data.train_replays``, train questions) and is then scored on the test split (``data.test``:
+the curves of held-out samples when cross-fitted).  Outcomes are expectations (mixtures are
+averaged, not sampled), so they carry no sampling noise of their own.
 """
 
 from __future__ import annotations
@@ -171,6 +172,27 @@ def uniform(data: EvalData, target: float) -> Outcome:
     return outcome_from_probs(data.test, probs, params)
 
 
+def same_k_each(data: EvalData, budget: float) -> Outcome:
+    """The plain reading of a budget: the one action whose mean cost is the budget, for every
+    problem (at B = 2 samples, maj@2 for all: "2 each").  Uniform is never below it at that
+    cost (it mixes the two actions on the hull of the actions' mean cost and accuracy around
+    the budget, which may skip this one).
+
+    Scored at the budget itself, not at a learned policy's realized cost: the point is the
+    figure a reader compares with.  Raises :class:`Unavailable` when no action's mean cost is
+    the budget (to 1e-9 relative): no action is invented between two others.
+    """
+    mean_cost = data.test.cost.mean(axis=0)
+    hit = np.flatnonzero(np.abs(mean_cost - budget) <= 1e-9 * max(1.0, abs(budget)))
+    if hit.size == 0:
+        costs = ", ".join(f"{a} {c:.4g}" for a, c in zip(data.actions, mean_cost, strict=True))
+        raise Unavailable(f"no action costs exactly {budget:g} per problem ({costs})")
+    j = int(hit[np.argmax(data.test.acc[:, hit].mean(axis=0))])  # the best if several do
+    probs: FloatArray = np.zeros(data.test.acc.shape)
+    probs[:, j] = 1.0
+    return outcome_from_probs(data.test, probs, {"action": data.actions[j]})
+
+
 def gibbs_weights(mean_cost: FloatArray, target: float, iters: int = 200) -> FloatArray:
     """The most spread-out distribution over actions whose mean cost is ``target``.
 
@@ -330,6 +352,7 @@ Baseline = Callable[[EvalData, float], Outcome]
 
 BASELINES: dict[str, Baseline] = {
     "uniform": uniform,
+    "k-each": same_k_each,
     "random": random_policy,
     "length": length_heuristic,
     "esc": _sequential("esc"),
@@ -339,13 +362,20 @@ BASELINES: dict[str, Baseline] = {
 """Registered baselines, in report order."""
 
 DESCRIPTIONS: dict[str, str] = {
-    "uniform": "same k for every problem (two adjacent k mixed to meet the budget)",
+    "uniform": "the same action for every problem, mixing the two actions on the upper hull of "
+    "the actions' (mean cost, accuracy) points around the budget so the mean cost meets it "
+    "exactly (at B = 2 it may mix maj@1 with maj@4 and skip maj@2)",
+    "k-each": "the plain reading of the budget: the one action costing exactly B for every "
+    'problem (maj@2 at B = 2 samples: "2 each"), at B itself; absent where no action costs B',
     "random": "random actions, one max-entropy distribution meeting the budget",
     "length": "longest questions get the costlier of two actions (tuned on train)",
     "esc": "early-stopping self-consistency: stop at a unanimous window (tuned on train)",
     "adaptive": "adaptive-consistency: stop when the leader is likely the majority (tuned)",
     "verify": "with a verifier: draw until the first correct sample, at most K (tuned)",
 }
+
+AT_BUDGET = ("k-each",)
+"""Baselines scored at the budget itself rather than at the cost the others are matched to."""
 
 SEQUENTIAL = ("esc", "adaptive", "verify")
 """Baselines replayed from the samples; each applies to one strategy (see ``APPLIES``)."""

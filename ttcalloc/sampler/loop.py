@@ -375,6 +375,11 @@ def _warn_about(options: SampleOptions, backend: Backend, priced: bool) -> None:
         )
     if backend.simulated:
         warn(f"{options.model} is the SIMULATED backend: samples are synthetic, not from an LLM")
+    if getattr(backend, "replayed", False):
+        warn(
+            f"{options.model} is the REPLAY backend: recorded samples served again in a seeded "
+            "order, not drawn from an LLM now"
+        )
 
 
 def _backoff(exc: RetryableError, attempt: int, base: float) -> float:

@@ -102,9 +102,15 @@ def request_seed(seed: int, problem_id: str, model: str) -> int:
     return seeded_int("seed", seed, problem_id, model, nbytes=4) % (2**31 - 2**20)
 
 
-def part_params(options: SampleOptions, prompt_label: str) -> dict[str, Any]:
-    """The settings recorded in every part's provenance (``CONSISTENT`` ones are checked)."""
-    return {
+def part_params(
+    options: SampleOptions, prompt_label: str, template: str | None = None
+) -> dict[str, Any]:
+    """The settings recorded in every part's provenance (``CONSISTENT`` ones are checked).
+
+    A file prompt's text is kept too (``prompt_template``), so a policy trained on these
+    samples can ask new questions alike without the file.
+    """
+    params = {
         "model": options.model,
         "n": options.n,
         "temperature": options.temperature,
@@ -118,6 +124,9 @@ def part_params(options: SampleOptions, prompt_label: str) -> dict[str, Any]:
         "price_out": options.price_out,
         "logprobs": options.logprobs,
     }
+    if template is not None and prompt_label.startswith("file:"):
+        params["prompt_template"] = template
+    return params
 
 
 def sampling_params(options: SampleOptions) -> SamplingParams:
@@ -134,6 +143,7 @@ def sampling_params(options: SampleOptions) -> SamplingParams:
         price_in=options.price_in,
         price_out=options.price_out,
         logprobs=options.logprobs,
+        seed=options.seed,
         extra=extra,
     )
 

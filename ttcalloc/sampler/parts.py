@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ttcalloc.artifacts.io import read_artifact, read_meta, write_artifact
 from ttcalloc.artifacts.schemas import SAMPLES
+from ttcalloc.backends import Recorded
 from ttcalloc.common.errors import InputError
 from ttcalloc.sampler.journal import Journal
 from ttcalloc.sampler.options import CONSISTENT
@@ -127,8 +128,14 @@ def sample_rows(
     out = []
     for j, (choice, error) in enumerate(zip(choices, errors, strict=True)):
         pred = correct = None
+        chars = len(choice.text) if choice and choice.text is not None else None
+        if isinstance(choice, Recorded):  # served again: its answer and length as recorded
+            chars = choice.completion_chars
         if choice is not None and error is None:
-            pred = grading.extract_answer(choice.text, problem["grader"])
+            if isinstance(choice, Recorded):
+                pred = choice.pred_answer
+            else:
+                pred = grading.extract_answer(choice.text, problem["grader"])
             if problem["answer"] is not None:  # unlabeled: correct stays null
                 correct = grading.is_correct(pred, problem["answer"], problem["grader"])
         out.append(
@@ -143,9 +150,7 @@ def sample_rows(
                 "completion_tokens": choice.completion_tokens if choice else None,
                 "cost_usd": choice.cost_usd if choice else None,
                 "mean_logprob": choice.mean_logprob if choice else None,
-                "completion_chars": len(choice.text)
-                if choice and choice.text is not None
-                else None,
+                "completion_chars": chars,
                 "latency_s": latency,
                 "finish_reason": choice.finish_reason if choice else None,
                 "error": error,

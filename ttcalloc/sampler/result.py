@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ttcalloc.backends.replay import replay_path
+
 if TYPE_CHECKING:
     from ttcalloc.backends import Choice
 
@@ -57,6 +59,7 @@ class SampleResult:
     wall_s: float
     total_samples: int  # samples the folder holds at the end
     stopped: str | None
+    replayed: bool = False  # recorded samples served again (``replay:PATH``)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"out": str(self.out)}
@@ -108,13 +111,21 @@ class SampleResult:
             wall_s=wall_s,
             total_samples=total_samples,
             stopped=stopped,
+            replayed=replay_path(model) is not None,
         )
+
+
+def model_label(model: str, simulated: bool, replayed: bool) -> str:
+    """The model as summaries name it: SIMULATED or REPLAYED samples say so."""
+    if simulated:
+        return f"{model} (SIMULATED)"
+    return f"{model} (REPLAYED recorded samples)" if replayed else model
 
 
 def describe(result: SampleResult) -> str:
     """The end-of-run summary line."""
     cost = "unknown" if result.cost_usd is None else f"${result.cost_usd:.4f}"
-    label = f"{result.model} (SIMULATED)" if result.simulated else result.model
+    label = model_label(result.model, result.simulated, result.replayed)
     if result.requests == 0:
         return f"{label}: nothing to sample; {result.out} holds {result.total_samples} samples"
     rate = result.requests / result.wall_s if result.wall_s > 0 else math.inf

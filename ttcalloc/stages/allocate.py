@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ttcalloc.artifacts.io import check_output, read_artifact, write_artifact
+from ttcalloc.artifacts.policy_file import STOP_LEARNER, read_policy_file
 from ttcalloc.artifacts.schemas import PLAN, PROBLEMS
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.learn.policy import Policy
@@ -47,6 +48,14 @@ def allocate(
     import polars as pl
 
     check_output(out, {"policy": policy_path, "problems": problems_path})
+    info = read_policy_file(Path(policy_path))
+    if info["learner"] == STOP_LEARNER:
+        b = f"{budget:g}" if budget is not None else f"{float(info['budget']):g}"
+        raise InputError(
+            f"{policy_path}: an adaptive (stop) policy decides while it samples, so it has no "
+            f"plan of one action per question; answer the questions with it instead: ttcalloc "
+            f"run {policy_path} {problems_path} --model MODEL --budget {b} --out answers.parquet"
+        )
     policy = Policy.load(policy_path)
     problems = read_artifact(problems_path, PROBLEMS).df
     if problems.height == 0:

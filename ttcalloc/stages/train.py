@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ttcalloc.artifacts.answering import answering, curves_samples
 from ttcalloc.artifacts.frames import to_dense
 from ttcalloc.artifacts.io import (
     check_known_ids,
@@ -34,6 +35,7 @@ from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS, req
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.hashing import seeded_int
+from ttcalloc.common.wording import signed
 from ttcalloc.core.baselines import uniform_at_budget
 from ttcalloc.core.shrinkage import WEIGHTS, choose_weight, shrink
 from ttcalloc.learn import features as feats
@@ -246,10 +248,7 @@ def train_policy(
     }
     if shrinkage["fallback"]:
         warn(
-            f"out of fold the features do not beat uniform at budget {budget:g} by more than "
-            f"one standard error (unshrunk gain: {unshrunk_gain:+.4f}): the policy falls back to "
-            "uniform allocation (a hash of each question decides who gets the costlier of its "
-            "two actions)"
+            fallback_warning(budget, unshrunk_gain, oof_acc - uniform.accuracy if uniform else None)
         )
     if score_half == "all":
         warn(
@@ -276,6 +275,11 @@ def train_policy(
         "model_folds": fold_files,
         "model_combine": "route",
         "shrinkage": shrinkage,
+        **answering(
+            prob["grader"].to_list(),
+            curves_samples(curves_art.meta, Path(curves_path)),
+            curves.filter(pl.col("problem_id").is_in(ids))["strategy"].unique().to_list(),
+        ),
         "metrics": metrics,
         "provenance": provenance(
             POLICY,
@@ -288,3 +292,21 @@ def train_policy(
     }
     write_json_artifact(out / "policy.json", policy, POLICY)
     return TrainResult(out=out, metrics=metrics)
+
+
+def fallback_warning(budget: float, unshrunk_gain: float, gain: float | None) -> str:
+    """What ``train`` says when the policy falls back to uniform allocation, in the terms its
+    summary table and ``evaluate`` (which marks the policy "(fallback)") show the gain in."""
+    shown = (
+        f"; so the gain over uniform shown for it ({signed(gain)} out of fold here, and "
+        "`evaluate`'s, marked (fallback)) is which problems the hash picked, not what the "
+        "features know"
+        if gain is not None
+        else ""
+    )
+    return (
+        f"out of fold the features do not beat uniform at budget {budget:g} by more than one "
+        f"standard error (unshrunk gain: {signed(unshrunk_gain)}): the policy falls back to "
+        "uniform allocation, where a hash of each question decides which questions get the "
+        f"costlier of the two actions uniform mixes on the train problems{shown}"
+    )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ttcalloc.artifacts.answering import answering
 from ttcalloc.artifacts.frames import to_dense
 from ttcalloc.artifacts.io import (
     check_output,
@@ -249,6 +250,7 @@ def train_adaptive(
             "budget": budget,
             "metrics": metrics,
             "provenance": prov,
+            **answering(prob["grader"].to_list(), Path(samples_path), [grid.strategy]),
         },
     )
     return metrics

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from ttcalloc.artifacts import sources
 from ttcalloc.artifacts.io import check_output, write_artifact
-from ttcalloc.artifacts.schemas import PROBLEMS, validate
+from ttcalloc.artifacts.schemas import PROBLEMS
+from ttcalloc.artifacts.validation import validate
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.hashing import seeded_unit

@@ -15,6 +15,7 @@ from ttcalloc.artifacts.io import (
 )
 from ttcalloc.artifacts.schemas import METRICS, REPORT
 from ttcalloc.core.baselines import DESCRIPTIONS
+from ttcalloc.stages.evaluate import plot as picture
 from ttcalloc.stages.evaluate import render
 from ttcalloc.stages.evaluate.options import EvaluateOptions, PolicySpec
 from ttcalloc.stages.evaluate.score import ORACLE, ORACLE_FIT, Scored
@@ -113,6 +114,6 @@ def write_report(
     report["out"] = str(out)
     report["plot"] = str(plot) if scored.frontiers is not None else None
     if scored.frontiers is not None:
-        render.write_plot(plot, report, scored.frontiers)
+        picture.write_plot(plot, report, scored.frontiers)
     render.write_markdown(out / "report.md", report)
     return write_json_artifact(out / "report.json", report, REPORT)

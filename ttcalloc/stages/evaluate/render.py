@@ -1,29 +1,29 @@
-"""The human side of an evaluation: report.md tables and the accuracy-vs-cost picture."""
+"""report.md: the tables, policies, notes and glossary of an evaluation (the picture is in
+:mod:`ttcalloc.stages.evaluate.plot`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ttcalloc.artifacts.io import atomic_path, write_text
+from ttcalloc.artifacts.io import write_text
+from ttcalloc.common.wording import difference, signed
 
 
-def _f(value: float | None, fmt: str = ".4f", signed: bool = False) -> str:
-    if value is None:
-        return "-"
-    return format(value, ("+" if signed else "") + fmt)
+def _f(value: float | None, fmt: str = ".4f") -> str:
+    return "-" if value is None else format(value, fmt)
 
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:+.1f}%"
 
 
-def _ci(ci: Iterable[float] | None) -> str:
-    if ci is None:
-        return ""
-    lo, hi = ci
-    return f" [{lo:+.4f}, {hi:+.4f}]"
+def _gain(rec: dict[str, Any]) -> str:
+    """The gain over uniform and its interval (ends that are not 0 never read as 0)."""
+    gain, ci = rec["gain_vs_uniform"], rec["gain_vs_uniform_ci"]
+    if gain is None:
+        return "-"
+    return difference(gain, *ci) if ci is not None else signed(gain)
 
 
 def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
@@ -36,18 +36,48 @@ def _table(header: list[str], rows: list[list[str]], align: str | None = None) -
     ]
 
 
+K_EACH = "k-each"
+K_EACH_ROW = "k each (k = B)"  # the row of k-each across budgets, each cell its own k
+
+
 def label(rec: dict[str, Any]) -> str:
-    """The policy's name as shown in tables and legends."""
+    """The policy's name as shown in tables and legends at one budget ("2 each (maj@2)")."""
     if rec["upper_bound"]:
         return f"{rec['policy']} (upper bound)"
+    if rec["policy"] == K_EACH:
+        return f"{rec['budget']:g} each ({rec['params']['action']})"
+    if (rec.get("params") or {}).get("uniform_fallback"):
+        return f"{rec['policy']} (fallback)"
     return str(rec["policy"])
 
 
-def _policy_order(records: list[dict[str, Any]]) -> list[str]:
+def row_label(rec: dict[str, Any]) -> str:
+    """The policy's name as a row across budgets."""
+    if rec["policy"] == K_EACH:
+        return K_EACH_ROW
+    return f"{rec['policy']} (upper bound)" if rec["upper_bound"] else str(rec["policy"])
+
+
+def realized(records: list[dict[str, Any]], budget: float) -> str:
+    """`` (realized 7.44-8.14)``: the policies' realized mean costs at ``budget`` where they
+    differ from it at 3 significant digits, else ""."""
+    costs = [r["cost"] for r in records if r["budget"] == budget]
+    if not costs or all(f"{c:.3g}" == f"{budget:.3g}" for c in costs):
+        return ""
+    lo, hi = f"{min(costs):.3g}", f"{max(costs):.3g}"
+    return f" (realized {lo})" if lo == hi else f" (realized {lo}-{hi})"
+
+
+def policy_order(records: list[dict[str, Any]]) -> list[str]:
+    """Policy names in report order: a name first met at a later budget (k each, present only
+    where an action costs B) goes right after the name it follows there."""
     seen: list[str] = []
+    previous: dict[float, str] = {}
     for r in records:
-        if r["policy"] not in seen:
-            seen.append(r["policy"])
+        name, before = r["policy"], previous.get(r["budget"])
+        if name not in seen:
+            seen.insert(seen.index(before) + 1 if before is not None else 0, name)
+        previous[r["budget"]] = name
     return seen
 
 
@@ -70,18 +100,22 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     by_key = {(r["policy"], r["budget"]): r for r in records}
-    order = _policy_order(records)
+    order = policy_order(records)
     summary = []
     for name in order:
         any_rec = next(r for r in records if r["policy"] == name)
-        cells = [label(any_rec)]
+        cells = [row_label(any_rec)]
         for b in budgets:
             r = by_key.get((name, b))
             cells.append(f"{r['accuracy']:.4f} ({r['cost']:.3g})" if r else "-")
         summary.append(cells)
-    lines += _table(["policy", *(f"B = {b:g}" for b in budgets)], summary)
+    lines += _table(["policy", *(f"B = {b:g}{realized(records, b)}" for b in budgets)], summary)
     for b in budgets:
-        lines += ["", f"## Budget {b:g}", ""]
+        lines += [
+            "",
+            f"## Budget {b:g}{realized(records, b).replace('realized', 'realized costs')}",
+            "",
+        ]
         rows = []
         for name in order:
             r = by_key.get((name, b))
@@ -93,7 +127,7 @@ def markdown(report: dict[str, Any]) -> str:
                     _f(r["accuracy"]),
                     _f(r["cost"], ".3f"),
                     _f(r["cost_over_budget"], ".3f"),
-                    _f(r["gain_vs_uniform"], ".4f", True) + _ci(r["gain_vs_uniform_ci"]),
+                    _gain(r),
                     _pct(r["relative_gain"]),
                     _f(r["regret"]),
                     _f(r["oracle_gain_share"], ".2f"),
@@ -181,9 +215,20 @@ GLOSSARY = [
     "(maj), or the problem counts as solved if any sample is right (pass, needs a verifier).",
     "- **budget B, cost**: the mean cost per problem a policy may spend, in the cost unit above; "
     "*cost* is what it actually spent on these test problems.",
+    "- **uniform**: the same action for every problem, at exactly the cost compared with. "
+    "Each action has a mean accuracy and a mean cost over the problems; uniform takes the two "
+    "actions on the upper hull of those points on either side of the cost and mixes them (a "
+    "share p of the problems gets the costlier one) so the mean cost meets it exactly. At "
+    "B = 2 samples it may mix maj@1 with maj@4, skipping maj@2 when maj@2 lies below the hull "
+    "(with ties split, maj@2 is barely better than maj@1). It is never below k each at the same "
+    "cost: a fair, stronger baseline than the plain reading of the budget.",
+    "- **k each**: every problem gets the one action whose cost is B (maj@2 at B = 2 samples: "
+    '"2 each"), scored at B itself; absent at a budget no action costs exactly (no action is '
+    "invented between two others). A gain over uniform is not a gain over B samples each: "
+    "the notes pair each learned policy with k each where both spent within 5% of each other.",
     "- **cost matching**: a policy that spent a little more or less than B is compared with "
-    "uniform at exactly the cost it spent (two adjacent k mixed), so no policy wins by spending "
-    "more.",
+    "uniform at exactly the cost it spent, so no policy wins by spending more. Headings read "
+    "*B = 8 (realized 7.44-8.14)* when the policies' realized mean costs differ from B.",
     "- **gain vs uniform**: accuracy minus uniform's at the same cost; the interval is a paired "
     "bootstrap 95% interval over problems.",
     "- **ahead of / behind / not distinguishable from** (the notes, the CLI and the README use "
@@ -194,6 +239,11 @@ GLOSSARY = [
     "- **oracle**: the best allocation with hindsight (the exact budgeted optimum on these "
     "problems' own curves): an upper bound for any one-k-per-problem policy, not reachable. "
     "**oracle-fit** is the same rule fit on the other half of each problem's samples.",
+    "- **(fallback)**: a static learner (imitate, plugin) whose question features did not "
+    "beat uniform out of fold when it was trained (`train` warned). It then is uniform "
+    "allocation: a hash of each question decides which questions get the costlier of the two "
+    "actions uniform mixed on the train problems, so its gain over uniform here is which "
+    "questions the hash picked, not what its features know.",
     "- **regret**: oracle accuracy minus the policy's. **share** (of the oracle gain): the "
     "policy's gain over uniform divided by the oracle's.",
     "- **eval half**: each problem's samples are split in two; policies are trained and tuned "
@@ -207,84 +257,3 @@ GLOSSARY = [
 
 def write_markdown(path: Path, report: dict[str, Any]) -> None:
     write_text(path, markdown(report))
-
-
-STYLE = {
-    "uniform": ("tab:gray", "s"),
-    "random": ("tab:brown", "v"),
-    "length": ("tab:olive", "D"),
-    "esc": ("tab:purple", "^"),
-    "adaptive": ("tab:pink", "P"),
-    "oracle-fit": ("black", "x"),
-    "oracle": ("black", "*"),
-}
-LEARNED_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:cyan")
-
-
-def _gain_bar(rec: dict[str, Any]) -> tuple[float, float]:
-    """Below and above the point: the paired interval of the gain over uniform around it."""
-    gain = rec["gain_vs_uniform"] or 0.0
-    lo, hi = rec["gain_vs_uniform_ci"] or (gain, gain)
-    return max(0.0, gain - lo), max(0.0, hi - gain)
-
-
-def write_plot(path: Path, report: dict[str, Any], frontiers: dict[str, list[list[float]]]) -> None:
-    """accuracy_vs_budget.png: every policy's accuracy against its mean cost."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    records: list[dict[str, Any]] = report["policies"]
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
-    if frontiers["oracle"]:
-        xs, ys = zip(*frontiers["oracle"], strict=True)
-        ax.plot(xs, ys, "--", color="black", lw=1, label="oracle (upper bound)")
-    if frontiers["uniform"]:
-        xs, ys = zip(*frontiers["uniform"], strict=True)
-        ax.plot(xs, ys, "-", color="tab:gray", lw=1.5, label="uniform")
-    for a in report["actions"]:
-        ax.annotate(
-            a["name"],
-            (a["cost"], a["accuracy"]),
-            textcoords="offset points",
-            xytext=(3, -11),
-            fontsize=7,
-            color="tab:gray",
-        )
-    learned_i = 0
-    for name in _policy_order(records):
-        pts = sorted(
-            (r for r in records if r["policy"] == name and not r["upper_bound"]),
-            key=lambda r: r["cost"],
-        )
-        if not pts or name == "uniform":
-            continue
-        px = [r["cost"] for r in pts]
-        py = [r["accuracy"] for r in pts]
-        if pts[0]["kind"] == "learned":
-            color = LEARNED_COLORS[learned_i % len(LEARNED_COLORS)]
-            learned_i += 1
-            err = list(zip(*(_gain_bar(r) for r in pts), strict=True))
-            ax.errorbar(
-                px, py, yerr=err, fmt="o-", color=color, lw=2, ms=7, capsize=4, label=name, zorder=5
-            )
-        else:
-            color, marker = STYLE.get(name, ("tab:gray", "o"))
-            ax.plot(px, py, marker=marker, ls=":", color=color, ms=6, label=name)
-    for b in report["budgets"]:
-        ax.axvline(b, color="0.85", lw=0.8, zorder=0)
-    ax.set_xlabel(f"mean cost per problem ({report['cost_unit']})")
-    ax.set_ylabel("accuracy on the test problems")
-    ax.set_title(
-        f"Accuracy vs. cost: {report['problems']['test']} test problems "
-        f"({report['scored_on'].split(', ')[-1]})\nbars: paired bootstrap 95% interval "
-        "of the gain over uniform at the same cost",
-        fontsize=10,
-    )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)

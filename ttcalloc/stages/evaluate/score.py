@@ -17,6 +17,7 @@ from ttcalloc.core import oracle
 from ttcalloc.core import replays as sequential
 from ttcalloc.core.baselines import (
     APPLIES,
+    AT_BUDGET,
     BASELINES,
     SEQUENTIAL,
     EvalData,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 ORACLE = "oracle"
 ORACLE_FIT = "oracle-fit"
+PAIRED = (*SEQUENTIAL, *AT_BUDGET)  # baselines each learned policy is paired with at one cost
 
 
 @dataclass(frozen=True)
@@ -136,12 +138,13 @@ def score_policies(
             for name in options.baselines:
                 if name in APPLIES and APPLIES[name] != data.strategy:
                     continue  # a rule for the other strategy (majority vote or verifier)
+                at = budget if name in AT_BUDGET else target
                 try:
-                    outcome = BASELINES[name](data, target)
+                    outcome = BASELINES[name](data, at)
                 except Unavailable as exc:
                     warn(f"{name} at {budget:g}: {exc}")
                     continue
-                rows.append(_Row(name, "baseline", budget, target, outcome))
+                rows.append(_Row(name, "baseline", budget, at, outcome))
             rows.extend(learned)
             if on_fit is not None:
                 try:
@@ -284,6 +287,7 @@ def _learned_row(
         "trained_budget": trained,
         "recalibrated": recalibrated,
         "mu": mu,
+        "uniform_fallback": bool((policy.info.get("shrinkage") or {}).get("fallback")),
     }
     return _Row(
         name, "learned", budget, budget, outcome_from_probs(data.test, probs, params), choice
@@ -347,7 +351,8 @@ def _metrics(
         columns.append(acc_i)
         columns.append(acc_i - uni_i if uni_i is not None else np.zeros(n))
         partial.append(rec)
-    # learned vs each sequential baseline at the same budget: paired on the same problems
+    # learned vs each sequential baseline and k-each at the same budget: paired on the same
+    # problems, where both spent within 5% of each other
     pairs: list[tuple[int, str, float]] = []
     for j, row in enumerate(rows):
         if row.kind != "learned":
@@ -356,7 +361,7 @@ def _metrics(
             if (
                 other.kind == "baseline"
                 and other.budget == row.budget
-                and other.policy in SEQUENTIAL
+                and other.policy in PAIRED
                 and _same_cost(row.outcome, other.outcome)
             ):
                 columns.append(row.outcome.acc - other.outcome.acc)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ttcalloc.common.wording import AHEAD, BEHIND, SMALL_TEST, alike, compared
+from ttcalloc.common.wording import AHEAD, BEHIND, SMALL_TEST, alike, compared, difference
 
 OFF_TARGET = 0.05  # a baseline's cost this far from its target gets a note
 
@@ -37,12 +37,19 @@ def verdicts(records: list[dict[str, Any]]) -> list[str]:
         if r["kind"] != "learned" or r["gain_vs_uniform_ci"] is None:
             continue
         lo, hi = r["gain_vs_uniform_ci"]
-        gain = f"{r['gain_vs_uniform']:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+        gain = difference(r["gain_vs_uniform"], lo, hi)
+        fallback = bool((r.get("params") or {}).get("uniform_fallback"))
         if alike(r["gain_vs_uniform"], lo, hi):
             verdict = "scores as uniform does on every test problem (gain +0.0000)"
         else:
             read += 1
             verdict = f"is {compared(lo, hi)} uniform at the same cost: {gain}"
+        if fallback:
+            verdict += (
+                " (it fell back to uniform allocation when trained: a hash of each question, "
+                "not its features, decides which questions get the costlier of the two actions "
+                "uniform mixed on the train problems, so this gain is not what the features know)"
+            )
         rivals = [
             o
             for o in records
@@ -57,8 +64,9 @@ def verdicts(records: list[dict[str, Any]]) -> list[str]:
             )
         for name, (diff, d_lo, d_hi, cost) in sorted(r.get("gain_vs", {}).items()):
             read += 1
+            rival = f"{cost:g} each" if name == "k-each" else name
             verdict += (
-                f"; {compared(d_lo, d_hi)} {name} ({diff:+.4f} [{d_lo:+.4f}, {d_hi:+.4f}] in "
+                f"; {compared(d_lo, d_hi)} {rival} ({difference(diff, d_lo, d_hi)} in "
                 f"accuracy, paired, at cost {r['cost']:.3g} against {cost:.3g})"
             )
         out.append(f"{r['policy']} at {b} {verdict}.")

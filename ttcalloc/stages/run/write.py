@@ -12,7 +12,7 @@ from ttcalloc.artifacts.schemas import ANSWERS
 from ttcalloc.common.hashing import seeded_unit
 from ttcalloc.common.wording import alike, compared
 from ttcalloc.core.vote import majority, paired_difference, uniform_counts
-from ttcalloc.stages.run.drive import Got, Item, decisions_json
+from ttcalloc.stages.run.items import Got, Item, decisions_json
 from ttcalloc.text import grading
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ttcalloc.artifacts.io import check_output, read_artifact
 from ttcalloc.artifacts.schemas import PROBLEMS
-from ttcalloc.backends import open_backend
+from ttcalloc.backends import open_backend, replay_path
 from ttcalloc.common.console import log
 from ttcalloc.common.errors import DataError
 from ttcalloc.sampler.journal import hold, recover
@@ -49,10 +49,13 @@ def sample_problems(problems_path: Path, out: Path, options: SampleOptions) -> S
             received are kept).
     """
     options.check()
-    out = check_output(out, {"problems": problems_path}, folder=True)
+    inputs = {"problems": Path(problems_path)}
+    if (replayed := replay_path(options.model)) is not None:  # never written into
+        inputs["replayed samples"] = replayed
+    out = check_output(out, inputs, folder=True)
     template, prompt_label = prompts.load_template(options.prompt)
     problems = _load_problems(problems_path, options)
-    params = part_params(options, prompt_label)
+    params = part_params(options, prompt_label, template)
     with hold(out):
         if recovered := recover(out):
             log(f"{out}: {recovered} samples of an interrupted run recovered from its journal")

@@ -1,0 +1,221 @@
+"""The replay backend (``--model replay:PATH``): recorded samples served again, one per request, in
+an order seeded by ``--seed`` and the question; refused in one line when a question is unknown or
+has none left; ``run`` on it resumes without serving a sample twice, and compares with uniform."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+from helpers import make_questions, run_cli, sim_pipeline, write_jsonl
+
+from ttcalloc.artifacts.io import read_artifact, write_artifact
+from ttcalloc.artifacts.schemas import ANSWERS, SAMPLES
+from ttcalloc.backends.replay import order
+
+ROOT = Path(__file__).resolve().parents[1]
+KEEP = ["pred_answer", "response", "completion_tokens", "completion_chars", "mean_logprob"]
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """60 simulated questions x 8 samples, re-written as one file with a log-prob per sample
+    and no response text for some (as imported samples have), and stop and imitate policies."""
+    tmp = tmp_path_factory.mktemp("replay")
+    p = sim_pipeline(tmp, 60)
+    df = read_artifact(tmp / "samples", SAMPLES).df.sort("problem_id", "sample_idx")
+    df = df.with_columns(
+        mean_logprob=-(pl.col("sample_idx") + 1) / 10.0,
+        response=pl.when(pl.col("sample_idx") % 3 == 0).then(None).otherwise(pl.col("response")),
+        model=pl.lit("my-model"),
+    )
+    write_artifact(df, tmp / "recorded.parquet", SAMPLES, stage="test")
+    p["recorded"] = tmp / "recorded.parquet"
+    for learner in ("imitate", "stop"):
+        r = run_cli(
+            "train", p["alloc"], "--problems", p["problems"], "--budget", "1.5",
+            "--learner", learner, "--out", tmp / learner,
+        )  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        p[learner] = tmp / learner
+    return p
+
+
+def _served(folder: Path) -> pl.DataFrame:
+    return read_artifact(folder, SAMPLES).df.sort("problem_id", "sample_idx")
+
+
+def _check_seeded_order(served: pl.DataFrame, recorded: Path, seed: int) -> None:
+    """Sample i of question q is q's recorded sample order(seed, q)[i], fields as recorded."""
+    rec = read_artifact(recorded, SAMPLES).df.sort("problem_id", "sample_idx")
+    pools = {str(k[0]): g for k, g in rec.group_by("problem_id")}
+    for pid, group in served.group_by("problem_id"):
+        pool = pools[str(pid[0])]
+        perm = order(seed, str(pid[0]), pool.height)
+        want = pool[[int(perm[i]) for i in group["sample_idx"].to_list()]]
+        assert group.select(KEEP).equals(want.select(KEEP))
+
+
+def test_sample_on_replay_serves_each_recorded_sample_once_in_a_seeded_order(
+    recorded: dict[str, Path], tmp_path: Path
+) -> None:
+    model = f"replay:{recorded['recorded']}"
+    outs = {}
+    for name, seed, conc in (("a", 3, 1), ("b", 3, 8), ("c", 4, 8)):
+        outs[name] = tmp_path / name
+        r = run_cli(
+            "sample", recorded["problems"], "--model", model, "--n", "8", "--seed", str(seed),
+            "--concurrency", str(conc), "--no-progress", "--out", outs[name],
+        )  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        assert "REPLAY backend" in r.stderr and "(REPLAYED recorded samples)" in r.stderr
+    a, b, c = (_served(outs[k]) for k in "abc")
+    cols = ["problem_id", "sample_idx", *KEEP, "correct"]
+    assert a.select(cols).equals(b.select(cols))  # same seed, other concurrency: same samples
+    assert not a.select(cols).equals(c.select(cols))  # another seed: another order
+    _check_seeded_order(a, recorded["recorded"], 3)
+    _check_seeded_order(c, recorded["recorded"], 4)
+    # every recorded sample served exactly once per question: the same answers, reordered
+    rec = read_artifact(recorded["recorded"], SAMPLES).df
+    for df in (a, c):
+        key = ["problem_id", "pred_answer", "mean_logprob"]
+        assert df.select(key).sort(key).equals(rec.select(key).sort(key))
+    # sims of the same answers are graded against the problems' gold: as recorded
+    assert a["correct"].sum() == rec["correct"].sum()
+
+
+def test_replay_refuses_in_one_line_an_exhausted_or_unknown_question(
+    recorded: dict[str, Path], tmp_path: Path
+) -> None:
+    model = f"replay:{recorded['recorded']}"
+    r = run_cli(
+        "sample", recorded["problems"], "--model", model, "--n", "9", "--concurrency", "1",
+        "--no-progress", "--out", tmp_path / "s",
+    )  # fmt: skip
+    assert r.exit_code == 1
+    lines = [x for x in r.stderr.splitlines() if x.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "no recorded sample left" in lines[0] and "it had 8" in lines[0]
+    assert "question '0'" in lines[0]
+    # questions the file does not hold
+    q = write_jsonl(tmp_path / "new.jsonl", [{"id": "x1", "question": "What is 2+2?"}])
+    r = run_cli(
+        "run", recorded["stop"], q, "--model", model, "--budget", "1.5", "--grader", "numeric",
+        "--out", tmp_path / "a.parquet", "--no-progress",
+    )  # fmt: skip
+    lines = [x for x in r.stderr.splitlines() if x.startswith("error:")]
+    assert r.exit_code == 1 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "question 'x1' is not in" in lines[0]
+    # a missing file, a file of several models, and writing into the replayed samples
+    r = run_cli("sample", recorded["problems"], "--model", "replay:nowhere.parquet",
+                "--out", tmp_path / "m")  # fmt: skip
+    assert r.exit_code != 0 and r.stderr.count("error:") == 1 and "nowhere.parquet" in r.stderr
+    two = tmp_path / "two.parquet"
+    df = read_artifact(recorded["recorded"], SAMPLES).df
+    both = pl.concat([df, df.with_columns(model=pl.lit("other"))])
+    write_artifact(both, two, SAMPLES, stage="test")
+    r = run_cli("sample", recorded["problems"], "--model", f"replay:{two}", "--out", tmp_path / "t")
+    assert r.exit_code != 0 and "2 models" in r.stderr and r.stderr.count("error:") == 1
+    r = run_cli(
+        "run", recorded["stop"], recorded["problems"], "--model", model, "--budget", "1.5",
+        "--samples-out", recorded["recorded"], "--out", tmp_path / "b.parquet",
+    )  # fmt: skip
+    assert r.exit_code == 2 and "replayed samples" in r.stderr
+
+
+def test_run_on_replay_compares_with_uniform_and_keeps_the_signals(
+    recorded: dict[str, Path], tmp_path: Path
+) -> None:
+    model = f"replay:{recorded['recorded']}"
+    for learner in ("stop", "imitate"):
+        out = tmp_path / f"{learner}.parquet"
+        r = run_cli(
+            "run", recorded[learner], recorded["problems"], "--split", "test", "--model", model,
+            "--budget", "1.5", "--compare", "uniform", "--seed", "1", "--out", out,
+            "--no-progress", "--json",
+        )  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        result = json.loads(r.stdout)
+        assert result["sampling"]["replayed"] is True
+        assert "(REPLAYED recorded samples)" in r.stderr
+        c = result["comparison"]
+        assert c is not None and c["interval"][0] <= c["difference"] <= c["interval"][1]
+        answers = read_artifact(out, ANSWERS).df
+        assert answers["uniform_correct"].null_count() == 0
+        samples = _served(tmp_path / f"{learner}-samples.parquet")
+        assert samples["model"].unique().to_list() == [model]
+        _check_seeded_order(samples, recorded["recorded"], 1)  # signals as recorded
+        assert samples["mean_logprob"].null_count() == 0
+    # at any concurrency: the same samples, answers and decisions
+    frames = []
+    for conc in ("1", "8"):
+        out = tmp_path / f"c{conc}.parquet"
+        r = run_cli(
+            "run", recorded["stop"], recorded["problems"], "--split", "test", "--model", model,
+            "--budget", "1.5", "--seed", "2", "--concurrency", conc, "--out", out, "--no-progress",
+        )  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        cols = ["problem_id", "final_answer", "samples", "action", "decisions", "correct"]
+        frames.append(read_artifact(out, ANSWERS).df.select(cols))
+    assert frames[0].equals(frames[1])
+
+
+def _replay_run(policy: Path, q: Path, out: Path, model: str, *extra: str) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable, "-m", "ttcalloc", "run", str(policy), str(q), "--model", model,
+        "--out", str(out), "--flush-every", "100000", "--no-progress", "--budget", "1.5",
+        "--concurrency", "4", *extra,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_killed_run_on_replay_resumes_without_serving_a_sample_twice(
+    recorded: dict[str, Path], tmp_path: Path
+) -> None:
+    from ttcalloc.stages.sample import SampleOptions, sample_problems
+
+    # 400 questions recorded (simulated, 4 each), answered by the adaptive policy on replay
+    q = write_jsonl(tmp_path / "q.jsonl", make_questions(400, seed=5))
+    problems = tmp_path / "problems.parquet"
+    r = run_cli("data", "jsonl", "--source", q, "--grader", "numeric", "--out", problems)
+    assert r.exit_code == 0, r.stderr
+    sample_problems(
+        problems, tmp_path / "rec", SampleOptions(model="sim/medium", n=4, progress=False)
+    )
+    model = f"replay:{tmp_path / 'rec'}"
+    out, samples = tmp_path / "a.parquet", tmp_path / "a-samples.parquet"
+    proc = _replay_run(recorded["stop"], problems, out, model)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        journals = list(samples.glob(".journal-*.jsonl")) if samples.exists() else []
+        if sum(len(p.read_text().splitlines()) for p in journals) >= 40:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before the signal"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert not out.exists()
+    again = _replay_run(recorded["stop"], problems, out, model, "--json")
+    stdout, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert "recovered" in err
+    held = _served(samples)
+    assert not held.select("problem_id", "sample_idx").is_duplicated().any()
+    _check_seeded_order(held, tmp_path / "rec", 0)  # each recorded sample served at most once
+    # the same answers and decisions as a run never interrupted
+    ref = _replay_run(recorded["stop"], problems, tmp_path / "ref.parquet", model)
+    _, err = ref.communicate(timeout=300)
+    assert ref.returncode == 0, err
+    cols = ["problem_id", "final_answer", "samples", "cost", "action", "decisions"]
+    a = read_artifact(out, ANSWERS).df.select(cols)
+    b = read_artifact(tmp_path / "ref.parquet", ANSWERS).df.select(cols)
+    assert a.equals(b)
+    assert json.loads(stdout)["questions"] == 400

@@ -1,0 +1,73 @@
+"""How differences and interval ends are printed: a nonzero end never reads as zero."""
+
+from __future__ import annotations
+
+import hypothesis.strategies as st
+from hypothesis import given
+
+from ttcalloc.common.wording import difference, interval, signed
+
+
+def test_the_reported_interval_keeps_its_positive_lower_end() -> None:
+    # `run --compare uniform` printed [+0.0000, +0.0957] for a lower end of a few 1e-5
+    assert interval(2.3e-5, 0.0957) == "[+0.000023, +0.0957]"
+    assert interval(-4e-5, 0.0957) == "[-0.000040, +0.0957]"
+    assert interval(3e-9, 0.1) == "[+3.0e-09, +0.1000]"
+    assert interval(0.0, 0.0957) == "[+0.0000, +0.0957]"  # only an exact 0 reads as 0
+    assert interval(-0.0, 0.0) == "[+0.0000, +0.0000]"
+    assert difference(0.0123, 0.004, 0.0207) == "+0.0123 [+0.0040, +0.0207]"
+    assert signed(0.0123, 3) == "+0.012" and signed(0.0004, 3) == "+0.00040"
+
+
+@given(st.floats(-1, 1, allow_nan=False), st.integers(2, 5))
+def test_a_printed_value_has_the_values_sign_and_is_close(value: float, digits: int) -> None:
+    text = signed(value, digits)
+    shown = float(text)
+    if value == 0:
+        assert shown == 0
+        return
+    assert shown != 0 and (shown > 0) == (value > 0)
+    plain = f"{value:+.{digits}f}"
+    if float(plain) != 0:
+        assert text == plain  # the usual digits wherever they do not read as zero
+    else:  # two significant digits
+        assert abs(shown - value) <= 0.051 * abs(value)
+
+
+def test_run_compare_line_never_reads_a_positive_lower_end_as_zero() -> None:
+    """`run --compare uniform` printed `[+0.0000, +0.0957]` for a lower end of about 2e-5."""
+    from pathlib import Path
+
+    from ttcalloc.stages.run.options import RunResult
+    from ttcalloc.stages.run.summary import describe
+
+    result = RunResult(
+        out=Path("a.parquet"),
+        samples_out=Path("a-samples.parquet"),
+        policy="adaptive",
+        questions=120,
+        labeled=120,
+        answered=120,
+        complete=120,
+        accuracy=0.8,
+        mean_cost=2.0,
+        mean_samples=2.0,
+        budget=2.0,
+        cost_unit="samples",
+        hard_budget=False,
+        total_cost=240.0,
+        sampling=None,
+        comparison={
+            "questions": 120,
+            "policy_accuracy": 0.8,
+            "policy_samples": 2.0,
+            "uniform_accuracy": 0.75,
+            "uniform_samples": 2.0,
+            "difference": 0.05,
+            "interval": [2.3e-05, 0.0957],
+            "verdict": "ahead of",
+        },
+    )
+    line = describe(result)
+    assert "+0.0500 [+0.000023, +0.0957]" in line
+    assert "[+0.0000," not in line

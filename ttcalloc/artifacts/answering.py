@@ -1,0 +1,64 @@
+"""How a policy's training samples were asked for and graded, recorded in policy.json so that
+``ttcalloc run`` asks and grades new questions alike unless told otherwise.
+
+- ``grader``: the problems' grader (numeric, math or exact; None when they mix graders);
+- ``prompt``: the label ``sample`` recorded for its prompt (``auto``, a built-in name, or
+  ``file:<name>:<digest>``; None for imported samples, whose prompt is unknown), and
+  ``prompt_template``: the template's text when it was a file (None otherwise, or when the
+  samples predate recording it);
+- ``strategy``: how the policy's actions combine samples (majority or pass).
+
+Policy folders written before these fields existed load with all four None (run then does what
+it did before: the built-in prompt per grader, the grader from the gold answers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ttcalloc.artifacts.io import parquet_files, read_meta, recorded_input
+from ttcalloc.common.errors import ArtifactError
+
+KEYS = ("grader", "prompt", "prompt_template", "strategy")
+BUILTIN_PROMPTS = ("auto", "numeric", "math", "exact")
+
+
+def samples_prompt(samples: Path | None) -> tuple[str | None, str | None]:
+    """The prompt label and (for a file prompt) template text a samples artifact recorded."""
+    if samples is None or not Path(samples).exists():
+        return None, None
+    try:
+        params = read_meta(parquet_files(Path(samples))[0]).get("params") or {}
+    except ArtifactError:
+        return None, None
+    label, template = params.get("prompt"), params.get("prompt_template")
+    return (
+        label if isinstance(label, str) else None,
+        template if isinstance(template, str) else None,
+    )
+
+
+def curves_samples(curves_meta: Mapping[str, Any], curves_path: Path) -> Path | None:
+    """The samples the curves were estimated from, if they are still there unchanged."""
+    try:
+        return recorded_input(curves_meta, "samples", Path(curves_path), "--samples")
+    except ArtifactError:
+        return None
+
+
+def answering(
+    graders: Iterable[str], samples: Path | None, strategies: Iterable[str]
+) -> dict[str, Any]:
+    """The four fields for policy.json: the training problems' graders, the samples they were
+    drawn from, and the strategies of the policy's actions (one of each, else None)."""
+    one_grader = sorted(set(graders))
+    one_strategy = sorted(set(strategies))
+    prompt, template = samples_prompt(samples)
+    return {
+        "grader": one_grader[0] if len(one_grader) == 1 else None,
+        "prompt": prompt,
+        "prompt_template": template if prompt is not None and prompt.startswith("file:") else None,
+        "strategy": one_strategy[0] if len(one_strategy) == 1 else None,
+    }

@@ -1,0 +1,156 @@
+"""The replay backend (``--model replay:PATH``): recorded samples served again as a model.
+
+``PATH`` is a samples file or folder (what ``ttcalloc import`` or ``ttcalloc sample`` write).
+Each question's recorded samples (those received without error) are served one per request, in
+an order seeded by the run's ``--seed`` and the question's id: sample ``i`` of question ``q`` is
+its recorded sample ``perm(seed, q)[i]``.  The order depends on nothing else (not on the order
+requests arrive in, nor on concurrency), so a rerun or a resumed run serves the same samples for
+the same indices, and a folder never holds one recorded sample twice for a question.
+
+A sample keeps what was recorded: the response text, the answer as recorded (not extracted
+again: an imported sample may have no text), prompt and completion tokens, dollars, the
+completion's length in characters, its mean token log-prob and finish reason.  The run grades
+it against its own gold answers with its own grader.
+
+A question the file does not hold, or one whose recorded samples are all served, stops the run
+with one line naming the question (and how many samples it had): nothing is invented.  Named
+REPLAYED wherever it appears, as the simulated backend is named SIMULATED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ttcalloc.backends.base import (
+    Backend,
+    Choice,
+    FatalError,
+    Recorded,
+    Request,
+    SamplingParams,
+)
+from ttcalloc.backends.registry import register
+from ttcalloc.common.errors import InputError
+from ttcalloc.common.hashing import seeded_int
+
+PREFIX = "replay:"
+FIELDS = (
+    "response",
+    "pred_answer",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "mean_logprob",
+    "completion_chars",
+    "finish_reason",
+)
+
+
+def replay_path(model: str) -> Path | None:
+    """The samples file or folder a ``replay:PATH`` model string names (None: not a replay)."""
+    if not model.startswith(PREFIX):
+        return None
+    rest = model[len(PREFIX) :]
+    if not rest:
+        raise InputError(
+            f"--model {model!r}: name the samples to replay, e.g. replay:samples.parquet"
+        )
+    return Path(rest).expanduser()
+
+
+def order(seed: int, problem_id: str, n: int) -> np.ndarray:
+    """The order a question's ``n`` recorded samples are served in (seeded by seed and id)."""
+    return np.random.default_rng(seeded_int("replay", seed, problem_id)).permutation(n)
+
+
+def load_pools(path: Path) -> tuple[dict[str, list[dict[str, Any]]], str]:
+    """Every question's recorded samples (received without error) and the model they are of.
+
+    Raises:
+        InputError: the path holds no samples, or samples of several models.
+    """
+    import polars as pl
+
+    from ttcalloc.artifacts.io import read_artifact
+    from ttcalloc.artifacts.schemas import SAMPLES
+
+    df = read_artifact(path, SAMPLES).df.filter(pl.col("error").is_null())
+    if df.height == 0:
+        raise InputError(f"{path}: no samples to replay (none received without error)")
+    models = sorted(df["model"].unique().to_list())
+    if len(models) > 1:
+        raise InputError(
+            f"{path}: holds samples of {len(models)} models ({', '.join(models[:4])}); replay "
+            "serves one model's: give a file of one model's samples"
+        )
+    for name in FIELDS:
+        if name not in df.columns:
+            df = df.with_columns(pl.lit(None).alias(name))
+    pools: dict[str, list[dict[str, Any]]] = {}
+    for row in (
+        df.sort("problem_id", "sample_idx").select("problem_id", *FIELDS).iter_rows(named=True)
+    ):
+        pools.setdefault(str(row.pop("problem_id")), []).append(row)
+    return pools, models[0]
+
+
+class ReplayBackend:
+    """Serves the recorded samples of ``path``: one per request, in a seeded order."""
+
+    simulated = False
+    replayed = True
+    max_n = 1
+
+    def __init__(self, model: str, params: SamplingParams) -> None:
+        path = replay_path(model)
+        assert path is not None
+        self.name, self.path, self.seed = model, path, params.seed
+        self.pools, self.recorded_model = load_pools(path)
+        self.orders: dict[str, np.ndarray] = {}
+
+    def choice(self, problem_id: str, idx: int) -> Recorded:
+        """Sample ``idx`` of a question: its recorded sample at position ``idx`` of its order."""
+        pool = self.pools.get(problem_id)
+        if pool is None:
+            raise FatalError(
+                f"question {problem_id!r} is not in {self.path} (it records "
+                f"{len(self.pools)} questions): nothing to replay for it"
+            )
+        n = len(pool)
+        if idx >= n:
+            raise FatalError(
+                f"question {problem_id!r} has no recorded sample left in {self.path}: it had "
+                f"{n}, and sample {idx + 1} was asked for (a recorded sample is served once "
+                "per question)"
+            )
+        if problem_id not in self.orders:
+            self.orders[problem_id] = order(self.seed, problem_id, n)
+        row = pool[int(self.orders[problem_id][idx])]
+        text = row["response"]
+        chars = row["completion_chars"]
+        return Recorded(
+            text=text,
+            finish_reason=row["finish_reason"],
+            prompt_tokens=row["prompt_tokens"],
+            completion_tokens=row["completion_tokens"],
+            cost_usd=row["cost_usd"],
+            mean_logprob=row["mean_logprob"],
+            pred_answer=row["pred_answer"],
+            completion_chars=chars if chars is not None or text is None else len(text),
+        )
+
+    async def complete(self, request: Request) -> list[Choice]:
+        await asyncio.sleep(0)  # let the event loop run (signals, other workers)
+        return [self.choice(request.problem_id, request.first_idx + j) for j in range(request.n)]
+
+
+@register("replay", separator=":")
+@contextlib.asynccontextmanager
+async def _replay_factory(model: str, params: SamplingParams) -> AsyncIterator[Backend]:
+    yield ReplayBackend(model, params)

@@ -1,0 +1,197 @@
+"""What ``run`` asks the sampler for: a static policy's k per question, or an adaptive policy's
+decisions round by round, with live budget tracking and the hard budget.  This module holds
+what both share (:class:`Driver`); :mod:`.static_driver` and :mod:`.adaptive_driver` each kind.
+
+Both are :class:`ttcalloc.sampler.loop.Source` s, and both use the samples the folder already
+holds before drawing (a rerun draws nothing twice).  :class:`StaticDriver` starts a question when
+a worker needs work (in input order) and asks for the k samples of its action; a hard budget's
+:class:`ttcalloc.core.vote.Ledger` admits them (every question owed at least the cheapest action's
+samples, so none is left without one).  :class:`AdaptiveDriver` draws in synchronous rounds and
+decides each round at one price (:mod:`ttcalloc.core.pacing`), so its decisions do not depend on
+the order samples arrive in.  A question is *finished* when its policy is done with it, when the
+hard budget cuts it (it keeps what it has), or when the run stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from dataclasses import replace
+from typing import Any
+
+from ttcalloc.backends import Request
+from ttcalloc.core.vote import Ledger
+from ttcalloc.sampler.options import SampleOptions
+from ttcalloc.sampler.plan import request_for
+from ttcalloc.sampler.result import Stats
+from ttcalloc.stages.run.items import Item, to_got
+
+
+class Driver:
+    """The shared part of both sources: the queue of requests, admission, progress."""
+
+    def __init__(
+        self,
+        items: list[Item],
+        options: SampleOptions,
+        template: str | None,
+        per_request: int,
+        unit: str,
+        budget: float,
+        ledger: Ledger | None,
+    ) -> None:
+        self.items = items
+        self.by_pid = {it.pid: it for it in items}
+        self.options, self.template, self.per_request = options, template, per_request
+        self.unit, self.budget, self.ledger = unit, budget, ledger
+        self.unstarted = collections.deque(items)
+        self.ready: collections.deque[Request] = collections.deque()
+        self.changed = asyncio.Event()
+        self.closed = False
+        self.total = len(items)
+        self.done = 0
+        self.reported = 0  # answered questions the sampler's progress count has seen
+        self.done_cost = 0.0
+        self.drawn = 0
+
+    # --- Source ---------------------------------------------------------------------------
+
+    async def next(self) -> Request | None:
+        while not self.closed:
+            if self.ready:
+                request = self.admit(self.ready.popleft())
+                if request is not None:
+                    return request
+                continue
+            if self.unstarted:
+                self.start(self.unstarted.popleft())
+                continue
+            if any(it.inflight for it in self.items):
+                self.changed.clear()
+                await self.changed.wait()
+                continue
+            return None
+        return None
+
+    def received(self, request: Request, rows: list[dict[str, Any]]) -> int:
+        item = self.by_pid[request.problem_id]
+        item.inflight -= 1
+        item.inflight_n -= request.n
+        charged, ok = 0.0, 0
+        for row in rows:
+            idx = int(row["sample_idx"])
+            if row.get("error") is None:
+                got = to_got(row, item.problem["grader"], self.unit)
+                item.got[idx] = got
+                charged += got.cost
+                ok += 1
+                self.drawn += 1
+            else:
+                item.failed.add(idx)
+        if self.ledger is not None:
+            self.ledger.settle(request.n, charged)
+            if ok < request.n:
+                self.ledger.owe(item.pid, self.ledger.floor - len(item.got) - item.inflight_n)
+        if not item.finished and not self.closed:
+            self.after(item, ok < request.n)
+        self.changed.set()
+        return self.settled()
+
+    def settled(self) -> int:
+        """Questions answered since the last call: the progress count's step (an adaptive
+        run answers questions when a round is decided, not only when a sample arrives)."""
+        step, self.reported = self.done - self.reported, self.done
+        return step
+
+    def status(self, stats: Stats) -> str:
+        per_q = self.done_cost / self.done if self.done else 0.0
+        spend = f"${stats.cost:.4f}" if stats.cost_known else "$?"
+        text = (
+            f"{self.done}/{self.total} answered, {self.drawn} samples, "
+            f"cost {per_q:.3g}/{self.budget:g} {self.unit} per question, {spend}"
+        )
+        if self.ledger is not None:
+            text += f", {self.ledger.spent:.4g}/{self.ledger.total:.4g} of the hard budget"
+        return text
+
+    def close(self) -> None:
+        self.closed = True
+        self.changed.set()
+
+    # --- shared -----------------------------------------------------------------------------
+
+    def admit(self, request: Request) -> Request | None:
+        item = self.by_pid[request.problem_id]
+        item.queued -= 1
+        if item.finished:
+            return None
+        n = request.n
+        if self.ledger is not None:
+            n = self.ledger.admit(item.pid, request.n)
+            if n < request.n:
+                item.cut = True
+                item.decisions.append({"cut_by_hard_budget_at": len(item.got)})
+                self.drop_queued(item)
+        if n == 0:
+            if item.inflight == 0:
+                self.finish(item)
+            return None
+        item.inflight += 1
+        item.inflight_n += n
+        return request if n == request.n else replace(request, n=n)
+
+    def drop_queued(self, item: Item) -> None:
+        if item.queued:
+            self.ready = collections.deque(r for r in self.ready if r.problem_id != item.pid)
+            item.queued = 0
+
+    def enqueue(self, item: Item, indices: list[int]) -> None:
+        for first, n in _chunks(indices, self.per_request):
+            self.ready.append(request_for(self.options, self.template, item.problem, first, n))
+            item.queued += 1
+
+    def finish(self, item: Item) -> None:
+        if item.finished:
+            return
+        item.finished = True
+        self.drop_queued(item)
+        self.place(item)
+        if self.ledger is not None:
+            self.ledger.drop(item.pid)
+        self.done += 1
+        self.done_cost += item.cost()
+
+    def finish_all(self) -> None:
+        """The run stopped: every question keeps what it has."""
+        for item in self.items:
+            if not item.finished:
+                if not item.started:
+                    self.start(item, draw=False)
+                item.cut = item.cut or not item.finished
+                self.finish(item)
+
+    # --- per policy kind --------------------------------------------------------------------
+
+    def start(self, item: Item, draw: bool = True) -> None:
+        raise NotImplementedError
+
+    def after(self, item: Item, failed: bool) -> None:
+        raise NotImplementedError
+
+    def place(self, item: Item) -> None:
+        """Settle ``item.used`` (the samples its answer uses) as it finishes."""
+        raise NotImplementedError
+
+
+def _chunks(indices: list[int], per: int) -> list[tuple[int, int]]:
+    """Consecutive runs of sorted ``indices`` cut into requests of at most ``per`` samples."""
+    out: list[tuple[int, int]] = []
+    start = prev = indices[0]
+    for i in [*indices[1:], None]:
+        if i is not None and i == prev + 1 and i - start < per:
+            prev = i
+            continue
+        out.append((start, prev - start + 1))
+        if i is not None:
+            start = prev = i
+    return out

@@ -1,0 +1,64 @@
+"""The samples folder of a run: refused when another stage drew it, each id tied to its
+question, and the samples it already holds filed into the questions' items."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ttcalloc.artifacts.io import atomic_path
+from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.stages.run.items import Item, to_got
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+QUESTIONS_FILE = ".questions.json"
+
+
+def refuse_foreign(folder: Path) -> None:
+    """Refuse a samples folder that ``run`` did not write (``sample``'s, say): adding to it
+    would change an input that curves, policies and reports recorded."""
+    if not (Path(folder) / QUESTIONS_FILE).exists() and any(Path(folder).glob("*.parquet")):
+        raise InputError(
+            f"--samples-out {folder}: holds samples that `ttcalloc run` did not draw (from "
+            "`ttcalloc sample`?); adding to them would change an input other stages recorded: "
+            "give another --samples-out"
+        )
+
+
+def check_questions(folder: Path, items: list[Item]) -> None:
+    """Keep each id's question (a hash of its text) beside its samples, and refuse a run that
+    gives a known id another question: its samples would answer the wrong question."""
+    path = Path(folder) / QUESTIONS_FILE
+    known: dict[str, str] = {}
+    if path.exists():
+        try:
+            known = dict(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise DataError(f"{path}: unreadable ({exc}); remove it to start afresh") from None
+    for it in items:
+        digest = hashlib.sha256(str(it.problem["question"]).encode()).hexdigest()[:16]
+        if known.get(it.pid, digest) != digest:
+            raise InputError(
+                f"question {it.pid!r} is not the one its samples in {folder} were drawn for (a "
+                "file without an id field numbers its rows); give another --samples-out"
+            )
+        known[it.pid] = digest
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(known, sort_keys=True))
+
+
+def load_existing(items: list[Item], existing: pl.DataFrame | None, unit: str) -> None:
+    if existing is None:
+        return
+    by_pid = {it.pid: it for it in items}
+    ok = existing.filter(existing["error"].is_null())
+    for row in ok.iter_rows(named=True):
+        it = by_pid.get(row["problem_id"])
+        if it is not None:
+            it.got[int(row["sample_idx"])] = to_got(row, it.problem["grader"], unit)

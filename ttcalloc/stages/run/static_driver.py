@@ -1,0 +1,86 @@
+"""A static policy's source: one action (k samples) per question, chosen as it starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ttcalloc.learn.policy import Policy, calibrate, decide
+from ttcalloc.stages.run.driver import Driver
+from ttcalloc.stages.run.items import Item
+
+
+class StaticDriver(Driver):
+    """One action (k samples) per question, chosen when the question starts.
+
+    Without a hard budget mu is calibrated once on the whole batch (as ``allocate --budget``);
+    with one, it is recalibrated every few questions on those not yet started, against what is
+    left of the budget after the realized spend and the questions in progress.
+    """
+
+    def __init__(
+        self, policy: Policy, scores: np.ndarray, mu: float, ks: list[int], **kw: Any
+    ) -> None:
+        super().__init__(**kw)
+        self.policy, self.scores, self.mu, self.ks = policy, scores, mu, ks
+        self.index = {it.pid: i for i, it in enumerate(self.items)}
+        self.since = 0
+        self.every = max(1, len(self.items) // 20)
+
+    def start(self, item: Item, draw: bool = True) -> None:
+        item.started = True
+        row = self.index[item.pid]
+        if self.ledger is not None and draw:
+            self.recalibrate(row)
+        a = int(decide(self.scores[row : row + 1], self.policy.costs, self.mu)[0])
+        item.action = self.policy.actions[a]
+        k = self.ks[a]
+        item.decisions.append({"mu": self.mu, "action": item.action, "k": k})
+        item.used = [i for i in range(k)]
+        held = [i for i in range(k) if i in item.got]
+        if self.ledger is not None and held and draw:
+            # samples an earlier run drew count against the hard budget as drawn ones do
+            n = self.ledger.admit(item.pid, len(held))
+            self.ledger.settle(n, sum(item.got[i].cost for i in held[:n]))
+            if n < len(held):
+                item.cut = True
+                item.decisions.append({"cut_by_hard_budget_at": n})
+                item.used = held[:n]
+                self.finish(item)
+                return
+        todo = [i for i in range(k) if i not in item.got]
+        if not todo or not draw:
+            self.finish(item)
+        else:
+            self.enqueue(item, todo)
+
+    def recalibrate(self, row: int) -> None:
+        self.since += 1
+        if self.since < self.every and self.since > 1:
+            return
+        self.since = 1
+        assert self.ledger is not None
+        left = [row, *(self.index[it.pid] for it in self.unstarted)]
+        progress = 0.0  # expected cost still to come of questions in progress
+        for it in self.items:
+            if it.action and not it.finished:
+                k = self.ks[self.policy.actions.index(it.action)]
+                rest = k - len([i for i in it.used if i in it.got])
+                progress += self.policy.expected_cost(it.action) * max(0, rest) / max(1, k)
+        # the samples questions left already hold (an earlier run drew them) are charged when
+        # they start, as the first run was charged for drawing them: a rerun decides alike
+        per_q = (self.ledger.total - self.ledger.spent - progress) / len(left)
+        s = self.scores[left]
+        costs = self.policy.costs
+        self.mu = calibrate(s, costs, np.broadcast_to(costs, s.shape), max(per_q, 0.0))
+
+    def after(self, item: Item, failed: bool) -> None:
+        if item.inflight == 0 and item.queued == 0:
+            self.finish(item)
+
+    def place(self, item: Item) -> None:
+        k = len(item.used)
+        item.used = [i for i in item.used if i in item.got]
+        if len(item.used) < k:
+            item.cut = True
