@@ -394,7 +394,7 @@ def test_the_fold_models_are_saved_and_loaded(pipeline: dict[str, Path], tmp_pat
     calibrated on: each one's choices on its own held-out fold reproduce the out-of-fold cost."""
     from ttcalloc.core.shrinkage import shrink
     from ttcalloc.learn.learners import FoldEnsemble, Shrunk, load_model
-    from ttcalloc.stages.train import _folds
+    from ttcalloc.common.hashing import seeded_folds
 
     result = train_policy(
         pipeline["alloc"],
@@ -430,7 +430,7 @@ def test_the_fold_models_are_saved_and_loaded(pipeline: dict[str, Path], tmp_pat
     np.testing.assert_allclose(policy.model.scores(x), shrink(routed, target, weight))
     np.testing.assert_array_equal(policy.model.model.route(x[::-1]), who[::-1])
     # out of fold: fold k's model scores fold k's problems; mu gives the recorded cost
-    fold = _folds(train["problem_id"].to_list(), 4, 0)
+    fold = np.array(seeded_folds(train["problem_id"].to_list(), 4, 0))
     oof = np.empty_like(routed)
     for k, m in enumerate(members):
         oof[fold == k] = m.scores(x[fold == k])
