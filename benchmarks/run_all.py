@@ -12,7 +12,14 @@ from common import machine
 from ttcalloc import __version__
 from ttcalloc.artifacts.io import write_text
 
-BENCHMARKS = ["bench_estimate", "bench_grading", "bench_solve", "bench_evaluate", "bench_sample"]
+BENCHMARKS = [
+    "bench_estimate",
+    "bench_grading",
+    "bench_solve",
+    "bench_evaluate",
+    "bench_sample",
+    "bench_train_stop",
+]
 
 
 def main() -> None:
