@@ -392,9 +392,9 @@ def test_the_fold_models_are_saved_and_loaded(pipeline: dict[str, Path], tmp_pat
     """policy.json lists one UBJ file per fold; the loaded policy scores each question with one
     of those fold models (shrunk by the recorded weight); and the fold models are the ones mu was
     calibrated on: each one's choices on its own held-out fold reproduce the out-of-fold cost."""
+    from ttcalloc.common.hashing import seeded_folds
     from ttcalloc.core.shrinkage import shrink
     from ttcalloc.learn.learners import FoldEnsemble, Shrunk, load_model
-    from ttcalloc.common.hashing import seeded_folds
 
     result = train_policy(
         pipeline["alloc"],

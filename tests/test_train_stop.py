@@ -63,6 +63,14 @@ def test_each_budget_gets_the_price_a_single_budget_fit_finds(curves: Path, sign
         "--out", p / f"report-{signals}",
     )  # fmt: skip
     assert res.exit_code == 0, res.stderr
+    # the folder of folders, given where one policy is expected: one line naming them
+    for cmd in (["info", out], ["evaluate", out, "--out", p / f"r2-{signals}"]):
+        res = run_cli(*cmd)
+        assert (
+            res.exit_code != 0
+            and "holds one policy folder per budget (b1.25, b1.5, b2)" in res.stderr
+        )
+        assert "Traceback" not in res.stderr
 
 
 def test_budgets_calibrate_one_fit_as_separate_fits_do() -> None:
