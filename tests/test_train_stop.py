@@ -111,7 +111,11 @@ def test_bad_budgets_and_threads_are_one_line_errors(
         (["--budget", "2", "--budgets", "1.5,2"], "not both"),
         (["--budgets", "0.5,2"], "--budgets 0.5"),
         (["--budgets", "1.5,2", "--learner", "imitate"], "--budgets is for --learner stop"),
+        (["--budgets", "1.5,2", "--out", p / "one"], "a policy is there"),
     ]
+    res = run_cli("train", curves, "--problems", p / "problems.parquet", "--budget", "2",
+                  "--out", p / "one")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
     for extra, message in cases:
         res = run_cli(*base, *extra)
         assert res.exit_code != 0 and message in res.stderr, res.stderr

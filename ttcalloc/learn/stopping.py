@@ -9,6 +9,10 @@ calibrated with that same averaged model on the train replays: calibrating one p
 deploying another moved the realized cost by up to 30% on SVAMP (the state is discrete, so many
 states share a critical price and the cost jumps where they flip).  Models are saved in
 XGBoost's UBJ format.
+
+The fit does not depend on the budget (:func:`fit_gains`); :func:`calibrated` prices it for
+each budget.  States repeat across orders and problems, so identical training rows are fit
+once with their count as weight, and every distinct row is predicted once.
 """
 
 from __future__ import annotations

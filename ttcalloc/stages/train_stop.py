@@ -206,6 +206,11 @@ def train_adaptive(
         "samples": Path(samples_path),
     }
     check_output(out, inputs, folder=True)
+    if options.budgets and (Path(out) / "policy.json").exists():
+        raise InputError(
+            f"--out {out}: a policy is there; --budgets writes one policy folder per budget "
+            "under --out: choose another path"
+        )
     loaded = load_sample_replays(
         Path(samples_path),
         problems,
