@@ -166,7 +166,10 @@ def atomic_folder(path: Path, marker: str) -> Iterator[Path]:
     except OSError as exc:
         raise OutputError(f"{path}: cannot create the folder ({os_reason(exc)})") from None
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OutputError as exc:  # name the folder the user asked for, not the temporary one
+            raise OutputError(str(exc).replace(str(tmp), str(path))) from None
         os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give what mkdir would
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
