@@ -28,7 +28,6 @@ from numpy.typing import NDArray
 
 from ttcalloc.core import stopping
 from ttcalloc.core.replays import Replays
-from ttcalloc.core.rows import unique_rows
 from ttcalloc.core.shrinkage import choose_weight
 from ttcalloc.learn.learners import Expected, load_booster, save_booster
 
@@ -71,13 +70,6 @@ class GainModel:
         if not boosters:
             raise ValueError("a gain model needs at least one booster")
         self.boosters = boosters
-
-    def predict(self, rows: NDArray[np.float64], threads: int = 1) -> NDArray[np.float64]:
-        """Predicted gains for rows of shape ``(..., F)``, each distinct row predicted once."""
-        flat = rows.reshape(-1, rows.shape[-1])
-        first, inverse = unique_rows(flat)
-        out: NDArray[np.float64] = self.predict_distinct(flat[first], threads)[inverse]
-        return out.reshape(rows.shape[:-1])
 
     def predict_distinct(self, rows: NDArray[np.float64], threads: int = 1) -> NDArray[np.float64]:
         """Predicted gains for ``(N, F)`` rows: every booster in its own thread, summed in
