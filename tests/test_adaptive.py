@@ -229,7 +229,7 @@ def test_bad_outputs_and_orders_are_one_line_errors(tmp_path: Path) -> None:
     )
     one_k = ["train", p / "curves1.parquet", "--problems", p / "problems.parquet", "--budget", "2"]
     cases = [
-        ([*one_k, "--folds", "3", "--out", p / "s1"], "no training states to learn when to stop"),
+        ([*one_k, "--folds", "3", "--cap", "1", "--out", p / "s1"], "no training states to learn"),
         ([*base, "--learner", "stop", "--fit-orders", "0", "--out", p / "s"], "--fit-orders 0"),
         ([*base, "--learner", "stop", "--out", p / "curves.parquet"], "is the curves input"),
         ([*base, "--learner", "imitate", "--out", p / "curves.parquet"], "is the curves input"),

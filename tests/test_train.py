@@ -392,9 +392,9 @@ def test_the_fold_models_are_saved_and_loaded(pipeline: dict[str, Path], tmp_pat
     """policy.json lists one UBJ file per fold; the loaded policy scores each question with one
     of those fold models (shrunk by the recorded weight); and the fold models are the ones mu was
     calibrated on: each one's choices on its own held-out fold reproduce the out-of-fold cost."""
+    from ttcalloc.common.hashing import seeded_folds
     from ttcalloc.core.shrinkage import shrink
     from ttcalloc.learn.learners import FoldEnsemble, Shrunk, load_model
-    from ttcalloc.stages.train import _folds
 
     result = train_policy(
         pipeline["alloc"],
@@ -430,7 +430,7 @@ def test_the_fold_models_are_saved_and_loaded(pipeline: dict[str, Path], tmp_pat
     np.testing.assert_allclose(policy.model.scores(x), shrink(routed, target, weight))
     np.testing.assert_array_equal(policy.model.model.route(x[::-1]), who[::-1])
     # out of fold: fold k's model scores fold k's problems; mu gives the recorded cost
-    fold = _folds(train["problem_id"].to_list(), 4, 0)
+    fold = np.array(seeded_folds(train["problem_id"].to_list(), 4, 0))
     oof = np.empty_like(routed)
     for k, m in enumerate(members):
         oof[fold == k] = m.scores(x[fold == k])

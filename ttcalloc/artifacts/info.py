@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ttcalloc.artifacts.io import parquet_files, read_json_artifact, read_meta, short_error
-from ttcalloc.artifacts.policy_file import check_policy
+from ttcalloc.artifacts.policy_file import check_policy, refuse_budget_folders
 from ttcalloc.artifacts.sample_replays import describe_values
 from ttcalloc.artifacts.schemas import POLICY, REPORT
 from ttcalloc.common.errors import ArtifactError, MissingInputError
@@ -16,6 +16,7 @@ JSON_FILES = {"policy.json": POLICY, "report.json": REPORT}
 
 
 def _json_path(path: Path) -> Path | None:
+    refuse_budget_folders(path)
     if path.is_file() and path.name in JSON_FILES:
         return path
     for name in JSON_FILES:

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -141,6 +142,47 @@ def output_folder(path: Path) -> Path:
     except OSError as exc:
         raise OutputError(f"{path}: cannot create the folder ({os_reason(exc)})") from None
     return path
+
+
+@contextlib.contextmanager
+def atomic_folder(path: Path, marker: str) -> Iterator[Path]:
+    """Yield a new temporary folder beside ``path``; if the block succeeds, it becomes ``path``.
+
+    A folder already at ``path`` is replaced only if it holds ``marker`` (e.g. ``policy.json``:
+    one this stage wrote) or nothing; otherwise nothing is touched and the error names it.  The
+    old folder is renamed aside, the new one renamed into place and the old one removed, so a
+    kill never leaves new files under an old ``marker``: ``path`` holds the old folder or the
+    new one (a kill between the two renames leaves the old one as ``.<name>.*.old`` beside it).
+    If the block fails, the temporary folder is removed and ``path`` is untouched.
+    """
+    path = check_output(path, {}, folder=True)
+    if path.is_dir() and any(path.iterdir()) and not (path / marker).exists():
+        raise InputError(
+            f"--out {path}: a folder without {marker} is there (not written by this stage); "
+            "choose another path or remove it"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot create the folder ({os_reason(exc)})") from None
+    try:
+        try:
+            yield tmp
+        except OutputError as exc:  # name the folder the user asked for, not the temporary one
+            raise OutputError(str(exc).replace(str(tmp), str(path))) from None
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give what mkdir would
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old)  # onto the empty folder mkdtemp made
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({os_reason(exc)})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_text(path: Path, text: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from ttcalloc.artifacts.answering import BUILTIN_PROMPTS
 from ttcalloc.artifacts.io import read_json_artifact
 from ttcalloc.artifacts.schemas import POLICY
-from ttcalloc.common.errors import ArtifactError
+from ttcalloc.common.errors import ArtifactError, InputError
 from ttcalloc.text.grading import GRADERS
 
 STATIC_LEARNERS = ("imitate", "plugin")
@@ -195,4 +195,18 @@ def _check_adaptive(c: _Checker, ad: Any) -> None:
 def read_policy_file(folder: Path) -> dict[str, Any]:
     """policy.json of a policy folder, every field checked (:func:`check_policy`)."""
     path = Path(folder) / "policy.json"
+    refuse_budget_folders(Path(folder))
     return check_policy(read_json_artifact(path, POLICY), path)
+
+
+def refuse_budget_folders(folder: Path) -> None:
+    """A folder of ``train --budgets`` (one policy folder per budget, no policy.json of its
+    own) given where one policy is expected: one line naming the policy folders it holds."""
+    if not folder.is_dir() or (folder / "policy.json").exists():
+        return
+    inside = sorted(f.name for f in folder.iterdir() if (f / "policy.json").is_file())
+    if inside:
+        raise InputError(
+            f"{folder}: holds one policy folder per budget ({', '.join(inside)}), not one "
+            f"policy; give those, e.g. {folder / inside[0]}"
+        )

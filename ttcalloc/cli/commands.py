@@ -127,17 +127,19 @@ def _run_stage(
     force: bool,
     as_json: bool,
     run: Callable[[], T],
-    json_name: str | None = None,
+    json_name: str | list[str] | None = None,
 ) -> T | None:
     """Run a stage, recording its request in what it writes; None when skipped as up to date.
 
-    Up to date: ``out`` was written by the same command and ttcalloc version, with the same
-    options, from inputs with the same content.  Then the stage is skipped (``--force`` reruns).
+    Up to date: ``out`` (or each of the JSON files ``json_name`` names under it) was written by
+    the same command and ttcalloc version, with the same options, from inputs with the same
+    content.  Then the stage is skipped (``--force`` reruns).
     """
     from ttcalloc.common.console import emit_json, log
 
     req = freshness.request(command, options, inputs)
-    if force or not freshness.is_fresh(out, req, json_name):
+    names = json_name if isinstance(json_name, list) else [json_name]
+    if force or not all(freshness.is_fresh(out, req, name) for name in names):
         with freshness.recording(req):
             return run()
     log(f"{out} is up to date (same inputs and options): {command} skipped; --force reruns it")

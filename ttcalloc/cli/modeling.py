@@ -168,6 +168,13 @@ def train_cmd(
     budget: Annotated[
         float | None, typer.Option(help="Which budget of the allocation (needed if several).")
     ] = None,
+    budgets: Annotated[
+        str | None,
+        typer.Option(
+            help="stop: several budgets, comma-separated: the gain model is fit once and one "
+            "policy folder per budget is written under --out (OUT/b2, OUT/b4, ...)."
+        ),
+    ] = None,
     learner: Annotated[
         str,
         typer.Option(
@@ -202,6 +209,13 @@ def train_cmd(
     fit_orders: Annotated[
         int, typer.Option(help="stop: of those orders, how many make training rows.")
     ] = 30,
+    cap: Annotated[
+        int | None,
+        typer.Option(
+            help="stop: most samples the policy draws per question (default: the fit-half "
+            "samples every train problem has)."
+        ),
+    ] = None,
     signals: Annotated[
         str,
         typer.Option(
@@ -220,6 +234,7 @@ def train_cmd(
     """
     from ttcalloc.cli.summaries import print_train
     from ttcalloc.common.console import emit_json
+    from ttcalloc.common.errors import InputError
     from ttcalloc.stages.train import TrainOptions, TrainResult, train_policy
 
     default_groups = "" if learner == "stop" else "text,numbers,symbols,meta"
@@ -229,13 +244,16 @@ def train_cmd(
         if f.strip()
     )
     options: Any
-    run: Callable[[], TrainResult]
+    run: Callable[[], list[TrainResult]]
     inputs = {"allocation": allocation, "problems": problems, "curves": curves}
+    policy_files = ["policy.json"]
     if learner == "stop":
-        from ttcalloc.stages.train_stop import StopTrainOptions, train_adaptive
+        from ttcalloc.stages.train_stop import StopTrainOptions, budget_folder, train_adaptive
 
         options = StopTrainOptions(
             budget=budget,
+            budgets=_csv(budgets, "--budgets", float) if budgets is not None else (),
+            cap=cap,
             features=group_names,
             folds=folds,
             seed=seed,
@@ -247,11 +265,17 @@ def train_cmd(
             **({} if n_estimators is None else {"n_estimators": n_estimators}),
         )
         inputs["samples"] = samples
+        if options.budgets:
+            policy_files = [str(budget_folder(Path(), b) / "policy.json") for b in options.budgets]
 
-        def run() -> TrainResult:
-            return TrainResult(out, train_adaptive(allocation, problems, out, options, curves))
+        def run() -> list[TrainResult]:
+            done = train_adaptive(allocation, problems, out, options, curves)
+            return [TrainResult(Path(m.pop("out")), m) for m in done]
 
     else:
+        for flag, given in [("--budgets", budgets), ("--cap", cap)]:
+            if given is not None:
+                raise InputError(f"{flag} is for --learner stop; {learner} trains one budget")
         options = TrainOptions(
             budget=budget,
             learner=learner,
@@ -263,12 +287,14 @@ def train_cmd(
             **({} if n_estimators is None else {"n_estimators": n_estimators}),
         )
 
-        def run() -> TrainResult:
-            return train_policy(allocation, problems, out, options, curves)
+        def run() -> list[TrainResult]:
+            return [train_policy(allocation, problems, out, options, curves)]
 
-    result = _run_stage("train", out, options, inputs, force, as_json, run, "policy.json")
-    if result is None:
+    results = _run_stage("train", out, options, inputs, force, as_json, run, policy_files)
+    if results is None:
         return
-    print_train(result)
+    for result in results:
+        print_train(result)
     if as_json:
-        emit_json(result.to_dict())
+        done = [r.to_dict() for r in results]
+        emit_json(done[0] if budgets is None else {"out": str(out), "policies": done})

@@ -108,7 +108,8 @@ def print_train(result: TrainResult) -> None:
     if "oof_imitation_accuracy" in m:
         rows.append(("imitation accuracy", f"{m['oof_imitation_accuracy']:.3f}"))
     else:
-        rows.append(("most samples drawn", f"{m['cap']}"))
+        source = f" ({m['cap_source']})" if m.get("cap_source") else ""
+        rows.append(("most samples drawn", f"{m['cap']}{source}"))
         used = ", ".join(m.get("sample_values", [])) or "none"
         if m.get("sample_values_oof_gain") is not None:
             gain = f"{m['sample_values_oof_gain']:+.4f} ± {m['sample_values_oof_se']:.4f}"

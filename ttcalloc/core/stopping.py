@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ttcalloc.core.replays import Replays
+from ttcalloc.core.rows import unique_rows
 
 STRATEGIES = ("majority", "pass")
 STATE_FEATURES = (
@@ -140,6 +141,62 @@ def pair_rows(
     pair = np.stack([hs, hs - js], axis=-1).astype(np.float64)
     parts.append(np.broadcast_to(pair, (p, r, len(js), 2)))
     return np.concatenate(parts, axis=-1)
+
+
+@dataclass(frozen=True)
+class PairRows:
+    """:func:`pair_rows` without building them all: a key per (problem, order, pair) that is
+    equal exactly when the rows are, and the rows at any set of positions.
+
+    A state repeats across orders and problems (it holds vote counts and runs), so a model is
+    asked once per distinct key (:meth:`distinct`) instead of once per position.
+    """
+
+    states: NDArray[np.float64]  # (P, R, T, F)
+    question: NDArray[np.float64] | None  # (P, Fq), or None
+    js: NDArray[np.int64]  # (Q,) decision after j samples
+    hs: NDArray[np.int64]  # (Q,) horizon
+    keys: NDArray[np.int64]  # (P, R, Q)
+
+    @classmethod
+    def build(
+        cls, states: NDArray[np.float64], question: NDArray[np.float64] | None, grid: Grid
+    ) -> PairRows:
+        """Keys from the distinct (state, question) rows (:func:`unique_rows`) and the pair."""
+        js, hs = grid.within(states.shape[2]).pairs()
+        if question is not None and not question.shape[1]:
+            question = None
+        p, r, t = states.shape[:3]
+        full = states
+        if question is not None:
+            qb = np.broadcast_to(question[:, None, None, :], (p, r, t, question.shape[1]))
+            full = np.concatenate([states, qb], axis=-1)
+        _, inverse = unique_rows(full.reshape(-1, full.shape[-1]))
+        state_id = inverse.reshape(p, r, t)
+        keys = state_id[:, :, js - 1] * len(js) + np.arange(len(js))[None, None, :]
+        return cls(states, question, js, hs, keys)
+
+    def rows(self, flat: NDArray[np.int64]) -> NDArray[np.float64]:
+        """The :func:`pair_rows` rows at positions ``flat`` of the ``(P, R, Q)`` grid."""
+        p, r, q = np.unravel_index(flat, self.keys.shape)
+        parts = [self.states[p, r, self.js[q] - 1]]
+        if self.question is not None:
+            parts.append(self.question[p])
+        pair = np.stack([self.hs[q], self.hs[q] - self.js[q]], axis=-1).astype(np.float64)
+        parts.append(pair)
+        return np.ascontiguousarray(np.concatenate(parts, axis=-1))
+
+    def distinct(
+        self, flat: NDArray[np.int64] | None = None
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Among positions ``flat`` (default: all), one position per distinct row and, for each
+        position, the index of its distinct row: ``rows(flat[first])[inverse]`` are its rows."""
+        if flat is None:
+            flat = np.arange(self.keys.size, dtype=np.int64)
+        _, first, inverse = np.unique(
+            self.keys.reshape(-1)[flat], return_index=True, return_inverse=True
+        )
+        return flat[first], inverse.reshape(-1)
 
 
 def pair_labels(

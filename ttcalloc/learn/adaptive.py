@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ttcalloc.artifacts.io import output_folder, write_json_artifact
+from ttcalloc.artifacts.io import atomic_folder, write_json_artifact
 from ttcalloc.artifacts.policy_file import read_policy_file
 from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError, InputError
@@ -59,33 +59,35 @@ class AdaptivePolicy:
     # --- files ------------------------------------------------------------------------------
 
     def save(self, folder: Path, meta: dict[str, Any]) -> None:
-        """Write the gain models (UBJ) and policy.json (``meta`` adds metrics and provenance)."""
-        output_folder(folder)
-        files = self.model.save(folder)
+        """Write the gain models (UBJ) and policy.json (``meta`` adds metrics and provenance)
+        into a temporary folder renamed onto ``folder`` once complete (an old policy there is
+        replaced whole, never mixed with new model files)."""
         cal = self.calibration
-        body = {
-            "artifact": POLICY.name,
-            "schema_version": POLICY.version,
-            "learner": LEARNER,
-            "adaptive": {
-                "cap": self.grid.cap,
-                "checkpoints": list(self.grid.checkpoints),
-                "strategy": self.grid.strategy,
-                "sample_values": self.sample_values,
-                "lambda_lo": cal.lam_lo,
-                "lambda_hi": None if not np.isfinite(cal.lam_hi) else cal.lam_hi,
-                "p_lo": cal.p_lo,
-                "slack": cal.slack,
-            },
-            "features": self.feature_names,
-            "feature_docs": {f.name: f.doc for f in feats.by_names(self.feature_names)},
-            "state_features": list(stopping.STATE_FEATURES)
-            + [f"mean_{v}" for v in self.sample_values],
-            "subjects": self.subjects,
-            "model_files": files,
-            **meta,
-        }
-        write_json_artifact(folder / "policy.json", body, POLICY)
+        with atomic_folder(folder, "policy.json") as tmp:
+            files = self.model.save(tmp)
+            body = {
+                "artifact": POLICY.name,
+                "schema_version": POLICY.version,
+                "learner": LEARNER,
+                "adaptive": {
+                    "cap": self.grid.cap,
+                    "checkpoints": list(self.grid.checkpoints),
+                    "strategy": self.grid.strategy,
+                    "sample_values": self.sample_values,
+                    "lambda_lo": cal.lam_lo,
+                    "lambda_hi": None if not np.isfinite(cal.lam_hi) else cal.lam_hi,
+                    "p_lo": cal.p_lo,
+                    "slack": cal.slack,
+                },
+                "features": self.feature_names,
+                "feature_docs": {f.name: f.doc for f in feats.by_names(self.feature_names)},
+                "state_features": list(stopping.STATE_FEATURES)
+                + [f"mean_{v}" for v in self.sample_values],
+                "subjects": self.subjects,
+                "model_files": files,
+                **meta,
+            }
+            write_json_artifact(tmp / "policy.json", body, POLICY)
         self.info = body
 
     @classmethod

@@ -9,13 +9,19 @@ calibrated with that same averaged model on the train replays: calibrating one p
 deploying another moved the realized cost by up to 30% on SVAMP (the state is discrete, so many
 states share a critical price and the cost jumps where they flip).  Models are saved in
 XGBoost's UBJ format.
+
+The fit does not depend on the budget (:func:`fit_gains`); :func:`calibrated` prices it for
+each budget.  States repeat across orders and problems, so identical training rows are fit
+once with their count as weight, and every distinct row is predicted once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -65,17 +71,25 @@ class GainModel:
             raise ValueError("a gain model needs at least one booster")
         self.boosters = boosters
 
-    def predict(self, rows: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Predicted gains for rows of shape ``(..., F)``."""
-        import xgboost as xgb
-
-        flat = rows.reshape(-1, rows.shape[-1])
-        dm = xgb.DMatrix(flat)
-        total = np.zeros(flat.shape[0])
-        for booster in self.boosters:
-            total += booster.predict(dm)
-        out: NDArray[np.float64] = (total / len(self.boosters)).reshape(rows.shape[:-1])
+    def predict_distinct(self, rows: NDArray[np.float64], threads: int = 1) -> NDArray[np.float64]:
+        """Predicted gains for ``(N, F)`` rows: every booster in its own thread, summed in
+        booster order (so the result does not depend on ``threads``)."""
+        rows = np.ascontiguousarray(rows, dtype=np.float64)
+        parts = _map(lambda b: b.inplace_predict(rows), self.boosters, threads)
+        total = np.zeros(len(rows))
+        for part in parts:
+            total += part
+        out: NDArray[np.float64] = total / len(self.boosters)
         return out
+
+    def predict_pairs(
+        self, table: stopping.PairRows, flat: NDArray[np.int64] | None = None, threads: int = 1
+    ) -> NDArray[np.float64]:
+        """Predicted gains at positions ``flat`` of a :class:`~stopping.PairRows` grid (default:
+        all of it, shaped ``(P, R, Q)``), each distinct row predicted once."""
+        first, inverse = table.distinct(flat)
+        out: NDArray[np.float64] = self.predict_distinct(table.rows(first), threads)[inverse]
+        return out.reshape(table.keys.shape) if flat is None else out
 
     def save(self, folder: Path) -> list[str]:
         names = [f"gain-{j}.ubj" for j in range(len(self.boosters))]
@@ -90,11 +104,29 @@ class GainModel:
         return cls([load_booster(folder / name, expected) for name in files])
 
 
-def fit_gain(rows: NDArray[np.float64], labels: NDArray[np.float64], opts: StopOptions) -> Any:
-    """One booster fit on ``(N, F)`` rows and their realized gains."""
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _map(fn: Callable[[T], R], items: Sequence[T], threads: int) -> list[R]:
+    """``fn`` over ``items`` in up to ``threads`` threads (XGBoost releases the GIL), in order."""
+    if threads <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def fit_gain(
+    rows: NDArray[np.float64],
+    labels: NDArray[np.float64],
+    opts: StopOptions,
+    weights: NDArray[np.float64] | None = None,
+) -> Any:
+    """One booster fit on ``(N, F)`` rows and their realized gains (``weights``: how many
+    training states each row stands for)."""
     import xgboost as xgb
 
-    dm = xgb.DMatrix(rows, label=labels)
+    dm = xgb.DMatrix(np.ascontiguousarray(rows), label=labels, weight=weights)
     return xgb.train(_params(opts), dm, num_boost_round=opts.n_estimators)
 
 
@@ -111,6 +143,112 @@ class StopFit:
     oof_per_problem: NDArray[np.float64]  # (P,) out-of-fold accuracy of each train problem
 
 
+@dataclass(frozen=True)
+class GainFit:
+    """The fold models of one state, fit once for every budget (the gain does not depend on
+    it), and the critical prices they give after every prefix of the train replays: out of
+    fold (each problem by the model that did not see it) and by the deployed average."""
+
+    model: GainModel
+    oof_critical: NDArray[np.float64]  # (P, R, T)
+    critical: NDArray[np.float64]  # (P, R, T)
+    rows: int
+
+
+@dataclass(frozen=True)
+class _Case:
+    table: stopping.PairRows
+    gain: NDArray[np.float64]
+    valid: NDArray[np.bool_]
+
+
+def fit_gains(
+    cases: Sequence[tuple[Replays, NDArray[np.float64] | None]],
+    grid: stopping.Grid,
+    fold: NDArray[np.int64],
+    opts: StopOptions,
+    threads: int = 1,
+) -> list[GainFit]:
+    """Fit the fold models of each state (replays and question features) on the train replays.
+
+    A fold's training states are its problems' first ``fit_orders`` orders; identical rows
+    are fit once, on their mean gain with their count as weight (the squared error's gradient
+    and hessian sums are those of the repeated rows; only the 0.8 row subsample then draws
+    whole groups of identical rows).  Every (state, fold) booster is fit on one thread, up to
+    ``threads`` at once, so the models do not depend on ``threads``.
+
+    Args:
+        cases: the train problems' fit-half replays and ``(P, F)`` question features (or None),
+            one pair per state to fit (e.g. with and without the per-sample signals).
+        grid: cap, checkpoints and strategy.
+        fold: ``(P,)`` fold of each problem, 0..folds-1.
+        opts: model and cross-fitting options.
+        threads: boosters fit (and predicted) at once.
+    """
+    built = []
+    for replays, question in cases:
+        table = stopping.PairRows.build(stopping.state_features(replays), question, grid)
+        gain, valid = stopping.pair_labels(replays, grid)
+        built.append(_Case(table, gain, valid))
+    folds = [k for k in range(opts.folds) if (fold == k).any()]
+
+    def fit_one(task: tuple[int, int]) -> tuple[Any, int]:
+        case, k = built[task[0]], task[1]
+        fit_r = min(opts.fit_orders, case.valid.shape[1])
+        mask = case.valid & (fold != k)[:, None, None]
+        mask[:, fit_r:] = False
+        flat = np.flatnonzero(mask)
+        if not len(flat):
+            raise NoTrainingStates(
+                "no training states to learn when to stop from: every train problem has a "
+                "single sample"
+            )
+        first, inverse = case.table.distinct(flat)
+        counts = np.bincount(inverse, minlength=len(first)).astype(np.float64)
+        sums = np.bincount(inverse, weights=case.gain.reshape(-1)[flat], minlength=len(first))
+        return fit_gain(case.table.rows(first), sums / counts, opts, counts), len(flat)
+
+    tasks = [(c, k) for c in range(len(built)) for k in folds]
+    fitted = _map(fit_one, tasks, threads)
+    out = []
+    for c, (case, (replays, _)) in enumerate(zip(built, cases, strict=True)):
+        mine = [i for i, t in enumerate(tasks) if t[0] == c]
+        boosters = [fitted[i][0] for i in mine]
+        oof = np.zeros(case.gain.shape)
+        for k, booster in zip(folds, boosters, strict=True):
+            te = np.zeros(case.gain.shape, dtype=bool)
+            te[fold == k] = True
+            flat = np.flatnonzero(te)
+            oof.reshape(-1)[flat] = GainModel([booster]).predict_pairs(case.table, flat)
+        costs = stopping.extra_costs(replays, grid)
+        model = GainModel(boosters)
+        # the deployed prices are calibrated with the deployed (averaged) model itself, so that
+        # the ties and steps of its critical prices are the ones the mix was tuned on
+        deployed = model.predict_pairs(case.table, threads=threads)
+        out.append(
+            GainFit(
+                model,
+                stopping.critical_prices(oof, costs, grid, replays.max_samples),
+                stopping.critical_prices(deployed, costs, grid, replays.max_samples),
+                sum(fitted[i][1] for i in mine),
+            )
+        )
+    return out
+
+
+def calibrated(fit: GainFit, replays: Replays, grid: stopping.Grid, budget: float) -> StopFit:
+    """The stopping rule of ``fit`` at ``budget``: honest metrics from the out-of-fold critical
+    prices calibrated on their own, and the deployed prices calibrated on the deployed model's.
+
+    Raises:
+        stopping.BudgetError: the budget is below the cost of stopping after one sample.
+    """
+    oof_cal = stopping.calibrate(fit.oof_critical, replays, grid, budget)
+    acc, cost = stopping.mixed_outcome(fit.oof_critical, replays, grid, oof_cal)
+    cal = stopping.calibrate(fit.critical, replays, grid, budget)
+    return StopFit(fit.model, cal, float(acc.mean()), float(cost.mean()), fit.rows, acc)
+
+
 def train_stopping(
     replays: Replays,
     question: NDArray[np.float64] | None,
@@ -119,7 +257,7 @@ def train_stopping(
     fold: NDArray[np.int64],
     opts: StopOptions,
 ) -> StopFit:
-    """Fit the fold models on train replays and calibrate the price out of fold.
+    """Fit the fold models on train replays and calibrate the price out of fold (one budget).
 
     Args:
         replays: the train problems' fit-half samples in random orders.
@@ -129,39 +267,8 @@ def train_stopping(
         fold: ``(P,)`` fold of each problem, 0..folds-1.
         opts: model and cross-fitting options.
     """
-    states = stopping.state_features(replays)
-    rows = stopping.pair_rows(states, question, grid)
-    gain, valid = stopping.pair_labels(replays, grid)
-    fit_r = min(opts.fit_orders, replays.ids.shape[1])
-    oof = np.zeros(gain.shape)
-    boosters = []
-    n_rows = 0
-    for k in range(opts.folds):
-        tr, te = fold != k, fold == k
-        if not te.any():
-            continue
-        sub_rows, sub_gain, sub_valid = rows[tr, :fit_r], gain[tr, :fit_r], valid[tr, :fit_r]
-        x, y = sub_rows[sub_valid], sub_gain[sub_valid]
-        if not len(y):
-            raise NoTrainingStates(
-                "no training states to learn when to stop from: every train problem has a "
-                "single sample"
-            )
-        booster = fit_gain(x, y, opts)
-        boosters.append(booster)
-        n_rows += len(y)
-        oof[te] = GainModel([booster]).predict(rows[te])
-    costs = stopping.extra_costs(replays, grid)
-    model = GainModel(boosters)
-    # honest metrics: out-of-fold predictions, calibrated on their own
-    oof_critical = stopping.critical_prices(oof, costs, grid, replays.max_samples)
-    oof_cal = stopping.calibrate(oof_critical, replays, grid, budget)
-    acc, cost = stopping.mixed_outcome(oof_critical, replays, grid, oof_cal)
-    # the deployed prices: calibrated with the deployed (averaged) model itself, so that the
-    # ties and steps of its critical prices are the ones the mix was tuned on
-    deployed = stopping.critical_prices(model.predict(rows), costs, grid, replays.max_samples)
-    cal = stopping.calibrate(deployed, replays, grid, budget)
-    return StopFit(model, cal, float(acc.mean()), float(cost.mean()), n_rows, acc)
+    fit = fit_gains([(replays, question)], grid, fold, opts)[0]
+    return calibrated(fit, replays, grid, budget)
 
 
 @dataclass(frozen=True)
@@ -173,25 +280,46 @@ class SignalChoice:
     se: float  # its paired standard error over train problems
 
 
-def choose_signals(with_values: StopFit, state_only: StopFit, z: float = 1.0) -> SignalChoice:
+def choose_signals(
+    with_values: StopFit | Sequence[StopFit],
+    state_only: StopFit | Sequence[StopFit],
+    z: float = 1.0,
+) -> SignalChoice:
     """Keep the signals only when their out-of-fold gain exceeds ``z`` paired standard errors.
 
-    Both fits are calibrated to the same budget, so their accuracies compare at equal cost; the
-    rule leans to the smaller state because a feature chosen by noise can only lose.
+    Both fits are calibrated to the same budget (or to the same several budgets, given as
+    sequences in the same order: each problem's accuracy is then its mean over the budgets, so
+    the signals are chosen once for every budget), so their accuracies compare at equal cost;
+    the rule leans to the smaller state because a feature chosen by noise can only lose.
     """
+    with_acc = _per_problem(with_values)
+    without = _per_problem(state_only)
     # the one-standard-error rule of the static learners' shrinkage, over two candidates
-    use = choose_weight(np.stack([state_only.oof_per_problem, with_values.oof_per_problem]), z)
-    diff = with_values.oof_per_problem - state_only.oof_per_problem
+    use = choose_weight(np.stack([without, with_acc]), z)
+    diff = with_acc - without
     se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
     return SignalChoice(use == 1, float(diff.mean()), se)
 
 
+def _per_problem(fits: StopFit | Sequence[StopFit]) -> NDArray[np.float64]:
+    """Each problem's out-of-fold accuracy, averaged over the fits (budgets) given."""
+    many = [fits] if isinstance(fits, StopFit) else list(fits)
+    out: NDArray[np.float64] = np.mean([f.oof_per_problem for f in many], axis=0)
+    return out
+
+
 def critical_prices(
-    model: GainModel, replays: Replays, question: NDArray[np.float64] | None, grid: stopping.Grid
+    model: GainModel,
+    replays: Replays,
+    question: NDArray[np.float64] | None,
+    grid: stopping.Grid,
+    threads: int = 1,
 ) -> NDArray[np.float64]:
     """The deployed rule's critical price after every prefix of every replay."""
-    rows = stopping.pair_rows(stopping.state_features(replays), question, grid)
-    gains = model.predict(rows)
+    table = stopping.PairRows.build(stopping.state_features(replays), question, grid)
     return stopping.critical_prices(
-        gains, stopping.extra_costs(replays, grid), grid, replays.max_samples
+        model.predict_pairs(table, threads=threads),
+        stopping.extra_costs(replays, grid),
+        grid,
+        replays.max_samples,
     )

@@ -22,9 +22,9 @@ import numpy as np
 from ttcalloc.artifacts.answering import answering, curves_samples
 from ttcalloc.artifacts.frames import to_dense
 from ttcalloc.artifacts.io import (
+    atomic_folder,
     check_known_ids,
     check_output,
-    output_folder,
     provenance,
     read_artifact,
     recorded_input,
@@ -34,7 +34,7 @@ from ttcalloc.artifacts.io import (
 from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS, require_labels
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
-from ttcalloc.common.hashing import seeded_int
+from ttcalloc.common.hashing import seeded_folds
 from ttcalloc.common.wording import signed
 from ttcalloc.core.baselines import uniform_at_budget
 from ttcalloc.core.shrinkage import WEIGHTS, choose_weight, shrink
@@ -82,14 +82,6 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), **self.metrics}
-
-
-def _folds(ids: list[str], k: int, seed: int) -> np.ndarray:
-    keys = [seeded_int("fold", seed, p) for p in ids]
-    order = np.argsort(keys)
-    fold = np.empty(len(ids), dtype=np.int64)
-    fold[order] = np.arange(len(ids)) % k
-    return fold
 
 
 def train_policy(
@@ -185,7 +177,7 @@ def train_policy(
     fit_fn = LEARNERS[options.learner]
 
     # out-of-fold scores for calibration and honest metrics; the fold models are the deployed model
-    fold = _folds(ids, options.folds, options.seed)
+    fold = np.array(seeded_folds(ids, options.folds, options.seed), dtype=np.int64)
     oof = np.empty((len(ids), len(actions)))
     members: list[Model] = []
     for k in range(options.folds):
@@ -256,41 +248,41 @@ def train_policy(
         )
 
     out = Path(out)
-    output_folder(out)
-    fold_files = FoldEnsemble(members).save_folds(out)
-    policy = {
-        "artifact": POLICY.name,
-        "schema_version": POLICY.version,
-        "learner": options.learner,
-        "actions": [
-            {"name": a, "cost": float(c)} for a, c in zip(actions, mean_costs, strict=True)
-        ],
-        "cost_unit": curves_art.meta.get("cost_unit", "unknown"),
-        "features": [f.name for f in chosen],
-        "feature_docs": {f.name: f.doc for f in chosen},
-        "subjects": subjects,
-        "mu": mu,
-        "budget": budget,
-        "model_files": [f for files in fold_files for f in files],
-        "model_folds": fold_files,
-        "model_combine": "route",
-        "shrinkage": shrinkage,
-        **answering(
-            prob["grader"].to_list(),
-            curves_samples(curves_art.meta, Path(curves_path)),
-            curves.filter(pl.col("problem_id").is_in(ids))["strategy"].unique().to_list(),
-        ),
-        "metrics": metrics,
-        "provenance": provenance(
-            POLICY,
-            "train",
-            dict(options.__dict__),
-            {"allocation": allocation_path, "problems": problems_path, "curves": curves_path},
-            at=out / "policy.json",
-        )
-        | {"xgboost_version": xgboost_version()},
-    }
-    write_json_artifact(out / "policy.json", policy, POLICY)
+    with atomic_folder(out, "policy.json") as tmp:
+        fold_files = FoldEnsemble(members).save_folds(tmp)
+        policy = {
+            "artifact": POLICY.name,
+            "schema_version": POLICY.version,
+            "learner": options.learner,
+            "actions": [
+                {"name": a, "cost": float(c)} for a, c in zip(actions, mean_costs, strict=True)
+            ],
+            "cost_unit": curves_art.meta.get("cost_unit", "unknown"),
+            "features": [f.name for f in chosen],
+            "feature_docs": {f.name: f.doc for f in chosen},
+            "subjects": subjects,
+            "mu": mu,
+            "budget": budget,
+            "model_files": [f for files in fold_files for f in files],
+            "model_folds": fold_files,
+            "model_combine": "route",
+            "shrinkage": shrinkage,
+            **answering(
+                prob["grader"].to_list(),
+                curves_samples(curves_art.meta, Path(curves_path)),
+                curves.filter(pl.col("problem_id").is_in(ids))["strategy"].unique().to_list(),
+            ),
+            "metrics": metrics,
+            "provenance": provenance(
+                POLICY,
+                "train",
+                dict(options.__dict__),
+                {"allocation": allocation_path, "problems": problems_path, "curves": curves_path},
+                at=out / "policy.json",
+            )
+            | {"xgboost_version": xgboost_version()},
+        }
+        write_json_artifact(tmp / "policy.json", policy, POLICY)
     return TrainResult(out=out, metrics=metrics)
 
 
