@@ -76,57 +76,95 @@ def build(problems: int = 500, samples: int = 128, seed: int = 0) -> tuple[pl.Da
     """(samples frame, MATH500 rows used); columns as the shared sample files (problem_id ...)."""
     rows = [json.loads(line) for line in MATH500.read_text().splitlines()][:problems]
     rng = np.random.default_rng(seed)
-    pids, idx, preds, correct = [], [], [], []
+    out = Drawn()
     for i, row in enumerate(rows):
         gold = row["answer"]
-        right = _forms(gold)
-        right_w = np.array([8.0] + [1.0] * (len(right) - 1))
         wrong = _wrong_answers(gold, rng, int(rng.integers(4, 61)))
-        wrong_forms = [_forms(w) for w in wrong]
         zipf = 1.0 / np.arange(1, len(wrong) + 1) ** 1.1
         acc = rng.beta(1.2, 0.8)
+        out.draw(rng, i, samples, _forms(gold), [_forms(w) for w in wrong], zipf, acc, 6.0)
+    return out.frame(), rows
+
+
+class Drawn:
+    """Sample rows drawn problem by problem: one of a problem's right spellings with its
+    accuracy, a wrong answer (one of its spellings) by a Zipf weight otherwise, 3% no answer."""
+
+    def __init__(self) -> None:
+        self.pids: list[int] = []
+        self.idx: list[int] = []
+        self.preds: list[str | None] = []
+        self.correct: list[bool] = []
+
+    def draw(
+        self,
+        rng: np.random.Generator,
+        problem: int,
+        samples: int,
+        right: list[str],
+        wrong_forms: list[list[str]],
+        zipf: np.ndarray,
+        acc: float,
+        first_form_weight: float,
+    ) -> None:
+        """``samples`` rows of ``problem`` (the first spelling of a wrong answer weighs
+        ``first_form_weight``, each other spelling 1; the first right spelling 8)."""
+        right_w = np.array([8.0] + [1.0] * (len(right) - 1))
         for j in range(samples):
             u = rng.random()
-            pids.append(i)
-            idx.append(j)
-            if u < 0.03 or (not wrong and u >= acc):
-                preds.append(None)
-                correct.append(False)
-            elif u < 0.03 + acc * 0.97 or not wrong:
-                preds.append(right[rng.choice(len(right), p=right_w / right_w.sum())])
-                correct.append(True)
+            self.pids.append(problem)
+            self.idx.append(j)
+            if u < 0.03 or (not wrong_forms and u >= acc):
+                self.preds.append(None)
+                self.correct.append(False)
+            elif u < 0.03 + acc * 0.97 or not wrong_forms:
+                self.preds.append(right[rng.choice(len(right), p=right_w / right_w.sum())])
+                self.correct.append(True)
             else:
-                w = int(rng.choice(len(wrong), p=zipf / zipf.sum()))
+                w = int(rng.choice(len(wrong_forms), p=zipf / zipf.sum()))
                 forms = wrong_forms[w]
-                weights = np.array([6.0] + [1.0] * (len(forms) - 1))
-                preds.append(forms[rng.choice(len(forms), p=weights / weights.sum())])
-                correct.append(False)
-    frame = pl.DataFrame(
-        {
-            "problem_id": pids,
-            "sample_idx": idx,
-            "pred_answer": pl.Series(preds, dtype=pl.String),
-            "correct": correct,
-        }
-    )
-    return frame, rows
+                weights = np.array([first_form_weight] + [1.0] * (len(forms) - 1))
+                self.preds.append(forms[rng.choice(len(forms), p=weights / weights.sum())])
+                self.correct.append(False)
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "problem_id": self.pids,
+                "sample_idx": self.idx,
+                "pred_answer": pl.Series(self.preds, dtype=pl.String),
+                "correct": self.correct,
+            }
+        )
 
 
-def write(out_dir: Path, problems: int = 500, samples: int = 128) -> tuple[Path, Path]:
-    """Write ``math_problems.jsonl`` (MATH500 rows) and ``math_samples.parquet`` under out_dir."""
-    frame, rows = build(problems, samples)
+def write(
+    out_dir: Path, problems: int = 500, samples: int = 128, name: str = "math_samples.parquet"
+) -> tuple[Path, Path]:
+    """Write ``math_problems.jsonl`` (MATH500 rows) and the samples (``name``) under out_dir."""
+    return write_built(out_dir, build(problems, samples), name)
+
+
+def write_built(out_dir: Path, built: tuple[pl.DataFrame, list], name: str) -> tuple[Path, Path]:
+    """Write a built (samples, rows) pair: ``math_problems.jsonl`` and ``name`` under out_dir."""
+    frame, rows = built
     problems_path = out_dir / "math_problems.jsonl"
     problems_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    samples_path = out_dir / "math_samples.parquet"
+    samples_path = out_dir / name
     frame.write_parquet(samples_path)
     return problems_path, samples_path
 
 
-if __name__ == "__main__":
-    frame, _ = build()
+def describe(frame: pl.DataFrame) -> str:
+    """Samples, accuracy and distinct answers of a built samples frame."""
     distinct = frame.drop_nulls("pred_answer").select("problem_id", "pred_answer").unique()
-    print(
+    return (
         f"{frame.height} samples, accuracy {frame['correct'].mean():.3f}, "
         f"{distinct.height} distinct (problem, answer) pairs, "
         f"{frame['pred_answer'].n_unique()} distinct answer strings"
     )
+
+
+if __name__ == "__main__":
+    frame, _ = build()
+    print(describe(frame))

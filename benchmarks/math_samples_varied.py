@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from math_samples import MATH500, _forms
+from math_samples import MATH500, Drawn, _forms, describe, write_built
 
 _NUM = re.compile(r"\d+")
 
@@ -65,59 +65,24 @@ def build(problems: int = 500, samples: int = 128, seed: int = 0) -> tuple[pl.Da
     """(samples frame, MATH500 rows used); columns as the shared sample files (problem_id ...)."""
     rows = [json.loads(line) for line in MATH500.read_text().splitlines()][:problems]
     rng = np.random.default_rng(seed)
-    pids, idx, preds, correct = [], [], [], []
+    out = Drawn()
     for i, row in enumerate(rows):
         gold = row["answer"]
-        right = _forms(gold)
-        right_w = np.array([8.0] + [1.0] * (len(right) - 1))
         pool = int(rng.integers(60, 300))
         wrong = list(dict.fromkeys(v for v in (_variant(gold, rng) for _ in range(pool)) if v))
         wrong = [w for w in wrong if w != gold]
         wrong_forms = [_spellings(w, rng) for w in wrong]
         zipf = 1.0 / np.arange(1, len(wrong) + 1) ** 0.4
         acc = rng.beta(1.0, 1.0)
-        for j in range(samples):
-            u = rng.random()
-            pids.append(i)
-            idx.append(j)
-            if u < 0.03 or (not wrong and u >= acc):
-                preds.append(None)
-                correct.append(False)
-            elif u < 0.03 + acc * 0.97 or not wrong:
-                preds.append(right[rng.choice(len(right), p=right_w / right_w.sum())])
-                correct.append(True)
-            else:
-                w = int(rng.choice(len(wrong), p=zipf / zipf.sum()))
-                forms = wrong_forms[w]
-                weights = np.array([4.0] + [1.0] * (len(forms) - 1))
-                preds.append(forms[rng.choice(len(forms), p=weights / weights.sum())])
-                correct.append(False)
-    frame = pl.DataFrame(
-        {
-            "problem_id": pids,
-            "sample_idx": idx,
-            "pred_answer": pl.Series(preds, dtype=pl.String),
-            "correct": correct,
-        }
-    )
-    return frame, rows
+        out.draw(rng, i, samples, _forms(gold), wrong_forms, zipf, acc, 4.0)
+    return out.frame(), rows
 
 
 def write(out_dir: Path, problems: int = 500, samples: int = 128) -> tuple[Path, Path]:
     """Write ``math_problems.jsonl`` (MATH500 rows) and ``math_varied.parquet`` under out_dir."""
-    frame, rows = build(problems, samples)
-    problems_path = out_dir / "math_problems.jsonl"
-    problems_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    samples_path = out_dir / "math_varied.parquet"
-    frame.write_parquet(samples_path)
-    return problems_path, samples_path
+    return write_built(out_dir, build(problems, samples), "math_varied.parquet")
 
 
 if __name__ == "__main__":
     frame, _ = build()
-    distinct = frame.drop_nulls("pred_answer").select("problem_id", "pred_answer").unique()
-    print(
-        f"{frame.height} samples, accuracy {frame['correct'].mean():.3f}, "
-        f"{distinct.height} distinct (problem, answer) pairs, "
-        f"{frame['pred_answer'].n_unique()} distinct answer strings"
-    )
+    print(describe(frame))

@@ -104,3 +104,16 @@ def fake_server_sampler(
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root), "OPENAI_API_KEY": "sk-test-dummy-key"}
     return subprocess.Popen(cmd, env=env, stderr=stderr, text=True)
+
+
+def train_both(alloc: Path, problems: Path, budget: Any, out_dir: Path) -> dict[str, Path]:
+    """An imitate and a stop policy trained on ``alloc`` at ``budget``, in ``out_dir``."""
+    out = {}
+    for learner in ("imitate", "stop"):
+        r = run_cli(
+            "train", alloc, "--problems", problems, "--budget", budget,
+            "--learner", learner, "--out", out_dir / learner,
+        )  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        out[learner] = out_dir / learner
+    return out

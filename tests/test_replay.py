@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import make_questions, run_cli, sim_pipeline, write_jsonl
+from helpers import make_questions, run_cli, sim_pipeline, train_both, write_jsonl
 
 from ttcalloc.artifacts.io import read_artifact, write_artifact
 from ttcalloc.artifacts.schemas import ANSWERS, SAMPLES
@@ -38,13 +38,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     write_artifact(df, tmp / "recorded.parquet", SAMPLES, stage="test")
     p["recorded"] = tmp / "recorded.parquet"
-    for learner in ("imitate", "stop"):
-        r = run_cli(
-            "train", p["alloc"], "--problems", p["problems"], "--budget", "1.5",
-            "--learner", learner, "--out", tmp / learner,
-        )  # fmt: skip
-        assert r.exit_code == 0, r.stderr
-        p[learner] = tmp / learner
+    p.update(train_both(p["alloc"], p["problems"], "1.5", tmp))
     return p
 
 

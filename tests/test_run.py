@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from helpers import make_questions, run_cli, sim_pipeline, write_jsonl
+from helpers import make_questions, run_cli, sim_pipeline, train_both, write_jsonl
 
 from ttcalloc.artifacts.io import read_artifact
 from ttcalloc.artifacts.schemas import ANSWERS, SAMPLES
@@ -30,13 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("run")
     p = sim_pipeline(tmp, 40)
-    for learner in ("imitate", "stop"):
-        r = run_cli(
-            "train", p["alloc"], "--problems", p["problems"], "--budget", "1.5",
-            "--learner", learner, "--out", tmp / learner,
-        )  # fmt: skip
-        assert r.exit_code == 0, r.stderr
-        p[learner] = tmp / learner
+    p.update(train_both(p["alloc"], p["problems"], "1.5", tmp))
     return p
 
 
@@ -480,13 +474,7 @@ def trained_tokens(trained: dict[str, Path]) -> dict[str, Any]:
         curves, tmp / "alloc.parquet", SolveOptions(budgets=(budget,)), trained["problems"]
     )
     out: dict[str, Any] = {"budget": budget}
-    for learner in ("imitate", "stop"):
-        r = run_cli(
-            "train", tmp / "alloc.parquet", "--problems", trained["problems"], "--budget",
-            budget, "--learner", learner, "--out", tmp / learner,
-        )  # fmt: skip
-        assert r.exit_code == 0, r.stderr
-        out[learner] = tmp / learner
+    out.update(train_both(tmp / "alloc.parquet", trained["problems"], budget, tmp))
     return out
 
 
