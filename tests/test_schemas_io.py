@@ -245,3 +245,11 @@ def test_to_dense_matches_a_loop_on_shuffled_curves_with_missing_actions(layout:
         expect[dense.problem_ids.index(p), dense.actions.index(a)] = acc
     np.testing.assert_array_equal(dense.acc, expect)
     assert np.array_equal(np.isnan(dense.cost), np.isnan(expect))
+
+
+def test_a_missing_input_names_the_commands_that_write_it(tmp_path: Path) -> None:
+    with pytest.raises(MissingInputError) as exc:
+        io.read_artifact(tmp_path / "nope.parquet", schemas.SAMPLES)
+    assert "(run `ttcalloc sample` (or `ttcalloc import`) first)" in str(exc.value)
+    with pytest.raises(MissingInputError, match=r"run `ttcalloc estimate` first"):
+        io.read_artifact(tmp_path / "curves.parquet", schemas.CURVES)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ttcalloc import __version__
 from ttcalloc.artifacts import recording
-from ttcalloc.artifacts.schemas import JsonSchema, Schema
+from ttcalloc.artifacts.schemas import JsonSchema, Schema, commands
 from ttcalloc.artifacts.validation import validate, validate_json
 from ttcalloc.common.errors import (
     ArtifactError,
@@ -373,7 +373,7 @@ def require_exists(path: Path, schema: Schema | JsonSchema) -> None:
     """Fail with a hint naming the command that writes this artifact when ``path`` is missing."""
     if not Path(path).exists():
         raise MissingInputError(
-            f"{path}: {schema.name} file not found (run `{schema.producer}` first)"
+            f"{path}: {schema.name} file not found (run {commands(schema.producer)} first)"
         )
 
 
@@ -389,7 +389,7 @@ def read_artifact(path: Path, schema: Schema) -> Artifact:
     if kind and kind != schema.name:
         raise ArtifactError(
             f"{path}: this is a {kind} file, expected {schema.name} "
-            f"(written by `{schema.producer}`)"
+            f"(written by {commands(schema.producer)})"
         )
     version = meta.get("schema_version")
     if isinstance(version, int) and version > schema.version:

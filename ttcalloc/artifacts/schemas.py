@@ -8,6 +8,7 @@ the column.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
     import polars as pl
 
 DType = Literal["str", "int", "float", "bool", "datetime"]
+
+
+def commands(producer: str) -> str:
+    """A producer's commands in backticks: "`ttcalloc sample` (or `ttcalloc import`)"."""
+    return re.sub(r"ttcalloc [a-z-]+", lambda m: f"`{m.group()}`", producer)
 
 
 @dataclass(frozen=True)
@@ -368,7 +374,7 @@ def markdown(schema: Schema) -> str:
     lines = [
         f"### {schema.name} (v{schema.version})",
         "",
-        f"{schema.doc} Written by `{schema.producer}`."
+        f"{schema.doc} Written by {commands(schema.producer)}."
         + (f" Unique key: {', '.join(schema.key)}." if schema.key else ""),
         "",
         "| column | type | required | null allowed | meaning |",

@@ -27,7 +27,7 @@ def artifacts_markdown() -> str:
         parts.append(schemas.markdown(schema))
     for js in schemas.JSON_ARTIFACTS.values():
         parts.append(f"### {js.name} (v{js.version}, JSON)\n")
-        parts.append(f"{js.doc} Written by `{js.producer}`.\n")
+        parts.append(f"{js.doc} Written by {schemas.commands(js.producer)}.\n")
         parts.append("| key | meaning |\n|---|---|")
         parts.extend(f"| `{k}` | {doc} |" for k, doc in js.keys)
         parts.append("")
