@@ -14,6 +14,7 @@ from helpers import run_cli, sim_pipeline
 from hypothesis import given, settings
 
 from ttcalloc.artifacts.schemas import METRICS
+from ttcalloc.common.errors import OutputError
 from ttcalloc.core import replays as sequential
 from ttcalloc.core.baselines import (
     EvalData,
@@ -602,3 +603,32 @@ def test_paired_comparisons_only_at_matched_cost() -> None:
 
     assert _same_cost(at(1.46), at(1.48))
     assert not _same_cost(at(1.0), at(1.48))  # a policy at cost 1 does not 'lose' to one at 1.48
+
+
+def test_a_report_folder_is_replaced_whole_or_not_at_all(
+    trained: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """metrics.parquet and report.md are written, then report.json fails: the old report is as
+    it was (no new file beside the old report.json), no temporary folder is left; a folder
+    that holds no report.json is never replaced."""
+    spec = [PolicySpec.parse(str(trained["tmp"] / "p1.5"))]
+    out = tmp_path / "reports" / "report"
+    evaluate_policies(spec, out, EvaluateOptions(n_boot=100, plot=False))
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+
+    def fail(path: Path, *args: object) -> None:
+        assert (path.parent / "report.md").exists(), "the other files are written first"
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("ttcalloc.stages.evaluate.records.write_json_artifact", fail)
+    with pytest.raises(OutputError, match=f"{out}: cannot write .no space left"):
+        evaluate_policies(spec, out, EvaluateOptions(n_boot=200, plot=False))
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert [f.name for f in out.parent.iterdir()] == ["report"]
+    monkeypatch.undo()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    res = run_cli("evaluate", trained["tmp"] / "p1.5", "--no-plot", "--out", mine)
+    assert res.exit_code != 0 and "without report.json" in res.stderr, res.stderr
+    assert [f.name for f in mine.iterdir()] == ["notes.txt"]

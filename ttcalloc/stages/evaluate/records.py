@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ttcalloc.artifacts.io import (
+    atomic_folder,
     check_output,
-    output_folder,
     provenance,
     write_artifact,
     write_json_artifact,
@@ -23,6 +23,9 @@ from ttcalloc.stages.evaluate.verdicts import verdicts
 
 if TYPE_CHECKING:
     from ttcalloc.stages.evaluate.load import Loaded
+
+
+PLOT = "accuracy_vs_budget.png"
 
 
 def build_report(scored: Scored, loaded: Loaded, options: EvaluateOptions) -> dict[str, Any]:
@@ -99,21 +102,23 @@ def write_report(
         REPORT, "evaluate", report["settings"], sources, at=out / "report.json"
     )
     check_output(out, sources, folder=True)
-    output_folder(out)
     table = pl.DataFrame([metrics_row(r) for r in scored.records], infer_schema_length=None)
-    write_artifact(
-        table,
-        out / "metrics.parquet",
-        METRICS,
-        stage="evaluate",
-        params=report["settings"],
-        inputs=inputs,
-        extra_meta={"cost_unit": loaded.unit},
-    )
-    plot = out / "accuracy_vs_budget.png"
     report["out"] = str(out)
-    report["plot"] = str(plot) if scored.frontiers is not None else None
-    if scored.frontiers is not None:
-        picture.write_plot(plot, report, scored.frontiers)
-    render.write_markdown(out / "report.md", report)
-    return write_json_artifact(out / "report.json", report, REPORT)
+    report["plot"] = str(out / PLOT) if scored.frontiers is not None else None
+    # written into a temporary folder renamed onto ``out`` once complete: a kill never leaves
+    # new files beside an old report.json
+    with atomic_folder(out, "report.json") as tmp:
+        write_artifact(
+            table,
+            tmp / "metrics.parquet",
+            METRICS,
+            stage="evaluate",
+            params=report["settings"],
+            inputs=inputs,
+            extra_meta={"cost_unit": loaded.unit},
+        )
+        if scored.frontiers is not None:
+            picture.write_plot(tmp / PLOT, report, scored.frontiers)
+        render.write_markdown(tmp / "report.md", report)
+        written = write_json_artifact(tmp / "report.json", report, REPORT)
+    return written
