@@ -6,6 +6,8 @@ pattern: ``faults={3: "429", 5: "500", 7: "hang", 9: "malformed", 11: "short"}``
 correctness is predictable.  Asked for ``logprobs``, it returns one per word of the answer: -0.1
 when the answer is right, -1.5 when ``wrong_every`` made it wrong (``logprobs="reject"``: a 400
 naming the parameter, as providers without log-probs do; ``"null"``: ``logprobs: null``).
+``echo=True`` makes it a careless server: every completion, and the "echo500" fault's error
+message, repeats the bearer key and the query string it was sent.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ class FakeServer:
         fault_all: str | None = None,
         tokens_per_char: float = 0.0,
         no_usage: bool = False,
+        echo: bool = False,
     ) -> None:
+        self.echo = echo
         self.faults = dict(faults or {})
         self.logprobs = logprobs
         self.fault_all = fault_all  # the fault of every request
@@ -88,6 +92,12 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 server.requests.append(payload)
                 number = len(server.requests)
             fault = server.fault_all or server.faults.get(number)
+            auth = self.headers.get("Authorization") or ""
+            echoed = f"key {auth.removeprefix('Bearer ').strip()} query {self.path}"
+            if fault == "echo500":
+                message = json.dumps({"error": {"message": f"boom for {echoed}", "type": "x"}})
+                self._send(500, message.encode())
+                return
             if fault == "403":
                 self._send(403, b'{"error": {"message": "forbidden", "type": "permission"}}')
                 return
@@ -130,6 +140,8 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             choices = []
             for i in range(n):
                 text = server.answer(content, number + i)
+                if server.echo:
+                    text = f"Hello {echoed}; {auth}.\n{text}"
                 choice: dict[str, Any] = {
                     "index": i,
                     "finish_reason": "stop",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ttcalloc.common.redact import redact
+from ttcalloc.common.redact import redact_echo
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class RetryableError(Exception):
     """A transient failure: try again after ``retry_after`` seconds (None: use backoff)."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(redact(message))
+        super().__init__(redact_echo(message))
         self.retry_after = retry_after
 
 
@@ -54,14 +54,14 @@ class FatalError(Exception):
     """A failure no retry can fix (bad key, unknown model): stop the run."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(redact(message))
+        super().__init__(redact_echo(message))
 
 
 class RequestError(Exception):
     """This request failed for good in this run (e.g. the prompt is too long)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(redact(message))
+        super().__init__(redact_echo(message))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import IO, Any
 from ttcalloc.artifacts.io import read_artifact, write_artifact
 from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.common.errors import InputError, OutputError, os_reason
+from ttcalloc.common.redact import redact_data
 
 LOCK = ".lock"
 PREFIX = ".journal-"
@@ -59,7 +60,10 @@ class Journal:
 
     def __init__(self, folder: Path, tag: str, params: dict[str, Any], inputs: dict[str, Path]):
         self.path = folder / f"{PREFIX}{tag}.jsonl"
-        self.header = {"params": params, "inputs": {k: str(v) for k, v in inputs.items()}}
+        # the run's settings (--api-base may hold a key): never on disk unmasked, even for the
+        # lifetime of a run or after a kill
+        header = {"params": params, "inputs": {k: str(v) for k, v in inputs.items()}}
+        self.header = redact_data(header)
         self.fh: IO[str] | None = None
 
     def append(self, rows: list[dict[str, Any]]) -> None:

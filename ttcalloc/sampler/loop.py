@@ -30,7 +30,7 @@ from ttcalloc.backends import (
 from ttcalloc.common.console import err_console, warn
 from ttcalloc.common.errors import TtcallocError
 from ttcalloc.common.progress import StatusLines
-from ttcalloc.common.redact import redact
+from ttcalloc.common.redact import redact_echo
 from ttcalloc.sampler.limits import CostGuard, RateLimiter
 from ttcalloc.sampler.options import SampleOptions, worst_cost
 from ttcalloc.sampler.parts import PartWriter, folder_samples, sample_rows
@@ -311,13 +311,13 @@ class Sampler:
                 got = await self.backend.complete(request)
             except RetryableError as exc:
                 if attempt == options.retries:
-                    errors = [redact(str(exc))[:500]] * request.n
+                    errors = [redact_echo(str(exc))[:500]] * request.n
                     break
                 self.stats.retries += 1
                 await asyncio.sleep(_backoff(exc, attempt, options.backoff_base))
                 continue
             except RequestError as exc:
-                errors = [str(exc)[:500]] * request.n
+                errors = [redact_echo(str(exc))[:500]] * request.n
                 break
             choices = list(got[: request.n]) + [None] * max(0, request.n - len(got))
             errors = [

@@ -13,6 +13,7 @@ from typing import Any
 from ttcalloc.backends import SamplingParams
 from ttcalloc.common.errors import InputError
 from ttcalloc.common.hashing import seeded_int
+from ttcalloc.common.redact import keep_url_secrets
 
 # generation settings that must match between runs writing into one folder
 CONSISTENT = ("temperature", "max_tokens", "prompt", "system")
@@ -130,7 +131,9 @@ def part_params(
 
 
 def sampling_params(options: SampleOptions) -> SamplingParams:
-    """What the backend is opened with."""
+    """What the backend is opened with (the credentials of ``--api-base`` are remembered, to
+    be masked wherever a server echoes them)."""
+    keep_url_secrets(options.api_base)
     extra: dict[str, Any] = {}
     if options.model.startswith("local/"):
         # the server decodes up to n_parallel requests in one batch, on one pool of threads

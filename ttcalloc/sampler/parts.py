@@ -15,6 +15,7 @@ from ttcalloc.artifacts.io import read_artifact, read_meta, write_artifact
 from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.backends import Recorded
 from ttcalloc.common.errors import InputError
+from ttcalloc.common.redact import mask_echo, redact_echo
 from ttcalloc.sampler.journal import Journal
 from ttcalloc.sampler.options import CONSISTENT
 from ttcalloc.text import grading
@@ -123,7 +124,8 @@ def sample_rows(
     errors: list[str | None],
     latency: float,
 ) -> list[dict[str, Any]]:
-    """The samples rows of one request, graded against the problem's gold answer."""
+    """The samples rows of one request, graded against the problem's gold answer; a credential
+    in use that the server echoed back (in a completion or an error) is masked."""
     now = datetime.now(timezone.utc)
     out = []
     for j, (choice, error) in enumerate(zip(choices, errors, strict=True)):
@@ -143,8 +145,8 @@ def sample_rows(
                 "problem_id": request.problem_id,
                 "model": model,
                 "sample_idx": request.first_idx + j,
-                "response": choice.text if choice else None,
-                "pred_answer": pred,
+                "response": _masked(choice.text if choice else None),
+                "pred_answer": _masked(pred),
                 "correct": correct,
                 "prompt_tokens": choice.prompt_tokens if choice else None,
                 "completion_tokens": choice.completion_tokens if choice else None,
@@ -152,10 +154,14 @@ def sample_rows(
                 "mean_logprob": choice.mean_logprob if choice else None,
                 "completion_chars": chars,
                 "latency_s": latency,
-                "finish_reason": choice.finish_reason if choice else None,
-                "error": error,
+                "finish_reason": _masked(choice.finish_reason if choice else None),
+                "error": None if error is None else redact_echo(error),
                 "seed": request.seed + j,
                 "timestamp": now,
             }
         )
     return out
+
+
+def _masked(text: str | None) -> str | None:
+    return None if text is None else mask_echo(text)

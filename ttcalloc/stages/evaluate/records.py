@@ -14,6 +14,7 @@ from ttcalloc.artifacts.io import (
     write_json_artifact,
 )
 from ttcalloc.artifacts.schemas import METRICS, REPORT
+from ttcalloc.common.redact import redact_data
 from ttcalloc.core.baselines import DESCRIPTIONS
 from ttcalloc.stages.evaluate import plot as picture
 from ttcalloc.stages.evaluate import render
@@ -78,7 +79,7 @@ def metrics_row(rec: dict[str, Any]) -> dict[str, Any]:
     gain_ci = out.pop("gain_vs_uniform_ci")
     out["accuracy_lo"], out["accuracy_hi"] = acc_ci
     out["gain_lo"], out["gain_hi"] = gain_ci if gain_ci is not None else (None, None)
-    out["params"] = json.dumps(rec["params"], sort_keys=True)
+    out["params"] = json.dumps(redact_data(rec["params"]), sort_keys=True)
     return out
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ttcalloc.artifacts.io import write_text
+from ttcalloc.common.redact import redact
 from ttcalloc.common.wording import difference, signed
 
 
@@ -256,4 +257,4 @@ GLOSSARY = [
 
 
 def write_markdown(path: Path, report: dict[str, Any]) -> None:
-    write_text(path, markdown(report))
+    write_text(path, redact(markdown(report)))  # no credential, as in report.json
