@@ -182,6 +182,30 @@ def test_max_cost_stops_cleanly(tmp_path: Path, problems: Path) -> None:
     assert 0 < result.written < 96
 
 
+def test_max_cost_without_a_price_is_refused_before_any_request(
+    tmp_path: Path, problems: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-dummy-key")
+    # litellm cannot price openai/fake and the server reports no usage: nothing could be
+    # counted against the cap, so every request would be sent
+    with fake_openai(no_usage=True) as server:
+        base = ["--model", "openai/fake", "--api-base", server.base, "--no-progress"]
+        r = run_cli("sample", problems, "--n", "2", "--out", tmp_path / "s", "--max-cost",
+                    "0.0001", *base)  # fmt: skip
+        for model in ("openai/fake", "sim/medium"):
+            refused = run_cli("sample", problems, "--n", "2", "--out", tmp_path / "t",
+                              "--max-cost", "1", "--model", model, "--no-progress")  # fmt: skip
+            assert refused.exit_code == 2 and "--price-in" in refused.stderr, refused.stderr
+        sent = len(server.requests)
+        priced = run_cli("sample", problems, "--n", "1", "--limit", "2", "--out", tmp_path / "p",
+                         "--max-cost", "1", "--price-in", "1", "--price-out", "1", *base)  # fmt: skip
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: --max-cost"), lines
+    assert "--price-in" in lines[0] and "Traceback" not in r.stderr
+    assert sent == 0 and not (tmp_path / "s").exists() and not (tmp_path / "t").exists()
+    assert priced.exit_code == 0, priced.stderr
+
+
 def test_cli_sample_json(tmp_path: Path, problems: Path) -> None:
     result = run_cli(
         "sample",

@@ -27,7 +27,7 @@ from ttcalloc.backends.base import (
     RetryableError,
     SamplingParams,
 )
-from ttcalloc.backends.litellm_backend import count_prompt_tokens
+from ttcalloc.backends.litellm_backend import count_prompt_tokens, known_price
 from ttcalloc.backends.registry import REGISTRY, backend_prefix, open_backend, register
 from ttcalloc.backends.replay import replay_path
 
@@ -43,6 +43,7 @@ __all__ = [
     "SamplingParams",
     "backend_prefix",
     "count_prompt_tokens",
+    "known_price",
     "litellm_backend",
     "local",
     "open_backend",

@@ -56,6 +56,16 @@ def count_prompt_tokens(model: str, messages: list[dict[str, str]]) -> int:
     return max(counted, -(-chars // 4))
 
 
+def known_price(model: str) -> bool:
+    """Whether litellm's price map prices ``model`` (its local copy: no network)."""
+    litellm = import_litellm()
+    try:
+        litellm.cost_per_token(model=model, prompt_tokens=1_000_000, completion_tokens=1_000_000)
+    except Exception:  # litellm raises many types for a model it cannot price
+        return False
+    return True
+
+
 def _retry_after(exc: BaseException) -> float | None:
     headers = getattr(exc, "litellm_response_headers", None)
     if headers is None:

@@ -46,8 +46,9 @@ class CostGuard:
     stay within the cap; when they do not but requests are in flight, it waits for them to
     finish and free their reservation.  When nothing is in flight and it still does not fit,
     the cap is reached.  A finished request is charged its reported cost, and samples without
-    one are charged their worst case.  Without prices (``worst`` None) requests go one at a
-    time and the run stops once the charged spend reaches the cap: at most one request over.
+    one are charged their worst case.  Without prices (``worst`` None; ``SampleOptions.check``
+    refuses ``--max-cost`` then, so only a library caller gets here) requests go one at a time
+    and the run stops once the charged spend reaches the cap: at most one request over.
     """
 
     def __init__(self, max_cost: float | None) -> None:

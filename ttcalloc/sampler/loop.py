@@ -172,7 +172,7 @@ class Sampler:
         self.prompt_tokens: dict[str, int] = {}  # per problem: every request has its prompt
         self.failures = 0  # consecutive failed requests
         self.broken: str | None = None
-        _warn_about(options, backend, worst_cost(options, 0, 1, self.prices) is not None)
+        _warn_about(options, backend)
         self.progress = _progress_bar(options, label)
         self.task = self.progress.add_task(
             "sample", total=source.total, stats=source.status(self.stats)
@@ -366,13 +366,7 @@ class Sampler:
             )
 
 
-def _warn_about(options: SampleOptions, backend: Backend, priced: bool) -> None:
-    if options.max_cost is not None and not priced:
-        warn(
-            "--max-cost: no price is known for this model, so requests are sent one at a time "
-            "and the run stops once the reported cost reaches the cap (--price-in/--price-out "
-            "let it reserve ahead and run concurrently)"
-        )
+def _warn_about(options: SampleOptions, backend: Backend) -> None:
     if backend.simulated:
         warn(f"{options.model} is the SIMULATED backend: samples are synthetic, not from an LLM")
     if getattr(backend, "replayed", False):

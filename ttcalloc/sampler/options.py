@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ttcalloc.backends import SamplingParams
+from ttcalloc.backends import SamplingParams, backend_prefix, known_price
 from ttcalloc.common.errors import InputError
 from ttcalloc.common.hashing import seeded_int
 from ttcalloc.common.redact import keep_url_secrets
@@ -76,10 +76,24 @@ class SampleOptions:
         for flag, v in {"--price-in": self.price_in, "--price-out": self.price_out}.items():
             if v is not None and not (math.isfinite(v) and v >= 0):
                 raise InputError(f"{flag} {v}: must be a number >= 0")
+        if self.max_cost is not None and not priced(self):
+            raise InputError(
+                f"--max-cost: no price is known for {self.model} (not in litellm's price map, "
+                "and no cost is reported without one), so the cap could not be counted; give "
+                "--price-in and --price-out (dollars per million prompt and completion tokens)"
+            )
         if self.shard is not None:
             i, k = self.shard
             if not (k >= 1 and 0 <= i < k):
                 raise InputError(f"--shard {i}/{k}: expected i/n with 0 <= i < n")
+
+
+def priced(options: SampleOptions) -> bool:
+    """Whether a price is known to count ``--max-cost`` with: ``--price-in/--price-out``, or
+    litellm's price map for a litellm model (other backends report no cost of their own)."""
+    if options.price_in is not None or options.price_out is not None:
+        return True
+    return backend_prefix(options.model) == "litellm" and known_price(options.model)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
