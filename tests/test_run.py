@@ -583,3 +583,32 @@ def test_estimate_on_samples_of_unlabeled_questions_says_so(
     lines = [x for x in r.stderr.strip().splitlines() if x.strip()]
     assert r.exit_code != 0 and len(lines) == 1, r.stderr
     assert "unlabeled questions (no gold answers)" in lines[0] and "cannot be estimated" in lines[0]
+
+
+def test_a_static_policy_in_tokens_under_a_hard_budget_decides_alike_on_a_rerun_and_any_concurrency(
+    trained_tokens: dict[str, Any], tmp_path: Path
+) -> None:
+    """Issue 25: in token units a sample's cost is not its expected cost, so a mu recalibrated
+    on realized spend depended on which samples had arrived when a question started."""
+    n, budget = 200, trained_tokens["budget"]
+    q = write_jsonl(tmp_path / "q.jsonl", make_questions(n, seed=31))
+    base = ["--model", "sim/medium", "--budget", budget, "--hard-budget", "--max-tokens", "160",
+            "--no-progress", "--json"]  # fmt: skip
+    frames, drawn = [], []
+    for concurrency in (1, 8):
+        out = tmp_path / f"c{concurrency}.parquet"
+        r = run_cli("run", trained_tokens["imitate"], q, *base, "--concurrency", concurrency,
+                    "--out", out)  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        frames.append(_answers(out))
+        drawn.append(json.loads(r.stdout)["sampling"]["written"])
+        assert frames[-1]["cost"].sum() <= budget * n + 1e-6
+    # a rerun on the folder the first run filled decides as it did, and pays for nothing
+    again = run_cli("run", trained_tokens["imitate"], q, *base, "--concurrency", "1",
+                    "--out", tmp_path / "c1.parquet", "--force")  # fmt: skip
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["sampling"]["requests"] == 0
+    cols = ["problem_id", "final_answer", "samples", "cost", "action", "decisions"]
+    assert _answers(tmp_path / "c1.parquet").select(cols).equals(frames[0].select(cols))
+    assert frames[0].select(cols).equals(frames[1].select(cols))
+    assert drawn[0] == drawn[1]

@@ -98,6 +98,17 @@ class Ledger:
         self.owed[question] = max(0, mine - m)
         return m
 
+    def fits(self, question: str, draws: Sequence[tuple[int, float]]) -> bool:
+        """Whether every one of ``draws`` (samples, their realized cost) of ``question``, each
+        admitted then settled in turn, would be admitted in full now (nothing is reserved)."""
+        others = self.owed_cost() - self.owed.get(question, 0) * self.worst
+        room = self.total - self.spent - self.reserved - others + 1e-9
+        for n, cost in draws:
+            if n * self.worst > room:
+                return False
+            room -= cost
+        return True
+
     def settle(self, n: int, charged: float) -> None:
         """``n`` reserved samples are done, costing ``charged`` in all (failed ones nothing)."""
         self.reserved -= n * self.worst

@@ -59,14 +59,18 @@ class Driver:
     async def next(self) -> Request | None:
         while not self.closed:
             if self.ready:
+                if self.must_wait(self.ready[0]):
+                    self.changed.clear()
+                    await self.changed.wait()
+                    continue
                 request = self.admit(self.ready.popleft())
                 if request is not None:
                     return request
                 continue
-            if self.unstarted:
+            if self.unstarted and (self.may_start() or not self.in_progress()):
                 self.start(self.unstarted.popleft())
                 continue
-            if any(it.inflight for it in self.items):
+            if self.in_progress():
                 self.changed.clear()
                 await self.changed.wait()
                 continue
@@ -118,6 +122,18 @@ class Driver:
         self.closed = True
         self.changed.set()
 
+    def must_wait(self, request: Request) -> bool:
+        """A hard-budget draw that would be cut waits for the requests in flight: a cut is
+        decided on the realized spend alone, as a run at concurrency 1 (or a rerun) decides it."""
+        if self.ledger is None or self.by_pid[request.problem_id].finished:
+            return False
+        worst = (request.n, request.n * self.ledger.worst)
+        return self.in_progress() and not self.ledger.fits(request.problem_id, [worst])
+
+    def in_progress(self) -> bool:
+        """Whether a request is in flight (its question will finish or draw again)."""
+        return any(it.inflight for it in self.items)
+
     # --- shared -----------------------------------------------------------------------------
 
     def admit(self, request: Request) -> Request | None:
@@ -146,7 +162,7 @@ class Driver:
             item.queued = 0
 
     def enqueue(self, item: Item, indices: list[int]) -> None:
-        for first, n in _chunks(indices, self.per_request):
+        for first, n in chunks(indices, self.per_request):
             self.ready.append(request_for(self.options, self.template, item.problem, first, n))
             item.queued += 1
 
@@ -172,6 +188,10 @@ class Driver:
 
     # --- per policy kind --------------------------------------------------------------------
 
+    def may_start(self) -> bool:
+        """Whether the next question may start now (else it waits for the requests in flight)."""
+        return True
+
     def start(self, item: Item, draw: bool = True) -> None:
         raise NotImplementedError
 
@@ -183,7 +203,7 @@ class Driver:
         raise NotImplementedError
 
 
-def _chunks(indices: list[int], per: int) -> list[tuple[int, int]]:
+def chunks(indices: list[int], per: int) -> list[tuple[int, int]]:
     """Consecutive runs of sorted ``indices`` cut into requests of at most ``per`` samples."""
     out: list[tuple[int, int]] = []
     start = prev = indices[0]

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ttcalloc.learn.policy import Policy, calibrate, decide
-from ttcalloc.stages.run.driver import Driver
+from ttcalloc.stages.run.driver import Driver, chunks
 from ttcalloc.stages.run.items import Item
 
 
@@ -15,8 +15,13 @@ class StaticDriver(Driver):
     """One action (k samples) per question, chosen when the question starts.
 
     Without a hard budget mu is calibrated once on the whole batch (as ``allocate --budget``);
-    with one, it is recalibrated every few questions on those not yet started, against what is
-    left of the budget after the realized spend and the questions in progress.
+    with one, it is recalibrated every ``len(items) // 20`` questions (in input order) on those
+    not yet started, against what is left of the budget after the realized spend.  A
+    recalibration waits until every question started before it is finished: the spend it reads
+    is then that of those questions whatever the concurrency, the order samples arrive in, or
+    which of them an earlier run drew (charged at their recorded cost as they are used), so a
+    rerun, or a run at another concurrency, decides as the first (a sample's realized cost in
+    tokens is not its expected cost: a spend read mid-flight was not).
     """
 
     def __init__(
@@ -25,14 +30,16 @@ class StaticDriver(Driver):
         super().__init__(**kw)
         self.policy, self.scores, self.mu, self.ks = policy, scores, mu, ks
         self.index = {it.pid: i for i, it in enumerate(self.items)}
-        self.since = 0
+        self.started_n = 0  # questions started with a draw (recalibration points count them)
         self.every = max(1, len(self.items) // 20)
 
     def start(self, item: Item, draw: bool = True) -> None:
         item.started = True
         row = self.index[item.pid]
         if self.ledger is not None and draw:
-            self.recalibrate(row)
+            if self.started_n % self.every == 0:
+                self.recalibrate(row)
+            self.started_n += 1
         a = int(decide(self.scores[row : row + 1], self.policy.costs, self.mu)[0])
         item.action = self.policy.actions[a]
         k = self.ks[a]
@@ -40,26 +47,46 @@ class StaticDriver(Driver):
         item.used = [i for i in range(k)]
         held = [i for i in range(k) if i in item.got]
         if self.ledger is not None and held and draw:
-            # samples an earlier run drew count against the hard budget as drawn ones do
-            n = self.ledger.admit(item.pid, len(held))
-            self.ledger.settle(n, sum(item.got[i].cost for i in held[:n]))
-            if n < len(held):
-                item.cut = True
-                item.decisions.append({"cut_by_hard_budget_at": n})
-                item.used = held[:n]
-                self.finish(item)
-                return
+            # samples an earlier run drew count against the hard budget as drawn ones do, in
+            # the requests that drew them
+            n = 0
+            for size, _ in self.held_draws(item, held):
+                m = self.ledger.admit(item.pid, size)
+                self.ledger.settle(m, sum(item.got[i].cost for i in held[n : n + m]))
+                n += m
+                if m < size:
+                    item.cut = True
+                    item.decisions.append({"cut_by_hard_budget_at": n})
+                    item.used = held[:n]
+                    self.finish(item)
+                    return
         todo = [i for i in range(k) if i not in item.got]
         if not todo or not draw:
             self.finish(item)
         else:
             self.enqueue(item, todo)
 
+    def may_start(self) -> bool:
+        """A recalibration point waits for every question started before it to finish, and so
+        does a question whose held samples the hard budget would cut (as :meth:`must_wait`)."""
+        if self.ledger is None:
+            return True
+        if self.started_n % self.every == 0:
+            return all(it.finished for it in self.items if it.started)
+        item = self.unstarted[0]
+        row = self.index[item.pid]
+        k = self.ks[int(decide(self.scores[row : row + 1], self.policy.costs, self.mu)[0])]
+        held = [i for i in range(k) if i in item.got]
+        return not held or self.ledger.fits(item.pid, self.held_draws(item, held))
+
+    def held_draws(self, item: Item, held: list[int]) -> list[tuple[int, float]]:
+        """The held samples in the requests a run drawing them asks for (size, realized cost)."""
+        draws = []
+        for first, n in chunks(held, self.per_request):
+            draws.append((n, sum(item.got[i].cost for i in range(first, first + n))))
+        return draws
+
     def recalibrate(self, row: int) -> None:
-        self.since += 1
-        if self.since < self.every and self.since > 1:
-            return
-        self.since = 1
         assert self.ledger is not None
         left = [row, *(self.index[it.pid] for it in self.unstarted)]
         progress = 0.0  # expected cost still to come of questions in progress
