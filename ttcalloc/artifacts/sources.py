@@ -113,8 +113,9 @@ def read_records(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
     kind = detect_format(path, fmt)
     if kind == "jsonl":
         records: list[dict[str, Any]] = []
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
+        with path.open("rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                line = _utf8(raw, path, f"line {lineno}")
                 if not line.strip():
                     continue
                 try:
@@ -127,7 +128,7 @@ def read_records(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
         return records
     if kind == "json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(_utf8(path.read_bytes(), path, "the file"))
         except json.JSONDecodeError as exc:
             raise ArtifactError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from exc
         if isinstance(data, dict):
@@ -138,6 +139,18 @@ def read_records(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
             raise ArtifactError(f"{path}: expected a JSON list of objects")
         return data
     return read_frame(path, kind).to_dicts()
+
+
+def _utf8(raw: bytes, path: Path, where: str) -> str:
+    """``raw`` decoded as UTF-8; bytes that are not UTF-8 are one error naming the file and
+    ``where`` (its line), and the byte's offset in it."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArtifactError(
+            f"{path}: {where}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "save the file as UTF-8"
+        ) from None
 
 
 def read_frame(path: Path, fmt: str | None = None) -> pl.DataFrame:

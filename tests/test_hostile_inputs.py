@@ -1,0 +1,47 @@
+"""Smaller cases of issue 25's hostile trial: each is one ``error:`` line naming what is wrong
+(the file and line, the flag given), never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import run_cli, sim_pipeline
+
+from ttcalloc.stages.train import TrainOptions, train_policy
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    p = sim_pipeline(tmp_path_factory.mktemp("hostile"), 30)
+    out = p["tmp"] / "policy"
+    train_policy(p["alloc"], p["problems"], out, TrainOptions(budget=1.5, folds=2, n_estimators=5))
+    return out
+
+
+def _one_error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def test_non_utf8_bytes_in_a_jsonl_name_the_file_and_line(policy: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    good = b'{"question": "What is 1+2?", "answer": "3"}\n'
+    bad.write_bytes(good + b'{"question": "caf\xe9: what is 1+1?", "answer": "2"}\n')
+    both = [
+        ("data", "jsonl", "--source", bad, "--out", tmp_path / "p.parquet"),
+        ("run", policy, bad, "--model", "sim/medium", "--budget", "1.5", "--out",
+         tmp_path / "a.parquet", "--no-progress"),
+    ]  # fmt: skip
+    for args in both:
+        r = run_cli(*args)
+        line = _one_error_line(r.stderr)
+        assert r.exit_code != 0 and f"{bad}: line 2: not UTF-8" in line, line
+    assert not (tmp_path / "p.parquet").exists() and not (tmp_path / "a.parquet").exists()
+    whole = tmp_path / "bad.json"
+    whole.write_bytes(b'[{"question": "caf\xe9", "answer": "2"}]')
+    r = run_cli("data", "jsonl", "--source", whole, "--out", tmp_path / "p.parquet")
+    assert r.exit_code != 0 and f"{whole}: the file: not UTF-8" in _one_error_line(r.stderr)
