@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,18 @@ def test_non_utf8_bytes_in_a_jsonl_name_the_file_and_line(policy: Path, tmp_path
     whole.write_bytes(b'[{"question": "caf\xe9", "answer": "2"}]')
     r = run_cli("data", "jsonl", "--source", whole, "--out", tmp_path / "p.parquet")
     assert r.exit_code != 0 and f"{whole}: the file: not UTF-8" in _one_error_line(r.stderr)
+
+
+def test_a_settings_mismatch_names_the_samples_out_flag(policy: Path, tmp_path: Path) -> None:
+    rows = [{"question": f"What is {i}+1?", "answer": str(i + 1)} for i in range(4)]
+    q = tmp_path / "q.jsonl"
+    q.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    samples = tmp_path / "drawn"
+    base = ["run", policy, q, "--model", "sim/medium", "--budget", "1.5", "--no-progress",
+            "--samples-out", samples]  # fmt: skip
+    r = run_cli(*base, "--out", tmp_path / "a.parquet")
+    assert r.exit_code == 0, r.stderr
+    r = run_cli(*base, "--out", tmp_path / "b.parquet", "--temperature", "0.2")
+    line = _one_error_line(r.stderr)
+    assert r.exit_code != 0 and line.startswith(f"error: --samples-out {samples}: holds"), line
+    assert "temperature=0.7" in line and line.endswith("or another --samples-out"), line

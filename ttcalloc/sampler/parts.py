@@ -76,12 +76,15 @@ class PartWriter:
         self.rows = []
 
 
-def existing_samples(out: Path, model: str, params: dict[str, Any]) -> pl.DataFrame | None:
-    """Samples already in the folder for this model (after superseding), checking settings."""
+def existing_samples(
+    out: Path, model: str, params: dict[str, Any], flag: str = "--out"
+) -> pl.DataFrame | None:
+    """Samples already in the folder for this model (after superseding), checking settings;
+    ``flag`` names the folder in errors (``run``'s is ``--samples-out``)."""
     import polars as pl
 
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is a file; `sample` writes a folder of parts")
+        raise InputError(f"{flag} {out}: exists and is a file; it must be a folder of parts")
     if not out.exists() or not any(out.glob("part-*.parquet")):
         return None
     for part in sorted(out.glob("part-*.parquet")):
@@ -91,8 +94,8 @@ def existing_samples(out: Path, model: str, params: dict[str, Any]) -> pl.DataFr
         for key in CONSISTENT:
             if key in before and before[key] != params[key]:
                 raise InputError(
-                    f"--out {out}: holds samples of {model} drawn with {key}={before[key]!r}, "
-                    f"not {params[key]!r}; use the same settings or another --out"
+                    f"{flag} {out}: holds samples of {model} drawn with {key}={before[key]!r}, "
+                    f"not {params[key]!r}; use the same settings or another {flag}"
                 )
         break
     df = read_artifact(out, SAMPLES).df

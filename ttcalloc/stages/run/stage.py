@@ -117,7 +117,7 @@ def run_policy(
         if recovered := recover(samples_out):
             log(f"{samples_out}: {recovered} samples of an interrupted run recovered")
         check_questions(samples_out, items)
-        existing = existing_samples(samples_out, so.model, params)
+        existing = existing_samples(samples_out, so.model, params, "--samples-out")
         load_existing(items, existing, unit)
         for it in items:
             it.failed = set()
