@@ -561,10 +561,18 @@ def test_a_stopped_run_is_not_taken_as_up_to_date(trained: dict[str, Path], tmp_
     args = ["run", trained["imitate"], q, "--model", "sim/medium", "--budget", "2", "--out", out,
             "--price-in", "1", "--price-out", "1", "--no-progress", "--json"]  # fmt: skip
     r = run_cli(*args, "--max-cost", "0.003")  # a few samples' worth of dollars
-    assert r.exit_code == 0, r.stderr
+    # what arrived is written, but the run did not do what it was asked: exit 1, and the
+    # accuracy is over the answered questions only (those never sampled are not wrong), said so
+    assert r.exit_code == 1, r.stderr
     first = json.loads(r.stdout)
     assert first["stopped"] and out.exists()
     assert first["sampling"]["written"] > 0 and first["complete"] < 20
+    df = _answers(out)
+    answered = df.filter(pl.col("final_answer").is_not_null())
+    assert 0 < answered.height < 20 and first["scored"] == answered.height
+    assert first["accuracy"] == pytest.approx(answered["correct"].cast(pl.Float64).mean())
+    assert f"on the {answered.height} answered labeled ones" in r.stderr
+    assert "unanswered questions are not scored" in r.stderr
     again = run_cli(*args)
     assert again.exit_code == 0, again.stderr
     result = json.loads(again.stdout)

@@ -344,3 +344,5 @@ def run_cmd(
     log(describe(result))
     if as_json:
         emit_json(result.to_dict())
+    if result.stopped:  # what arrived is written, but the run did not do what it was asked
+        raise typer.Exit(1)

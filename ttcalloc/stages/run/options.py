@@ -48,7 +48,7 @@ class RunResult:
     labeled: int
     answered: int
     complete: int  # questions that got every sample their policy wanted
-    accuracy: float | None
+    accuracy: float | None  # over ``scored`` labeled questions
     mean_cost: float
     mean_samples: float
     budget: float
@@ -60,7 +60,8 @@ class RunResult:
     drawn: int = 0  # samples this run drew for the policy
     uniform_drawn: int = 0  # samples this run drew for --compare uniform only
     comparison: dict[str, Any] | None = None
-    stopped: str | None = None
+    stopped: str | None = None  # then accuracy is over the answered labeled questions only
+    scored: int = 0  # labeled questions the accuracy is over (all, or the answered ones)
     rounds: list[dict[str, Any]] = field(default_factory=list)  # adaptive: each round's price
 
     def to_dict(self) -> dict[str, Any]:

@@ -186,18 +186,22 @@ def run_policy(
             extra,
         )
     labeled = [r for r in table if r["gold"] is not None]
+    scored = labeled  # a stopped run: questions never answered are not wrong answers
+    if sampled.stopped:
+        scored = [r for r in labeled if r["final_answer"] is not None]
     return RunResult(
         out=Path(out),
         samples_out=samples_out,
         policy=kind,
         questions=len(table),
         labeled=len(labeled),
+        scored=len(scored),
         answered=sum(r["final_answer"] is not None for r in table),
         complete=sum(bool(r["complete"]) for r in table),
         cut_by_budget=sum(
             any(k.startswith("cut_by_hard_budget") for d in it.decisions for k in d) for it in items
         ),
-        accuracy=float(np.mean([bool(r["correct"]) for r in labeled])) if labeled else None,
+        accuracy=float(np.mean([bool(r["correct"]) for r in scored])) if scored else None,
         mean_cost=total / len(table),
         mean_samples=float(np.mean([r["samples"] for r in table])),
         budget=options.budget,

@@ -15,6 +15,8 @@ def describe(result: RunResult) -> str:
         if result.accuracy is None
         else f", accuracy {result.accuracy:.4f} on {result.labeled} labeled"
     )
+    if result.stopped and result.accuracy is not None:
+        acc = f", accuracy {result.accuracy:.4f} on the {result.scored} answered labeled ones"
     s = result.sampling
     on = (
         f" on {model_label(s.model, s.simulated, s.replayed)}"
@@ -40,7 +42,7 @@ def describe(result: RunResult) -> str:
     if short > 0:
         line += f"; {short} cut short (rerun to complete)"
     if result.stopped:
-        line += f"; stopped: {result.stopped}"
+        line += f"; stopped: {result.stopped} (unanswered questions are not scored)"
     c = result.comparison
     if c:
         lo, hi = c["interval"]
