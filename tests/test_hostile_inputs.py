@@ -4,12 +4,18 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from helpers import run_cli, sim_pipeline
 
 from ttcalloc.stages.train import TrainOptions, train_policy
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +67,28 @@ def test_a_settings_mismatch_names_the_samples_out_flag(policy: Path, tmp_path: 
     line = _one_error_line(r.stderr)
     assert r.exit_code != 0 and line.startswith(f"error: --samples-out {samples}: holds"), line
     assert "temperature=0.7" in line and line.endswith("or another --samples-out"), line
+
+
+def _limited(args: list[object], limit: int) -> subprocess.CompletedProcess[str]:
+    """``python -m ttcalloc ARGS`` with files limited to ``limit`` bytes (a full disk)."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "ttcalloc", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, preexec_fn=cap)
+
+
+@pytest.mark.parametrize("limit_kb", [2, 8, 12, 20])
+def test_a_full_disk_while_sampling_names_the_file(
+    policy: Path, tmp_path: Path, limit_kb: int
+) -> None:
+    # at some limits the part was written and closing the emptied journal failed: the error
+    # line named no file ("error: file too large")
+    problems = policy.parent / "problems.parquet"
+    out = tmp_path / "s"
+    args = ["sample", problems, "--model", "sim/medium", "--n", "4", "--out", out, "--no-progress"]
+    r = _limited(args, limit_kb * 1024)
+    line = _one_error_line(r.stderr)
+    assert r.returncode == 1 and f"{out}/" in line and "file size limit" in line, line

@@ -78,11 +78,16 @@ class Journal:
             raise OutputError(f"{self.path}: cannot write ({os_reason(exc)})") from None
 
     def clear(self) -> None:
-        """The rows are in a part now: start afresh."""
+        """The rows are in a part now: start afresh.  (Closing flushes what is left of the
+        journal's buffer; on a full disk that fails, and does not matter: the rows are safe.)"""
         if self.fh is not None:
-            self.fh.close()
+            with contextlib.suppress(OSError):
+                self.fh.close()
             self.fh = None
-        self.path.unlink(missing_ok=True)
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{self.path}: cannot remove ({os_reason(exc)})") from None
 
 
 def pending_journals(folder: Path) -> list[Path]:
