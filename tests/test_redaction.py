@@ -104,3 +104,6 @@ def test_labelled_credentials_of_any_length_and_keys_in_use_are_masked(
         == "Incorrect API key provided: ***. Sent ***; k3Y9zz and xzz9 are other words"
     )
     assert mask_echo("#### k3Y9z") == "#### ***"
+    # a base URL litellm reads from the environment: its key is masked where it is echoed
+    monkeypatch.setenv("OPENAI_API_BASE", "http://h/v1?api-key=e5k")
+    assert mask_echo("you sent e5k") == "you sent ***"

@@ -55,16 +55,20 @@ def keep_secret(value: str | None) -> None:
 
 def keep_url_secrets(url: str | None) -> None:
     """Remember the password and the key-like query parameters of ``url`` (``--api-base``)."""
-    if not url:
-        return
+    for value in _url_secrets(url):
+        keep_secret(value)
+
+
+def _url_secrets(url: str | None) -> list[str]:
+    if not url or "://" not in url:
+        return []
     try:
-        parts = urlsplit(url)
-        keep_secret(parts.password)
-        for name, value in parse_qsl(parts.query, keep_blank_values=False):
-            if _SECRET_PARAM.match(name):
-                keep_secret(value)
+        parts = urlsplit(url.strip())
+        found = [parts.password or ""]
+        found += [v for k, v in parse_qsl(parts.query) if _SECRET_PARAM.match(k)]
     except ValueError:
-        return
+        return []
+    return [v for v in found if len(v) >= _ECHO_MIN]
 
 
 def _echoed() -> list[str]:
@@ -73,6 +77,7 @@ def _echoed() -> list[str]:
     for name, value in os.environ.items():
         if _SECRET_ENV.search(name) and len(value) >= _ECHO_MIN:
             values.add(value)
+        values.update(_url_secrets(value))  # e.g. OPENAI_API_BASE=https://h/v1?key=...
     return sorted(values, key=len, reverse=True)
 
 
