@@ -71,8 +71,9 @@ def _url_secrets(url: str | None) -> list[str]:
     return [v for v in found if len(v) >= _ECHO_MIN]
 
 
-def _echoed() -> list[str]:
-    """Credentials to mask as whole words in what a server sends back, longest first."""
+def echoed() -> list[str]:
+    """The credentials in use, to mask in what a server sends back (longest first); pass them
+    to :func:`mask_echo` when masking many strings at once."""
     values = set(_KEPT)
     for name, value in os.environ.items():
         if _SECRET_ENV.search(name) and len(value) >= _ECHO_MIN:
@@ -84,13 +85,13 @@ def _echoed() -> list[str]:
 def redact_echo(text: str) -> str:
     """:func:`redact`, and every credential in use masked as a whole word whatever its length:
     for text a server sent back (an error message, a completion), which may echo a key."""
-    return redact(mask_echo(text))
+    return redact(mask_echo(text, echoed()))
 
 
-def mask_echo(text: str) -> str:
+def mask_echo(text: str, values: list[str] | None = None) -> str:
     """Only the credentials in use masked (a completion keeps everything else): those of 8
     characters or more wherever they are, shorter ones as whole words."""
-    for value in _echoed():
+    for value in echoed() if values is None else values:
         if value not in text:
             continue
         if len(value) >= 8:

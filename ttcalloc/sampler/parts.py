@@ -15,7 +15,7 @@ from ttcalloc.artifacts.io import read_artifact, read_meta, write_artifact
 from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.backends import Recorded
 from ttcalloc.common.errors import InputError
-from ttcalloc.common.redact import mask_echo, redact_echo
+from ttcalloc.common.redact import echoed, mask_echo, redact_echo
 from ttcalloc.sampler.journal import Journal
 from ttcalloc.sampler.options import CONSISTENT
 from ttcalloc.text import grading
@@ -131,6 +131,7 @@ def sample_rows(
     in use that the server echoed back (in a completion or an error) is masked."""
     now = datetime.now(timezone.utc)
     out = []
+    secrets = echoed()
     for j, (choice, error) in enumerate(zip(choices, errors, strict=True)):
         pred = correct = None
         chars = len(choice.text) if choice and choice.text is not None else None
@@ -148,8 +149,8 @@ def sample_rows(
                 "problem_id": request.problem_id,
                 "model": model,
                 "sample_idx": request.first_idx + j,
-                "response": _masked(choice.text if choice else None),
-                "pred_answer": _masked(pred),
+                "response": _masked(choice.text if choice else None, secrets),
+                "pred_answer": _masked(pred, secrets),
                 "correct": correct,
                 "prompt_tokens": choice.prompt_tokens if choice else None,
                 "completion_tokens": choice.completion_tokens if choice else None,
@@ -157,7 +158,7 @@ def sample_rows(
                 "mean_logprob": choice.mean_logprob if choice else None,
                 "completion_chars": chars,
                 "latency_s": latency,
-                "finish_reason": _masked(choice.finish_reason if choice else None),
+                "finish_reason": _masked(choice.finish_reason if choice else None, secrets),
                 "error": None if error is None else redact_echo(error),
                 "seed": request.seed + j,
                 "timestamp": now,
@@ -166,5 +167,5 @@ def sample_rows(
     return out
 
 
-def _masked(text: str | None) -> str | None:
-    return None if text is None else mask_echo(text)
+def _masked(text: str | None, secrets: list[str]) -> str | None:
+    return None if text is None else mask_echo(text, secrets)
