@@ -72,10 +72,17 @@ def _wrong_answers(answer: str, rng: np.random.Generator, count: int) -> list[st
     return out
 
 
-def build(problems: int = 500, samples: int = 128, seed: int = 0) -> tuple[pl.DataFrame, list]:
-    """(samples frame, MATH500 rows used); columns as the shared sample files (problem_id ...)."""
+def build(
+    problems: int = 500, samples: int = 128, seed: int = 0, hard: float = 0.0
+) -> tuple[pl.DataFrame, list]:
+    """(samples frame, MATH500 rows used); columns as the shared sample files (problem_id ...).
+
+    ``hard``: the share of problems made hard, their accuracy ~ Beta(0.3, 8) (a heavy tail of
+    problems that are never, or almost never, solved, as a small model's on competition math);
+    0 leaves the file exactly as before."""
     rows = [json.loads(line) for line in MATH500.read_text().splitlines()][:problems]
     rng = np.random.default_rng(seed)
+    tail = np.random.default_rng(seed + 7919)  # its own stream: hard=0 changes nothing
     pids, idx, preds, correct = [], [], [], []
     for i, row in enumerate(rows):
         gold = row["answer"]
@@ -85,6 +92,8 @@ def build(problems: int = 500, samples: int = 128, seed: int = 0) -> tuple[pl.Da
         wrong_forms = [_forms(w) for w in wrong]
         zipf = 1.0 / np.arange(1, len(wrong) + 1) ** 1.1
         acc = rng.beta(1.2, 0.8)
+        if hard and tail.random() < hard:
+            acc = tail.beta(0.3, 8.0)
         for j in range(samples):
             u = rng.random()
             pids.append(i)
@@ -112,9 +121,11 @@ def build(problems: int = 500, samples: int = 128, seed: int = 0) -> tuple[pl.Da
     return frame, rows
 
 
-def write(out_dir: Path, problems: int = 500, samples: int = 128) -> tuple[Path, Path]:
+def write(
+    out_dir: Path, problems: int = 500, samples: int = 128, hard: float = 0.0
+) -> tuple[Path, Path]:
     """Write ``math_problems.jsonl`` (MATH500 rows) and ``math_samples.parquet`` under out_dir."""
-    frame, rows = build(problems, samples)
+    frame, rows = build(problems, samples, hard=hard)
     problems_path = out_dir / "math_problems.jsonl"
     problems_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     samples_path = out_dir / "math_samples.parquet"

@@ -118,6 +118,15 @@ def print_train(result: TrainResult) -> None:
             else:
                 used += f" (left out {', '.join(m.get('sample_values_available', []))}: {gain})"
         rows.append(("per-sample signals", used))
+        if m.get("price_margin_se"):
+            rows.append(
+                (
+                    "price margin",
+                    f"{m['price_margin_se']:g} standard error(s) of the train cost "
+                    f"({m['train_cost_se']:.3g}): expected {m['train_expected_cost']:.4g} on the "
+                    "train problems",
+                )
+            )
     rows += [
         ("accuracy", f"{m['oof_accuracy']:.4f}"),
         ("uniform at the same cost", _num(m["uniform_accuracy_same_cost"])),
