@@ -160,7 +160,7 @@ def test_train_reports_the_margin_and_recalibrate_meets_the_budget(pass_set: Pat
     metrics = json.loads(res.stdout)
     assert metrics["price_margin_se"] == 1.0 and metrics["train_cost_se"] > 0
     assert metrics["train_expected_cost"] + metrics["train_cost_se"] <= 3 * (1 + 1e-6)
-    assert "price margin" in res.stderr
+    assert "train cost at the prices (1 s.e." in res.stderr
     res = run_cli(
         "evaluate", p / "stop", "--problems", p / "problems.parquet", "--recalibrate",
         "--no-plot", "--bootstrap", "100", "--out", p / "report", "--json",

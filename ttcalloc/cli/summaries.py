@@ -119,12 +119,11 @@ def print_train(result: TrainResult) -> None:
                 used += f" (left out {', '.join(m.get('sample_values_available', []))}: {gain})"
         rows.append(("per-sample signals", used))
         if m.get("price_margin_se"):
+            z, se = m["price_margin_se"], m["train_cost_se"]
             rows.append(
                 (
-                    "price margin",
-                    f"{m['price_margin_se']:g} standard error(s) of the train cost "
-                    f"({m['train_cost_se']:.3g}): expected {m['train_expected_cost']:.4g} on the "
-                    "train problems",
+                    f"train cost at the prices ({z:g} s.e. = {z * se:.3g} to spare)",
+                    f"{m['train_expected_cost']:.4g} {unit}".strip(),
                 )
             )
     rows += [
