@@ -69,8 +69,7 @@ def run_policy(
     guarded = inputs | {"policy folder": Path(policy_path)}
     out = check_output(out, guarded)
     samples_out = check_output(samples_out, guarded, folder=True, flag="--samples-out")
-    if Path(samples_out).resolve() == Path(out).resolve():
-        raise InputError(f"--samples-out {samples_out}: the same path as --out; give another")
+    _apart(out, samples_out)
     policy = load_policy(policy_path)
     questions = load_questions(
         questions_path,
@@ -211,6 +210,21 @@ def run_policy(
         stopped=sampled.stopped,
         rounds=list(getattr(driver, "prices", [])),
     )
+
+
+def _apart(out: Path, samples_out: Path) -> None:
+    """``--out`` and ``--samples-out`` neither the same path nor one inside the other (answers
+    inside the samples folder would make it unreadable to ``estimate``)."""
+    a, s = Path(out).resolve(), Path(samples_out).resolve()
+    if a == s:
+        raise InputError(f"--samples-out {samples_out}: the same path as --out; give another")
+    if s in a.parents:
+        raise InputError(
+            f"--out {out}: inside --samples-out {samples_out}; the samples folder holds only "
+            "samples (estimate reads it), write the answers elsewhere"
+        )
+    if a in s.parents:
+        raise InputError(f"--samples-out {samples_out}: inside --out {out}; give another path")
 
 
 def _ks(policy: Policy | AdaptivePolicy) -> tuple[list[int], tuple[int, float]]:
