@@ -20,6 +20,7 @@ import numpy as np
 
 from ttcalloc.artifacts import freshness
 from ttcalloc.artifacts.io import check_output
+from ttcalloc.artifacts.policy_file import MAX_SAMPLES
 from ttcalloc.artifacts.questions import load_questions
 from ttcalloc.backends import Backend, count_prompt_tokens, open_backend, replay_path
 from ttcalloc.common.console import log
@@ -248,6 +249,13 @@ def _ks(policy: Policy | AdaptivePolicy) -> tuple[list[int], tuple[int, float]]:
     return ks, (ks[i], float(policy.costs[i]))
 
 
+def draw_limit(policy: Policy | AdaptivePolicy) -> int:
+    """The most samples one question may draw: the policy's largest action (static) or its
+    cap (adaptive), never above :data:`MAX_SAMPLES`."""
+    most = policy.grid.cap if isinstance(policy, AdaptivePolicy) else max(_ks(policy)[0])
+    return min(int(most), MAX_SAMPLES)
+
+
 def _ledger(
     options: RunOptions,
     backend: Backend,
@@ -310,6 +318,7 @@ def _driver(
         "unit": unit,
         "budget": options.budget,
         "ledger": ledger,
+        "limit": draw_limit(policy),
     }
     if isinstance(policy, AdaptivePolicy):
         return AdaptiveDriver(policy, **kw)
