@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import run_cli, sim_pipeline, train_both, write_jsonl
+from helpers import make_questions, run_cli, sim_pipeline, train_both, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +236,80 @@ def test_token_unit_action_costs_are_checked_against_their_k(
         tokens["budget"], "--out", tmp_path / "a.parquet", "--no-progress",
     )  # fmt: skip
     _refused(r, "policy.json", "actions[", words)
+
+
+# --- budget units ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("learner", ["imitate", "stop"])
+def test_a_budget_in_another_unit_than_the_policys_is_refused(
+    tokens: dict[str, Any], tmp_path: Path, learner: str
+) -> None:
+    q = _questions(tmp_path)
+    out = tmp_path / "a.parquet"
+    base = ["run", tokens[learner], q, "--model", "sim/medium", "--out", out, "--no-progress"]
+    # 1.5 meant as samples, read as tokens: far below the budget it was trained at
+    _refused(run_cli(*base, "--budget", "1.5"), "--budget 1.5", "tokens", "trained at")
+    far = str(tokens["budget"] * 20)
+    _refused(run_cli(*base, "--budget", far), f"--budget {far}", "more than 10 times")
+    _refused(
+        run_cli(*base, "--budget", tokens["budget"], "--budget-unit", "samples"),
+        "--budget-unit samples",
+        "the policy counts cost in tokens",
+    )
+    _refused(run_cli(*base, "--budget", "1.5", "--budget-unit", "bogus"), "--budget-unit 'bogus'")
+    assert not out.exists() and not (tmp_path / "a-samples.parquet").exists()
+
+
+def test_an_unknown_cost_unit_is_refused_by_run(trained: dict[str, Path], tmp_path: Path) -> None:
+    policy = _edited(trained["stop"], tmp_path / "policy", _set("cost_unit", "unknown"))
+    r = run_cli(
+        "run", policy, _questions(tmp_path), "--model", "sim/medium", "--budget", "1.5",
+        "--out", tmp_path / "a.parquet", "--no-progress",
+    )  # fmt: skip
+    _refused(r, "policy.json", "cost_unit is unknown")
+
+
+def _drift_lines(stderr: str) -> list[str]:
+    return [x for x in stderr.splitlines() if x.startswith("warning: realized mean cost")]
+
+
+def test_a_realized_cost_far_from_the_budget_is_warned_of(
+    tokens: dict[str, Any], trained: dict[str, Path], tmp_path: Path
+) -> None:
+    q = _questions(tmp_path)
+    # confirmed in the policy's unit, a token budget this low runs, and overspends: one sample
+    # per question costs far more than 1.5 tokens
+    r = run_cli(
+        "run", tokens["stop"], q, "--model", "sim/medium", "--budget", "1.5", "--budget-unit",
+        "tokens", "--out", tmp_path / "a.parquet", "--no-progress", "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    lines = _drift_lines(r.stderr)
+    assert len(lines) == 1 and "x the budget 1.5 tokens" in lines[0], r.stderr
+    result = json.loads(r.stdout)
+    assert result["mean_cost"] > 1.1 * 1.5
+    # a run that spends its budget within 10% says nothing
+    q40 = write_jsonl(tmp_path / "q40.jsonl", make_questions(40, seed=3))
+    r = run_cli(
+        "run", trained["stop"], q40, "--model", "sim/medium", "--budget", "1.5",
+        "--out", tmp_path / "b.parquet", "--no-progress", "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert abs(json.loads(r.stdout)["mean_cost"] / 1.5 - 1) <= 0.1
+    assert _drift_lines(r.stderr) == [], r.stderr
+
+
+@pytest.mark.parametrize("learner", ["imitate", "stop"])
+def test_a_sample_budget_far_above_what_the_policy_can_draw_is_refused(
+    trained: dict[str, Path], tmp_path: Path, learner: str
+) -> None:
+    q = _questions(tmp_path)
+    out = tmp_path / "a.parquet"
+    base = ["run", trained[learner], q, "--model", "sim/medium", "--out", out, "--no-progress"]
+    # 480 meant as tokens, read as samples: the policy draws at most 4 per question
+    _refused(run_cli(*base, "--budget", "480"), "--budget 480", "samples", "(4)")
+    assert not out.exists()
+    r = run_cli(*base, "--budget", "480", "--budget-unit", "samples")  # confirmed: runs
+    assert r.exit_code == 0, r.stderr
+    assert len(_drift_lines(r.stderr)) == 1  # and spends far less than 480

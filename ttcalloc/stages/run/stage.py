@@ -42,6 +42,7 @@ from ttcalloc.stages.run.items import Item
 from ttcalloc.stages.run.options import RunOptions, RunResult, default_samples_out, run_request
 from ttcalloc.stages.run.static_driver import StaticDriver
 from ttcalloc.stages.run.uniform import draw_uniform
+from ttcalloc.stages.run.units import budget_unit
 from ttcalloc.stages.run.write import compare, rows, write_answers
 
 if TYPE_CHECKING:
@@ -72,6 +73,9 @@ def run_policy(
     samples_out = check_output(samples_out, guarded, folder=True, flag="--samples-out")
     _apart(out, samples_out)
     policy = load_policy(policy_path)
+    unit = budget_unit(
+        Path(policy_path), policy.info, options.budget, options.budget_unit, draw_limit(policy)
+    )
     questions = load_questions(
         questions_path,
         options.question_field,
@@ -93,7 +97,6 @@ def run_policy(
         raise InputError(
             f"--compare uniform: {questions_path} has no gold answers to compare accuracies on"
         )
-    unit = str(policy.info.get("cost_unit") or "samples")
     metas = policy.metas(questions, Path(questions_path))
     items = [
         Item(problem=row, meta=meta)
