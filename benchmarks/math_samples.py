@@ -72,16 +72,25 @@ def _wrong_answers(answer: str, rng: np.random.Generator, count: int) -> list[st
     return out
 
 
-def build(problems: int = 500, samples: int = 128, seed: int = 0) -> tuple[pl.DataFrame, list]:
-    """(samples frame, MATH500 rows used); columns as the shared sample files (problem_id ...)."""
+def build(
+    problems: int = 500, samples: int = 128, seed: int = 0, hard: float = 0.0
+) -> tuple[pl.DataFrame, list]:
+    """(samples frame, MATH500 rows used); columns as the shared sample files (problem_id ...).
+
+    ``hard``: the share of problems made hard, their accuracy ~ Beta(0.3, 8) (a heavy tail of
+    problems that are never, or almost never, solved, as a small model's on competition math);
+    0 leaves the file exactly as before."""
     rows = [json.loads(line) for line in MATH500.read_text().splitlines()][:problems]
     rng = np.random.default_rng(seed)
+    tail = np.random.default_rng(seed + 7919)  # its own stream: hard=0 changes nothing
     out = Drawn()
     for i, row in enumerate(rows):
         gold = row["answer"]
         wrong = _wrong_answers(gold, rng, int(rng.integers(4, 61)))
         zipf = 1.0 / np.arange(1, len(wrong) + 1) ** 1.1
         acc = rng.beta(1.2, 0.8)
+        if hard and tail.random() < hard:
+            acc = tail.beta(0.3, 8.0)
         out.draw(rng, i, samples, _forms(gold), [_forms(w) for w in wrong], zipf, acc, 6.0)
     return out.frame(), rows
 
@@ -139,10 +148,15 @@ class Drawn:
 
 
 def write(
-    out_dir: Path, problems: int = 500, samples: int = 128, name: str = "math_samples.parquet"
+    out_dir: Path,
+    problems: int = 500,
+    samples: int = 128,
+    name: str = "math_samples.parquet",
+    hard: float = 0.0,
 ) -> tuple[Path, Path]:
-    """Write ``math_problems.jsonl`` (MATH500 rows) and the samples (``name``) under out_dir."""
-    return write_built(out_dir, build(problems, samples), name)
+    """Write ``math_problems.jsonl`` (MATH500 rows) and the samples (``name``) under out_dir
+    (``hard``: the share of never-solved-like problems, as in :func:`build`)."""
+    return write_built(out_dir, build(problems, samples, hard=hard), name)
 
 
 def write_built(out_dir: Path, built: tuple[pl.DataFrame, list], name: str) -> tuple[Path, Path]:

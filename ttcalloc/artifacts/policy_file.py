@@ -8,19 +8,28 @@ resolves, symlinks followed, to a file inside the folder.
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 from ttcalloc.artifacts.answering import BUILTIN_PROMPTS
 from ttcalloc.artifacts.io import read_json_artifact
+from ttcalloc.artifacts.sample_replays import SAMPLE_VALUES
 from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError, InputError
+from ttcalloc.core.stopping import STATE_FEATURES
 from ttcalloc.text.grading import GRADERS
 
 STATIC_LEARNERS = ("imitate", "plugin")
 STOP_LEARNER = "stop"
 STRATEGIES = ("majority", "pass")
+COST_UNITS = ("samples", "tokens", "completion-tokens", "usd")
+UNKNOWN_UNIT = "unknown"  # trained on curves that recorded no unit
+# the most samples any policy may ask for one question (an action's k, a stop policy's cap)
+MAX_SAMPLES = 1024
+ACTION = re.compile(r"^(maj|pass)@([1-9][0-9]*)$")
 
 
 class _Checker:
@@ -89,8 +98,9 @@ def check_policy(data: dict[str, Any], path: Path) -> dict[str, Any]:
     subjects = data.get("subjects")
     if subjects is not None:
         c.strings("subjects", subjects)
-    if not isinstance(data.get("cost_unit", ""), str):
-        raise c.fail("cost_unit", f"expected a string, found {data.get('cost_unit')!r}")
+    unit = data.get("cost_unit")
+    if unit is not None:  # absent in policies from before cost units (read as samples)
+        c.choice("cost_unit", unit, (*COST_UNITS, UNKNOWN_UNIT))
     for key in ("metrics", "provenance"):
         if not isinstance(data.get(key), dict):
             raise c.fail(key, "expected an object")
@@ -98,9 +108,10 @@ def check_policy(data: dict[str, Any], path: Path) -> dict[str, Any]:
     for name in files:
         c.model_file("model_files", name)
     if learner == STOP_LEARNER:
-        _check_adaptive(c, data.get("adaptive"))
+        _check_adaptive(c, data.get("adaptive"), data)
     else:
         _check_static(c, data, learner, files)
+        _check_action_costs(c, data["actions"], str(unit or "samples"))
     _check_answering(c, data, learner)
     return data
 
@@ -139,6 +150,7 @@ def _check_static(c: _Checker, data: dict[str, Any], learner: str, files: list[s
         if not isinstance(a, dict) or not isinstance(a.get("name"), str) or not a["name"]:
             raise c.fail(f"actions[{i}]", f"expected {{name, cost}}, found {a!r}"[:200])
         c.number(f"actions[{i}].cost", a.get("cost"), low=0.0)
+        action_samples(c, i, a["name"])
     if len({a["name"] for a in actions}) != len(actions):
         raise c.fail("actions", "has duplicate names")
     c.number("mu", data.get("mu"))
@@ -171,22 +183,100 @@ def _check_static(c: _Checker, data: dict[str, Any], learner: str, files: list[s
             c.number(f"shrinkage.target[{i}]", t)
 
 
-def _check_adaptive(c: _Checker, ad: Any) -> None:
+def action_samples(c: _Checker, i: int, name: str) -> int:
+    """The k of action ``name`` (``maj@k`` or ``pass@k``, 1 <= k <= MAX_SAMPLES)."""
+    m = ACTION.match(name)
+    if m is None:
+        raise c.fail(f"actions[{i}].name", f"{name!r}: expected maj@k or pass@k")
+    k = int(m.group(2))
+    if k > MAX_SAMPLES:
+        raise c.fail(f"actions[{i}].name", f"{name!r}: more than {MAX_SAMPLES} samples")
+    return k
+
+
+def _check_action_costs(c: _Checker, actions: list[dict[str, Any]], unit: str) -> None:
+    """Each action's mean cost against its k (a renamed action is caught by its cost).
+
+    samples: exactly k.  Every other unit: more samples never cost less.  completion-tokens and
+    usd (a sample's cost does not depend on k): the cost per sample within a factor 2 of the
+    cheapest action's (the actions' problem sets may differ).  tokens (``--prompt-once`` may
+    charge the prompt once per k): never more than twice k samples at the cheapest action's
+    cost per sample, and at least one token per extra sample (a completion has one).
+    """
+    ks = [action_samples(c, i, a["name"]) for i, a in enumerate(actions)]
+    costs = [float(a["cost"]) for a in actions]
+
+    def fail(i: int, why: str) -> ArtifactError:
+        return c.fail(f"actions[{i}]", f"{actions[i]['name']} costs {costs[i]:g} {unit}: {why}")
+
+    if unit == "samples":
+        for i, k in enumerate(ks):
+            if abs(costs[i] - k) > 1e-6 * k:
+                raise fail(i, f"expected {k} (one per sample)")
+        return
+    order = sorted(range(len(ks)), key=lambda i: (ks[i], costs[i]))
+    base = order[0]
+    each = costs[base] / ks[base]
+    for lo, hi in itertools.pairwise(order):
+        if ks[hi] == ks[lo]:
+            raise fail(hi, f"the same k as {actions[lo]['name']}")
+        extra = (costs[hi] - costs[lo]) / (ks[hi] - ks[lo])
+        if extra < 0:
+            raise fail(hi, f"less than {actions[lo]['name']}'s {costs[lo]:g}, with more samples")
+        if unit == "tokens" and extra < 1:
+            raise fail(
+                hi,
+                f"only {extra:.3g} per extra sample over {actions[lo]['name']} (a sample costs "
+                "at least 1 token)",
+            )
+    if unit not in ("tokens", "completion-tokens", "usd"):
+        return
+    for i in order[1:]:
+        per = costs[i] / ks[i]
+        low = 0.0 if unit == "tokens" else each / 2
+        if not low <= per <= 2 * each:
+            raise fail(
+                i,
+                f"{per:.4g} per sample, where {actions[base]['name']} costs {each:.4g} per sample "
+                f"(expected {low:.4g} to {2 * each:.4g})",
+            )
+
+
+def _check_adaptive(c: _Checker, ad: Any, data: dict[str, Any]) -> None:
     if not isinstance(ad, dict):
         raise c.fail("adaptive", "expected an object (cap, checkpoints, strategy, prices)")
     cap = c.integer("adaptive.cap", ad.get("cap"), 1)
+    if cap > MAX_SAMPLES:
+        raise c.fail("adaptive.cap", f"{cap}: more than {MAX_SAMPLES} samples per question")
+    metrics = data.get("metrics")
+    trained = metrics.get("cap") if isinstance(metrics, dict) else None
+    if trained is not None and trained != cap:
+        raise c.fail(
+            "adaptive.cap", f"{cap}, but the policy was trained to {trained!r} (metrics.cap)"
+        )
     checkpoints = ad.get("checkpoints")
     if not isinstance(checkpoints, list) or not checkpoints:
         raise c.fail("adaptive.checkpoints", "expected a non-empty list of sample counts")
     for i, k in enumerate(checkpoints):
         c.integer(f"adaptive.checkpoints[{i}]", k, 1)
-    if checkpoints != sorted(set(checkpoints)) or checkpoints[-1] > cap:
-        raise c.fail("adaptive.checkpoints", f"{checkpoints}: expected increasing, at most {cap}")
+    if checkpoints != sorted(set(checkpoints)) or checkpoints[-1] != cap:
+        raise c.fail("adaptive.checkpoints", f"{checkpoints}: expected increasing, ending at {cap}")
     c.choice("adaptive.strategy", ad.get("strategy"), STRATEGIES)
-    c.strings("adaptive.sample_values", ad.get("sample_values", []))
-    c.number("adaptive.lambda_lo", ad.get("lambda_lo"))
+    values = c.strings("adaptive.sample_values", ad.get("sample_values", []))
+    for v in values:
+        c.choice("adaptive.sample_values", v, tuple(SAMPLE_VALUES))
+    if values != [v for v in SAMPLE_VALUES if v in values]:
+        order = list(SAMPLE_VALUES)
+        raise c.fail("adaptive.sample_values", f"{values}: expected in the order {order}")
+    state = data.get("state_features")
+    expected = [*STATE_FEATURES, *(f"mean_{v}" for v in values)]
+    if state is not None and c.strings("state_features", state) != expected:
+        raise c.fail(
+            "state_features", f"{state}: expected {expected} (the state this version builds)"[:300]
+        )
+    lo = c.number("adaptive.lambda_lo", ad.get("lambda_lo"), low=0.0)
     if ad.get("lambda_hi") is not None:
-        c.number("adaptive.lambda_hi", ad["lambda_hi"])
+        c.number("adaptive.lambda_hi", ad["lambda_hi"], low=lo)
     c.number("adaptive.p_lo", ad.get("p_lo"), low=0.0, high=1.0)
     if not isinstance(ad.get("slack", False), bool):
         raise c.fail("adaptive.slack", "expected true or false")

@@ -223,6 +223,14 @@ def train_cmd(
             "they gain out of fold), all, or none."
         ),
     ] = "auto",
+    margin: Annotated[
+        float | None,
+        typer.Option(
+            help="stop: the prices meet the budget with this many standard errors of the train "
+            "cost to spare (default: 1 with a verifier, --strategy pass, whose cost is "
+            "heavy-tailed; 0 for majority vote)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:
@@ -260,6 +268,7 @@ def train_cmd(
             orders=orders,
             fit_orders=fit_orders,
             signals=signals,
+            margin=margin,
             max_depth=max_depth,
             samples=samples,
             **({} if n_estimators is None else {"n_estimators": n_estimators}),
@@ -273,7 +282,7 @@ def train_cmd(
             return [TrainResult(Path(m.pop("out")), m) for m in done]
 
     else:
-        for flag, given in [("--budgets", budgets), ("--cap", cap)]:
+        for flag, given in [("--budgets", budgets), ("--cap", cap), ("--margin", margin)]:
             if given is not None:
                 raise InputError(f"{flag} is for --learner stop; {learner} trains one budget")
         options = TrainOptions(

@@ -64,8 +64,9 @@ def evaluate_cmd(
     recalibrate: Annotated[
         bool,
         typer.Option(
-            help="Recalibrate learned policies' mu on the test questions (no labels) so their "
-            "expected cost meets each budget."
+            help="Recalibrate learned policies on the test questions (no labels) so their "
+            "expected cost meets each budget: a static policy's mu, a stop policy's two "
+            "prices on the test replays."
         ),
     ] = False,
     as_json: JsonFlag = False,

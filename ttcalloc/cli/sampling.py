@@ -225,6 +225,15 @@ def run_cmd(
         float,
         typer.Option(help="Mean cost per question, in the policy's cost unit (e.g. samples)."),
     ],
+    budget_unit: Annotated[
+        str | None,
+        typer.Option(
+            help="The unit --budget is in (samples, tokens, completion-tokens, usd): refused "
+            "unless it is the policy's; confirms a budget that looks given in another unit "
+            "(refused without it): in tokens or dollars, below a tenth or above ten times the "
+            "one the policy was trained at; in samples, above ten times its most per question."
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output answers.parquet.")] = Path(
         "answers.parquet"
     ),
@@ -291,8 +300,9 @@ def run_cmd(
     force: Force = False,
 ) -> None:
     """Answer new questions on a model under a budget with a trained policy: resumable."""
-    from ttcalloc.common.console import emit_json, log
+    from ttcalloc.common.console import emit_json, log, warn
     from ttcalloc.stages.run import RunOptions, describe, run_policy, up_to_date
+    from ttcalloc.stages.run.units import drift_warning
     from ttcalloc.stages.sample import SampleOptions
 
     sample = SampleOptions(
@@ -322,6 +332,7 @@ def run_cmd(
     options = RunOptions(
         sample=sample,
         budget=budget,
+        budget_unit=budget_unit,
         hard_budget=hard_budget,
         compare=compare,
         samples_out=samples_out,
@@ -342,6 +353,9 @@ def run_cmd(
         return
     result = run_policy(policy, questions, out, options)
     log(describe(result))
+    drift = drift_warning(result.mean_cost, result.budget, result.cost_unit, result.stopped)
+    if drift is not None:
+        warn(drift)
     if as_json:
         emit_json(result.to_dict())
     if result.stopped:  # what arrived is written, but the run did not do what it was asked

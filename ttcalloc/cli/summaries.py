@@ -118,6 +118,14 @@ def print_train(result: TrainResult) -> None:
             else:
                 used += f" (left out {', '.join(m.get('sample_values_available', []))}: {gain})"
         rows.append(("per-sample signals", used))
+        if m.get("price_margin_se"):
+            z, se = m["price_margin_se"], m["train_cost_se"]
+            rows.append(
+                (
+                    f"train cost at the prices ({z:g} s.e. = {z * se:.3g} to spare)",
+                    f"{m['train_expected_cost']:.4g} {unit}".strip(),
+                )
+            )
     rows += [
         ("accuracy", f"{m['oof_accuracy']:.4f}"),
         ("uniform at the same cost", _num(m["uniform_accuracy_same_cost"])),

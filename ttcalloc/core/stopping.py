@@ -319,6 +319,63 @@ def calibrate(
     return Calibration(lam_lo, lam_hi, p_lo, p_lo * c_lo + (1 - p_lo) * c_hi)
 
 
+def calibrate_with_margin(
+    critical: NDArray[np.float64], replays: Replays, grid: Grid, budget: float, z: float
+) -> tuple[Calibration, float]:
+    """Prices whose expected cost plus ``z`` standard errors meets ``budget``, and that error.
+
+    The expected cost is a mean over the problems calibrated on; with a verifier it is
+    heavy-tailed (a problem never solved runs to the cap), so its standard error over problems
+    is a sizeable share of the budget and new problems spend more about half the time.  The
+    target is lowered to ``budget - z * se(target)`` (a fixed point, found by iteration: the
+    error grows slowly with the target; where it steps, a bisection); ``z = 0`` is
+    :func:`calibrate`.  Never below the
+    cost of stopping as early as allowed.
+
+    Raises:
+        BudgetError: the budget is below the cost of stopping as early as allowed.
+    """
+    cal = calibrate(critical, replays, grid, budget)
+    se = cost_error(critical, replays, grid, cal)
+    if z <= 0 or cal.cost + z * se <= budget * (1 + 1e-9):  # slack included
+        return cal, se
+    floor = mean_cost(critical, replays, grid, np.inf)
+
+    def at(target: float) -> tuple[Calibration, float, bool]:
+        c = calibrate(critical, replays, grid, target)
+        e = cost_error(critical, replays, grid, c)
+        return c, e, c.cost + z * e <= budget * (1 + 1e-9) or target <= floor
+
+    target = min(budget, cal.cost)
+    for _ in range(10):  # the fixed point: usually a few steps
+        new = max(budget - z * se, floor)
+        if abs(new - target) <= 1e-9 * budget:
+            break
+        target = new
+        cal, se, _ = at(target)
+    if cal.cost + z * se <= budget * (1 + 1e-9) or target <= floor:
+        return cal, se
+    # the error steps where states flip: bisect between the floor (always kept) and here
+    lo, hi = floor, target
+    best = at(floor)
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        got = at(mid)
+        if got[2]:
+            lo, best = mid, got
+        else:
+            hi = mid
+    return best[0], best[1]
+
+
+def cost_error(
+    critical: NDArray[np.float64], replays: Replays, grid: Grid, cal: Calibration
+) -> float:
+    """Standard error over problems of the calibrated rule's mean cost (0 with one problem)."""
+    cost = mixed_outcome(critical, replays, grid, cal)[1]
+    return float(cost.std(ddof=1) / np.sqrt(len(cost))) if len(cost) > 1 else 0.0
+
+
 def mixed_outcome(
     critical: NDArray[np.float64], replays: Replays, grid: Grid, cal: Calibration
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

@@ -24,6 +24,7 @@ from ttcalloc.common.hashing import seeded_unit
 from ttcalloc.core import replays as rp
 from ttcalloc.core import stopping
 from ttcalloc.learn import features as feats
+from ttcalloc.learn.learners import Expected, boosters_of, feature_names_stored, load_booster
 from ttcalloc.learn.stopping import GainModel, critical_prices
 
 if TYPE_CHECKING:
@@ -63,7 +64,11 @@ class AdaptivePolicy:
         into a temporary folder renamed onto ``folder`` once complete (an old policy there is
         replaced whole, never mixed with new model files)."""
         cal = self.calibration
-        with atomic_folder(folder, "policy.json") as tmp:
+        names = gain_features(self.sample_values, self.feature_names, self.subjects)
+        with (
+            atomic_folder(folder, "policy.json") as tmp,
+            feature_names_stored(boosters_of(self.model), names),
+        ):
             files = self.model.save(tmp)
             body = {
                 "artifact": POLICY.name,
@@ -121,14 +126,10 @@ class AdaptivePolicy:
         known_features(names, folder)
         values = [str(v) for v in ad.get("sample_values", [])]
         subjects = meta.get("subjects")
-        width = (
-            len(stopping.STATE_FEATURES)
-            + len(values)
-            + len(names)
-            + (1 if subjects is not None else 0)
-            + len(stopping.PAIR_FEATURES)
-        )
-        model = GainModel.load(folder, [str(f) for f in meta["model_files"]], width)
+        columns = gain_features(values, names, subjects)
+        files = [str(f) for f in meta["model_files"]]
+        expected = Expected("reg:squarederror", len(columns), None, tuple(columns))
+        model = GainModel([load_booster(folder / f, expected) for f in files])
         return cls(grid, names, subjects, values, model, cal, meta)
 
     # --- offline: replays -------------------------------------------------------------------
@@ -254,6 +255,18 @@ class AdaptivePolicy:
             crit = critical_prices(self.model, _pad(group, self.grid.cap), qx, self.grid)
             out[rows] = crit[:, 0, j - 1]
         return out
+
+
+def gain_features(values: Sequence[str], names: Sequence[str], subjects: Any) -> list[str]:
+    """The gain model's input columns, in order: the state (with the running means of the
+    per-sample ``values``), the question's features (and its subject), the pair features."""
+    return [
+        *stopping.STATE_FEATURES,
+        *(f"mean_{v}" for v in values),
+        *names,
+        *(["subject"] if subjects is not None else []),
+        *stopping.PAIR_FEATURES,
+    ]
 
 
 def known_features(names: list[str], folder: Path) -> None:

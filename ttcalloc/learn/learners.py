@@ -15,9 +15,10 @@ own UBJ format, never pickled.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -244,6 +245,7 @@ class Expected:
     objective: str
     features: int
     classes: int | None = None
+    names: tuple[str, ...] | None = None  # the columns, in order (checked when the file has them)
 
 
 def load_booster(path: Path, expected: Expected | None = None) -> Any:
@@ -262,6 +264,9 @@ def load_booster(path: Path, expected: Expected | None = None) -> Any:
         config = json.loads(booster.save_config())["learner"]
     except (xgb.core.XGBoostError, ValueError, KeyError) as exc:
         raise ArtifactError(f"{path}: cannot load the model ({xgboost_message(exc)})") from None
+    # feature names stored by train: checked below, then cleared (inputs carry none); model
+    # files from before they were stored have none
+    stored, booster.feature_names = booster.feature_names, None
     if expected is not None:
         objective = config.get("objective", {}).get("name")
         width = booster.num_features()
@@ -277,7 +282,44 @@ def load_booster(path: Path, expected: Expected | None = None) -> Any:
                 + (f", {expected.classes} classes" if expected.classes is not None else "")
                 + ")"
             )
+        if expected.names is not None and stored is not None:
+            _same_columns(path, list(stored), list(expected.names))
     return booster
+
+
+def _same_columns(path: Path, stored: list[str], wanted: list[str]) -> None:
+    """The columns a model was saved with are policy.json's, in the same order."""
+    for i, (a, b) in enumerate(zip(stored, wanted, strict=True)):
+        if a != b:
+            raise ArtifactError(
+                f"{path}: the model's feature {i} is {a[:40]!r} where policy.json's is "
+                f"{b[:40]!r} (features listed in another order, or another model's file)"
+            )
+
+
+def boosters_of(model: Any) -> list[Any]:
+    """Every booster of a model (fold members in order, each member's files in order): the
+    order of its files in policy.json's ``model_files``."""
+    if isinstance(model, FoldEnsemble):
+        return [b for m in model.members for b in boosters_of(m)]
+    if isinstance(model, Shrunk):
+        return boosters_of(model.model)
+    if isinstance(model, ImitateModel):
+        return [model.booster]
+    return list(model.boosters)  # PluginModel, the stop learner's GainModel
+
+
+@contextlib.contextmanager
+def feature_names_stored(boosters: Sequence[Any], names: Sequence[str]) -> Iterator[None]:
+    """Within the block the boosters carry ``names`` (XGBoost writes them into the model file,
+    so a loader can check the columns it feeds); outside it, none (inputs carry no names)."""
+    try:
+        for b in boosters:
+            b.feature_names = list(names)
+        yield
+    finally:
+        for b in boosters:
+            b.feature_names = None
 
 
 def load_model(
@@ -287,25 +329,29 @@ def load_model(
     n_actions: int,
     combine: str = "route",
     n_features: int | None = None,
+    feature_names: Sequence[str] | None = None,
 ) -> Model:
     """A saved model: one list of files, or one list per fold (a :class:`FoldEnsemble`).
 
     With ``n_features``, every booster is checked to take that many features and to have the
-    learner's objective (and, for imitate, one class per action).
+    learner's objective (and, for imitate, one class per action); with ``feature_names``, to
+    have been saved with those columns in that order (when its file records names).
     """
 
     if files and all(isinstance(f, list) for f in files):
         members = [
-            load_model(learner, folder, list(f), n_actions, n_features=n_features) for f in files
+            load_model(learner, folder, list(f), n_actions, "route", n_features, feature_names)
+            for f in files
         ]
         return FoldEnsemble(members, combine)
     names = [str(f) for f in files]
     expected = None
     if n_features is not None:
+        columns = tuple(feature_names) if feature_names is not None else None
         expected = (
-            Expected("multi:softprob", n_features, n_actions)
+            Expected("multi:softprob", n_features, n_actions, columns)
             if learner == "imitate"
-            else Expected("reg:logistic", n_features)
+            else Expected("reg:logistic", n_features, None, columns)
         )
     if learner == "imitate":
         return ImitateModel(load_booster(folder / names[0], expected), n_actions)

@@ -93,11 +93,13 @@ class Policy:
         names = [str(n) for n in meta["features"]]
         known_features(names, folder)
         subjects = meta.get("subjects")
-        width = len(names) + (1 if subjects is not None else 0)
         # a fold ensemble lists its files per fold; a policy folder from before it, one model
         files = meta.get("model_folds") or list(meta["model_files"])
         combine = str(meta.get("model_combine", "route"))
-        model = load_model(meta["learner"], folder, files, len(actions), combine, width)
+        columns = [*names, *(["subject"] if subjects is not None else [])]
+        model = load_model(
+            meta["learner"], folder, files, len(actions), combine, len(columns), columns
+        )
         shrinkage = meta.get("shrinkage")
         if shrinkage is not None:
             weight = shrinkage["weight"]

@@ -141,6 +141,7 @@ class StopFit:
     oof_cost: float
     rows: int
     oof_per_problem: NDArray[np.float64]  # (P,) out-of-fold accuracy of each train problem
+    cost_se: float = 0.0  # standard error over train problems of the deployed prices' cost
 
 
 @dataclass(frozen=True)
@@ -236,17 +237,37 @@ def fit_gains(
     return out
 
 
-def calibrated(fit: GainFit, replays: Replays, grid: stopping.Grid, budget: float) -> StopFit:
+def default_margin(strategy: str) -> float:
+    """Standard errors of the train cost the prices keep to spare by default: 1 with a
+    verifier (a success ends a problem and one never solved runs to the cap, so the cost is
+    heavy-tailed and the train mean a noisy guide to new problems), 0 for majority vote."""
+    return 1.0 if strategy == "pass" else 0.0
+
+
+def calibrated(
+    fit: GainFit,
+    replays: Replays,
+    grid: stopping.Grid,
+    budget: float,
+    margin: float | None = None,
+) -> StopFit:
     """The stopping rule of ``fit`` at ``budget``: honest metrics from the out-of-fold critical
     prices calibrated on their own, and the deployed prices calibrated on the deployed model's.
+
+    ``margin`` (z; default :func:`default_margin`): both are calibrated so that their
+    expected cost plus ``z`` standard errors over the train problems meets the budget
+    (:func:`stopping.calibrate_with_margin`): where the cost is heavy-tailed (a verifier), the
+    mean over the train problems is a noisy estimate of what new problems spend, and a price
+    calibrated to it exactly overspends on new problems about half the time.
 
     Raises:
         stopping.BudgetError: the budget is below the cost of stopping after one sample.
     """
-    oof_cal = stopping.calibrate(fit.oof_critical, replays, grid, budget)
+    margin = default_margin(grid.strategy) if margin is None else margin
+    oof_cal, _ = stopping.calibrate_with_margin(fit.oof_critical, replays, grid, budget, margin)
     acc, cost = stopping.mixed_outcome(fit.oof_critical, replays, grid, oof_cal)
-    cal = stopping.calibrate(fit.critical, replays, grid, budget)
-    return StopFit(fit.model, cal, float(acc.mean()), float(cost.mean()), fit.rows, acc)
+    cal, se = stopping.calibrate_with_margin(fit.critical, replays, grid, budget, margin)
+    return StopFit(fit.model, cal, float(acc.mean()), float(cost.mean()), fit.rows, acc, se)
 
 
 def train_stopping(

@@ -45,6 +45,8 @@ from ttcalloc.learn.learners import (
     LearnerOptions,
     Model,
     TrainData,
+    boosters_of,
+    feature_names_stored,
     row_draws,
     xgboost_version,
 )
@@ -249,7 +251,10 @@ def train_policy(
 
     out = Path(out)
     with atomic_folder(out, "policy.json") as tmp:
-        fold_files = FoldEnsemble(members).save_folds(tmp)
+        ensemble = FoldEnsemble(members)
+        columns = [f.name for f in chosen] + (["subject"] if subjects is not None else [])
+        with feature_names_stored(boosters_of(ensemble), columns):
+            fold_files = ensemble.save_folds(tmp)
         policy = {
             "artifact": POLICY.name,
             "schema_version": POLICY.version,

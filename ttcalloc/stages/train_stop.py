@@ -47,6 +47,7 @@ from ttcalloc.learn.stopping import (
     StopOptions,
     calibrated,
     choose_signals,
+    default_margin,
     fit_gains,
 )
 
@@ -74,6 +75,9 @@ class StopTrainOptions:
     learning_rate: float = 0.08
     samples: Path | None = None  # default: the samples the curves were estimated from
     signals: str = "auto"  # per-sample signals in the state: auto (chosen out of fold), all, none
+    # prices meet the budget with this many standard errors of the train cost to spare
+    # (None: 1 with a verifier, whose cost is heavy-tailed; 0 for majority vote)
+    margin: float | None = None
 
     def check(self) -> None:
         if self.folds < 2:
@@ -91,6 +95,8 @@ class StopTrainOptions:
             raise InputError(f"--budgets {','.join(f'{b:g}' for b in self.budgets)}: repeated")
         if self.cap is not None and self.cap < 1:
             raise InputError(f"--cap {self.cap}: must be at least 1")
+        if self.margin is not None and not (np.isfinite(self.margin) and self.margin >= 0):
+            raise InputError(f"--margin {self.margin}: must be a number >= 0")
         if self.signals not in SIGNAL_MODES:
             raise InputError(f"--signals {self.signals}: expected one of {', '.join(SIGNAL_MODES)}")
         feats.select(self.features)
@@ -145,6 +151,12 @@ def _grid(
         cap, source = options.cap, "--cap"
     checkpoints = tuple(sorted({k for k in ks if k <= cap} | {cap}))
     return stopping.Grid(cap=cap, checkpoints=checkpoints, strategy=strategy), source
+
+
+def price_margin(options: StopTrainOptions, grid: stopping.Grid) -> float:
+    """Standard errors of the train cost the prices keep to spare: ``--margin``, else
+    :func:`default_margin` (1 with a verifier, 0 for majority vote)."""
+    return default_margin(grid.strategy) if options.margin is None else options.margin
 
 
 def train_adaptive(
@@ -259,6 +271,9 @@ def train_adaptive(
             "cap_source": cap_source,
             "strategy": grid.strategy,
             "oof_expected_cost": fit.oof_cost,
+            "price_margin_se": price_margin(options, grid),
+            "train_cost_se": fit.cost_se,
+            "train_expected_cost": fit.calibration.cost,
             "oof_cost_over_budget": fit.oof_cost / budget,
             "oof_accuracy": fit.oof_accuracy,
             "uniform_accuracy_same_cost": uniform.accuracy if uniform else None,
@@ -320,7 +335,7 @@ def _fit(
     for budget in budgets:
         try:
             for fits, gain, case in zip(per_case, gains, cases, strict=True):
-                fits.append(calibrated(gain, case[0], grid, budget))
+                fits.append(calibrated(gain, case[0], grid, budget, price_margin(options, grid)))
         except stopping.BudgetError as exc:
             raise InputError(f"{flag} {budget:g}: {exc}") from exc
     if len(per_case) == 1:

@@ -11,6 +11,7 @@ from typing import Any
 from ttcalloc.common.wording import AHEAD, BEHIND, SMALL_TEST, alike, compared, difference
 
 OFF_TARGET = 0.05  # a baseline's cost this far from its target gets a note
+OVER_BUDGET = 0.05  # a learned policy spending this far above its budget gets a note
 
 __all__ = ["compared", "verdicts"]
 
@@ -70,6 +71,7 @@ def verdicts(records: list[dict[str, Any]]) -> list[str]:
                 f"accuracy, paired, at cost {r['cost']:.3g} against {cost:.3g})"
             )
         out.append(f"{r['policy']} at {b} {verdict}.")
+    out += over_budget(records)
     for r in records:  # a baseline that could not be tuned to the cost it is shown at
         target, cost = r.get("target_cost"), r.get("cost")
         if r["kind"] == "baseline" and target and cost and abs(cost / target - 1) > OFF_TARGET:
@@ -91,4 +93,27 @@ def verdicts(records: list[dict[str, Any]]) -> list[str]:
             f"{tested} test problems: the intervals are wide and differences of a few points go "
             "unseen; read these results as a demonstration of the pipeline, not as evidence."
         )
+    return out
+
+
+def over_budget(records: list[dict[str, Any]]) -> list[str]:
+    """A note for each learned policy whose realized test cost is more than
+    :data:`OVER_BUDGET` above the budget it was run at."""
+    out = []
+    for r in records:
+        budget, cost = r.get("budget"), r.get("cost")
+        if r["kind"] != "learned" or not budget or cost is None:
+            continue
+        if cost > budget * (1 + OVER_BUDGET):
+            recal = (r.get("params") or {}).get("recalibrated")
+            how = (
+                "its prices were recalibrated on the test replays"
+                if recal == "test replays" or recal == "test questions"
+                else "`evaluate --recalibrate` meets the budget on the test questions (no "
+                "labels); the gain over uniform is at the cost it spent"
+            )
+            out.append(
+                f"{r['policy']} at {budget:g} spent {cost:.3g} per problem, "
+                f"{cost / budget - 1:.0%} over its budget: {how}."
+            )
     return out

@@ -11,6 +11,8 @@
 - :mod:`~ttcalloc.stages.run.uniform`: ``--compare uniform``'s extra draws
 - :mod:`~ttcalloc.stages.run.write`: votes, the uniform comparison, ``answers.parquet``
 - :mod:`~ttcalloc.stages.run.summary`: the end-of-run line
+- :mod:`~ttcalloc.stages.run.units`: ``--budget`` against the policy's cost unit, and the
+  warning when the realized cost drifts from the budget
 """
 
 from ttcalloc.stages.run.options import RunOptions, RunResult, up_to_date

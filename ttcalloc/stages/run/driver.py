@@ -39,8 +39,10 @@ class Driver:
         unit: str,
         budget: float,
         ledger: Ledger | None,
+        limit: int,
     ) -> None:
         self.items = items
+        self.limit = limit  # the most samples one question may draw in this run
         self.by_pid = {it.pid: it for it in items}
         self.options, self.template, self.per_request = options, template, per_request
         self.unit, self.budget, self.ledger = unit, budget, ledger
@@ -89,6 +91,7 @@ class Driver:
                 item.got[idx] = got
                 charged += got.cost
                 ok += 1
+                item.drawn_here += 1
                 self.drawn += 1
             else:
                 item.failed.add(idx)
@@ -141,10 +144,17 @@ class Driver:
         item.queued -= 1
         if item.finished:
             return None
-        n = request.n
-        if self.ledger is not None:
-            n = self.ledger.admit(item.pid, request.n)
-            if n < request.n:
+        # the policy's largest action or cap bounds every question's draws, whatever the
+        # policy file or the driver's decisions say
+        n = max(0, min(request.n, self.limit - item.drawn_here - item.inflight_n))
+        if n < request.n:
+            item.cut = True
+            item.decisions.append({"cut_at_policy_limit": self.limit})
+            self.drop_queued(item)
+        if self.ledger is not None and n > 0:
+            wanted = n
+            n = self.ledger.admit(item.pid, n)
+            if n < wanted:
                 item.cut = True
                 item.decisions.append({"cut_by_hard_budget_at": len(item.got)})
                 self.drop_queued(item)

@@ -31,6 +31,7 @@ class Item:
     failed: set[int] = field(default_factory=set)  # failed in this run
     inflight: int = 0
     inflight_n: int = 0  # samples in flight
+    drawn_here: int = 0  # samples received in this run
     queued: int = 0
     started: bool = False
     finished: bool = False

@@ -13,6 +13,7 @@ from ttcalloc.common.errors import InputError
 from ttcalloc.sampler.journal import pending_journals
 from ttcalloc.sampler.options import SampleOptions
 from ttcalloc.sampler.result import SampleResult
+from ttcalloc.stages.run.units import check_unit_flag
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class RunOptions:
 
     sample: SampleOptions
     budget: float
+    budget_unit: str | None = None  # when given, must be the policy's cost unit
     hard_budget: bool = False
     compare: str | None = None  # "uniform"
     samples_out: Path | None = None
@@ -35,6 +37,7 @@ class RunOptions:
         self.sample.check()
         if not (math.isfinite(self.budget) and self.budget > 0):
             raise InputError(f"--budget {self.budget}: must be a positive number")
+        check_unit_flag(self.budget_unit)
         if self.compare not in (None, "uniform"):
             raise InputError(f"--compare {self.compare!r}: expected uniform")
 

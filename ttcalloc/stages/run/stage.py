@@ -20,6 +20,7 @@ import numpy as np
 
 from ttcalloc.artifacts import freshness
 from ttcalloc.artifacts.io import check_output
+from ttcalloc.artifacts.policy_file import MAX_SAMPLES
 from ttcalloc.artifacts.questions import load_questions
 from ttcalloc.backends import Backend, count_prompt_tokens, open_backend, replay_path
 from ttcalloc.common.console import log
@@ -41,6 +42,7 @@ from ttcalloc.stages.run.items import Item
 from ttcalloc.stages.run.options import RunOptions, RunResult, default_samples_out, run_request
 from ttcalloc.stages.run.static_driver import StaticDriver
 from ttcalloc.stages.run.uniform import draw_uniform
+from ttcalloc.stages.run.units import budget_unit
 from ttcalloc.stages.run.write import compare, rows, write_answers
 
 if TYPE_CHECKING:
@@ -69,9 +71,11 @@ def run_policy(
     guarded = inputs | {"policy folder": Path(policy_path)}
     out = check_output(out, guarded)
     samples_out = check_output(samples_out, guarded, folder=True, flag="--samples-out")
-    if Path(samples_out).resolve() == Path(out).resolve():
-        raise InputError(f"--samples-out {samples_out}: the same path as --out; give another")
+    _apart(out, samples_out)
     policy = load_policy(policy_path)
+    unit = budget_unit(
+        Path(policy_path), policy.info, options.budget, options.budget_unit, draw_limit(policy)
+    )
     questions = load_questions(
         questions_path,
         options.question_field,
@@ -93,7 +97,6 @@ def run_policy(
         raise InputError(
             f"--compare uniform: {questions_path} has no gold answers to compare accuracies on"
         )
-    unit = str(policy.info.get("cost_unit") or "samples")
     metas = policy.metas(questions, Path(questions_path))
     items = [
         Item(problem=row, meta=meta)
@@ -217,6 +220,21 @@ def run_policy(
     )
 
 
+def _apart(out: Path, samples_out: Path) -> None:
+    """``--out`` and ``--samples-out`` neither the same path nor one inside the other (answers
+    inside the samples folder would make it unreadable to ``estimate``)."""
+    a, s = Path(out).resolve(), Path(samples_out).resolve()
+    if a == s:
+        raise InputError(f"--samples-out {samples_out}: the same path as --out; give another")
+    if s in a.parents:
+        raise InputError(
+            f"--out {out}: inside --samples-out {samples_out}; the samples folder holds only "
+            "samples (estimate reads it), write the answers elsewhere"
+        )
+    if a in s.parents:
+        raise InputError(f"--samples-out {samples_out}: inside --out {out}; give another path")
+
+
 def _ks(policy: Policy | AdaptivePolicy) -> tuple[list[int], tuple[int, float]]:
     """Samples per action (static), and the cheapest action's (samples, expected cost)."""
     if isinstance(policy, AdaptivePolicy):
@@ -236,6 +254,13 @@ def _ks(policy: Policy | AdaptivePolicy) -> tuple[list[int], tuple[int, float]]:
         ks.append(int(m.group(2)))
     i = int(np.argmin(policy.costs))
     return ks, (ks[i], float(policy.costs[i]))
+
+
+def draw_limit(policy: Policy | AdaptivePolicy) -> int:
+    """The most samples one question may draw: the policy's largest action (static) or its
+    cap (adaptive), never above :data:`MAX_SAMPLES`."""
+    most = policy.grid.cap if isinstance(policy, AdaptivePolicy) else max(_ks(policy)[0])
+    return min(int(most), MAX_SAMPLES)
 
 
 def _ledger(
@@ -300,6 +325,7 @@ def _driver(
         "unit": unit,
         "budget": options.budget,
         "ledger": ledger,
+        "limit": draw_limit(policy),
     }
     if isinstance(policy, AdaptivePolicy):
         return AdaptiveDriver(policy, **kw)
