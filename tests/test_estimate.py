@@ -250,7 +250,7 @@ def test_cli_estimate(tmp_path: Path) -> None:
     missing = run_cli("estimate", tmp_path / "none.parquet")
     assert (
         missing.exit_code == 1
-        and "run `ttcalloc sample (or ttcalloc import)` first" in missing.stderr
+        and "run `ttcalloc sample` (or `ttcalloc import`) first" in missing.stderr
     )
     bad = run_cli("estimate", src, "--ks", "1,x")
     assert bad.exit_code == 2 and "--ks '1,x'" in bad.stderr
