@@ -30,7 +30,7 @@ from ttcalloc.backends import (
 from ttcalloc.common.console import err_console, warn
 from ttcalloc.common.errors import TtcallocError
 from ttcalloc.common.progress import StatusLines
-from ttcalloc.common.redact import redact_echo
+from ttcalloc.common.redact import echoed, redact_echo
 from ttcalloc.sampler.limits import CostGuard, RateLimiter
 from ttcalloc.sampler.options import SampleOptions, worst_cost
 from ttcalloc.sampler.parts import PartWriter, folder_samples, sample_rows
@@ -162,6 +162,9 @@ class Sampler:
         self.backend, self.options, self.out = backend, options, out
         self.source = source
         self.gold = gold
+        # the credentials in use, to mask where a server echoes them: fixed for the run, so
+        # read once here instead of scanning the environment for every request
+        self.secrets = echoed()
         self.stats = Stats()
         self.writer = PartWriter(out, params, inputs, options.flush_every, options.flush_seconds)
         self.limiter = RateLimiter(options.rpm, options.tpm)
@@ -336,7 +339,9 @@ class Sampler:
     ) -> None:
         """Count, grade and write the samples of one request; advance the progress bar."""
         gold = self.gold[request.problem_id]
-        rows = sample_rows(gold, self.options.model, request, choices, errors, latency)
+        rows = sample_rows(
+            gold, self.options.model, request, choices, errors, latency, self.secrets
+        )
         self.writer.add(rows)  # journaled first: counted only once it is on disk
         self.stats.count(choices, errors)
         if any(c is not None and e is None for c, e in zip(choices, errors, strict=True)):

@@ -15,7 +15,7 @@ from ttcalloc.artifacts.io import read_artifact, read_meta, write_artifact
 from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.backends import Recorded
 from ttcalloc.common.errors import InputError
-from ttcalloc.common.redact import echoed, mask_echo, redact_echo
+from ttcalloc.common.redact import mask_echo, redact
 from ttcalloc.sampler.journal import Journal
 from ttcalloc.sampler.options import CONSISTENT
 from ttcalloc.text import grading
@@ -126,12 +126,13 @@ def sample_rows(
     choices: list[Choice | None],
     errors: list[str | None],
     latency: float,
+    secrets: list[str],
 ) -> list[dict[str, Any]]:
     """The samples rows of one request, graded against the problem's gold answer; a credential
-    in use that the server echoed back (in a completion or an error) is masked."""
+    in use (``secrets``: :func:`ttcalloc.common.redact.echoed`, read once per run) that the
+    server echoed back in a completion or an error is masked."""
     now = datetime.now(timezone.utc)
     out = []
-    secrets = echoed()
     for j, (choice, error) in enumerate(zip(choices, errors, strict=True)):
         pred = correct = None
         chars = len(choice.text) if choice and choice.text is not None else None
@@ -159,7 +160,7 @@ def sample_rows(
                 "completion_chars": chars,
                 "latency_s": latency,
                 "finish_reason": _masked(choice.finish_reason if choice else None, secrets),
-                "error": None if error is None else redact_echo(error),
+                "error": None if error is None else redact(mask_echo(error, secrets)),
                 "seed": request.seed + j,
                 "timestamp": now,
             }
