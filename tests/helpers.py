@@ -117,3 +117,28 @@ def train_both(alloc: Path, problems: Path, budget: Any, out_dir: Path) -> dict[
         assert r.exit_code == 0, r.stderr
         out[learner] = out_dir / learner
     return out
+
+
+def heavy_tail_pass(n: int, seed: int, samples: int = 24) -> list[list[int]]:
+    """Vote labels of ``n`` pass@k problems (0 = correct), 35% never solved; the others solved
+    at a rate ~ Beta(1, 1.5); wrong answers among 1 to 7 per problem."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        p = 0.0 if rng.random() < 0.35 else rng.beta(1.0, 1.5)
+        correct = rng.random(samples) < p
+        wrong = rng.integers(1, 1 + rng.integers(1, 8), samples)
+        out.append([int(v) for v in np.where(correct, 0, wrong)])
+    return out
+
+
+def small_imitate_policy(tmp: Path, questions: int = 30) -> Path:
+    """A quick imitate policy (B = 1.5, 2 folds, 5 trees) on the small simulated pipeline."""
+    from ttcalloc.stages.train import TrainOptions, train_policy
+
+    p = sim_pipeline(tmp, questions)
+    out = p["tmp"] / "policy"
+    train_policy(p["alloc"], p["problems"], out, TrainOptions(budget=1.5, folds=2, n_estimators=5))
+    return out

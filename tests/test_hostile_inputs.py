@@ -11,19 +11,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import run_cli, sim_pipeline
-
-from ttcalloc.stages.train import TrainOptions, train_policy
+from helpers import run_cli, small_imitate_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    p = sim_pipeline(tmp_path_factory.mktemp("hostile"), 30)
-    out = p["tmp"] / "policy"
-    train_policy(p["alloc"], p["problems"], out, TrainOptions(budget=1.5, folds=2, n_estimators=5))
-    return out
+    return small_imitate_policy(tmp_path_factory.mktemp("hostile"))
 
 
 def _one_error_line(stderr: str) -> str:

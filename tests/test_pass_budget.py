@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import heavy_tail_pass, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,16 +29,7 @@ GRID = stopping.Grid(cap=SAMPLES, checkpoints=(1, 2, 4, 8, 16, 24), strategy="pa
 
 
 def _heavy_tail(n: int, seed: int) -> list[list[int]]:
-    """Pass@k problems, 35% never solved; the others solved at a rate ~ Beta(1, 1.5); wrong
-    answers among 1 to 7 per problem."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        p = 0.0 if rng.random() < 0.35 else rng.beta(1.0, 1.5)
-        correct = rng.random(SAMPLES) < p
-        wrong = rng.integers(1, 1 + rng.integers(1, 8), SAMPLES)
-        out.append([int(v) for v in np.where(correct, 0, wrong)])
-    return out
+    return heavy_tail_pass(n, seed, SAMPLES)
 
 
 def _replay(votes: list[list[int]], orders: int, seed: int) -> rp.Replays:

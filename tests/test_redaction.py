@@ -24,14 +24,9 @@ LONG_QUERY_KEY = "QKEYSECRET0123456789"
 
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from helpers import sim_pipeline
+    from helpers import small_imitate_policy
 
-    from ttcalloc.stages.train import TrainOptions, train_policy
-
-    p = sim_pipeline(tmp_path_factory.mktemp("redact"), 30)
-    out = p["tmp"] / "policy"
-    train_policy(p["alloc"], p["problems"], out, TrainOptions(budget=1.5, folds=2, n_estimators=5))
-    return out
+    return small_imitate_policy(tmp_path_factory.mktemp("redact"))
 
 
 def _files_text(*folders: Path) -> str:
