@@ -1,0 +1,270 @@
+"""The price table: per-model dollars per million tokens, from flags, a file, or litellm's map.
+
+Flags: ``--price MODEL=IN,OUT`` (dollars per million input and output tokens, repeatable) and
+``--prompt-tokens MODEL=N`` (the prompt length to assume where samples record none).  A prices
+file is JSON::
+
+    {"gpt-4": {"input": 30, "output": 60, "prompt_tokens": 550, "source": "OpenAI list price"}}
+
+A flag overrides the file; a model in neither is looked up in litellm's local cost map by the
+caller (``backends.prices``), and a model priced nowhere is a one-line error naming it.  The table
+is recorded in provenance (:meth:`PriceTable.to_json`) so later stages and ``run`` reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ttcalloc.common.errors import ArtifactError, InputError, MissingInputError
+from ttcalloc.core.prices import Price
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """Prices by model name, with where each came from (``flag``, a file path, ``litellm``)."""
+
+    prices: Mapping[str, Price] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+    prompt_lengths: Mapping[str, float] = field(default_factory=dict)  # --prompt-tokens
+
+    def __contains__(self, model: object) -> bool:
+        return model in self.prices
+
+    def get(self, model: str) -> Price | None:
+        """The model's price, with its ``--prompt-tokens`` length where one was given."""
+        p = self.prices.get(model)
+        n = self.prompt_lengths.get(model)
+        return p if p is None or n is None else Price(p.input, p.output, n)
+
+    def require(self, models: Iterable[str], hint: str = "") -> dict[str, Price]:
+        """The price of each model; a model without one is a one-line error naming it."""
+        out = {}
+        for m in models:
+            p = self.get(m)
+            if p is None:
+                raise InputError(
+                    f"no price for model {m!r}: give --price {m}=IN,OUT (dollars per million "
+                    f"input and output tokens) or a prices file{hint}"
+                )
+            out[m] = p
+        return out
+
+    def merged(self, other: PriceTable) -> PriceTable:
+        """This table with ``other``'s entries on top."""
+        return PriceTable(
+            {**self.prices, **other.prices},
+            {**self.sources, **other.sources},
+            {**self.prompt_lengths, **other.prompt_lengths},
+        )
+
+    def with_prompt_tokens(self, lengths: Mapping[str, float]) -> PriceTable:
+        """Assume these prompt lengths (tokens) for the named models' samples that record none."""
+        return PriceTable(self.prices, self.sources, {**self.prompt_lengths, **lengths})
+
+    def to_json(self) -> dict[str, dict[str, Any]]:
+        """The table as JSON (prices, prompt length, source), for provenance and policy.json."""
+        out = {}
+        for m in sorted(self.prices):
+            p = self.get(m)
+            assert p is not None
+            out[m] = {
+                "input": p.input,
+                "output": p.output,
+                "prompt_tokens": p.prompt_tokens,
+                "source": self.sources.get(m, ""),
+            }
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> PriceTable:
+        """Parse a table written by :meth:`to_json` (or a prices file); ``where`` names it."""
+        if not isinstance(data, dict):
+            raise ArtifactError(f"{where}: expected an object of model -> prices")
+        prices, sources = {}, {}
+        for m, entry in data.items():
+            if not isinstance(entry, dict):
+                raise ArtifactError(f"{where}: {m}: expected an object with input and output")
+            unknown = set(entry) - {"input", "output", "prompt_tokens", "source"}
+            if unknown:
+                raise ArtifactError(f"{where}: {m}: unknown field {sorted(unknown)[0]!r}")
+            try:
+                prices[str(m)] = Price(
+                    _number(entry.get("input"), f"{where}: {m}: input"),
+                    _number(entry.get("output"), f"{where}: {m}: output"),
+                    None
+                    if entry.get("prompt_tokens") is None
+                    else _number(entry["prompt_tokens"], f"{where}: {m}: prompt_tokens"),
+                )
+            except ValueError as exc:
+                raise ArtifactError(f"{where}: {m}: {exc}") from None
+            src = entry.get("source")
+            sources[str(m)] = str(src) if src else where
+        return cls(prices, sources)
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArtifactError(f"{what}: expected a number, found {value!r}")
+    x = float(value)
+    if not math.isfinite(x) or x < 0:
+        raise ArtifactError(f"{what}: {value!r} must be a finite number >= 0")
+    return x
+
+
+def parse_price_flags(values: Iterable[str]) -> PriceTable:
+    """``--price MODEL=IN,OUT`` values (dollars per million input, output tokens)."""
+    prices, sources = {}, {}
+    for v in values:
+        model, sep, rest = v.rpartition("=")
+        parts = rest.split(",")
+        try:
+            if not sep or not model.strip() or len(parts) != 2:
+                raise ValueError
+            p_in, p_out = float(parts[0]), float(parts[1])
+            prices[model.strip()] = Price(p_in, p_out)
+        except ValueError:
+            raise InputError(
+                f"--price {v!r}: expected MODEL=IN,OUT with dollars per million input and "
+                "output tokens, e.g. gpt-4=30,60"
+            ) from None
+        sources[model.strip()] = "--price"
+    return PriceTable(prices, sources)
+
+
+def parse_prompt_tokens(values: Iterable[str]) -> dict[str, float]:
+    """``--prompt-tokens MODEL=N`` values."""
+    out = {}
+    for v in values:
+        model, sep, rest = v.rpartition("=")
+        try:
+            if not sep or not model.strip():
+                raise ValueError
+            n = float(rest)
+            if not math.isfinite(n) or n < 0:
+                raise ValueError
+        except ValueError:
+            raise InputError(
+                f"--prompt-tokens {v!r}: expected MODEL=N with N tokens >= 0, e.g. gpt-4=550"
+            ) from None
+        out[model.strip()] = n
+    return out
+
+
+def load_prices_file(path: Path) -> PriceTable:
+    """Read a JSON prices file (see the module docstring)."""
+    if not path.exists():
+        raise MissingInputError(f"--prices {path}: no such file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"--prices {path}: not a JSON prices file ({exc})") from None
+    return PriceTable.from_json(data, str(path))
+
+
+def price_table(
+    flags: Iterable[str] = (), file: Path | None = None, prompt_tokens: Iterable[str] = ()
+) -> PriceTable:
+    """The table from a prices file and ``--price`` flags (flags win), with prompt lengths."""
+    table = load_prices_file(file) if file is not None else PriceTable()
+    table = table.merged(parse_price_flags(flags))
+    lengths = parse_prompt_tokens(prompt_tokens)
+    return table.with_prompt_tokens(lengths) if lengths else table
+
+
+@dataclass(frozen=True)
+class DollarCosts:
+    """Samples with ``cost_usd`` filled, and how each model's cost was found."""
+
+    samples: Any  # pl.DataFrame
+    how: dict[str, str]  # model -> "recorded" | "tokens" | "characters" (and mixes, "+"-joined)
+
+    def summary(self) -> str:
+        """One line: e.g. ``gpt-4: tokens estimated from characters; ...``."""
+        words = {
+            "recorded": "recorded dollar cost",
+            "tokens": "recorded tokens x price",
+            "characters": "tokens estimated from characters (4 per token) x price",
+            "prompt_length": "the model's --prompt-tokens for the prompt",
+            "mean_length": "the model's mean completion where a sample records no length",
+        }
+        parts = []
+        for m, how in sorted(self.how.items()):
+            parts.append(f"{m}: " + ", ".join(words.get(h, h) for h in how.split("+")))
+        return "; ".join(parts)
+
+
+def with_dollars(
+    samples: Any, table: PriceTable, questions: Any | None = None
+) -> DollarCosts:
+    """Fill ``cost_usd`` where it is null: tokens x the model's price.
+
+    Completion tokens come from ``completion_tokens``, else ``completion_chars`` / 4, else the
+    model's mean over the samples that have one (a failed program records no length).  Prompt
+    tokens come from ``prompt_tokens``, else the model's assumed prompt length
+    (``--prompt-tokens``), else the question's characters / 4 (``questions``: a frame of
+    ``problem_id, question``).  A recorded ``cost_usd`` is kept.  A model that needs a price and
+    has none is a one-line error naming it.
+    """
+    import numpy as np
+    import polars as pl
+
+    from ttcalloc.core.prices import sample_dollars, tokens_from_chars
+
+    cols = set(samples.columns)
+    for c in ("cost_usd", "prompt_tokens", "completion_tokens", "completion_chars"):
+        if c not in cols:
+            samples = samples.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
+    if questions is not None and "question_chars" not in cols:
+        q = questions.select(
+            pl.col("problem_id").cast(pl.String),
+            pl.col("question").str.len_chars().cast(pl.Float64).alias("question_chars"),
+        )
+        samples = samples.join(q, on="problem_id", how="left")
+    elif "question_chars" not in cols:
+        samples = samples.with_columns(pl.lit(None, dtype=pl.Float64).alias("question_chars"))
+    out, how = [], {}
+    for (model,), part in samples.group_by("model", maintain_order=True):
+        model = str(model)
+        recorded = part["cost_usd"].cast(pl.Float64).to_numpy().astype(np.float64)
+        need = np.isnan(recorded)
+        kinds = {"recorded"} if (~need).any() else set()
+        if need.any():
+            price = table.require([model])[model]
+            comp = part["completion_tokens"].cast(pl.Float64).to_numpy().astype(np.float64)
+            chars = part["completion_chars"].cast(pl.Float64).to_numpy().astype(np.float64)
+            est = np.isnan(comp) & need
+            comp = np.where(np.isnan(comp), tokens_from_chars(chars), comp)
+            if np.isnan(comp).any() and not np.isnan(comp).all():
+                # no length recorded (a failed program): charged the model's mean completion
+                comp = np.where(np.isnan(comp), np.nanmean(comp), comp)
+                kinds.add("mean_length")
+            prompt = part["prompt_tokens"].cast(pl.Float64).to_numpy().astype(np.float64)
+            no_prompt = np.isnan(prompt) & need
+            if price.prompt_tokens is not None:
+                prompt = np.where(np.isnan(prompt), price.prompt_tokens, prompt)
+                if no_prompt.any():
+                    kinds.add("prompt_length")
+            else:
+                qchars = part["question_chars"].cast(pl.Float64).to_numpy().astype(np.float64)
+                prompt = np.where(np.isnan(prompt), tokens_from_chars(qchars), prompt)
+                if no_prompt.any():
+                    est = est | no_prompt
+            missing = need & (np.isnan(comp) | np.isnan(prompt))
+            if missing.any():
+                raise InputError(
+                    f"model {model!r}: {int(missing.sum())} samples have no tokens, no "
+                    "characters and no recorded cost to price them by"
+                )
+            kinds.add("characters" if est.any() else "tokens")
+            recorded = np.where(need, sample_dollars(price, prompt, comp), recorded)
+        how[model] = "+".join(sorted(kinds))
+        out.append(part.with_columns(pl.Series("cost_usd", recorded, dtype=pl.Float64)))
+    frame = pl.concat(out) if out else samples
+    if "question_chars" not in cols:
+        frame = frame.drop("question_chars")
+    return DollarCosts(frame, how)
