@@ -286,7 +286,13 @@ def read_policy_file(folder: Path) -> dict[str, Any]:
     """policy.json of a policy folder, every field checked (:func:`check_policy`)."""
     path = Path(folder) / "policy.json"
     refuse_budget_folders(Path(folder))
-    return check_policy(read_json_artifact(path, POLICY), path)
+    data = read_json_artifact(path, POLICY)
+    if data.get("learner") == CASCADE_LEARNER:
+        raise InputError(
+            f"{folder}: a cascade policy (train --learner cascade): `ttcalloc evaluate` scores "
+            "it on replays; `run` and `allocate` do not answer with cascades yet"
+        )
+    return check_policy(data, path)
 
 
 def refuse_budget_folders(folder: Path) -> None:
@@ -300,3 +306,46 @@ def refuse_budget_folders(folder: Path) -> None:
             f"{folder}: holds one policy folder per budget ({', '.join(inside)}), not one "
             f"policy; give those, e.g. {folder / inside[0]}"
         )
+
+
+CASCADE_LEARNER = "cascade"
+
+
+def read_cascade_policy(folder: Path) -> dict[str, Any]:
+    """policy.json of a cascade policy (``train --learner cascade``), every field checked: the
+    models (distinct names), a cap of 1..MAX_SAMPLES per model, checkpoints, one mean dollar cost
+    per model, prices and mixing weight in range, model files inside the folder."""
+    path = Path(folder) / "policy.json"
+    data = read_json_artifact(path, POLICY)
+    c = _Checker(path, data)
+    c.choice("learner", data.get("learner"), (CASCADE_LEARNER,))
+    c.number("budget", data.get("budget"), positive=True)
+    c.choice("cost_unit", data.get("cost_unit"), ("usd",))
+    c.strings("features", data.get("features"))
+    cas = data.get("cascade")
+    if not isinstance(cas, dict):
+        raise c.fail("cascade", "expected an object")
+    models = c.strings("cascade.models", cas.get("models"), nonempty=True)
+    for key in ("caps", "checkpoints", "unit_cost_usd"):
+        if not isinstance(cas.get(key), list):
+            raise c.fail(f"cascade.{key}", f"expected a list, found {cas.get(key)!r}"[:200])
+    if len(cas["caps"]) != len(models) or len(cas["unit_cost_usd"]) != len(models):
+        raise c.fail("cascade", "caps and unit_cost_usd need one entry per model")
+    for i, cap in enumerate(cas["caps"]):
+        c.integer(f"cascade.caps[{i}]", cap, 1)
+        if cap > MAX_SAMPLES:
+            raise c.fail(f"cascade.caps[{i}]", f"{cap} is above {MAX_SAMPLES}")
+    for i, h in enumerate(cas["checkpoints"]):
+        c.integer(f"cascade.checkpoints[{i}]", h, 1)
+    for i, u in enumerate(cas["unit_cost_usd"]):
+        c.number(f"cascade.unit_cost_usd[{i}]", u, low=0.0)
+    lo = c.number("cascade.lambda_lo", cas.get("lambda_lo"), low=0.0)
+    if cas.get("lambda_hi") is not None:
+        hi = c.number("cascade.lambda_hi", cas.get("lambda_hi"), low=0.0)
+        if hi < lo:
+            raise c.fail("cascade.lambda_hi", f"{hi:g} is below lambda_lo {lo:g}")
+    c.number("cascade.p_lo", cas.get("p_lo"), low=0.0, high=1.0)
+    files = c.strings("model_files", data.get("model_files"), nonempty=True)
+    for i, name in enumerate(files):
+        c.model_file(f"model_files[{i}]", name)
+    return data

@@ -179,7 +179,8 @@ def train_cmd(
         str,
         typer.Option(
             help="stop (adaptive: decides after each sample whether to draw more, from replays "
-            "of the recorded samples), imitate (classify the oracle action from the question) "
+            "of the recorded samples), cascade (several models: stop, draw again or escalate), "
+            "imitate (classify the oracle action from the question) "
             "or plugin (predict p(a) from the question)."
         ),
     ] = "stop",
@@ -231,10 +232,20 @@ def train_cmd(
             "heavy-tailed; 0 for majority vote)."
         ),
     ] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            help="cascade: the models in cascade order, comma-separated (default: every model "
+            "of the curves, cheapest per sample first)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:
     """Learn a policy on the train split; calibrate it to the budget out of fold.
+
+    `cascade` learns, over several models priced in dollars, when to stop, draw again or
+    escalate to a stronger model (from replays of every model's samples).
 
     `stop` (the default) learns when to stop sampling from replays of the recorded samples
     (the gain from drawing more, against its cost); `imitate` and `plugin` pick one action per
@@ -281,7 +292,39 @@ def train_cmd(
             done = train_adaptive(allocation, problems, out, options, curves)
             return [TrainResult(Path(m.pop("out")), m) for m in done]
 
+    elif learner == "cascade":
+        from ttcalloc.stages.train_cascade import (
+            CascadeTrainOptions,
+            cascade_folder,
+            train_cascade,
+        )
+
+        if budget is None and budgets is None:
+            raise InputError("--learner cascade: give --budget B or --budgets B1,B2,... (dollars)")
+        options = CascadeTrainOptions(
+            budgets=_csv(budgets, "--budgets", float)
+            if budgets is not None
+            else ((budget,) if budget is not None else ()),
+            models=tuple(m.strip() for m in models.split(",") if m.strip()) if models else (),
+            features=group_names if features is not None else CascadeTrainOptions().features,
+            folds=folds,
+            seed=seed,
+            samples=samples,
+            max_depth=max_depth,
+            **({} if cap is None else {"cap": cap}),
+            **({} if n_estimators is None else {"n_estimators": n_estimators}),
+        )
+        inputs["samples"] = samples
+        if len(options.budgets) > 1:
+            policy_files = [str(cascade_folder(Path(), b) / "policy.json") for b in options.budgets]
+
+        def run() -> list[TrainResult]:
+            done = train_cascade(allocation, problems, out, options)
+            return [TrainResult(Path(m.pop("out")), m) for m in done]
+
     else:
+        if models is not None:
+            raise InputError(f"--models is for --learner cascade, not {learner}")
         for flag, given in [("--budgets", budgets), ("--cap", cap), ("--margin", margin)]:
             if given is not None:
                 raise InputError(f"{flag} is for --learner stop; {learner} trains one budget")

@@ -89,6 +89,9 @@ def _policy_cost_unit(folder: Path) -> str:
 def print_train(result: TrainResult) -> None:
     """Out-of-fold metrics of a trained policy against uniform at the same cost."""
     m = result.metrics
+    if m.get("learner") == "cascade":
+        print_cascade(result)
+        return
     unit = _policy_cost_unit(result.out)
     scored = "in-sample curves" if m["in_sample"] else f"{m['scored_on']} half"
     fallback = bool(m.get("shrink_fallback"))
@@ -146,6 +149,11 @@ def print_train(result: TrainResult) -> None:
 
 def print_report(report: dict[str, Any]) -> None:
     """One table per budget: accuracy, cost, gain vs uniform with its interval, regret."""
+    if report.get("cost_unit") == "usd" and all(
+        isinstance(p, dict) and "rows" in p for p in report.get("policies", {}).values()
+    ):
+        print_cascade_report(report)
+        return
     from rich import box
 
     from ttcalloc.stages.evaluate.render import label, realized
@@ -193,3 +201,75 @@ def print_report(report: dict[str, Any]) -> None:
         f"wrote [bold]{escape(report['out'])}/[/bold] (report.md, report.json, metrics.parquet"
         + (f", {escape(Path(report['plot']).name)})" if report.get("plot") else ")")
     )
+
+
+def print_cascade(result: TrainResult) -> None:
+    """A cascade's train metrics: dollars, accuracy, how often it reaches each model, and the
+    baselines tuned on the same train replays."""
+    m = result.metrics
+    table = Table(
+        title=f"policy (cascade, {' -> '.join(m['models'])}; on the train replays, in-sample)",
+        title_justify="left",
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("budget", f"${m['budget']:.5g} per question"),
+        ("expected dollars per question", f"${m['train_expected_cost']:.5g}"),
+        ("accuracy (train replays)", f"{m['train_accuracy_in_sample']:.3f}"),
+    ]
+    for model in m["models"]:
+        rows.append(
+            (
+                f"  {model}",
+                f"reached by {m['reached'][model]:.0%}, {m['mean_samples'][model]:.2f} samples",
+            )
+        )
+    mot = m.get("mot")
+    if mot:
+        a, b = mot["settings"]
+        name = m["models"]
+        rows.append(
+            (
+                "MoT rule tuned at the budget",
+                f"{mot['train_accuracy']:.3f} ({name[a['cheap']]} x{a['k']} < {a['threshold']:g}"
+                f" / x{b['k']} < {b['threshold']:g})",
+            )
+        )
+    singles = {k: v for k, v in m.get("single", {}).items() if v}
+    if singles:
+        best = max(singles, key=lambda k: singles[k]["train_accuracy"])
+        rows.append(
+            ("best single model at the budget", f"{singles[best]['train_accuracy']:.3f} ({best})")
+        )
+    for k, v in rows:
+        table.add_row(k, v)
+    err_console.print(table)
+
+
+def print_cascade_report(report: dict[str, Any]) -> None:
+    """Each cascade against the baselines its training tuned, in dollars, on the test split."""
+    for name, pol in report["policies"].items():
+        strong = pol["strongest"]
+        table = Table(
+            title=f"{name}: {' -> '.join(pol['models'])} (test split; {strong['model']} one "
+            f"sample: {strong['accuracy']:.3f} at ${strong['cost']:.5f})",
+            title_justify="left",
+        )
+        for col in ("budget", "method", "accuracy", "$ / question", "cascade - this"):
+            table.add_column(col, justify="left" if col == "method" else "right")
+        for r in pol["rows"]:
+            g = r["cascade_minus_this"]
+            table.add_row(
+                f"${r['budget']:.5g}",
+                r["method"],
+                f"{r['accuracy']:.3f}",
+                f"${r['cost']:.5f}",
+                "" if g is None else f"{signed(g['diff'])} {interval(g['lo'], g['hi'])}",
+            )
+        err_console.print(table)
+        for method, share in pol["reach_share"].items():
+            where = "not reached" if share is None else f"{share:.0%} of its dollars"
+            err_console.print(
+                f"  reaches {strong['model']}'s one-sample accuracy: {method}: {where}"
+            )

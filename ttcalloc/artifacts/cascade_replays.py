@@ -1,0 +1,95 @@
+"""Several models' recorded samples replayed in random orders, for cascades (train, evaluate).
+
+Samples are labelled as ``estimate`` labels them (wrong answers clustered per problem, so the
+same wrong answer of two models is one cluster), split into the halves ``estimate`` used (from
+the curves' provenance), and costed in dollars with the curves' price table.  Each model gets
+its own replay of the same problems; its orders have their own seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ttcalloc.artifacts.frames import CORRECT, assign_halves, input_path, vote_labels
+from ttcalloc.artifacts.io import check_known_ids, read_artifact
+from ttcalloc.artifacts.prices import PriceTable, with_dollars
+from ttcalloc.artifacts.schemas import SAMPLES
+from ttcalloc.common.errors import DataError
+from ttcalloc.core import replays as rp
+
+
+def prices_of(curves_meta: dict[str, Any], where: str) -> PriceTable:
+    """The price table the curves were costed with (``estimate --price``), if recorded."""
+    table = curves_meta.get("params", {}).get("prices")
+    return PriceTable.from_json(table, f"{where}: params.prices") if table else PriceTable()
+
+
+def load_model_replays(
+    samples_path: Path,
+    problems: Any,
+    problems_path: Path,
+    curves_meta: dict[str, Any],
+    models: Sequence[str],
+    ids: list[str],
+    half: str,
+    seed: int,
+    orders: int,
+    prices: PriceTable,
+) -> list[rp.Replays]:
+    """One replay per model (in ``models`` order) of the problems ``ids`` (that order), from
+    their ``half`` samples, in dollars.
+
+    Raises:
+        DataError: a model has no samples of some problem, or a sample cannot be priced.
+    """
+    import polars as pl
+
+    params = curves_meta.get("params", {})
+    samples = read_artifact(samples_path, SAMPLES).df
+    samples = samples.filter(pl.col("correct").is_not_null() & pl.col("error").is_null())
+    present = set(samples["model"].unique().to_list())
+    missing = [m for m in models if m not in present]
+    if missing:
+        raise DataError(
+            f"{samples_path}: no samples of model {missing[0]!r} (models: "
+            f"{', '.join(sorted(present))})"
+        )
+    samples = samples.filter(pl.col("model").is_in(list(models)))
+    check_known_ids(samples, problems, samples_path, problems_path, "not the curves' samples?")
+    samples = samples.filter(pl.col("problem_id").is_in(ids))
+    samples = vote_labels(samples, problems if input_path(curves_meta, "problems") else None)
+    samples = assign_halves(samples, float(params.get("holdout", 0.0)), int(params.get("seed", 0)))
+    samples = samples.filter(pl.col("half") == half)
+    samples = with_dollars(samples, prices, problems.select("problem_id", "question")).samples
+    samples = samples.with_columns(
+        pl.when(pl.col("vote") == CORRECT)
+        .then(pl.lit(0, dtype=pl.Int64))
+        .when(pl.col("vote").is_null())
+        .then(pl.lit(rp.ABSTAIN, dtype=pl.Int64))
+        .otherwise(pl.col("vote").rank("dense").over("problem_id").cast(pl.Int64))
+        .alias("_id")
+    )
+    out = []
+    for level, model in enumerate(models):
+        part = samples.filter(pl.col("model") == model).sort("problem_id", "sample_idx")
+        grouped = part.group_by("problem_id", maintain_order=True).agg("_id", "cost_usd")
+        by_id = {r[0]: r for r in grouped.iter_rows()}
+        lacking = [p for p in ids if p not in by_id]
+        if lacking:
+            raise DataError(
+                f"{samples_path}: model {model!r} has no {half}-half samples of problem "
+                f"{lacking[0]!r} ({len(lacking)} problems); a cascade needs every model on "
+                "every problem"
+            )
+        rows = [by_id[p] for p in ids]
+        out.append(
+            rp.replay(
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+                orders=orders,
+                seed=seed * 1009 + 7919 * (level + 1),
+            )
+        )
+    return out

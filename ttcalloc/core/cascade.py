@@ -1,0 +1,426 @@
+"""Cascades over several models on replays: states, options, Solve-step labels, the rule, its price.
+
+A cascade has models in an order (a *ladder*, cheapest first).  It draws samples one at a time;
+after each sample (and once before the first) it sees the state and chooses an *option*:
+
+- stop and answer with the majority vote of the current model's samples;
+- continue on the current model towards ``h`` samples (it draws one more, then decides again);
+- escalate to a later model ``l'`` (skipping those in between) towards ``h`` samples of it
+  (it draws one sample of ``l'``, then decides again).
+
+Before the first sample the options are "start on model ``l`` towards ``h``"; so a question may
+skip the cheap models altogether.  The answer is the vote of the *last* model drawn: replays
+showed a vote pooled across models is no better (see ``docs/cascades.md``), and the last model's
+vote makes every option's outcome a function of that model's samples alone, so the Solve step's
+labels do not depend on the path.
+
+With predicted gains ``g(s, o)`` (change in the final answer's correctness from the state's
+answer to option ``o``'s) and estimated extra dollars ``dc(s, o)``, the rule at price ``lam``
+takes ``argmax_o g - lam * dc`` and stops when no option is positive.  :func:`simulate` runs it
+on every replay order; :func:`calibrate` finds two neighbouring prices and the mix that meets a
+budget in expectation over the replays.
+
+Everything is numpy on :class:`~ttcalloc.core.replays.Replays` arrays, one per model, with the
+same problems and orders; cluster ids are shared across models (0 is the correct answer).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ttcalloc.core.replays import Replays
+from ttcalloc.core.stopping import STATE_FEATURES, state_features
+
+START = -1  # the level of the state before any sample
+ROW_FEATURES = (
+    "level",
+    "j",
+    *STATE_FEATURES,
+    "target_level",
+    "target_h",
+    "target_extra",
+    "escalate",
+)
+
+
+class CascadeBudgetError(ValueError):
+    """The budget is below what the cheapest path costs."""
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """The cascade's decision space: ``caps[l]`` most samples of model ``l`` and the checkpoints
+    an option may aim at (a continuation also aims at the next sample)."""
+
+    caps: tuple[int, ...]
+    checkpoints: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+
+    def __post_init__(self) -> None:
+        if not self.caps or min(self.caps) < 1:
+            raise ValueError("every model of a cascade needs a cap of at least 1")
+
+    @property
+    def levels(self) -> int:
+        return len(self.caps)
+
+    @cached_property
+    def states(self) -> tuple[tuple[int, int], ...]:
+        """``(level, j)``: the start ``(-1, 0)``, then ``j`` samples drawn of model ``level``."""
+        out = [(START, 0)]
+        for level, cap in enumerate(self.caps):
+            out.extend((level, j) for j in range(1, cap + 1))
+        return tuple(out)
+
+    @cached_property
+    def options(self) -> tuple[tuple[int, int], ...]:
+        """``(level, h)``: aim at ``h`` samples of model ``level``."""
+        return tuple((level, h) for level, cap in enumerate(self.caps) for h in range(1, cap + 1))
+
+    def state_index(self, level: int, j: int) -> int:
+        return 0 if level == START else 1 + sum(self.caps[:level]) + j - 1
+
+    def option_index(self, level: int, h: int) -> int:
+        return sum(self.caps[:level]) + h - 1
+
+    def _aims(self, level: int, lowest: int) -> list[int]:
+        cap = self.caps[level]
+        return sorted(
+            {lowest, *(h for h in self.checkpoints if h >= lowest), cap}
+            & set(range(lowest, cap + 1))
+        )
+
+    @cached_property
+    def allowed(self) -> NDArray[np.bool_]:
+        """``(S, O)``: which options each state may choose."""
+        out = np.zeros((len(self.states), len(self.options)), dtype=bool)
+        for s, (level, j) in enumerate(self.states):
+            if level != START and j < self.caps[level]:
+                for h in self._aims(level, j + 1):
+                    out[s, self.option_index(level, h)] = True
+            for later in range(level + 1, self.levels):
+                for h in self._aims(later, 1):
+                    out[s, self.option_index(later, h)] = True
+        return out
+
+    @cached_property
+    def successor(self) -> NDArray[np.int64]:
+        """``(S, O)``: the state after taking an option (one sample drawn); -1 where not allowed."""
+        out = np.full((len(self.states), len(self.options)), -1, dtype=np.int64)
+        for s, (level, j) in enumerate(self.states):
+            for o, (target, _) in enumerate(self.options):
+                if self.allowed[s, o]:
+                    out[s, o] = self.state_index(target, j + 1 if target == level else 1)
+        return out
+
+
+def _per_model(replays: Sequence[Replays]) -> None:
+    shapes = {r.ids.shape[:2] for r in replays}
+    if len(shapes) != 1:
+        raise ValueError("every model's replays need the same problems and orders")
+
+
+def _credit(replays: Replays, j: NDArray[np.int64]) -> NDArray[np.float64]:
+    """``(P, R)`` majority credit after ``j`` (P, R) samples (0 where ``j`` is 0)."""
+    idx = np.maximum(j - 1, 0)[..., None]
+    got = np.take_along_axis(replays.credit, idx, axis=2)[..., 0]
+    return np.where(j > 0, got, 0.0)
+
+
+def state_rows(
+    replays: Sequence[Replays], ladder: Ladder
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """``(P, R, S, 2 + len(STATE_FEATURES))`` state features and ``(P, R, S)`` reachability (the
+    model has that many samples for the problem).  The start state's features are NaN."""
+    _per_model(replays)
+    p, r = replays[0].ids.shape[:2]
+    width = 2 + len(STATE_FEATURES)
+    out = np.full((p, r, len(ladder.states), width), np.nan)
+    ok = np.zeros((p, r, len(ladder.states)), dtype=bool)
+    out[:, :, 0, :2] = (START, 0)
+    ok[:, :, 0] = True
+    for level, rep in enumerate(replays):
+        feats = state_features(rep)[..., : len(STATE_FEATURES)]
+        cap = ladder.caps[level]
+        t = min(cap, rep.max_samples)
+        s0 = ladder.state_index(level, 1)
+        out[:, :, s0 : s0 + t, 0] = level
+        out[:, :, s0 : s0 + t, 1] = np.arange(1, t + 1)
+        out[:, :, s0 : s0 + t, 2:] = feats[:, :, :t]
+        ok[:, :, s0 : s0 + t] = np.arange(1, t + 1)[None, None, :] <= rep.n[:, None, None]
+    return out, ok
+
+
+def labels(
+    replays: Sequence[Replays], ladder: Ladder
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """The Solve step's labels ``(P, R, S, O)``: the realized change in the final answer's
+    correctness from each state to each option's target on that order, and which are usable
+    (allowed, and both ends within the problem's samples)."""
+    _, ok = state_rows(replays, ladder)
+    p, r = replays[0].ids.shape[:2]
+    now = np.zeros((p, r, len(ladder.states)))
+    for s, (level, j) in enumerate(ladder.states):
+        if level != START and j <= replays[level].max_samples:
+            now[:, :, s] = replays[level].credit[:, :, j - 1]
+    then = np.zeros((p, r, len(ladder.options)))
+    reach = np.zeros((p, r, len(ladder.options)), dtype=bool)
+    for o, (level, h) in enumerate(ladder.options):
+        rep = replays[level]
+        if h <= rep.max_samples:
+            then[:, :, o] = rep.credit[:, :, h - 1]
+            reach[:, :, o] = (h <= rep.n)[:, None]
+    gain = then[:, :, None, :] - now[:, :, :, None]
+    valid = ok[:, :, :, None] & reach[:, :, None, :] & ladder.allowed[None, None]
+    return np.where(valid, gain, 0.0), valid
+
+
+def extra_dollars(
+    replays: Sequence[Replays], ladder: Ladder, unit_cost: Sequence[float]
+) -> NDArray[np.float64]:
+    """``(P, R, S, O)`` estimated extra dollars of each option: on the current model, the samples
+    still to draw times the mean cost of those drawn (known online); on a later model, ``h``
+    times its mean cost per sample (``unit_cost``, from training)."""
+    p, r = replays[0].ids.shape[:2]
+    out = np.zeros((p, r, len(ladder.states), len(ladder.options)))
+    for s, (level, j) in enumerate(ladder.states):
+        for o, (target, h) in enumerate(ladder.options):
+            if not ladder.allowed[s, o]:
+                continue
+            if target == level:
+                rep = replays[level]
+                jj = min(j, rep.max_samples)
+                per = rep.cost[:, :, jj - 1] / jj
+                out[:, :, s, o] = (h - j) * per
+            else:
+                out[:, :, s, o] = h * unit_cost[target]
+    return out
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where each (problem, order) stopped at one price: level, samples of each model drawn,
+    dollars spent and the final answer's credit."""
+
+    level: NDArray[np.int64]  # (P, R) last model drawn
+    drawn: NDArray[np.int64]  # (P, R, L) samples drawn of each model
+    cost: NDArray[np.float64]  # (P, R)
+    credit: NDArray[np.float64]  # (P, R)
+
+
+def simulate(
+    replays: Sequence[Replays],
+    ladder: Ladder,
+    gains: NDArray[np.float64],
+    extra: NDArray[np.float64],
+    usable: NDArray[np.bool_],
+    lam: float,
+) -> Paths:
+    """Run the rule at price ``lam`` on every order: from the start state take the best option
+    (predicted gain minus ``lam`` times its extra dollars) while one is positive.
+
+    ``gains`` and ``extra`` are ``(P, R, S, O)``; ``usable`` marks the options the replays can
+    follow (the samples exist), so an option past a problem's samples is never taken.  A path
+    at the start draws one sample of its best option even when none is positive (a question is
+    always answered); at an infinite price, of its cheapest option.
+    """
+    p, r = gains.shape[:2]
+    with np.errstate(invalid="ignore"):
+        price = np.where(extra > 0, lam * extra, 0.0)
+    value = np.where(usable, gains - price, -np.inf)
+    state = np.zeros((p, r), dtype=np.int64)
+    pi, ri = np.meshgrid(np.arange(p), np.arange(r), indexing="ij")
+    levels = np.array([lv for lv, _ in ladder.states], dtype=np.int64)
+    js = np.array([j for _, j in ladder.states], dtype=np.int64)
+    drawn = np.zeros((p, r, ladder.levels), dtype=np.int64)
+    active = np.ones((p, r), dtype=bool)
+    for step in range(len(ladder.states)):
+        v = value[pi, ri, state]  # (P, R, O)
+        best = v.argmax(axis=2)
+        top = np.take_along_axis(v, best[..., None], axis=2)[..., 0]
+        if step == 0:  # a question is always answered: at an infinite price, the cheapest start
+            cheapest = np.where(usable[:, :, 0], extra[:, :, 0], np.inf).argmin(axis=2)
+            best = np.where(np.isfinite(top), best, cheapest)
+            top = np.where(np.isfinite(top), top, 0.0)
+        go = active & ((top > 0) | (step == 0))
+        if not go.any():
+            break
+        state = np.where(go, ladder.successor[state, best], state)
+        active = go
+        at_level, at_j = levels[state], js[state]
+        for m in range(ladder.levels):
+            drawn[:, :, m] = np.where(go & (at_level == m), at_j, drawn[:, :, m])
+    level, j = levels[state], js[state]
+    cost = np.zeros((p, r))
+    credit = np.zeros((p, r))
+    for m, rep in enumerate(replays):
+        d = drawn[:, :, m]
+        idx = np.maximum(d - 1, 0)[..., None]
+        c = np.take_along_axis(rep.cost, idx, axis=2)[..., 0]
+        cost += np.where(d > 0, c, 0.0)
+        credit = np.where(level == m, _credit(rep, np.where(level == m, j, 0)), credit)
+    return Paths(level, drawn, cost, credit)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Two neighbouring prices and the weight on the lower (costlier) one that meets the budget
+    (as :class:`ttcalloc.core.stopping.Calibration`)."""
+
+    lam_lo: float
+    lam_hi: float
+    p_lo: float
+    cost: float
+    slack: bool = False
+
+
+def mean_cost(
+    replays: Sequence[Replays],
+    ladder: Ladder,
+    gains: NDArray[np.float64],
+    extra: NDArray[np.float64],
+    usable: NDArray[np.bool_],
+    lam: float,
+) -> float:
+    """Mean dollars per problem (averaged over orders) at price ``lam``."""
+    return float(simulate(replays, ladder, gains, extra, usable, lam).cost.mean())
+
+
+def calibrate(
+    replays: Sequence[Replays],
+    ladder: Ladder,
+    gains: NDArray[np.float64],
+    extra: NDArray[np.float64],
+    usable: NDArray[np.bool_],
+    budget: float,
+    steps: int = 60,
+) -> Calibration:
+    """Prices meeting ``budget`` in expectation over the replays: a bisection on ``log lam``
+    (the cost falls as the price rises), then the mix of the two ends that meets it exactly.
+
+    Raises:
+        CascadeBudgetError: even an infinite price (one sample of the cheapest start) costs more.
+    """
+
+    def cost(lam: float) -> float:
+        return mean_cost(replays, ladder, gains, extra, usable, lam)
+
+    free = cost(0.0)
+    if free <= budget:
+        return Calibration(0.0, 0.0, 0.0, free, slack=True)
+    cheapest = cost(np.inf)
+    if cheapest > budget * (1 + 1e-12):
+        raise CascadeBudgetError(
+            f"budget {budget:g} is below the cost of the cheapest path ({cheapest:.4g})"
+        )
+    pos = extra[usable & (extra > 0)]
+    g = gains[usable & (gains > 0)]
+    if not len(pos) or not len(g):
+        return Calibration(np.inf, np.inf, 0.0, cheapest)
+    lo = float(np.log(max(g.min(), 1e-12) / pos.max())) - 1.0  # cost(exp(lo)) == free
+    hi = float(np.log(g.max() / max(pos.min(), 1e-300))) + 1.0  # nothing positive: cheapest
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        if cost(float(np.exp(mid))) <= budget:
+            hi = mid
+        else:
+            lo = mid
+    lam_lo, lam_hi = float(np.exp(lo)), float(np.exp(hi))
+    c_lo, c_hi = cost(lam_lo), cost(lam_hi)
+    if c_hi > budget:  # the cost did not fall back within the bracket: the cheapest path
+        lam_hi, c_hi = np.inf, cheapest
+    p_lo = 0.0 if c_lo <= c_hi else float(np.clip((budget - c_hi) / (c_lo - c_hi), 0.0, 1.0))
+    return Calibration(lam_lo, lam_hi, p_lo, p_lo * c_lo + (1 - p_lo) * c_hi)
+
+
+def mixed_outcome(
+    replays: Sequence[Replays],
+    ladder: Ladder,
+    gains: NDArray[np.float64],
+    extra: NDArray[np.float64],
+    usable: NDArray[np.bool_],
+    cal: Calibration,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Per-problem expected accuracy, dollars, and ``(P, L)`` mean samples of each model of the
+    calibrated (mixed) rule."""
+    hi = simulate(replays, ladder, gains, extra, usable, cal.lam_hi)
+    lo = simulate(replays, ladder, gains, extra, usable, cal.lam_lo) if cal.p_lo > 0 else hi
+    w = cal.p_lo
+
+    def mix(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+        out: NDArray[np.float64] = w * a.mean(axis=1) + (1 - w) * b.mean(axis=1)
+        return out
+
+    return (
+        mix(lo.credit, hi.credit),
+        mix(lo.cost, hi.cost),
+        mix(lo.drawn.astype(np.float64), hi.drawn.astype(np.float64)),
+    )
+
+
+def mot_rule(
+    cheap: Replays, strong: Replays, k: int, threshold: float, strong_k: int = 1
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The MoT cascade (Yue et al., ICLR 2024): ``k`` samples of the cheap model; when the
+    leading answer's share is below ``threshold``, ``strong_k`` samples of the strong model
+    answer instead.  Per-problem accuracy, dollars and escalation rate, averaged over orders."""
+    kk = np.minimum(k, cheap.n)[:, None]  # (P, 1)
+    idx = (kk - 1)[..., None]
+    top = np.take_along_axis(cheap.top1, np.broadcast_to(idx, (*cheap.top1.shape[:2], 1)), 2)
+    share = top[..., 0] / kk
+    up = share < threshold
+    c_cheap = np.take_along_axis(cheap.cost, np.broadcast_to(idx, (*cheap.cost.shape[:2], 1)), 2)
+    c_cheap = c_cheap[..., 0]
+    a_cheap = np.take_along_axis(
+        cheap.credit, np.broadcast_to(idx, (*cheap.credit.shape[:2], 1)), 2
+    )[..., 0]
+    sk = np.minimum(strong_k, strong.n)[:, None]
+    sidx = np.broadcast_to((sk - 1)[..., None], (*strong.cost.shape[:2], 1))
+    c_strong = np.take_along_axis(strong.cost, sidx, 2)[..., 0]
+    a_strong = np.take_along_axis(strong.credit, sidx, 2)[..., 0]
+    acc = np.where(up, a_strong, a_cheap).mean(axis=1)
+    cost = (c_cheap + np.where(up, c_strong, 0.0)).mean(axis=1)
+    return acc, cost, up.mean(axis=1).astype(np.float64)
+
+
+def single_model(rep: Replays, k: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-problem accuracy and dollars of ``maj@k`` of one model, averaged over orders."""
+    kk = np.minimum(k, rep.n)[:, None]
+    idx = np.broadcast_to((kk - 1)[..., None], (*rep.cost.shape[:2], 1))
+    return (
+        np.take_along_axis(rep.credit, idx, 2)[..., 0].mean(axis=1),
+        np.take_along_axis(rep.cost, idx, 2)[..., 0].mean(axis=1),
+    )
+
+
+def hull_mix(points: Sequence[tuple[float, float]], budget: float) -> tuple[int, int, float] | None:
+    """On the upper concave hull of ``(cost, accuracy)`` points, the two neighbours around
+    ``budget`` and the weight on the first (costlier) one: ``(i, j, w)``; None when even the
+    cheapest point costs more than the budget.  At or above the costliest hull point, that point
+    alone (``w`` 1)."""
+    pts = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    hull: list[int] = []
+    for i in pts:
+        c, a = points[i]
+        if hull and a <= points[hull[-1]][1]:
+            continue  # dominated: costs no less and is no better
+        while len(hull) >= 2:
+            (c1, a1), (c2, a2) = points[hull[-2]], points[hull[-1]]
+            if (a2 - a1) * (c - c1) <= (a - a1) * (c2 - c1):
+                hull.pop()
+            else:
+                break
+        hull.append(i)
+    if not hull or points[hull[0]][0] > budget * (1 + 1e-12):
+        return None
+    for lo, hi in itertools.pairwise(hull):
+        if points[lo][0] <= budget <= points[hi][0]:
+            span = points[hi][0] - points[lo][0]
+            w = 1.0 if span <= 0 else (budget - points[lo][0]) / span
+            return hi, lo, w
+    return hull[-1], hull[-1], 1.0

@@ -1,0 +1,248 @@
+"""A learned cascade over several models: the gain model, its calibration, the policy folder.
+
+The gain model predicts, from a state (the current model and what its samples say) and an
+option (a target model and number of samples), the change in the final answer's correctness;
+it is fit on the Solve step's realized labels (:func:`ttcalloc.core.cascade.labels`) of the train
+problems' replays, ``folds`` boosters each fit without one fold of problems, averaged.  Identical
+rows are fit once, weighted by their count.  One price is calibrated per budget on the train
+replays (:func:`ttcalloc.core.cascade.calibrate`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ttcalloc.artifacts.io import atomic_folder, write_json_artifact
+from ttcalloc.artifacts.schemas import POLICY
+from ttcalloc.common.errors import ArtifactError
+from ttcalloc.core import cascade as cc
+from ttcalloc.core.replays import Replays
+from ttcalloc.core.rows import unique_rows
+from ttcalloc.learn import features as feats
+from ttcalloc.learn.learners import (
+    Expected,
+    feature_names_stored,
+    load_booster,
+)
+from ttcalloc.learn.stopping import GainModel, StopOptions, _map, fit_gain
+
+LEARNER = "cascade"
+
+
+def option_rows(
+    states: NDArray[np.float64],
+    question: NDArray[np.float64] | None,
+    ladder: cc.Ladder,
+    valid: NDArray[np.bool_],
+) -> tuple[NDArray[np.float64], tuple[NDArray[np.intp], ...]]:
+    """Model inputs at every usable ``(problem, order, state, option)``: the state's features,
+    the question's, then the option's (:data:`ttcalloc.core.cascade.ROW_FEATURES` order, the
+    question's features between state and option); and the positions, for scattering back."""
+    opt = np.array(ladder.options, dtype=np.float64)
+    sl = np.array([lv for lv, _ in ladder.states], dtype=np.float64)
+    sj = np.array([j for _, j in ladder.states], dtype=np.float64)
+    pos = np.nonzero(valid)
+    p_, _, s_, o_ = pos
+    tl, th = opt[o_, 0], opt[o_, 1]
+    extra = np.where(tl == sl[s_], th - sj[s_], th)
+    parts = [states[pos[:3]]]
+    if question is not None and question.shape[1]:
+        parts.append(question[p_])
+    parts.append(np.stack([tl, th, extra, (tl != sl[s_]).astype(np.float64)], axis=1))
+    return np.ascontiguousarray(np.concatenate(parts, axis=1)), pos
+
+
+def row_names(feature_names: Sequence[str]) -> list[str]:
+    """Column names of :func:`option_rows` (stored in the model files and checked on load)."""
+    names = list(cc.ROW_FEATURES)
+    return [*names[:-4], *(f"q_{n}" for n in feature_names), *names[-4:]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Replays of a set of problems with everything the rule needs but the price."""
+
+    replays: list[Replays]
+    question: NDArray[np.float64] | None
+    usable: NDArray[np.bool_]  # (P, R, S, O)
+    extra: NDArray[np.float64]  # (P, R, S, O) estimated extra dollars
+    gains: NDArray[np.float64] | None = None  # (P, R, S, O) predicted gains
+
+
+def prepare(
+    replays: list[Replays],
+    question: NDArray[np.float64] | None,
+    ladder: cc.Ladder,
+    unit_cost: Sequence[float],
+) -> Prepared:
+    """Usable options and their extra dollars on these replays."""
+    _, usable = cc.labels(replays, ladder)
+    return Prepared(replays, question, usable, cc.extra_dollars(replays, ladder, unit_cost))
+
+
+def fit_cascade(
+    prep: Prepared,
+    ladder: cc.Ladder,
+    fold: NDArray[np.int64],
+    opts: StopOptions,
+    threads: int = 1,
+) -> tuple[GainModel, int]:
+    """The fold boosters of the gain model (on the first ``opts.fit_orders`` orders), and the
+    number of distinct training rows."""
+    reps = [_orders(r, opts.fit_orders) for r in prep.replays]
+    states, _ = cc.state_rows(reps, ladder)
+    gains, valid = cc.labels(reps, ladder)
+    x, pos = option_rows(states, prep.question, ladder, valid)
+    y = gains[pos]
+    problem = pos[0]
+    first, inverse = unique_rows(np.concatenate([x, problem[:, None].astype(np.float64)], 1))
+    counts = np.bincount(inverse, minlength=len(first)).astype(np.float64)
+    mean_y = np.bincount(inverse, weights=y, minlength=len(first)) / counts
+    x_u, fold_u = x[first], fold[problem[first]]
+    # rows of one problem only: fold membership is per distinct row
+    folds = sorted(set(fold.tolist()))
+
+    def fit_one(f: int) -> Any:
+        keep = fold_u != f
+        return fit_gain(x_u[keep], mean_y[keep], opts, counts[keep])
+
+    boosters = _map(fit_one, folds, threads)
+    return GainModel(boosters), len(first)
+
+
+def _orders(rep: Replays, r: int) -> Replays:
+    """The first ``r`` orders of a replay."""
+    from dataclasses import fields, replace
+
+    cut = {}
+    for f in fields(rep):
+        v = getattr(rep, f.name)
+        if isinstance(v, np.ndarray) and v.ndim >= 3:
+            cut[f.name] = v[:, :r]
+    return replace(rep, **cut)
+
+
+def predict(model: GainModel, prep: Prepared, ladder: cc.Ladder, threads: int = 1) -> Prepared:
+    """``prep`` with the gain model's predictions at every usable option (0 elsewhere); each
+    distinct row is predicted once."""
+    states, _ = cc.state_rows(prep.replays, ladder)
+    x, pos = option_rows(states, prep.question, ladder, prep.usable)
+    first, inverse = unique_rows(x)
+    pred = model.predict_distinct(x[first], threads)[inverse]
+    out = np.zeros(prep.usable.shape)
+    out[pos] = pred
+    return Prepared(prep.replays, prep.question, prep.usable, prep.extra, out)
+
+
+@dataclass
+class CascadePolicy:
+    """Models in order, caps, features, the gain model and the calibrated prices."""
+
+    models: list[str]
+    ladder: cc.Ladder
+    unit_cost: list[float]  # mean dollars per sample of each model (train)
+    feature_names: list[str]
+    subjects: list[str] | None
+    model: GainModel
+    calibration: cc.Calibration
+    info: dict[str, Any]
+
+    learner = LEARNER
+
+    def question_matrix(self, questions: Sequence[str]) -> NDArray[np.float64] | None:
+        if not self.feature_names:
+            return None
+        x: NDArray[np.float64] = feats.matrix(
+            feats.by_names(self.feature_names),
+            list(questions),
+            [{}] * len(questions),
+            self.subjects,
+        )
+        return x
+
+    def outcome(
+        self, replays: list[Replays], questions: Sequence[str], threads: int = 1
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Per-problem expected accuracy, dollars and samples of each model on replays."""
+        prep = prepare(replays, self.question_matrix(questions), self.ladder, self.unit_cost)
+        prep = predict(self.model, prep, self.ladder, threads)
+        assert prep.gains is not None
+        return cc.mixed_outcome(
+            replays, self.ladder, prep.gains, prep.extra, prep.usable, self.calibration
+        )
+
+    def save(self, folder: Path, meta: dict[str, Any]) -> None:
+        """The gain models (UBJ) and policy.json, written to a temporary folder and renamed."""
+        cal = self.calibration
+        names = row_names(self.feature_names)
+        with (
+            atomic_folder(folder, "policy.json") as tmp,
+            feature_names_stored(self.model.boosters, names),
+        ):
+            files = self.model.save(tmp)
+            body = {
+                "artifact": POLICY.name,
+                "schema_version": POLICY.version,
+                "learner": LEARNER,
+                "cascade": {
+                    "models": self.models,
+                    "caps": list(self.ladder.caps),
+                    "checkpoints": list(self.ladder.checkpoints),
+                    "unit_cost_usd": self.unit_cost,
+                    "answer": "the majority vote of the last model drawn",
+                    "lambda_lo": cal.lam_lo,
+                    "lambda_hi": None if not np.isfinite(cal.lam_hi) else cal.lam_hi,
+                    "p_lo": cal.p_lo,
+                    "slack": cal.slack,
+                },
+                "features": self.feature_names,
+                "subjects": self.subjects,
+                "row_features": names,
+                "model_files": files,
+                **meta,
+            }
+            write_json_artifact(tmp / "policy.json", body, POLICY)
+        self.info = body
+
+    @classmethod
+    def load(cls, path: str | Path) -> CascadePolicy:
+        """A policy folder written by ``ttcalloc train --learner cascade`` (every field checked)."""
+        from ttcalloc.artifacts.policy_file import read_cascade_policy
+
+        folder = Path(path)
+        meta = read_cascade_policy(folder)
+        cas = meta["cascade"]
+        ladder = cc.Ladder(
+            tuple(int(c) for c in cas["caps"]), tuple(int(c) for c in cas["checkpoints"])
+        )
+        lam_hi = cas["lambda_hi"]
+        cal = cc.Calibration(
+            float(cas["lambda_lo"]),
+            np.inf if lam_hi is None else float(lam_hi),
+            float(cas["p_lo"]),
+            float(meta.get("metrics", {}).get("train_expected_cost", np.nan)),
+            bool(cas.get("slack", False)),
+        )
+        names = [str(n) for n in meta["features"]]
+        columns = row_names(names)
+        if list(meta.get("row_features", columns)) != columns:
+            raise ArtifactError(f"{folder}: row_features do not match features")
+        expected = Expected("reg:squarederror", len(columns), None, tuple(columns))
+        files = [str(f) for f in meta["model_files"]]
+        model = GainModel([load_booster(folder / f, expected) for f in files])
+        return cls(
+            [str(m) for m in cas["models"]],
+            ladder,
+            [float(c) for c in cas["unit_cost_usd"]],
+            names,
+            meta.get("subjects"),
+            model,
+            cal,
+            meta,
+        )

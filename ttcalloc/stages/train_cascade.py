@@ -1,0 +1,304 @@
+"""``ttcalloc train --learner cascade``: a learned cascade over several models in dollars.
+
+Load: dollar curves of several models (``estimate --price ...``), the problems' train split and
+the samples behind the curves, each model's fit half replayed in random orders.  Compute: the
+fold models of the gain of each option (stop, draw again, escalate to a later model), fit once;
+for each budget one price calibrated on the train replays, and the baselines tuned on the same
+train replays at that budget: the MoT threshold rule and the best single model.  Write: one
+policy folder per budget (UBJ models + policy.json), atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ttcalloc.artifacts.answering import answering
+from ttcalloc.artifacts.cascade_replays import load_model_replays, prices_of
+from ttcalloc.artifacts.io import check_output, provenance, read_artifact, recorded_input
+from ttcalloc.artifacts.schemas import CURVES, POLICY, PROBLEMS, require_labels
+from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.common.hashing import seeded_folds
+from ttcalloc.common.settings import fit_threads
+from ttcalloc.core import cascade as cc
+from ttcalloc.core.replays import Replays
+from ttcalloc.learn import features as feats
+from ttcalloc.learn.cascade import CascadePolicy, fit_cascade, predict, prepare
+from ttcalloc.learn.learners import xgboost_version
+from ttcalloc.learn.stopping import StopOptions
+
+DEFAULT_FEATURES = ("text", "numbers", "symbols")
+MOT_KS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32)
+MOT_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+@dataclass(frozen=True)
+class CascadeTrainOptions:
+    """Models, budgets, caps, features, cross-fitting, replays and the gain model."""
+
+    budgets: tuple[float, ...] = ()
+    models: tuple[str, ...] = ()  # in cascade order; default: cheapest per sample first
+    cap: int = 16  # most samples of any one model per question (lowered to the fit half)
+    features: tuple[str, ...] = DEFAULT_FEATURES
+    folds: int = 5
+    seed: int = 0
+    orders: int = 30  # replay orders per train problem for calibration
+    fit_orders: int = 10  # of which the first few make training rows
+    n_estimators: int = 150
+    max_depth: int = 4
+    learning_rate: float = 0.08
+    samples: Path | None = None
+
+    def check(self) -> None:
+        if not self.budgets:
+            raise InputError("give --budget B or --budgets B1,B2,... (dollars per question)")
+        for b in self.budgets:
+            if not (np.isfinite(b) and b > 0):
+                raise InputError(f"--budget {b}: must be a positive number of dollars")
+        if len(set(self.budgets)) != len(self.budgets):
+            raise InputError("--budgets: a budget is repeated")
+        if self.cap < 1:
+            raise InputError(f"--cap {self.cap}: must be at least 1")
+        if self.folds < 2:
+            raise InputError(f"--folds {self.folds}: need at least 2")
+        if self.fit_orders < 1 or self.orders < 1:
+            raise InputError("--orders and --fit-orders must be at least 1")
+        if len(set(self.models)) != len(self.models):
+            raise InputError(f"--models {','.join(self.models)}: a model is repeated")
+        feats.select(self.features)
+
+
+def cascade_folder(out: Path, budget: float) -> Path:
+    """Where ``--budgets`` puts one budget's policy: ``OUT/b<budget>``."""
+    return Path(out) / f"b{budget:g}"
+
+
+def _order(models: Sequence[str], reps: list[Replays], given: Sequence[str]) -> list[int]:
+    """Indices of ``models`` in cascade order: as given, else by mean dollars per sample."""
+    if given:
+        return [list(models).index(m) for m in given]
+    unit = [
+        float(np.nanmean(r.cost[:, 0, 0] - (r.fixed if r.fixed is not None else 0))) for r in reps
+    ]
+    return sorted(range(len(models)), key=lambda i: unit[i])
+
+
+def unit_costs(reps: Sequence[Replays]) -> list[float]:
+    """Mean dollars per sample of each model over the replays' problems (all their samples)."""
+    out = []
+    for r in reps:
+        total = np.take_along_axis(r.cost[:, 0, :], (r.n - 1)[:, None], axis=1)[:, 0]
+        out.append(float((total / r.n).mean()))
+    return out
+
+
+def tune_mot(reps: Sequence[Replays], budget: float) -> dict[str, Any] | None:
+    """The MoT rule tuned on these replays at ``budget``: every (cheap model, k, threshold)
+    with the last model as the strong one answering with one sample, then the mix of two
+    settings on the upper hull of (dollars, accuracy) that meets the budget."""
+    strong = len(reps) - 1
+    settings, points = [], []
+    for cheap in range(strong):
+        for k in MOT_KS:
+            if k > int(reps[cheap].n.min()):
+                continue
+            for th in MOT_THRESHOLDS:
+                acc, cost, _ = cc.mot_rule(reps[cheap], reps[strong], k, th)
+                settings.append({"cheap": cheap, "k": k, "threshold": th})
+                points.append((float(cost.mean()), float(acc.mean())))
+    mix = cc.hull_mix(points, budget)
+    if mix is None:
+        return None
+    i, j, w = mix
+    return {
+        "settings": [settings[i], settings[j]],
+        "weight": w,
+        "train_accuracy": (w * points[i][1] + (1 - w) * points[j][1]),
+    }
+
+
+def tune_single(reps: Sequence[Replays], budget: float) -> list[dict[str, Any] | None]:
+    """Each model's uniform allocation at ``budget`` on these replays: the two ``maj@k`` on its
+    hull and the mix that meets the budget (None: its one sample costs more)."""
+    out: list[dict[str, Any] | None] = []
+    for rep in reps:
+        ks = list(range(1, int(rep.n.min()) + 1))
+        points = []
+        for k in ks:
+            acc, cost = cc.single_model(rep, k)
+            points.append((float(cost.mean()), float(acc.mean())))
+        mix = cc.hull_mix(points, budget)
+        if mix is None:
+            out.append(None)
+            continue
+        i, j, w = mix
+        out.append(
+            {
+                "ks": [ks[i], ks[j]],
+                "weight": w,
+                "train_accuracy": w * points[i][1] + (1 - w) * points[j][1],
+            }
+        )
+    return out
+
+
+def train_cascade(
+    curves_path: Path,
+    problems_path: Path,
+    out: Path,
+    options: CascadeTrainOptions,
+) -> list[dict[str, Any]]:
+    """Train a cascade on the train split's replays and save one policy per budget.
+
+    Args:
+        curves_path: dollar curves of several models (``estimate --price ...``).
+        problems_path: problems (questions, split).
+        out: the policy folder; with several budgets, one folder per budget under it
+            (:func:`cascade_folder`).
+        options: budgets, models (order), cap, features, folds, replays.
+
+    Returns:
+        Per budget: the policy folder and train metrics (expected dollars, in-sample accuracy,
+        escalation shares, the tuned MoT rule and best single model).
+    """
+    import polars as pl
+
+    options.check()
+    curves_art = read_artifact(curves_path, CURVES)
+    unit = curves_art.meta.get("cost_unit")
+    if unit != "usd":
+        raise InputError(
+            f"{curves_path}: costs are in {unit}, not dollars; a cascade needs dollar curves: "
+            "run `ttcalloc estimate --price MODEL=IN,OUT ...` (or --prices FILE)"
+        )
+    curves = curves_art.df
+    problems = read_artifact(problems_path, PROBLEMS).df
+    require_labels(problems, problems_path, "train")
+    models_all = sorted(set(curves["model"].to_list())) if "model" in curves.columns else []
+    if len(models_all) < 2:
+        raise DataError(
+            f"{curves_path}: samples of {len(models_all)} model(s); a cascade needs at least 2 "
+            "(--learner stop learns when to stop for one model)"
+        )
+    for m in options.models:
+        if m not in models_all:
+            raise InputError(f"--models {m!r}: not in {curves_path} ({', '.join(models_all)})")
+    models = list(options.models) if options.models else models_all
+    if len(models) < 2:
+        raise InputError("--models: a cascade needs at least 2 models")
+    halves = set(curves["half"].to_list())
+    fit_half = "fit" if "fit" in halves else "all"
+    train_ids = sorted(
+        set(problems.filter(pl.col("split") == "train")["problem_id"].to_list())
+        & set(curves.filter(pl.col("half") == fit_half)["problem_id"].to_list())
+    )
+    if len(train_ids) < 2 * options.folds:
+        raise DataError(f"{curves_path}: only {len(train_ids)} training problems; need more")
+    samples_path = options.samples or recorded_input(
+        curves_art.meta, "samples", Path(curves_path), "--samples"
+    )
+    if samples_path is None or not Path(samples_path).exists():
+        raise InputError(
+            f"{curves_path}: its samples are not found ({samples_path}); pass --samples"
+        )
+    inputs = {"curves": Path(curves_path), "problems": problems_path, "samples": Path(samples_path)}
+    check_output(out, inputs, folder=True)
+    prices = prices_of(curves_art.meta, str(curves_path))
+    reps = load_model_replays(
+        Path(samples_path),
+        problems,
+        problems_path,
+        curves_art.meta,
+        models,
+        train_ids,
+        fit_half,
+        options.seed + 1,
+        options.orders,
+        prices,
+    )
+    order = _order(models, reps, options.models)
+    models = [models[i] for i in order]
+    reps = [reps[i] for i in order]
+    caps = tuple(max(1, min(options.cap, int(r.n.min()))) for r in reps)
+    ladder = cc.Ladder(caps)
+    units = unit_costs(reps)
+    prob = problems.filter(pl.col("problem_id").is_in(train_ids)).sort("problem_id")
+    assert prob["problem_id"].to_list() == train_ids  # both sorted
+    chosen, subjects, metas = feats.for_problems(options.features, prob)
+    qx = feats.matrix(chosen, prob["question"].to_list(), metas, subjects)
+    fold = np.array(seeded_folds(train_ids, options.folds, options.seed), dtype=np.int64)
+    opts = StopOptions(
+        folds=options.folds,
+        fit_orders=options.fit_orders,
+        n_estimators=options.n_estimators,
+        max_depth=options.max_depth,
+        learning_rate=options.learning_rate,
+        seed=options.seed,
+    )
+    prep = prepare(reps, qx if qx.shape[1] else None, ladder, units)
+    model, rows = fit_cascade(prep, ladder, fold, opts, fit_threads())
+    prep = predict(model, prep, ladder, fit_threads())
+    assert prep.gains is not None
+    results = []
+    flag = "--budgets" if len(options.budgets) > 1 else "--budget"
+    for budget in options.budgets:
+        try:
+            cal = cc.calibrate(reps, ladder, prep.gains, prep.extra, prep.usable, budget)
+        except cc.CascadeBudgetError as exc:
+            raise InputError(f"{flag} {budget:g}: {exc}") from exc
+        acc, cost, drawn = cc.mixed_outcome(reps, ladder, prep.gains, prep.extra, prep.usable, cal)
+        reached = _reached(reps, ladder, prep, cal)
+        metrics = {
+            "budget": budget,
+            "learner": "cascade",
+            "models": models,
+            "caps": list(caps),
+            "unit_cost_usd": units,
+            "train_problems": len(train_ids),
+            "training_rows": rows,
+            "train_expected_cost": float(cost.mean()),
+            "train_accuracy_in_sample": float(acc.mean()),
+            "mean_samples": {m: float(drawn[:, i].mean()) for i, m in enumerate(models)},
+            "reached": {m: reached[i] for i, m in enumerate(models)},
+            "mot": tune_mot(reps, budget),
+            "single": {m: s for m, s in zip(models, tune_single(reps, budget), strict=True)},
+            "scored_on": fit_half,
+            "in_sample": True,
+        }
+        folder = cascade_folder(out, budget) if len(options.budgets) > 1 else Path(out)
+        policy = CascadePolicy(
+            models, ladder, units, [f.name for f in chosen], subjects, model, cal, {}
+        )
+        params = {k: str(v) if isinstance(v, Path) else v for k, v in options.__dict__.items()}
+        prov = provenance(POLICY, "train", params, inputs, at=folder / "policy.json") | {
+            "xgboost_version": xgboost_version()
+        }
+        meta = {
+            "cost_unit": "usd",
+            "budget": budget,
+            "prices": prices.to_json(),
+            "metrics": metrics,
+            "provenance": prov,
+            **answering(prob["grader"].to_list(), Path(samples_path), ["majority"]),
+        }
+        policy.save(folder, meta)
+        results.append({"out": folder, **metrics})
+    return results
+
+
+def _reached(
+    reps: Sequence[Replays], ladder: cc.Ladder, prep: Any, cal: cc.Calibration
+) -> list[float]:
+    """Share of questions (and orders) that drew at least one sample of each model."""
+    hi = cc.simulate(reps, ladder, prep.gains, prep.extra, prep.usable, cal.lam_hi)
+    lo = cc.simulate(reps, ladder, prep.gains, prep.extra, prep.usable, cal.lam_lo)
+    w = cal.p_lo
+    share: NDArray[np.float64] = w * (lo.drawn > 0).mean(axis=(0, 1)) + (1 - w) * (
+        hi.drawn > 0
+    ).mean(axis=(0, 1))
+    return [float(s) for s in share]
