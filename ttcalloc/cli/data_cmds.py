@@ -138,7 +138,8 @@ def data_jsonl(
     grader: Annotated[
         str,
         typer.Option(
-            help="auto (numeric if every answer is a number, else math), numeric, math, exact."
+            help="auto (numeric if every answer is a number; math if any is LaTeX or a "
+            "formula; else exact: dates, options, yes/no, words), numeric, math, exact."
         ),
     ] = "auto",
     unlabeled: Annotated[
