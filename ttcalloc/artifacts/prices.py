@@ -198,6 +198,21 @@ class DollarCosts:
         return "; ".join(parts)
 
 
+def _check_lengths(model: str, no_completion: Any, no_prompt: Any) -> None:
+    """A one-line error when samples to price have no completion or no prompt length."""
+    if no_completion.any():
+        raise InputError(
+            f"model {model!r}: {int(no_completion.sum())} samples have no completion tokens, no "
+            "completion characters and no recorded cost to price them by (import them with "
+            "--completion-tokens-field, --chars-field or --cost-field)"
+        )
+    if no_prompt.any():
+        raise InputError(
+            f"model {model!r}: {int(no_prompt.sum())} samples record no prompt tokens: give "
+            f"--prompt-tokens {model}=N, or --problems to count the question's characters / 4"
+        )
+
+
 def with_dollars(
     samples: Any, table: PriceTable, questions: Any | None = None
 ) -> DollarCosts:
@@ -254,12 +269,7 @@ def with_dollars(
                 prompt = np.where(np.isnan(prompt), tokens_from_chars(qchars), prompt)
                 if no_prompt.any():
                     est = est | no_prompt
-            missing = need & (np.isnan(comp) | np.isnan(prompt))
-            if missing.any():
-                raise InputError(
-                    f"model {model!r}: {int(missing.sum())} samples have no tokens, no "
-                    "characters and no recorded cost to price them by"
-                )
+            _check_lengths(model, need & np.isnan(comp), need & np.isnan(prompt))
             kinds.add("characters" if est.any() else "tokens")
             recorded = np.where(need, sample_dollars(price, prompt, comp), recorded)
         how[model] = "+".join(sorted(kinds))
