@@ -122,9 +122,14 @@ def _choose_cost(samples: pl.DataFrame, unit: str, dollars: bool = False) -> Cos
     for col in needs:
         missing = samples[col].null_count()
         if missing:
+            bring = (
+                "give prices (--price MODEL=IN,OUT or --prices FILE)"
+                if unit == "usd"
+                else ("bring samples with token counts")
+            )
             raise DataError(
                 f"--cost {unit}: column {col!r} is missing for {missing} samples "
-                "(use --cost samples, or bring samples with token counts)"
+                f"(use --cost samples, or {bring})"
             )
     return unit  # type: ignore[return-value]
 
@@ -218,7 +223,7 @@ def load_samples(
         )
     n_models = samples["model"].n_unique()
     dollars = None
-    if options.cost == "usd" or (options.cost == "auto" and (options.priced or n_models > 1)):
+    if options.cost in ("usd", "auto") and (options.priced or n_models > 1):
         samples, dollars = dollar_costs(samples, options, problems)
     elif options.cost == "samples" and n_models > 1:
         warn(
