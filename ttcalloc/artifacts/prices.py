@@ -85,7 +85,7 @@ class PriceTable:
         """Parse a table written by :meth:`to_json` (or a prices file); ``where`` names it."""
         if not isinstance(data, dict):
             raise ArtifactError(f"{where}: expected an object of model -> prices")
-        prices, sources = {}, {}
+        prices, sources, lengths = {}, {}, {}
         for m, entry in data.items():
             if not isinstance(entry, dict):
                 raise ArtifactError(f"{where}: {m}: expected an object with input and output")
@@ -96,15 +96,15 @@ class PriceTable:
                 prices[str(m)] = Price(
                     _number(entry.get("input"), f"{where}: {m}: input"),
                     _number(entry.get("output"), f"{where}: {m}: output"),
-                    None
-                    if entry.get("prompt_tokens") is None
-                    else _number(entry["prompt_tokens"], f"{where}: {m}: prompt_tokens"),
                 )
             except ValueError as exc:
                 raise ArtifactError(f"{where}: {m}: {exc}") from None
+            if entry.get("prompt_tokens") is not None:
+                # kept apart from the price, so a --price flag for the model keeps the length
+                lengths[str(m)] = _number(entry["prompt_tokens"], f"{where}: {m}: prompt_tokens")
             src = entry.get("source")
             sources[str(m)] = str(src) if src else where
-        return cls(prices, sources)
+        return cls(prices, sources, lengths)
 
 
 def _number(value: Any, what: str) -> float:
@@ -239,7 +239,7 @@ def with_dollars(
             pl.col("problem_id").cast(pl.String),
             pl.col("question").str.len_chars().cast(pl.Float64).alias("question_chars"),
         )
-        samples = samples.join(q, on="problem_id", how="left")
+        samples = samples.join(q, on="problem_id", how="left", maintain_order="left")
     elif "question_chars" not in cols:
         samples = samples.with_columns(pl.lit(None, dtype=pl.Float64).alias("question_chars"))
     out, how = [], {}
@@ -254,9 +254,10 @@ def with_dollars(
             chars = part["completion_chars"].cast(pl.Float64).to_numpy().astype(np.float64)
             est = np.isnan(comp) & need
             comp = np.where(np.isnan(comp), tokens_from_chars(chars), comp)
-            if np.isnan(comp).any() and not np.isnan(comp).all():
+            unknown = np.isnan(comp) & need
+            if unknown.any() and not np.isnan(comp).all():
                 # no length recorded (a failed program): charged the model's mean completion
-                comp = np.where(np.isnan(comp), np.nanmean(comp), comp)
+                comp = np.where(unknown, np.nanmean(comp), comp)
                 kinds.add("mean_length")
             prompt = part["prompt_tokens"].cast(pl.Float64).to_numpy().astype(np.float64)
             no_prompt = np.isnan(prompt) & need
@@ -277,4 +278,4 @@ def with_dollars(
     frame = pl.concat(out) if out else samples
     if "question_chars" not in cols:
         frame = frame.drop("question_chars")
-    return DollarCosts(frame, how)
+    return DollarCosts(frame, dict(sorted(how.items())))

@@ -250,8 +250,8 @@ def load_samples(
 
 def dollar_costs(
     samples: pl.DataFrame, options: EstimateOptions, problems: pl.DataFrame | None = None
-) -> tuple[pl.DataFrame, Dollars | None]:
-    """``samples`` with ``cost_usd`` filled where null, and how (None: every cost recorded).
+) -> tuple[pl.DataFrame, Dollars]:
+    """``samples`` with ``cost_usd`` filled where null, and how each model's cost was found.
 
     Prices come from ``--prices`` and ``--price`` (flags win), then litellm's local cost map for
     the models still without one; a model that needs a price and has none is a one-line error
@@ -262,13 +262,10 @@ def dollar_costs(
 
     from ttcalloc.artifacts.prices import price_table, with_dollars
 
-    recorded = "cost_usd" in samples.columns and samples["cost_usd"].null_count() == 0
-    if recorded and not options.priced:
-        return samples, None  # every cost recorded: nothing to price (as before)
     table = price_table(options.prices, options.prices_file, options.prompt_tokens)
     has_cost = "cost_usd" in samples.columns
     unpriced = samples.filter(pl.col("cost_usd").is_null()) if has_cost else samples
-    need = sorted(set(unpriced["model"].unique()))
+    need = sorted(set(unpriced["model"].unique()))  # recorded costs need no price
     if any(m not in table for m in need):
         from ttcalloc.backends.prices import complete
 
