@@ -213,9 +213,7 @@ def _check_lengths(model: str, no_completion: Any, no_prompt: Any) -> None:
         )
 
 
-def with_dollars(
-    samples: Any, table: PriceTable, questions: Any | None = None
-) -> DollarCosts:
+def with_dollars(samples: Any, table: PriceTable, questions: Any | None = None) -> DollarCosts:
     """Fill ``cost_usd`` where it is null: tokens x the model's price.
 
     Completion tokens come from ``completion_tokens``, else ``completion_chars`` / 4, else the

@@ -106,9 +106,9 @@ def estimate_cmd(
         return
     print_estimate(result)
     if result.cost_note:
-        from ttcalloc.common.console import log
-
         from rich.markup import escape
+
+        from ttcalloc.common.console import log
 
         log(f"dollar costs: {escape(result.cost_note)}")
     if as_json:
