@@ -114,3 +114,58 @@ def _answers(name: str, key: str) -> list[str]:
 )
 def test_guess_on_the_shared_benchmarks(name: str, key: str, grader: str) -> None:
     assert guess_grader(_answers(name, key)) == grader
+
+
+def test_import_grader_flag_is_honoured(tmp_path: Path) -> None:
+    """`import --grader exact` grades with exact even when the problems say math (where
+    math-verify takes 5/1/2021 for the number 05/01/2021), with a warning naming both."""
+    import polars as pl
+    from helpers import run_cli, write_jsonl
+
+    src = write_jsonl(tmp_path / "q.jsonl", [{"question": "Today?", "answer": "05/01/2021"}])
+    problems = tmp_path / "p.parquet"
+    r = run_cli("data", "jsonl", "--source", src, "--grader", "math", "--out", problems)
+    assert r.exit_code == 0, r.stderr
+    samples = write_jsonl(
+        tmp_path / "s.jsonl",
+        [{"id": 0, "pred_answer": a} for a in ("05/01/2021", "5/1/2021", "05/02/2021")],
+    )
+    as_math, as_exact = tmp_path / "m.parquet", tmp_path / "e.parquet"
+    r = run_cli("import", samples, "--problems", problems, "--out", as_math)
+    assert r.exit_code == 0, r.stderr
+    assert pl.read_parquet(as_math)["correct"].to_list() == [True, True, False]
+    r = run_cli("import", samples, "--problems", problems, "--out", as_exact, "--grader", "exact")
+    assert r.exit_code == 0, r.stderr
+    assert pl.read_parquet(as_exact)["correct"].to_list() == [True, False, False]
+    assert "--grader exact" in r.stderr and "with math" in r.stderr
+    r = run_cli(
+        "import",
+        samples,
+        "--problems",
+        problems,
+        "--out",
+        tmp_path / "x.parquet",
+        "--grader",
+        "dates",
+    )
+    assert r.exit_code != 0 and "--grader 'dates'" in r.stderr
+
+
+@pytest.mark.shared_data
+def test_the_date_file_grades_agree_with_ttcallocs(tmp_path: Path) -> None:
+    """With the guessed grader (exact), ttcalloc's grade of every one of the Date file's 63,468
+    samples is the file's own (the math grader differed on 325)."""
+    from helpers import run_cli
+
+    problems_src = SHARED / "date_problems.jsonl"
+    samples_src = SHARED / "date_3models_mot_samples.parquet"
+    if not (problems_src.exists() and samples_src.exists()):
+        pytest.skip(f"shared data absent: {SHARED}")
+    problems, out = tmp_path / "p.parquet", tmp_path / "s.parquet"
+    r = run_cli("data", "jsonl", "--source", problems_src, "--out", problems)
+    assert r.exit_code == 0 and "grader exact 369" in r.stderr, r.stderr
+    r = run_cli("import", samples_src, "--problems", problems, "--out", out, "--regrade", "--json")
+    assert r.exit_code == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["checked_rows"] == result["samples"] == 63468
+    assert result["disagreements"] == 0

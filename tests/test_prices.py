@@ -414,3 +414,36 @@ def test_date_set_missing_price_is_one_line(date_slice: dict[str, Path]) -> None
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, r.stderr
     assert "llama-2-13b" in lines[0] and "--price llama-2-13b=IN,OUT" in lines[0]
+
+
+@pytest.mark.shared_data
+def test_sequential_replays_reuse_the_curves_prices(date_slice: dict[str, Path]) -> None:
+    """`train --learner stop` and `evaluate` replay the samples: with curves in dollars, the
+    samples are priced again from the curves' recorded table, to the same dollars."""
+    from ttcalloc.artifacts.sample_replays import ReplayGroup, load_sample_replays
+    from ttcalloc.artifacts.schemas import PROBLEMS
+
+    out = date_slice["tmp"] / "llama.parquet"
+    r = run_cli(
+        "estimate", date_slice["samples.parquet"], "--problems", date_slice["problems.parquet"],
+        "--models", "llama-2-13b", "--price", "llama-2-13b=0.25,0.25", "--ks", "1", "--out", out,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    art = io.read_artifact(out, CURVES)
+    assert art.meta["cost_unit"] == "usd"
+    assert "mean_length" in art.meta["params"]["cost_from"]["llama-2-13b"]
+    fit = art.df.filter(pl.col("half") == "fit").sort("problem_id")
+    ids = fit["problem_id"].to_list()
+    problems = io.read_artifact(date_slice["problems.parquet"], PROBLEMS).df
+    loaded = load_sample_replays(
+        date_slice["samples.parquet"],
+        problems,
+        date_slice["problems.parquet"],
+        art.meta,
+        [ReplayGroup(ids, "fit", 0)],
+        orders=2,
+    )
+    assert loaded.replays is not None, loaded.note
+    rep = loaded.replays[0]
+    total = rep.cost[np.arange(len(ids)), 0, rep.n - 1]  # every sample of the fit half
+    np.testing.assert_allclose(total / rep.n, fit["cost"].to_numpy(), rtol=1e-9)

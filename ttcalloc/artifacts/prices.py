@@ -277,3 +277,18 @@ def with_dollars(samples: Any, table: PriceTable, questions: Any | None = None) 
     if "question_chars" not in cols:
         frame = frame.drop("question_chars")
     return DollarCosts(frame, dict(sorted(how.items())))
+
+
+def dollars_as_estimated(
+    samples: Any, params: Mapping[str, Any], questions: Any | None, where: str
+) -> Any:
+    """``samples`` with ``cost_usd`` filled as ``estimate`` filled it, from the price table its
+    curves recorded (``params["prices"]``; unchanged when none was recorded).
+
+    Call it on the same samples ``estimate`` priced (usable ones of the curves' models), so a
+    model's mean completion, charged where a sample records no length, is the same.
+    """
+    recorded = params.get("prices")
+    if not recorded:
+        return samples
+    return with_dollars(samples, PriceTable.from_json(recorded, where), questions).samples
