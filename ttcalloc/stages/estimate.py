@@ -122,11 +122,9 @@ def _choose_cost(samples: pl.DataFrame, unit: str, dollars: bool = False) -> Cos
     for col in needs:
         missing = samples[col].null_count()
         if missing:
-            bring = (
-                "give prices (--price MODEL=IN,OUT or --prices FILE)"
-                if unit == "usd"
-                else ("bring samples with token counts")
-            )
+            bring = "bring samples with token counts"
+            if unit == "usd":
+                bring = "give prices (--price MODEL=IN,OUT or --prices FILE)"
             raise DataError(
                 f"--cost {unit}: column {col!r} is missing for {missing} samples "
                 f"(use --cost samples, or {bring})"
@@ -154,11 +152,6 @@ class Dollars:
     table: dict[str, dict[str, Any]]
     how: dict[str, str]
     summary: str
-
-    @property
-    def estimated(self) -> bool:
-        """Whether some tokens were estimated from characters."""
-        return any("characters" in h.split("+") for h in self.how.values())
 
 
 def auto_ks(min_samples: int, holdout: float | None) -> tuple[int, ...]:
