@@ -185,7 +185,10 @@ def test_several_models_get_prefixed_actions(tmp_path: Path) -> None:
     rows = sample_rows("p", ["1", "2"], "1")
     rows += [dict(r, model="other") for r in sample_rows("p", ["1", "1"], "1")]
     src = write_samples(tmp_path / "s.parquet", rows)
-    estimate_curves(src, tmp_path / "c.parquet", EstimateOptions(ks=(1,), holdout=0.0))
+    # several models under --cost auto are charged in dollars (tests/test_prices.py): here,
+    # without prices, in samples
+    options = EstimateOptions(ks=(1,), holdout=0.0, cost="samples")
+    estimate_curves(src, tmp_path / "c.parquet", options)
     df = io.read_artifact(tmp_path / "c.parquet", CURVES).df.sort("action")
     assert df["action"].to_list() == ["m:maj@1", "other:maj@1"]
     estimate_curves(

@@ -85,7 +85,7 @@ class PriceTable:
         """Parse a table written by :meth:`to_json` (or a prices file); ``where`` names it."""
         if not isinstance(data, dict):
             raise ArtifactError(f"{where}: expected an object of model -> prices")
-        prices, sources = {}, {}
+        prices, sources, lengths = {}, {}, {}
         for m, entry in data.items():
             if not isinstance(entry, dict):
                 raise ArtifactError(f"{where}: {m}: expected an object with input and output")
@@ -96,15 +96,15 @@ class PriceTable:
                 prices[str(m)] = Price(
                     _number(entry.get("input"), f"{where}: {m}: input"),
                     _number(entry.get("output"), f"{where}: {m}: output"),
-                    None
-                    if entry.get("prompt_tokens") is None
-                    else _number(entry["prompt_tokens"], f"{where}: {m}: prompt_tokens"),
                 )
             except ValueError as exc:
                 raise ArtifactError(f"{where}: {m}: {exc}") from None
+            if entry.get("prompt_tokens") is not None:
+                # kept apart from the price, so a --price flag for the model keeps the length
+                lengths[str(m)] = _number(entry["prompt_tokens"], f"{where}: {m}: prompt_tokens")
             src = entry.get("source")
             sources[str(m)] = str(src) if src else where
-        return cls(prices, sources)
+        return cls(prices, sources, lengths)
 
 
 def _number(value: Any, what: str) -> float:
@@ -198,6 +198,21 @@ class DollarCosts:
         return "; ".join(parts)
 
 
+def _check_lengths(model: str, no_completion: Any, no_prompt: Any) -> None:
+    """A one-line error when samples to price have no completion or no prompt length."""
+    if no_completion.any():
+        raise InputError(
+            f"model {model!r}: {int(no_completion.sum())} samples have no completion tokens, no "
+            "completion characters and no recorded cost to price them by (import them with "
+            "--completion-tokens-field, --chars-field or --cost-field)"
+        )
+    if no_prompt.any():
+        raise InputError(
+            f"model {model!r}: {int(no_prompt.sum())} samples record no prompt tokens: give "
+            f"--prompt-tokens {model}=N, or --problems to count the question's characters / 4"
+        )
+
+
 def with_dollars(samples: Any, table: PriceTable, questions: Any | None = None) -> DollarCosts:
     """Fill ``cost_usd`` where it is null: tokens x the model's price.
 
@@ -222,7 +237,7 @@ def with_dollars(samples: Any, table: PriceTable, questions: Any | None = None) 
             pl.col("problem_id").cast(pl.String),
             pl.col("question").str.len_chars().cast(pl.Float64).alias("question_chars"),
         )
-        samples = samples.join(q, on="problem_id", how="left")
+        samples = samples.join(q, on="problem_id", how="left", maintain_order="left")
     elif "question_chars" not in cols:
         samples = samples.with_columns(pl.lit(None, dtype=pl.Float64).alias("question_chars"))
     out, how = [], {}
@@ -237,9 +252,10 @@ def with_dollars(samples: Any, table: PriceTable, questions: Any | None = None) 
             chars = part["completion_chars"].cast(pl.Float64).to_numpy().astype(np.float64)
             est = np.isnan(comp) & need
             comp = np.where(np.isnan(comp), tokens_from_chars(chars), comp)
-            if np.isnan(comp).any() and not np.isnan(comp).all():
+            unknown = np.isnan(comp) & need
+            if unknown.any() and not np.isnan(comp).all():
                 # no length recorded (a failed program): charged the model's mean completion
-                comp = np.where(np.isnan(comp), np.nanmean(comp), comp)
+                comp = np.where(unknown, np.nanmean(comp), comp)
                 kinds.add("mean_length")
             prompt = part["prompt_tokens"].cast(pl.Float64).to_numpy().astype(np.float64)
             no_prompt = np.isnan(prompt) & need
@@ -252,12 +268,7 @@ def with_dollars(samples: Any, table: PriceTable, questions: Any | None = None) 
                 prompt = np.where(np.isnan(prompt), tokens_from_chars(qchars), prompt)
                 if no_prompt.any():
                     est = est | no_prompt
-            missing = need & (np.isnan(comp) | np.isnan(prompt))
-            if missing.any():
-                raise InputError(
-                    f"model {model!r}: {int(missing.sum())} samples have no tokens, no "
-                    "characters and no recorded cost to price them by"
-                )
+            _check_lengths(model, need & np.isnan(comp), need & np.isnan(prompt))
             kinds.add("characters" if est.any() else "tokens")
             recorded = np.where(need, sample_dollars(price, prompt, comp), recorded)
         how[model] = "+".join(sorted(kinds))
@@ -265,4 +276,19 @@ def with_dollars(samples: Any, table: PriceTable, questions: Any | None = None) 
     frame = pl.concat(out) if out else samples
     if "question_chars" not in cols:
         frame = frame.drop("question_chars")
-    return DollarCosts(frame, how)
+    return DollarCosts(frame, dict(sorted(how.items())))
+
+
+def dollars_as_estimated(
+    samples: Any, params: Mapping[str, Any], questions: Any | None, where: str
+) -> Any:
+    """``samples`` with ``cost_usd`` filled as ``estimate`` filled it, from the price table its
+    curves recorded (``params["prices"]``; unchanged when none was recorded).
+
+    Call it on the same samples ``estimate`` priced (usable ones of the curves' models), so a
+    model's mean completion, charged where a sample records no length, is the same.
+    """
+    recorded = params.get("prices")
+    if not recorded:
+        return samples
+    return with_dollars(samples, PriceTable.from_json(recorded, where), questions).samples

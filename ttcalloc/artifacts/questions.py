@@ -68,7 +68,7 @@ def load_questions(
                 f"{path}: no gold answers to infer the grader from; give --grader numeric, "
                 "math or exact"
             )
-        grader = "numeric" if all(grading.parse_number(a) is not None for a in answers) else "math"
+        grader = grading.guess_grader(answers) or "numeric"
     for r in rows:
         r["grader"] = grader
         if grader == "numeric" and r["answer"] is not None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ttcalloc.artifacts.frames import CORRECT, assign_halves, input_path, sample_cost, vote_labels
 from ttcalloc.artifacts.io import check_known_ids, read_artifact
+from ttcalloc.artifacts.prices import dollars_as_estimated
 from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.core import replays as rp
 
@@ -113,6 +114,9 @@ def load_sample_replays(
             [],
         )
     check_known_ids(samples, problems, samples_path, problems_path, "not the curves' samples?")
+    if curves_meta.get("cost_unit") == "usd":  # priced by estimate: the same dollars again
+        questions = problems.select("problem_id", "question")
+        samples = dollars_as_estimated(samples, params, questions, "the curves' price table")
     # label only the problems replayed (labels, halves and costs are per problem)
     wanted = sorted({p for group in groups for p in group.ids})
     samples = samples.filter(pl.col("problem_id").is_in(wanted))

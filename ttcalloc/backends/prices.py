@@ -18,7 +18,8 @@ def litellm_price(model: str) -> Price | None:
     cin, cout = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")
     if not isinstance(cin, (int, float)) or not isinstance(cout, (int, float)):
         return None
-    return Price(float(cin) * 1e6, float(cout) * 1e6)
+    # per token -> per million, rounded off the float noise (3e-05 * 1e6 = 30.000000000000004)
+    return Price(round(float(cin) * 1e6, 9), round(float(cout) * 1e6, 9))
 
 
 def complete(table: PriceTable, models: Iterable[str]) -> PriceTable:

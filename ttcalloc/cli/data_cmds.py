@@ -138,7 +138,8 @@ def data_jsonl(
     grader: Annotated[
         str,
         typer.Option(
-            help="auto (numeric if every answer is a number, else math), numeric, math, exact."
+            help="auto (numeric if every answer is a number; math if any is LaTeX or a "
+            "formula; else exact: dates, options, yes/no, words), numeric, math, exact."
         ),
     ] = "auto",
     unlabeled: Annotated[
@@ -227,6 +228,13 @@ def import_cmd(
         ),
     ] = 1000,  # importer.options.CHECK_ROWS (not imported here: the CLI starts fast)
     check_seed: Annotated[int, typer.Option(help="Seed of the rows --check-rows draws.")] = 0,
+    grader: Annotated[
+        str | None,
+        typer.Option(
+            help="numeric, math or exact: grade the samples with it instead of each problem's "
+            "grader (default: the problems', from `ttcalloc data`)."
+        ),
+    ] = None,
     fmt: Annotated[
         str | None,
         typer.Option("--format", help="jsonl, json, csv or parquet (default: by extension)."),
@@ -257,6 +265,7 @@ def import_cmd(
         format=fmt,
         check_rows=check_rows,
         check_seed=check_seed,
+        grader=grader,
     )
     result = import_samples(samples, problems, out, options)
     models = ", ".join(f"{m} ({n})" for m, n in result.models.items())

@@ -34,8 +34,29 @@ def estimate_cmd(
     ] = None,
     cost: Annotated[
         str,
-        typer.Option(help="tokens, completion-tokens, usd, samples, or auto (tokens if known)."),
+        typer.Option(
+            help="tokens, completion-tokens, usd, samples, or auto (usd with prices given or "
+            "several models; else tokens if known, else samples)."
+        ),
     ] = "auto",
+    price: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="MODEL=IN,OUT: dollars per million input and output tokens (repeatable; "
+            "wins over --prices; models without one: litellm's cost map). See docs/prices.md."
+        ),
+    ] = None,
+    prices: Annotated[
+        Path | None,
+        typer.Option(help="JSON prices file: {model: {input, output, prompt_tokens, source}}."),
+    ] = None,
+    prompt_tokens: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="MODEL=N: prompt tokens to charge each sample of MODEL that records none "
+            "(default: the question's characters / 4; repeatable)."
+        ),
+    ] = None,
     prompt_once: Annotated[
         bool, typer.Option(help="Charge prompt tokens once per k (APIs with an n parameter).")
     ] = False,
@@ -67,8 +88,11 @@ def estimate_cmd(
         prompt_once=prompt_once,
         holdout=holdout,
         seed=seed,
+        prices=tuple(price or ()),
+        prices_file=prices,
+        prompt_tokens=tuple(prompt_tokens or ()),
     )
-    inputs = {"samples": samples, "problems": problems}
+    inputs = {"samples": samples, "problems": problems, "prices": prices}
     result = _run_stage(
         "estimate",
         out,
@@ -81,6 +105,12 @@ def estimate_cmd(
     if result is None:
         return
     print_estimate(result)
+    if result.cost_note:
+        from rich.markup import escape
+
+        from ttcalloc.common.console import log
+
+        log(f"dollar costs: {escape(result.cost_note)}")
     if as_json:
         emit_json(result.to_dict())
 

@@ -4,6 +4,12 @@ For every problem, model and action ``(strategy, k)`` it writes the exact unbias
 probability (:mod:`ttcalloc.estimators`) and the expected cost of the action.  With
 cross-fitting, each problem's samples are split into a *fit* half (for the oracle's labels) and an
 *eval* half (for scoring), so an oracle is never scored on the samples that chose it.
+
+Costs in dollars (``--cost usd``; ``auto`` with prices given or several models): a sample's
+recorded ``cost_usd`` is kept, the others are priced from the price table (``--price``,
+``--prices``, else litellm's cost map) by :func:`ttcalloc.artifacts.prices.with_dollars`, from
+tokens, or characters / 4 where tokens are unknown (said so); the table and how each model was
+priced go into the curves' provenance.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import numpy as np
 
 from ttcalloc.artifacts.frames import CORRECT, assign_halves, sample_cost, vote_labels
 from ttcalloc.artifacts.io import check_known_ids, check_output, read_artifact, write_artifact
+from ttcalloc.artifacts.prices import parse_price_flags, parse_prompt_tokens
 from ttcalloc.artifacts.schemas import CURVES, PROBLEMS, SAMPLES, require_labels
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
@@ -41,6 +48,14 @@ class EstimateOptions:
     prompt_once: bool = False
     holdout: float | None = None  # None: cross-fit when every problem has >= 2 max(k) samples
     seed: int = 0
+    prices: tuple[str, ...] = ()  # --price MODEL=IN,OUT (dollars per million tokens)
+    prices_file: Path | None = None  # --prices FILE (JSON)
+    prompt_tokens: tuple[str, ...] = ()  # --prompt-tokens MODEL=N
+
+    @property
+    def priced(self) -> bool:
+        """Whether prices (or prompt lengths, which only dollars use) were given."""
+        return bool(self.prices or self.prices_file is not None or self.prompt_tokens)
 
     def check(self) -> None:
         if any(k < 1 for k in self.ks):
@@ -52,6 +67,13 @@ class EstimateOptions:
             raise InputError(f"--cost {self.cost!r}: expected one of {', '.join(COST_UNITS)}")
         if self.holdout is not None and not 0.0 <= self.holdout < 1.0:
             raise InputError(f"--holdout {self.holdout}: must be in [0, 1)")
+        if self.priced and self.cost not in ("usd", "auto"):
+            raise InputError(
+                f"--price, --prices and --prompt-tokens charge dollars: give --cost usd or auto, "
+                f"not --cost {self.cost}"
+            )
+        parse_price_flags(self.prices)  # a malformed flag fails before any file is read
+        parse_prompt_tokens(self.prompt_tokens)
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,7 @@ class EstimateResult:
     halves: tuple[str, ...]
     actions: list[dict[str, Any]]
     left_out: dict[str, int] = field(default_factory=dict)
+    cost_note: str | None = None  # dollars: how each model's cost was found (one line)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"out": str(self.out)}
@@ -78,7 +101,11 @@ def action_label(model: str, strategy: str, k: int, multi_model: bool) -> str:
     return f"{model}:{base}" if multi_model else base
 
 
-def _choose_cost(samples: pl.DataFrame, unit: str) -> CostUnit:
+def _choose_cost(samples: pl.DataFrame, unit: str, dollars: bool = False) -> CostUnit:
+    """The cost unit: ``auto`` is usd when ``dollars`` (prices given, or several models), else
+    tokens when every sample has them, else samples; an explicit unit needs its columns."""
+    if unit == "auto" and dollars:
+        unit = "usd"
     have_tokens = (
         samples["prompt_tokens"].null_count() == 0
         and samples["completion_tokens"].null_count() == 0
@@ -95,9 +122,12 @@ def _choose_cost(samples: pl.DataFrame, unit: str) -> CostUnit:
     for col in needs:
         missing = samples[col].null_count()
         if missing:
+            bring = "bring samples with token counts"
+            if unit == "usd":
+                bring = "give prices (--price MODEL=IN,OUT or --prices FILE)"
             raise DataError(
                 f"--cost {unit}: column {col!r} is missing for {missing} samples "
-                "(use --cost samples, or bring samples with token counts)"
+                f"(use --cost samples, or {bring})"
             )
     return unit  # type: ignore[return-value]
 
@@ -112,6 +142,16 @@ class SampleInputs:
     unit: CostUnit
     holdout: float
     ks: tuple[int, ...]  # the actions' sample counts: the options', else auto_ks's
+    dollars: Dollars | None = None  # usd: the price table used and how each model was priced
+
+
+@dataclass(frozen=True)
+class Dollars:
+    """How ``cost_usd`` was found: the price table (JSON), per model ``how``, one line."""
+
+    table: dict[str, dict[str, Any]]
+    how: dict[str, str]
+    summary: str
 
 
 def auto_ks(min_samples: int, holdout: float | None) -> tuple[int, ...]:
@@ -174,7 +214,16 @@ def load_samples(
             Path(problems_path),
             "were the samples drawn for these problems?",
         )
-    unit = _choose_cost(samples, options.cost)
+    n_models = samples["model"].n_unique()
+    dollars = None
+    if options.cost in ("usd", "auto") and (options.priced or n_models > 1):
+        samples, dollars = dollar_costs(samples, options, problems)
+    elif options.cost == "samples" and n_models > 1:
+        warn(
+            f"--cost samples with {n_models} models: a sample of every model costs the same "
+            "(give prices with --price/--prices, or --cost auto, to charge dollars)"
+        )
+    unit = _choose_cost(samples, options.cost, dollars is not None)
     if options.prompt_once and unit not in ("tokens",):
         raise InputError("--prompt-once needs --cost tokens (prompt and completion tokens)")
 
@@ -189,7 +238,36 @@ def load_samples(
                 f"cross-fitting is off: some problems have {min_n} samples, fewer than "
                 f"2 x max(k) = {2 * max_k}; curves are in-sample (later stages will say so)"
             )
-    return SampleInputs(samples, problems, failed, unit, holdout, ks)
+    return SampleInputs(samples, problems, failed, unit, holdout, ks, dollars)
+
+
+def dollar_costs(
+    samples: pl.DataFrame, options: EstimateOptions, problems: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, Dollars]:
+    """``samples`` with ``cost_usd`` filled where null, and how each model's cost was found.
+
+    Prices come from ``--prices`` and ``--price`` (flags win), then litellm's local cost map for
+    the models still without one; a model that needs a price and has none is a one-line error
+    naming it.  Prompt tokens: the sample's, else ``--prompt-tokens``, else the question's
+    characters / 4 (``problems``).
+    """
+    import polars as pl
+
+    from ttcalloc.artifacts.prices import price_table, with_dollars
+
+    table = price_table(options.prices, options.prices_file, options.prompt_tokens)
+    has_cost = "cost_usd" in samples.columns
+    unpriced = samples.filter(pl.col("cost_usd").is_null()) if has_cost else samples
+    need = sorted(set(unpriced["model"].unique()))  # recorded costs need no price
+    if any(m not in table for m in need):
+        from ttcalloc.backends.prices import complete
+
+        table = complete(table, need)
+    table.require(need, hint=" (--prices FILE); litellm's cost map does not list it")
+    questions = problems.select("problem_id", "question") if problems is not None else None
+    filled = with_dollars(samples, table, questions)
+    used = {m: e for m, e in table.to_json().items() if m in set(samples["model"])}
+    return filled.samples, Dollars(used, filled.how, filled.summary())
 
 
 def compute_curves(
@@ -268,9 +346,14 @@ def write_curves(
         "holdout": loaded.holdout,
         "seed": options.seed,
     }
+    if loaded.dollars is not None:
+        params["prices"] = loaded.dollars.table
+        params["cost_from"] = loaded.dollars.how
     inputs = {"samples": Path(samples_path)}
     if problems_path is not None:
         inputs["problems"] = Path(problems_path)
+    if options.prices_file is not None:
+        inputs["prices"] = Path(options.prices_file)
     cross_fitted = loaded.holdout > 0.0
     return write_artifact(
         curves,
@@ -311,7 +394,9 @@ def estimate_curves(
     :func:`write_curves`.
     """
     options = options or EstimateOptions()
-    check_output(out, {"samples": samples_path, "problems": problems_path})
+    check_output(
+        out, {"samples": samples_path, "problems": problems_path, "prices": options.prices_file}
+    )
     loaded = load_samples(samples_path, options, problems_path)
     options = replace(options, ks=loaded.ks)
     curves, left_out = compute_curves(
@@ -329,6 +414,7 @@ def estimate_curves(
         halves=tuple(sorted(set(written["half"]))),
         actions=summarize_curves(written, cross_fitted),
         left_out=left_out,
+        cost_note=loaded.dollars.summary if loaded.dollars is not None else None,
     )
 
 

@@ -6,7 +6,12 @@ Three graders, chosen per problem (the ``grader`` column of problems):
   units after the number and a trailing ``.`` are ignored.
 - ``math`` (MATH and other LaTeX answers): compared with math-verify.  Its timeouts use
   ``SIGALRM``, which only works in the main thread; elsewhere ttcalloc calls it without a timeout.
-- ``exact``: whitespace-normalized string equality.
+- ``exact``: whitespace-normalized string equality (dates, multiple-choice letters, yes/no,
+  names and other short strings).
+
+:func:`guess_grader` picks one from a dataset's gold answers (``--grader auto``): every answer a
+number -> ``numeric``; any LaTeX or formula -> ``math``; otherwise (dates such as ``05/01/2021``,
+options such as ``(A)``, yes/no, words) -> ``exact``.
 
 :func:`normalize` gives the canonical form used to cluster answers for majority voting: two
 answers with the same canonical form are the same vote.
@@ -17,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -41,6 +47,61 @@ def is_no_answer(answer: Any) -> bool:
     if isinstance(answer, float):
         return answer != answer
     return isinstance(answer, str) and answer.strip().lower() in NO_ANSWER_MARKERS
+
+
+AnswerKind = Literal["number", "date", "choice", "yes/no", "latex", "formula", "text"]
+_DATE = re.compile(
+    r"\d{1,2}/\d{1,2}/\d{2,4}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-.]\d{1,2}[-.]\d{4}"
+)
+_CHOICE = re.compile(r"\(?[A-Za-z]\)?[.:]?")
+_YES_NO = frozenset({"yes", "no", "true", "false"})
+_LATEX = re.compile(r"[\\^_{}$]")
+# formulas without LaTeX, as in MATH's answers: "x=5", "6+9i", "p - q", "(3,4]", "1,-2", "2k"
+_FORMULA = re.compile(
+    r"[+*=<>]|\s-\s|^[(\[].*,.*[)\]]$|^-?\d*\.?\d+[a-z]$|^-?[\d.]+(?:\s*,\s*-?[\d.]+)+$"
+)
+
+
+def answer_kind(answer: Any) -> AnswerKind | None:
+    """What a gold answer looks like (None: no answer), for :func:`guess_grader`.
+
+    ``number`` (``18``, ``1,250``, ``3/4``), ``date`` (``05/01/2021``, ``2021-05-01``),
+    ``choice`` (``(A)``, ``B``), ``yes/no`` (also true/false), ``latex`` (``\\frac{1}{2}``,
+    ``x^2``), ``formula`` (``x=5``, ``6+9i``, ``(3,4]``, ``1,-2``, ``2k``) or ``text``.
+    """
+    if is_no_answer(answer):
+        return None
+    if parse_number(answer) is not None:
+        return "number"
+    text = " ".join(str(answer).split())
+    if _DATE.fullmatch(text):
+        return "date"
+    if _CHOICE.fullmatch(text):
+        return "choice"
+    if text.lower().rstrip(".") in _YES_NO:
+        return "yes/no"
+    if _LATEX.search(text):
+        return "latex"
+    if _FORMULA.search(text):
+        return "formula"
+    return "text"
+
+
+def guess_grader(answers: Iterable[Any]) -> Grader | None:
+    """The grader for a dataset's gold answers (None: no answers to guess from).
+
+    Every answer a number: ``numeric``.  Any answer in LaTeX or a formula: ``math``
+    (math-verify).  Otherwise, dates (``05/01/2021`` is not a division), multiple-choice
+    letters, yes/no and other short strings, alone or mixed with numbers: ``exact``.
+    """
+    kinds = {k for k in map(answer_kind, answers) if k is not None}
+    if not kinds:
+        return None
+    if kinds == {"number"}:
+        return "numeric"
+    if kinds & {"latex", "formula"}:
+        return "math"
+    return "exact"
 
 
 def parse_number(text: Any) -> float | None:

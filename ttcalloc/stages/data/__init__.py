@@ -229,7 +229,9 @@ BUILDERS: dict[str, RowBuilder] = {"gsm8k": _gsm8k_row, "math": _math_row}
 
 
 def _auto_grader(answers: list[str]) -> str:
-    return "numeric" if all(grading.parse_number(a) is not None for a in answers) else "math"
+    """``--grader auto``: numeric, math or exact from the gold answers
+    (:func:`grading.guess_grader`: dates, options, yes/no and words are ``exact``)."""
+    return grading.guess_grader(answers) or "numeric"
 
 
 def _row_builder(kind: str, fields: JsonlFields | None) -> RowBuilder:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ttcalloc.common.errors import InputError
+from ttcalloc.text.grading import GRADERS
 
 # rows of a graded file that ttcalloc's grader checks by default (import of the benchmark's
 # MATH file, 64,000 rows: 6-11 s in all)
@@ -56,7 +57,8 @@ class ImportOptions:
     holding it; unmapped ones are looked up among :data:`ALIASES`.  An empty string maps a field
     to nothing (e.g. ignore the file's ``correct`` column).  A file's own grades are kept and
     checked against ttcalloc's grader on ``check_rows`` rows drawn with ``check_seed``;
-    ``regrade`` grades every row and uses ttcalloc's grades.
+    ``regrade`` grades every row and uses ttcalloc's grades.  ``grader`` (numeric, math or exact)
+    grades the samples with it instead of each problem's own grader (None: the problems').
     """
 
     fields: dict[str, str] = field(default_factory=dict)
@@ -65,10 +67,13 @@ class ImportOptions:
     format: str | None = None
     check_rows: int = CHECK_ROWS
     check_seed: int = 0
+    grader: str | None = None
 
     def check(self) -> None:
         if self.check_rows < 0:
             raise InputError(f"--check-rows {self.check_rows}: must be 0 or more")
+        if self.grader is not None and self.grader not in GRADERS:
+            raise InputError(f"--grader {self.grader!r}: expected numeric, math or exact")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ttcalloc.artifacts import sources
 from ttcalloc.artifacts.io import check_output, read_artifact, write_artifact
 from ttcalloc.artifacts.schemas import PROBLEMS, SAMPLES, require_labels
+from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError
 from ttcalloc.stages.importer.frame import Imported, samples_frame
 from ttcalloc.stages.importer.options import ImportOptions, ImportResult
@@ -39,6 +40,7 @@ def import_samples(
     options.check()
     check_output(out, {"samples": samples_path, "problems": problems_path})
     raw, problems, path = load_samples(Path(samples_path), problems_path, options)
+    _warn_other_grader(problems, options.grader, problems_path)
     imported = samples_frame(raw, problems, options, path, problems_path)
     written = write_samples(imported, out, options, path, problems_path)
     return _summarize(written, Path(out), imported)
@@ -57,6 +59,20 @@ def load_samples(
     return raw, problems, path
 
 
+def _warn_other_grader(problems: pl.DataFrame, grader: str | None, problems_path: Path) -> None:
+    """One line when ``--grader`` differs from the problems' own (estimate clusters with theirs)."""
+    if grader is None:
+        return
+    other = problems.filter(problems["grader"] != grader)
+    if other.height:
+        theirs = ", ".join(sorted(set(other["grader"])))
+        warn(
+            f"--grader {grader}: {problems_path} grades {other.height} problem(s) with {theirs}, "
+            "and `estimate --problems` clusters wrong answers with the problems' grader; "
+            f"rebuild them with `ttcalloc data jsonl --grader {grader}` to match"
+        )
+
+
 def write_samples(
     imported: Imported, out: Path, options: ImportOptions, source: Path, problems_path: Path
 ) -> pl.DataFrame:
@@ -69,6 +85,8 @@ def write_samples(
         "check_rows": options.check_rows,
         "check_seed": options.check_seed,
     }
+    if options.grader is not None:
+        params["grader"] = options.grader
     return write_artifact(
         imported.samples,
         out,
