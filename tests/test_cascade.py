@@ -303,3 +303,45 @@ def test_cascade_refuses_what_it_cannot_use(date_curves: dict[str, Path], tmp_pa
         tmp_path / "pol",
     )
     assert res.exit_code != 0 and "'gpt-5'" in res.output
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([0.0, 0.02, 0.1, 0.5, np.inf]))
+def test_online_decisions_follow_the_replayed_rule(seed: int, lam: float) -> None:
+    """``decide_one`` on the samples as they arrive takes the path :func:`simulate` takes."""
+    from ttcalloc.learn.cascade import CascadePolicy, decide_one, fit_cascade, predict, prepare
+    from ttcalloc.learn.stopping import StopOptions
+
+    ns = [4, 3, 2]
+    rng = np.random.default_rng(seed)
+    p = 8
+    votes = [[list(rng.integers(-1, 3, size=n)) for _ in range(p)] for n in ns]
+    costs = [
+        [list(rng.uniform(0.5, 1.5, size=n) * (lv + 1) ** 2) for _ in range(p)]
+        for lv, n in enumerate(ns)
+    ]
+    train = [replay(v, c, orders=3, seed=seed + i) for i, (v, c) in enumerate(zip(votes, costs))]
+    lad = cc.Ladder(tuple(ns), checkpoints=(1, 2, 4))
+    units = [1.0, 4.0, 9.0]
+    prep = prepare(train, None, lad, units)
+    fold = np.arange(p) % 2
+    model, _ = fit_cascade(prep, lad, fold, StopOptions(folds=2, fit_orders=3, n_estimators=5))
+    policy = CascadePolicy(
+        ["a", "b", "c"], lad, units, [], None, model, cc.Calibration(lam, lam, 0.0, 0.0), {}
+    )
+    recorded = [replay(v, c, orders=1, shuffle=False) for v, c in zip(votes, costs)]
+    got = predict(model, prepare(recorded, None, lad, units), lad)
+    assert got.gains is not None
+    paths = cc.simulate(recorded, lad, got.gains, got.extra, got.usable, lam)
+    for i in range(p):
+        drawn: list[tuple[int, str | None, float]] = []
+        for _ in range(sum(ns) + 1):
+            d = decide_one(policy, f"q{i}", drawn, price=lam)
+            if d.stop:
+                break
+            lv = d.level
+            k = sum(1 for x in drawn if x[0] == lv)
+            v = votes[lv][i][k]
+            drawn.append((lv, None if v < 0 else str(v), costs[lv][i][k]))
+        counts = [sum(1 for x in drawn if x[0] == lv) for lv in range(3)]
+        assert counts == list(paths.drawn[i, 0]), (i, drawn)

@@ -246,3 +246,81 @@ class CascadePolicy:
             cal,
             meta,
         )
+
+
+@dataclass(frozen=True)
+class CascadeDecision:
+    """What a cascade says for a question given the samples drawn so far."""
+
+    stop: bool
+    level: int  # the model to draw from next (when not stopping); the last model drawn otherwise
+    value: float  # the best option's predicted gain minus its price (what decided)
+    price: float  # the price this question runs at (one of the two calibrated ones)
+
+
+def decide_one(
+    policy: CascadePolicy,
+    question: str,
+    drawn: Sequence[tuple[int, str | None, float]],
+    price: float | None = None,
+) -> CascadeDecision:
+    """Stop, draw again, or escalate, given ``drawn``: one ``(model index, answer, dollars)``
+    per sample so far, in order (answers normalized so equal answers are equal strings; None
+    when a sample gave none).  ``price`` overrides the question's calibrated price."""
+    from ttcalloc.common.hashing import seeded_unit
+    from ttcalloc.core import replays as rp
+    from ttcalloc.core.stopping import STATE_FEATURES, state_features
+
+    lad = policy.ladder
+    cal = policy.calibration
+    if price is None:
+        price = cal.lam_lo if seeded_unit("cascade-mix", question) < cal.p_lo else cal.lam_hi
+    if not drawn:
+        level, j = cc.START, 0
+        state = np.full(2 + len(STATE_FEATURES), np.nan)
+        state[:2] = (cc.START, 0)
+    else:
+        level = drawn[-1][0]
+        mine = [(a, c) for lv, a, c in drawn if lv == level]
+        j = len(mine)
+        labels: dict[str, int] = {}
+        ids = [-1 if a is None else labels.setdefault(a, len(labels)) for a, _ in mine]
+        one = rp.replay([ids], [[c for _, c in mine]], orders=1, shuffle=False)
+        state = np.concatenate(
+            [[level, j], state_features(one)[0, 0, j - 1, : len(STATE_FEATURES)]]
+        )
+        if j >= lad.caps[level] and level == lad.levels - 1:
+            return CascadeDecision(True, level, 0.0, price)
+    s = lad.state_index(level, j) if j <= (lad.caps[level] if level >= 0 else 0) else None
+    if s is None:
+        return CascadeDecision(True, level, 0.0, price)
+    opts = np.nonzero(lad.allowed[s])[0]
+    if not len(opts):
+        return CascadeDecision(True, level, 0.0, price)
+    qx = policy.question_matrix([question])
+    option = np.array([lad.options[o] for o in opts], dtype=np.float64)
+    tl, th = option[:, 0], option[:, 1]
+    extra_s = np.where(tl == level, th - j, th)
+    parts = [np.broadcast_to(state, (len(opts), len(state)))]
+    if qx is not None and qx.shape[1]:
+        parts.append(np.broadcast_to(qx[0], (len(opts), qx.shape[1])))
+    parts.append(np.stack([tl, th, extra_s, (tl != level).astype(np.float64)], axis=1))
+    gains = policy.model.predict_distinct(np.concatenate(parts, axis=1))
+    if level == cc.START:
+        dollars = th * np.array([policy.unit_cost[int(t)] for t in tl])
+    else:
+        per = float(np.mean([c for lv, _, c in drawn if lv == level]))
+        dollars = np.where(
+            tl == level, (th - j) * per, th * np.array([policy.unit_cost[int(t)] for t in tl])
+        )
+    with np.errstate(invalid="ignore"):
+        value = gains - np.where(dollars > 0, price * dollars, 0.0)
+    best = int(np.argmax(value))
+    top = float(value[best])
+    if level == cc.START:
+        if not np.isfinite(top):
+            best, top = int(np.argmin(dollars)), 0.0
+        return CascadeDecision(False, int(tl[best]), top, price)
+    if not top > 0:
+        return CascadeDecision(True, level, top, price)
+    return CascadeDecision(False, int(tl[best]), top, price)

@@ -1,0 +1,129 @@
+"""The learned cascade on the shared Date set, over several split seeds, through the CLI.
+
+For each split seed: ``data`` (test share 0.5), ``import``, ``estimate --prices
+examples/date_prices.json``, ``train --learner cascade --budgets ...``, ``evaluate``.  Prints one
+markdown table: per seed and budget, the cascade, the tuned MoT rule, the best single model
+(chosen on train), their test accuracy and dollars, and the paired gain with its 95% interval;
+then the share of gpt-4's one-sample dollars at which each reaches gpt-4's one-sample accuracy.
+
+    .venv/bin/python benchmarks/cascade_date.py [--seeds 0,1,2] [--budgets 0.002,0.004,0.006]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+TT = str(Path(sys.executable).parent / "ttcalloc")
+
+
+def sh(*args: object) -> None:
+    res = subprocess.run([TT, *map(str, args)], capture_output=True, text=True)
+    if res.returncode:
+        raise SystemExit(f"ttcalloc {' '.join(map(str, args))} failed:\n{res.stderr[-2000:]}")
+
+
+def one_seed(tmp: Path, seed: int, budgets: str, extra: list[str]) -> dict:
+    sh(
+        "data",
+        "jsonl",
+        "--source",
+        SHARED / "date_problems.jsonl",
+        "--test-frac",
+        "0.5",
+        "--seed",
+        seed,
+        "--out",
+        tmp / "problems.parquet",
+    )
+    sh(
+        "import",
+        SHARED / "date_3models_mot_samples.parquet",
+        "--problems",
+        tmp / "problems.parquet",
+        "--out",
+        tmp / "samples.parquet",
+    )
+    sh(
+        "estimate",
+        tmp / "samples.parquet",
+        "--problems",
+        tmp / "problems.parquet",
+        "--prices",
+        ROOT / "examples" / "date_prices.json",
+        "--out",
+        tmp / "curves.parquet",
+    )
+    sh(
+        "train",
+        tmp / "curves.parquet",
+        "--learner",
+        "cascade",
+        "--problems",
+        tmp / "problems.parquet",
+        "--budgets",
+        budgets,
+        "--seed",
+        seed,
+        "--out",
+        tmp / "pol",
+        *extra,
+    )
+    folders = [f"cascade={f}" for f in sorted((tmp / "pol").iterdir())]
+    sh("evaluate", *folders, "--out", tmp / "rep", "--seed", seed)
+    return json.loads((tmp / "rep" / "report.json").read_text())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--budgets", default="0.002,0.004,0.006")
+    ap.add_argument("--extra", default="", help="more train flags, space-separated")
+    a = ap.parse_args()
+    if not SHARED.is_dir():
+        raise SystemExit(f"the shared data is not at {SHARED}")
+    rows, reach = [], []
+    for seed in [int(s) for s in a.seeds.split(",")]:
+        with tempfile.TemporaryDirectory() as d:
+            rep = one_seed(Path(d), seed, a.budgets, a.extra.split())
+        pol = rep["policies"]["cascade"]
+        strong = pol["strongest"]
+        for r in pol["rows"]:
+            rows.append((seed, r))
+        reach.append((seed, strong, pol["reach_share"]))
+        print(f"seed {seed} done", file=sys.stderr)
+    keep = ("cascade", "MoT rule (tuned on train)", "best single model (chosen on train)")
+    print(
+        "| seed | budget | method | accuracy | $ / question | cost / budget | cascade - this [95%] |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for seed, r in rows:
+        if r["method"] not in keep:
+            continue
+        g = r["cascade_minus_this"]
+        gain = "" if g is None else f"{g['diff']:+.4f} [{g['lo']:+.4f}, {g['hi']:+.4f}]"
+        print(
+            f"| {seed} | ${r['budget']:g} | {r['method']} | {r['accuracy']:.4f} | "
+            f"${r['cost']:.5f} | {r['cost_over_budget']:.3f} | {gain} |"
+        )
+    print()
+    for seed, strong, shares in reach:
+        parts = ", ".join(
+            f"{k}: {'not reached' if v is None else f'{v:.0%}'}"
+            for k, v in shares.items()
+            if k in keep
+        )
+        print(
+            f"- seed {seed}: {strong['model']} one sample {strong['accuracy']:.4f} at "
+            f"${strong['cost']:.5f}; reached at: {parts}"
+        )
+
+
+if __name__ == "__main__":
+    main()
