@@ -320,7 +320,10 @@ def test_online_decisions_follow_the_replayed_rule(seed: int, lam: float) -> Non
         [list(rng.uniform(0.5, 1.5, size=n) * (lv + 1) ** 2) for _ in range(p)]
         for lv, n in enumerate(ns)
     ]
-    train = [replay(v, c, orders=3, seed=seed + i) for i, (v, c) in enumerate(zip(votes, costs))]
+    train = [
+        replay(v, c, orders=3, seed=seed + i)
+        for i, (v, c) in enumerate(zip(votes, costs, strict=True))
+    ]
     lad = cc.Ladder(tuple(ns), checkpoints=(1, 2, 4))
     units = [1.0, 4.0, 9.0]
     prep = prepare(train, None, lad, units)
@@ -329,7 +332,7 @@ def test_online_decisions_follow_the_replayed_rule(seed: int, lam: float) -> Non
     policy = CascadePolicy(
         ["a", "b", "c"], lad, units, [], None, model, cc.Calibration(lam, lam, 0.0, 0.0), {}
     )
-    recorded = [replay(v, c, orders=1, shuffle=False) for v, c in zip(votes, costs)]
+    recorded = [replay(v, c, orders=1, shuffle=False) for v, c in zip(votes, costs, strict=True)]
     got = predict(model, prepare(recorded, None, lad, units), lad)
     assert got.gains is not None
     paths = cc.simulate(recorded, lad, got.gains, got.extra, got.usable, lam)
