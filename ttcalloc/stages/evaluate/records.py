@@ -15,7 +15,7 @@ from ttcalloc.artifacts.io import (
 )
 from ttcalloc.artifacts.schemas import METRICS, REPORT
 from ttcalloc.common.redact import redact_data
-from ttcalloc.core.baselines import DESCRIPTIONS
+from ttcalloc.core.baselines import DESCRIPTIONS, applicable
 from ttcalloc.stages.evaluate import plot as picture
 from ttcalloc.stages.evaluate import render
 from ttcalloc.stages.evaluate.options import EvaluateOptions, PolicySpec
@@ -32,6 +32,7 @@ PLOT = "accuracy_vs_budget.png"
 def build_report(scored: Scored, loaded: Loaded, options: EvaluateOptions) -> dict[str, Any]:
     """report.json's content, without provenance and the output paths."""
     data, test, budgets = loaded.data, loaded.data.test, scored.budgets
+    baselines = applicable(options.baselines, data.actions)
     return {
         "artifact": REPORT.name,
         "schema_version": REPORT.version,
@@ -55,7 +56,7 @@ def build_report(scored: Scored, loaded: Loaded, options: EvaluateOptions) -> di
         ],
         "policies": scored.records,
         "descriptions": {
-            **{b: DESCRIPTIONS[b] for b in options.baselines},
+            **{b: DESCRIPTIONS[b] for b in baselines},
             ORACLE_FIT: "the oracle's allocation from the other half of the samples",
             ORACLE: "the oracle on the scoring curves themselves: an upper bound, not a policy",
         },
@@ -63,7 +64,7 @@ def build_report(scored: Scored, loaded: Loaded, options: EvaluateOptions) -> di
         "settings": {
             "budgets": list(options.budgets),
             "matched_to": "budgets" if options.budgets else "the learned policy's realized cost",
-            "baselines": list(options.baselines),
+            "baselines": list(baselines),
             "bootstrap": options.n_boot,
             "orders": options.orders,
             "seed": options.seed,

@@ -19,11 +19,14 @@ from ttcalloc.core.baselines import (
     APPLIES,
     AT_BUDGET,
     BASELINES,
+    PER_MODEL,
     SEQUENTIAL,
     EvalData,
     Outcome,
     Unavailable,
+    applicable,
     mix_probs,
+    models_of,
     outcome_from_probs,
     uniform_at_budget,
 )
@@ -42,7 +45,9 @@ if TYPE_CHECKING:
 
 ORACLE = "oracle"
 ORACLE_FIT = "oracle-fit"
-PAIRED = (*SEQUENTIAL, *AT_BUDGET)  # baselines each learned policy is paired with at one cost
+BEST_SINGLE = "best-single"
+# baselines each learned policy is paired with at one cost
+PAIRED = (*SEQUENTIAL, *AT_BUDGET, BEST_SINGLE)
 
 
 @dataclass(frozen=True)
@@ -135,16 +140,7 @@ def score_policies(
                 for name, members in groups.items()
             ]
             target = budget if options.budgets else float(learned[0].outcome.cost.mean())
-            for name in options.baselines:
-                if name in APPLIES and APPLIES[name] != data.strategy:
-                    continue  # a rule for the other strategy (majority vote or verifier)
-                at = budget if name in AT_BUDGET else target
-                try:
-                    outcome = BASELINES[name](data, at)
-                except Unavailable as exc:
-                    warn(f"{name} at {budget:g}: {exc}")
-                    continue
-                rows.append(_Row(name, "baseline", budget, at, outcome))
+            rows.extend(_baseline_rows(data, options, budget, target))
             rows.extend(learned)
             if on_fit is not None:
                 try:
@@ -163,6 +159,34 @@ def score_policies(
 
     records = _metrics(rows, data, options, on_test)
     return Scored(budgets, records, _frontiers(on_test) if options.plot else None)
+
+
+def _baseline_rows(
+    data: EvalData, options: EvaluateOptions, budget: float, target: float
+) -> list[_Row]:
+    """Every applicable baseline at one budget (``single`` once per model); one that cannot
+    run there is left out with a warning saying why."""
+    rows: list[_Row] = []
+    for name in applicable(options.baselines, data.actions):
+        if name in APPLIES and APPLIES[name] != data.strategy:
+            continue  # a rule for the other strategy (majority vote or verifier)
+        at = budget if name in AT_BUDGET else target
+        runs = (
+            [
+                (f"{name}:{m}", lambda d, t, m=m: PER_MODEL[name](d, t, m))
+                for m in models_of(data.actions)
+            ]
+            if name in PER_MODEL
+            else [(name, BASELINES[name])]
+        )
+        for label, run in runs:
+            try:
+                outcome = run(data, at)
+            except Unavailable as exc:
+                warn(f"{label} at {budget:g}: {exc}")
+                continue
+            rows.append(_Row(label, "baseline", budget, at, outcome))
+    return rows
 
 
 def _is_adaptive(members: dict[float, Policy | AdaptivePolicy]) -> bool:
