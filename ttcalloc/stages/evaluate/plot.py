@@ -132,7 +132,13 @@ def write_plot(path: Path, report: dict[str, Any], frontiers: dict[str, list[lis
     for b in report["budgets"]:
         ax.axvline(b, color="0.85", lw=0.8, zorder=0)
         gx.axvline(b, color="0.85", lw=0.8, zorder=0)
-    gx.set_xlabel(f"mean cost per problem ({report['cost_unit']})")
+    if report["cost_unit"] == "usd":
+        from matplotlib.ticker import FuncFormatter
+
+        gx.set_xlabel("dollars per question (mean)")
+        gx.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"${x:.3g}"))
+    else:
+        gx.set_xlabel(f"mean cost per problem ({report['cost_unit']})")
     ax.set_ylabel("accuracy on the test problems")
     gx.set_ylabel("gain over uniform\nat the same cost")
     ax.set_title(

@@ -20,7 +20,7 @@ from ttcalloc.stages.evaluate import plot as picture
 from ttcalloc.stages.evaluate import render
 from ttcalloc.stages.evaluate.options import EvaluateOptions, PolicySpec
 from ttcalloc.stages.evaluate.score import ORACLE, ORACLE_FIT, Scored
-from ttcalloc.stages.evaluate.verdicts import verdicts
+from ttcalloc.stages.evaluate.verdicts import strongest_notes, verdicts
 
 if TYPE_CHECKING:
     from ttcalloc.stages.evaluate.load import Loaded
@@ -33,7 +33,7 @@ def build_report(scored: Scored, loaded: Loaded, options: EvaluateOptions) -> di
     """report.json's content, without provenance and the output paths."""
     data, test, budgets = loaded.data, loaded.data.test, scored.budgets
     baselines = applicable(options.baselines, data.actions)
-    return {
+    report: dict[str, Any] = {
         "artifact": REPORT.name,
         "schema_version": REPORT.version,
         "budget": budgets[0] if len(budgets) == 1 else None,
@@ -71,6 +71,10 @@ def build_report(scored: Scored, loaded: Loaded, options: EvaluateOptions) -> di
             "recalibrate": options.recalibrate,
         },
     }
+    if scored.strongest is not None:  # several models: the share of the strongest's cost
+        report["strongest"] = scored.strongest
+        report["notes"] += strongest_notes(scored.strongest, loaded.unit)
+    return report
 
 
 def metrics_row(rec: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,6 +37,7 @@ from ttcalloc.core.metrics import bootstrap_means, imitation, interval, share_of
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.policy import Policy, calibrate, decide
 from ttcalloc.stages.evaluate.options import EvaluateOptions
+from ttcalloc.stages.evaluate.strongest import ORACLE, strongest_shares
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -43,7 +46,6 @@ if TYPE_CHECKING:
 
     from ttcalloc.stages.evaluate.load import Loaded
 
-ORACLE = "oracle"
 ORACLE_FIT = "oracle-fit"
 BEST_SINGLE = "best-single"
 # baselines each learned policy is paired with at one cost
@@ -57,6 +59,7 @@ class Scored:
     budgets: list[float]
     records: list[dict[str, Any]]
     frontiers: dict[str, list[list[float]]] | None  # None unless options.plot
+    strongest: dict[str, Any] | None = None  # several models: the share of the strongest's cost
 
 
 @dataclass
@@ -158,7 +161,8 @@ def score_policies(
             track.advance()
 
     records = _metrics(rows, data, options, on_test)
-    return Scored(budgets, records, _frontiers(on_test) if options.plot else None)
+    frontiers = _frontiers(on_test) if options.plot else None
+    return Scored(budgets, records, frontiers, strongest_shares(data, records))
 
 
 def _baseline_rows(
@@ -171,11 +175,8 @@ def _baseline_rows(
         if name in APPLIES and APPLIES[name] != data.strategy:
             continue  # a rule for the other strategy (majority vote or verifier)
         at = budget if name in AT_BUDGET else target
-        runs = (
-            [
-                (f"{name}:{m}", lambda d, t, m=m: PER_MODEL[name](d, t, m))
-                for m in models_of(data.actions)
-            ]
+        runs: list[tuple[str, Callable[[EvalData, float], Outcome]]] = (
+            [(f"{name}:{m}", partial(PER_MODEL[name], model=m)) for m in models_of(data.actions)]
             if name in PER_MODEL
             else [(name, BASELINES[name])]
         )
