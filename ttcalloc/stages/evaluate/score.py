@@ -376,8 +376,9 @@ def _metrics(
         columns.append(acc_i)
         columns.append(acc_i - uni_i if uni_i is not None else np.zeros(n))
         partial.append(rec)
-    # learned vs each sequential baseline and k-each at the same budget: paired on the same
-    # problems, where both spent within 5% of each other
+    # learned vs each sequential baseline, k-each and best-single at the same budget: paired on
+    # the same problems, where both spent within 5% of each other (or best-single could not
+    # spend more)
     pairs: list[tuple[int, str, float]] = []
     for j, row in enumerate(rows):
         if row.kind != "learned":
@@ -387,7 +388,7 @@ def _metrics(
                 other.kind == "baseline"
                 and other.budget == row.budget
                 and other.policy in PAIRED
-                and _same_cost(row.outcome, other.outcome)
+                and (_same_cost(row.outcome, other.outcome) or _saturated(other, row))
             ):
                 columns.append(row.outcome.acc - other.outcome.acc)
                 pairs.append((j, other.policy, float(other.outcome.cost.mean())))
@@ -415,6 +416,18 @@ def _same_cost(a: Outcome, b: Outcome, tolerance: float = 0.05) -> bool:
     paired accuracy difference a comparison of the policies rather than of their spending."""
     ca, cb = float(a.cost.mean()), float(b.cost.mean())
     return abs(ca - cb) <= tolerance * max(ca, cb)
+
+
+def _saturated(baseline: _Row, learned: _Row, tolerance: float = 0.05) -> bool:
+    """Whether ``baseline`` is best-single spending less than ``learned`` because its model can
+    spend no more (its costliest action is below the target): the comparison that matters at
+    that budget, so it is paired although the costs differ."""
+    cost = float(baseline.outcome.cost.mean())
+    return (
+        baseline.policy == BEST_SINGLE
+        and cost < baseline.target * (1 - 1e-9)
+        and cost <= float(learned.outcome.cost.mean()) * (1 + tolerance)
+    )
 
 
 def _clean(value: float | None) -> float | None:
