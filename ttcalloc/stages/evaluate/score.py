@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,8 +35,8 @@ from ttcalloc.core.curves import Dense
 from ttcalloc.core.metrics import bootstrap_means, imitation, interval, share_of_gain
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.policy import Policy, calibrate, decide
+from ttcalloc.stages.evaluate import strongest
 from ttcalloc.stages.evaluate.options import EvaluateOptions
-from ttcalloc.stages.evaluate.strongest import ORACLE, strongest_shares
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
 
     from ttcalloc.stages.evaluate.load import Loaded
 
+ORACLE = strongest.ORACLE
 ORACLE_FIT = "oracle-fit"
 BEST_SINGLE = "best-single"
 # baselines each learned policy is paired with at one cost
@@ -162,7 +162,14 @@ def score_policies(
 
     records = _metrics(rows, data, options, on_test)
     frontiers = _frontiers(on_test) if options.plot else None
-    return Scored(budgets, records, frontiers, strongest_shares(data, records))
+    return Scored(budgets, records, frontiers, strongest.strongest_shares(data, records))
+
+
+def _for_model(
+    run: Callable[[EvalData, float, str], Outcome], model: str
+) -> Callable[[EvalData, float], Outcome]:
+    """A per-model baseline bound to one model."""
+    return lambda data, target: run(data, target, model)
 
 
 def _baseline_rows(
@@ -176,7 +183,7 @@ def _baseline_rows(
             continue  # a rule for the other strategy (majority vote or verifier)
         at = budget if name in AT_BUDGET else target
         runs: list[tuple[str, Callable[[EvalData, float], Outcome]]] = (
-            [(f"{name}:{m}", partial(PER_MODEL[name], model=m)) for m in models_of(data.actions)]
+            [(f"{name}:{m}", _for_model(PER_MODEL[name], m)) for m in models_of(data.actions)]
             if name in PER_MODEL
             else [(name, BASELINES[name])]
         )
