@@ -302,3 +302,15 @@ def test_cli_routing_on_a_slice_of_the_date_file(shared_data: Path, tmp_path: Pa
     md = (tmp_path / "report" / "report.md").read_text()
     assert "Share of the strongest model's cost (gpt-4)" in md and "$ per question" in md
     assert "$0.004" in res.stderr
+
+
+def test_k_each_over_several_models_picks_the_model_on_train() -> None:
+    """In samples, every model's maj@2 costs 2: k-each runs the one best on train."""
+    from ttcalloc.core.baselines import same_k_each
+
+    actions = ["a:maj@1", "a:maj@2", "b:maj@1", "b:maj@2"]
+    cost = np.tile([1.0, 2.0, 1.0, 2.0], (3, 1))
+    data = _data(
+        actions, np.tile([0.1, 0.2, 0.8, 0.9], (3, 1)), cost, np.tile([0.9, 0.95, 0.2, 0.3], (3, 1))
+    )
+    assert same_k_each(data, 2.0).params["action"] == "a:maj@2"

@@ -188,7 +188,10 @@ def same_k_each(data: EvalData, budget: float) -> Outcome:
     if hit.size == 0:
         costs = ", ".join(f"{a} {c:.4g}" for a, c in zip(data.actions, mean_cost, strict=True))
         raise Unavailable(f"no action costs exactly {budget:g} per problem ({costs})")
-    j = int(hit[np.argmax(data.test.acc[:, hit].mean(axis=0))])  # the best if several do
+    # the best if several do; of several models' (each model's maj@2 at B = 2 samples), the
+    # best on train: which model to run is a choice, never made on the test problems
+    pick_on = data.train.acc if models_of(data.actions) else data.test.acc
+    j = int(hit[np.argmax(pick_on[:, hit].mean(axis=0))])
     probs: FloatArray = np.zeros(data.test.acc.shape)
     probs[:, j] = 1.0
     return outcome_from_probs(data.test, probs, {"action": data.actions[j]})
