@@ -239,6 +239,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Notes", ""]
         lines += [f"- {n}" for n in report["notes"]]
     lines += ["", "## Glossary", "", *GLOSSARY]
+    if report.get("strongest"):
+        lines += MODELS_GLOSSARY
     return "\n".join(lines) + "\n"
 
 
@@ -284,6 +286,24 @@ GLOSSARY = [
     "- **mu, price**: a learned policy picks argmax accuracy - mu x cost; mu (or an adaptive "
     "policy's price) is the accuracy it will give up to save one unit of cost, set so the "
     "expected cost meets B.",
+]
+
+
+MODELS_GLOSSARY = [
+    "- **MODEL:maj@k**: k samples of that model; costs are in the curves' unit (dollars: each "
+    "model's price per sample). **uniform** over several models may mix two models' actions.",
+    "- **single:MODEL**: that model alone, uniform over its actions (two adjacent actions on "
+    "its hull mixed so the mean cost meets B); absent where its cheapest action costs more "
+    "than B. **best-single**: the model whose single-model uniform is best on the train "
+    "problems at B, scored on the test problems: the one a router has to beat (the notes pair "
+    "each learned policy with the best single model at the cost that policy spent, chosen on "
+    "train at that cost). **random-route**: each problem a random model (equally "
+    "likely when B affords it), every model the same k, mixed so the mean cost meets B.",
+    "- **share of the strongest model's cost**: the strongest model has the highest "
+    "one-sample accuracy on the test problems; a policy's share is the smallest mean cost at "
+    "which it reaches that accuracy over that one sample's cost. Exact for uniform-type "
+    "baselines and the oracle (they run at any cost), interpolated between the budgets "
+    "evaluated for the others (*<=* when reached at the lowest one).",
 ]
 
 

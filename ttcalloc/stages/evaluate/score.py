@@ -48,8 +48,7 @@ if TYPE_CHECKING:
 ORACLE = strongest.ORACLE
 ORACLE_FIT = "oracle-fit"
 BEST_SINGLE = "best-single"
-# baselines each learned policy is paired with at one cost
-PAIRED = (*SEQUENTIAL, *AT_BUDGET, BEST_SINGLE)
+PAIRED = (*SEQUENTIAL, *AT_BUDGET)  # baselines each learned policy is paired with at one cost
 
 
 @dataclass(frozen=True)
@@ -383,9 +382,8 @@ def _metrics(
         columns.append(acc_i)
         columns.append(acc_i - uni_i if uni_i is not None else np.zeros(n))
         partial.append(rec)
-    # learned vs each sequential baseline, k-each and best-single at the same budget: paired on
-    # the same problems, where both spent within 5% of each other (or best-single could not
-    # spend more)
+    # learned vs each sequential baseline and k-each at the same budget: paired on the same
+    # problems, where both spent within 5% of each other
     pairs: list[tuple[int, str, float]] = []
     for j, row in enumerate(rows):
         if row.kind != "learned":
@@ -395,10 +393,15 @@ def _metrics(
                 other.kind == "baseline"
                 and other.budget == row.budget
                 and other.policy in PAIRED
-                and (_same_cost(row.outcome, other.outcome) or _saturated(other, row))
+                and _same_cost(row.outcome, other.outcome)
             ):
                 columns.append(row.outcome.acc - other.outcome.acc)
                 pairs.append((j, other.policy, float(other.outcome.cost.mean())))
+    if BEST_SINGLE in applicable(options.baselines, data.actions):
+        for j, row in enumerate(rows):
+            if row.kind == "learned" and (single := _best_single_at(data, row)) is not None:
+                columns.append(row.outcome.acc - single.acc)
+                pairs.append((j, BEST_SINGLE, float(single.cost.mean())))
     draws = bootstrap_means(np.column_stack(columns), options.n_boot, options.seed)
     for c, (j, name, other_cost) in enumerate(pairs, start=2 * len(partial)):
         diff = float(columns[c].mean())
@@ -425,16 +428,15 @@ def _same_cost(a: Outcome, b: Outcome, tolerance: float = 0.05) -> bool:
     return abs(ca - cb) <= tolerance * max(ca, cb)
 
 
-def _saturated(baseline: _Row, learned: _Row, tolerance: float = 0.05) -> bool:
-    """Whether ``baseline`` is best-single spending less than ``learned`` because its model can
-    spend no more (its costliest action is below the target): the comparison that matters at
-    that budget, so it is paired although the costs differ."""
-    cost = float(baseline.outcome.cost.mean())
-    return (
-        baseline.policy == BEST_SINGLE
-        and cost < baseline.target * (1 - 1e-9)
-        and cost <= float(learned.outcome.cost.mean()) * (1 + tolerance)
-    )
+def _best_single_at(data: EvalData, row: _Row) -> Outcome | None:
+    """The best single model at a learned policy's own realized cost (chosen on train at that
+    cost, exact on test as uniform is): what a router is paired with, so that a router spending
+    more or less than its budget is compared at the dollars it spent.  None where no model
+    runs at that cost."""
+    try:
+        return BASELINES[BEST_SINGLE](data, float(row.outcome.cost.mean()))
+    except Unavailable:
+        return None
 
 
 def _clean(value: float | None) -> float | None:
