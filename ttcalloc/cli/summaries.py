@@ -144,6 +144,11 @@ def print_train(result: TrainResult) -> None:
     )
 
 
+def _budget_text(budget: float, unit: str) -> str:
+    """``$0.004 per question`` in dollars, else ``4 samples`` (the budget and its unit)."""
+    return f"${budget:g} per question" if unit == "usd" else f"{budget:g} {unit}"
+
+
 def _print_strongest(strongest: dict[str, Any], unit: str) -> None:
     """The share of the strongest model's cost at which each policy reaches its accuracy."""
     table = Table(
@@ -172,7 +177,7 @@ def print_report(report: dict[str, Any]) -> None:
     for budget in report["budgets"]:
         table = Table(
             title=(
-                f"budget {budget:g} {unit}{realized(report['policies'], budget)}: "
+                f"budget {_budget_text(budget, unit)}{realized(report['policies'], budget)}: "
                 f"{report['problems']['test']} test problems, "
                 f"{report['scored_on'].split(', ')[-1]}"
             ),

@@ -19,7 +19,11 @@ STYLE = {
     "verify": ("tab:cyan", "X"),
     "oracle-fit": ("black", "x"),
     "oracle": ("black", "*"),
+    "best-single": ("tab:red", "h"),
+    "random-route": ("tab:brown", "1"),
 }
+# single:MODEL, one per model, in the order they come
+SINGLE_STYLES = (("goldenrod", "<"), ("tab:green", ">"), ("slategray", "d"), ("teal", "p"))
 LEARNED_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:cyan")
 # hollow, each learned policy smaller than the one before: policies on the same point nest
 LEARNED_MARKERS = (("o", 11), ("D", 8), ("s", 6), ("^", 5), ("v", 4))
@@ -43,7 +47,7 @@ def _series(
 ) -> list[tuple[str, list[dict[str, Any]], dict[str, Any]]]:
     """Each policy drawn (not uniform, not the in-sample oracle): its points by cost and style."""
     out = []
-    learned_i = 0
+    learned_i = single_i = 0
     for name in policy_order(records):
         pts = sorted(
             (r for r in records if r["policy"] == name and not r["upper_bound"]),
@@ -68,6 +72,9 @@ def _series(
             }
         else:
             color, marker = STYLE.get(name, ("tab:gray", "o"))
+            if name.startswith("single:"):
+                color, marker = SINGLE_STYLES[single_i % len(SINGLE_STYLES)]
+                single_i += 1
             style = {
                 "color": color,
                 "marker": marker,
@@ -129,6 +136,13 @@ def write_plot(path: Path, report: dict[str, Any], frontiers: dict[str, list[lis
             gx.errorbar(px, gains, yerr=err, capsize=4, elinewidth=1.5, **style)
         else:
             gx.plot(px, gains, **(style | {"ms": 4, "lw": 0.8}))
+    if report.get("strongest"):  # several models: the strongest model's one-sample accuracy
+        ref = report["strongest"]
+        ax.axhline(ref["accuracy"], color="tab:red", lw=0.8, ls="--", zorder=1)
+        ax.plot(
+            [ref["cost"]], [ref["accuracy"]], "*", color="tab:red", ms=12, zorder=5,
+            label=f"{ref['action']} (strongest model, one sample)",
+        )  # fmt: skip
     for b in report["budgets"]:
         ax.axvline(b, color="0.85", lw=0.8, zorder=0)
         gx.axvline(b, color="0.85", lw=0.8, zorder=0)
