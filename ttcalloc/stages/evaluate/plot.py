@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ttcalloc.artifacts.io import atomic_path
+from ttcalloc.core.actions import parse_action
 from ttcalloc.stages.evaluate.render import K_EACH, policy_order
 
 STYLE = {
@@ -32,7 +33,8 @@ BARS = ("learned", K_EACH)  # what the gain panel draws with its interval
 
 def _strategy(rec: dict[str, Any]) -> str:
     """maj or pass: the strategy of a k-each record's action."""
-    return str(rec["params"]["action"]).partition("@")[0]
+    parsed = parse_action(str(rec["params"]["action"]))  # MODEL:maj@k on several models
+    return parsed.strategy if parsed is not None else str(rec["params"]["action"]).partition("@")[0]
 
 
 def _gain_bar(rec: dict[str, Any]) -> tuple[float, float]:
