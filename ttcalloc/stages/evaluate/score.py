@@ -450,6 +450,8 @@ def _frontiers(on_test: _OracleOn, points: int = 60) -> dict[str, list[list[floa
     mean_cost = test.cost.mean(axis=0)
     lo, hi = float(mean_cost.min()), float(mean_cost.max())
     grid = np.linspace(lo, hi, points) if hi > lo else np.array([lo])
+    if lo > 0 and hi > 20 * lo:  # prices far apart (several models): the cheap end in detail
+        grid = np.unique(np.concatenate([grid, np.geomspace(lo, hi, points)]))
     uni, orc = [], []
     for c in grid:
         u = uniform_at_budget(test.acc, test.cost, float(c))
