@@ -441,10 +441,11 @@ def random_route(data: EvalData, target: float) -> Outcome:
     if not models:
         raise Unavailable("the curves hold one model")
     columns = model_columns(data.actions)
+    prefix = "maj" if data.strategy == "majority" else "pass"  # the curves' own combination
     ks_of: dict[str, dict[int, int]] = {}
     for model in models:
         parsed = [(parse_action(data.actions[j]), j) for j in columns[model]]
-        ks_of[model] = {a.k: j for a, j in parsed if a is not None}
+        ks_of[model] = {a.k: j for a, j in parsed if a is not None and a.strategy == prefix}
     ks = sorted(set.intersection(*(set(v) for v in ks_of.values())))
     if not ks:
         raise Unavailable("no k that every model has")
