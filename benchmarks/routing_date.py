@@ -62,7 +62,9 @@ def _priced_samples(work: Path) -> Path:
     return out
 
 
-def _report(work: Path, seed: int, budgets: list[float]) -> dict[str, Any]:
+def _report(
+    work: Path, seed: int, budgets: list[float], learners: tuple[str, ...] = ("imitate",)
+) -> dict[str, Any]:
     """The whole pipeline for one split seed; evaluate's report.json content."""
     d = work / f"seed{seed}"
     d.mkdir(parents=True, exist_ok=True)
@@ -76,11 +78,12 @@ def _report(work: Path, seed: int, budgets: list[float]) -> dict[str, Any]:
     _ttcalloc(["solve", curves, "--problems", problems, "--budgets", csv,
                "--out", d / "alloc.parquet"])  # fmt: skip
     routers = []
-    for b in budgets:
-        folder = d / f"imitate-{b:g}"
-        _ttcalloc(["train", d / "alloc.parquet", "--problems", problems, "--budget", b,
-                   "--learner", "imitate", "--out", folder])  # fmt: skip
-        routers.append(f"imitate={folder}")
+    for learner in learners:
+        for b in budgets:
+            folder = d / f"{learner}-{b:g}"
+            _ttcalloc(["train", d / "alloc.parquet", "--problems", problems, "--budget", b,
+                       "--learner", learner, "--out", folder])  # fmt: skip
+            routers.append(f"{learner}={folder}")
     out = _ttcalloc(["evaluate", *routers, "--curves", curves, "--problems", problems,
                      "--budgets", csv, "--out", d / "report", "--json"])  # fmt: skip
     return dict(json.loads(out))
@@ -88,7 +91,7 @@ def _report(work: Path, seed: int, budgets: list[float]) -> dict[str, Any]:
 
 def _rows(report: dict[str, Any], seed: int) -> list[dict[str, Any]]:
     """One row per (budget, policy) of interest, with the router's paired gain over best-single."""
-    keep = ("oracle", "imitate", "best-single", "random-route")
+    keep = ("oracle", "imitate", "plugin", "best-single", "random-route")
     out = []
     for r in report["policies"]:
         name = r["policy"]
@@ -98,7 +101,7 @@ def _rows(report: dict[str, Any], seed: int) -> list[dict[str, Any]]:
                "accuracy": r["accuracy"], "cost": r["cost"]}  # fmt: skip
         if name == "best-single":
             row["model"] = r["params"]["model"]
-        if name == "imitate":
+        if r["kind"] == "learned":
             row["fallback"] = bool(r["params"].get("uniform_fallback"))
             gain = (r.get("gain_vs") or {}).get("best-single")
             row["gain_vs_best_single"] = gain if gain else None  # diff, lo, hi, its cost
@@ -111,16 +114,17 @@ def main() -> None:
     parser.add_argument("work", type=Path)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--budgets", default="0.002,0.004,0.006")
+    parser.add_argument("--learners", default="imitate", help="imitate and/or plugin")
     args = parser.parse_args()
     budgets = [float(b) for b in args.budgets.split(",")]
     rows, strongest = [], {}
     for seed in (int(s) for s in args.seeds.split(",")):
         sys.stderr.write(f"seed {seed} ...\n")
-        report = _report(args.work, seed, budgets)
+        report = _report(args.work, seed, budgets, tuple(args.learners.split(",")))
         rows += _rows(report, seed)
         strongest[seed] = report.get("strongest")
     (args.work / "results.json").write_text(json.dumps({"rows": rows, "strongest": strongest}))
-    print("| seed | budget | policy | accuracy | $/question | imitate - best-single [95% CI] |")
+    print("| seed | budget | policy | accuracy | $/question | router - best-single [95% CI] |")
     print("|---|---:|---|---:|---:|---|")
     for r in rows:
         gain = r.get("gain_vs_best_single")
