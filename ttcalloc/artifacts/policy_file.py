@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from ttcalloc.artifacts.io import read_json_artifact
 from ttcalloc.artifacts.sample_replays import SAMPLE_VALUES
 from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError, InputError
+from ttcalloc.core.actions import parse_action
 from ttcalloc.core.stopping import STATE_FEATURES
 from ttcalloc.text.grading import GRADERS
 
@@ -29,7 +29,6 @@ COST_UNITS = ("samples", "tokens", "completion-tokens", "usd")
 UNKNOWN_UNIT = "unknown"  # trained on curves that recorded no unit
 # the most samples any policy may ask for one question (an action's k, a stop policy's cap)
 MAX_SAMPLES = 1024
-ACTION = re.compile(r"^(maj|pass)@([1-9][0-9]*)$")
 
 
 class _Checker:
@@ -184,11 +183,12 @@ def _check_static(c: _Checker, data: dict[str, Any], learner: str, files: list[s
 
 
 def action_samples(c: _Checker, i: int, name: str) -> int:
-    """The k of action ``name`` (``maj@k`` or ``pass@k``, 1 <= k <= MAX_SAMPLES)."""
-    m = ACTION.match(name)
-    if m is None:
+    """The k of action ``name`` (``maj@k`` or ``pass@k``, prefixed by ``MODEL:`` when the curves
+    span several models; 1 <= k <= MAX_SAMPLES)."""
+    parsed = parse_action(name)
+    if parsed is None:
         raise c.fail(f"actions[{i}].name", f"{name!r}: expected maj@k or pass@k")
-    k = int(m.group(2))
+    k = parsed.k
     if k > MAX_SAMPLES:
         raise c.fail(f"actions[{i}].name", f"{name!r}: more than {MAX_SAMPLES} samples")
     return k
@@ -201,13 +201,29 @@ def _check_action_costs(c: _Checker, actions: list[dict[str, Any]], unit: str) -
     usd (a sample's cost does not depend on k): the cost per sample within a factor 2 of the
     cheapest action's (the actions' problem sets may differ).  tokens (``--prompt-once`` may
     charge the prompt once per k): never more than twice k samples at the cheapest action's
-    cost per sample, and at least one token per extra sample (a completion has one).
+    cost per sample, and at least one token per extra sample (a completion has one).  Actions
+    of several models (``MODEL:maj@k``) are checked model by model (prices differ).
     """
-    ks = [action_samples(c, i, a["name"]) for i, a in enumerate(actions)]
+    by_model: dict[str, list[int]] = {}
+    for i, a in enumerate(actions):
+        parsed = parse_action(a["name"])
+        by_model.setdefault(parsed.model if parsed else "", []).append(i)
+    for members in by_model.values():
+        _check_model_costs(c, actions, members, unit)
+
+
+def _check_model_costs(
+    c: _Checker, all_actions: list[dict[str, Any]], members: list[int], unit: str
+) -> None:
+    """:func:`_check_action_costs` on the actions of one model (``members``, their indices)."""
+    actions = [all_actions[i] for i in members]
+    ks = [action_samples(c, i, a["name"]) for i, a in zip(members, actions, strict=True)]
     costs = [float(a["cost"]) for a in actions]
 
     def fail(i: int, why: str) -> ArtifactError:
-        return c.fail(f"actions[{i}]", f"{actions[i]['name']} costs {costs[i]:g} {unit}: {why}")
+        return c.fail(
+            f"actions[{members[i]}]", f"{actions[i]['name']} costs {costs[i]:g} {unit}: {why}"
+        )
 
     if unit == "samples":
         for i, k in enumerate(ks):

@@ -52,9 +52,10 @@ def evaluate_cmd(
         typer.Option(
             help="Baselines, comma-separated (k-each: the action costing exactly B for every "
             "problem, e.g. maj@2 at B = 2 samples; esc and adaptive run on majority-vote "
-            "curves, verify on pass@k curves)."
+            "curves, verify on pass@k curves; single (one row per model), best-single and "
+            "random-route on curves of several models)."
         ),
-    ] = "uniform,k-each,random,length,esc,adaptive,verify",
+    ] = "uniform,k-each,random,length,esc,adaptive,verify,single,best-single,random-route",
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 2000,
     orders: Annotated[
         int, typer.Option(help="Random sample orders replayed per problem for early stopping.")

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ttcalloc.common.console import err_console
-from ttcalloc.common.wording import interval, signed
+from ttcalloc.common.wording import cost_text, interval, share_text, signed
 
 if TYPE_CHECKING:
     from ttcalloc.stages.estimate import EstimateResult
@@ -147,6 +147,29 @@ def print_train(result: TrainResult) -> None:
     )
 
 
+def _budget_text(budget: float, unit: str) -> str:
+    """``$0.004 per question`` in dollars, else ``4 samples`` (the budget and its unit)."""
+    return f"${budget:g} per question" if unit == "usd" else f"{budget:g} {unit}"
+
+
+def _print_strongest(strongest: dict[str, Any], unit: str) -> None:
+    """The share of the strongest model's cost at which each policy reaches its accuracy."""
+    table = Table(
+        title=(
+            f"share of {strongest['model']}'s cost at its accuracy ({strongest['action']}: "
+            f"{strongest['accuracy']:.4f} at {cost_text(strongest['cost'], unit, '.4g')})"
+        ),
+        title_justify="left",
+    )
+    for col in ("policy", "share", "cost", "how"):
+        table.add_column(col, justify="left" if col in ("policy", "how") else "right")
+    for name, e in strongest["policies"].items():
+        table.add_row(
+            escape(name), share_text(e), cost_text(e["cost"], unit, ".4g"), escape(e["how"])
+        )
+    err_console.print(table)
+
+
 def print_report(report: dict[str, Any]) -> None:
     """One table per budget: accuracy, cost, gain vs uniform with its interval, regret."""
     if report.get("cost_unit") == "usd" and all(
@@ -162,7 +185,7 @@ def print_report(report: dict[str, Any]) -> None:
     for budget in report["budgets"]:
         table = Table(
             title=(
-                f"budget {budget:g} {unit}{realized(report['policies'], budget)}: "
+                f"budget {_budget_text(budget, unit)}{realized(report['policies'], budget)}: "
                 f"{report['problems']['test']} test problems, "
                 f"{report['scored_on'].split(', ')[-1]}"
             ),
@@ -172,7 +195,8 @@ def print_report(report: dict[str, Any]) -> None:
             padding=(0, 1),
         )
         table.add_column("policy", no_wrap=True)
-        for col in ("accuracy", "cost", "gain vs uniform, 95% CI", "regret", "share"):
+        cost_col = "$/question" if unit == "usd" else "cost"
+        for col in ("accuracy", cost_col, "gain vs uniform, 95% CI", "regret", "share"):
             table.add_column(col, justify="right", no_wrap=True)
         for r in report["policies"]:
             if r["budget"] != budget:
@@ -181,7 +205,7 @@ def print_report(report: dict[str, Any]) -> None:
             table.add_row(
                 escape(label(r).replace("upper bound", "bound").replace(" (fallback)", "*")),
                 f"{r['accuracy']:.4f}",
-                f"{r['cost']:.3f}",
+                cost_text(r["cost"], unit),
                 "-"
                 if r["gain_vs_uniform"] is None
                 else signed(r["gain_vs_uniform"], 3)
@@ -195,6 +219,8 @@ def print_report(report: dict[str, Any]) -> None:
             "* fell back to uniform allocation when trained: a hash of each question, not its "
             "features, picks the questions that get the costlier action (see the notes)"
         )
+    if report.get("strongest"):
+        _print_strongest(report["strongest"], unit)
     for note in report["notes"]:
         err_console.print(f"note: {escape(note)}")
     err_console.print(

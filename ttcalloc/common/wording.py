@@ -53,3 +53,26 @@ def interval(lo: float, hi: float, digits: int = 4) -> str:
 def difference(diff: float, lo: float, hi: float, digits: int = 4) -> str:
     """A paired difference and its interval: ``+0.0123 [+0.0040, +0.0207]``."""
     return f"{signed(diff, digits)} {interval(lo, hi, digits)}"
+
+
+def cost_text(value: float | None, unit: str, fmt: str = ".3f") -> str:
+    """A mean cost as shown: dollars with a $ sign (3 significant digits) where the unit is
+    usd, else ``value`` in ``fmt``; "-" for None."""
+    if value is None:
+        return "-"
+    return f"${value:.3g}" if unit == "usd" else format(value, fmt)
+
+
+def cost_header(unit: str) -> str:
+    """The title of a column of mean costs: ``$ per question`` in dollars, else ``cost (UNIT)``."""
+    return "$ per question" if unit == "usd" else f"cost ({unit})"
+
+
+def share_text(entry: dict[str, object]) -> str:
+    """A policy's share of the strongest model's cost at its accuracy: ``36%`` (``<= 36%`` when
+    reached at the lowest budget evaluated), or ``not reached``."""
+    share = entry.get("share")
+    if not isinstance(share, float):
+        return "not reached"
+    text = f"{share:.0%}" if share >= 0.1 else f"{share:.1%}"
+    return f"<= {text}" if str(entry.get("how", "")).startswith("at most") else text

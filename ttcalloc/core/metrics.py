@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,3 +87,70 @@ def imitation(acc: FloatArray, truth: IntArray, chosen: IntArray) -> Imitation:
         holds=regret <= bound + 1e-12,
         matrix=confusion(truth, chosen, acc.shape[1]),
     )
+
+
+def upper_hull(cost: FloatArray, acc: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The upper concave hull of (cost, accuracy) points, from the cheapest point (the most
+    accurate of the cheapest) to the most accurate (the cheapest of those): the accuracy a mix of
+    two points buys at each cost.  Vertices have strictly increasing cost and accuracy."""
+    order = np.lexsort((-np.asarray(acc), np.asarray(cost)))
+    xs: list[float] = []
+    ys: list[float] = []
+    for j in order:
+        c, a = float(cost[j]), float(acc[j])
+        if ys and a <= ys[-1]:
+            continue  # dominated: costs no less, is no more accurate
+        while len(xs) >= 2 and (ys[-1] - ys[-2]) * (c - xs[-2]) <= (a - ys[-2]) * (xs[-1] - xs[-2]):
+            xs.pop()  # below the chord from the vertex before it to this point
+            ys.pop()
+        xs.append(c)
+        ys.append(a)
+    return np.array(xs), np.array(ys)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The smallest cost at which a curve reaches an accuracy (None: not reached).
+
+    ``at_most``: the curve's cheapest point already reaches it, so the true smallest cost (below
+    the costs evaluated) may be lower.
+    """
+
+    cost: float | None
+    at_most: bool = False
+
+
+def cost_to_reach(cost: FloatArray, acc: FloatArray, target: float, tol: float = 1e-12) -> Reach:
+    """The smallest cost at which the piecewise-linear curve through the (cost, accuracy) points,
+    sorted by cost, reaches ``target`` (linear interpolation between neighbouring points)."""
+    order = np.lexsort((np.asarray(acc), np.asarray(cost)))
+    c = np.asarray(cost, dtype=np.float64)[order]
+    a = np.asarray(acc, dtype=np.float64)[order]
+    if c.size == 0:
+        return Reach(None)
+    if a[0] >= target - tol:
+        return Reach(float(c[0]), at_most=True)
+    for i in range(1, c.size):
+        if a[i] >= target - tol:
+            share = min(1.0, max(0.0, (target - a[i - 1]) / (a[i] - a[i - 1])))
+            return Reach(float(c[i - 1] + share * (c[i] - c[i - 1])))
+    return Reach(None)
+
+
+def cost_to_reach_monotone(
+    accuracy_at: Callable[[float], float], lo: float, hi: float, target: float, iters: int = 60
+) -> Reach:
+    """The smallest cost in [lo, hi] at which a non-decreasing accuracy function reaches
+    ``target``, by bisection (exact to about (hi - lo) / 2**iters); None when ``hi`` does not."""
+    tol = 1e-12
+    if accuracy_at(lo) >= target - tol:
+        return Reach(lo)
+    if accuracy_at(hi) < target - tol:
+        return Reach(None)
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        if accuracy_at(mid) >= target - tol:
+            hi = mid
+        else:
+            lo = mid
+    return Reach(hi)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ttcalloc.common.errors import InputError
-from ttcalloc.core.baselines import BASELINES
+from ttcalloc.core.baselines import NAMES
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class EvaluateOptions:
     """Budgets, baselines and the resampling behind the intervals."""
 
     budgets: tuple[float, ...] = ()  # empty: each policy's own budget, baselines at its cost
-    baselines: tuple[str, ...] = tuple(BASELINES)
+    baselines: tuple[str, ...] = NAMES
     n_boot: int = 2000
     orders: int = 60  # a multiple of 1..6: one-sample rules exact for n <= 6
     seed: int = 0
@@ -26,9 +26,9 @@ class EvaluateOptions:
         for b in self.budgets:
             if not math.isfinite(b) or b < 0:
                 raise InputError(f"--budgets {b}: must be non-negative numbers")
-        unknown = [b for b in self.baselines if b not in BASELINES]
+        unknown = [b for b in self.baselines if b not in NAMES]
         if unknown:
-            raise InputError(f"--baselines {unknown[0]!r}: expected some of {', '.join(BASELINES)}")
+            raise InputError(f"--baselines {unknown[0]!r}: expected some of {', '.join(NAMES)}")
         if self.n_boot < 100:
             raise InputError(f"--bootstrap {self.n_boot}: use at least 100 resamples")
         if self.orders < 1:

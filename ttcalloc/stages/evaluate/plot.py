@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ttcalloc.artifacts.io import atomic_path
+from ttcalloc.core.actions import parse_action
 from ttcalloc.stages.evaluate.render import K_EACH, policy_order
 
 STYLE = {
@@ -19,7 +20,11 @@ STYLE = {
     "verify": ("tab:cyan", "X"),
     "oracle-fit": ("black", "x"),
     "oracle": ("black", "*"),
+    "best-single": ("tab:red", "h"),
+    "random-route": ("tab:brown", "1"),
 }
+# single:MODEL, one per model, in the order they come
+SINGLE_STYLES = (("goldenrod", "<"), ("tab:green", ">"), ("slategray", "d"), ("teal", "p"))
 LEARNED_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:cyan")
 # hollow, each learned policy smaller than the one before: policies on the same point nest
 LEARNED_MARKERS = (("o", 11), ("D", 8), ("s", 6), ("^", 5), ("v", 4))
@@ -28,7 +33,8 @@ BARS = ("learned", K_EACH)  # what the gain panel draws with its interval
 
 def _strategy(rec: dict[str, Any]) -> str:
     """maj or pass: the strategy of a k-each record's action."""
-    return str(rec["params"]["action"]).partition("@")[0]
+    parsed = parse_action(str(rec["params"]["action"]))  # MODEL:maj@k on several models
+    return parsed.strategy if parsed is not None else str(rec["params"]["action"]).partition("@")[0]
 
 
 def _gain_bar(rec: dict[str, Any]) -> tuple[float, float]:
@@ -43,7 +49,7 @@ def _series(
 ) -> list[tuple[str, list[dict[str, Any]], dict[str, Any]]]:
     """Each policy drawn (not uniform, not the in-sample oracle): its points by cost and style."""
     out = []
-    learned_i = 0
+    learned_i = single_i = 0
     for name in policy_order(records):
         pts = sorted(
             (r for r in records if r["policy"] == name and not r["upper_bound"]),
@@ -68,6 +74,9 @@ def _series(
             }
         else:
             color, marker = STYLE.get(name, ("tab:gray", "o"))
+            if name.startswith("single:"):
+                color, marker = SINGLE_STYLES[single_i % len(SINGLE_STYLES)]
+                single_i += 1
             style = {
                 "color": color,
                 "marker": marker,
@@ -129,10 +138,23 @@ def write_plot(path: Path, report: dict[str, Any], frontiers: dict[str, list[lis
             gx.errorbar(px, gains, yerr=err, capsize=4, elinewidth=1.5, **style)
         else:
             gx.plot(px, gains, **(style | {"ms": 4, "lw": 0.8}))
+    if report.get("strongest"):  # several models: the strongest model's one-sample accuracy
+        ref = report["strongest"]
+        ax.axhline(ref["accuracy"], color="tab:red", lw=0.8, ls="--", zorder=1)
+        ax.plot(
+            [ref["cost"]], [ref["accuracy"]], "*", color="tab:red", ms=12, zorder=5,
+            label=f"{ref['action']} (strongest model, one sample)",
+        )  # fmt: skip
     for b in report["budgets"]:
         ax.axvline(b, color="0.85", lw=0.8, zorder=0)
         gx.axvline(b, color="0.85", lw=0.8, zorder=0)
-    gx.set_xlabel(f"mean cost per problem ({report['cost_unit']})")
+    if report["cost_unit"] == "usd":
+        from matplotlib.ticker import FuncFormatter
+
+        gx.set_xlabel("dollars per question (mean)")
+        gx.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"${x:.3g}"))
+    else:
+        gx.set_xlabel(f"mean cost per problem ({report['cost_unit']})")
     ax.set_ylabel("accuracy on the test problems")
     gx.set_ylabel("gain over uniform\nat the same cost")
     ax.set_title(

@@ -15,12 +15,12 @@ from ttcalloc.artifacts.io import (
 )
 from ttcalloc.artifacts.schemas import METRICS, REPORT
 from ttcalloc.common.redact import redact_data
-from ttcalloc.core.baselines import DESCRIPTIONS
+from ttcalloc.core.baselines import DESCRIPTIONS, applicable
 from ttcalloc.stages.evaluate import plot as picture
 from ttcalloc.stages.evaluate import render
 from ttcalloc.stages.evaluate.options import EvaluateOptions, PolicySpec
 from ttcalloc.stages.evaluate.score import ORACLE, ORACLE_FIT, Scored
-from ttcalloc.stages.evaluate.verdicts import verdicts
+from ttcalloc.stages.evaluate.verdicts import strongest_notes, verdicts
 
 if TYPE_CHECKING:
     from ttcalloc.stages.evaluate.load import Loaded
@@ -32,7 +32,8 @@ PLOT = "accuracy_vs_budget.png"
 def build_report(scored: Scored, loaded: Loaded, options: EvaluateOptions) -> dict[str, Any]:
     """report.json's content, without provenance and the output paths."""
     data, test, budgets = loaded.data, loaded.data.test, scored.budgets
-    return {
+    baselines = applicable(options.baselines, data.actions)
+    report: dict[str, Any] = {
         "artifact": REPORT.name,
         "schema_version": REPORT.version,
         "budget": budgets[0] if len(budgets) == 1 else None,
@@ -55,7 +56,7 @@ def build_report(scored: Scored, loaded: Loaded, options: EvaluateOptions) -> di
         ],
         "policies": scored.records,
         "descriptions": {
-            **{b: DESCRIPTIONS[b] for b in options.baselines},
+            **{b: DESCRIPTIONS[b] for b in baselines},
             ORACLE_FIT: "the oracle's allocation from the other half of the samples",
             ORACLE: "the oracle on the scoring curves themselves: an upper bound, not a policy",
         },
@@ -63,13 +64,17 @@ def build_report(scored: Scored, loaded: Loaded, options: EvaluateOptions) -> di
         "settings": {
             "budgets": list(options.budgets),
             "matched_to": "budgets" if options.budgets else "the learned policy's realized cost",
-            "baselines": list(options.baselines),
+            "baselines": list(baselines),
             "bootstrap": options.n_boot,
             "orders": options.orders,
             "seed": options.seed,
             "recalibrate": options.recalibrate,
         },
     }
+    if scored.strongest is not None:  # several models: the share of the strongest's cost
+        report["strongest"] = scored.strongest
+        report["notes"] += strongest_notes(scored.strongest, loaded.unit)
+    return report
 
 
 def metrics_row(rec: dict[str, Any]) -> dict[str, Any]:

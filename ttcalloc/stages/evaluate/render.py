@@ -8,7 +8,7 @@ from typing import Any
 
 from ttcalloc.artifacts.io import write_text
 from ttcalloc.common.redact import redact
-from ttcalloc.common.wording import difference, signed
+from ttcalloc.common.wording import cost_header, cost_text, difference, share_text, signed
 
 
 def _f(value: float | None, fmt: str = ".4f") -> str:
@@ -82,6 +82,34 @@ def policy_order(records: list[dict[str, Any]]) -> list[str]:
     return seen
 
 
+def _strongest_section(strongest: dict[str, Any], unit: str) -> list[str]:
+    """The share of the strongest model's cost at which each policy reaches its accuracy."""
+    ref_cost = cost_text(strongest["cost"], unit, ".4g")
+    lines = [
+        "",
+        f"## Share of the strongest model's cost ({strongest['model']})",
+        "",
+        f"The strongest model is the one with the highest one-sample accuracy on the test "
+        f"problems: {strongest['action']}, accuracy {strongest['accuracy']:.4f} at {ref_cost} "
+        "per problem. For each policy, the smallest mean cost at which it reaches that accuracy "
+        "and its share of that cost: exact for uniform-type baselines and the oracle (they run "
+        "at any cost), else interpolated linearly between the budgets evaluated.",
+        "",
+    ]
+    rows = [
+        [
+            name,
+            share_text(e),
+            cost_text(e["cost"], unit, ".4g"),
+            e["how"]
+            if e["cost"] is not None
+            else f"best {e['best_accuracy']:.4f} at {cost_text(e['at_cost'], unit, '.4g')}",
+        ]
+        for name, e in strongest["policies"].items()
+    ]
+    return lines + _table(["policy", "share of its cost", "cost reaching it", "how"], rows)
+
+
 def markdown(report: dict[str, Any]) -> str:
     """report.md: a summary table by budget, one detailed table per budget, imitation, notes."""
     records: list[dict[str, Any]] = report["policies"]
@@ -108,7 +136,8 @@ def markdown(report: dict[str, Any]) -> str:
         cells = [row_label(any_rec)]
         for b in budgets:
             r = by_key.get((name, b))
-            cells.append(f"{r['accuracy']:.4f} ({r['cost']:.3g})" if r else "-")
+            cost = cost_text(r["cost"], unit, ".3g") if r else ""
+            cells.append(f"{r['accuracy']:.4f} ({cost})" if r else "-")
         summary.append(cells)
     lines += _table(["policy", *(f"B = {b:g}{realized(records, b)}" for b in budgets)], summary)
     for b in budgets:
@@ -126,7 +155,7 @@ def markdown(report: dict[str, Any]) -> str:
                 [
                     label(r),
                     _f(r["accuracy"]),
-                    _f(r["cost"], ".3f"),
+                    cost_text(r["cost"], unit),
                     _f(r["cost_over_budget"], ".3f"),
                     _gain(r),
                     _pct(r["relative_gain"]),
@@ -138,7 +167,7 @@ def markdown(report: dict[str, Any]) -> str:
             [
                 "policy",
                 "accuracy",
-                f"cost ({unit})",
+                cost_header(unit),
                 "cost / budget",
                 "gain vs uniform [95% CI]",
                 "relative gain",
@@ -147,6 +176,8 @@ def markdown(report: dict[str, Any]) -> str:
             ],
             rows,
         )
+    if report.get("strongest"):
+        lines += _strongest_section(report["strongest"], unit)
     learned = [r for r in records if r["kind"] == "learned" and "imitation_accuracy" in r]
     if learned:
         lines += [
@@ -195,8 +226,8 @@ def markdown(report: dict[str, Any]) -> str:
             )
     lines += ["", "## Actions on the test problems", ""]
     lines += _table(
-        ["action", "accuracy", f"cost ({unit})"],
-        [[a["name"], _f(a["accuracy"]), _f(a["cost"], ".3f")] for a in report["actions"]],
+        ["action", "accuracy", cost_header(unit)],
+        [[a["name"], _f(a["accuracy"]), cost_text(a["cost"], unit)] for a in report["actions"]],
     )
     lines += ["", "## Policies", ""]
     for name, text in report["descriptions"].items():
@@ -208,6 +239,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Notes", ""]
         lines += [f"- {n}" for n in report["notes"]]
     lines += ["", "## Glossary", "", *GLOSSARY]
+    if report.get("strongest"):
+        lines += MODELS_GLOSSARY
     return "\n".join(lines) + "\n"
 
 
@@ -253,6 +286,24 @@ GLOSSARY = [
     "- **mu, price**: a learned policy picks argmax accuracy - mu x cost; mu (or an adaptive "
     "policy's price) is the accuracy it will give up to save one unit of cost, set so the "
     "expected cost meets B.",
+]
+
+
+MODELS_GLOSSARY = [
+    "- **MODEL:maj@k**: k samples of that model; costs are in the curves' unit (dollars: each "
+    "model's price per sample). **uniform** over several models may mix two models' actions.",
+    "- **single:MODEL**: that model alone, uniform over its actions (two adjacent actions on "
+    "its hull mixed so the mean cost meets B); absent where its cheapest action costs more "
+    "than B. **best-single**: the model whose single-model uniform is best on the train "
+    "problems at B, scored on the test problems: the one a router has to beat (the notes pair "
+    "each learned policy with the best single model at the cost that policy spent, chosen on "
+    "train at that cost). **random-route**: each problem a random model (equally "
+    "likely when B affords it), every model the same k, mixed so the mean cost meets B.",
+    "- **share of the strongest model's cost**: the strongest model has the highest "
+    "one-sample accuracy on the test problems; a policy's share is the smallest mean cost at "
+    "which it reaches that accuracy over that one sample's cost. Exact for uniform-type "
+    "baselines and the oracle (they run at any cost), interpolated between the budgets "
+    "evaluated for the others (*<=* when reached at the lowest one).",
 ]
 
 

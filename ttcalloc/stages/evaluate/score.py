@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +20,14 @@ from ttcalloc.core.baselines import (
     APPLIES,
     AT_BUDGET,
     BASELINES,
+    PER_MODEL,
     SEQUENTIAL,
     EvalData,
     Outcome,
     Unavailable,
+    applicable,
     mix_probs,
+    models_of,
     outcome_from_probs,
     uniform_at_budget,
 )
@@ -31,6 +35,7 @@ from ttcalloc.core.curves import Dense
 from ttcalloc.core.metrics import bootstrap_means, imitation, interval, share_of_gain
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.policy import Policy, calibrate, decide
+from ttcalloc.stages.evaluate import strongest
 from ttcalloc.stages.evaluate.options import EvaluateOptions
 
 if TYPE_CHECKING:
@@ -40,8 +45,9 @@ if TYPE_CHECKING:
 
     from ttcalloc.stages.evaluate.load import Loaded
 
-ORACLE = "oracle"
+ORACLE = strongest.ORACLE
 ORACLE_FIT = "oracle-fit"
+BEST_SINGLE = "best-single"
 PAIRED = (*SEQUENTIAL, *AT_BUDGET)  # baselines each learned policy is paired with at one cost
 
 
@@ -52,6 +58,7 @@ class Scored:
     budgets: list[float]
     records: list[dict[str, Any]]
     frontiers: dict[str, list[list[float]]] | None  # None unless options.plot
+    strongest: dict[str, Any] | None = None  # several models: the share of the strongest's cost
 
 
 @dataclass
@@ -135,16 +142,7 @@ def score_policies(
                 for name, members in groups.items()
             ]
             target = budget if options.budgets else float(learned[0].outcome.cost.mean())
-            for name in options.baselines:
-                if name in APPLIES and APPLIES[name] != data.strategy:
-                    continue  # a rule for the other strategy (majority vote or verifier)
-                at = budget if name in AT_BUDGET else target
-                try:
-                    outcome = BASELINES[name](data, at)
-                except Unavailable as exc:
-                    warn(f"{name} at {budget:g}: {exc}")
-                    continue
-                rows.append(_Row(name, "baseline", budget, at, outcome))
+            rows.extend(_baseline_rows(data, options, budget, target))
             rows.extend(learned)
             if on_fit is not None:
                 try:
@@ -162,7 +160,40 @@ def score_policies(
             track.advance()
 
     records = _metrics(rows, data, options, on_test)
-    return Scored(budgets, records, _frontiers(on_test) if options.plot else None)
+    frontiers = _frontiers(on_test) if options.plot else None
+    return Scored(budgets, records, frontiers, strongest.strongest_shares(data, records))
+
+
+def _for_model(
+    run: Callable[[EvalData, float, str], Outcome], model: str
+) -> Callable[[EvalData, float], Outcome]:
+    """A per-model baseline bound to one model."""
+    return lambda data, target: run(data, target, model)
+
+
+def _baseline_rows(
+    data: EvalData, options: EvaluateOptions, budget: float, target: float
+) -> list[_Row]:
+    """Every applicable baseline at one budget (``single`` once per model); one that cannot
+    run there is left out with a warning saying why."""
+    rows: list[_Row] = []
+    for name in applicable(options.baselines, data.actions):
+        if name in APPLIES and APPLIES[name] != data.strategy:
+            continue  # a rule for the other strategy (majority vote or verifier)
+        at = budget if name in AT_BUDGET else target
+        runs: list[tuple[str, Callable[[EvalData, float], Outcome]]] = (
+            [(f"{name}:{m}", _for_model(PER_MODEL[name], m)) for m in models_of(data.actions)]
+            if name in PER_MODEL
+            else [(name, BASELINES[name])]
+        )
+        for label, run in runs:
+            try:
+                outcome = run(data, at)
+            except Unavailable as exc:
+                warn(f"{label} at {budget:g}: {exc}")
+                continue
+            rows.append(_Row(label, "baseline", budget, at, outcome))
+    return rows
 
 
 def _is_adaptive(members: dict[float, Policy | AdaptivePolicy]) -> bool:
@@ -366,6 +397,11 @@ def _metrics(
             ):
                 columns.append(row.outcome.acc - other.outcome.acc)
                 pairs.append((j, other.policy, float(other.outcome.cost.mean())))
+    if BEST_SINGLE in applicable(options.baselines, data.actions):
+        for j, row in enumerate(rows):
+            if row.kind == "learned" and (single := _best_single_at(data, row)) is not None:
+                columns.append(row.outcome.acc - single.acc)
+                pairs.append((j, BEST_SINGLE, float(single.cost.mean())))
     draws = bootstrap_means(np.column_stack(columns), options.n_boot, options.seed)
     for c, (j, name, other_cost) in enumerate(pairs, start=2 * len(partial)):
         diff = float(columns[c].mean())
@@ -392,6 +428,17 @@ def _same_cost(a: Outcome, b: Outcome, tolerance: float = 0.05) -> bool:
     return abs(ca - cb) <= tolerance * max(ca, cb)
 
 
+def _best_single_at(data: EvalData, row: _Row) -> Outcome | None:
+    """The best single model at a learned policy's own realized cost (chosen on train at that
+    cost, exact on test as uniform is): what a router is paired with, so that a router spending
+    more or less than its budget is compared at the dollars it spent.  None where no model
+    runs at that cost."""
+    try:
+        return BASELINES[BEST_SINGLE](data, float(row.outcome.cost.mean()))
+    except Unavailable:
+        return None
+
+
 def _clean(value: float | None) -> float | None:
     """Float noise around zero (a policy against itself) shown as zero."""
     return 0.0 if value is not None and abs(value) < 1e-12 else value
@@ -403,6 +450,8 @@ def _frontiers(on_test: _OracleOn, points: int = 60) -> dict[str, list[list[floa
     mean_cost = test.cost.mean(axis=0)
     lo, hi = float(mean_cost.min()), float(mean_cost.max())
     grid = np.linspace(lo, hi, points) if hi > lo else np.array([lo])
+    if lo > 0 and hi > 20 * lo:  # prices far apart (several models): the cheap end in detail
+        grid = np.unique(np.concatenate([grid, np.geomspace(lo, hi, points)]))
     uni, orc = [], []
     for c in grid:
         u = uniform_at_budget(test.acc, test.cost, float(c))

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ttcalloc.common.wording import AHEAD, BEHIND, SMALL_TEST, alike, compared, difference
+from ttcalloc.common.wording import (
+    AHEAD,
+    BEHIND,
+    SMALL_TEST,
+    alike,
+    compared,
+    cost_text,
+    difference,
+    share_text,
+)
 
 OFF_TARGET = 0.05  # a baseline's cost this far from its target gets a note
 OVER_BUDGET = 0.05  # a learned policy spending this far above its budget gets a note
@@ -117,3 +126,24 @@ def over_budget(records: list[dict[str, Any]]) -> list[str]:
                 f"{cost / budget - 1:.0%} over its budget: {how}."
             )
     return out
+
+
+def strongest_notes(strongest: dict[str, Any], unit: str) -> list[str]:
+    """One sentence: the strongest model's reference point and the cost share at which each
+    policy reaches its accuracy (those that do, cheapest first; then those that do not)."""
+    ref = (
+        f"{strongest['model']} is the strongest model ({strongest['action']}: accuracy "
+        f"{strongest['accuracy']:.4f} at {cost_text(strongest['cost'], unit, '.4g')} per problem "
+        "on the test problems)"
+    )
+    entries = strongest["policies"]
+    reached = sorted(
+        (n for n in entries if entries[n]["cost"] is not None), key=lambda n: entries[n]["cost"]
+    )
+    missed = [n for n in entries if entries[n]["cost"] is None]
+    parts = [f"{n} {share_text(entries[n])} ({entries[n]['how']})" for n in reached]
+    text = f"{ref}; the share of its cost at which each policy reaches that accuracy: "
+    text += "; ".join(parts) if parts else "none reaches it"
+    if missed:
+        text += "; not reached: " + ", ".join(f"{n} ({entries[n]['how']})" for n in missed)
+    return [text + "."]
