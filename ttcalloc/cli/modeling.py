@@ -269,6 +269,13 @@ def train_cmd(
             "of the curves, cheapest per sample first)."
         ),
     ] = None,
+    calibrate_on: Annotated[
+        str,
+        typer.Option(
+            help="cascade: predict the train replays the price is calibrated on with the "
+            "deployed (averaged) model, or each problem's out-of-fold model (oof)."
+        ),
+    ] = "deployed",
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:
@@ -341,6 +348,7 @@ def train_cmd(
             seed=seed,
             samples=samples,
             max_depth=max_depth,
+            calibrate_on=calibrate_on,
             **({} if cap is None else {"cap": cap}),
             **({} if n_estimators is None else {"n_estimators": n_estimators}),
         )

@@ -128,15 +128,30 @@ def _orders(rep: Replays, r: int) -> Replays:
     return replace(rep, **cut)
 
 
-def predict(model: GainModel, prep: Prepared, ladder: cc.Ladder, threads: int = 1) -> Prepared:
+def predict(
+    model: GainModel,
+    prep: Prepared,
+    ladder: cc.Ladder,
+    threads: int = 1,
+    fold: NDArray[np.int64] | None = None,
+) -> Prepared:
     """``prep`` with the gain model's predictions at every usable option (0 elsewhere); each
-    distinct row is predicted once."""
+    distinct row is predicted once.  With ``fold`` (one per problem), out of fold: each
+    problem by the booster fit without its fold (boosters in fold order)."""
     states, _ = cc.state_rows(prep.replays, ladder)
     x, pos = option_rows(states, prep.question, ladder, prep.usable)
-    first, inverse = unique_rows(x)
-    pred = model.predict_distinct(x[first], threads)[inverse]
     out = np.zeros(prep.usable.shape)
-    out[pos] = pred
+    if fold is None:
+        first, inverse = unique_rows(x)
+        out[pos] = model.predict_distinct(x[first], threads)[inverse]
+    else:
+        folds = sorted(set(fold.tolist()))
+        row_fold = fold[pos[0]]
+        pred = np.zeros(len(x))
+        for booster, f in zip(model.boosters, folds, strict=True):
+            rows = row_fold == f
+            pred[rows] = GainModel([booster]).predict_distinct(x[rows], threads)
+        out[pos] = pred
     return Prepared(prep.replays, prep.question, prep.usable, prep.extra, out)
 
 

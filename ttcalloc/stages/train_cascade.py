@@ -53,8 +53,13 @@ class CascadeTrainOptions:
     max_depth: int = 4
     learning_rate: float = 0.08
     samples: Path | None = None
+    # the train replays the price is calibrated on are predicted by: the deployed (averaged)
+    # model ("deployed"), or each problem's out-of-fold booster ("oof")
+    calibrate_on: str = "deployed"
 
     def check(self) -> None:
+        if self.calibrate_on not in ("deployed", "oof"):
+            raise InputError(f"--calibrate-on {self.calibrate_on!r}: expected deployed or oof")
         if not self.budgets:
             raise InputError("give --budget B or --budgets B1,B2,... (dollars per question)")
         for b in self.budgets:
@@ -242,7 +247,9 @@ def train_cascade(
     )
     prep = prepare(reps, qx if qx.shape[1] else None, ladder, units)
     model, rows = fit_cascade(prep, ladder, fold, opts, fit_threads())
-    prep = predict(model, prep, ladder, fit_threads())
+    prep = predict(
+        model, prep, ladder, fit_threads(), fold if options.calibrate_on == "oof" else None
+    )
     assert prep.gains is not None
     results = []
     flag = "--budgets" if len(options.budgets) > 1 else "--budget"
