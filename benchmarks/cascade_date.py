@@ -29,7 +29,7 @@ def sh(*args: object) -> None:
         raise SystemExit(f"ttcalloc {' '.join(map(str, args))} failed:\n{res.stderr[-2000:]}")
 
 
-def one_seed(tmp: Path, seed: int, budgets: str, extra: list[str]) -> dict:
+def one_seed(tmp: Path, seed: int, budgets: str, extra: list[str], recal: bool) -> dict:
     sh(
         "data",
         "jsonl",
@@ -76,7 +76,15 @@ def one_seed(tmp: Path, seed: int, budgets: str, extra: list[str]) -> dict:
         *extra,
     )
     folders = [f"cascade={f}" for f in sorted((tmp / "pol").iterdir())]
-    sh("evaluate", *folders, "--out", tmp / "rep", "--seed", seed)
+    sh(
+        "evaluate",
+        *folders,
+        "--out",
+        tmp / "rep",
+        "--seed",
+        seed,
+        *(["--recalibrate"] if recal else []),
+    )
     return json.loads((tmp / "rep" / "report.json").read_text())
 
 
@@ -85,13 +93,14 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--budgets", default="0.002,0.004,0.006")
     ap.add_argument("--extra", default="", help="more train flags, space-separated")
+    ap.add_argument("--recalibrate", action="store_true", help="evaluate --recalibrate")
     a = ap.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"the shared data is not at {SHARED}")
     rows, reach = [], []
     for seed in [int(s) for s in a.seeds.split(",")]:
         with tempfile.TemporaryDirectory() as d:
-            rep = one_seed(Path(d), seed, a.budgets, a.extra.split())
+            rep = one_seed(Path(d), seed, a.budgets, a.extra.split(), a.recalibrate)
         pol = rep["policies"]["cascade"]
         strong = pol["strongest"]
         for r in pol["rows"]:

@@ -348,3 +348,42 @@ def test_online_decisions_follow_the_replayed_rule(seed: int, lam: float) -> Non
             drawn.append((lv, None if v < 0 else str(v), costs[lv][i][k]))
         counts = [sum(1 for x in drawn if x[0] == lv) for lv in range(3)]
         assert counts == list(paths.drawn[i, 0]), (i, drawn)
+
+
+def test_recalibrated_evaluation_compares_at_the_same_dollars(
+    date_curves: dict[str, Path], tmp_path: Path
+) -> None:
+    p = date_curves
+    res = run_cli(
+        "train",
+        p["curves"],
+        "--learner",
+        "cascade",
+        "--problems",
+        p["problems"],
+        "--budget",
+        "0.004",
+        "--n-estimators",
+        "20",
+        "--out",
+        tmp_path / "pol",
+    )
+    assert res.exit_code == 0, res.output
+    res = run_cli(
+        "evaluate",
+        tmp_path / "pol",
+        "--orders",
+        "12",
+        "--bootstrap",
+        "100",
+        "--recalibrate",
+        "--out",
+        tmp_path / "rep",
+        "--json",
+    )
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["policies"]["pol"]["rows"]
+    by = {r["method"]: r for r in rows}
+    assert by["cascade"]["cost"] == pytest.approx(0.004, rel=1e-6)
+    assert by["MoT rule (tuned on train)"]["cost"] == pytest.approx(0.004, rel=1e-6)
+    assert by["gpt-3.5-turbo only"]["cost"] == pytest.approx(0.004, rel=1e-6)

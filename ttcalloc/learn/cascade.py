@@ -182,15 +182,22 @@ class CascadePolicy:
         return x
 
     def outcome(
-        self, replays: list[Replays], questions: Sequence[str], threads: int = 1
+        self,
+        replays: list[Replays],
+        questions: Sequence[str],
+        threads: int = 1,
+        budget: float | None = None,
     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-        """Per-problem expected accuracy, dollars and samples of each model on replays."""
+        """Per-problem expected accuracy, dollars and samples of each model on replays; with
+        ``budget``, at prices recalibrated on these replays to meet it (no labels are used: the
+        rule sees vote counts, never which answer is correct)."""
         prep = prepare(replays, self.question_matrix(questions), self.ladder, self.unit_cost)
         prep = predict(self.model, prep, self.ladder, threads)
         assert prep.gains is not None
-        return cc.mixed_outcome(
-            replays, self.ladder, prep.gains, prep.extra, prep.usable, self.calibration
-        )
+        cal = self.calibration
+        if budget is not None:
+            cal = cc.calibrate(replays, self.ladder, prep.gains, prep.extra, prep.usable, budget)
+        return cc.mixed_outcome(replays, self.ladder, prep.gains, prep.extra, prep.usable, cal)
 
     def save(self, folder: Path, meta: dict[str, Any]) -> None:
         """The gain models (UBJ) and policy.json, written to a temporary folder and renamed."""

@@ -38,23 +38,31 @@ class Scored:
     cost: NDArray[np.float64]
 
 
-def _mixed_single(rep: Replays, tuned: dict[str, Any]) -> Scored:
-    (k1, k2), w = tuned["ks"], float(tuned["weight"])
-    a1, c1 = cc.single_model(rep, int(k1))
-    a2, c2 = cc.single_model(rep, int(k2))
+def _mix(
+    parts: list[tuple[NDArray[np.float64], NDArray[np.float64]]], w: float, budget: float | None
+) -> Scored:
+    """Two settings mixed with weight ``w`` on the first (the costlier on train); with
+    ``budget``, the weight that meets it on these problems' dollars (no labels)."""
+    (a1, c1), (a2, c2) = parts
+    if budget is not None:
+        m1, m2 = float(c1.mean()), float(c2.mean())
+        w = 1.0 if m1 <= m2 else float(np.clip((budget - m2) / (m1 - m2), 0.0, 1.0))
     return Scored(w * a1 + (1 - w) * a2, w * c1 + (1 - w) * c2)
 
 
-def _mixed_mot(reps: list[Replays], tuned: dict[str, Any]) -> Scored:
-    w = float(tuned["weight"])
+def _mixed_single(rep: Replays, tuned: dict[str, Any], budget: float | None) -> Scored:
+    (k1, k2), w = tuned["ks"], float(tuned["weight"])
+    return _mix([cc.single_model(rep, int(k1)), cc.single_model(rep, int(k2))], w, budget)
+
+
+def _mixed_mot(reps: list[Replays], tuned: dict[str, Any], budget: float | None) -> Scored:
     parts = []
     for s in tuned["settings"]:
         acc, cost, _ = cc.mot_rule(
             reps[int(s["cheap"])], reps[-1], int(s["k"]), float(s["threshold"])
         )
         parts.append((acc, cost))
-    (a1, c1), (a2, c2) = parts
-    return Scored(w * a1 + (1 - w) * a2, w * c1 + (1 - w) * c2)
+    return _mix(parts, float(tuned["weight"]), budget)
 
 
 def reach_share(points: list[tuple[float, float]], target: float, ref_cost: float) -> float | None:
@@ -80,9 +88,15 @@ def evaluate_cascades(
     orders: int,
     seed: int,
     n_boot: int,
+    recalibrate: bool = False,
 ) -> dict[str, Any]:
     """Score each cascade group on the test replays; write report.json and report.md to
-    ``out`` (atomically).  Returns the report."""
+    ``out`` (atomically).  Returns the report.
+
+    With ``recalibrate``, every method meets each budget on the test problems' dollars (the
+    cascade's price, and the mixing weight of the two settings the MoT rule and each single
+    model were tuned to on train), so all are compared at the same dollars; no labels are used.
+    """
     import polars as pl
 
     curves_art = read_artifact(curves_path, CURVES)
@@ -106,7 +120,12 @@ def evaluate_cascades(
     md = ["# Cascade evaluation", ""]
     md.append(
         f"Scored on the {len(test_ids)} test problems' {half}-half samples, {orders} replay "
-        "orders each; baselines tuned on the train replays at each budget (by `train`)."
+        "orders each; baselines tuned on the train replays at each budget (by `train`)"
+        + (
+            "; every method recalibrated to meet each budget on the test dollars (no labels)."
+            if recalibrate
+            else "."
+        )
     )
     for name, members in groups.items():
         models = next(iter(members.values())).models
@@ -129,14 +148,15 @@ def evaluate_cascades(
         curves_by: dict[str, list[tuple[float, float]]] = {}
         for budget in sorted(members):
             pol = members[budget]
-            acc, cost, drawn = pol.outcome(reps, [questions[p] for p in test_ids])
+            at = budget if recalibrate else None
+            acc, cost, drawn = pol.outcome(reps, [questions[p] for p in test_ids], budget=at)
             m = pol.info["metrics"]
             methods: dict[str, Scored] = {"cascade": Scored(acc, cost)}
             if m.get("mot"):
-                methods["MoT rule (tuned on train)"] = _mixed_mot(reps, m["mot"])
+                methods["MoT rule (tuned on train)"] = _mixed_mot(reps, m["mot"], at)
             singles = {k: v for k, v in m.get("single", {}).items() if v}
             for model, tuned in singles.items():
-                methods[f"{model} only"] = _mixed_single(reps[models.index(model)], tuned)
+                methods[f"{model} only"] = _mixed_single(reps[models.index(model)], tuned, at)
             if singles:
                 best = max(singles, key=lambda k: singles[k]["train_accuracy"])
                 methods["best single model (chosen on train)"] = methods[f"{best} only"]
@@ -183,10 +203,11 @@ def evaluate_cascades(
         "budgets": sorted({b for g in groups.values() for b in g}),
         "policies": policies_out,
         "cost_unit": "usd",
+        "recalibrated": recalibrate,
         "provenance": provenance(
             REPORT,
             "evaluate",
-            {"orders": orders, "seed": seed, "bootstrap": n_boot},
+            {"orders": orders, "seed": seed, "bootstrap": n_boot, "recalibrate": recalibrate},
             {"curves": Path(curves_path), "problems": Path(problems_path)},
             at=Path(out) / "report.json",
         ),

@@ -144,5 +144,6 @@ def _evaluate_cascades(
         options.orders,
         options.seed,
         options.n_boot,
+        options.recalibrate,
     )
     return EvaluateResult(out=Path(out), report=report)
