@@ -266,6 +266,7 @@ def test_cascade_trains_and_evaluates_on_date(date_curves: dict[str, Path], tmp_
     } <= methods
     assert report["policies"]["c"]["strongest"]["model"] == "gpt-4"
     assert (tmp_path / "rep" / "report.md").exists()
+    assert (tmp_path / "rep" / "accuracy_vs_dollars.png").stat().st_size > 1000
     # a cascade policy is not something `run` answers with yet: one line, non-zero
     res = run_cli("allocate", tmp_path / "pol" / "b0.002", p["problems"])
     assert res.exit_code != 0

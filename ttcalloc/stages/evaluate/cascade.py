@@ -19,7 +19,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ttcalloc.artifacts.cascade_replays import load_model_replays, prices_of
-from ttcalloc.artifacts.io import atomic_folder, provenance, read_artifact, write_json_artifact
+from ttcalloc.artifacts.io import (
+    atomic_folder,
+    atomic_path,
+    provenance,
+    read_artifact,
+    write_json_artifact,
+)
 from ttcalloc.artifacts.schemas import CURVES, PROBLEMS, REPORT, require_labels
 from ttcalloc.common.errors import InputError
 from ttcalloc.core import cascade as cc
@@ -89,6 +95,7 @@ def evaluate_cascades(
     seed: int,
     n_boot: int,
     recalibrate: bool = False,
+    plot: bool = True,
 ) -> dict[str, Any]:
     """Score each cascade group on the test replays; write report.json and report.md to
     ``out`` (atomically).  Returns the report.
@@ -215,7 +222,50 @@ def evaluate_cascades(
     with atomic_folder(Path(out), "report.json") as tmp:
         written = write_json_artifact(tmp / "report.json", report, REPORT)
         (tmp / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+        if plot:
+            plot_dollars(policies_out, tmp / "accuracy_vs_dollars.png")
     return written
+
+
+def plot_dollars(policies: dict[str, Any], path: Path) -> None:
+    """accuracy_vs_dollars.png: each method's test accuracy against its dollars per question
+    (one line through the budgets), and the strongest model's one-sample point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(policies), figsize=(6.5 * len(policies), 4.5), squeeze=False)
+    for ax, (name, pol) in zip(axes[0], policies.items(), strict=True):
+        by: dict[str, list[tuple[float, float]]] = {}
+        for r in pol["rows"]:
+            if r["method"] == "best single model (chosen on train)":
+                continue  # drawn as its model's own line
+            by.setdefault(r["method"], []).append((r["cost"], r["accuracy"]))
+        for method, pts in by.items():
+            pts.sort()
+            bold = method == "cascade"
+            ax.plot(
+                [c for c, _ in pts],
+                [a for _, a in pts],
+                marker="o",
+                lw=2.2 if bold else 1.2,
+                label=method,
+                color="tab:blue" if bold else None,
+            )
+        s = pol["strongest"]
+        ax.axhline(s["accuracy"], color="black", ls=":", lw=1)
+        ax.plot([s["cost"]], [s["accuracy"]], "k*", ms=12, label=f"{s['model']}, one sample")
+        ax.set_xscale("log")
+        ax.set_xlabel("dollars per question (test)")
+        ax.set_ylabel("accuracy (test)")
+        ax.set_title(f"{name}: {' -> '.join(pol['models'])}", fontsize=9)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
 
 
 def _markdown(

@@ -145,5 +145,6 @@ def _evaluate_cascades(
         options.seed,
         options.n_boot,
         options.recalibrate,
+        options.plot,
     )
     return EvaluateResult(out=Path(out), report=report)
