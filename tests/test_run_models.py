@@ -204,7 +204,7 @@ def test_hard_budget_in_dollars_holds_across_models(two: dict[str, Path], tmp_pa
         answers = _answers(out)
         _check_models_and_dollars(answers, _drawn(tmp_path / f"h{budget}-samples.parquet"))
         assert answers["cost_usd"].sum() <= float(budget) * answers.height + 1e-12
-        assert answers["final_answer"].null_count() == 0  # every question got a sample
+        assert (answers["samples"] >= 1).all()  # every question got a sample
 
 
 def test_on_the_fake_server_under_two_model_names(two: dict[str, Path], tmp_path: Path) -> None:

@@ -54,9 +54,13 @@ class ModelBackends:
     """
 
     def __init__(
-        self, backends: Mapping[str, Backend], prices: Mapping[str, tuple[float, float]]
+        self,
+        backends: Mapping[str, Backend],
+        prices: Mapping[str, tuple[float, float]],
+        dollars: bool = False,
     ) -> None:
         self.backends, self.price_of = dict(backends), dict(prices)
+        self.dollars = dollars  # a sample without a dollar cost is an error (a budget in usd)
         self.name = ", ".join(f"{m}={b.name}" for m, b in self.backends.items())
         self.simulated = any(b.simulated for b in self.backends.values())
         self.replayed = any(getattr(b, "replayed", False) for b in self.backends.values())
@@ -75,7 +79,13 @@ class ModelBackends:
             raise FatalError(f"no backend for model {request.model!r} (--model NAME=SPEC)")
         choices = await backend.complete(request)
         price = self.price_of.get(request.model or "")
-        return [priced(c, price) for c in choices]
+        out = [priced(c, price) for c in choices]
+        if self.dollars and any(c.cost_usd is None for c in out):
+            raise FatalError(
+                f"model {request.model!r}: a sample of question {request.problem_id!r} has no "
+                f"dollar cost and no price to count one by; give --price {request.model}=IN,OUT"
+            )
+        return out
 
 
 def priced(choice: Choice, price: tuple[float, float] | None) -> Choice:
@@ -97,12 +107,14 @@ async def open_backends(
     specs: Mapping[str, str],
     params: Mapping[str, SamplingParams],
     prices: Mapping[str, tuple[float, float]],
+    dollars: bool = False,
 ) -> AsyncIterator[ModelBackends]:
     """One backend per model name (``specs``: name -> model string, each opened with its own
-    ``params``), as one :class:`ModelBackends`; every backend closes when it exits."""
+    ``params``), as one :class:`ModelBackends` (``dollars``: every sample must have a dollar
+    cost); every backend closes when it exits."""
     async with contextlib.AsyncExitStack() as stack:
         opened = {
             name: await stack.enter_async_context(open_backend(spec, params[name]))
             for name, spec in specs.items()
         }
-        yield ModelBackends(opened, prices)
+        yield ModelBackends(opened, prices, dollars)

@@ -119,8 +119,13 @@ def run_policy(
             "--compare uniform: the policy chooses among several models; uniform allocation "
             "is on one model (run a single-model policy to compare)"
         )
-    if plan is not None and (unit == "usd" or so.max_cost is not None):
-        plan.prices.require(plan.names, hint=" (or --prices FILE)")
+    if plan is not None:
+        # dollars: a replayed sample brings its recorded cost (a price is needed for those
+        # without, said when one is served); --max-cost and the hard budget price every model
+        priced = so.max_cost is not None or options.hard_budget
+        drawn = [m for m in plan.names if priced or m not in plan.replayed()]
+        if unit == "usd" or so.max_cost is not None:
+            plan.prices.require(drawn, hint=" (--prices FILE)")
     if options.compare == "uniform" and questions["answer"].null_count() == questions.height:
         raise InputError(
             f"--compare uniform: {questions_path} has no gold answers to compare accuracies on"
@@ -158,7 +163,7 @@ def run_policy(
 
         async def go() -> tuple[Driver, SampleResult, dict[str, int] | None, SampleResult | None]:
             stop_on_signals()
-            async with _open(so, plan) as backend:
+            async with _open(so, plan, dollars=unit == "usd") as backend:
                 per_request = max(1, min(so.requests_per_batch, backend.max_n))
                 worst = _dollar_worst(plan, options, items, template, unit)
                 if worst is not None:
@@ -400,13 +405,14 @@ def _plan(
 
 
 def _open(
-    so: SampleOptions, plan: ModelPlan | None
+    so: SampleOptions, plan: ModelPlan | None, dollars: bool = False
 ) -> contextlib.AbstractAsyncContextManager[Backend]:
-    """The backend of ``--model SPEC``, or one per model of ``plan`` behind one."""
+    """The backend of ``--model SPEC``, or one per model of ``plan`` behind one (``dollars``:
+    a sample that has no dollar cost and no price to count one stops the run)."""
     if plan is None:
         return open_backend(so.model, sampling_params(so))
     base = sampling_params(so)
-    return open_backends(plan.specs, plan.params(base), plan.price_pairs())
+    return open_backends(plan.specs, plan.params(base), plan.price_pairs(), dollars)
 
 
 def _dollar_worst(
