@@ -309,3 +309,48 @@ def test_a_killed_run_resumes_without_drawing_twice(two: dict[str, Path], tmp_pa
     assert ref.exit_code == 0, ref.stderr
     cols = ["problem_id", "final_answer", "samples", "action", "model"]
     assert answers.select(cols).equals(_answers(tmp_path / "ref.parquet").select(cols))
+
+
+def test_prices_recorded_with_the_curves_are_the_default(
+    two: dict[str, Path], tmp_path: Path
+) -> None:
+    """Curves whose provenance records the price table (``params["prices"]``, as ``estimate``
+    writes for dollar curves): a policy trained on them runs without --price, at those prices;
+    a --price flag wins over them."""
+    from ttcalloc.artifacts.schemas import CURVES
+    from ttcalloc.stages.solve import SolveOptions, solve_allocation
+    from ttcalloc.stages.train import TrainOptions, train_policy
+
+    art = read_artifact(two["tmp"] / "curves.parquet", CURVES)
+    table = {m: {"input": i, "output": o, "prompt_tokens": None, "source": "test"}
+             for m, (i, o) in PRICES.items()}  # fmt: skip
+    standard = {"artifact", "schema_version", "tool", "tool_version", "stage", "params",
+                "inputs", "created"}  # fmt: skip
+    curves = tmp_path / "curves.parquet"
+    write_artifact(
+        art.df, curves, CURVES, stage="estimate",
+        params=dict(art.meta.get("params") or {}) | {"prices": table},
+        inputs={"samples": two["samples"]},
+        extra_meta={k: v for k, v in art.meta.items() if k not in standard},
+    )  # fmt: skip
+    alloc, policy = tmp_path / "alloc.parquet", tmp_path / "policy"
+    solve_allocation(curves, alloc, SolveOptions(budgets=(float(BUDGET),)), two["problems"])
+    train_policy(
+        alloc, two["problems"], policy, TrainOptions(budget=float(BUDGET), folds=2, n_estimators=20)
+    )
+    out = tmp_path / "a.parquet"
+    r = run_cli(
+        "run", policy, two["problems"], "--split", "test", "--budget", BUDGET, "--out", out,
+        "--no-progress", *SIM,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    _check_models_and_dollars(_answers(out), _drawn(tmp_path / "a-samples.parquet"))
+    # a flag wins over the recorded price
+    r = run_cli(
+        "run", policy, two["problems"], "--split", "test", "--budget", BUDGET, "--out",
+        tmp_path / "b.parquet", "--no-progress", *SIM, "--price", "cheap=2,4",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    drawn = _drawn(tmp_path / "b-samples.parquet").filter(pl.col("model") == "cheap")
+    want = (drawn["prompt_tokens"] * 2 + drawn["completion_tokens"] * 4) / 1e6
+    assert np.allclose(drawn["cost_usd"].to_numpy(), want.to_numpy(), rtol=1e-9)
