@@ -354,3 +354,24 @@ def test_prices_recorded_with_the_curves_are_the_default(
     drawn = _drawn(tmp_path / "b-samples.parquet").filter(pl.col("model") == "cheap")
     want = (drawn["prompt_tokens"] * 2 + drawn["completion_tokens"] * 4) / 1e6
     assert np.allclose(drawn["cost_usd"].to_numpy(), want.to_numpy(), rtol=1e-9)
+
+
+def test_a_rerun_is_skipped_and_another_backend_for_a_model_is_refused(
+    two: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "a.parquet"
+    assert _run(two, out, *SIM, *PRICE_FLAGS).exit_code == 0
+    again = _run(two, out, *SIM, *PRICE_FLAGS)
+    assert again.exit_code == 0 and "up to date" in again.stderr, again.stderr
+    swapped = ["--model", "cheap=sim/medium", "--model", "strong=sim/strong"]
+    r = _run(two, out, *swapped, *PRICE_FLAGS)
+    assert r.exit_code != 0 and "holds samples of model 'cheap' drawn from sim/weak" in r.stderr
+
+
+def test_max_cost_caps_the_dollars_across_models(two: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "a.parquet"
+    r = _run(two, out, *SIM, *PRICE_FLAGS, "--max-cost", "0.02", "--max-tokens", "300")
+    assert r.exit_code == 1 and "--max-cost" in r.stderr, r.stderr  # stopped, what arrived kept
+    drawn = _drawn(tmp_path / "a-samples.parquet")
+    assert 0 < drawn["cost_usd"].sum() <= 0.02
+    assert set(drawn["model"].to_list()) <= set(PRICES)

@@ -73,14 +73,26 @@ def load_existing(
             it.got[int(row["sample_idx"])] = got
 
 
-def samples_of(folder: Path, models: list[str]) -> pl.DataFrame | None:
-    """The samples of ``models`` the folder holds (after superseding), None when it holds none."""
+def samples_of(folder: Path, specs: dict[str, str]) -> pl.DataFrame | None:
+    """The samples of the models ``specs`` names the folder holds (after superseding), None
+    when it holds none; samples of a model drawn from another backend are refused in one line
+    (they would answer as if drawn from this one)."""
     import polars as pl
 
-    from ttcalloc.artifacts.io import read_artifact
+    from ttcalloc.artifacts.io import read_artifact, read_meta
     from ttcalloc.artifacts.schemas import SAMPLES
 
-    if not Path(folder).is_dir() or not any(Path(folder).glob("part-*.parquet")):
+    parts = sorted(Path(folder).glob("part-*.parquet")) if Path(folder).is_dir() else []
+    if not parts:
         return None
+    for part in parts:
+        before = read_meta(part).get("params", {}).get("models") or {}
+        for name, spec in specs.items():
+            if before.get(name, spec) != spec:
+                raise InputError(
+                    f"--samples-out {folder}: holds samples of model {name!r} drawn from "
+                    f"{before[name]}, not {spec}; give --model {name}={before[name]} or another "
+                    "--samples-out"
+                )
     df = read_artifact(Path(folder), SAMPLES).df
-    return df.filter(pl.col("model").is_in(models))
+    return df.filter(pl.col("model").is_in(list(specs)))

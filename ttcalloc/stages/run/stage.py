@@ -149,6 +149,8 @@ def run_policy(
     sent = replayed is None and (plan is None or len(plan.replayed()) < len(plan.specs))
     template, prompt_label = prompt_for(so.prompt, policy.info, sent=sent)
     params = part_params(so, prompt_label, template) | {"run_policy": str(policy_path)}
+    if plan is not None:  # which backend drew each model's samples (checked on a rerun)
+        params["models"] = dict(plan.specs)
     refuse_foreign(samples_out)
     with hold(samples_out):
         if recovered := recover(samples_out):
@@ -156,7 +158,7 @@ def run_policy(
         check_questions(samples_out, items)
         existing = existing_samples(samples_out, so.model, params, "--samples-out")
         if plan is not None:  # the samples of the policy's models, whichever run drew them
-            existing = samples_of(samples_out, plan.names)
+            existing = samples_of(samples_out, plan.specs)
         load_existing(items, existing, unit, models=plan is not None)
         for it in items:
             it.failed = set()
