@@ -375,3 +375,21 @@ def test_max_cost_caps_the_dollars_across_models(two: dict[str, Path], tmp_path:
     drawn = _drawn(tmp_path / "a-samples.parquet")
     assert 0 < drawn["cost_usd"].sum() <= 0.02
     assert set(drawn["model"].to_list()) <= set(PRICES)
+
+
+def test_one_model_takes_its_price_from_price_flags(tmp_path: Path) -> None:
+    """A single-model policy: ``--price SPEC=IN,OUT`` for the --model string prices it (as
+    --price-in/--price-out), and an entry for another model is a one-line error."""
+    from helpers import small_imitate_policy
+
+    policy = small_imitate_policy(tmp_path)
+    problems = tmp_path / "problems.parquet"
+    base = ["run", policy, problems, "--split", "test", "--budget", "1.5", "--no-progress"]
+    out = tmp_path / "a.parquet"
+    r = run_cli(*base, "--out", out, "--model", "sim/medium", "--price", "sim/medium=3,7")
+    assert r.exit_code == 0, r.stderr
+    drawn = _drawn(tmp_path / "a-samples.parquet")
+    want = (drawn["prompt_tokens"] * 3 + drawn["completion_tokens"] * 7) / 1e6
+    assert np.allclose(drawn["cost_usd"].to_numpy(), want.to_numpy(), rtol=1e-9)
+    r = run_cli(*base, "--out", tmp_path / "b.parquet", "--model", "sim/medium", "--price", "x=1,1")
+    assert r.exit_code != 0 and "no price for model 'sim/medium'" in r.stderr

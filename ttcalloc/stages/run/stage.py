@@ -20,6 +20,7 @@ import numpy as np
 from ttcalloc.artifacts import freshness
 from ttcalloc.artifacts.io import check_output
 from ttcalloc.artifacts.policy_file import MAX_SAMPLES, action_models, parse_action
+from ttcalloc.artifacts.prices import price_table
 from ttcalloc.artifacts.questions import load_questions
 from ttcalloc.backends import (
     Backend,
@@ -77,6 +78,8 @@ def run_policy(
         TtcallocError: authentication or unknown-model errors, or a run of failed requests
             (samples received so far are kept; rerun to continue).
     """
+    asked = options  # what the run was asked (its freshness request), before prices are applied
+    options = _one_model_price(options)
     options.check()
     so = options.sample
     samples_out = options.samples_out or default_samples_out(Path(out))
@@ -208,7 +211,7 @@ def run_policy(
         sampled = policy_sampling.plus(uniform_sampling) if uniform_sampling else policy_sampling
         # up to date from now on (a rerun is skipped) unless something is left to retry
         finished = sampled.stopped is None and not any(it.failed - set(it.got) for it in items)
-        request = run_request(policy_path, questions_path, samples_out, options)
+        request = run_request(policy_path, questions_path, samples_out, asked)
     table = rows(items, uniform, models=plan is not None)
     comparison = compare(table, options.seed) if uniform is not None else None
     kind = "adaptive" if isinstance(policy, AdaptivePolicy) else "static"
@@ -468,3 +471,21 @@ def _mean_usd(table: list[dict[str, Any]]) -> float | None:
     if not table or "cost_usd" not in table[0] or any(u is None for u in usd):
         return None
     return float(np.mean([float(u) for u in usd]))  # type: ignore[arg-type]
+
+
+def _one_model_price(options: RunOptions) -> RunOptions:
+    """One model: a ``--price``/``--prices`` entry for the ``--model`` string is its price (as
+    ``--price-in``/``--price-out``, which win); an entry for no such model is an error."""
+    so = options.sample
+    if options.models or not (options.prices or options.prices_file):
+        return options
+    table = price_table(options.prices, options.prices_file, options.prompt_tokens)
+    price = table.get(so.model)
+    if price is None:
+        raise InputError(
+            f"--price: no price for model {so.model!r} among {', '.join(sorted(table.prices))}; "
+            f"give --price {so.model}=IN,OUT"
+        )
+    if so.price_in is not None or so.price_out is not None:
+        return options
+    return replace(options, sample=replace(so, price_in=price.input, price_out=price.output))
