@@ -97,6 +97,8 @@ def run_policy(
     _apart(out, samples_out)
     policy = load_policy(policy_path)
     plan = _plan(policy, options, Path(policy_path))
+    if plan is None:
+        _unpriced(options)
     unit = budget_unit(
         Path(policy_path), policy.info, options.budget, options.budget_unit, draw_limit(policy)
     )
@@ -475,17 +477,26 @@ def _mean_usd(table: list[dict[str, Any]]) -> float | None:
 
 def _one_model_price(options: RunOptions) -> RunOptions:
     """One model: a ``--price``/``--prices`` entry for the ``--model`` string is its price (as
-    ``--price-in``/``--price-out``, which win); an entry for no such model is an error."""
+    ``--price-in``/``--price-out``, which win)."""
     so = options.sample
     if options.models or not (options.prices or options.prices_file):
         return options
+    price = price_table(options.prices, options.prices_file, options.prompt_tokens).get(so.model)
+    if price is None:  # refused once the policy is known to be on one model (_unpriced)
+        return options
+    if so.price_in is not None or so.price_out is not None:
+        return options
+    return replace(options, sample=replace(so, price_in=price.input, price_out=price.output))
+
+
+def _unpriced(options: RunOptions) -> None:
+    """One model and prices given, none of them for the ``--model`` string: one line."""
+    so = options.sample
+    if options.models or not (options.prices or options.prices_file):
+        return
     table = price_table(options.prices, options.prices_file, options.prompt_tokens)
-    price = table.get(so.model)
-    if price is None:
+    if table.get(so.model) is None:
         raise InputError(
             f"--price: no price for model {so.model!r} among {', '.join(sorted(table.prices))}; "
             f"give --price {so.model}=IN,OUT"
         )
-    if so.price_in is not None or so.price_out is not None:
-        return options
-    return replace(options, sample=replace(so, price_in=price.input, price_out=price.output))
