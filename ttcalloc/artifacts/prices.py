@@ -198,9 +198,7 @@ class DollarCosts:
         return "; ".join(parts)
 
 
-def with_dollars(
-    samples: Any, table: PriceTable, questions: Any | None = None
-) -> DollarCosts:
+def with_dollars(samples: Any, table: PriceTable, questions: Any | None = None) -> DollarCosts:
     """Fill ``cost_usd`` where it is null: tokens x the model's price.
 
     Completion tokens come from ``completion_tokens``, else ``completion_chars`` / 4, else the
