@@ -29,7 +29,9 @@ def sh(*args: object) -> None:
         raise SystemExit(f"ttcalloc {' '.join(map(str, args))} failed:\n{res.stderr[-2000:]}")
 
 
-def one_seed(tmp: Path, seed: int, budgets: str, extra: list[str], recal: bool) -> dict:
+def one_seed(
+    tmp: Path, seed: int, budgets: str, extra: list[str], recal: bool, samples: Path
+) -> dict:
     sh(
         "data",
         "jsonl",
@@ -44,7 +46,7 @@ def one_seed(tmp: Path, seed: int, budgets: str, extra: list[str], recal: bool) 
     )
     sh(
         "import",
-        SHARED / "date_3models_mot_samples.parquet",
+        samples,
         "--problems",
         tmp / "problems.parquet",
         "--out",
@@ -94,13 +96,20 @@ def main() -> None:
     ap.add_argument("--budgets", default="0.002,0.004,0.006")
     ap.add_argument("--extra", default="", help="more train flags, space-separated")
     ap.add_argument("--recalibrate", action="store_true", help="evaluate --recalibrate")
+    ap.add_argument(
+        "--samples",
+        default=str(SHARED / "date_3models_mot_samples.parquet"),
+        help="another samples file of the Date questions (e.g. with a model made weaker)",
+    )
     a = ap.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"the shared data is not at {SHARED}")
     rows, reach = [], []
     for seed in [int(s) for s in a.seeds.split(",")]:
         with tempfile.TemporaryDirectory() as d:
-            rep = one_seed(Path(d), seed, a.budgets, a.extra.split(), a.recalibrate)
+            rep = one_seed(
+                Path(d), seed, a.budgets, a.extra.split(), a.recalibrate, Path(a.samples)
+            )
         pol = rep["policies"]["cascade"]
         strong = pol["strongest"]
         for r in pol["rows"]:

@@ -62,3 +62,25 @@ def answering(
         "prompt_template": template if prompt is not None and prompt.startswith("file:") else None,
         "strategy": one_strategy[0] if len(one_strategy) == 1 else None,
     }
+
+
+def recorded_prices(info: Mapping[str, Any], policy_json: Path) -> dict[str, Any] | None:
+    """The price table (``PriceTable.to_json``) the policy's costs were counted with: its own
+    ``prices`` field when policy.json carries one, else the ``prices`` its curves recorded in
+    their provenance (``estimate``'s params), when those curves are still there unchanged; None
+    when neither is known."""
+    own = info.get("prices")
+    if isinstance(own, dict):
+        return own
+    prov = info.get("provenance")
+    if not isinstance(prov, Mapping):
+        return None
+    try:
+        curves = recorded_input(prov, "curves", Path(policy_json), "--prices")
+        if curves is None:
+            return None
+        params = read_meta(parquet_files(curves)[0]).get("params") or {}
+    except (ArtifactError, OSError, IndexError):
+        return None
+    table = params.get("prices")
+    return table if isinstance(table, dict) else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from ttcalloc.artifacts.io import read_json_artifact
 from ttcalloc.artifacts.sample_replays import SAMPLE_VALUES
 from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError, InputError
-from ttcalloc.core.actions import parse_action
+from ttcalloc.core.actions import parse_action as parse_label
 from ttcalloc.core.stopping import STATE_FEATURES
 from ttcalloc.text.grading import GRADERS
 
@@ -29,6 +30,38 @@ COST_UNITS = ("samples", "tokens", "completion-tokens", "usd")
 UNKNOWN_UNIT = "unknown"  # trained on curves that recorded no unit
 # the most samples any policy may ask for one question (an action's k, a stop policy's cap)
 MAX_SAMPLES = 1024
+# ``maj@k`` / ``pass@k``, or ``MODEL:maj@k`` for a policy over several models (the model is
+# everything before the last ``:``, as ``estimate``'s ``action_label`` writes it)
+ACTION = re.compile(r"^(?:(.+):)?(maj|pass)@([1-9][0-9]*)$", re.DOTALL)
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def parse_action(name: str) -> tuple[str | None, str, int] | None:
+    """``(model, strategy, k)`` of an action name (model None for ``maj@k``), or None when the
+    name is not an action (``maj`` or ``pass`` strategy, ``1 <= k``; a model name non-empty,
+    without control characters)."""
+    m = ACTION.match(name)
+    if m is None:
+        return None
+    model = m.group(1)
+    if model is not None and (not model.strip() or CONTROL.search(model)):
+        return None
+    return model, m.group(2), int(m.group(3))
+
+
+def _model_of(name: str) -> str | None:
+    parsed = parse_action(name)
+    return parsed[0] if parsed is not None else None
+
+
+def action_models(names: list[str]) -> list[str]:
+    """The models a policy's actions name, in order of first appearance (none: one model)."""
+    out: list[str] = []
+    for name in names:
+        parsed = parse_action(name)
+        if parsed is not None and parsed[0] is not None and parsed[0] not in out:
+            out.append(parsed[0])
+    return out
 
 
 class _Checker:
@@ -152,6 +185,9 @@ def _check_static(c: _Checker, data: dict[str, Any], learner: str, files: list[s
         action_samples(c, i, a["name"])
     if len({a["name"] for a in actions}) != len(actions):
         raise c.fail("actions", "has duplicate names")
+    names = [a["name"] for a in actions]
+    if action_models(names) and any(_model_of(n) is None for n in names):
+        raise c.fail("actions", "mixes actions with a model (MODEL:maj@k) and without")
     c.number("mu", data.get("mu"))
     per_model = 1 if learner == "imitate" else len(actions)
     folds = data.get("model_folds")
@@ -185,9 +221,13 @@ def _check_static(c: _Checker, data: dict[str, Any], learner: str, files: list[s
 def action_samples(c: _Checker, i: int, name: str) -> int:
     """The k of action ``name`` (``maj@k`` or ``pass@k``, prefixed by ``MODEL:`` when the curves
     span several models; 1 <= k <= MAX_SAMPLES)."""
-    parsed = parse_action(name)
-    if parsed is None:
-        raise c.fail(f"actions[{i}].name", f"{name!r}: expected maj@k or pass@k")
+    parsed = parse_label(name)
+    if parsed is None or parse_action(name) is None:
+        raise c.fail(
+            f"actions[{i}].name",
+            f"{name!r}: expected maj@k or pass@k, or MODEL:maj@k (a model name without control "
+            "characters)",
+        )
     k = parsed.k
     if k > MAX_SAMPLES:
         raise c.fail(f"actions[{i}].name", f"{name!r}: more than {MAX_SAMPLES} samples")
@@ -195,7 +235,21 @@ def action_samples(c: _Checker, i: int, name: str) -> int:
 
 
 def _check_action_costs(c: _Checker, actions: list[dict[str, Any]], unit: str) -> None:
-    """Each action's mean cost against its k (a renamed action is caught by its cost).
+    """Each model's actions' mean costs against their k (:func:`_check_model_costs`): models'
+    prices differ (20-60x), so the actions of one model are compared with each other only."""
+    groups: dict[str | None, list[dict[str, Any]]] = {}
+    for a in actions:
+        parsed = parse_action(a["name"])
+        groups.setdefault(parsed[0] if parsed else None, []).append(a)
+    for group in groups.values():
+        _check_model_costs(c, group, unit, [actions.index(a) for a in group])
+
+
+def _check_model_costs(
+    c: _Checker, actions: list[dict[str, Any]], unit: str, where: list[int]
+) -> None:
+    """The mean costs of one model's actions against their k (a renamed action is caught by
+    its cost); ``where``: their indices in the policy's actions (for the error).
 
     samples: exactly k.  Every other unit: more samples never cost less.  completion-tokens and
     usd (a sample's cost does not depend on k): the cost per sample within a factor 2 of the
@@ -204,19 +258,7 @@ def _check_action_costs(c: _Checker, actions: list[dict[str, Any]], unit: str) -
     cost per sample, and at least one token per extra sample (a completion has one).  Actions
     of several models (``MODEL:maj@k``) are checked model by model (prices differ).
     """
-    by_model: dict[str, list[int]] = {}
-    for i, a in enumerate(actions):
-        parsed = parse_action(a["name"])
-        by_model.setdefault(parsed.model if parsed else "", []).append(i)
-    for members in by_model.values():
-        _check_model_costs(c, actions, members, unit)
-
-
-def _check_model_costs(
-    c: _Checker, all_actions: list[dict[str, Any]], members: list[int], unit: str
-) -> None:
-    """:func:`_check_action_costs` on the actions of one model (``members``, their indices)."""
-    actions = [all_actions[i] for i in members]
+    members = where
     ks = [action_samples(c, i, a["name"]) for i, a in zip(members, actions, strict=True)]
     costs = [float(a["cost"]) for a in actions]
 

@@ -246,6 +246,20 @@ ANSWERS = Schema(
         Column("uniform_answer", "str", "--compare uniform: uniform's majority vote.", False, True),
         Column("uniform_samples", "int", "--compare uniform: its samples.", False, True),
         Column("uniform_correct", "bool", "--compare uniform: whether it is right.", False, True),
+        Column(
+            "model",
+            "str",
+            "A policy over several models (actions MODEL:maj@k): the model that answered.",
+            False,
+            True,
+        ),
+        Column(
+            "cost_usd",
+            "float",
+            "A policy over several models: the dollars its samples cost (null when unknown).",
+            False,
+            True,
+        ),
     ),
 )
 

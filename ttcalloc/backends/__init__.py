@@ -28,7 +28,14 @@ from ttcalloc.backends.base import (
     SamplingParams,
 )
 from ttcalloc.backends.litellm_backend import count_prompt_tokens, known_price
-from ttcalloc.backends.registry import REGISTRY, backend_prefix, open_backend, register
+from ttcalloc.backends.registry import (
+    REGISTRY,
+    ModelBackends,
+    backend_prefix,
+    open_backend,
+    open_backends,
+    register,
+)
 from ttcalloc.backends.replay import replay_path
 
 __all__ = [
@@ -36,6 +43,7 @@ __all__ = [
     "Backend",
     "Choice",
     "FatalError",
+    "ModelBackends",
     "Recorded",
     "Request",
     "RequestError",
@@ -47,6 +55,7 @@ __all__ = [
     "litellm_backend",
     "local",
     "open_backend",
+    "open_backends",
     "register",
     "replay",
     "replay_path",

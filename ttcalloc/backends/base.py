@@ -19,6 +19,7 @@ class Request:
     seed: int
     question: str = ""
     answer: str = ""  # gold answer (used by the simulated backend only)
+    model: str | None = None  # which of several models to ask (``run`` on a multi-model policy)
 
 
 @dataclass(frozen=True)

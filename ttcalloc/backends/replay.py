@@ -12,6 +12,9 @@ again: an imported sample may have no text), prompt and completion tokens, dolla
 completion's length in characters, its mean token log-prob and finish reason.  The run grades
 it against its own gold answers with its own grader.
 
+A file of several models' samples serves one model's: the one ``SamplingParams.extra``
+names (:data:`MODEL_KEY`; ``run --model NAME=replay:PATH`` serves NAME's rows).
+
 A question the file does not hold, or one whose recorded samples are all served, stops the run
 with one line naming the question (and how many samples it had): nothing is invented.  Named
 REPLAYED wherever it appears, as the simulated backend is named SIMULATED.
@@ -40,6 +43,7 @@ from ttcalloc.common.errors import InputError
 from ttcalloc.common.hashing import seeded_int
 
 PREFIX = "replay:"
+MODEL_KEY = "replay_model"  # SamplingParams.extra: the model of a multi-model file to serve
 FIELDS = (
     "response",
     "pred_answer",
@@ -69,11 +73,16 @@ def order(seed: int, problem_id: str, n: int) -> np.ndarray:
     return np.random.default_rng(seeded_int("replay", seed, problem_id)).permutation(n)
 
 
-def load_pools(path: Path) -> tuple[dict[str, list[dict[str, Any]]], str]:
+def load_pools(path: Path, model: str | None = None) -> tuple[dict[str, list[dict[str, Any]]], str]:
     """Every question's recorded samples (received without error) and the model they are of.
 
+    ``model``: the model whose samples to serve from a file of several (``run --model
+    NAME=replay:PATH`` serves NAME's); a file of one model's samples serves them whatever
+    ``model`` is (the policy may call the model by another name).
+
     Raises:
-        InputError: the path holds no samples, or samples of several models.
+        InputError: the path holds no samples, samples of several models and ``model`` is not
+            one of them (or not given).
     """
     import polars as pl
 
@@ -84,6 +93,13 @@ def load_pools(path: Path) -> tuple[dict[str, list[dict[str, Any]]], str]:
     if df.height == 0:
         raise InputError(f"{path}: no samples to replay (none received without error)")
     models = sorted(df["model"].unique().to_list())
+    if len(models) > 1 and model is not None:
+        if model not in models:
+            raise InputError(
+                f"{path}: holds no samples of model {model!r} (it holds {len(models)} models: "
+                f"{', '.join(models[:4])}); map the name to its own samples, NAME=replay:PATH"
+            )
+        df, models = df.filter(pl.col("model") == model), [model]
     if len(models) > 1:
         raise InputError(
             f"{path}: holds samples of {len(models)} models ({', '.join(models[:4])}); replay "
@@ -111,7 +127,7 @@ class ReplayBackend:
         path = replay_path(model)
         assert path is not None
         self.name, self.path, self.seed = model, path, params.seed
-        self.pools, self.recorded_model = load_pools(path)
+        self.pools, self.recorded_model = load_pools(path, params.extra.get(MODEL_KEY))
         self.orders: dict[str, np.ndarray] = {}
 
     def choice(self, problem_id: str, idx: int) -> Recorded:

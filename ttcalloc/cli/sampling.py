@@ -215,16 +215,37 @@ def run_cmd(
         ),
     ],
     model: Annotated[
-        str,
+        list[str],
         typer.Option(
             help="Model, as for `sample` (litellm, local/..., sim/..., or replay:SAMPLES to "
-            "serve recorded samples again)."
+            "serve recorded samples again). A policy over several models (actions MODEL:maj@k) "
+            "takes NAME=SPEC for each of its models, repeated (replay:PATH of a file of several "
+            "models serves NAME's samples)."
         ),
     ],
     budget: Annotated[
         float,
         typer.Option(help="Mean cost per question, in the policy's cost unit (e.g. samples)."),
     ],
+    price: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="MODEL=IN,OUT: a model's dollars per million input and output tokens "
+            "(repeatable); a sample its backend reports no cost for is charged its tokens at "
+            "it. Default: the prices the policy's curves recorded, else litellm's cost map."
+        ),
+    ] = None,
+    prices: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON prices file ({MODEL: {input, output}}, dollars per million tokens); "
+            "--price wins."
+        ),
+    ] = None,
+    prompt_tokens: Annotated[
+        list[str] | None,
+        typer.Option(help="MODEL=N: prompt tokens to assume where a sample records none."),
+    ] = None,
     budget_unit: Annotated[
         str | None,
         typer.Option(
@@ -302,11 +323,13 @@ def run_cmd(
     """Answer new questions on a model under a budget with a trained policy: resumable."""
     from ttcalloc.common.console import emit_json, log, warn
     from ttcalloc.stages.run import RunOptions, describe, run_policy, up_to_date
+    from ttcalloc.stages.run.models import split_model_flags
     from ttcalloc.stages.run.units import drift_warning
     from ttcalloc.stages.sample import SampleOptions
 
+    label, models = split_model_flags(model)
     sample = SampleOptions(
-        model=model,
+        model=label,
         temperature=temperature,
         max_tokens=max_tokens,
         prompt=prompt,
@@ -342,6 +365,10 @@ def run_cmd(
         grader=grader,
         split=split,
         seed=seed,
+        models=models,
+        prices=tuple(price or ()),
+        prices_file=prices,
+        prompt_tokens=tuple(prompt_tokens or ()),
     )
     if not force and up_to_date(policy, questions, out, options):
         log(

@@ -172,9 +172,8 @@ def _print_strongest(strongest: dict[str, Any], unit: str) -> None:
 
 def print_report(report: dict[str, Any]) -> None:
     """One table per budget: accuracy, cost, gain vs uniform with its interval, regret."""
-    if report.get("cost_unit") == "usd" and all(
-        isinstance(p, dict) and "rows" in p for p in report.get("policies", {}).values()
-    ):
+    pols = report.get("policies")
+    if isinstance(pols, dict) and all(isinstance(p, dict) and "rows" in p for p in pols.values()):
         print_cascade_report(report)
         return
     from rich import box

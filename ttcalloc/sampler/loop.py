@@ -15,6 +15,7 @@ import random
 import signal
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -273,13 +274,19 @@ class Sampler:
         Only ``--max-cost`` uses it: without it, or without a price, the prompt is not counted
         (the counter is litellm's tokenizer: importing litellm alone takes seconds).
         """
-        if self.options.max_cost is None or worst_cost(self.options, 0, 1, self.prices) is None:
+        prices, options = self.prices, self.options
+        prices_for = getattr(self.backend, "prices_for", None)
+        if request.model is not None and callable(prices_for):  # several models: its own price
+            prices = prices_for(request.model)
+            options = replace(options, model=request.model, price_in=None, price_out=None)
+        if options.max_cost is None or worst_cost(options, 0, 1, prices) is None:
             return None
-        tokens = self.prompt_tokens.get(request.problem_id)
+        key = f"{request.model}\n{request.problem_id}"
+        tokens = self.prompt_tokens.get(key)
         if tokens is None:
-            tokens = count_prompt_tokens(self.options.model, request.messages)
-            self.prompt_tokens = {request.problem_id: tokens}  # requests come problem by problem
-        return worst_cost(self.options, tokens, request.n, self.prices)
+            tokens = count_prompt_tokens(options.model, request.messages)
+            self.prompt_tokens = {key: tokens}  # requests come problem by problem
+        return worst_cost(options, tokens, request.n, prices)
 
     @staticmethod
     def charged(
@@ -339,9 +346,8 @@ class Sampler:
     ) -> None:
         """Count, grade and write the samples of one request; advance the progress bar."""
         gold = self.gold[request.problem_id]
-        rows = sample_rows(
-            gold, self.options.model, request, choices, errors, latency, self.secrets
-        )
+        model = request.model or self.options.model  # several models: the request's own
+        rows = sample_rows(gold, model, request, choices, errors, latency, self.secrets)
         self.writer.add(rows)  # journaled first: counted only once it is on disk
         self.stats.count(choices, errors)
         if any(c is not None and e is None for c, e in zip(choices, errors, strict=True)):

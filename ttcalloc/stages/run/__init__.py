@@ -13,6 +13,9 @@
 - :mod:`~ttcalloc.stages.run.summary`: the end-of-run line
 - :mod:`~ttcalloc.stages.run.units`: ``--budget`` against the policy's cost unit, and the
   warning when the realized cost drifts from the budget
+- :mod:`~ttcalloc.stages.run.models`: a policy over several models (``MODEL:maj@k``): the
+  backend (``--model NAME=SPEC``) and price of each model; :mod:`~ttcalloc.stages.run.ledger`:
+  the hard budget in dollars, each sample reserved at its own model's worst case
 """
 
 from ttcalloc.stages.run.options import RunOptions, RunResult, up_to_date

@@ -25,6 +25,7 @@ from ttcalloc.sampler.options import SampleOptions
 from ttcalloc.sampler.plan import request_for
 from ttcalloc.sampler.result import Stats
 from ttcalloc.stages.run.items import Item, to_got
+from ttcalloc.stages.run.ledger import settle, worst_for
 
 
 class Driver:
@@ -45,6 +46,7 @@ class Driver:
         self.limit = limit  # the most samples one question may draw in this run
         self.by_pid = {it.pid: it for it in items}
         self.options, self.template, self.per_request = options, template, per_request
+        self.per_model: dict[str, SampleOptions] = {}
         self.unit, self.budget, self.ledger = unit, budget, ledger
         self.unstarted = collections.deque(items)
         self.ready: collections.deque[Request] = collections.deque()
@@ -96,7 +98,7 @@ class Driver:
             else:
                 item.failed.add(idx)
         if self.ledger is not None:
-            self.ledger.settle(request.n, charged)
+            settle(self.ledger, item.pid, request.n, charged)
             if ok < request.n:
                 self.ledger.owe(item.pid, self.ledger.floor - len(item.got) - item.inflight_n)
         if not item.finished and not self.closed:
@@ -130,7 +132,7 @@ class Driver:
         decided on the realized spend alone, as a run at concurrency 1 (or a rerun) decides it."""
         if self.ledger is None or self.by_pid[request.problem_id].finished:
             return False
-        worst = (request.n, request.n * self.ledger.worst)
+        worst = (request.n, request.n * worst_for(self.ledger, request.problem_id))
         return self.in_progress() and not self.ledger.fits(request.problem_id, [worst])
 
     def in_progress(self) -> bool:
@@ -172,9 +174,19 @@ class Driver:
             item.queued = 0
 
     def enqueue(self, item: Item, indices: list[int]) -> None:
+        options = self.options if item.model is None else self.model_options(item.model)
         for first, n in chunks(indices, self.per_request):
-            self.ready.append(request_for(self.options, self.template, item.problem, first, n))
+            request = request_for(options, self.template, item.problem, first, n)
+            if item.model is not None:  # several models: the backend of the question's model
+                request = replace(request, model=item.model)
+            self.ready.append(request)
             item.queued += 1
+
+    def model_options(self, model: str) -> SampleOptions:
+        """The options a request to ``model`` is made with (its seeds are the model's own)."""
+        if model not in self.per_model:
+            self.per_model[model] = replace(self.options, model=model)
+        return self.per_model[model]
 
     def finish(self, item: Item) -> None:
         if item.finished:

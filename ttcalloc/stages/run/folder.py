@@ -53,12 +53,46 @@ def check_questions(folder: Path, items: list[Item]) -> None:
         tmp.write_text(json.dumps(known, sort_keys=True))
 
 
-def load_existing(items: list[Item], existing: pl.DataFrame | None, unit: str) -> None:
+def load_existing(
+    items: list[Item], existing: pl.DataFrame | None, unit: str, models: bool = False
+) -> None:
+    """File the samples the folder holds into the questions' items: ``got`` (one model), or,
+    with ``models``, ``held`` by model (a question's action picks its model's on start)."""
     if existing is None:
         return
     by_pid = {it.pid: it for it in items}
     ok = existing.filter(existing["error"].is_null())
     for row in ok.iter_rows(named=True):
         it = by_pid.get(row["problem_id"])
-        if it is not None:
-            it.got[int(row["sample_idx"])] = to_got(row, it.problem["grader"], unit)
+        if it is None:
+            continue
+        got = to_got(row, it.problem["grader"], unit)
+        if models:
+            it.held.setdefault(str(row["model"]), {})[int(row["sample_idx"])] = got
+        else:
+            it.got[int(row["sample_idx"])] = got
+
+
+def samples_of(folder: Path, specs: dict[str, str]) -> pl.DataFrame | None:
+    """The samples of the models ``specs`` names the folder holds (after superseding), None
+    when it holds none; samples of a model drawn from another backend are refused in one line
+    (they would answer as if drawn from this one)."""
+    import polars as pl
+
+    from ttcalloc.artifacts.io import read_artifact, read_meta
+    from ttcalloc.artifacts.schemas import SAMPLES
+
+    parts = sorted(Path(folder).glob("part-*.parquet")) if Path(folder).is_dir() else []
+    if not parts:
+        return None
+    for part in parts:
+        before = read_meta(part).get("params", {}).get("models") or {}
+        for name, spec in specs.items():
+            if before.get(name, spec) != spec:
+                raise InputError(
+                    f"--samples-out {folder}: holds samples of model {name!r} drawn from "
+                    f"{before[name]}, not {spec}; give --model {name}={before[name]} or another "
+                    "--samples-out"
+                )
+    df = read_artifact(Path(folder), SAMPLES).df
+    return df.filter(pl.col("model").is_in(list(specs)))

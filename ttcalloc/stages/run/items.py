@@ -13,12 +13,14 @@ from ttcalloc.text import grading
 
 @dataclass
 class Got:
-    """One sample received: its raw answer, vote label, cost in the policy's unit, values."""
+    """One sample received: its raw answer, vote label, cost in the policy's unit, values,
+    and its dollars (None: unknown)."""
 
     pred: str | None
     label: str | None
     cost: float
     values: dict[str, float]
+    usd: float | None = None
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Item:
     cut: bool = False  # the hard budget or a stop kept it from what its policy wanted
     action: str = ""
     used: list[int] = field(default_factory=list)  # sample indices its answer uses
+    model: str | None = None  # several models: the model its action draws from
+    held: dict[str, dict[int, Got]] = field(default_factory=dict)  # several models: by model
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -75,7 +79,8 @@ def to_got(row: Mapping[str, Any], grader: str, unit: str) -> Got:
         if v is not None
     }
     label = grading.normalize(pred, grader) if pred is not None else None  # type: ignore[arg-type]
-    return Got(pred, label, sample_cost(row, unit), values)
+    usd = row.get("cost_usd")
+    return Got(pred, label, sample_cost(row, unit), values, None if usd is None else float(usd))
 
 
 def decisions_json(item: Item) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,29 @@ class RunOptions:
     grader: str | None = None  # None: the policy's recorded grader, else auto
     split: str | None = None  # only the questions of this split (a problems table's column)
     seed: int = 0
+    # several models: (NAME, SPEC) per model of the policy (``--model NAME=SPEC``); then
+    # ``sample.model`` is a label naming them all (``models.model_label``)
+    models: tuple[tuple[str, str], ...] = ()
+    prices: tuple[str, ...] = ()  # --price MODEL=IN,OUT
+    prices_file: Path | None = None  # --prices FILE
+    prompt_tokens: tuple[str, ...] = ()  # --prompt-tokens MODEL=N
 
     def check(self) -> None:
-        self.sample.check()
+        if self.models:
+            # --max-cost is counted at each model's price (checked once the prices are known)
+            replace(self.sample, max_cost=None).check()
+            for flag, v in {"--price-in": self.sample.price_in,
+                            "--price-out": self.sample.price_out}.items():  # fmt: skip
+                if v is not None:
+                    raise InputError(
+                        f"{flag} {v:g}: with several models give each its price, --price "
+                        "NAME=IN,OUT"
+                    )
+            m = self.sample.max_cost
+            if m is not None and not (math.isfinite(m) and m > 0):
+                raise InputError(f"--max-cost {m}: must be a positive number")
+        else:
+            self.sample.check()
         if not (math.isfinite(self.budget) and self.budget > 0):
             raise InputError(f"--budget {self.budget}: must be a positive number")
         check_unit_flag(self.budget_unit)
@@ -66,6 +86,8 @@ class RunResult:
     stopped: str | None = None  # then accuracy is over the answered labeled questions only
     scored: int = 0  # labeled questions the accuracy is over (all, or the answered ones)
     rounds: list[dict[str, Any]] = field(default_factory=list)  # adaptive: each round's price
+    models: dict[str, float] = field(default_factory=dict)  # several: share of questions each
+    mean_usd: float | None = None  # several models: mean dollars per question (None: unknown)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self) | {"out": str(self.out), "samples_out": str(self.samples_out)}
@@ -96,7 +118,20 @@ def run_request(
     }
     if (replayed := replay_path(options.sample.model)) is not None:
         inputs["replayed samples"] = replayed
+    for name, path in replays_of(options.models).items():
+        inputs[f"replayed samples of {name}"] = path
+    if options.prices_file is not None:
+        inputs["prices"] = Path(options.prices_file)
     return freshness.request("run", opts, inputs)
+
+
+def replays_of(models: tuple[tuple[str, str], ...]) -> dict[str, Path]:
+    """The samples each ``NAME=replay:PATH`` model serves."""
+    out = {}
+    for name, spec in models:
+        if (path := replay_path(spec)) is not None:
+            out[name] = path
+    return out
 
 
 def up_to_date(policy_path: Path, questions_path: Path, out: Path, options: RunOptions) -> bool:

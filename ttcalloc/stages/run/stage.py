@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,9 +19,16 @@ import numpy as np
 
 from ttcalloc.artifacts import freshness
 from ttcalloc.artifacts.io import check_output
-from ttcalloc.artifacts.policy_file import MAX_SAMPLES
+from ttcalloc.artifacts.policy_file import MAX_SAMPLES, action_models, parse_action
+from ttcalloc.artifacts.prices import price_table
 from ttcalloc.artifacts.questions import load_questions
-from ttcalloc.backends import Backend, count_prompt_tokens, open_backend, replay_path
+from ttcalloc.backends import (
+    Backend,
+    count_prompt_tokens,
+    open_backend,
+    open_backends,
+    replay_path,
+)
 from ttcalloc.common.console import log
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.core.vote import Ledger
@@ -30,16 +36,29 @@ from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.policy import Policy, load_policy
 from ttcalloc.sampler.journal import hold, recover
 from ttcalloc.sampler.loop import Sampler, stop_on_signals
-from ttcalloc.sampler.options import part_params, sampling_params, worst_cost
+from ttcalloc.sampler.options import SampleOptions, part_params, sampling_params, worst_cost
 from ttcalloc.sampler.parts import existing_samples
 from ttcalloc.sampler.plan import gold_answers, request_for
 from ttcalloc.sampler.result import SampleResult
 from ttcalloc.stages.run.adaptive_driver import AdaptiveDriver
 from ttcalloc.stages.run.asking import check_grader, grader_for, prompt_for
 from ttcalloc.stages.run.driver import Driver
-from ttcalloc.stages.run.folder import check_questions, load_existing, refuse_foreign
+from ttcalloc.stages.run.folder import (
+    check_questions,
+    load_existing,
+    refuse_foreign,
+    samples_of,
+)
 from ttcalloc.stages.run.items import Item
-from ttcalloc.stages.run.options import RunOptions, RunResult, default_samples_out, run_request
+from ttcalloc.stages.run.ledger import ModelLedger
+from ttcalloc.stages.run.models import ModelPlan, dollar_worst, plan_models, prices_for
+from ttcalloc.stages.run.options import (
+    RunOptions,
+    RunResult,
+    default_samples_out,
+    replays_of,
+    run_request,
+)
 from ttcalloc.stages.run.static_driver import StaticDriver
 from ttcalloc.stages.run.uniform import draw_uniform
 from ttcalloc.stages.run.units import budget_unit
@@ -47,8 +66,6 @@ from ttcalloc.stages.run.write import compare, rows, write_answers
 
 if TYPE_CHECKING:
     import polars as pl
-
-ACTION = re.compile(r"^(maj|pass)@(\d+)$")
 
 
 def run_policy(
@@ -61,18 +78,27 @@ def run_policy(
         TtcallocError: authentication or unknown-model errors, or a run of failed requests
             (samples received so far are kept; rerun to continue).
     """
+    asked = options  # what the run was asked (its freshness request), before prices are applied
+    options = _one_model_price(options)
     options.check()
     so = options.sample
     samples_out = options.samples_out or default_samples_out(Path(out))
     inputs = {"policy": Path(policy_path) / "policy.json", "questions": Path(questions_path)}
     if (replayed := replay_path(so.model)) is not None:  # read, never written into
         inputs["replayed samples"] = replayed
+    for name, path in replays_of(options.models).items():
+        inputs[f"replayed samples of {name}"] = path
+    if options.prices_file is not None:
+        inputs["prices"] = Path(options.prices_file)
     # the policy folder as a whole is an input: nothing is written inside it
     guarded = inputs | {"policy folder": Path(policy_path)}
     out = check_output(out, guarded)
     samples_out = check_output(samples_out, guarded, folder=True, flag="--samples-out")
     _apart(out, samples_out)
     policy = load_policy(policy_path)
+    plan = _plan(policy, options, Path(policy_path))
+    if plan is None:
+        _unpriced(options)
     unit = budget_unit(
         Path(policy_path), policy.info, options.budget, options.budget_unit, draw_limit(policy)
     )
@@ -93,6 +119,18 @@ def run_policy(
     if questions.height == 0:
         where = f" in split {options.split!r}" if options.split is not None else ""
         raise DataError(f"{questions_path}: no questions{where}")
+    if options.compare == "uniform" and plan is not None:
+        raise InputError(
+            "--compare uniform: the policy chooses among several models; uniform allocation "
+            "is on one model (run a single-model policy to compare)"
+        )
+    if plan is not None:
+        # dollars: a replayed sample brings its recorded cost (a price is needed for those
+        # without, said when one is served); --max-cost and the hard budget price every model
+        priced = so.max_cost is not None or options.hard_budget
+        drawn = [m for m in plan.names if priced or m not in plan.replayed()]
+        if unit == "usd" or so.max_cost is not None:
+            plan.prices.require(drawn, hint=" (--prices FILE)")
     if options.compare == "uniform" and questions["answer"].null_count() == questions.height:
         raise InputError(
             f"--compare uniform: {questions_path} has no gold answers to compare accuracies on"
@@ -113,26 +151,36 @@ def run_policy(
             f"--budget {options.budget:g}: below the cheapest action's expected cost "
             f"{cheapest[1]:g} {unit}"
         )
-    template, prompt_label = prompt_for(so.prompt, policy.info, sent=replayed is None)
+    sent = replayed is None and (plan is None or len(plan.replayed()) < len(plan.specs))
+    template, prompt_label = prompt_for(so.prompt, policy.info, sent=sent)
     params = part_params(so, prompt_label, template) | {"run_policy": str(policy_path)}
+    if plan is not None:  # which backend drew each model's samples (checked on a rerun)
+        params["models"] = dict(plan.specs)
     refuse_foreign(samples_out)
     with hold(samples_out):
         if recovered := recover(samples_out):
             log(f"{samples_out}: {recovered} samples of an interrupted run recovered")
         check_questions(samples_out, items)
         existing = existing_samples(samples_out, so.model, params, "--samples-out")
-        load_existing(items, existing, unit)
+        if plan is not None:  # the samples of the policy's models, whichever run drew them
+            existing = samples_of(samples_out, plan.specs)
+        load_existing(items, existing, unit, models=plan is not None)
         for it in items:
             it.failed = set()
 
         async def go() -> tuple[Driver, SampleResult, dict[str, int] | None, SampleResult | None]:
             stop_on_signals()
-            async with open_backend(so.model, sampling_params(so)) as backend:
+            async with _open(so, plan, dollars=unit == "usd") as backend:
                 per_request = max(1, min(so.requests_per_batch, backend.max_n))
-                ledger = _ledger(options, backend, items, template, unit, cheapest[0])
+                worst = _dollar_worst(plan, options, items, template, unit)
+                if worst is not None:
+                    ledger: Ledger | None = _model_ledger(options, policy, items, unit, worst)
+                else:
+                    ledger = _ledger(options, backend, items, template, unit, cheapest[0])
                 driver = _driver(
-                    policy, items, questions, options, template, per_request, unit, ledger
-                )
+                    policy, items, questions, options, template, per_request, unit, ledger,
+                    worst,
+                )  # fmt: skip
                 gold = gold_answers(questions, {it.pid: [] for it in items})
                 sampler = Sampler(backend, samples_out, so, params, inputs, gold, driver, "run")
                 await sampler.run()
@@ -165,8 +213,8 @@ def run_policy(
         sampled = policy_sampling.plus(uniform_sampling) if uniform_sampling else policy_sampling
         # up to date from now on (a rerun is skipped) unless something is left to retry
         finished = sampled.stopped is None and not any(it.failed - set(it.got) for it in items)
-        request = run_request(policy_path, questions_path, samples_out, options)
-    table = rows(items, uniform)
+        request = run_request(policy_path, questions_path, samples_out, asked)
+    table = rows(items, uniform, models=plan is not None)
     comparison = compare(table, options.seed) if uniform is not None else None
     kind = "adaptive" if isinstance(policy, AdaptivePolicy) else "static"
     total = float(sum(r["cost"] for r in table))
@@ -180,6 +228,8 @@ def run_policy(
             {
                 "policy": str(policy_path),
                 "model": so.model,
+                "models": dict(options.models) or None,
+                "prices": plan.prices.to_json() if plan is not None else None,
                 "budget": options.budget,
                 "hard_budget": options.hard_budget,
                 "compare": options.compare,
@@ -217,6 +267,8 @@ def run_policy(
         comparison=comparison,
         stopped=sampled.stopped,
         rounds=list(getattr(driver, "prices", [])),
+        models=_shares(table) if plan is not None else {},
+        mean_usd=_mean_usd(table),
     )
 
 
@@ -246,12 +298,12 @@ def _ks(policy: Policy | AdaptivePolicy) -> tuple[list[int], tuple[int, float]]:
         return [], (1, 0.0)
     ks = []
     for name in policy.actions:
-        m = ACTION.match(name)
-        if m is None:
-            raise InputError(f"run: action {name!r} of the policy is not maj@k on one model")
-        if m.group(1) != "maj":
+        parsed = parse_action(name)
+        if parsed is None:
+            raise InputError(f"run: action {name!r} of the policy is not maj@k or MODEL:maj@k")
+        if parsed[1] != "maj":
             raise InputError(f"run: action {name!r} needs a verifier; run answers by majority vote")
-        ks.append(int(m.group(2)))
+        ks.append(parsed[2])
     i = int(np.argmin(policy.costs))
     return ks, (ks[i], float(policy.costs[i]))
 
@@ -316,6 +368,7 @@ def _driver(
     per_request: int,
     unit: str,
     ledger: Ledger | None,
+    worst: dict[str, float] | None = None,
 ) -> Driver:
     kw: dict[str, Any] = {
         "items": items,
@@ -334,4 +387,116 @@ def _driver(
     metas = [it.meta for it in items]
     scores = policy.scores(texts, metas)
     mu = policy.calibrated_mu(texts, options.budget, metas)
-    return StaticDriver(policy, scores, mu, ks, **kw)
+    models = [parse_action(a)[0] for a in policy.actions]  # type: ignore[index]
+    if not any(models):
+        return StaticDriver(policy, scores, mu, ks, **kw)
+    return StaticDriver(policy, scores, mu, ks, models=models, worst=worst, **kw)
+
+
+def _plan(
+    policy: Policy | AdaptivePolicy, options: RunOptions, policy_path: Path
+) -> ModelPlan | None:
+    """The backends and prices of a multi-model policy's models (None: one model)."""
+    names = [] if isinstance(policy, AdaptivePolicy) else action_models(policy.actions)
+    table = None
+    if names and options.models:
+        table = prices_for(
+            names,
+            options.prices,
+            options.prices_file,
+            options.prompt_tokens,
+            policy.info,
+            policy_path,
+        )
+    return plan_models(names, options.models, options.sample.model, table)
+
+
+def _open(
+    so: SampleOptions, plan: ModelPlan | None, dollars: bool = False
+) -> contextlib.AbstractAsyncContextManager[Backend]:
+    """The backend of ``--model SPEC``, or one per model of ``plan`` behind one (``dollars``:
+    a sample that has no dollar cost and no price to count one stops the run)."""
+    if plan is None:
+        return open_backend(so.model, sampling_params(so))
+    base = sampling_params(so)
+    return open_backends(plan.specs, plan.params(base), plan.price_pairs(), dollars)
+
+
+def _dollar_worst(
+    plan: ModelPlan | None,
+    options: RunOptions,
+    items: list[Item],
+    template: str | None,
+    unit: str,
+) -> dict[str, float] | None:
+    """Several models under a hard budget in dollars: a sample's worst case per model."""
+    if plan is None or unit != "usd" or not options.hard_budget:
+        return None
+    so = options.sample
+    messages = [request_for(so, template, it.problem, 0, 1).messages for it in items]
+    return dollar_worst(plan, messages, so.max_tokens)
+
+
+def _model_ledger(
+    options: RunOptions,
+    policy: Policy | AdaptivePolicy,
+    items: list[Item],
+    unit: str,
+    worst: dict[str, float],
+) -> ModelLedger:
+    """The hard budget in dollars over several models: ``budget x questions``, each sample
+    reserved at its model's worst case, every question owed the cheapest action."""
+    assert isinstance(policy, Policy)
+    floor = _ks(policy)[1][0]
+    cheapest = parse_action(policy.actions[int(np.argmin(policy.costs))])
+    assert cheapest is not None and cheapest[0] is not None
+    ledger = ModelLedger(total=options.budget * len(items), worst=worst[cheapest[0]], floor=floor)
+    ledger.open([it.pid for it in items], [0] * len(items))
+    if not ledger.feasible():
+        raise InputError(
+            f"--hard-budget: {options.budget:g} x {len(items)} questions = ${ledger.total:g} "
+            f"cannot guarantee every question {floor} sample(s) of {cheapest[0]} at their worst "
+            f"case (${ledger.worst:.4g} each); raise --budget or lower --max-tokens"
+        )
+    return ledger
+
+
+def _shares(table: list[dict[str, Any]]) -> dict[str, float]:
+    """The share of questions each model answered (by the model of their action)."""
+    models = [r["model"] for r in table if r.get("model")]
+    return {m: models.count(m) / len(table) for m in sorted(set(models))} if table else {}
+
+
+def _mean_usd(table: list[dict[str, Any]]) -> float | None:
+    """Mean dollars per question, when every question's samples have a dollar cost."""
+    usd = [r.get("cost_usd") for r in table]
+    if not table or "cost_usd" not in table[0] or any(u is None for u in usd):
+        return None
+    return float(np.mean([float(u) for u in usd]))  # type: ignore[arg-type]
+
+
+def _one_model_price(options: RunOptions) -> RunOptions:
+    """One model: a ``--price``/``--prices`` entry for the ``--model`` string is its price (as
+    ``--price-in``/``--price-out``, which win)."""
+    so = options.sample
+    if options.models or not (options.prices or options.prices_file):
+        return options
+    price = price_table(options.prices, options.prices_file, options.prompt_tokens).get(so.model)
+    if price is None:  # refused once the policy is known to be on one model (_unpriced)
+        return options
+    if so.price_in is not None or so.price_out is not None:
+        return options
+    return replace(options, sample=replace(so, price_in=price.input, price_out=price.output))
+
+
+def _unpriced(options: RunOptions) -> None:
+    """One model and prices given, none of them for the ``--model`` string: one line."""
+    so = options.sample
+    if options.models or not (options.prices or options.prices_file):
+        return
+    table = price_table(options.prices, options.prices_file, options.prompt_tokens)
+    if table.get(so.model) is None:
+        raise InputError(
+            f"--price: no price for model {so.model!r} among {', '.join(sorted(table.prices))}; "
+            f"give --price {so.model}=IN,OUT"
+        )

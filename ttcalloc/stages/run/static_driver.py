@@ -9,6 +9,7 @@ import numpy as np
 from ttcalloc.learn.policy import Policy, calibrate, decide
 from ttcalloc.stages.run.driver import Driver, chunks
 from ttcalloc.stages.run.items import Item
+from ttcalloc.stages.run.ledger import ModelLedger, settle
 
 
 class StaticDriver(Driver):
@@ -25,10 +26,20 @@ class StaticDriver(Driver):
     """
 
     def __init__(
-        self, policy: Policy, scores: np.ndarray, mu: float, ks: list[int], **kw: Any
+        self,
+        policy: Policy,
+        scores: np.ndarray,
+        mu: float,
+        ks: list[int],
+        models: list[str | None] | None = None,
+        worst: dict[str, float] | None = None,
+        **kw: Any,
     ) -> None:
         super().__init__(**kw)
         self.policy, self.scores, self.mu, self.ks = policy, scores, mu, ks
+        # several models: each action's model, and a sample's worst case in dollars per model
+        self.models = models or []
+        self.worst = worst or {}
         self.index = {it.pid: i for i, it in enumerate(self.items)}
         self.started_n = 0  # questions started with a draw (recalibration points count them)
         self.every = max(1, len(self.items) // 20)
@@ -41,9 +52,12 @@ class StaticDriver(Driver):
                 self.recalibrate(row)
             self.started_n += 1
         a = int(decide(self.scores[row : row + 1], self.policy.costs, self.mu)[0])
+        decision: dict[str, Any] = {}
+        if self.models:
+            a, decision = self.take_model(item, a, draw)
         item.action = self.policy.actions[a]
         k = self.ks[a]
-        item.decisions.append({"mu": self.mu, "action": item.action, "k": k})
+        item.decisions.append({"mu": self.mu, "action": item.action, "k": k} | decision)
         item.used = [i for i in range(k)]
         held = [i for i in range(k) if i in item.got]
         if self.ledger is not None and held and draw:
@@ -52,7 +66,7 @@ class StaticDriver(Driver):
             n = 0
             for size, _ in self.held_draws(item, held):
                 m = self.ledger.admit(item.pid, size)
-                self.ledger.settle(m, sum(item.got[i].cost for i in held[n : n + m]))
+                settle(self.ledger, item.pid, m, sum(item.got[i].cost for i in held[n : n + m]))
                 n += m
                 if m < size:
                     item.cut = True
@@ -65,6 +79,25 @@ class StaticDriver(Driver):
             self.finish(item)
         else:
             self.enqueue(item, todo)
+
+    def take_model(self, item: Item, a: int, draw: bool) -> tuple[int, dict[str, Any]]:
+        """Action ``a``'s model becomes the question's (its held samples of that model its
+        own).  Under a hard budget in dollars an action whose model's worst case no longer
+        fits beside what every other question is owed gives way to the cheapest action: the
+        action and its decision note (``instead_of``: the action the policy chose)."""
+        note: dict[str, Any] = {}
+        if isinstance(self.ledger, ModelLedger) and draw:
+            model = self.models[a]
+            if model is not None and not self.ledger.assign(item.pid, self.worst[model]):
+                note = {"instead_of": self.policy.actions[a]}
+                a = int(np.argmin(self.policy.costs))
+                cheap = self.models[a]
+                if cheap is not None:
+                    self.ledger.assign(item.pid, self.worst[cheap])
+        item.model = self.models[a]
+        if item.model is not None:
+            item.got = dict(item.held.get(item.model, {}))
+        return a, note
 
     def may_start(self) -> bool:
         """A recalibration point waits for every question started before it to finish, and so

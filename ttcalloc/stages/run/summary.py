@@ -36,6 +36,10 @@ def describe(result: RunResult) -> str:
         f"{f' (and {result.uniform_drawn} for uniform)' if result.uniform_drawn else ''}; "
         f"wrote {result.out}, samples in {result.samples_out}"
     )
+    if result.models:
+        usd = "$?" if result.mean_usd is None else f"${result.mean_usd:.4g}"
+        shares = ", ".join(f"{m} {share:.0%}" for m, share in result.models.items())
+        line += f"; {usd} per question; questions per model: {shares}"
     if result.cut_by_budget:
         line += f"; {result.cut_by_budget} cut short by the hard budget"
     short = result.questions - result.complete - result.cut_by_budget

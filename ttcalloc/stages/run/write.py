@@ -40,7 +40,11 @@ def uniform_plan(items: list[Item], cap: int, seed: int) -> dict[str, int]:
     return {it.pid: int(c) for it, c in zip(items, counts, strict=True)}
 
 
-def rows(items: list[Item], uniform: dict[str, int] | None) -> list[dict[str, Any]]:
+def rows(
+    items: list[Item], uniform: dict[str, int] | None, models: bool = False
+) -> list[dict[str, Any]]:
+    """One answers row per question; ``models`` (a policy over several models): with the
+    model its samples came from and their dollars (null when a sample's is unknown)."""
     out = []
     for it in items:
         used = [it.got[i] for i in it.used if i in it.got]
@@ -58,6 +62,12 @@ def rows(items: list[Item], uniform: dict[str, int] | None) -> list[dict[str, An
             "gold": it.problem.get("answer"),
             "correct": correct(final, it),
         }
+        if models:
+            usd = [g.usd for g in used]
+            row |= {
+                "model": it.model,
+                "cost_usd": None if any(u is None for u in usd) else float(sum(usd)),  # type: ignore[arg-type]
+            }
         if uniform is not None:
             k = uniform[it.pid]
             u = [it.got[i] for i in sorted(it.got)[:k]]
@@ -112,6 +122,8 @@ def write_answers(
             "uniform_answer": pl.String,
             "uniform_samples": pl.Int64,
             "uniform_correct": pl.Boolean,
+            "model": pl.String,
+            "cost_usd": pl.Float64,
         },
         infer_schema_length=None,
     )
