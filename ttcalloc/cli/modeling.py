@@ -275,7 +275,7 @@ def train_cmd(
             help="cascade: predict the train replays the price is calibrated on with the "
             "deployed (averaged) model, or each problem's out-of-fold model (oof)."
         ),
-    ] = "deployed",
+    ] = "oof",
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:

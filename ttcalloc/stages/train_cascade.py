@@ -55,7 +55,7 @@ class CascadeTrainOptions:
     samples: Path | None = None
     # the train replays the price is calibrated on are predicted by: the deployed (averaged)
     # model ("deployed"), or each problem's out-of-fold booster ("oof")
-    calibrate_on: str = "deployed"
+    calibrate_on: str = "oof"
 
     def check(self) -> None:
         if self.calibrate_on not in ("deployed", "oof"):
