@@ -347,8 +347,8 @@ def read_policy_file(folder: Path) -> dict[str, Any]:
     data = read_json_artifact(path, POLICY)
     if data.get("learner") == CASCADE_LEARNER:
         raise InputError(
-            f"{folder}: a cascade policy (train --learner cascade): `ttcalloc evaluate` scores "
-            "it on replays; `run` and `allocate` do not answer with cascades yet"
+            f"{folder}: a cascade policy (train --learner cascade) decides while it samples, so "
+            "it has no plan: answer with `ttcalloc run`, score it with `ttcalloc evaluate`"
         )
     return check_policy(data, path)
 

@@ -233,7 +233,8 @@ def print_cascade(result: TrainResult) -> None:
     baselines tuned on the same train replays."""
     m = result.metrics
     table = Table(
-        title=f"policy (cascade, {' -> '.join(m['models'])}; on the train replays, in-sample)",
+        title=f"policy (cascade, {' -> '.join(m['models'])}; on the train replays, "
+        + ("in-sample)" if m.get("in_sample") else "out of fold)"),
         title_justify="left",
     )
     table.add_column("metric")
@@ -241,7 +242,7 @@ def print_cascade(result: TrainResult) -> None:
     rows = [
         ("budget", f"${m['budget']:.5g} per question"),
         ("expected dollars per question", f"${m['train_expected_cost']:.5g}"),
-        ("accuracy (train replays)", f"{m['train_accuracy_in_sample']:.3f}"),
+        ("accuracy (train replays)", f"{m['train_accuracy']:.3f}"),
     ]
     for model in m["models"]:
         rows.append(

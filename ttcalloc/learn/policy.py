@@ -165,7 +165,23 @@ class Policy:
 def load_policy(path: str | Path) -> Policy | AdaptivePolicy:
     """Load any policy folder: a static one (:class:`Policy`) or an adaptive one (``stop``)."""
     folder = Path(path)
+    if _learner(folder) == "cascade":
+        from ttcalloc.learn.cascade import CascadePolicy
+
+        return CascadePolicy.load(folder)  # type: ignore[return-value]
     meta = read_policy_file(folder)
     if meta["learner"] == LEARNER_STOP:
         return AdaptivePolicy.from_meta(folder, meta)
     return Policy.from_meta(folder, meta)
+
+
+def _learner(folder: Path) -> str | None:
+    """policy.json's learner, read without checking the rest (the loaders check it all)."""
+    import json
+
+    try:
+        data = json.loads((folder / "policy.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # the loader says what is wrong
+    learner = data.get("learner") if isinstance(data, dict) else None
+    return learner if isinstance(learner, str) else None

@@ -269,13 +269,14 @@ def train_cascade(
             "train_problems": len(train_ids),
             "training_rows": rows,
             "train_expected_cost": float(cost.mean()),
-            "train_accuracy_in_sample": float(acc.mean()),
+            "train_accuracy": float(acc.mean()),
             "mean_samples": {m: float(drawn[:, i].mean()) for i, m in enumerate(models)},
             "reached": {m: reached[i] for i, m in enumerate(models)},
             "mot": tune_mot(reps, budget),
             "single": {m: s for m, s in zip(models, tune_single(reps, budget), strict=True)},
             "scored_on": fit_half,
-            "in_sample": True,
+            # scored with the predictions the price was calibrated on
+            "in_sample": options.calibrate_on == "deployed",
         }
         folder = cascade_folder(out, budget) if len(options.budgets) > 1 else Path(out)
         policy = CascadePolicy(

@@ -42,6 +42,8 @@ class Item:
     used: list[int] = field(default_factory=list)  # sample indices its answer uses
     model: str | None = None  # several models: the model its action draws from
     held: dict[str, dict[int, Got]] = field(default_factory=dict)  # several models: by model
+    # a cascade: the samples of the models it left, paid for but not voting in the answer
+    earlier: list[Got] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -49,7 +51,9 @@ class Item:
         return str(self.problem["problem_id"])
 
     def cost(self) -> float:
-        return sum(self.got[i].cost for i in self.used if i in self.got)
+        return sum(self.got[i].cost for i in self.used if i in self.got) + sum(
+            g.cost for g in self.earlier
+        )
 
 
 def sample_cost(row: Mapping[str, Any], unit: str) -> float:

@@ -33,6 +33,7 @@ from ttcalloc.common.console import log
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.core.vote import Ledger
 from ttcalloc.learn.adaptive import AdaptivePolicy
+from ttcalloc.learn.cascade import CascadePolicy
 from ttcalloc.learn.policy import Policy, load_policy
 from ttcalloc.sampler.journal import hold, recover
 from ttcalloc.sampler.loop import Sampler, stop_on_signals
@@ -42,6 +43,7 @@ from ttcalloc.sampler.plan import gold_answers, request_for
 from ttcalloc.sampler.result import SampleResult
 from ttcalloc.stages.run.adaptive_driver import AdaptiveDriver
 from ttcalloc.stages.run.asking import check_grader, grader_for, prompt_for
+from ttcalloc.stages.run.cascade_driver import CascadeDriver
 from ttcalloc.stages.run.driver import Driver
 from ttcalloc.stages.run.folder import (
     check_questions,
@@ -66,6 +68,8 @@ from ttcalloc.stages.run.write import compare, rows, write_answers
 
 if TYPE_CHECKING:
     import polars as pl
+
+AnyPolicy = Policy | AdaptivePolicy | CascadePolicy
 
 
 def run_policy(
@@ -173,8 +177,12 @@ def run_policy(
             async with _open(so, plan, dollars=unit == "usd") as backend:
                 per_request = max(1, min(so.requests_per_batch, backend.max_n))
                 worst = _dollar_worst(plan, options, items, template, unit)
-                if worst is not None:
-                    ledger: Ledger | None = _model_ledger(options, policy, items, unit, worst)
+                ledger: Ledger | None = None
+                if isinstance(policy, CascadePolicy):  # the cascade driver holds a hard budget
+                    if worst is not None:
+                        _cascade_feasible(policy, options, len(items), worst)
+                elif worst is not None:
+                    ledger = _model_ledger(options, policy, items, unit, worst)
                 else:
                     ledger = _ledger(options, backend, items, template, unit, cheapest[0])
                 driver = _driver(
@@ -216,7 +224,13 @@ def run_policy(
         request = run_request(policy_path, questions_path, samples_out, asked)
     table = rows(items, uniform, models=plan is not None)
     comparison = compare(table, options.seed) if uniform is not None else None
-    kind = "adaptive" if isinstance(policy, AdaptivePolicy) else "static"
+    kind = (
+        "cascade"
+        if isinstance(policy, CascadePolicy)
+        else "adaptive"
+        if isinstance(policy, AdaptivePolicy)
+        else "static"
+    )
     total = float(sum(r["cost"] for r in table))
     extra = {"cost_unit": unit, "budget": options.budget, "comparison": comparison}
     with contextlib.ExitStack() as stack:
@@ -287,8 +301,10 @@ def _apart(out: Path, samples_out: Path) -> None:
         raise InputError(f"--samples-out {samples_out}: inside --out {out}; give another path")
 
 
-def _ks(policy: Policy | AdaptivePolicy) -> tuple[list[int], tuple[int, float]]:
+def _ks(policy: AnyPolicy) -> tuple[list[int], tuple[int, float]]:
     """Samples per action (static), and the cheapest action's (samples, expected cost)."""
+    if isinstance(policy, CascadePolicy):
+        return [], (1, float(min(policy.unit_cost)))
     if isinstance(policy, AdaptivePolicy):
         if policy.grid.strategy != "majority":
             raise InputError(
@@ -308,10 +324,13 @@ def _ks(policy: Policy | AdaptivePolicy) -> tuple[list[int], tuple[int, float]]:
     return ks, (ks[i], float(policy.costs[i]))
 
 
-def draw_limit(policy: Policy | AdaptivePolicy) -> int:
+def draw_limit(policy: AnyPolicy) -> int:
     """The most samples one question may draw: the policy's largest action (static) or its
-    cap (adaptive), never above :data:`MAX_SAMPLES`."""
-    most = policy.grid.cap if isinstance(policy, AdaptivePolicy) else max(_ks(policy)[0])
+    cap (adaptive; a cascade's caps summed), never above :data:`MAX_SAMPLES`."""
+    if isinstance(policy, CascadePolicy):
+        most = sum(policy.ladder.caps)
+    else:
+        most = policy.grid.cap if isinstance(policy, AdaptivePolicy) else max(_ks(policy)[0])
     return min(int(most), MAX_SAMPLES)
 
 
@@ -360,7 +379,7 @@ def _ledger(
 
 
 def _driver(
-    policy: Policy | AdaptivePolicy,
+    policy: AnyPolicy,
     items: list[Item],
     questions: pl.DataFrame,
     options: RunOptions,
@@ -380,6 +399,9 @@ def _driver(
         "ledger": ledger,
         "limit": draw_limit(policy),
     }
+    if isinstance(policy, CascadePolicy):
+        hard = options.budget * len(items) if options.hard_budget else None
+        return CascadeDriver(policy, worst=worst, hard_total=hard, **kw)
     if isinstance(policy, AdaptivePolicy):
         return AdaptiveDriver(policy, **kw)
     ks, _ = _ks(policy)
@@ -393,11 +415,12 @@ def _driver(
     return StaticDriver(policy, scores, mu, ks, models=models, worst=worst, **kw)
 
 
-def _plan(
-    policy: Policy | AdaptivePolicy, options: RunOptions, policy_path: Path
-) -> ModelPlan | None:
+def _plan(policy: AnyPolicy, options: RunOptions, policy_path: Path) -> ModelPlan | None:
     """The backends and prices of a multi-model policy's models (None: one model)."""
-    names = [] if isinstance(policy, AdaptivePolicy) else action_models(policy.actions)
+    if isinstance(policy, CascadePolicy):
+        names = list(policy.models)
+    else:
+        names = [] if isinstance(policy, AdaptivePolicy) else action_models(policy.actions)
     table = None
     if names and options.models:
         table = prices_for(
@@ -439,7 +462,7 @@ def _dollar_worst(
 
 def _model_ledger(
     options: RunOptions,
-    policy: Policy | AdaptivePolicy,
+    policy: AnyPolicy,
     items: list[Item],
     unit: str,
     worst: dict[str, float],
@@ -459,6 +482,20 @@ def _model_ledger(
             f"case (${ledger.worst:.4g} each); raise --budget or lower --max-tokens"
         )
     return ledger
+
+
+def _cascade_feasible(
+    policy: CascadePolicy, options: RunOptions, questions: int, worst: dict[str, float]
+) -> None:
+    """A hard budget must hold one sample of the cheapest model per question at its worst."""
+    cheap = policy.models[int(np.argmin(policy.unit_cost))]
+    total = options.budget * questions
+    if questions * worst[cheap] > total + 1e-12:
+        raise InputError(
+            f"--hard-budget: {options.budget:g} x {questions} questions = ${total:g} cannot "
+            f"guarantee every question one sample of {cheap} at its worst case "
+            f"(${worst[cheap]:.4g}); raise --budget or lower --max-tokens"
+        )
 
 
 def _shares(table: list[dict[str, Any]]) -> dict[str, float]:

@@ -53,9 +53,9 @@ def rows(
             "problem_id": it.pid,
             "question": it.problem["question"],
             "final_answer": final,
-            "samples": len(used),
+            "samples": len(used) + len(it.earlier),  # a cascade's earlier models' samples too
             "failed": len(it.failed - set(it.got)),
-            "cost": float(sum(g.cost for g in used)),
+            "cost": float(sum(g.cost for g in [*used, *it.earlier])),
             "action": it.action,
             "decisions": decisions_json(it),
             "complete": not it.cut,
@@ -63,7 +63,7 @@ def rows(
             "correct": correct(final, it),
         }
         if models:
-            usd = [g.usd for g in used]
+            usd = [g.usd for g in [*used, *it.earlier]]
             row |= {
                 "model": it.model,
                 "cost_usd": None if any(u is None for u in usd) else float(sum(usd)),  # type: ignore[arg-type]

@@ -1,0 +1,194 @@
+"""``ttcalloc run`` with a learned cascade over two models: on the simulated backend as two
+models, on the fake OpenAI server under two model names, and on ``replay:``; the answer votes
+with the last model's samples, every model's dollars count, a rerun and another concurrency
+decide alike, a hard budget in dollars holds, and a killed run resumes without paying twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from helpers import run_cli, write_jsonl
+from test_run_models import PRICE_FLAGS, PRICES, SIM, _question, _samples
+
+from ttcalloc.artifacts.io import read_artifact, write_artifact
+from ttcalloc.artifacts.schemas import ANSWERS, PROBLEMS, SAMPLES
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET = "0.003"
+
+
+@pytest.fixture(scope="module")
+def cascade(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Problems (half hard), two-model samples in dollars, curves, a cascade trained at BUDGET."""
+    from ttcalloc.stages import data
+    from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
+    from ttcalloc.stages.train_cascade import CascadeTrainOptions, train_cascade
+
+    tmp = tmp_path_factory.mktemp("cascade")
+    rows = [_question(i, hard=i % 2 == 1) for i in range(80)]
+    problems = tmp / "problems.parquet"
+    data.build_problems(
+        write_jsonl(tmp / "q.jsonl", rows), problems, "gsm8k", data.DataOptions(test_frac=0.3)
+    )
+    samples = tmp / "samples.parquet"
+    write_artifact(_samples(read_artifact(problems, PROBLEMS).df), samples, SAMPLES, stage="test")
+    curves = tmp / "curves.parquet"
+    estimate_curves(samples, curves, EstimateOptions(ks=(1, 2, 4), cost="usd"), problems)
+    policy = tmp / "policy"
+    train_cascade(
+        curves,
+        problems,
+        policy,
+        CascadeTrainOptions(budgets=(float(BUDGET),), folds=2, n_estimators=20, orders=8),
+    )
+    return {"problems": problems, "samples": samples, "policy": policy}
+
+
+def _run(c: dict[str, Path], out: Path, *extra: str) -> Any:
+    return run_cli(
+        "run", c["policy"], c["problems"], "--split", "test", "--budget", BUDGET,
+        "--out", out, "--no-progress", *extra,
+    )  # fmt: skip
+
+
+def _check(answers: pl.DataFrame, drawn: pl.DataFrame) -> None:
+    """Each answer: its dollars are every sample its question drew (all models); its model is
+    the last one its decisions drew from; its samples count every model's."""
+    for row in answers.iter_rows(named=True):
+        mine = drawn.filter(pl.col("problem_id") == row["problem_id"])
+        assert row["cost_usd"] == pytest.approx(mine["cost_usd"].sum(), rel=1e-9), row
+        assert row["samples"] == mine.height
+        steps = json.loads(row["decisions"])
+        nexts = [d["start"] for d in steps if "start" in d] + [
+            d["next"] for d in steps if "next" in d
+        ]
+        assert nexts and nexts[-1] == row["model"]
+        assert set(mine["model"].to_list()) == set(nexts)
+    for s in drawn.iter_rows(named=True):  # each sample at its own model's price
+        pin, pout = PRICES[s["model"]]
+        want = (s["prompt_tokens"] * pin + s["completion_tokens"] * pout) / 1e6
+        assert s["cost_usd"] == pytest.approx(want, rel=1e-9)
+
+
+def test_policy_file_and_summary(cascade: dict[str, Path]) -> None:
+    meta = json.loads((cascade["policy"] / "policy.json").read_text())
+    assert meta["learner"] == "cascade" and meta["cascade"]["models"] == ["cheap", "strong"]
+    assert meta["metrics"]["train_expected_cost"] == pytest.approx(float(BUDGET), rel=1e-6)
+
+
+def test_on_the_simulated_backend_as_two_models(cascade: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "a.parquet"
+    r = _run(cascade, out, *SIM, *PRICE_FLAGS, "--concurrency", "8")
+    assert r.exit_code == 0, r.stderr
+    answers = read_artifact(out, ANSWERS).df
+    drawn = read_artifact(tmp_path / "a-samples.parquet", SAMPLES).df
+    assert answers["final_answer"].null_count() == 0
+    _check(answers, drawn)
+    assert "cascade policy" in r.stderr
+    # a rerun draws nothing and answers alike; concurrency 1 decides as concurrency 8
+    again = _run(cascade, tmp_path / "b.parquet", *SIM, *PRICE_FLAGS, "--samples-out",
+                 tmp_path / "a-samples.parquet")  # fmt: skip
+    assert again.exit_code == 0, again.stderr
+    b = read_artifact(tmp_path / "b.parquet", ANSWERS).df
+    assert b["decisions"].to_list() == answers["decisions"].to_list()
+    one = _run(cascade, tmp_path / "c.parquet", *SIM, *PRICE_FLAGS, "--concurrency", "1")
+    assert one.exit_code == 0, one.stderr
+    c = read_artifact(tmp_path / "c.parquet", ANSWERS).df
+    assert c["decisions"].to_list() == answers["decisions"].to_list()
+    assert c["final_answer"].to_list() == answers["final_answer"].to_list()
+
+
+def test_on_replay_it_escalates_the_hard_questions(
+    cascade: dict[str, Path], tmp_path: Path
+) -> None:
+    """On the recorded samples, the cheap model is right on easy questions: the cascade sends
+    more of the hard (long) questions to the strong model than of the easy ones."""
+    out = tmp_path / "a.parquet"
+    spec = f"replay:{cascade['samples']}"
+    r = _run(cascade, out, "--model", f"cheap={spec}", "--model", f"strong={spec}")
+    assert r.exit_code == 0, r.stderr
+    answers = read_artifact(out, ANSWERS).df
+    drawn = read_artifact(tmp_path / "a-samples.parquet", SAMPLES).df
+    _check(answers, drawn)
+    hard = answers["question"].str.contains("ledger")
+    strong = answers["model"] == "strong"
+    assert (strong & hard).sum() > (strong & ~hard).sum()
+    assert answers["cost_usd"].mean() < 2 * float(BUDGET)
+
+
+def test_hard_budget_in_dollars_holds(cascade: dict[str, Path], tmp_path: Path) -> None:
+    for budget in ("0.0008", "0.002"):
+        out = tmp_path / f"h{budget}.parquet"
+        r = run_cli(
+            "run", cascade["policy"], cascade["problems"], "--split", "test", "--budget", budget,
+            "--budget-unit", "usd", "--hard-budget", "--max-tokens", "300", "--out", out,
+            "--no-progress", *SIM, *PRICE_FLAGS,
+        )  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        answers = read_artifact(out, ANSWERS).df
+        assert answers["cost_usd"].sum() <= float(budget) * answers.height + 1e-12
+        assert (answers["samples"] >= 1).all()
+
+
+def test_on_the_fake_server_under_two_model_names(cascade: dict[str, Path], tmp_path: Path) -> None:
+    from fake_openai import fake_openai
+
+    out = tmp_path / "a.parquet"
+    with fake_openai() as server:
+        r = _run(
+            cascade, out, "--model", "cheap=openai/cheap", "--model", "strong=openai/strong",
+            "--api-base", server.base, *PRICE_FLAGS, "--concurrency", "4",
+        )  # fmt: skip
+        requests = list(server.requests)
+    assert r.exit_code == 0, r.stderr
+    answers = read_artifact(out, ANSWERS).df
+    drawn = read_artifact(tmp_path / "a-samples.parquet", SAMPLES).df
+    _check(answers, drawn)
+    assert len(requests) == drawn.height
+    sent = sorted(p["model"] for p in requests)
+    assert sent == sorted(f"{m}" for m in drawn["model"].to_list())
+    assert answers["correct"].all()  # the fake server adds right
+
+
+def _runner(c: dict[str, Path], out: Path, base: str) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable, "-m", "ttcalloc", "run", str(c["policy"]), str(c["problems"]),
+        "--split", "test", "--budget", BUDGET, "--model", "cheap=openai/cheap", "--model",
+        "strong=openai/strong", "--api-base", base, *PRICE_FLAGS, "--out", str(out),
+        "--concurrency", "2", "--flush-every", "1000", "--no-progress",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "sk-test-dummy-key"}
+    return subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_killed_run_resumes_without_paying_twice(
+    cascade: dict[str, Path], tmp_path: Path
+) -> None:
+    from fake_openai import fake_openai
+
+    out = tmp_path / "a.parquet"
+    with fake_openai(delay_s=0.05) as server:
+        proc = _runner(cascade, out, server.base)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(server.requests) < 8:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        assert not out.exists() and len(server.requests) >= 8
+        again = _runner(cascade, out, server.base)
+        _, err = again.communicate(timeout=180)
+        assert again.returncode == 0, err
+        total = len(server.requests)
+    drawn = read_artifact(tmp_path / "a-samples.parquet", SAMPLES).df
+    assert not drawn.select("problem_id", "model", "sample_idx").is_duplicated().any()
+    assert total - drawn.height <= 2, f"{total - drawn.height} samples paid twice"
+    _check(read_artifact(out, ANSWERS).df, drawn)

@@ -1,0 +1,305 @@
+"""A cascade's source: synchronous rounds over several models, every round decided at one price.
+
+Each question runs at its calibrated price (one of the two the training mixed to meet the
+budget, chosen by a seeded hash of the question): the rule ``evaluate`` scores, so its expected
+dollars per question are the budget on questions like the training ones.  Round 1: each question
+starts on the model its options choose (before any sample the rule may skip the cheap models).
+After each round every question still drawing takes its best option at its price, or stops: one
+more sample of its current model, or the first sample of a later one (escalation).  The answer
+is the majority vote of the last model's samples; the dollars of every model drawn count.
+
+Unlike a stop policy's rounds, the price is not re-paced to the realized spend: a cascade's
+options differ in cost 50-fold, and a round price that lets questions continue also changes
+which option they take (measured: re-pacing sent 99% of the questions to the dearest model).
+Realized dollars therefore vary with the questions as ``evaluate`` reports; ``--hard-budget``
+caps them.
+
+Decisions depend on the samples only (their answers and dollars), not on the order they arrived
+in, so a rerun that replays the samples the folder holds decides exactly as the first run.  With
+a hard budget in dollars, round 1 and every later round admit questions in rank order while each
+one's next sample fits, at its model's worst case, in what is left of ``budget x questions``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ttcalloc.backends import Request
+from ttcalloc.common.console import log
+from ttcalloc.core.pacing import rank
+from ttcalloc.learn.cascade import CascadePolicy, OptionsAt, options_at, question_price
+from ttcalloc.sampler.result import Stats
+from ttcalloc.stages.run.driver import Driver
+from ttcalloc.stages.run.items import Got, Item, to_got
+
+
+class CascadeDriver(Driver):
+    """Draw in synchronous rounds across the policy's models (see the module docstring)."""
+
+    def __init__(
+        self,
+        policy: CascadePolicy,
+        worst: dict[str, float] | None = None,
+        hard_total: float | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.policy = policy
+        self.models = list(policy.models)
+        self.worst = worst or {}
+        self.hard_total = hard_total  # dollars for all questions; None: a soft budget
+        self.round = 0
+        self.active: list[Item] = []
+        self.pending: dict[str, int] = {}  # question -> the model (level) of its pending sample
+        self.path: dict[str, list[tuple[int, int]]] = {it.pid: [] for it in self.items}
+        self.tried: dict[tuple[str, int], set[int]] = {}  # failed sample indices per model
+        self.qx = {it.pid: policy.question_matrix([it.problem["question"]]) for it in self.items}
+        self.keys = {it.pid: _key(it.problem["question"]) for it in self.items}
+        self.spent = 0.0
+        self.prices: list[dict[str, Any]] = []
+
+    # --- Source ---------------------------------------------------------------------------
+
+    async def next(self) -> Request | None:
+        while not self.closed:
+            if self.ready:
+                request = self.ready.popleft()
+                item = self.by_pid[request.problem_id]
+                item.queued -= 1
+                item.inflight += 1
+                item.inflight_n += request.n
+                return request
+            if not self.pending:
+                if not self.advance():
+                    return None
+                continue
+            self.changed.clear()
+            await self.changed.wait()
+        return None
+
+    def received(self, request: Request, rows: list[dict[str, Any]]) -> int:
+        item = self.by_pid[request.problem_id]
+        item.inflight -= 1
+        item.inflight_n -= request.n
+        level = self.models.index(str(request.model))
+        for row in rows:
+            idx = int(row["sample_idx"])
+            if row.get("error") is None:
+                got = to_got(row, item.problem["grader"], self.unit)
+                item.held.setdefault(self.models[level], {})[idx] = got
+                self.drawn += 1
+                if self.pending.get(item.pid) == level:
+                    self.use(item, level, idx)
+            else:
+                self.tried.setdefault((item.pid, level), set()).add(idx)
+        if item.pid in self.pending and not self.closed and not self.draw(item, level):
+            item.cut = True
+            item.decisions.append({"after": self.drawn_of(item), "gave_up_after_failures": True})
+            self.pending.pop(item.pid, None)
+            if item in self.active:
+                self.active.remove(item)
+            self.finish(item)
+        self.changed.set()
+        return self.settled()
+
+    def status(self, stats: Stats) -> str:
+        spend = f"${stats.cost:.4f}" if stats.cost_known else "$?"
+        return (
+            f"round {self.round}: {self.done}/{self.total} answered, {self.drawn} samples, "
+            f"spent ${self.spent / max(self.total, 1):.4g}/${self.budget:g} per question, {spend}"
+        )
+
+    # --- samples --------------------------------------------------------------------------
+
+    def drawn_of(self, item: Item) -> int:
+        return len(self.path[item.pid])
+
+    def got(self, item: Item, level: int, idx: int) -> Got:
+        return item.held[self.models[level]][idx]
+
+    def use(self, item: Item, level: int, idx: int) -> None:
+        """Sample ``idx`` of model ``level`` is ``item``'s sample of this round."""
+        self.path[item.pid].append((level, idx))
+        self.spent += self.got(item, level, idx).cost
+        self.pending.pop(item.pid, None)
+
+    def draw(self, item: Item, level: int) -> bool:
+        """Queue a request for ``item``'s next sample of model ``level``; False once as many
+        of its requests to that model have failed in this run as the model's cap."""
+        failed = self.tried.get((item.pid, level), set())
+        if len(failed) >= self.policy.ladder.caps[level]:
+            return False
+        have = set(item.held.get(self.models[level], {})) | failed
+        nxt = next(i for i in range(len(have) + 1) if i not in have)
+        item.model = self.models[level]
+        self.enqueue(item, [nxt])
+        return True
+
+    def take(self, item: Item, level: int) -> None:
+        """Begin ``item``'s sample of this round from model ``level``: one the folder holds
+        (an earlier run drew it), else a request."""
+        used = {idx for lv, idx in self.path[item.pid] if lv == level}
+        held = sorted(i for i in item.held.get(self.models[level], {}) if i not in used)
+        if held:
+            self.use(item, level, held[0])
+            return
+        self.pending[item.pid] = level
+        if not self.draw(item, level):
+            self.pending.pop(item.pid, None)
+            self.active.remove(item)
+            item.cut = True
+            self.finish(item)
+
+    # --- rounds ---------------------------------------------------------------------------
+
+    def options_of(self, item: Item) -> OptionsAt:
+        drawn = [
+            (lv, self.got(item, lv, idx).label, self.got(item, lv, idx).cost)
+            for lv, idx in self.path[item.pid]
+        ]
+        return options_at(self.policy, item.problem["question"], drawn, self.qx[item.pid])
+
+    def advance(self) -> bool:
+        """Decide the round that is in and begin the next; False when no question is left."""
+        if self.round > 0 and not self.active:
+            return False
+        if self.round == 0:
+            for it in self.items:
+                it.started = True
+            self.active = list(self.items)
+            starts = {it.pid: self.start_level(it) for it in self.items}
+            self.round = 1
+            self.admit_round([(it, starts[it.pid]) for it in self.items], first=True)
+        else:
+            self.decide_round()
+        while self.active and not self.pending:
+            self.decide_round()
+        return bool(self.pending) or bool(self.active)
+
+    def start_level(self, item: Item) -> int:
+        price = question_price(self.policy, item.problem["question"])
+        decision = self.options_of(item).choose(price)
+        item.decisions.append({"after": 0, "start": self.models[decision.level], "price": price})
+        return decision.level
+
+    def admit_round(self, moves: list[tuple[Item, int]], first: bool = False) -> None:
+        """Begin each question's sample of this round from its chosen model; under a hard
+        budget, in the order given, while its worst case fits (else the question stops, cut;
+        in round 1 it falls back to the cheapest model first)."""
+        room = math.inf if self.hard_total is None else self.hard_total - self.spent
+        cheapest = int(np.argmin(self.policy.unit_cost))
+        owed = 0.0
+        if first and self.hard_total is not None:  # every question is owed one cheap sample
+            owed = len(moves) * self.worst_of(cheapest)
+        for it, level in moves:
+            if first and self.hard_total is not None:
+                owed -= self.worst_of(cheapest)
+                if self.worst_of(level) > room - owed:
+                    it.decisions.append({"cut_by_hard_budget": True, "instead_of": level})
+                    it.cut = True
+                    level = cheapest
+            w = self.worst_of(level)
+            if w > room:
+                it.cut = True
+                it.decisions.append({"after": self.drawn_of(it), "cut_by_hard_budget": True})
+                self.active.remove(it)
+                self.finish(it)
+                continue
+            room -= w
+            self.take(it, level)
+
+    def worst_of(self, level: int) -> float:
+        return self.worst.get(self.models[level], 0.0)
+
+    def decide_round(self) -> None:
+        """Every active question takes its best option at its calibrated price, or stops; the
+        continuing ones begin their next sample in rank order (highest critical price first,
+        which matters only when a hard budget cuts)."""
+        r, active = self.round, list(self.active)
+        opts = [self.options_of(it) for it in active]
+        crit = np.array([o.critical() for o in opts])
+        keys = np.array([self.keys[it.pid] for it in active])
+        self.active = []
+        moves: dict[str, tuple[Item, int]] = {}
+        for it, o, c in zip(active, opts, crit, strict=True):
+            price = question_price(self.policy, it.problem["question"])
+            d = o.choose(price)
+            entry: dict[str, Any] = {
+                "after": self.drawn_of(it),
+                "critical": _num(float(c)),
+                "price": _num(price),
+                "stop": d.stop,
+            }
+            if not d.stop:
+                entry["next"] = self.models[d.level]
+                if d.level != o.level:
+                    entry["escalate"] = True
+                self.active.append(it)
+                moves[it.pid] = (it, d.level)
+            it.decisions.append(entry)
+            if d.stop:
+                self.finish(it)
+        self.prices.append({"round": r, "questions": len(active), "continue": len(moves)})
+        log(
+            f"round {r}: {len(moves)} of {len(active)} questions continue "
+            f"({sum(1 for it in active if it.decisions[-1].get('escalate'))} escalate); "
+            f"${self.spent / max(self.total, 1):.4g} per question so far, budget ${self.budget:g}"
+        )
+        self.round += 1
+        order = [active[i].pid for i in rank(crit, keys) if active[i].pid in moves]
+        order += [pid for pid in moves if pid not in set(order)]  # critical 0 cannot continue
+        self.admit_round([moves[pid] for pid in order])
+
+    # --- answers --------------------------------------------------------------------------
+
+    def finish_all(self) -> None:
+        """The run stopped: every question keeps the samples of its completed rounds."""
+        for item in self.items:
+            if not item.finished:
+                item.started = True
+                item.cut = True
+                self.finish(item)
+
+    def start(self, item: Item, draw: bool = True) -> None:  # rounds start questions
+        raise NotImplementedError
+
+    def after(self, item: Item, failed: bool) -> None:  # rounds decide, in decide_round
+        raise NotImplementedError
+
+    def place(self, item: Item) -> None:
+        """The answer votes with the last model's samples; the others' dollars count too."""
+        path = self.path[item.pid]
+        if not path:
+            item.action = "cascade:none"
+            return
+        last = path[-1][0]
+        model = self.models[last]
+        item.model = model
+        item.got = dict(item.held.get(model, {}))
+        item.used = [idx for lv, idx in path if lv == last]
+        item.earlier = [self.got(item, lv, idx) for lv, idx in path if lv != last]
+        counts: dict[int, int] = {}
+        for lv, _ in path:
+            counts[lv] = counts.get(lv, 0) + 1
+        item.action = ">".join(f"{self.models[lv]}x{n}" for lv, n in counts.items())
+
+
+def _step(o: OptionsAt, price: float) -> float:
+    """Dollars of the next sample a continuing question would draw at ``price``."""
+    d = o.choose(price)
+    if d.stop or not len(o.targets):
+        return 0.0
+    return float(o.per_sample[int(np.flatnonzero(o.targets == d.level)[0])])
+
+
+def _key(question: str) -> float:
+    from ttcalloc.common.hashing import seeded_unit
+
+    return seeded_unit("cascade-rank", question)
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
