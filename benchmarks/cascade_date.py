@@ -90,6 +90,29 @@ def one_seed(
     return json.loads((tmp / "rep" / "report.json").read_text())
 
 
+def weakened(src: Path, model: str, share: float, dest: Path) -> Path:
+    """A copy of ``src`` where ``share`` of ``model``'s answers are random wrong dates (seeded):
+    a much weaker model on the same questions."""
+    import numpy as np
+    import polars as pl
+
+    df = pl.read_parquet(src)
+    rng = np.random.default_rng(0)
+    hit = (df["model"] == model).to_numpy() & (rng.random(df.height) < share)
+    wrong = np.array(
+        [
+            f"{rng.integers(1, 13):02d}/{rng.integers(1, 29):02d}/{rng.integers(1900, 2030):04d}"
+            for _ in range(df.height)
+        ]
+    )
+    out = df.with_columns(
+        pl.Series("pred_answer", np.where(hit, wrong, df["pred_answer"].to_numpy())),
+        pl.Series("correct", np.where(hit, False, df["correct"].to_numpy())),
+    )
+    out.write_parquet(dest)
+    return dest
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1,2")
@@ -99,17 +122,25 @@ def main() -> None:
     ap.add_argument(
         "--samples",
         default=str(SHARED / "date_3models_mot_samples.parquet"),
-        help="another samples file of the Date questions (e.g. with a model made weaker)",
+        help="another samples file of the Date questions",
+    )
+    ap.add_argument(
+        "--weaken",
+        default="",
+        help="MODEL=SHARE: replace that share of MODEL's answers by random wrong dates",
     )
     a = ap.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"the shared data is not at {SHARED}")
     rows, reach = [], []
+    samples = Path(a.samples)
+    keep_dir = tempfile.TemporaryDirectory()
+    if a.weaken:
+        model, _, share = a.weaken.rpartition("=")
+        samples = weakened(samples, model, float(share), Path(keep_dir.name) / "weak.parquet")
     for seed in [int(s) for s in a.seeds.split(",")]:
         with tempfile.TemporaryDirectory() as d:
-            rep = one_seed(
-                Path(d), seed, a.budgets, a.extra.split(), a.recalibrate, Path(a.samples)
-            )
+            rep = one_seed(Path(d), seed, a.budgets, a.extra.split(), a.recalibrate, samples)
         pol = rep["policies"]["cascade"]
         strong = pol["strongest"]
         for r in pol["rows"]:
