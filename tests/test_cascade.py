@@ -267,7 +267,11 @@ def test_cascade_trains_and_evaluates_on_date(date_curves: dict[str, Path], tmp_
     assert report["policies"]["c"]["strongest"]["model"] == "gpt-4"
     assert (tmp_path / "rep" / "report.md").exists()
     assert (tmp_path / "rep" / "accuracy_vs_dollars.png").stat().st_size > 1000
-    # a cascade policy is not something `run` answers with yet: one line, non-zero
+    for folder in (tmp_path / "pol" / "b0.002", tmp_path / "rep"):
+        res = run_cli("info", folder)
+        assert res.exit_code == 0, res.output
+    assert "reaches (train replays)" in run_cli("info", tmp_path / "pol" / "b0.002").output
+    # a cascade has no plan: allocate says to use run, in one line
     res = run_cli("allocate", tmp_path / "pol" / "b0.002", p["problems"])
     assert res.exit_code != 0
     assert "cascade policy" in res.output

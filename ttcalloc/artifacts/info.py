@@ -6,7 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from ttcalloc.artifacts.io import parquet_files, read_json_artifact, read_meta, short_error
-from ttcalloc.artifacts.policy_file import check_policy, refuse_budget_folders
+from ttcalloc.artifacts.policy_file import (
+    CASCADE_LEARNER,
+    check_policy,
+    read_cascade_policy,
+    refuse_budget_folders,
+)
 from ttcalloc.artifacts.sample_replays import describe_values
 from ttcalloc.artifacts.schemas import POLICY, REPORT
 from ttcalloc.common.errors import ArtifactError, MissingInputError
@@ -29,9 +34,20 @@ def describe_json(path: Path) -> dict[str, Any]:
     """What a policy folder or report folder holds: its JSON summary and provenance."""
     data = read_json_artifact(path, JSON_FILES[path.name])
     notes: list[str] = []
-    if path.name == "policy.json":
+    if path.name == "policy.json" and data.get("learner") == CASCADE_LEARNER:
+        read_cascade_policy(path.parent)
+        summary, notes = _cascade_summary(data)
+    elif path.name == "policy.json":
         check_policy(data, path)
         summary, notes = _policy_summary(data)
+    elif isinstance(data.get("policies"), dict):  # a cascade report: rows per policy name
+        summary = {
+            "budgets": data.get("budgets"),
+            "cost_unit": data.get("cost_unit"),
+            "policies": sorted(data["policies"]),
+            "rows": sum(len(p.get("rows", [])) for p in data["policies"].values()),
+            "recalibrated": data.get("recalibrated"),
+        }
     else:
         policies = data.get("policies", [])
         summary = {
@@ -50,6 +66,28 @@ def describe_json(path: Path) -> dict[str, Any]:
         "notes": notes,
         "provenance": data.get("provenance", {}),
     }
+
+
+def _cascade_summary(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """What a cascade's policy.json says: its models in order, caps, and how often it reaches
+    each model on the train replays."""
+    cas = data.get("cascade") or {}
+    metrics = data.get("metrics") or {}
+    summary = {
+        "learner": data.get("learner"),
+        "budget": data.get("budget"),
+        "cost_unit": data.get("cost_unit"),
+        "models": cas.get("models"),
+        "caps": cas.get("caps"),
+        "answer": cas.get("answer"),
+    }
+    reached = metrics.get("reached") or {}
+    notes = (
+        ["reaches (train replays): " + ", ".join(f"{m} {float(v):.0%}" for m, v in reached.items())]
+        if reached
+        else []
+    )
+    return summary, notes
 
 
 def _policy_summary(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
