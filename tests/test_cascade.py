@@ -139,7 +139,7 @@ def test_hull_mix_is_the_best_pair(points: list[tuple[float, float]], budget: fl
     acc = w * points[i][1] + (1 - w) * points[j][1]
     cost = w * points[i][0] + (1 - w) * points[j][0]
     assert cost <= budget + 1e-9
-    best = max(a for c, a in points if c <= budget)
+    best = max(a for c, a in points if c <= budget * (1 + 1e-12))
     for c1, a1 in points:  # any two points mixed to spend at most the budget
         for c2, a2 in points:
             if c1 <= budget <= c2 and c2 > c1:

@@ -418,6 +418,8 @@ def hull_mix(points: Sequence[tuple[float, float]], budget: float) -> tuple[int,
         hull.append(i)
     if not hull or points[hull[0]][0] > budget * (1 + 1e-12):
         return None
+    if budget <= points[hull[0]][0]:  # at the cheapest point (within rounding)
+        return hull[0], hull[0], 1.0
     for lo, hi in itertools.pairwise(hull):
         if points[lo][0] <= budget <= points[hi][0]:
             span = points[hi][0] - points[lo][0]
