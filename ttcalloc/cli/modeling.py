@@ -235,11 +235,19 @@ def train_cmd(
         typer.Option(help="stop: samples.parquet (default: the samples the curves came from)."),
     ] = None,
     orders: Annotated[
-        int, typer.Option(help="stop: random orders each train problem is replayed in.")
-    ] = 60,
+        int | None,
+        typer.Option(
+            help="stop, cascade: random orders each train problem is replayed in (default: "
+            "stop 60, cascade 30)."
+        ),
+    ] = None,
     fit_orders: Annotated[
-        int, typer.Option(help="stop: of those orders, how many make training rows.")
-    ] = 30,
+        int | None,
+        typer.Option(
+            help="stop, cascade: of those orders, how many make training rows (default: stop "
+            "30, cascade 10)."
+        ),
+    ] = None,
     cap: Annotated[
         int | None,
         typer.Option(
@@ -313,8 +321,8 @@ def train_cmd(
             features=group_names,
             folds=folds,
             seed=seed,
-            orders=orders,
-            fit_orders=fit_orders,
+            **({} if orders is None else {"orders": orders}),
+            **({} if fit_orders is None else {"fit_orders": fit_orders}),
             signals=signals,
             margin=margin,
             max_depth=max_depth,
@@ -349,6 +357,8 @@ def train_cmd(
             samples=samples,
             max_depth=max_depth,
             calibrate_on=calibrate_on,
+            **({} if orders is None else {"orders": orders}),
+            **({} if fit_orders is None else {"fit_orders": fit_orders}),
             **({} if cap is None else {"cap": cap}),
             **({} if n_estimators is None else {"n_estimators": n_estimators}),
         )
