@@ -13,11 +13,11 @@ from ttcalloc.common.hashing import seeded_unit
 from ttcalloc.core.pacing import pace, rank
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.sampler.result import Stats
-from ttcalloc.stages.run.driver import Driver
+from ttcalloc.stages.run.driver import RoundDriver
 from ttcalloc.stages.run.items import Item, to_got
 
 
-class AdaptiveDriver(Driver):
+class AdaptiveDriver(RoundDriver):
     """Draw in synchronous rounds; after each round, every question still drawing stops or
     continues, all at one price.
 
@@ -52,23 +52,6 @@ class AdaptiveDriver(Driver):
         self.over_worst = False
 
     # --- Source ---------------------------------------------------------------------------
-
-    async def next(self) -> Request | None:
-        while not self.closed:
-            if self.ready:
-                request = self.ready.popleft()
-                item = self.by_pid[request.problem_id]
-                item.queued -= 1
-                item.inflight += 1
-                item.inflight_n += request.n
-                return request
-            if not self.pending:
-                if not self.advance():
-                    return None
-                continue
-            self.changed.clear()
-            await self.changed.wait()
-        return None
 
     def received(self, request: Request, rows: list[dict[str, Any]]) -> int:
         item = self.by_pid[request.problem_id]
@@ -229,21 +212,6 @@ class AdaptiveDriver(Driver):
             ],
             [it.meta for it in items],
         )
-
-    def finish_all(self) -> None:
-        """The run stopped: every question keeps the samples of its completed rounds and the
-        one of this round if it arrived."""
-        for item in self.items:
-            if not item.finished:
-                item.started = True
-                item.cut = True
-                self.finish(item)
-
-    def start(self, item: Item, draw: bool = True) -> None:  # rounds start questions
-        raise NotImplementedError
-
-    def after(self, item: Item, failed: bool) -> None:  # rounds decide, in decide_round
-        raise NotImplementedError
 
     def place(self, item: Item) -> None:
         item.action = f"stop@{len(item.used)}"

@@ -32,11 +32,11 @@ from ttcalloc.common.console import log
 from ttcalloc.core.pacing import rank
 from ttcalloc.learn.cascade import CascadePolicy, OptionsAt, options_at, question_price
 from ttcalloc.sampler.result import Stats
-from ttcalloc.stages.run.driver import Driver
+from ttcalloc.stages.run.driver import RoundDriver
 from ttcalloc.stages.run.items import Got, Item, to_got
 
 
-class CascadeDriver(Driver):
+class CascadeDriver(RoundDriver):
     """Draw in synchronous rounds across the policy's models (see the module docstring)."""
 
     def __init__(
@@ -62,23 +62,6 @@ class CascadeDriver(Driver):
         self.prices: list[dict[str, Any]] = []
 
     # --- Source ---------------------------------------------------------------------------
-
-    async def next(self) -> Request | None:
-        while not self.closed:
-            if self.ready:
-                request = self.ready.popleft()
-                item = self.by_pid[request.problem_id]
-                item.queued -= 1
-                item.inflight += 1
-                item.inflight_n += request.n
-                return request
-            if not self.pending:
-                if not self.advance():
-                    return None
-                continue
-            self.changed.clear()
-            await self.changed.wait()
-        return None
 
     def received(self, request: Request, rows: list[dict[str, Any]]) -> int:
         item = self.by_pid[request.problem_id]
@@ -254,20 +237,6 @@ class CascadeDriver(Driver):
         self.admit_round([moves[pid] for pid in order])
 
     # --- answers --------------------------------------------------------------------------
-
-    def finish_all(self) -> None:
-        """The run stopped: every question keeps the samples of its completed rounds."""
-        for item in self.items:
-            if not item.finished:
-                item.started = True
-                item.cut = True
-                self.finish(item)
-
-    def start(self, item: Item, draw: bool = True) -> None:  # rounds start questions
-        raise NotImplementedError
-
-    def after(self, item: Item, failed: bool) -> None:  # rounds decide, in decide_round
-        raise NotImplementedError
 
     def place(self, item: Item) -> None:
         """The answer votes with the last model's samples; the others' dollars count too."""

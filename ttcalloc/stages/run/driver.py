@@ -225,6 +225,49 @@ class Driver:
         raise NotImplementedError
 
 
+class RoundDriver(Driver):
+    """A source that draws in synchronous rounds (adaptive and cascade policies): requests of
+    the round are handed out; when none is pending, :meth:`advance` decides the round and
+    begins the next (False when every question is answered)."""
+
+    pending: Any  # the questions whose sample of this round is not in yet
+
+    async def next(self) -> Request | None:
+        while not self.closed:
+            if self.ready:
+                request = self.ready.popleft()
+                item = self.by_pid[request.problem_id]
+                item.queued -= 1
+                item.inflight += 1
+                item.inflight_n += request.n
+                return request
+            if not self.pending:
+                if not self.advance():
+                    return None
+                continue
+            self.changed.clear()
+            await self.changed.wait()
+        return None
+
+    def advance(self) -> bool:
+        raise NotImplementedError
+
+    def finish_all(self) -> None:
+        """The run stopped: every question keeps the samples of its completed rounds and the
+        one of this round if it arrived."""
+        for item in self.items:
+            if not item.finished:
+                item.started = True
+                item.cut = True
+                self.finish(item)
+
+    def start(self, item: Item, draw: bool = True) -> None:  # rounds start questions
+        raise NotImplementedError
+
+    def after(self, item: Item, failed: bool) -> None:  # rounds decide as a round ends
+        raise NotImplementedError
+
+
 def chunks(indices: list[int], per: int) -> list[tuple[int, int]]:
     """Consecutive runs of sorted ``indices`` cut into requests of at most ``per`` samples."""
     out: list[tuple[int, int]] = []
