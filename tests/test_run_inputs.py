@@ -313,3 +313,22 @@ def test_a_sample_budget_far_above_what_the_policy_can_draw_is_refused(
     r = run_cli(*base, "--budget", "480", "--budget-unit", "samples")  # confirmed: runs
     assert r.exit_code == 0, r.stderr
     assert len(_drift_lines(r.stderr)) == 1  # and spends far less than 480
+
+
+def test_two_runs_writing_the_same_answers_are_refused(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    """Issue 25, point 7: two runs with the same --out and different --samples-out both paid and
+    the last replaced the answers; the answers file is now locked for the whole run."""
+    from ttcalloc.sampler.journal import hold_file
+
+    q = _questions(tmp_path)
+    out = tmp_path / "a.parquet"
+    base = ["run", trained["imitate"], q, "--model", "sim/medium", "--budget", "1.5"]
+    with hold_file(out):  # a first run is writing the answers
+        r = run_cli(*base, "--no-progress", "--out", out, "--samples-out", tmp_path / "s2")
+    _refused(r, "another run is writing", str(out))
+    assert not out.exists() and not (tmp_path / "s2").exists()  # nothing drawn
+    r = run_cli(*base, "--no-progress", "--out", out, "--samples-out", tmp_path / "s2")
+    assert r.exit_code == 0, r.stderr
+    assert not (tmp_path / ".a.parquet.lock").exists()  # the lock is gone with the run

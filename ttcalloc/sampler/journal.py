@@ -55,6 +55,36 @@ def hold(folder: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def hold_file(path: Path) -> Iterator[None]:
+    """Hold a lock on an output file (``.NAME.lock`` beside it) for the block: two runs writing
+    the same file (``run``'s answers, whatever their samples folders) cannot both pay and then
+    replace each other's; the second is a one-line error before any request."""
+    path = Path(path)
+    lock = path.parent / f".{path.name}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        created = not lock.exists()
+        fh = lock.open("a")
+    except OSError as exc:
+        raise OutputError(f"{lock}: cannot write ({os_reason(exc)})") from None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(
+                f"another run is writing {path} (lock {lock}); wait for it to end or use "
+                "another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            if created:
+                with contextlib.suppress(OSError):
+                    lock.unlink()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 class Journal:
     """The finished samples of this run not yet in a part, one JSON line each."""
 

@@ -35,7 +35,7 @@ from ttcalloc.core.vote import Ledger
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.cascade import CascadePolicy
 from ttcalloc.learn.policy import Policy, load_policy
-from ttcalloc.sampler.journal import hold, recover
+from ttcalloc.sampler.journal import hold, hold_file, recover
 from ttcalloc.sampler.loop import Sampler, stop_on_signals
 from ttcalloc.sampler.options import SampleOptions, part_params, sampling_params, worst_cost
 from ttcalloc.sampler.parts import existing_samples
@@ -82,6 +82,17 @@ def run_policy(
         TtcallocError: authentication or unknown-model errors, or a run of failed requests
             (samples received so far are kept; rerun to continue).
     """
+    with contextlib.ExitStack() as locks:
+        return _run_policy(policy_path, questions_path, out, options, locks)
+
+
+def _run_policy(
+    policy_path: Path,
+    questions_path: Path,
+    out: Path,
+    options: RunOptions,
+    locks: contextlib.ExitStack,
+) -> RunResult:
     asked = options  # what the run was asked (its freshness request), before prices are applied
     options = _one_model_price(options)
     options.check()
@@ -99,6 +110,7 @@ def run_policy(
     out = check_output(out, guarded)
     samples_out = check_output(samples_out, guarded, folder=True, flag="--samples-out")
     _apart(out, samples_out)
+    locks.enter_context(hold_file(out))  # one run writes these answers, whatever its samples
     policy = load_policy(policy_path)
     plan = _plan(policy, options, Path(policy_path))
     if plan is None:
