@@ -332,3 +332,23 @@ def test_two_runs_writing_the_same_answers_are_refused(
     r = run_cli(*base, "--no-progress", "--out", out, "--samples-out", tmp_path / "s2")
     assert r.exit_code == 0, r.stderr
     assert not (tmp_path / ".a.parquet.lock").exists()  # the lock is gone with the run
+
+
+def test_a_samples_folder_refuses_another_grader(trained: dict[str, Path], tmp_path: Path) -> None:
+    """Issue 25, point 7: changing --grader on an existing samples folder reused samples asked
+    with the other grader's prompt (and graded by it); now one line naming --grader, nothing
+    drawn; the same grader again reuses them."""
+    q = _questions(tmp_path)
+    samples = tmp_path / "s"
+    base = ["run", trained["imitate"], q, "--model", "sim/medium", "--budget", "1.5",
+            "--no-progress", "--samples-out", samples]  # fmt: skip
+    r = run_cli(*base, "--out", tmp_path / "a.parquet", "--grader", "numeric")
+    assert r.exit_code == 0, r.stderr
+    parts = sorted(p.name for p in samples.iterdir())
+    r = run_cli(*base, "--out", tmp_path / "b.parquet", "--grader", "math")
+    _refused(r, "--grader numeric", "numeric grader, not math")
+    assert (
+        sorted(p.name for p in samples.iterdir()) == parts and not (tmp_path / "b.parquet").exists()
+    )
+    r = run_cli(*base, "--out", tmp_path / "c.parquet", "--grader", "numeric")
+    assert r.exit_code == 0, r.stderr

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ttcalloc.artifacts.io import atomic_path
 from ttcalloc.common.errors import DataError, InputError
@@ -31,10 +31,11 @@ def refuse_foreign(folder: Path) -> None:
 
 
 def check_questions(folder: Path, items: list[Item]) -> None:
-    """Keep each id's question (a hash of its text) beside its samples, and refuse a run that
-    gives a known id another question: its samples would answer the wrong question."""
+    """Keep each id's question (a hash of its text) and grader beside its samples, and refuse a
+    run that gives a known id another question (its samples would answer the wrong question) or
+    another grader (its samples were asked with that grader's prompt and graded by it)."""
     path = Path(folder) / QUESTIONS_FILE
-    known: dict[str, str] = {}
+    known: dict[str, Any] = {}
     if path.exists():
         try:
             known = dict(json.loads(path.read_text()))
@@ -42,12 +43,22 @@ def check_questions(folder: Path, items: list[Item]) -> None:
             raise DataError(f"{path}: unreadable ({exc}); remove it to start afresh") from None
     for it in items:
         digest = hashlib.sha256(str(it.problem["question"]).encode()).hexdigest()[:16]
-        if known.get(it.pid, digest) != digest:
+        grader = str(it.problem.get("grader") or "")
+        before = known.get(it.pid, [digest, grader])
+        # folders written before graders were kept hold the digest alone
+        old_digest, old_grader = (before, grader) if isinstance(before, str) else before
+        if old_digest != digest:
             raise InputError(
                 f"question {it.pid!r} is not the one its samples in {folder} were drawn for (a "
                 "file without an id field numbers its rows); give another --samples-out"
             )
-        known[it.pid] = digest
+        if old_grader != grader:
+            raise InputError(
+                f"question {it.pid!r}: its samples in {folder} were asked and graded with the "
+                f"{old_grader} grader, not {grader}; give --grader {old_grader} or another "
+                "--samples-out"
+            )
+        known[it.pid] = [digest, grader]
     Path(folder).mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(known, sort_keys=True))
