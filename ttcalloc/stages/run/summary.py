@@ -42,9 +42,13 @@ def describe(result: RunResult) -> str:
         line += f"; {usd} per question; questions per model: {shares}"
     if result.cut_by_budget:
         line += f"; {result.cut_by_budget} cut short by the hard budget"
-    short = result.questions - result.complete - result.cut_by_budget
+    # questions never answered are not "cut short": say them apart (a stopped run answers few)
+    unanswered = result.questions - result.answered
+    short = result.questions - result.complete - result.cut_by_budget - unanswered
     if short > 0:
-        line += f"; {short} cut short (rerun to complete)"
+        line += f"; {short} answered with fewer samples than the policy wanted (rerun to complete)"
+    if unanswered > 0 and (result.stopped or short > 0 or result.cut_by_budget):
+        line += f"; {unanswered} not answered"
     if result.stopped:
         line += f"; stopped: {result.stopped} (unanswered questions are not scored)"
     c = result.comparison
