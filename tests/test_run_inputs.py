@@ -352,3 +352,29 @@ def test_a_samples_folder_refuses_another_grader(trained: dict[str, Path], tmp_p
     )
     r = run_cli(*base, "--out", tmp_path / "c.parquet", "--grader", "numeric")
     assert r.exit_code == 0, r.stderr
+
+
+def test_a_numeric_policy_run_with_the_math_grader_answers(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    """Issue 25, point 7: a numeric policy run with --grader math answered 0 of 40 (the
+    simulated model ignored the math prompt's \\boxed{} request); it now answers as the prompt
+    asks, so both graders score the same simulated answers alike, and the mismatch is warned."""
+    import polars as pl
+
+    q = _questions(tmp_path, n=12)
+    acc = {}
+    for grader in ("numeric", "math"):
+        out = tmp_path / f"{grader}.parquet"
+        r = run_cli("run", trained["imitate"], q, "--model", "sim/medium", "--budget", "1.5",
+                    "--grader", grader, "--out", out, "--samples-out", tmp_path / grader,
+                    "--no-progress")  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        df = pl.read_parquet(out)
+        assert df["final_answer"].null_count() < df.height
+        acc[grader] = df["correct"].cast(pl.Float64).mean()
+        if grader == "math":
+            assert "graded by math, while the policy was trained on answers graded by numeric" in (
+                r.stderr
+            )
+    assert acc["math"] == acc["numeric"]

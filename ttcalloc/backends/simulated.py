@@ -109,6 +109,9 @@ class SimulatedBackend:
             answer = wrong[int(rng.choice(len(wrong), p=weights))]
         steps = "Let me work through this step by step (simulated)."
         text = f"{steps}\n#### {answer}" if answer is not None else f"{steps} I am not sure."
+        if answer is not None and any("\\boxed" in m["content"] for m in request.messages):
+            # the prompt asks for the answer in \boxed{} (the math grader's): as a model would
+            text = f"{steps}\nThe answer is $\\boxed{{{answer}}}$."
         prompt_chars = sum(len(m["content"]) for m in request.messages)
         completion = int(max(8, 60 + 120 / (1 + math.exp(-d)) + rng.normal(0, 15)))
         prompt = max(1, prompt_chars // 4)
