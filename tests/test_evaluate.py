@@ -16,17 +16,10 @@ from hypothesis import given, settings
 from ttcalloc.artifacts.schemas import METRICS
 from ttcalloc.common.errors import OutputError
 from ttcalloc.core import replays as sequential
-from ttcalloc.core.baselines import (
-    EvalData,
-    Unavailable,
-    gibbs_weights,
-    length_heuristic,
-    mix_at_budget,
-    random_policy,
-    uniform,
-)
+from ttcalloc.core.baselines import length_heuristic, random_policy, uniform
 from ttcalloc.core.curves import Dense
 from ttcalloc.core.metrics import bootstrap_means, confusion, imitation, interval, share_of_gain
+from ttcalloc.core.mixes import EvalData, Unavailable, gibbs_weights, mix_at_budget
 from ttcalloc.stages.evaluate import EvaluateOptions, PolicySpec, evaluate_policies
 from ttcalloc.stages.train import TrainOptions, train_policy
 
@@ -595,7 +588,7 @@ def test_info_describes_policy_and_report_folders(trained: dict[str, Path], tmp_
 
 
 def test_paired_comparisons_only_at_matched_cost() -> None:
-    from ttcalloc.core.baselines import Outcome
+    from ttcalloc.core.mixes import Outcome
     from ttcalloc.stages.evaluate.score import _same_cost
 
     def at(cost: float) -> Outcome:

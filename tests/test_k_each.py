@@ -11,15 +11,9 @@ import pytest
 from helpers import run_cli, sim_pipeline
 from hypothesis import given, settings
 
-from ttcalloc.core.baselines import (
-    BASELINES,
-    EvalData,
-    Unavailable,
-    same_k_each,
-    uniform,
-    uniform_at_budget,
-)
+from ttcalloc.core.baselines import BASELINES, same_k_each, uniform
 from ttcalloc.core.curves import Dense
+from ttcalloc.core.mixes import EvalData, Unavailable, uniform_at_budget
 from ttcalloc.stages.evaluate import EvaluateOptions, PolicySpec, evaluate_policies
 from ttcalloc.stages.evaluate.render import realized
 from ttcalloc.stages.solve import SolveOptions, solve_allocation

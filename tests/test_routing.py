@@ -21,20 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ttcalloc.core.actions import parse_action
-from ttcalloc.core.baselines import (
-    MULTI_MODEL,
-    NAMES,
-    EvalData,
-    Unavailable,
-    applicable,
-    best_single,
-    model_columns,
-    random_route,
-    single_model,
-    uniform_at_budget,
-)
+from ttcalloc.core.baselines import MULTI_MODEL, NAMES, applicable
 from ttcalloc.core.curves import Dense
 from ttcalloc.core.metrics import cost_to_reach, upper_hull
+from ttcalloc.core.mixes import EvalData, Unavailable, uniform_at_budget
+from ttcalloc.core.routes import best_single, model_columns, random_route, single_model
 from ttcalloc.stages.evaluate.strongest import strongest_shares
 
 PRICES = {"gpt-4": 0.0197, "gpt-3.5-turbo": 0.00035, "llama-2-13b": 0.00015}

@@ -322,7 +322,7 @@ def _featureless(tmp: Path, n: int = 900, seed: int = 0) -> dict[str, Path]:
 def _held_out(policy_dir: Path, paths: dict[str, Path]) -> tuple[float, float]:
     """The policy's gain over uniform at its own realized cost, and that cost, on the test split
     (never seen in training), scored on the eval-half curves."""
-    from ttcalloc.core.baselines import uniform_at_budget
+    from ttcalloc.core.mixes import uniform_at_budget
 
     policy = Policy.load(policy_dir)
     problems = io.read_artifact(paths["problems"], data.PROBLEMS).df

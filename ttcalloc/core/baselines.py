@@ -11,152 +11,27 @@ averaged, not sampled), so they carry no sampling noise of their own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ttcalloc.core import replays as sequential
 from ttcalloc.core import stopping
-from ttcalloc.core.actions import parse_action
-from ttcalloc.core.oracle import FloatArray, InfeasibleBudget, IntArray, solve_exact
+from ttcalloc.core.mixes import (
+    EvalData,
+    Outcome,
+    Unavailable,
+    gibbs_weights,
+    mix_at_budget,
+    mix_probs,
+    outcome_from_probs,
+    uniform_at_budget,
+)
+from ttcalloc.core.oracle import FloatArray
+from ttcalloc.core.routes import best_single, models_of, random_route, single_model
 
 if TYPE_CHECKING:
-    from ttcalloc.core.curves import Dense
-
-
-class Unavailable(ValueError):
-    """The baseline cannot run on this data or at this target (the message says why)."""
-
-
-@dataclass(frozen=True)
-class Mix:
-    """Two options mixed so that the mean cost meets a budget: ``hi`` with probability p_hi."""
-
-    lo: int
-    hi: int
-    p_hi: float
-    accuracy: float
-    cost: float
-
-
-def mix_at_budget(mean_acc: FloatArray, mean_cost: FloatArray, budget: float) -> Mix | None:
-    """The best mix of two options (one row of mean accuracies and costs) costing ``budget``.
-
-    The two options are adjacent vertices of the upper hull of the (cost, accuracy) points; when
-    the budget affords the most accurate option, that option alone.  None when the budget is
-    below the cheapest option.
-    """
-    try:
-        sol = solve_exact(mean_acc[None, :], mean_cost[None, :], budget)
-    except InfeasibleBudget:
-        return None
-    return Mix(
-        lo=int(sol.action_lo[0]),
-        hi=int(sol.action_hi[0]),
-        p_hi=float(sol.p_hi[0]),
-        accuracy=sol.objective,
-        cost=sol.expected_cost,
-    )
-
-
-@dataclass(frozen=True)
-class UniformMix:
-    """The same action for every problem, mixing two actions so that the mean cost meets B."""
-
-    accuracy: float
-    cost: float
-    action_lo: int
-    action_hi: int
-    p_hi: float
-
-    def per_problem(self, acc: FloatArray) -> FloatArray:
-        """Each problem's expected accuracy under the mix."""
-        out: FloatArray = (1 - self.p_hi) * acc[:, self.action_lo] + self.p_hi * acc[
-            :, self.action_hi
-        ]
-        return out
-
-
-def uniform_at_budget(acc: FloatArray, cost: FloatArray, budget: float) -> UniformMix | None:
-    """Best fixed action, or mix of two, over actions available for every problem.
-
-    Each action is summarized by its mean accuracy and mean cost over problems; the mix of two
-    actions on the upper hull of those points that spends exactly ``budget`` (or the best action
-    when the budget is slack) is returned.  None when no action is available for every problem or
-    the budget is below the cheapest action's mean cost.
-    """
-    full = ~np.isnan(acc).any(axis=0)
-    if not full.any():
-        return None
-    cols = np.flatnonzero(full)
-    mix = mix_at_budget(acc[:, cols].mean(axis=0), cost[:, cols].mean(axis=0), budget)
-    if mix is None:
-        return None
-    return UniformMix(
-        accuracy=mix.accuracy,
-        cost=mix.cost,
-        action_lo=int(cols[mix.lo]),
-        action_hi=int(cols[mix.hi]),
-        p_hi=mix.p_hi,
-    )
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a policy does on the test problems, in expectation."""
-
-    acc: FloatArray  # (P,) expected accuracy per problem
-    cost: FloatArray  # (P,) expected cost per problem
-    probs: FloatArray | None = None  # (P, A) probability of each action, for action policies
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class EvalData:
-    """Everything a baseline may look at: train data to tune on, test data to be scored on.
-
-    Curves are dense over the same actions and every action is available for every problem.
-    """
-
-    actions: list[str]
-    test: Dense
-    train: Dense
-    test_questions: list[str]
-    train_questions: list[str]
-    test_replays: sequential.Replays | None = None
-    train_replays: sequential.Replays | None = None
-    replay_note: str = ""
-    max_k: int = 1
-    strategy: str = "majority"  # how the curves' actions combine samples: majority or pass
-    tuning: dict[str, tuple[FloatArray, FloatArray]] = field(default_factory=dict, compare=False)
-
-
-def mix_probs(
-    shape: tuple[int, ...],
-    lo: int | IntArray,
-    hi: int | IntArray,
-    p_hi: float | FloatArray,
-) -> FloatArray:
-    """(problems x actions) probabilities of a mix: ``hi`` with probability p_hi, else ``lo``.
-
-    ``lo``, ``hi`` and ``p_hi`` are one value for every problem or one per problem.
-    """
-    probs: FloatArray = np.zeros(shape)
-    rows = np.arange(shape[0])
-    probs[rows, lo] += 1 - np.asarray(p_hi)
-    probs[rows, hi] += p_hi
-    return probs
-
-
-def outcome_from_probs(test: Dense, probs: FloatArray, params: dict[str, Any]) -> Outcome:
-    """Score a (problems x actions) action distribution on the test curves."""
-    return Outcome(
-        acc=(probs * test.acc).sum(axis=1),
-        cost=(probs * test.cost).sum(axis=1),
-        probs=probs,
-        params=params,
-    )
+    pass
 
 
 def uniform(data: EvalData, target: float) -> Outcome:
@@ -195,51 +70,6 @@ def same_k_each(data: EvalData, budget: float) -> Outcome:
     probs: FloatArray = np.zeros(data.test.acc.shape)
     probs[:, j] = 1.0
     return outcome_from_probs(data.test, probs, {"action": data.actions[j]})
-
-
-def gibbs_weights(mean_cost: FloatArray, target: float, iters: int = 200) -> FloatArray:
-    """The most spread-out distribution over actions whose mean cost is ``target``.
-
-    Maximum entropy subject to the mean cost: weights proportional to ``exp(-t * cost)``, with t
-    found by bisection.  Raises :class:`Unavailable` outside [min cost, max cost].
-    """
-    lo_c, hi_c = float(mean_cost.min()), float(mean_cost.max())
-    span = hi_c - lo_c
-    tol = 1e-9 * max(1.0, abs(target))
-    if target < lo_c - tol:
-        raise Unavailable(f"target {target:g} is below the cheapest action's mean cost {lo_c:g}")
-    if span <= tol or target >= hi_c - tol:
-        top: FloatArray = (mean_cost >= hi_c - tol).astype(np.float64)
-        top /= top.sum()
-        return top
-    if target <= lo_c + tol:
-        bottom: FloatArray = (mean_cost <= lo_c + tol).astype(np.float64)
-        bottom /= bottom.sum()
-        return bottom
-    x = (mean_cost - lo_c) / span  # in [0, 1]
-    goal = (target - lo_c) / span
-
-    def weights(t: float) -> FloatArray:
-        logits = -t * x
-        z = np.exp(logits - logits.max())
-        out: FloatArray = z / z.sum()
-        return out
-
-    def mean_at(t: float) -> float:
-        return float((weights(t) * x).sum())
-
-    a, b = -1.0, 1.0
-    while mean_at(a) < goal:
-        a *= 2
-    while mean_at(b) > goal:
-        b *= 2
-    for _ in range(iters):
-        mid = 0.5 * (a + b)
-        if mean_at(mid) > goal:
-            a = mid
-        else:
-            b = mid
-    return weights(0.5 * (a + b))
 
 
 def random_policy(data: EvalData, target: float) -> Outcome:
@@ -350,131 +180,6 @@ def first_success(data: EvalData, target: float) -> Outcome:
         cost=(1 - p) * cost_lo + p * cost_hi,
         params={"lo": {"cap": caps[mix.lo]}, "hi": {"cap": caps[mix.hi]}, "p_hi": p},
     )
-
-
-def model_columns(actions: list[str]) -> dict[str, list[int]]:
-    """Each model's action columns, models in the order they first appear ("" when the labels
-    name no model: curves of one model)."""
-    out: dict[str, list[int]] = {}
-    for j, label in enumerate(actions):
-        parsed = parse_action(label)
-        out.setdefault(parsed.model if parsed is not None else "", []).append(j)
-    return out
-
-
-def models_of(actions: list[str]) -> list[str]:
-    """The models the actions span, when they span several (``MODEL:maj@k``); else empty."""
-    models = list(model_columns(actions))
-    return models if len(models) > 1 else []
-
-
-def model_uniform_mix(acc: FloatArray, cost: FloatArray, cols: list[int], target: float) -> Mix:
-    """Uniform over one model's actions (``cols``): the mix of two adjacent actions on the upper
-    hull of their (mean cost, mean accuracy) points that costs ``target`` (the most accurate
-    action alone when the target is slack), with ``lo``/``hi`` indices into all actions.
-
-    Raises :class:`Unavailable` when the target is below the model's cheapest action.
-    """
-    mean_cost = cost[:, cols].mean(axis=0)
-    mix = mix_at_budget(acc[:, cols].mean(axis=0), mean_cost, target)
-    if mix is None:
-        raise Unavailable(
-            f"its cheapest action costs {float(mean_cost.min()):.4g} per problem on average, "
-            f"above the target {target:.4g}: it cannot run at this budget"
-        )
-    return Mix(cols[mix.lo], cols[mix.hi], mix.p_hi, mix.accuracy, mix.cost)
-
-
-def single_model(data: EvalData, target: float, model: str) -> Outcome:
-    """One model alone: uniform over its actions (two adjacent actions on its hull mixed so the
-    mean cost meets the target), as ``uniform`` is over all actions."""
-    cols = model_columns(data.actions).get(model)
-    if cols is None:
-        raise Unavailable(f"no action of model {model!r} in the curves")
-    mix = model_uniform_mix(data.test.acc, data.test.cost, cols, target)
-    probs = mix_probs(data.test.acc.shape, mix.lo, mix.hi, mix.p_hi)
-    params = {
-        "model": model,
-        "lo": data.actions[mix.lo],
-        "hi": data.actions[mix.hi],
-        "p_hi": mix.p_hi,
-    }
-    return outcome_from_probs(data.test, probs, params)
-
-
-def best_single(data: EvalData, target: float) -> Outcome:
-    """The best single model, chosen on the train problems and scored on the test problems.
-
-    Each model's uniform allocation at the target is computed on the train curves; the model
-    with the highest train accuracy (the first listed on a tie) is scored as
-    :func:`single_model` on the test curves.  Models that cannot run at the target are out.
-    """
-    models = models_of(data.actions)
-    if not models:
-        raise Unavailable("the curves hold one model")
-    columns = model_columns(data.actions)
-    train_acc: dict[str, float] = {}
-    for model in models:
-        try:
-            mix = model_uniform_mix(data.train.acc, data.train.cost, columns[model], target)
-        except Unavailable:
-            continue
-        train_acc[model] = mix.accuracy
-    if not train_acc:
-        raise Unavailable(f"no model's cheapest action costs {target:.4g} or less on train")
-    chosen = max(train_acc, key=lambda m: train_acc[m])  # max keeps the first of equals
-    out = single_model(data, target, chosen)
-    out.params["train_accuracy"] = train_acc
-    return out
-
-
-def random_route(data: EvalData, target: float) -> Outcome:
-    """Random routing: each problem goes to a model drawn at random, and every model draws the
-    same k (two adjacent k mixed) so that the mean cost meets the target.
-
-    Models are equally likely when the target affords that with one sample each; below, k is 1
-    and the model distribution is the most spread-out one whose mean cost is the target (the
-    costliest models drawn less often).  Only the k that every model has are used; when the
-    target is above every model at the largest such k, that k is drawn (the cost stays below).
-    """
-    models = models_of(data.actions)
-    if not models:
-        raise Unavailable("the curves hold one model")
-    columns = model_columns(data.actions)
-    prefix = "maj" if data.strategy == "majority" else "pass"  # the curves' own combination
-    ks_of: dict[str, dict[int, int]] = {}
-    for model in models:
-        parsed = [(parse_action(data.actions[j]), j) for j in columns[model]]
-        ks_of[model] = {a.k: j for a, j in parsed if a is not None and a.strategy == prefix}
-    ks = sorted(set.intersection(*(set(v) for v in ks_of.values())))
-    if not ks:
-        raise Unavailable("no k that every model has")
-    mean_cost = data.test.cost.mean(axis=0)
-    grid = np.array([[mean_cost[ks_of[m][k]] for m in models] for k in ks])  # (ks, models)
-    weights = np.full(len(models), 1.0 / len(models))
-    if float(grid[0] @ weights) > target:
-        weights = gibbs_weights(grid[0], target)  # raises below the cheapest model's k
-    level = grid @ weights  # mean cost at each k
-    hi = int(np.searchsorted(level, target - 1e-12 * max(1.0, abs(target))))
-    if hi >= len(ks):
-        lo = hi = len(ks) - 1
-        p_hi = 1.0
-    elif hi == 0 or level[hi] == level[hi - 1]:
-        lo, p_hi = hi, 1.0
-    else:
-        lo = hi - 1
-        p_hi = float((target - level[lo]) / (level[hi] - level[lo]))
-    probs: FloatArray = np.zeros(data.test.acc.shape)
-    for m, w in zip(models, weights, strict=True):
-        probs[:, ks_of[m][ks[lo]]] += w * (1 - p_hi)
-        probs[:, ks_of[m][ks[hi]]] += w * p_hi
-    params = {
-        "models": {m: float(w) for m, w in zip(models, weights, strict=True)},
-        "k_lo": ks[lo],
-        "k_hi": ks[hi],
-        "p_hi": p_hi,
-    }
-    return outcome_from_probs(data.test, probs, params)
 
 
 Baseline = Callable[[EvalData, float], Outcome]

@@ -14,7 +14,7 @@ from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, PROBLEMS, require_lab
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import ArtifactError, DataError, InputError
 from ttcalloc.core import oracle
-from ttcalloc.core.baselines import uniform_at_budget
+from ttcalloc.core.mixes import uniform_at_budget
 
 if TYPE_CHECKING:
     import polars as pl

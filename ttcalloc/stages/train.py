@@ -36,7 +36,7 @@ from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.hashing import seeded_folds
 from ttcalloc.common.wording import signed
-from ttcalloc.core.baselines import uniform_at_budget
+from ttcalloc.core.mixes import uniform_at_budget
 from ttcalloc.core.shrinkage import WEIGHTS, choose_weight, shrink
 from ttcalloc.learn import features as feats
 from ttcalloc.learn.learners import (

@@ -35,7 +35,7 @@ from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.hashing import seeded_folds
 from ttcalloc.common.settings import fit_threads
 from ttcalloc.core import stopping
-from ttcalloc.core.baselines import uniform_at_budget
+from ttcalloc.core.mixes import uniform_at_budget
 from ttcalloc.core.replays import Replays
 from ttcalloc.learn import features as feats
 from ttcalloc.learn.adaptive import AdaptivePolicy

@@ -14,8 +14,9 @@ from ttcalloc.artifacts.sample_replays import ReplayGroup, load_sample_replays
 from ttcalloc.artifacts.schemas import CURVES, PROBLEMS, require_labels
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
-from ttcalloc.core.baselines import APPLIES, EvalData
+from ttcalloc.core.baselines import APPLIES
 from ttcalloc.core.curves import Dense
+from ttcalloc.core.mixes import EvalData
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.policy import Policy, load_policy
 from ttcalloc.stages.evaluate.options import EvaluateOptions, PolicySpec

@@ -16,23 +16,18 @@ from ttcalloc.common.errors import ArtifactError, DataError, InputError
 from ttcalloc.common.progress import Tracker
 from ttcalloc.core import oracle
 from ttcalloc.core import replays as sequential
-from ttcalloc.core.baselines import (
-    APPLIES,
-    AT_BUDGET,
-    BASELINES,
-    PER_MODEL,
-    SEQUENTIAL,
+from ttcalloc.core.baselines import APPLIES, AT_BUDGET, BASELINES, PER_MODEL, SEQUENTIAL, applicable
+from ttcalloc.core.curves import Dense
+from ttcalloc.core.metrics import bootstrap_means, imitation, interval, share_of_gain
+from ttcalloc.core.mixes import (
     EvalData,
     Outcome,
     Unavailable,
-    applicable,
     mix_probs,
-    models_of,
     outcome_from_probs,
     uniform_at_budget,
 )
-from ttcalloc.core.curves import Dense
-from ttcalloc.core.metrics import bootstrap_means, imitation, interval, share_of_gain
+from ttcalloc.core.routes import models_of
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.policy import Policy, calibrate, decide
 from ttcalloc.stages.evaluate import strongest

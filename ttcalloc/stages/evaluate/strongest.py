@@ -16,11 +16,11 @@ import numpy as np
 
 from ttcalloc.core import oracle
 from ttcalloc.core.actions import parse_action
-from ttcalloc.core.baselines import model_columns, models_of
 from ttcalloc.core.metrics import Reach, cost_to_reach, cost_to_reach_monotone, upper_hull
+from ttcalloc.core.routes import model_columns, models_of
 
 if TYPE_CHECKING:
-    from ttcalloc.core.baselines import EvalData
+    from ttcalloc.core.mixes import EvalData
 
 ORACLE = "oracle"  # the same name as score.py's (score imports it from here)
 EXACT = "exact, from the curves"
