@@ -192,3 +192,18 @@ def test_a_killed_run_resumes_without_paying_twice(
     assert not drawn.select("problem_id", "model", "sample_idx").is_duplicated().any()
     assert total - drawn.height <= 2, f"{total - drawn.height} samples paid twice"
     _check(read_artifact(out, ANSWERS).df, drawn)
+
+
+def test_a_hard_budget_below_one_cheap_sample_each_is_refused(
+    cascade: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "a.parquet"
+    r = run_cli(
+        "run", cascade["policy"], cascade["problems"], "--split", "test", "--budget", "0.0003", "--max-tokens", "4000",
+        "--budget-unit", "usd", "--hard-budget", "--out", out, "--no-progress", *SIM,
+        *PRICE_FLAGS,
+    )  # fmt: skip
+    assert r.exit_code != 0
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot guarantee every question 1 sample(s) of cheap" in errors[0]
+    assert not out.exists()

@@ -19,12 +19,11 @@ import numpy as np
 
 from ttcalloc.artifacts import freshness
 from ttcalloc.artifacts.io import check_output
-from ttcalloc.artifacts.policy_file import MAX_SAMPLES, action_models, parse_action
+from ttcalloc.artifacts.policy_file import action_models, parse_action
 from ttcalloc.artifacts.prices import price_table
 from ttcalloc.artifacts.questions import load_questions
 from ttcalloc.backends import (
     Backend,
-    count_prompt_tokens,
     open_backend,
     open_backends,
     replay_path,
@@ -34,15 +33,20 @@ from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.core.vote import Ledger
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.cascade import CascadePolicy
-from ttcalloc.learn.policy import Policy, load_policy
+from ttcalloc.learn.policy import load_policy
 from ttcalloc.sampler.journal import hold, hold_file, recover
 from ttcalloc.sampler.loop import Sampler, stop_on_signals
-from ttcalloc.sampler.options import SampleOptions, part_params, sampling_params, worst_cost
+from ttcalloc.sampler.options import SampleOptions, part_params, sampling_params
 from ttcalloc.sampler.parts import existing_samples
-from ttcalloc.sampler.plan import gold_answers, request_for
+from ttcalloc.sampler.plan import gold_answers
 from ttcalloc.sampler.result import SampleResult
 from ttcalloc.stages.run.adaptive_driver import AdaptiveDriver
 from ttcalloc.stages.run.asking import check_grader, grader_for, prompt_for
+from ttcalloc.stages.run.budget import (
+    dollar_worst_for,
+    ledger_for,
+    model_ledger,
+)
 from ttcalloc.stages.run.cascade_driver import CascadeDriver
 from ttcalloc.stages.run.driver import Driver
 from ttcalloc.stages.run.folder import (
@@ -52,8 +56,8 @@ from ttcalloc.stages.run.folder import (
     samples_of,
 )
 from ttcalloc.stages.run.items import Item
-from ttcalloc.stages.run.ledger import ModelLedger
-from ttcalloc.stages.run.models import ModelPlan, dollar_worst, plan_models, prices_for
+from ttcalloc.stages.run.kinds import AnyPolicy, draw_limit, policy_ks
+from ttcalloc.stages.run.models import ModelPlan, plan_models, prices_for
 from ttcalloc.stages.run.options import (
     RunOptions,
     RunResult,
@@ -68,8 +72,6 @@ from ttcalloc.stages.run.write import compare, rows, write_answers
 
 if TYPE_CHECKING:
     import polars as pl
-
-AnyPolicy = Policy | AdaptivePolicy | CascadePolicy
 
 
 def run_policy(
@@ -156,7 +158,7 @@ def _run_policy(
         Item(problem=row, meta=meta)
         for row, meta in zip(questions.iter_rows(named=True), metas, strict=True)
     ]
-    ks, cheapest = _ks(policy)
+    ks, cheapest = policy_ks(policy)
     if isinstance(policy, AdaptivePolicy) and unit == "samples" and options.budget < 1.0:
         raise InputError(
             f"--budget {options.budget:g}: below one sample per question, the least an adaptive "
@@ -188,15 +190,14 @@ def _run_policy(
             stop_on_signals()
             async with _open(so, plan, dollars=unit == "usd") as backend:
                 per_request = max(1, min(so.requests_per_batch, backend.max_n))
-                worst = _dollar_worst(plan, options, items, template, unit)
+                worst = dollar_worst_for(plan, options, items, template, unit)
                 ledger: Ledger | None = None
-                if isinstance(policy, CascadePolicy):  # the cascade driver holds a hard budget
-                    if worst is not None:
-                        _cascade_feasible(policy, options, len(items), worst)
-                elif worst is not None:
-                    ledger = _model_ledger(options, policy, items, unit, worst)
+                if worst is not None:  # several models, a hard budget in dollars
+                    ledger = model_ledger(options, policy, items, worst)
+                    if isinstance(policy, CascadePolicy):
+                        ledger = None  # checked; the cascade driver holds it by rounds
                 else:
-                    ledger = _ledger(options, backend, items, template, unit, cheapest[0])
+                    ledger = ledger_for(options, backend, items, template, unit, cheapest[0])
                 driver = _driver(
                     policy, items, questions, options, template, per_request, unit, ledger,
                     worst,
@@ -313,83 +314,6 @@ def _apart(out: Path, samples_out: Path) -> None:
         raise InputError(f"--samples-out {samples_out}: inside --out {out}; give another path")
 
 
-def _ks(policy: AnyPolicy) -> tuple[list[int], tuple[int, float]]:
-    """Samples per action (static), and the cheapest action's (samples, expected cost)."""
-    if isinstance(policy, CascadePolicy):
-        return [], (1, float(min(policy.unit_cost)))
-    if isinstance(policy, AdaptivePolicy):
-        if policy.grid.strategy != "majority":
-            raise InputError(
-                "run: this adaptive policy stops for pass@k (a verifier); run "
-                "answers by majority vote only"
-            )
-        return [], (1, 0.0)
-    ks = []
-    for name in policy.actions:
-        parsed = parse_action(name)
-        if parsed is None:
-            raise InputError(f"run: action {name!r} of the policy is not maj@k or MODEL:maj@k")
-        if parsed[1] != "maj":
-            raise InputError(f"run: action {name!r} needs a verifier; run answers by majority vote")
-        ks.append(parsed[2])
-    i = int(np.argmin(policy.costs))
-    return ks, (ks[i], float(policy.costs[i]))
-
-
-def draw_limit(policy: AnyPolicy) -> int:
-    """The most samples one question may draw: the policy's largest action (static) or its
-    cap (adaptive; a cascade's caps summed), never above :data:`MAX_SAMPLES`."""
-    if isinstance(policy, CascadePolicy):
-        most = sum(policy.ladder.caps)
-    else:
-        most = policy.grid.cap if isinstance(policy, AdaptivePolicy) else max(_ks(policy)[0])
-    return min(int(most), MAX_SAMPLES)
-
-
-def _ledger(
-    options: RunOptions,
-    backend: Backend,
-    items: list[Item],
-    template: str | None,
-    unit: str,
-    floor: int,
-) -> Ledger | None:
-    """The hard budget: ``budget x questions`` in the policy's unit, each sample reserved at
-    its worst case, every question owed the cheapest action's samples."""
-    if not options.hard_budget:
-        return None
-    so = options.sample
-    if unit == "samples":
-        worst: float | None = 1.0
-    elif unit == "completion-tokens":
-        worst = float(so.max_tokens)
-    else:
-        prompt = max(
-            count_prompt_tokens(so.model, request_for(so, template, it.problem, 0, 1).messages)
-            for it in items
-        )
-        if unit == "tokens":
-            worst = float(prompt + so.max_tokens)
-        else:
-            prices = getattr(backend, "prices", None)
-            worst = worst_cost(so, prompt, 1, prices() if callable(prices) else None)
-    if worst is None:
-        raise InputError(
-            "--hard-budget: no price is known for this model; give --price-in/--price-out"
-        )
-    ledger = Ledger(total=options.budget * len(items), worst=worst, floor=floor)
-    # the budget bounds what the answers' samples cost: samples the folder already holds are
-    # charged as they are used (an earlier run's uniform draws or unused samples are not)
-    ledger.open([it.pid for it in items], [0] * len(items))
-    if not ledger.feasible():
-        raise InputError(
-            f"--hard-budget: {options.budget:g} x {len(items)} questions = {ledger.total:g} {unit} "
-            f"cannot guarantee every question {floor} sample(s) at their worst case ({worst:g} "
-            f"{unit} each); raise --budget or lower --max-tokens"
-        )
-    return ledger
-
-
 def _driver(
     policy: AnyPolicy,
     items: list[Item],
@@ -416,7 +340,7 @@ def _driver(
         return CascadeDriver(policy, worst=worst, hard_total=hard, **kw)
     if isinstance(policy, AdaptivePolicy):
         return AdaptiveDriver(policy, **kw)
-    ks, _ = _ks(policy)
+    ks, _ = policy_ks(policy)
     texts = [it.problem["question"] for it in items]
     metas = [it.meta for it in items]
     scores = policy.scores(texts, metas)
@@ -455,59 +379,6 @@ def _open(
         return open_backend(so.model, sampling_params(so))
     base = sampling_params(so)
     return open_backends(plan.specs, plan.params(base), plan.price_pairs(), dollars)
-
-
-def _dollar_worst(
-    plan: ModelPlan | None,
-    options: RunOptions,
-    items: list[Item],
-    template: str | None,
-    unit: str,
-) -> dict[str, float] | None:
-    """Several models under a hard budget in dollars: a sample's worst case per model."""
-    if plan is None or unit != "usd" or not options.hard_budget:
-        return None
-    so = options.sample
-    messages = [request_for(so, template, it.problem, 0, 1).messages for it in items]
-    return dollar_worst(plan, messages, so.max_tokens)
-
-
-def _model_ledger(
-    options: RunOptions,
-    policy: AnyPolicy,
-    items: list[Item],
-    unit: str,
-    worst: dict[str, float],
-) -> ModelLedger:
-    """The hard budget in dollars over several models: ``budget x questions``, each sample
-    reserved at its model's worst case, every question owed the cheapest action."""
-    assert isinstance(policy, Policy)
-    floor = _ks(policy)[1][0]
-    cheapest = parse_action(policy.actions[int(np.argmin(policy.costs))])
-    assert cheapest is not None and cheapest[0] is not None
-    ledger = ModelLedger(total=options.budget * len(items), worst=worst[cheapest[0]], floor=floor)
-    ledger.open([it.pid for it in items], [0] * len(items))
-    if not ledger.feasible():
-        raise InputError(
-            f"--hard-budget: {options.budget:g} x {len(items)} questions = ${ledger.total:g} "
-            f"cannot guarantee every question {floor} sample(s) of {cheapest[0]} at their worst "
-            f"case (${ledger.worst:.4g} each); raise --budget or lower --max-tokens"
-        )
-    return ledger
-
-
-def _cascade_feasible(
-    policy: CascadePolicy, options: RunOptions, questions: int, worst: dict[str, float]
-) -> None:
-    """A hard budget must hold one sample of the cheapest model per question at its worst."""
-    cheap = policy.models[int(np.argmin(policy.unit_cost))]
-    total = options.budget * questions
-    if questions * worst[cheap] > total + 1e-12:
-        raise InputError(
-            f"--hard-budget: {options.budget:g} x {questions} questions = ${total:g} cannot "
-            f"guarantee every question one sample of {cheap} at its worst case "
-            f"(${worst[cheap]:.4g}); raise --budget or lower --max-tokens"
-        )
 
 
 def _shares(table: list[dict[str, Any]]) -> dict[str, float]:
