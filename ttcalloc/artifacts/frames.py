@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ttcalloc.common.errors import DataError
 from ttcalloc.common.hashing import seeded_int
 from ttcalloc.core.curves import Dense
 from ttcalloc.text import batch
@@ -178,3 +179,34 @@ def assign_halves(samples: pl.DataFrame, holdout: float, seed: int) -> pl.DataFr
     return samples.with_columns(
         pl.when(rank < n_eval).then(pl.lit("eval")).otherwise(pl.lit("fit")).alias("half")
     ).drop("_score")
+
+
+def choose_cost(samples: pl.DataFrame, unit: str, dollars: bool = False) -> str:
+    """The cost unit: ``auto`` is usd when ``dollars`` (prices given, or several models), else
+    tokens when every sample has them, else samples; an explicit unit needs its columns."""
+    if unit == "auto" and dollars:
+        unit = "usd"
+    have_tokens = (
+        samples["prompt_tokens"].null_count() == 0
+        and samples["completion_tokens"].null_count() == 0
+        and samples.height > 0
+    )
+    if unit == "auto":
+        return "tokens" if have_tokens else "samples"
+    needs = {
+        "tokens": ("prompt_tokens", "completion_tokens"),
+        "completion-tokens": ("completion_tokens",),
+        "usd": ("cost_usd",),
+        "samples": (),
+    }[unit]
+    for col in needs:
+        missing = samples[col].null_count()
+        if missing:
+            bring = "bring samples with token counts"
+            if unit == "usd":
+                bring = "give prices (--price MODEL=IN,OUT or --prices FILE)"
+            raise DataError(
+                f"--cost {unit}: column {col!r} is missing for {missing} samples "
+                f"(use --cost samples, or {bring})"
+            )
+    return unit

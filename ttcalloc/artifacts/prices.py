@@ -292,3 +292,12 @@ def dollars_as_estimated(
     if not recorded:
         return samples
     return with_dollars(samples, PriceTable.from_json(recorded, where), questions).samples
+
+
+@dataclass(frozen=True)
+class Dollars:
+    """How ``cost_usd`` was found: the price table (JSON), per model ``how``, one line."""
+
+    table: dict[str, dict[str, Any]]
+    how: dict[str, str]
+    summary: str

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
-from ttcalloc.artifacts.prices import PriceTable
+from ttcalloc.artifacts.prices import Dollars, PriceTable, price_table, with_dollars
 from ttcalloc.backends.litellm_backend import import_litellm
 from ttcalloc.core.prices import Price
 
@@ -33,3 +35,31 @@ def complete(table: PriceTable, models: Iterable[str]) -> PriceTable:
             prices[m] = p
             sources[m] = "litellm cost map"
     return PriceTable(prices, sources, table.prompt_lengths)
+
+
+def samples_in_dollars(
+    samples: Any,
+    flags: Sequence[str] = (),
+    file: Path | None = None,
+    prompt_tokens: Sequence[str] = (),
+    problems: Any | None = None,
+) -> tuple[Any, Dollars]:
+    """``samples`` with ``cost_usd`` filled where null, and how each model's cost was found.
+
+    Prices come from ``file`` (``--prices``) and ``flags`` (``--price``; flags win), then
+    litellm's local cost map for the models still without one; a model that needs a price and
+    has none is a one-line error naming it.  Prompt tokens: the sample's, else
+    ``prompt_tokens`` (``--prompt-tokens``), else the question's characters / 4 (``problems``).
+    """
+    import polars as pl
+
+    table = price_table(flags, file, prompt_tokens)
+    has_cost = "cost_usd" in samples.columns
+    unpriced = samples.filter(pl.col("cost_usd").is_null()) if has_cost else samples
+    need = sorted(set(unpriced["model"].unique()))  # recorded costs need no price
+    table = complete(table, need)
+    table.require(need, hint=" (--prices FILE); litellm's cost map does not list it")
+    questions = problems.select("problem_id", "question") if problems is not None else None
+    filled = with_dollars(samples, table, questions)
+    used = {m: e for m, e in table.to_json().items() if m in set(samples["model"])}
+    return filled.samples, Dollars(used, filled.how, filled.summary())

@@ -20,9 +20,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ttcalloc.artifacts.frames import CORRECT, assign_halves, sample_cost, vote_labels
+from ttcalloc.artifacts.frames import (
+    CORRECT,
+    assign_halves,
+    choose_cost,
+    sample_cost,
+    vote_labels,
+)
 from ttcalloc.artifacts.io import check_known_ids, check_output, read_artifact, write_artifact
-from ttcalloc.artifacts.prices import parse_price_flags, parse_prompt_tokens
+from ttcalloc.artifacts.prices import Dollars, parse_price_flags, parse_prompt_tokens
 from ttcalloc.artifacts.schemas import CURVES, PROBLEMS, SAMPLES, require_labels
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
@@ -101,37 +107,6 @@ def action_label(model: str, strategy: str, k: int, multi_model: bool) -> str:
     return f"{model}:{base}" if multi_model else base
 
 
-def _choose_cost(samples: pl.DataFrame, unit: str, dollars: bool = False) -> CostUnit:
-    """The cost unit: ``auto`` is usd when ``dollars`` (prices given, or several models), else
-    tokens when every sample has them, else samples; an explicit unit needs its columns."""
-    if unit == "auto" and dollars:
-        unit = "usd"
-    have_tokens = (
-        samples["prompt_tokens"].null_count() == 0
-        and samples["completion_tokens"].null_count() == 0
-        and samples.height > 0
-    )
-    if unit == "auto":
-        return "tokens" if have_tokens else "samples"
-    needs = {
-        "tokens": ("prompt_tokens", "completion_tokens"),
-        "completion-tokens": ("completion_tokens",),
-        "usd": ("cost_usd",),
-        "samples": (),
-    }[unit]
-    for col in needs:
-        missing = samples[col].null_count()
-        if missing:
-            bring = "bring samples with token counts"
-            if unit == "usd":
-                bring = "give prices (--price MODEL=IN,OUT or --prices FILE)"
-            raise DataError(
-                f"--cost {unit}: column {col!r} is missing for {missing} samples "
-                f"(use --cost samples, or {bring})"
-            )
-    return unit  # type: ignore[return-value]
-
-
 @dataclass(frozen=True)
 class SampleInputs:
     """What :func:`load_samples` read and resolved: the inputs of :func:`compute_curves`."""
@@ -143,15 +118,6 @@ class SampleInputs:
     holdout: float
     ks: tuple[int, ...]  # the actions' sample counts: the options', else auto_ks's
     dollars: Dollars | None = None  # usd: the price table used and how each model was priced
-
-
-@dataclass(frozen=True)
-class Dollars:
-    """How ``cost_usd`` was found: the price table (JSON), per model ``how``, one line."""
-
-    table: dict[str, dict[str, Any]]
-    how: dict[str, str]
-    summary: str
 
 
 def auto_ks(min_samples: int, holdout: float | None) -> tuple[int, ...]:
@@ -217,13 +183,17 @@ def load_samples(
     n_models = samples["model"].n_unique()
     dollars = None
     if options.cost in ("usd", "auto") and (options.priced or n_models > 1):
-        samples, dollars = dollar_costs(samples, options, problems)
+        from ttcalloc.backends.prices import samples_in_dollars  # litellm only if a model needs it
+
+        samples, dollars = samples_in_dollars(
+            samples, options.prices, options.prices_file, options.prompt_tokens, problems
+        )
     elif options.cost == "samples" and n_models > 1:
         warn(
             f"--cost samples with {n_models} models: a sample of every model costs the same "
             "(give prices with --price/--prices, or --cost auto, to charge dollars)"
         )
-    unit = _choose_cost(samples, options.cost, dollars is not None)
+    unit: CostUnit = choose_cost(samples, options.cost, dollars is not None)  # type: ignore[assignment]
     if options.prompt_once and unit not in ("tokens",):
         raise InputError("--prompt-once needs --cost tokens (prompt and completion tokens)")
 
@@ -239,35 +209,6 @@ def load_samples(
                 f"2 x max(k) = {2 * max_k}; curves are in-sample (later stages will say so)"
             )
     return SampleInputs(samples, problems, failed, unit, holdout, ks, dollars)
-
-
-def dollar_costs(
-    samples: pl.DataFrame, options: EstimateOptions, problems: pl.DataFrame | None = None
-) -> tuple[pl.DataFrame, Dollars]:
-    """``samples`` with ``cost_usd`` filled where null, and how each model's cost was found.
-
-    Prices come from ``--prices`` and ``--price`` (flags win), then litellm's local cost map for
-    the models still without one; a model that needs a price and has none is a one-line error
-    naming it.  Prompt tokens: the sample's, else ``--prompt-tokens``, else the question's
-    characters / 4 (``problems``).
-    """
-    import polars as pl
-
-    from ttcalloc.artifacts.prices import price_table, with_dollars
-
-    table = price_table(options.prices, options.prices_file, options.prompt_tokens)
-    has_cost = "cost_usd" in samples.columns
-    unpriced = samples.filter(pl.col("cost_usd").is_null()) if has_cost else samples
-    need = sorted(set(unpriced["model"].unique()))  # recorded costs need no price
-    if any(m not in table for m in need):
-        from ttcalloc.backends.prices import complete
-
-        table = complete(table, need)
-    table.require(need, hint=" (--prices FILE); litellm's cost map does not list it")
-    questions = problems.select("problem_id", "question") if problems is not None else None
-    filled = with_dollars(samples, table, questions)
-    used = {m: e for m, e in table.to_json().items() if m in set(samples["model"])}
-    return filled.samples, Dollars(used, filled.how, filled.summary())
 
 
 def compute_curves(

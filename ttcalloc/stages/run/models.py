@@ -166,12 +166,9 @@ def prices_for(
     recorded = recorded_prices(info, Path(policy_path) / "policy.json")
     where = f"{Path(policy_path) / 'policy.json'}: its curves' prices"
     table = (PriceTable.from_json(recorded, where) if recorded else PriceTable()).merged(given)
-    missing = [m for m in models if m not in table]
-    if missing:
-        from ttcalloc.backends.prices import complete  # imports litellm (seconds)
+    from ttcalloc.backends.prices import complete  # litellm only for a model still unpriced
 
-        table = complete(table, missing)
-    return table
+    return complete(table, models)
 
 
 def dollar_worst(
