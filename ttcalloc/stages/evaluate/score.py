@@ -3,7 +3,6 @@ that compare them.  No file is read or written here."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,13 +16,11 @@ from ttcalloc.common.progress import Tracker
 from ttcalloc.core import oracle
 from ttcalloc.core import replays as sequential
 from ttcalloc.core.baselines import APPLIES, AT_BUDGET, BASELINES, PER_MODEL, SEQUENTIAL, applicable
-from ttcalloc.core.curves import Dense
 from ttcalloc.core.metrics import bootstrap_means, imitation, interval, share_of_gain
 from ttcalloc.core.mixes import (
     EvalData,
     Outcome,
     Unavailable,
-    mix_probs,
     outcome_from_probs,
     uniform_at_budget,
 )
@@ -32,6 +29,7 @@ from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.policy import Policy, calibrate, decide
 from ttcalloc.stages.evaluate import strongest
 from ttcalloc.stages.evaluate.options import EvaluateOptions
+from ttcalloc.stages.evaluate.oracle_on import OracleOn, plot_frontiers
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -69,26 +67,6 @@ class _Row:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class _OracleOn:
-    """The oracle on one set of curves, their hulls computed once for every target."""
-
-    curves: Dense
-    hulls: oracle.Hulls
-
-    @classmethod
-    def of(cls, curves: Dense) -> _OracleOn:
-        return cls(curves, oracle.upper_hulls(curves.acc, curves.cost))
-
-    def solve(self, target: float) -> oracle.Solution:
-        return oracle.solve_exact(self.curves.acc, self.curves.cost, target, hulls=self.hulls)
-
-    def probs(self, target: float) -> tuple[np.ndarray, oracle.Solution]:
-        """Each problem's probability of each action in the (mixed) solution at ``target``."""
-        sol = self.solve(target)
-        return mix_probs(self.curves.acc.shape, sol.action_lo, sol.action_hi, sol.p_hi), sol
-
-
 def score_policies(
     loaded: Loaded,
     groups: dict[str, dict[float, Policy | AdaptivePolicy]],
@@ -116,8 +94,8 @@ def score_policies(
         "problem_id"
     )
     budgets = sorted(set(options.budgets) or {b for m in groups.values() for b in m})
-    on_test = _OracleOn.of(test)
-    on_fit = _OracleOn.of(loaded.test_fit) if loaded.test_fit is not None else None
+    on_test = OracleOn.of(test)
+    on_fit = OracleOn.of(loaded.test_fit) if loaded.test_fit is not None else None
     rows: list[_Row] = []
     with Tracker("scoring", len(budgets)) as track:
         for budget in budgets:
@@ -155,7 +133,7 @@ def score_policies(
             track.advance()
 
     records = _metrics(rows, data, options, on_test)
-    frontiers = _frontiers(on_test) if options.plot else None
+    frontiers = plot_frontiers(on_test) if options.plot else None
     return Scored(budgets, records, frontiers, strongest.strongest_shares(data, records))
 
 
@@ -321,7 +299,7 @@ def _learned_row(
 
 
 def _metrics(
-    rows: list[_Row], data: EvalData, options: EvaluateOptions, on_test: _OracleOn
+    rows: list[_Row], data: EvalData, options: EvaluateOptions, on_test: OracleOn
 ) -> list[dict[str, Any]]:
     """Every row's metrics, with one paired bootstrap over problems shared by all rows."""
     test = data.test
@@ -437,21 +415,3 @@ def _best_single_at(data: EvalData, row: _Row) -> Outcome | None:
 def _clean(value: float | None) -> float | None:
     """Float noise around zero (a policy against itself) shown as zero."""
     return 0.0 if value is not None and abs(value) < 1e-12 else value
-
-
-def _frontiers(on_test: _OracleOn, points: int = 60) -> dict[str, list[list[float]]]:
-    """Uniform's and the oracle's accuracy as functions of mean cost, for the plot."""
-    test = on_test.curves
-    mean_cost = test.cost.mean(axis=0)
-    lo, hi = float(mean_cost.min()), float(mean_cost.max())
-    grid = np.linspace(lo, hi, points) if hi > lo else np.array([lo])
-    if lo > 0 and hi > 20 * lo:  # prices far apart (several models): the cheap end in detail
-        grid = np.unique(np.concatenate([grid, np.geomspace(lo, hi, points)]))
-    uni, orc = [], []
-    for c in grid:
-        u = uniform_at_budget(test.acc, test.cost, float(c))
-        if u is not None:
-            uni.append([float(c), u.accuracy])
-        with contextlib.suppress(oracle.InfeasibleBudget):
-            orc.append([float(c), on_test.solve(float(c)).objective])
-    return {"uniform": uni, "oracle": orc}
