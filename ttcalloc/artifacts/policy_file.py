@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from ttcalloc.artifacts.io import read_json_artifact
 from ttcalloc.artifacts.sample_replays import SAMPLE_VALUES
 from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError, InputError
+from ttcalloc.core.actions import action_models
 from ttcalloc.core.actions import parse_action as parse_label
 from ttcalloc.core.stopping import STATE_FEATURES
 from ttcalloc.text.grading import GRADERS
@@ -30,38 +30,13 @@ COST_UNITS = ("samples", "tokens", "completion-tokens", "usd")
 UNKNOWN_UNIT = "unknown"  # trained on curves that recorded no unit
 # the most samples any policy may ask for one question (an action's k, a stop policy's cap)
 MAX_SAMPLES = 1024
-# ``maj@k`` / ``pass@k``, or ``MODEL:maj@k`` for a policy over several models (the model is
-# everything before the last ``:``, as ``estimate``'s ``action_label`` writes it)
-ACTION = re.compile(r"^(?:(.+):)?(maj|pass)@([1-9][0-9]*)$", re.DOTALL)
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def parse_action(name: str) -> tuple[str | None, str, int] | None:
-    """``(model, strategy, k)`` of an action name (model None for ``maj@k``), or None when the
-    name is not an action (``maj`` or ``pass`` strategy, ``1 <= k``; a model name non-empty,
-    without control characters)."""
-    m = ACTION.match(name)
-    if m is None:
-        return None
-    model = m.group(1)
-    if model is not None and (not model.strip() or CONTROL.search(model)):
-        return None
-    return model, m.group(2), int(m.group(3))
-
-
-def _model_of(name: str) -> str | None:
-    parsed = parse_action(name)
-    return parsed[0] if parsed is not None else None
-
-
-def action_models(names: list[str]) -> list[str]:
-    """The models a policy's actions name, in order of first appearance (none: one model)."""
-    out: list[str] = []
-    for name in names:
-        parsed = parse_action(name)
-        if parsed is not None and parsed[0] is not None and parsed[0] not in out:
-            out.append(parsed[0])
-    return out
+    """``(model, strategy, k)`` of an action name (model None for ``maj@k``), or None when it
+    is not one (:func:`ttcalloc.core.actions.parse_action`, whose rules these are)."""
+    a = parse_label(name)
+    return None if a is None else (a.model or None, a.strategy, a.k)
 
 
 class _Checker:
@@ -186,7 +161,8 @@ def _check_static(c: _Checker, data: dict[str, Any], learner: str, files: list[s
     if len({a["name"] for a in actions}) != len(actions):
         raise c.fail("actions", "has duplicate names")
     names = [a["name"] for a in actions]
-    if action_models(names) and any(_model_of(n) is None for n in names):
+    unnamed = [n for n in names if (a := parse_label(n)) is None or not a.model]
+    if action_models(names) and unnamed:
         raise c.fail("actions", "mixes actions with a model (MODEL:maj@k) and without")
     c.number("mu", data.get("mu"))
     per_model = 1 if learner == "imitate" else len(actions)

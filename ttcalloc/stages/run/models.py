@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ttcalloc.artifacts.answering import recorded_prices
-from ttcalloc.artifacts.policy_file import CONTROL
 from ttcalloc.artifacts.prices import PriceTable, price_table
 from ttcalloc.backends import SamplingParams, backend_prefix, count_prompt_tokens, replay_path
 from ttcalloc.backends.replay import MODEL_KEY, PREFIX
 from ttcalloc.common.errors import InputError
+from ttcalloc.core.actions import CONTROL
 
 SPEC_HINT = "sim/..., replay:PATH, or a litellm model such as openai/... with --api-base"
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ttcalloc.artifacts import freshness
 from ttcalloc.artifacts.io import check_output
-from ttcalloc.artifacts.policy_file import action_models, parse_action
+from ttcalloc.artifacts.policy_file import parse_action
 from ttcalloc.artifacts.prices import price_table
 from ttcalloc.artifacts.questions import load_questions
 from ttcalloc.backends import (
@@ -30,6 +30,7 @@ from ttcalloc.backends import (
 )
 from ttcalloc.common.console import log
 from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.core.actions import action_models
 from ttcalloc.core.vote import Ledger
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.cascade import CascadePolicy
