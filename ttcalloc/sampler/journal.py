@@ -27,6 +27,32 @@ PREFIX = ".journal-"
 
 
 @contextlib.contextmanager
+def _locked(lock: Path, busy: str) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``lock`` (created if need be; its folder must exist)
+    for the block; held by another process: one :class:`InputError` line, ``busy``."""
+    try:
+        fh = lock.open("a")
+    except OSError as exc:
+        raise OutputError(f"{lock}: cannot write ({os_reason(exc)})") from None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(busy) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _mkdir(folder: Path, lock: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{lock}: cannot write ({os_reason(exc)})") from None
+
+
+@contextlib.contextmanager
 def hold(folder: Path) -> Iterator[None]:
     """Hold the folder's lock for the block; another run holding it is a one-line error.
 
@@ -34,25 +60,15 @@ def hold(folder: Path) -> Iterator[None]:
     """
     path = folder / LOCK
     created = not folder.exists()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fh = path.open("a")
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({os_reason(exc)})") from None
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError(
-                f"another run holds {folder} (lock {path}); wait for it to end or use another --out"
-            ) from None
+    _mkdir(folder, path)
+    busy = f"another run holds {folder} (lock {path}); wait for it to end or use another --out"
+    with _locked(path, busy):
         try:
             yield
         finally:
             if created and [p.name for p in folder.iterdir()] == [LOCK]:
                 path.unlink()
                 folder.rmdir()
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
@@ -62,27 +78,16 @@ def hold_file(path: Path) -> Iterator[None]:
     replace each other's; the second is a one-line error before any request."""
     path = Path(path)
     lock = path.parent / f".{path.name}.lock"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        created = not lock.exists()
-        fh = lock.open("a")
-    except OSError as exc:
-        raise OutputError(f"{lock}: cannot write ({os_reason(exc)})") from None
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError(
-                f"another run is writing {path} (lock {lock}); wait for it to end or use "
-                "another --out"
-            ) from None
+    _mkdir(path.parent, lock)
+    created = not lock.exists()
+    busy = f"another run is writing {path} (lock {lock}); wait for it to end or use another --out"
+    with _locked(lock, busy):
         try:
             yield
         finally:
             if created:
                 with contextlib.suppress(OSError):
                     lock.unlink()
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 class Journal:
