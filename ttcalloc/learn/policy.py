@@ -19,6 +19,7 @@ from ttcalloc.core.oracle import lagrangian_choice
 from ttcalloc.learn import features as feats
 from ttcalloc.learn.adaptive import LEARNER as LEARNER_STOP
 from ttcalloc.learn.adaptive import AdaptivePolicy, known_features
+from ttcalloc.learn.cascade import CascadePolicy
 from ttcalloc.learn.learners import Model, Shrunk, load_model
 
 if TYPE_CHECKING:
@@ -162,13 +163,11 @@ class Policy:
         return float(self.costs[self.actions.index(action)])
 
 
-def load_policy(path: str | Path) -> Policy | AdaptivePolicy:
+def load_policy(path: str | Path) -> Policy | AdaptivePolicy | CascadePolicy:
     """Load any policy folder: a static one (:class:`Policy`) or an adaptive one (``stop``)."""
     folder = Path(path)
     if _learner(folder) == "cascade":
-        from ttcalloc.learn.cascade import CascadePolicy
-
-        return CascadePolicy.load(folder)  # type: ignore[return-value]
+        return CascadePolicy.load(folder)
     meta = read_policy_file(folder)
     if meta["learner"] == LEARNER_STOP:
         return AdaptivePolicy.from_meta(folder, meta)

@@ -18,6 +18,7 @@ from ttcalloc.core.baselines import APPLIES
 from ttcalloc.core.curves import Dense
 from ttcalloc.core.mixes import EvalData
 from ttcalloc.learn.adaptive import AdaptivePolicy
+from ttcalloc.learn.cascade import CascadePolicy
 from ttcalloc.learn.policy import Policy, load_policy
 from ttcalloc.stages.evaluate.options import EvaluateOptions, PolicySpec
 
@@ -26,11 +27,12 @@ if TYPE_CHECKING:
 
 
 AnyPolicy = Policy | AdaptivePolicy
+Loadable = Policy | AdaptivePolicy | CascadePolicy
 
 
-def load_policies(specs: list[PolicySpec]) -> dict[str, dict[float, AnyPolicy]]:
+def load_policies(specs: list[PolicySpec]) -> dict[str, dict[float, Loadable]]:
     """The policies by reported name, then by the budget each folder was trained at."""
-    groups: dict[str, dict[float, AnyPolicy]] = {}
+    groups: dict[str, dict[float, Loadable]] = {}
     for spec in specs:
         policy = load_policy(spec.path)
         budget = float(policy.info["budget"])

@@ -9,6 +9,8 @@ from typing import Any
 from ttcalloc.artifacts.io import check_output, recorded_input, same_unit
 from ttcalloc.common.errors import InputError
 from ttcalloc.learn.adaptive import AdaptivePolicy
+from ttcalloc.learn.cascade import CascadePolicy
+from ttcalloc.stages.evaluate.cascade import evaluate_cascades
 from ttcalloc.stages.evaluate.load import load_inputs, load_policies
 from ttcalloc.stages.evaluate.options import EvaluateOptions, PolicySpec
 from ttcalloc.stages.evaluate.records import build_report, write_report
@@ -49,26 +51,48 @@ def evaluate_policies(
     """
     options = options or EvaluateOptions()
     options.check()
-    cascades = _cascades(policies)
-    if cascades:
-        return _evaluate_cascades(
-            cascades, policies, out, options, curves_path, problems_path, samples_path
-        )
-    groups = load_policies(policies)
+    loaded_groups = load_policies(policies)
     if policies:
-        first = next(iter(groups[policies[0].name].values()))
+        first = next(iter(loaded_groups[policies[0].name].values()))
         prov = first.info.get("provenance", {})
         where = policies[0].path / "policy.json"
         curves_path = curves_path or recorded_input(prov, "curves", where, "--curves")
         problems_path = problems_path or recorded_input(prov, "problems", where, "--problems")
     if curves_path is None or problems_path is None:
         raise InputError("give --curves and --problems (or a policy that names them)")
-    if not groups and not options.budgets:
+    if not loaded_groups and not options.budgets:
         raise InputError("no budget to evaluate at: give a policy folder or --budgets")
 
     given: dict[str, Path | None] = {f"policy {s.name}": s.path for s in policies}
     given |= {"curves": curves_path, "problems": problems_path, "samples": samples_path}
     check_output(out, given, folder=True)
+    cascades = {
+        name: {b: m for b, m in g.items() if isinstance(m, CascadePolicy)}
+        for name, g in loaded_groups.items()
+    }
+    groups = {
+        name: {b: m for b, m in g.items() if not isinstance(m, CascadePolicy)}
+        for name, g in loaded_groups.items()
+    }
+    if any(cascades.values()):
+        if any(groups.values()):
+            raise InputError(
+                "evaluate cascade policies on their own (they are scored on several models' "
+                "replays, against the baselines their training tuned)"
+            )
+        report = evaluate_cascades(
+            cascades,
+            Path(out),
+            Path(curves_path),
+            Path(problems_path),
+            samples_path,
+            options.orders,
+            options.seed,
+            options.n_boot,
+            options.recalibrate,
+            options.plot,
+        )
+        return EvaluateResult(out=Path(out), report=report)
     adaptive = any(isinstance(m, AdaptivePolicy) for g in groups.values() for m in g.values())
     loaded = load_inputs(Path(curves_path), Path(problems_path), samples_path, options, adaptive)
     for spec in policies:
@@ -79,72 +103,3 @@ def evaluate_policies(
     report = build_report(scored, loaded, options)
     out = Path(out)
     return EvaluateResult(out=out, report=write_report(out, report, scored, loaded, policies))
-
-
-def _cascades(policies: list[PolicySpec]) -> dict[str, dict[float, Any]]:
-    """The cascade policies by name and budget; refuses a mix with other policies."""
-    import json
-
-    from ttcalloc.learn.cascade import CascadePolicy
-
-    kinds = {}
-    for spec in policies:
-        try:
-            data = json.loads((spec.path / "policy.json").read_text(encoding="utf-8"))
-            kinds[spec.name, spec.path] = data.get("learner") if isinstance(data, dict) else None
-        except (OSError, ValueError):
-            kinds[spec.name, spec.path] = None  # the usual loader says what is wrong
-    if not any(k == "cascade" for k in kinds.values()):
-        return {}
-    if not all(k == "cascade" for k in kinds.values()):
-        raise InputError(
-            "evaluate cascade policies on their own (they are scored on several models' "
-            "replays, against the baselines their training tuned)"
-        )
-    groups: dict[str, dict[float, Any]] = {}
-    for spec in policies:
-        pol = CascadePolicy.load(spec.path)
-        budget = float(pol.info["budget"])
-        if budget in groups.setdefault(spec.name, {}):
-            raise InputError(
-                f"--policy {spec.name}: two folders were trained at budget {budget:g}; "
-                "give them different names (NAME=FOLDER)"
-            )
-        groups[spec.name][budget] = pol
-    return groups
-
-
-def _evaluate_cascades(
-    groups: dict[str, dict[float, Any]],
-    policies: list[PolicySpec],
-    out: Path,
-    options: EvaluateOptions,
-    curves_path: Path | None,
-    problems_path: Path | None,
-    samples_path: Path | None,
-) -> EvaluateResult:
-    from ttcalloc.stages.evaluate.cascade import evaluate_cascades
-
-    first = next(iter(groups[policies[0].name].values()))
-    prov = first.info.get("provenance", {})
-    where = policies[0].path / "policy.json"
-    curves_path = curves_path or recorded_input(prov, "curves", where, "--curves")
-    problems_path = problems_path or recorded_input(prov, "problems", where, "--problems")
-    if curves_path is None or problems_path is None:
-        raise InputError("give --curves and --problems (the policy's are not found)")
-    given: dict[str, Path | None] = {f"policy {s.name}": s.path for s in policies}
-    given |= {"curves": curves_path, "problems": problems_path, "samples": samples_path}
-    check_output(out, given, folder=True)
-    report = evaluate_cascades(
-        groups,
-        Path(out),
-        Path(curves_path),
-        Path(problems_path),
-        samples_path,
-        options.orders,
-        options.seed,
-        options.n_boot,
-        options.recalibrate,
-        options.plot,
-    )
-    return EvaluateResult(out=Path(out), report=report)
