@@ -11,7 +11,7 @@ replays (:func:`ttcalloc.core.cascade.calibrate`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +118,6 @@ def fit_cascade(
 
 def _orders(rep: Replays, r: int) -> Replays:
     """The first ``r`` orders of a replay."""
-    from dataclasses import fields, replace
-
     cut = {}
     for f in fields(rep):
         v = getattr(rep, f.name)

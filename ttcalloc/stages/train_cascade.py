@@ -83,14 +83,11 @@ def cascade_folder(out: Path, budget: float) -> Path:
     return Path(out) / f"b{budget:g}"
 
 
-def _order(models: Sequence[str], reps: list[Replays], given: Sequence[str]) -> list[int]:
+def _order(models: Sequence[str], units: Sequence[float], given: Sequence[str]) -> list[int]:
     """Indices of ``models`` in cascade order: as given, else by mean dollars per sample."""
     if given:
         return [list(models).index(m) for m in given]
-    unit = [
-        float(np.nanmean(r.cost[:, 0, 0] - (r.fixed if r.fixed is not None else 0))) for r in reps
-    ]
-    return sorted(range(len(models)), key=lambda i: unit[i])
+    return sorted(range(len(models)), key=lambda i: units[i])
 
 
 def unit_costs(reps: Sequence[Replays]) -> list[float]:
@@ -226,12 +223,13 @@ def train_cascade(
         options.orders,
         prices,
     )
-    order = _order(models, reps, options.models)
+    units = unit_costs(reps)
+    order = _order(models, units, options.models)
     models = [models[i] for i in order]
     reps = [reps[i] for i in order]
+    units = [units[i] for i in order]
     caps = tuple(max(1, min(options.cap, int(r.n.min()))) for r in reps)
     ladder = cc.Ladder(caps)
-    units = unit_costs(reps)
     prob = problems.filter(pl.col("problem_id").is_in(train_ids)).sort("problem_id")
     assert prob["problem_id"].to_list() == train_ids  # both sorted
     chosen, subjects, metas = feats.for_problems(options.features, prob)

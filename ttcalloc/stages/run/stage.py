@@ -194,9 +194,9 @@ def _run_policy(
                 worst = dollar_worst_for(plan, options, items, template, unit)
                 ledger: Ledger | None = None
                 if worst is not None:  # several models, a hard budget in dollars
-                    ledger = model_ledger(options, policy, items, worst)
-                    if isinstance(policy, CascadePolicy):
-                        ledger = None  # checked; the cascade driver holds it by rounds
+                    checked = model_ledger(options, policy, items, worst)
+                    # a cascade's driver holds the budget round by round, once it is checked
+                    ledger = None if isinstance(policy, CascadePolicy) else checked
                 else:
                     ledger = ledger_for(options, backend, items, template, unit, cheapest[0])
                 driver = _driver(
