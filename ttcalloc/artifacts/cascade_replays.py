@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ttcalloc.artifacts.frames import CORRECT, assign_halves, input_path, vote_labels
+from ttcalloc.artifacts.frames import assign_halves, input_path, vote_labels
 from ttcalloc.artifacts.io import check_known_ids, read_artifact
 from ttcalloc.artifacts.prices import PriceTable, with_dollars
+from ttcalloc.artifacts.sample_replays import with_replay_ids
 from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.common.errors import DataError
 from ttcalloc.core import replays as rp
@@ -63,14 +64,7 @@ def load_model_replays(
     samples = assign_halves(samples, float(params.get("holdout", 0.0)), int(params.get("seed", 0)))
     samples = samples.filter(pl.col("half") == half)
     samples = with_dollars(samples, prices, problems.select("problem_id", "question")).samples
-    samples = samples.with_columns(
-        pl.when(pl.col("vote") == CORRECT)
-        .then(pl.lit(0, dtype=pl.Int64))
-        .when(pl.col("vote").is_null())
-        .then(pl.lit(rp.ABSTAIN, dtype=pl.Int64))
-        .otherwise(pl.col("vote").rank("dense").over("problem_id").cast(pl.Int64))
-        .alias("_id")
-    )
+    samples = with_replay_ids(samples)
     out = []
     for level, model in enumerate(models):
         part = samples.filter(pl.col("model") == model).sort("problem_id", "sample_idx")

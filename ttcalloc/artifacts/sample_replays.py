@@ -132,14 +132,7 @@ def load_sample_replays(
         return SampleReplays(
             None, f"cost unit {unit}: some samples lack the counts it needs", strategy, []
         )
-    samples = samples.with_columns(
-        pl.when(pl.col("vote") == CORRECT)
-        .then(pl.lit(0, dtype=pl.Int64))
-        .when(pl.col("vote").is_null())
-        .then(pl.lit(rp.ABSTAIN, dtype=pl.Int64))
-        .otherwise(pl.col("vote").rank("dense").over("problem_id").cast(pl.Int64))
-        .alias("_id")
-    )
+    samples = with_replay_ids(samples)
     samples, names = _values(samples)
     out = []
     for group in groups:
@@ -150,6 +143,21 @@ def load_sample_replays(
             )
         out.append(one)
     return SampleReplays(out, "", strategy, names)
+
+
+def with_replay_ids(samples: pl.DataFrame) -> pl.DataFrame:
+    """Add ``_id``, each sample's cluster id for :func:`ttcalloc.core.replays.replay`: 0 for the
+    correct answer, one positive id per distinct wrong answer of a problem, -1 for none."""
+    import polars as pl
+
+    return samples.with_columns(
+        pl.when(pl.col("vote") == CORRECT)
+        .then(pl.lit(0, dtype=pl.Int64))
+        .when(pl.col("vote").is_null())
+        .then(pl.lit(rp.ABSTAIN, dtype=pl.Int64))
+        .otherwise(pl.col("vote").rank("dense").over("problem_id").cast(pl.Int64))
+        .alias("_id")
+    )
 
 
 def _replays(
