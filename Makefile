@@ -29,7 +29,7 @@ URL_math := https://raw.githubusercontent.com/openai/prm800k/main/prm800k/math_s
 SOURCE ?= $(URL_$(DATASET))
 REPRO ?= out/reproduce/$(subst /,_,$(MODEL))-$(DATASET)-n$(N)
 
-.PHONY: install test test-all check format docs bench demo smoke reproduce clean help
+.PHONY: install test test-all fuzz check format docs bench demo smoke reproduce clean help
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -48,6 +48,9 @@ test: $(STAMP)  ## Run the test suite, without the slow real-model tests.
 
 test-all: $(STAMP)  ## Run every test, the slow real-model ones too (CI runs it).
 	$(PY) -m pytest -q
+
+fuzz: $(STAMP)  ## The property tests with fresh random examples (the suite repeats the same ones).
+	TTCALLOC_HYPOTHESIS=explore $(PY) -m pytest -q -m "not slow" $$(grep -l "@given" tests/*.py)
 
 check: $(STAMP)  ## Lint, format check, type check and the layer contracts (import-linter).
 	$(VENV)/bin/ruff check ttcalloc tests benchmarks
