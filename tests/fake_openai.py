@@ -47,6 +47,7 @@ class FakeServer:
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.httpd: ThreadingHTTPServer | None = None
+        self.batch = FakeBatches(self)  # /v1/files and /v1/batches (below)
 
     @property
     def base(self) -> str:
@@ -85,7 +86,13 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def do_GET(self) -> None:
+            server.batch.get(self)
+
         def do_POST(self) -> None:
+            if self.path.startswith(("/v1/files", "/v1/batches")):
+                server.batch.post(self)
+                return
             length = int(self.headers.get("Content-Length") or 0)
             payload = json.loads(self.rfile.read(length) or b"{}")
             with server.lock:
@@ -167,6 +174,225 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             self._send(200, json.dumps(body).encode())
 
     return Handler
+
+
+# --- the batch API: /v1/files and /v1/batches ------------------------------------------------
+
+
+class FakeBatches:
+    """OpenAI's files and batches endpoints, for ``sample --batch`` tests.
+
+    A batch is ``validating`` when created, ``in_progress`` from its first retrieve, and is run
+    (every line answered as the chat endpoint would) at its ``complete_after``-th retrieve,
+    unless ``hold`` is set (it then stays in progress).  ``faults`` maps a custom id to
+    ``"fail"`` (a 500 in the error file the first time it is submitted), ``"fail-always"``, or
+    ``"expire"`` (left unanswered the first time: the batch ends ``expired``, the line in the
+    error file as ``batch_expired``).  ``submitted`` lists every custom id of every batch
+    created, in order: what a test checks for requests sent twice.
+    """
+
+    def __init__(self, server: FakeServer) -> None:
+        self.server = server
+        self.complete_after = 1
+        self.hold = False
+        self.faults: dict[str, str] = {}
+        self.files: dict[str, tuple[str, bytes]] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.polls: dict[str, int] = {}
+        self.submitted: list[str] = []
+        self.seen: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def post(self, h: BaseHTTPRequestHandler) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length)
+        with self.lock:
+            if h.path.rstrip("/") == "/v1/files":
+                name, content = _multipart_file(h.headers.get("Content-Type") or "", raw)
+                fid = f"file-{len(self.files) + 1}"
+                self.files[fid] = (name, content)
+                _json(h, 200, self.file_object(fid))
+            elif h.path.rstrip("/") == "/v1/batches":
+                self.create(h, json.loads(raw or b"{}"))
+            else:
+                _json(h, 404, {"error": {"message": f"no route {h.path}", "type": "x"}})
+
+    def create(self, h: BaseHTTPRequestHandler, payload: dict[str, Any]) -> None:
+        fid = payload.get("input_file_id")
+        if fid not in self.files:
+            _json(h, 404, {"error": {"message": f"no file {fid}", "type": "invalid_request"}})
+            return
+        lines = [json.loads(x) for x in self.files[fid][1].decode().splitlines() if x.strip()]
+        bid = f"batch_{len(self.batches) + 1}"
+        self.submitted += [line["custom_id"] for line in lines]
+        self.batches[bid] = {
+            "id": bid,
+            "object": "batch",
+            "endpoint": payload.get("endpoint"),
+            "errors": None,
+            "input_file_id": fid,
+            "completion_window": payload.get("completion_window", "24h"),
+            "status": "validating",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": int(time.time()),
+            "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+            "metadata": payload.get("metadata") or {},
+        }
+        self.polls[bid] = 0
+        _json(h, 200, self.batches[bid])
+
+    def get(self, h: BaseHTTPRequestHandler) -> None:
+        path, _, query = h.path.partition("?")
+        parts = path.strip("/").split("/")
+        with self.lock:
+            if parts[:2] == ["v1", "files"] and len(parts) >= 3 and parts[2] in self.files:
+                if parts[3:] == ["content"]:
+                    body = self.files[parts[2]][1]
+                    h.send_response(200)
+                    h.send_header("Content-Type", "application/octet-stream")
+                    h.send_header("Content-Length", str(len(body)))
+                    h.end_headers()
+                    h.wfile.write(body)
+                else:
+                    _json(h, 200, self.file_object(parts[2]))
+            elif parts == ["v1", "batches"]:
+                _json(h, 200, self.listing(query))
+            elif parts[:2] == ["v1", "batches"] and len(parts) == 3 and parts[2] in self.batches:
+                _json(h, 200, self.advance(parts[2]))
+            else:
+                _json(h, 404, {"error": {"message": f"no route {h.path}", "type": "x"}})
+
+    def listing(self, query: str) -> dict[str, Any]:
+        args = dict(kv.partition("=")[::2] for kv in query.split("&") if kv)
+        ids = sorted(self.batches, key=lambda b: int(b.split("_")[1]), reverse=True)
+        if args.get("after") in ids:
+            ids = ids[ids.index(args["after"]) + 1 :]
+        limit = int(args.get("limit") or 20)
+        page = [self.batches[b] for b in ids[:limit]]
+        return {
+            "object": "list",
+            "data": page,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": len(ids) > limit,
+        }
+
+    def file_object(self, fid: str) -> dict[str, Any]:
+        name, content = self.files[fid]
+        return {
+            "id": fid,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": int(time.time()),
+            "filename": name,
+            "purpose": "batch",
+            "status": "processed",
+        }
+
+    def advance(self, bid: str) -> dict[str, Any]:
+        batch = self.batches[bid]
+        if batch["status"] in ("validating", "in_progress"):
+            self.polls[bid] += 1
+            batch["status"] = "in_progress"
+            if not self.hold and self.polls[bid] >= self.complete_after:
+                self.run(batch)
+        return batch
+
+    def run(self, batch: dict[str, Any]) -> None:
+        """Answer every line of a batch; write its output and error files."""
+        lines = self.files[batch["input_file_id"]][1].decode().splitlines()
+        output, errors, expired = [], [], False
+        for text in lines:
+            if not text.strip():
+                continue
+            line = json.loads(text)
+            cid = line["custom_id"]
+            self.seen[cid] = self.seen.get(cid, 0) + 1
+            fault = self.faults.get(cid)
+            first = self.seen[cid] == 1
+            if fault == "expire" and first:
+                expired = True
+                error = {"code": "batch_expired", "message": "not completed in time"}
+                errors.append(
+                    {"id": f"r-{cid}", "custom_id": cid, "response": None, "error": error}
+                )
+            elif fault == "fail-always" or (fault == "fail" and first):
+                body = {"error": {"message": "boom", "type": "server_error"}}
+                response = {"status_code": 500, "request_id": cid, "body": body}
+                errors.append(
+                    {"id": f"r-{cid}", "custom_id": cid, "response": response, "error": None}
+                )
+            else:
+                response = {
+                    "status_code": 200,
+                    "request_id": cid,
+                    "body": self.answer(line["body"]),
+                }
+                output.append(
+                    {"id": f"r-{cid}", "custom_id": cid, "response": response, "error": None}
+                )
+        for kind, rows in (("output_file_id", output), ("error_file_id", errors)):
+            if rows:
+                fid = f"file-{len(self.files) + 1}"
+                content = "".join(json.dumps(r) + "\n" for r in rows).encode()
+                self.files[fid] = (f"{batch['id']}-{kind}.jsonl", content)
+                batch[kind] = fid
+        batch["status"] = "expired" if expired else "completed"
+        batch["request_counts"] = {
+            "total": len(output) + len(errors),
+            "completed": len(output),
+            "failed": len(errors),
+        }
+
+    def answer(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A chat completion body for one line, as the chat endpoint answers."""
+        server = self.server
+        with server.lock:
+            server.requests.append(payload)
+            number = len(server.requests)
+        n = int(payload.get("n") or 1)
+        content = payload["messages"][-1]["content"]
+        choices = []
+        for i in range(n):
+            text = server.answer(content, number + i)
+            choice: dict[str, Any] = {
+                "index": i,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": text},
+            }
+            if payload.get("logprobs"):
+                choice["logprobs"] = server.token_logprobs(text, number + i)
+            choices.append(choice)
+        usage = {"prompt_tokens": 20, "completion_tokens": 8 * n, "total_tokens": 20 + 8 * n}
+        return {
+            "id": f"chatcmpl-b{number}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": payload.get("model", "fake"),
+            "choices": choices,
+            "usage": usage,
+        }
+
+
+def _json(h: BaseHTTPRequestHandler, code: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    h.send_response(code)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Content-Length", str(len(data)))
+    h.end_headers()
+    h.wfile.write(data)
+
+
+def _multipart_file(content_type: str, raw: bytes) -> tuple[str, bytes]:
+    """The file name and bytes of the ``file`` field of a multipart/form-data body."""
+    boundary = content_type.partition("boundary=")[2].strip('"').encode()
+    for part in raw.split(b"--" + boundary):
+        head, _, body = part.partition(b"\r\n\r\n")
+        if b'name="file"' in head:
+            name = re.search(rb'filename="([^"]*)"', head)
+            return (name.group(1).decode() if name else "upload"), body.removesuffix(b"\r\n")
+    raise ValueError("no file field in the upload")
 
 
 @contextmanager

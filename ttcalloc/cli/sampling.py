@@ -116,6 +116,26 @@ MaxFailuresOpt = Annotated[
     ),
 ]
 
+# `sample --batch`: a provider batch API (docs/batch.md)
+BatchOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Through the provider's batch API (openai/, azure/): about half the price, results "
+        "within 24 h; resumable (a rerun re-attaches to the submitted batches)."
+    ),
+]
+BatchDiscountOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="--batch: batch price / normal price, for the recorded costs and --max-cost "
+        "(default: litellm's batch price where it lists one, else 0.5)."
+    ),
+]
+PollSecondsOpt = Annotated[float, typer.Option(help="--batch: seconds between status polls.")]
+BatchRequestsOpt = Annotated[
+    int, typer.Option(help="--batch: most requests per batch (OpenAI's limit: 50,000).")
+]
+
 
 @app.command("sample", rich_help_panel=PIPELINE)
 @fails_cleanly
@@ -136,6 +156,10 @@ def sample_cmd(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output folder of Parquet parts.")
     ] = Path("samples.parquet"),
+    batch: BatchOpt = False,
+    batch_discount: BatchDiscountOpt = None,
+    poll_seconds: PollSecondsOpt = 30.0,
+    batch_requests: BatchRequestsOpt = 50_000,
     temperature: TemperatureOpt = 0.7,
     max_tokens: MaxTokensOpt = 512,
     prompt: PromptOpt = None,
@@ -190,7 +214,13 @@ def sample_cmd(
         max_failures=max_failures,
         threads=threads,
     )
-    result = sample_problems(problems, out, options)
+    if batch:
+        from ttcalloc.stages.sample import BatchOptions, sample_in_batches
+
+        batching = BatchOptions(batch_discount, poll_seconds, batch_requests)
+        result = sample_in_batches(problems, out, options, batching)
+    else:
+        result = sample_problems(problems, out, options)
     log(describe(result))
     if result.errors:
         log(

@@ -14,8 +14,14 @@ The modules, in the order a run uses them:
 - :mod:`~ttcalloc.sampler.loop`: the async workers, retries, accounting and progress
 - :mod:`~ttcalloc.sampler.limits`: rate limits and ``--max-cost``
 - :mod:`~ttcalloc.sampler.result`: :class:`SampleResult` and its summary line
+
+``sample --batch`` (:mod:`~ttcalloc.stages.sample.batched`, :func:`sample_in_batches`) goes
+through a provider batch API instead: :mod:`~ttcalloc.sampler.batches` (submit, poll,
+collect), :mod:`~ttcalloc.sampler.batch_state` (the batch journal),
+:mod:`~ttcalloc.sampler.batch_lines` (custom ids, JSONL, output lines).
 """
 
+from ttcalloc.sampler.batches import BatchOptions
 from ttcalloc.sampler.limits import CostGuard, RateLimiter
 from ttcalloc.sampler.options import (
     CONSISTENT,
@@ -26,10 +32,12 @@ from ttcalloc.sampler.options import (
 )
 from ttcalloc.sampler.parts import PartWriter
 from ttcalloc.sampler.result import SampleResult, Stats, describe
+from ttcalloc.stages.sample.batched import sample_in_batches
 from ttcalloc.stages.sample.stage import sample_problems
 
 __all__ = [
     "CONSISTENT",
+    "BatchOptions",
     "CostGuard",
     "PartWriter",
     "RateLimiter",
@@ -40,5 +48,6 @@ __all__ = [
     "in_shard",
     "parse_shard",
     "request_seed",
+    "sample_in_batches",
     "sample_problems",
 ]

@@ -14,7 +14,8 @@ from ttcalloc.artifacts.io import check_output, read_artifact
 from ttcalloc.artifacts.schemas import PROBLEMS
 from ttcalloc.backends import open_backend, replay_path
 from ttcalloc.common.console import log
-from ttcalloc.common.errors import DataError
+from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.sampler.batch_state import STATE, pending_batches
 from ttcalloc.sampler.journal import hold, recover
 from ttcalloc.sampler.loop import sample_all, stop_on_signals
 from ttcalloc.sampler.options import (
@@ -57,6 +58,11 @@ def sample_problems(problems_path: Path, out: Path, options: SampleOptions) -> S
     problems = _load_problems(problems_path, options)
     params = part_params(options, prompt_label, template)
     with hold(out):
+        if held := pending_batches(out):  # sampling them again per request would pay twice
+            raise InputError(
+                f"{out}: {held} batches of an earlier `sample --batch` are in flight "
+                f"({out / STATE}); rerun with --batch to collect them first"
+            )
         if recovered := recover(out):
             log(f"{out}: {recovered} samples of an interrupted run recovered from its journal")
         existing = existing_samples(out, options.model, params)
