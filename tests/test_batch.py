@@ -219,19 +219,30 @@ def test_kill_9_between_submit_and_completion_reattaches(
             journal = json.loads((out / STATE).read_text())
             journal["entries"][1] |= {"batch_id": None, "status": "uploaded"}
             (out / STATE).write_text(json.dumps(journal))
-        # a per-request rerun would pay again for what the batches hold: refused
+        # a per-request rerun would pay again for what the batches hold: refused; so is
+        # collecting them into samples of other settings
         with pytest.raises(InputError, match="batches of an earlier"):
             sample_problems(problems, out, options(server))
+        with pytest.raises(InputError, match="temperature"):
+            sample_in_batches(problems, out, options(server, temperature=0.3), FAST)
+        journal = (out / STATE).read_text()
         again = _batch_cli(problems, out, server.base)
         _, stderr = again.communicate(timeout=120)
         assert again.returncode == 0, stderr
         assert "re-attached to 3 batches" in stderr
         assert len(server.batch.batches) == 3  # nothing created again
         assert_once(server)
+        # killed after the results were in parts, before the journal forgot the batches:
+        # they are downloaded again and nothing is written twice
+        (out / STATE).write_text(journal)
+        late = sample_in_batches(problems, out, options(server), FAST)
+        assert late.written == 0 and late.errors == 0 and len(server.batch.batches) == 3
     df = read(out)
     ok = df.filter(pl.col("error").is_null())
     assert ok.height == 48 and not ok.select("problem_id", "sample_idx").is_duplicated().any()
     assert not (out / STATE).exists()
+    raw = pl.read_parquet(out / "part-*.parquet")  # every part, before superseding
+    assert raw.height == 48, raw.height
 
 
 def test_a_kill_before_upload_submits_the_journaled_lines_once(

@@ -90,6 +90,7 @@ class BatchRun:
         self.secrets = echoed()
         self.resent = 0  # requests sent a second time after failing or expiring
         self.gave_up = 0  # requests that failed twice (recorded as failed)
+        self.collected = 0  # batches collected in this run
         self.tokens: dict[str, int] = {}
 
     # --- planning --------------------------------------------------------------------------
@@ -297,29 +298,32 @@ class BatchRun:
     def poll(self, tracker: Tracker) -> None:
         """Retrieve every batch each ``poll_seconds`` and collect the finished ones."""
         while self.state.entries:
-            counts = {"submitted": 0, "in progress": 0, "completed": 0}
             for entry in list(self.state.entries):
-                if entry.batch_id is None:  # a resend that did not fit: nothing to wait for
+                if entry.batch_id is None:
+                    self.submit(entry)
                     continue
                 info = self.api.retrieve(entry.batch_id)
                 if info.status != entry.status:
                     entry.status = info.status
                     self.state.save()
                 if info.finished:
-                    counts["completed"] += 1
-                    tracker.advance(self.collect(entry, info), self.detail(counts))
-                elif info.status == "in_progress":
-                    counts["in progress"] += 1
-                else:
-                    counts["submitted"] += 1
-            tracker.lines.tick(tracker.done, tracker.total, self.detail(counts))
+                    settled = self.collect(entry, info)
+                    self.collected += 1
+                    tracker.advance(settled, self.detail())
+            tracker.lines.tick(tracker.done, tracker.total, self.detail())
             if self.state.entries:
                 time.sleep(self.batch.poll_seconds)
 
-    def detail(self, counts: Mapping[str, int]) -> str:
-        batches = ", ".join(f"{v} {k}" for k, v in counts.items())
+    def detail(self) -> str:
+        """The status line's text: batches submitted (not yet started), in progress, completed
+        in this run; samples, errors and dollars so far."""
+        running = sum(e.status in ("in_progress", "finalizing") for e in self.state.entries)
+        waiting = len(self.state.entries) - running
         cost = f"${self.stats.cost:.4f}" if self.stats.cost_known else "$?"
-        return f"batches: {batches} | {self.stats.samples} samples {self.stats.errors} err {cost}"
+        return (
+            f"batches: {waiting} submitted, {running} in progress, {self.collected} completed "
+            f"| {self.stats.samples} samples {self.stats.errors} err {cost}"
+        )
 
 
 def _spans(pid: str, todo: list[int], per: int) -> list[str]:
