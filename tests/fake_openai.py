@@ -188,7 +188,8 @@ class FakeBatches:
     ``"fail"`` (a 500 in the error file the first time it is submitted), ``"fail-always"``, or
     ``"expire"`` (left unanswered the first time: the batch ends ``expired``, the line in the
     error file as ``batch_expired``).  ``submitted`` lists every custom id of every batch
-    created, in order: what a test checks for requests sent twice.
+    created, in order: what a test checks for requests sent twice.  ``refuse`` (an HTTP status,
+    e.g. 401) answers every files and batches call with that error.
     """
 
     def __init__(self, server: FakeServer) -> None:
@@ -202,10 +203,20 @@ class FakeBatches:
         self.submitted: list[str] = []
         self.seen: dict[str, int] = {}
         self.lock = threading.Lock()
+        self.refuse: int | None = None
+
+    def refused(self, h: BaseHTTPRequestHandler) -> bool:
+        if self.refuse is not None:
+            key = (h.headers.get("Authorization") or "").removeprefix("Bearer ")
+            message = f"Incorrect API key provided: {key}"
+            _json(h, self.refuse, {"error": {"message": message, "type": "invalid_request_error"}})
+        return self.refuse is not None
 
     def post(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length)
+        if self.refused(h):
+            return
         with self.lock:
             if h.path.rstrip("/") == "/v1/files":
                 name, content = _multipart_file(h.headers.get("Content-Type") or "", raw)
@@ -243,6 +254,8 @@ class FakeBatches:
         _json(h, 200, self.batches[bid])
 
     def get(self, h: BaseHTTPRequestHandler) -> None:
+        if self.refused(h):
+            return
         path, _, query = h.path.partition("?")
         parts = path.strip("/").split("/")
         with self.lock:

@@ -264,3 +264,27 @@ def test_a_kill_before_upload_submits_the_journaled_lines_once(
         assert_once(server)
         assert len(server.batch.submitted) == 24
     assert result.written == 48
+
+
+def test_an_authentication_error_is_one_line_without_the_key(
+    tmp_path: Path, problems: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-batch-secret-0123456789abcdef")
+    with fake_openai() as server:
+        server.batch.refuse = 401
+        r = run_cli(
+            "sample", problems, "--model", "openai/fake", "--api-base", server.base, "--batch",
+            "--out", tmp_path / "s",
+        )  # fmt: skip
+        assert not server.batch.submitted
+        lines = [x for x in r.stderr.splitlines() if x.strip()]
+        assert r.exit_code == 1 and len(lines) == 1, r.stderr
+        assert "upload batch file" in lines[0] and "AuthenticationError" in lines[0], lines[0]
+        assert "0123456789abcdef" not in r.stderr
+        # the lines stay journaled, never uploaded: the rerun submits them once
+        entries = json.loads((tmp_path / "s" / STATE).read_text())["entries"]
+        assert len(entries) == 1 and len(entries[0]["cids"]) == 12 * 16
+        server.batch.refuse = None
+        again = sample_in_batches(problems, tmp_path / "s", options(server, n=16), FAST)
+        assert again.written == 12 * 16 and len(server.batch.submitted) == 12 * 16
+        assert_once(server)

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ttcalloc.backends.base import Choice, FatalError, Request, SamplingParams
+from ttcalloc.backends.base import Choice, Request, SamplingParams
 from ttcalloc.backends.litellm_backend import import_litellm, mean_logprob
 from ttcalloc.backends.registry import backend_prefix
 from ttcalloc.common.errors import InputError, TtcallocError
@@ -161,7 +161,8 @@ def _info(batch: Any) -> BatchInfo:
 
 class BatchAPI:
     """One provider's files and batches endpoints (litellm's sync calls; each call retried a
-    few times on transient errors, an authentication error stops the run)."""
+    few times on transient errors; an error no retry fixes (authentication, 4xx) or retries
+    exhausted stop the run with one :class:`TtcallocError` line, the journal kept)."""
 
     def __init__(
         self, provider: str, api_base: str | None, timeout: float, retries: int = 4
@@ -180,7 +181,8 @@ class BatchAPI:
             try:
                 return func(*args, **kwargs, **self.kwargs)
             except (lt.AuthenticationError, lt.PermissionDeniedError) as exc:
-                raise FatalError(f"{what}: {type(exc).__name__}: {exc}") from None
+                message = redact_echo(f"{what}: {type(exc).__name__}: {exc}")[:500]
+                raise TtcallocError(message) from None
             except Exception as exc:
                 status = getattr(exc, "status_code", None)
                 if status in (400, 401, 403, 404, 422) or attempt == self.retries:

@@ -26,10 +26,12 @@ from ttcalloc.backends.batch_api import (
     request_body,
 )
 from ttcalloc.common.console import log
+from ttcalloc.common.errors import InputError
 from ttcalloc.common.progress import Tracker
 from ttcalloc.common.redact import echoed
 from ttcalloc.sampler.batch_lines import (
     Outcome,
+    held_indices,
     jsonl_line,
     outcomes,
     parse_custom_id,
@@ -95,14 +97,6 @@ class BatchRun:
 
     # --- planning --------------------------------------------------------------------------
 
-    def held(self) -> dict[str, set[int]]:
-        """Sample indices, per problem, that the journal's batches hold (not to be sent)."""
-        held: dict[str, set[int]] = {}
-        for cid in self.state.held():
-            pid, first, n = parse_custom_id(cid)
-            held.setdefault(pid, set()).update(range(first, first + n))
-        return held
-
     def request(self, cid: str) -> Request:
         """The request a custom id stands for (the same prompt and seeds as per request)."""
         pid, first, n = parse_custom_id(cid)
@@ -150,7 +144,11 @@ class BatchRun:
             chunk = [lines[i][0] for i in group]
             worst = self.worst(chunk)
             if not self.fits(worst):
-                self.stop = f"--max-cost ${self.options.max_cost:g} reached"
+                self.stop = (
+                    f"--max-cost ${self.options.max_cost:g} reached (a batch of {len(chunk)} "
+                    f"requests, worst case ${worst or 0.0:.4f}, does not fit; --batch-requests "
+                    "makes smaller batches)"
+                )
                 break
             entries.append(self.state.add(chunk, attempt, worst))
         self.state.save()
@@ -260,7 +258,12 @@ class BatchRun:
     def run(self, missing: dict[str, list[int]], progress: bool) -> SampleResult:
         """Submit the ``missing`` samples (less those the journal's batches hold), re-attach
         to the journal's batches, and poll until every batch is collected."""
-        held = self.held()
+        held = held_indices(self.state.held())
+        if unknown := sorted(set(held) - set(self.problems)):
+            raise InputError(
+                f"{self.state.path}: holds batches of problems not in the problems file "
+                f"(e.g. {unknown[0]!r}); rerun with the problems they were submitted for"
+            )
         per = max(1, self.options.requests_per_batch)
         cids = []
         for pid, todo in missing.items():
