@@ -76,6 +76,17 @@ def test_custom_ids_and_splitting() -> None:
     assert got["a#1"].body is None and "batch_expired: late" in (got["a#1"].error or "")
 
 
+def test_the_batch_price() -> None:
+    from ttcalloc.backends.batch_api import batch_price
+
+    # litellm lists gpt-4o-mini's batch price ($0.075 / $0.30 per M, half of $0.15 / $0.60)
+    assert batch_price("openai/gpt-4o-mini", None, None, None) == (0.075, 0.3)
+    assert batch_price("openai/gpt-4o-mini", None, None, 0.4) == pytest.approx((0.06, 0.24))
+    assert batch_price("openai/fake", 1.0, 2.0, None) == (0.5, 1.0)  # --price-in/out halved
+    assert batch_price("openai/fake", 1.0, 2.0, 0.25) == (0.25, 0.5)
+    assert batch_price("openai/not-a-model-xyz", None, None, None) is None
+
+
 def test_batches_write_the_same_samples_as_per_request(tmp_path: Path, problems: Path) -> None:
     with fake_openai() as server:
         server.batch.complete_after = 3

@@ -179,13 +179,14 @@ class BatchAPI:
         lt = self.litellm
         for attempt in range(self.retries + 1):
             try:
-                return func(*args, **kwargs, **self.kwargs)
+                return func(*args, **(self.kwargs | kwargs))
             except (lt.AuthenticationError, lt.PermissionDeniedError) as exc:
                 message = redact_echo(f"{what}: {type(exc).__name__}: {exc}")[:500]
                 raise TtcallocError(message) from None
             except Exception as exc:
                 status = getattr(exc, "status_code", None)
-                if status in (400, 401, 403, 404, 422) or attempt == self.retries:
+                hopeless = status in (400, 401, 403, 404, 422) or "api_key" in str(exc).lower()
+                if hopeless or attempt == self.retries:
                     message = redact_echo(f"{what}: {type(exc).__name__}: {exc}")[:500]
                     raise TtcallocError(message) from None
                 time.sleep(min(30.0, 0.5 * 2**attempt))
@@ -195,7 +196,11 @@ class BatchAPI:
         """Upload a JSONL file of requests; its file id."""
         lt = self.litellm
         file = (name, content, "application/jsonl")
-        created = self._call("upload batch file", lt.create_file, file=file, purpose="batch")
+        # a file of up to 190 MB: at least 10 minutes, whatever --timeout says
+        timeout = {"timeout": max(600.0, float(self.kwargs["timeout"]))}
+        created = self._call(
+            "upload batch file", lt.create_file, file=file, purpose="batch", **timeout
+        )
         return str(created.id)
 
     def create(self, file_id: str, key: str) -> BatchInfo:
