@@ -197,8 +197,8 @@ def _batch_cli(problems: Path, out: Path, base: str) -> subprocess.Popen[str]:
     return subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
 
 
-def _kill_while_polling(problems: Path, out: Path, server: FakeServer) -> str:
-    """Run the CLI with batches held in progress; kill -9 it once all 3 are being polled."""
+def _kill_while_polling(problems: Path, out: Path, server: FakeServer, sig: str) -> str:
+    """Run the CLI with batches held in progress; signal it once all 3 are being polled."""
     server.batch.hold = True
     proc = _batch_cli(problems, out, server.base)
     deadline = time.monotonic() + 90
@@ -207,9 +207,13 @@ def _kill_while_polling(problems: Path, out: Path, server: FakeServer) -> str:
         if len(polled) == 3 or proc.poll() is not None:
             break
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
+    proc.send_signal(getattr(signal, sig))
     _, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, stderr
+    if sig == "SIGKILL":
+        assert proc.returncode == -signal.SIGKILL, stderr
+    else:  # handled like Ctrl-C: exit 130, saying the batches keep running
+        assert proc.returncode == 130 and "interrupted" in stderr, stderr
+        assert "3 batches keep running at the provider" in stderr, stderr
     assert len(server.batch.batches) == 3 and len(server.batch.submitted) == 24
     journal = json.loads((out / STATE).read_text())
     assert [e["batch_id"] for e in journal["entries"]] == ["batch_1", "batch_2", "batch_3"]
@@ -217,13 +221,15 @@ def _kill_while_polling(problems: Path, out: Path, server: FakeServer) -> str:
     return stderr
 
 
-@pytest.mark.parametrize("window", [False, True])
-def test_kill_9_between_submit_and_completion_reattaches(
-    tmp_path: Path, problems: Path, window: bool
+@pytest.mark.parametrize(
+    ("sig", "window"), [("SIGKILL", False), ("SIGKILL", True), ("SIGTERM", False)]
+)
+def test_a_kill_between_submit_and_completion_reattaches(
+    tmp_path: Path, problems: Path, sig: str, window: bool
 ) -> None:
     out = tmp_path / "s"
     with fake_openai() as server:
-        stderr = _kill_while_polling(problems, out, server)
+        stderr = _kill_while_polling(problems, out, server, sig)
         status = [x for x in stderr.splitlines() if x.startswith("batch ")]
         assert status and "in progress" in status[-1] and "batches:" in status[-1], stderr
         if window:  # killed after `create` returned, before its id was journaled

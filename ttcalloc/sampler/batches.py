@@ -219,7 +219,8 @@ class BatchRun:
             self.resent += len(retry)
             for new in self.plan(retry, attempt=1):
                 self.submit(new)
-            for cid in [c for c in retry if c not in set(self.state.held())]:
+            resent = set(self.state.held())
+            for cid in [c for c in retry if c not in resent]:
                 settled += self.not_resent(cid, info.status)
         self.state.save()
         return settled
@@ -280,6 +281,12 @@ class BatchRun:
         with Tracker("batch", total, progress) as tracker:
             try:
                 self.poll(tracker)
+            except KeyboardInterrupt:
+                log(
+                    f"{len(self.state.entries)} batches keep running at the provider; the same "
+                    f"command again collects them ({self.state.path})"
+                )
+                raise
             finally:
                 self.writer.flush()
         if self.resent:
