@@ -164,11 +164,30 @@ def test_max_cost_submits_only_the_batches_whose_worst_case_fits(
     assert result.written == 20
 
 
+def test_max_cost_counts_the_batches_an_earlier_run_journaled(
+    tmp_path: Path, problems: Path
+) -> None:
+    from ttcalloc.sampler.batch_state import BatchState
+    from ttcalloc.sampler.options import part_params
+
+    out = tmp_path / "s"
+    out.mkdir()
+    with fake_openai() as server:
+        opts = options(server, max_tokens=100, price_in=10.0, price_out=10.0, max_cost=0.021)
+        state = BatchState.load(out, opts.model, part_params(opts, "auto"))
+        state.add([f"{i}#0-1" for i in range(10)], attempt=0, worst=None)  # journaled uncapped
+        state.save()
+        result = sample_in_batches(problems, out, opts, FAST)
+        assert len(server.batch.batches) == 1 and len(server.batch.submitted) == 10
+    assert result.stopped and "--max-cost" in result.stopped and result.written == 20
+
+
 def test_unsupported_providers_are_refused_in_one_line(tmp_path: Path, problems: Path) -> None:
     for model, words in (
         ("anthropic/claude-3-5-sonnet-20240620", "anthropic has no batch API"),
         ("vertex_ai/gemini-1.5-pro", "Cloud Storage bucket"),
         ("bedrock/anthropic.claude-v2", "S3 bucket"),
+        ("hosted_vllm/qwen", "runs hosted_vllm batches itself"),
         ("sim/medium", "not a provider model"),
     ):
         r = run_cli("sample", problems, "--model", model, "--batch", "--out", tmp_path / "s")

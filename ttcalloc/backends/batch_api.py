@@ -58,6 +58,11 @@ def batch_provider(model: str) -> tuple[str, str]:
             f"--batch: {provider} batches read their input from {BUCKET[provider]}, which "
             "ttcalloc does not manage; sample without --batch"
         )
+    if provider == "hosted_vllm":
+        raise InputError(
+            "--batch: litellm runs hosted_vllm batches itself, one request at a time; sample "
+            "without --batch (or as openai/ with --api-base if the server has /v1/batches)"
+        )
     if provider not in SUPPORTED:
         raise InputError(
             f"--batch: {provider} has no batch API through litellm (supported: "

@@ -265,6 +265,9 @@ class BatchRun:
                 f"{self.state.path}: holds batches of problems not in the problems file "
                 f"(e.g. {unknown[0]!r}); rerun with the problems they were submitted for"
             )
+        for entry in self.state.entries:  # an earlier run's batches, reserved under this cap
+            if entry.worst is None:
+                entry.worst = self.worst(entry.cids)
         per = max(1, self.options.requests_per_batch)
         cids = []
         for pid, todo in missing.items():
