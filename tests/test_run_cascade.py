@@ -125,6 +125,33 @@ def test_on_replay_it_escalates_the_hard_questions(
     assert answers["cost_usd"].mean() < 2 * float(BUDGET)
 
 
+def test_paced_rounds_meet_the_budget_and_decide_alike(
+    cascade: dict[str, Path], tmp_path: Path
+) -> None:
+    """``--pace`` re-prices each round: on the recorded samples (the training ones' costs) the
+    mean dollars per question land within 5% of the budget, where each question at its
+    calibrated price lands elsewhere; concurrency 1 and 8 take the same decisions."""
+    spec = f"replay:{cascade['samples']}"
+    models = ["--model", f"cheap={spec}", "--model", f"strong={spec}"]
+    costs, decisions = {}, []
+    for name, flags in {
+        "paced": ["--pace", "--concurrency", "8"],
+        "paced1": ["--pace", "--concurrency", "1"],
+        "calibrated": [],
+    }.items():
+        out = tmp_path / f"{name}.parquet"
+        r = _run(cascade, out, *models, *flags)
+        assert r.exit_code == 0, r.stderr
+        answers = read_artifact(out, ANSWERS).df
+        costs[name] = answers["cost_usd"].mean() / float(BUDGET)
+        if name.startswith("paced"):
+            decisions.append(answers["decisions"].to_list())
+            assert "price" in r.stderr
+    assert abs(costs["paced"] - 1) <= 0.05, costs
+    assert abs(costs["calibrated"] - 1) > 0.05, costs  # the case pacing is for
+    assert decisions[0] == decisions[1]
+
+
 def test_hard_budget_in_dollars_holds(cascade: dict[str, Path], tmp_path: Path) -> None:
     for budget in ("0.0008", "0.002"):
         out = tmp_path / f"h{budget}.parquet"
