@@ -152,6 +152,43 @@ def test_paced_rounds_meet_the_budget_and_decide_alike(
     assert decisions[0] == decisions[1]
 
 
+def test_replayed_samples_without_costs_are_priced_as_estimate_prices_them(
+    cascade: dict[str, Path], tmp_path: Path
+) -> None:
+    """An imported file may record no tokens and no dollars, only each completion's characters
+    (the shared Date file does): ``run`` on ``replay:`` of it prices each sample at its model's
+    price and ``--prompt-tokens``, as ``estimate`` did (characters / 4), instead of stopping."""
+    from ttcalloc.artifacts.prices import price_table, with_dollars
+
+    bare = read_artifact(cascade["samples"], SAMPLES).df.with_columns(
+        pl.lit(None, dtype=pl.Int64).alias("prompt_tokens"),
+        pl.lit(None, dtype=pl.Int64).alias("completion_tokens"),
+        pl.lit(None, dtype=pl.Float64).alias("cost_usd"),
+        pl.lit(480, dtype=pl.Int64).alias("completion_chars"),
+    )
+    path = tmp_path / "bare.parquet"
+    write_artifact(bare, path, SAMPLES, stage="test")
+    spec = f"replay:{path}"
+    out = tmp_path / "a.parquet"
+    lengths = ["--prompt-tokens", "cheap=30", "--prompt-tokens", "strong=30"]
+    r = _run(cascade, out, "--model", f"cheap={spec}", "--model", f"strong={spec}",
+             *PRICE_FLAGS, *lengths)  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    drawn = read_artifact(tmp_path / "a-samples.parquet", SAMPLES).df
+    table = price_table(tuple(PRICE_FLAGS[1::2]), None, ("cheap=30", "strong=30"))
+    want = with_dollars(bare, table).samples.select("problem_id", "model", "cost_usd")
+    got = drawn.select("problem_id", "model", "cost_usd").unique(["model"])
+    for row in got.iter_rows(named=True):  # 30 prompt tokens and 120 completion tokens each
+        pin, pout = PRICES[row["model"]]
+        assert row["cost_usd"] == pytest.approx((30 * pin + 120 * pout) / 1e6, rel=1e-9)
+        same = want.filter(pl.col("model") == row["model"])["cost_usd"]
+        assert row["cost_usd"] == pytest.approx(same[0], rel=1e-9)
+    no_lengths = _run(cascade, tmp_path / "b.parquet", "--model", f"cheap={spec}",
+                      "--model", f"strong={spec}", *PRICE_FLAGS)  # fmt: skip
+    assert no_lengths.exit_code != 0
+    assert "records no prompt tokens to price it by; give --prompt-tokens" in no_lengths.stderr
+
+
 def test_hard_budget_in_dollars_holds(cascade: dict[str, Path], tmp_path: Path) -> None:
     for budget in ("0.0008", "0.002"):
         out = tmp_path / f"h{budget}.parquet"
