@@ -32,6 +32,23 @@ def sh(*args: object) -> None:
 def one_seed(
     tmp: Path, seed: int, budgets: str, extra: list[str], recal: bool, samples: Path
 ) -> dict:
+    train_seed(tmp, seed, budgets, extra, samples)
+    folders = [f"cascade={f}" for f in sorted((tmp / "pol").iterdir())]
+    sh(
+        "evaluate",
+        *folders,
+        "--out",
+        tmp / "rep",
+        "--seed",
+        seed,
+        *(["--recalibrate"] if recal else []),
+    )
+    return json.loads((tmp / "rep" / "report.json").read_text())
+
+
+def train_seed(tmp: Path, seed: int, budgets: str, extra: list[str], samples: Path) -> None:
+    """``data`` (test share 0.5), ``import``, ``estimate`` in dollars and ``train --learner
+    cascade`` into ``tmp``: problems.parquet, samples.parquet, curves.parquet, pol/."""
     sh(
         "data",
         "jsonl",
@@ -77,17 +94,6 @@ def one_seed(
         tmp / "pol",
         *extra,
     )
-    folders = [f"cascade={f}" for f in sorted((tmp / "pol").iterdir())]
-    sh(
-        "evaluate",
-        *folders,
-        "--out",
-        tmp / "rep",
-        "--seed",
-        seed,
-        *(["--recalibrate"] if recal else []),
-    )
-    return json.loads((tmp / "rep" / "report.json").read_text())
 
 
 def weakened(src: Path, model: str, share: float, dest: Path) -> Path:

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ttcalloc.core import cascade as cc
+from ttcalloc.core import cascade_baselines as cb
 from ttcalloc.core.replays import replay
 
 
@@ -130,7 +131,7 @@ def test_calibration_meets_the_budget(seed: int, share: float) -> None:
     st.floats(0.1, 12),
 )
 def test_hull_mix_is_the_best_pair(points: list[tuple[float, float]], budget: float) -> None:
-    got = cc.hull_mix(points, budget)
+    got = cb.hull_mix(points, budget)
     if min(c for c, _ in points) > budget * (1 + 1e-12):
         assert got is None
         return
@@ -150,7 +151,7 @@ def test_hull_mix_is_the_best_pair(points: list[tuple[float, float]], budget: fl
 
 def test_mot_rule_matches_a_loop() -> None:
     cheap, strong = _replays(3, 5, [6, 2], orders=5)
-    acc, cost, up = cc.mot_rule(cheap, strong, k=3, threshold=0.7)
+    acc, cost, up = cb.mot_rule(cheap, strong, k=3, threshold=0.7)
     for pi in range(5):
         a = c = u = 0.0
         for r in range(5):

@@ -125,6 +125,70 @@ def test_on_replay_it_escalates_the_hard_questions(
     assert answers["cost_usd"].mean() < 2 * float(BUDGET)
 
 
+def test_paced_rounds_meet_the_budget_and_decide_alike(
+    cascade: dict[str, Path], tmp_path: Path
+) -> None:
+    """``--pace`` re-prices each round: on the recorded samples (the training ones' costs) the
+    mean dollars per question land within 5% of the budget, where each question at its
+    calibrated price lands elsewhere; concurrency 1 and 8 take the same decisions."""
+    spec = f"replay:{cascade['samples']}"
+    models = ["--model", f"cheap={spec}", "--model", f"strong={spec}"]
+    costs, decisions = {}, []
+    for name, flags in {
+        "paced": ["--pace", "--concurrency", "8"],
+        "paced1": ["--pace", "--concurrency", "1"],
+        "calibrated": [],
+    }.items():
+        out = tmp_path / f"{name}.parquet"
+        r = _run(cascade, out, *models, *flags)
+        assert r.exit_code == 0, r.stderr
+        answers = read_artifact(out, ANSWERS).df
+        costs[name] = answers["cost_usd"].mean() / float(BUDGET)
+        if name.startswith("paced"):
+            decisions.append(answers["decisions"].to_list())
+            assert "price" in r.stderr
+    assert abs(costs["paced"] - 1) <= 0.05, costs
+    assert abs(costs["calibrated"] - 1) > 0.05, costs  # the case pacing is for
+    assert decisions[0] == decisions[1]
+
+
+def test_replayed_samples_without_costs_are_priced_as_estimate_prices_them(
+    cascade: dict[str, Path], tmp_path: Path
+) -> None:
+    """An imported file may record no tokens and no dollars, only each completion's characters
+    (the shared Date file does): ``run`` on ``replay:`` of it prices each sample at its model's
+    price and ``--prompt-tokens``, as ``estimate`` did (characters / 4), instead of stopping."""
+    from ttcalloc.artifacts.prices import price_table, with_dollars
+
+    bare = read_artifact(cascade["samples"], SAMPLES).df.with_columns(
+        pl.lit(None, dtype=pl.Int64).alias("prompt_tokens"),
+        pl.lit(None, dtype=pl.Int64).alias("completion_tokens"),
+        pl.lit(None, dtype=pl.Float64).alias("cost_usd"),
+        pl.lit(480, dtype=pl.Int64).alias("completion_chars"),
+    )
+    path = tmp_path / "bare.parquet"
+    write_artifact(bare, path, SAMPLES, stage="test")
+    spec = f"replay:{path}"
+    out = tmp_path / "a.parquet"
+    lengths = ["--prompt-tokens", "cheap=30", "--prompt-tokens", "strong=30"]
+    r = _run(cascade, out, "--model", f"cheap={spec}", "--model", f"strong={spec}",
+             *PRICE_FLAGS, *lengths)  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    drawn = read_artifact(tmp_path / "a-samples.parquet", SAMPLES).df
+    table = price_table(tuple(PRICE_FLAGS[1::2]), None, ("cheap=30", "strong=30"))
+    want = with_dollars(bare, table).samples.select("problem_id", "model", "cost_usd")
+    got = drawn.select("problem_id", "model", "cost_usd").unique(["model"])
+    for row in got.iter_rows(named=True):  # 30 prompt tokens and 120 completion tokens each
+        pin, pout = PRICES[row["model"]]
+        assert row["cost_usd"] == pytest.approx((30 * pin + 120 * pout) / 1e6, rel=1e-9)
+        same = want.filter(pl.col("model") == row["model"])["cost_usd"]
+        assert row["cost_usd"] == pytest.approx(same[0], rel=1e-9)
+    no_lengths = _run(cascade, tmp_path / "b.parquet", "--model", f"cheap={spec}",
+                      "--model", f"strong={spec}", *PRICE_FLAGS)  # fmt: skip
+    assert no_lengths.exit_code != 0
+    assert "records no prompt tokens to price it by; give --prompt-tokens" in no_lengths.stderr
+
+
 def test_hard_budget_in_dollars_holds(cascade: dict[str, Path], tmp_path: Path) -> None:
     for budget in ("0.0008", "0.002"):
         out = tmp_path / f"h{budget}.parquet"

@@ -81,6 +81,18 @@ class ModelBackends:
         price = self.price_of.get(request.model or "")
         out = [priced(c, price) for c in choices]
         if self.dollars and any(c.cost_usd is None for c in out):
+            bare = next(c for c in out if c.cost_usd is None)
+            if price is not None and bare.prompt_tokens is None:
+                raise FatalError(
+                    f"model {request.model!r}: a sample of question {request.problem_id!r} "
+                    "records no prompt tokens to price it by; give --prompt-tokens "
+                    f"{request.model}=N"
+                )
+            if price is not None:
+                raise FatalError(
+                    f"model {request.model!r}: a sample of question {request.problem_id!r} "
+                    "records no completion length (tokens or text) to price it by"
+                )
             raise FatalError(
                 f"model {request.model!r}: a sample of question {request.problem_id!r} has no "
                 f"dollar cost and no price to count one by; give --price {request.model}=IN,OUT"

@@ -15,6 +15,12 @@ it against its own gold answers with its own grader.
 A file of several models' samples serves one model's: the one ``SamplingParams.extra``
 names (:data:`MODEL_KEY`; ``run --model NAME=replay:PATH`` serves NAME's rows).
 
+Samples recorded without a dollar cost (an imported file without token counts) are priced when
+the file is loaded, as ``estimate`` prices them (:func:`ttcalloc.artifacts.prices.with_dollars`
+over the whole file: completion characters / 4, else the model's mean completion), when the run
+gives the model a price and a prompt length (:data:`PROMPT_KEY`, from ``--prompt-tokens`` or a
+prices file); so a replayed sample costs in ``run`` what it cost in the curves.
+
 A question the file does not hold, or one whose recorded samples are all served, stops the run
 with one line naming the question (and how many samples it had): nothing is invented.  Named
 REPLAYED wherever it appears, as the simulated backend is named SIMULATED.
@@ -41,9 +47,11 @@ from ttcalloc.backends.base import (
 from ttcalloc.backends.registry import register
 from ttcalloc.common.errors import InputError
 from ttcalloc.common.hashing import seeded_int
+from ttcalloc.core.prices import Price
 
 PREFIX = "replay:"
 MODEL_KEY = "replay_model"  # SamplingParams.extra: the model of a multi-model file to serve
+PROMPT_KEY = "replay_prompt_tokens"  # SamplingParams.extra: prompt length to price samples by
 FIELDS = (
     "response",
     "pred_answer",
@@ -73,12 +81,15 @@ def order(seed: int, problem_id: str, n: int) -> np.ndarray:
     return np.random.default_rng(seeded_int("replay", seed, problem_id)).permutation(n)
 
 
-def load_pools(path: Path, model: str | None = None) -> tuple[dict[str, list[dict[str, Any]]], str]:
+def load_pools(
+    path: Path, model: str | None = None, price: Price | None = None
+) -> tuple[dict[str, list[dict[str, Any]]], str]:
     """Every question's recorded samples (received without error) and the model they are of.
 
     ``model``: the model whose samples to serve from a file of several (``run --model
     NAME=replay:PATH`` serves NAME's); a file of one model's samples serves them whatever
-    ``model`` is (the policy may call the model by another name).
+    ``model`` is (the policy may call the model by another name).  ``price`` (with a prompt
+    length): the dollars of samples recorded without a cost, as ``estimate`` counts them.
 
     Raises:
         InputError: the path holds no samples, samples of several models and ``model`` is not
@@ -108,6 +119,10 @@ def load_pools(path: Path, model: str | None = None) -> tuple[dict[str, list[dic
     for name in FIELDS:
         if name not in df.columns:
             df = df.with_columns(pl.lit(None).alias(name))
+    if price is not None and price.prompt_tokens is not None and df["cost_usd"].null_count():
+        from ttcalloc.artifacts.prices import PriceTable, with_dollars
+
+        df = with_dollars(df, PriceTable({models[0]: price}), None).samples
     pools: dict[str, list[dict[str, Any]]] = {}
     for row in (
         df.sort("problem_id", "sample_idx").select("problem_id", *FIELDS).iter_rows(named=True)
@@ -127,7 +142,10 @@ class ReplayBackend:
         path = replay_path(model)
         assert path is not None
         self.name, self.path, self.seed = model, path, params.seed
-        self.pools, self.recorded_model = load_pools(path, params.extra.get(MODEL_KEY))
+        price = None
+        if params.price_in is not None and params.price_out is not None:
+            price = Price(params.price_in, params.price_out, params.extra.get(PROMPT_KEY))
+        self.pools, self.recorded_model = load_pools(path, params.extra.get(MODEL_KEY), price)
         self.orders: dict[str, np.ndarray] = {}
 
     def choice(self, problem_id: str, idx: int) -> Recorded:

@@ -302,6 +302,14 @@ def run_cmd(
             "cheapest action, one sample for an adaptive policy)."
         ),
     ] = False,
+    pace: Annotated[
+        bool,
+        typer.Option(
+            help="Cascades: re-price each round so that the mean dollars per question meet "
+            "the budget on these questions (default: each question at its calibrated price, "
+            "the rule evaluate scores; see docs/cascades.md for what pacing costs)."
+        ),
+    ] = False,
     compare: Annotated[
         str | None,
         typer.Option(
@@ -387,6 +395,7 @@ def run_cmd(
         budget=budget,
         budget_unit=budget_unit,
         hard_budget=hard_budget,
+        pace=pace,
         compare=compare,
         samples_out=samples_out,
         question_field=question_field,

@@ -26,6 +26,7 @@ from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.hashing import seeded_folds
 from ttcalloc.common.settings import fit_threads
 from ttcalloc.core import cascade as cc
+from ttcalloc.core import cascade_baselines as cb
 from ttcalloc.core.replays import Replays
 from ttcalloc.learn import features as feats
 from ttcalloc.learn.cascade import CascadePolicy, fit_cascade, predict, prepare
@@ -110,10 +111,10 @@ def tune_mot(reps: Sequence[Replays], budget: float) -> dict[str, Any] | None:
             if k > int(reps[cheap].n.min()):
                 continue
             for th in MOT_THRESHOLDS:
-                acc, cost, _ = cc.mot_rule(reps[cheap], reps[strong], k, th)
+                acc, cost, _ = cb.mot_rule(reps[cheap], reps[strong], k, th)
                 settings.append({"cheap": cheap, "k": k, "threshold": th})
                 points.append((float(cost.mean()), float(acc.mean())))
-    mix = cc.hull_mix(points, budget)
+    mix = cb.hull_mix(points, budget)
     if mix is None:
         return None
     i, j, w = mix
@@ -132,9 +133,9 @@ def tune_single(reps: Sequence[Replays], budget: float) -> list[dict[str, Any] |
         ks = list(range(1, int(rep.n.min()) + 1))
         points = []
         for k in ks:
-            acc, cost = cc.single_model(rep, k)
+            acc, cost = cb.single_model(rep, k)
             points.append((float(cost.mean()), float(acc.mean())))
-        mix = cc.hull_mix(points, budget)
+        mix = cb.hull_mix(points, budget)
         if mix is None:
             out.append(None)
             continue

@@ -28,7 +28,7 @@ from ttcalloc.artifacts.io import (
 )
 from ttcalloc.artifacts.schemas import CURVES, PROBLEMS, REPORT, require_labels
 from ttcalloc.common.errors import InputError
-from ttcalloc.core import cascade as cc
+from ttcalloc.core import cascade_baselines as cb
 from ttcalloc.core.metrics import bootstrap_means, interval
 from ttcalloc.core.replays import Replays
 from ttcalloc.learn.cascade import CascadePolicy
@@ -58,13 +58,13 @@ def _mix(
 
 def _mixed_single(rep: Replays, tuned: dict[str, Any], budget: float | None) -> Scored:
     (k1, k2), w = tuned["ks"], float(tuned["weight"])
-    return _mix([cc.single_model(rep, int(k1)), cc.single_model(rep, int(k2))], w, budget)
+    return _mix([cb.single_model(rep, int(k1)), cb.single_model(rep, int(k2))], w, budget)
 
 
 def _mixed_mot(reps: list[Replays], tuned: dict[str, Any], budget: float | None) -> Scored:
     parts = []
     for s in tuned["settings"]:
-        acc, cost, _ = cc.mot_rule(
+        acc, cost, _ = cb.mot_rule(
             reps[int(s["cheap"])], reps[-1], int(s["k"]), float(s["threshold"])
         )
         parts.append((acc, cost))
@@ -148,7 +148,7 @@ def evaluate_cascades(
             orders,
             prices,
         )
-        one = [cc.single_model(r, 1) for r in reps]
+        one = [cb.single_model(r, 1) for r in reps]
         strong = int(np.argmax([a.mean() for a, _ in one]))
         ref_acc, ref_cost = float(one[strong][0].mean()), float(one[strong][1].mean())
         rows: list[dict[str, Any]] = []

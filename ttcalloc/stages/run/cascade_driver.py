@@ -1,18 +1,20 @@
 """A cascade's source: synchronous rounds over several models, every round decided at one price.
 
+Round 1: each question starts on the model its options choose (before any sample the rule may
+skip the cheap models).  After each round every question still drawing takes its best option at
+its price, or stops: one more sample of its current model, or the first sample of a later one
+(escalation).  The answer is the majority vote of the last model's samples; the dollars of every
+model drawn count.
+
 Each question runs at its calibrated price (one of the two the training mixed to meet the
 budget, chosen by a seeded hash of the question): the rule ``evaluate`` scores, so its expected
-dollars per question are the budget on questions like the training ones.  Round 1: each question
-starts on the model its options choose (before any sample the rule may skip the cheap models).
-After each round every question still drawing takes its best option at its price, or stops: one
-more sample of its current model, or the first sample of a later one (escalation).  The answer
-is the majority vote of the last model's samples; the dollars of every model drawn count.
-
-Unlike a stop policy's rounds, the price is not re-paced to the realized spend: a cascade's
-options differ in cost 50-fold, and a round price that lets questions continue also changes
-which option they take (measured: re-pacing sent 99% of the questions to the dearest model).
-Realized dollars therefore vary with the questions as ``evaluate`` reports; ``--hard-budget``
-caps them.
+dollars per question are the budget on questions like the training ones, and its realized
+dollars vary with the questions as ``evaluate`` reports.  With ``pace`` (``run --pace``) the
+price is instead paced round by round (:mod:`ttcalloc.core.cascade_pacing`): of a grid around
+the calibrated price, the one at which the dollars spent so far plus those each drawing
+question's best option aims to spend are nearest ``budget x questions``.  That meets the budget
+on the questions at hand, at some cost in accuracy (measured in ``docs/cascades.md``).
+``--hard-budget`` caps the dollars in both cases.
 
 Decisions depend on the samples only (their answers and dollars), not on the order they arrived
 in, so a rerun that replays the samples the folder holds decides exactly as the first run.  With
@@ -29,6 +31,7 @@ import numpy as np
 
 from ttcalloc.backends import Request
 from ttcalloc.common.console import log
+from ttcalloc.core.cascade_pacing import aims, price_grid, round_prices
 from ttcalloc.core.pacing import rank
 from ttcalloc.learn.cascade import CascadePolicy, OptionsAt, options_at, question_price
 from ttcalloc.sampler.result import Stats
@@ -44,6 +47,7 @@ class CascadeDriver(RoundDriver):
         policy: CascadePolicy,
         worst: dict[str, float] | None = None,
         hard_total: float | None = None,
+        pace: bool = False,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
@@ -60,6 +64,10 @@ class CascadeDriver(RoundDriver):
         self.keys = {it.pid: _key(it.problem["question"]) for it in self.items}
         self.spent = 0.0
         self.prices: list[dict[str, Any]] = []
+        cal = policy.calibration
+        self.grid = None  # the prices a round may take (None: each question at its own)
+        if pace and not cal.slack and 0 < cal.lam_lo < np.inf:
+            self.grid = price_grid(cal.lam_lo)
 
     # --- Source ---------------------------------------------------------------------------
 
@@ -153,7 +161,8 @@ class CascadeDriver(RoundDriver):
             for it in self.items:
                 it.started = True
             self.active = list(self.items)
-            starts = {it.pid: self.start_level(it) for it in self.items}
+            paced = self.paced(self.items)
+            starts = {it.pid: self.start_level(it, paced) for it in self.items}
             self.round = 1
             self.admit_round([(it, starts[it.pid]) for it in self.items], first=True)
         else:
@@ -162,8 +171,31 @@ class CascadeDriver(RoundDriver):
             self.decide_round()
         return bool(self.pending) or bool(self.active)
 
-    def start_level(self, item: Item) -> int:
-        price = question_price(self.policy, item.problem["question"])
+    def paced(self, items: list[Item]) -> dict[str, float] | None:
+        """This round's price of each of ``items`` (the questions still drawing), paced to the
+        budget; None without pacing (each question at its calibrated price)."""
+        if self.grid is None:
+            return None
+        aimed = np.zeros((self.grid.size, len(items)))
+        for i, it in enumerate(items):
+            o = self.options_of(it)
+            aimed[:, i] = aims(o.gains, o.dollars, o.level == -1, self.grid)
+        keys = np.array([self.keys[it.pid] for it in items])
+        rp = round_prices(aimed, self.grid, keys, self.spent, self.budget * self.total)
+        self.prices.append(
+            {"round": self.round, "price": rp.hi, "lower_price": rp.lo, "at_lower": rp.m,
+             "projected": rp.projected}
+        )  # fmt: skip
+        return {it.pid: float(p) for it, p in zip(items, rp.price, strict=True)}
+
+    def price_of(self, item: Item, paced: dict[str, float] | None) -> float:
+        """The price ``item`` decides at this round."""
+        if paced is None:
+            return question_price(self.policy, item.problem["question"])
+        return paced[item.pid]
+
+    def start_level(self, item: Item, paced: dict[str, float] | None) -> int:
+        price = self.price_of(item, paced)
         decision = self.options_of(item).choose(price)
         item.decisions.append({"after": 0, "start": self.models[decision.level], "price": price})
         return decision.level
@@ -202,13 +234,14 @@ class CascadeDriver(RoundDriver):
         continuing ones begin their next sample in rank order (highest critical price first,
         which matters only when a hard budget cuts)."""
         r, active = self.round, list(self.active)
+        paced = self.paced(active)
         opts = [self.options_of(it) for it in active]
         crit = np.array([o.critical() for o in opts])
         keys = np.array([self.keys[it.pid] for it in active])
         self.active = []
         moves: dict[str, tuple[Item, int]] = {}
         for it, o, c in zip(active, opts, crit, strict=True):
-            price = question_price(self.policy, it.problem["question"])
+            price = self.price_of(it, paced)
             d = o.choose(price)
             entry: dict[str, Any] = {
                 "after": self.drawn_of(it),
@@ -225,11 +258,14 @@ class CascadeDriver(RoundDriver):
             it.decisions.append(entry)
             if d.stop:
                 self.finish(it)
-        self.prices.append({"round": r, "questions": len(active), "continue": len(moves)})
+        if paced is None:
+            self.prices.append({"round": r})
+        self.prices[-1].update(questions=len(active), **{"continue": len(moves)})
         log(
             f"round {r}: {len(moves)} of {len(active)} questions continue "
             f"({sum(1 for it in active if it.decisions[-1].get('escalate'))} escalate); "
             f"${self.spent / max(self.total, 1):.4g} per question so far, budget ${self.budget:g}"
+            + ("" if paced is None else f", price {self.prices[-1]['price']:.4g}")
         )
         self.round += 1
         order = [active[i].pid for i in rank(crit, keys) if active[i].pid in moves]
@@ -254,14 +290,6 @@ class CascadeDriver(RoundDriver):
         for lv, _ in path:
             counts[lv] = counts.get(lv, 0) + 1
         item.action = ">".join(f"{self.models[lv]}x{n}" for lv, n in counts.items())
-
-
-def _step(o: OptionsAt, price: float) -> float:
-    """Dollars of the next sample a continuing question would draw at ``price``."""
-    d = o.choose(price)
-    if d.stop or not len(o.targets):
-        return 0.0
-    return float(o.per_sample[int(np.flatnonzero(o.targets == d.level)[0])])
 
 
 def _key(question: str) -> float:

@@ -21,7 +21,7 @@ from typing import Any
 from ttcalloc.artifacts.answering import recorded_prices
 from ttcalloc.artifacts.prices import PriceTable, price_table
 from ttcalloc.backends import SamplingParams, backend_prefix, count_prompt_tokens, replay_path
-from ttcalloc.backends.replay import MODEL_KEY, PREFIX
+from ttcalloc.backends.replay import MODEL_KEY, PREFIX, PROMPT_KEY
 from ttcalloc.common.errors import InputError
 from ttcalloc.core.actions import CONTROL
 
@@ -102,7 +102,11 @@ class ModelPlan:
         out = {}
         for name, spec in self.specs.items():
             p = self.prices.get(name)
-            extra = {**base.extra, MODEL_KEY: name} if replay_path(spec) else base.extra
+            extra = base.extra
+            if replay_path(spec):
+                extra = {**base.extra, MODEL_KEY: name}
+                if p is not None and p.prompt_tokens is not None:
+                    extra[PROMPT_KEY] = p.prompt_tokens
             out[name] = replace(
                 base,
                 price_in=p.input if p else None,

@@ -338,7 +338,7 @@ def _driver(
     }
     if isinstance(policy, CascadePolicy):
         hard = options.budget * len(items) if options.hard_budget else None
-        return CascadeDriver(policy, worst=worst, hard_total=hard, **kw)
+        return CascadeDriver(policy, worst=worst, hard_total=hard, pace=options.pace, **kw)
     if isinstance(policy, AdaptivePolicy):
         return AdaptiveDriver(policy, **kw)
     ks, _ = policy_ks(policy)

@@ -1,0 +1,90 @@
+"""Pacing a cascade round by round: what each question aims to spend at each price, and the
+round's price, against brute force on small cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ttcalloc.core.cascade_pacing import aims, price_grid, round_prices
+
+OPTIONS = st.lists(
+    st.tuples(st.floats(-1.0, 1.0), st.sampled_from([0.0, 0.001, 0.002, 0.004, 0.02, 0.04])),
+    min_size=0,
+    max_size=6,
+)
+
+
+def _brute_aim(gains: list[float], dollars: list[float], at_start: bool, price: float) -> float:
+    """The option a question takes at ``price``, one price at a time (the rule as written)."""
+    if not gains:
+        return 0.0
+    value = [g - (price * d if d > 0 else 0.0) for g, d in zip(gains, dollars, strict=True)]
+    best = int(np.argmax(value))
+    if at_start:
+        return dollars[best]
+    return dollars[best] if value[best] > 0 else 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(OPTIONS, st.booleans())
+def test_aims_match_the_rule_and_fall_as_the_price_rises(
+    options: list[tuple[float, float]], at_start: bool
+) -> None:
+    gains = [g for g, _ in options]
+    dollars = [d for _, d in options]
+    grid = price_grid(10.0)
+    got = aims(np.array(gains), np.array(dollars), at_start, grid)
+    want = [_brute_aim(gains, dollars, at_start, float(p)) for p in grid]
+    assert got == pytest.approx(want)
+    # a higher price never aims at more dollars (the upper envelope of lines g - price * d)
+    assert np.all(np.diff(got) <= 1e-15)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from([0.0, 0.001, 0.003, 0.02]), min_size=4, max_size=4).map(
+            lambda col: sorted(col, reverse=True)  # a question aims lower as the price rises
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.floats(0.0, 0.05),
+    st.floats(0.0, 0.2),
+    st.randoms(use_true_random=False),
+)
+def test_round_prices_are_nearest_the_target_along_every_split(
+    columns: list[list[float]], spent: float, target: float, rnd: Any
+) -> None:
+    """Brute force: of every way to give each question one of two neighbouring prices, the
+    first ``m`` in key order the lower (the path from all at the highest price to all at the
+    lowest), none comes nearer the target than the prices chosen."""
+    grid = np.array([1.0, 2.0, 4.0, 8.0])
+    aimed = np.array(columns).T  # (G, n)
+    n = aimed.shape[1]
+    keys = np.array([rnd.random() for _ in range(n)])
+    rp = round_prices(aimed, grid, keys, spent, target)
+    at = [int(np.flatnonzero(grid == p)[0]) for p in rp.price]
+    assert rp.projected == pytest.approx(spent + sum(aimed[g, i] for i, g in enumerate(at)))
+    assert set(rp.price) <= {rp.lo, rp.hi}
+    order = np.lexsort((np.arange(n), keys))
+    best = np.inf
+    for g in range(grid.size - 1):
+        for m in range(n + 1):
+            idx = np.full(n, g + 1)
+            idx[order[:m]] = g
+            best = min(best, abs(spent + aimed[idx, np.arange(n)].sum() - target))
+    assert abs(rp.projected - target) <= best + 1e-12
+
+
+def test_the_grid_is_centred_on_the_calibrated_price() -> None:
+    grid = price_grid(3.0)
+    assert grid[len(grid) // 2] == pytest.approx(3.0)
+    assert np.all(np.diff(grid) > 0)
+    with pytest.raises(ValueError):
+        price_grid(float("inf"))

@@ -1,0 +1,111 @@
+"""Pacing a cascade to a budget online: one price per round, from what each question aims at.
+
+A stop policy's rounds project what continuing questions will still draw from the share that
+continues (:mod:`ttcalloc.core.pacing`).  A cascade's options differ 50-fold in cost, so that
+projection misleads (measured: it sent 99% of the questions to the dearest model); so did a
+table of the dollars still to come from each state at each price, measured on the training
+replays (the paths that reach a state at a low price are not the questions that reach it at the
+price the run has been paying: at round 3 it sent 42 of 46 questions to gpt-4 and spent 3x the
+budget).  What held the budget is the rule's own estimate: at each price of a grid, every
+question still drawing takes its best option, whose estimated extra dollars (the samples still
+to draw towards the option's target, at the model's cost per sample) are what it *aims* to
+spend.  The round's prices are those whose projection ``spent + sum of aims`` is nearest
+``budget x questions`` (:func:`round_prices`: two neighbouring prices of the grid, split among
+the questions in a seeded order, since questions alike all switch options at the same price);
+the next round starts again from what was actually spent, so a question that stops short of its
+aim leaves the money to the others.
+Pure numpy, no IO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+SPAN = 9.0  # the grid spans the calibrated price times e^-SPAN .. e^SPAN
+POINTS = 73
+
+
+def price_grid(center: float) -> NDArray[np.float64]:
+    """Prices evenly spaced in log around ``center`` (the calibrated price, > 0 and finite)."""
+    if not (0 < center < np.inf):
+        raise ValueError("a price grid needs a positive, finite centre")
+    out: NDArray[np.float64] = center * np.exp(np.linspace(-SPAN, SPAN, POINTS))
+    return out
+
+
+def aims(
+    gains: NDArray[np.float64],
+    dollars: NDArray[np.float64],
+    at_start: bool,
+    grid: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """``(G,)``: the extra dollars one question aims to spend at each price of ``grid``: those
+    of its best option (predicted gain minus price times extra dollars), 0 when it stops (no
+    option positive).  Before any sample a question always starts (its best option, at an
+    infinite value the cheapest)."""
+    if not len(gains):
+        return np.zeros(grid.size)
+    with np.errstate(invalid="ignore"):
+        value = gains[None, :] - np.where(dollars[None, :] > 0, grid[:, None] * dollars, 0.0)
+    best = value.argmax(axis=1)
+    top = value[np.arange(grid.size), best]
+    if at_start:
+        best = np.where(np.isfinite(top), best, int(np.argmin(dollars)))
+        go = np.ones(grid.size, dtype=bool)
+    else:
+        go = top > 0
+    out: NDArray[np.float64] = np.where(go, dollars[best], 0.0)
+    return out
+
+
+@dataclass(frozen=True)
+class RoundPrices:
+    """A round's prices: ``price[i]`` for the ``i``-th question, one of two neighbouring prices
+    of the grid (the lower, costlier one for the first ``m`` questions in key order), and the
+    projected total dollars."""
+
+    price: NDArray[np.float64]
+    projected: float
+    lo: float
+    hi: float
+    m: int
+
+
+def round_prices(
+    aimed: NDArray[np.float64],
+    grid: NDArray[np.float64],
+    keys: NDArray[np.float64],
+    spent: float,
+    target: float,
+) -> RoundPrices:
+    """Prices for this round's questions whose projection ``spent + sum of each question's aim
+    at its price`` is nearest ``target`` (the budget for every question).
+
+    ``aimed``: ``(G, n)``, :func:`aims` of each question still drawing at each price of
+    ``grid``.  The projection falls as the price rises; between the two neighbouring prices that
+    bracket the target, questions take the lower price one at a time in ``keys`` order (seeded,
+    so equal questions split as a mix of the two prices would), and the count nearest the
+    target wins (ties: fewer at the lower price).  A target above the projection at the lowest
+    price puts every question there, one below it at the highest price every question there.
+    """
+    aimed = np.asarray(aimed, dtype=np.float64).reshape(grid.size, -1)
+    n = aimed.shape[1]
+    proj = spent + aimed.sum(axis=1)
+    if proj[0] <= target:
+        g = 0
+    elif proj[-1] >= target:
+        g = grid.size - 1
+    else:
+        g = int(np.flatnonzero(proj > target)[-1])  # proj[g] > target >= proj[g + 1]
+        order = np.lexsort((np.arange(n), keys))
+        steps = (aimed[g] - aimed[g + 1])[order]
+        along = proj[g + 1] + np.concatenate([[0.0], np.cumsum(steps)])  # m at the lower price
+        dist = np.abs(along - target)
+        m = int(np.flatnonzero(dist <= dist.min() + 1e-12)[0])
+        price = np.full(n, grid[g + 1])
+        price[order[:m]] = grid[g]
+        return RoundPrices(price, float(along[m]), float(grid[g]), float(grid[g + 1]), m)
+    return RoundPrices(np.full(n, grid[g]), float(proj[g]), float(grid[g]), float(grid[g]), 0)
