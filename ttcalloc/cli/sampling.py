@@ -70,7 +70,20 @@ RequestsPerBatchOpt = Annotated[
 ]
 
 ApiBaseOpt = Annotated[
-    str | None, typer.Option(help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp).")
+    list[str] | None,
+    typer.Option(
+        help="Base URL of an OpenAI-compatible server (vLLM, SGLang, llama.cpp); repeat it for "
+        "replicas of one model: each request goes to the one with the fewest in flight, one "
+        "that fails is rested and tried again later."
+    ),
+]
+
+ClientOpt = Annotated[
+    str,
+    typer.Option(
+        help="auto: openai/ and hosted_vllm/ models with --api-base go through the lean pooled "
+        "HTTP client (litellm still prices them); litellm: every request through litellm."
+    ),
 ]
 
 PriceInOpt = Annotated[
@@ -151,6 +164,7 @@ def sample_cmd(
     shard: ShardOpt = None,
     requests_per_batch: RequestsPerBatchOpt = 1,
     api_base: ApiBaseOpt = None,
+    client: ClientOpt = "auto",
     price_in: PriceInOpt = None,
     price_out: PriceOutOpt = None,
     logprobs: LogprobsOpt = True,
@@ -181,7 +195,9 @@ def sample_cmd(
         limit=limit,
         shard=parse_shard(shard) if shard else None,
         requests_per_batch=requests_per_batch,
-        api_base=api_base,
+        api_base=api_base[0] if api_base else None,
+        extra_api_bases=tuple(api_base[1:]) if api_base else (),
+        client=client,
         price_in=price_in,
         price_out=price_out,
         logprobs=logprobs,
@@ -310,6 +326,7 @@ def run_cmd(
     limit: LimitOpt = None,
     requests_per_batch: RequestsPerBatchOpt = 1,
     api_base: ApiBaseOpt = None,
+    client: ClientOpt = "auto",
     price_in: PriceInOpt = None,
     price_out: PriceOutOpt = None,
     logprobs: LogprobsOpt = True,
@@ -343,7 +360,9 @@ def run_cmd(
         max_cost=max_cost,
         limit=limit,
         requests_per_batch=requests_per_batch,
-        api_base=api_base,
+        api_base=api_base[0] if api_base else None,
+        extra_api_bases=tuple(api_base[1:]) if api_base else (),
+        client=client,
         price_in=price_in,
         price_out=price_out,
         logprobs=logprobs,

@@ -17,6 +17,7 @@ from ttcalloc.common.redact import keep_url_secrets
 
 # generation settings that must match between runs writing into one folder
 CONSISTENT = ("temperature", "max_tokens", "prompt", "system")
+CLIENTS = ("auto", "litellm")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class SampleOptions:
     shard: tuple[int, int] | None = None
     requests_per_batch: int = 1
     api_base: str | None = None
+    extra_api_bases: tuple[str, ...] = ()  # more replicas of the model (--api-base repeated)
+    client: str = "auto"  # auto: the lean HTTP client where it applies; litellm: never it
     price_in: float | None = None
     price_out: float | None = None
     logprobs: bool = True
@@ -81,6 +84,15 @@ class SampleOptions:
                 f"--max-cost: no price is known for {self.model} (not in litellm's price map, "
                 "and no cost is reported without one), so the cap could not be counted; give "
                 "--price-in and --price-out (dollars per million prompt and completion tokens)"
+            )
+        if self.client not in CLIENTS:
+            raise InputError(f"--client {self.client!r}: expected one of {', '.join(CLIENTS)}")
+        if self.extra_api_bases and (
+            self.client == "litellm" or not self.model.startswith(("openai/", "hosted_vllm/"))
+        ):
+            raise InputError(
+                f"--api-base given {1 + len(self.extra_api_bases)} times: several endpoints "
+                "need an openai/ or hosted_vllm/ model on the lean client (not --client litellm)"
             )
         if self.shard is not None:
             i, k = self.shard
@@ -139,6 +151,8 @@ def part_params(
         "price_out": options.price_out,
         "logprobs": options.logprobs,
     }
+    if options.extra_api_bases:  # several replicas: all of them (credentials masked on write)
+        params["api_bases"] = [options.api_base, *options.extra_api_bases]
     if template is not None and prompt_label.startswith("file:"):
         params["prompt_template"] = template
     return params
@@ -147,7 +161,8 @@ def part_params(
 def sampling_params(options: SampleOptions) -> SamplingParams:
     """What the backend is opened with (the credentials of ``--api-base`` are remembered, to
     be masked wherever a server echoes them)."""
-    keep_url_secrets(options.api_base)
+    for base in (options.api_base, *options.extra_api_bases):
+        keep_url_secrets(base)
     extra: dict[str, Any] = {}
     if options.model.startswith("local/"):
         # the server decodes up to n_parallel requests in one batch, on one pool of threads
@@ -157,6 +172,8 @@ def sampling_params(options: SampleOptions) -> SamplingParams:
         max_tokens=options.max_tokens,
         timeout=options.timeout,
         api_base=options.api_base,
+        extra_api_bases=options.extra_api_bases,
+        client=options.client,
         price_in=options.price_in,
         price_out=options.price_out,
         logprobs=options.logprobs,

@@ -1,0 +1,214 @@
+"""The lean client of OpenAI-compatible servers (vLLM, SGLang, llama.cpp): one pooled
+``httpx.AsyncClient`` instead of a litellm call per request.
+
+It serves ``openai/...`` and ``hosted_vllm/...`` models given an ``--api-base`` (one or several:
+:mod:`ttcalloc.backends.endpoints`), unless ``--client litellm``.  It sends the request litellm
+would send (model name without its prefix, messages, temperature, max_tokens, seed, n, log-probs)
+and maps the answer to the same :class:`Choice` fields and its failures to the same
+:class:`RetryableError`/:class:`FatalError`/:class:`RequestError`, named as litellm names them
+(``RateLimitError``, ``InternalServerError``, ...).  Costs come from litellm's local price map as
+on the litellm path (:class:`LiteLLMBackend` is its base class).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ttcalloc.backends.base import (
+    Backend,
+    Choice,
+    FatalError,
+    Request,
+    RequestError,
+    RetryableError,
+    SamplingParams,
+)
+from ttcalloc.backends.endpoints import Endpoint, Endpoints
+from ttcalloc.backends.litellm_backend import LiteLLMBackend, check_model, mean_logprob
+from ttcalloc.backends.registry import register
+from ttcalloc.common.console import log
+from ttcalloc.common.errors import InputError
+
+LEAN_PREFIXES = ("openai/", "hosted_vllm/")
+KEY_ENV = {"openai": "OPENAI_API_KEY", "hosted_vllm": "HOSTED_VLLM_API_KEY"}
+# the exception names litellm gives these statuses (kept so errors read the same on both paths)
+STATUS_NAMES = {
+    400: "BadRequestError",
+    401: "AuthenticationError",
+    403: "PermissionDeniedError",
+    404: "NotFoundError",
+    408: "Timeout",
+    422: "UnprocessableEntityError",
+    429: "RateLimitError",
+    500: "InternalServerError",
+    503: "ServiceUnavailableError",
+}
+
+
+def lean_applies(model: str, params: SamplingParams) -> bool:
+    """Whether ``model`` goes through the lean client: an OpenAI-compatible model with an
+    ``--api-base``, and ``--client`` not ``litellm``."""
+    return params.client != "litellm" and model.startswith(LEAN_PREFIXES) and bool(params.api_base)
+
+
+def completions_url(base: str) -> str:
+    """``{base}/chat/completions``, keeping ``base``'s query string (a key some servers take)."""
+    parts = urlsplit(base.strip())
+    path = parts.path.rstrip("/") + "/chat/completions"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def _message(body: bytes) -> str:
+    """The error message a server sent (``error.message`` of a JSON body, else the text)."""
+    try:
+        data = json.loads(body)
+        error = data.get("error") if isinstance(data, dict) else None
+        message = error.get("message") if isinstance(error, dict) else error
+        if message:
+            return str(message)[:500]
+    except (ValueError, AttributeError):
+        pass
+    return body[:300].decode("utf-8", "replace")
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+class OpenAIHTTPBackend(LiteLLMBackend):
+    """An OpenAI-compatible model behind one or several base URLs, through one pooled client."""
+
+    def __init__(self, model: str, params: SamplingParams, client: Any, max_n: int = 16) -> None:
+        super().__init__(model, params, max_n=max_n)
+        provider, self.wire_model = model.split("/", 1)
+        self.client = client
+        assert params.api_base is not None
+        self.endpoints = Endpoints([params.api_base, *params.extra_api_bases])
+        self.urls = {id(e): completions_url(e.base) for e in self.endpoints.all}
+        key = os.environ.get(KEY_ENV[provider]) or ("EMPTY" if provider == "openai" else None)
+        self.headers = {"Content-Type": "application/json"}
+        if key:
+            self.headers["Authorization"] = f"Bearer {key}"
+        self.several = len(self.endpoints.all) > 1
+
+    def body(self, request: Request) -> bytes:
+        """The JSON body of ``request`` (what litellm sends for it)."""
+        body: dict[str, Any] = {
+            "model": self.wire_model,
+            "messages": request.messages,
+            "temperature": self.params.temperature,
+            "max_tokens": self.params.max_tokens,
+            "seed": request.seed,
+        }
+        if request.n > 1:
+            body["n"] = request.n
+        if self.params.logprobs:
+            body |= {"logprobs": True, "top_logprobs": 1}
+        body |= self.params.extra
+        return json.dumps(body).encode()
+
+    async def complete(self, request: Request) -> list[Choice]:
+        import httpx
+
+        content = self.body(request)
+        avoid: Endpoint | None = None
+        for attempt in range(len(self.endpoints.all)):
+            endpoint = self.endpoints.pick(avoid)
+            where = f" ({endpoint.label()})" if self.several else ""
+            try:
+                response = await self.client.post(
+                    self.urls[id(endpoint)], content=content, headers=self.headers
+                )
+                data = response.content
+            except httpx.ConnectError as exc:  # never reached the server: try another one now
+                self.endpoints.done(endpoint, ok=False)
+                if attempt + 1 < len(self.endpoints.all):
+                    avoid = endpoint
+                    continue
+                raise RetryableError(f"APIConnectionError{where}: {exc}") from None
+            except httpx.TimeoutException as exc:
+                self.endpoints.done(endpoint, ok=False)
+                raise RetryableError(f"Timeout{where}: {type(exc).__name__} {exc}") from None
+            except httpx.HTTPError as exc:  # the connection broke mid-answer
+                self.endpoints.done(endpoint, ok=False)
+                raise RetryableError(
+                    f"APIConnectionError{where}: {type(exc).__name__} {exc}"
+                ) from None
+            status = response.status_code
+            self.endpoints.done(endpoint, ok=status < 500)
+            if status >= 300:
+                raise self._failure(status, data, response.headers, where)
+            return self._parse_json(data)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _failure(self, status: int, data: bytes, headers: Any, where: str) -> Exception:
+        """The error of an HTTP answer that is not a success, classified as litellm's is."""
+        name = STATUS_NAMES.get(status, "InternalServerError" if status >= 500 else "APIError")
+        text = f"{name}{where}: {_message(data)}"
+        if status in (400, 422) and self.params.logprobs and "logprob" in text.lower():
+            return FatalError(f"the provider rejects log-probs; rerun with --no-logprobs ({text})")
+        if status in (401, 403, 404):
+            return FatalError(f"HTTP {status} {text}")
+        if status in (400, 422):
+            return RequestError(f"HTTP {status} {text}")
+        return RetryableError(f"HTTP {status} {text}", _retry_after(headers))
+
+    def _parse_json(self, data: bytes) -> list[Choice]:
+        try:
+            response = json.loads(data)
+            choices = response["choices"]
+            texts = [c["message"].get("content") for c in choices]
+            reasons = [c.get("finish_reason") for c in choices]
+            logprobs = [mean_logprob(c.get("logprobs")) for c in choices]
+            usage = response.get("usage") or {}
+            prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise RetryableError(f"malformed response: {type(exc).__name__} {exc}") from None
+        if not choices:
+            raise RetryableError("malformed response: no choices")
+        return self.choices(texts, reasons, logprobs, prompt, completion)
+
+
+@contextlib.asynccontextmanager
+async def open_lean(model: str, params: SamplingParams) -> AsyncIterator[Backend]:
+    """The lean backend of ``model``: one pooled client for its run, closed when it exits; the
+    endpoints' summary (answered, rested) is logged when there are several."""
+    import httpx
+
+    for base in (params.api_base, *params.extra_api_bases):
+        if not base or not urlsplit(base.strip()).scheme.startswith("http"):
+            raise InputError(f"--api-base {base!r}: expected an http:// or https:// base URL")
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=1024)
+    async with httpx.AsyncClient(timeout=params.timeout, limits=limits) as client:
+        backend = OpenAIHTTPBackend(model, params, client)
+        try:
+            yield backend
+        finally:
+            if backend.several:
+                log(backend.endpoints.describe())
+
+
+@register("litellm")
+@contextlib.asynccontextmanager
+async def _litellm_factory(model: str, params: SamplingParams) -> AsyncIterator[Backend]:
+    """Any litellm model string: the lean client where it applies, else litellm itself."""
+    check_model(model)
+    if lean_applies(model, params):
+        async with open_lean(model, params) as backend:
+            yield backend
+        return
+    if params.extra_api_bases:
+        raise InputError(
+            f"--api-base given {1 + len(params.extra_api_bases)} times: several endpoints need "
+            "an openai/ or hosted_vllm/ model on the lean client (not --client litellm)"
+        )
+    yield LiteLLMBackend(model, params)
