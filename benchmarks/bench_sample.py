@@ -4,7 +4,7 @@ All three run in one benchmark run against the same zero-latency local OpenAI-co
 (benchmarks/fast_server.py, its own process), at concurrency 64 and 256, with n = 1 and n = 8
 choices per request:
 
-- bare HTTP: one pooled ``httpx.AsyncClient`` posting the request ttcalloc sends and decoding
+- bare HTTP: one pooled ``aiohttp.ClientSession`` posting the request ttcalloc sends and decoding
   the JSON answer, nothing else (the ceiling a Python client reaches);
 - bare litellm: ``litellm.acompletion`` with the same request (the old per-request path);
 - the sampler: ``sample_problems`` with its defaults on the lean client (planning, rate limiting,
@@ -27,7 +27,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SAMPLES = {"http": 8000, "sampler": 8000, "litellm": 1600}  # samples per measurement
+SAMPLES = {
+    1: {"http": 8000, "sampler": 8000, "litellm": 1500},
+    8: {"http": 40000, "sampler": 40000, "litellm": 4000},
+}
 CONFIGS = [(64, 1), (64, 8), (256, 1), (256, 8)]  # (concurrency, n)
 
 
@@ -38,25 +41,26 @@ def _messages(i: int) -> list[dict[str, str]]:
 def bare_http(requests: int, n: int, concurrency: int, base: str) -> None:
     import asyncio
 
-    import httpx
+    import aiohttp
 
     async def run() -> None:
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=1024)
-        async with httpx.AsyncClient(timeout=120.0, limits=limits) as client:
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
             sem = asyncio.Semaphore(concurrency)
+            headers = {"Authorization": "Bearer x", "Content-Type": "application/json"}
 
             async def one(i: int) -> None:
                 body = {"model": "bench", "messages": _messages(i), "temperature": 0.7}
                 body |= {"max_tokens": 512, "seed": i, "logprobs": True, "top_logprobs": 1}
                 if n > 1:
                     body["n"] = n
-                async with sem:
-                    r = await client.post(
-                        f"{base}/chat/completions",
-                        content=json.dumps(body).encode(),
-                        headers={"Authorization": "Bearer x", "Content-Type": "application/json"},
-                    )
-                    assert len(json.loads(r.content)["choices"]) == n
+                async with (
+                    sem,
+                    session.post(
+                        f"{base}/chat/completions", data=json.dumps(body).encode(), headers=headers
+                    ) as r,
+                ):
+                    assert len(json.loads(await r.read())["choices"]) == n
 
             await asyncio.gather(*(one(i) for i in range(requests)))
 
@@ -130,7 +134,9 @@ KINDS = {"http": bare_http, "litellm": bare_litellm, "sampler": sampler}
 
 def inner(kind: str, samples: int, n: int, concurrency: int, base: str) -> dict[str, float]:
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench-not-a-key")
-    import httpx  # noqa: F401  (imports before timing, on every side)
+    import aiohttp  # noqa: F401  (imports before timing, on every side)
+    import polars  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
 
     from ttcalloc.backends.litellm_backend import import_litellm
     from ttcalloc.stages.sample import sample_problems  # noqa: F401
@@ -171,18 +177,18 @@ def run() -> str:
     rows, ratios = [], []
     try:
         for concurrency, n in CONFIGS:
-            got = {kind: measure(kind, SAMPLES[kind], n, concurrency, base) for kind in KINDS}
+            got = {kind: measure(kind, SAMPLES[n][kind], n, concurrency, base) for kind in KINDS}
             ratio = got["sampler"]["sps"] / got["http"]["sps"]
             ratios.append(ratio)
             for kind, label in [
-                ("http", "bare pooled `httpx`"),
+                ("http", "bare pooled `aiohttp`"),
                 ("litellm", "bare `litellm.acompletion`"),
                 ("sampler", "`ttcalloc sample` (lean client)"),
             ]:
                 m = got[kind]
                 share = f"{100 * m['sps'] / got['http']['sps']:.0f}%"
                 rows.append(
-                    f"| {concurrency} | {n} | {label} | {SAMPLES[kind]:,} | {m['wall']:.2f} | "
+                    f"| {concurrency} | {n} | {label} | {SAMPLES[n][kind]:,} | {m['wall']:.2f} | "
                     f"{m['sps']:,.0f} | {share} | {m['rss_mb']:.0f} |"
                 )
     finally:

@@ -1,5 +1,5 @@
 """The lean client of OpenAI-compatible servers (vLLM, SGLang, llama.cpp): one pooled
-``httpx.AsyncClient`` instead of a litellm call per request.
+``aiohttp.ClientSession`` instead of a litellm call per request.
 
 It serves ``openai/...`` and ``hosted_vllm/...`` models given an ``--api-base`` (one or several:
 :mod:`ttcalloc.backends.endpoints`), unless ``--client litellm``.  It sends the request litellm
@@ -12,6 +12,7 @@ on the litellm path (:class:`LiteLLMBackend` is its base class).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -117,7 +118,7 @@ class OpenAIHTTPBackend(LiteLLMBackend):
         return json.dumps(body).encode()
 
     async def complete(self, request: Request) -> list[Choice]:
-        import httpx
+        import aiohttp
 
         content = self.body(request)
         avoid: Endpoint | None = None
@@ -125,28 +126,28 @@ class OpenAIHTTPBackend(LiteLLMBackend):
             endpoint = self.endpoints.pick(avoid)
             where = f" ({endpoint.label()})" if self.several else ""
             try:
-                response = await self.client.post(
-                    self.urls[id(endpoint)], content=content, headers=self.headers
-                )
-                data = response.content
-            except httpx.ConnectError as exc:  # never reached the server: try another one now
+                async with self.client.post(
+                    self.urls[id(endpoint)], data=content, headers=self.headers
+                ) as response:
+                    data = await response.read()
+                    status, headers = response.status, response.headers
+            except aiohttp.ClientConnectorError as exc:  # never reached the server: another now
                 self.endpoints.done(endpoint, ok=False)
                 if attempt + 1 < len(self.endpoints.all):
                     avoid = endpoint
                     continue
                 raise RetryableError(f"APIConnectionError{where}: {exc}") from None
-            except httpx.TimeoutException as exc:
+            except asyncio.TimeoutError as exc:
                 self.endpoints.done(endpoint, ok=False)
                 raise RetryableError(f"Timeout{where}: {type(exc).__name__} {exc}") from None
-            except httpx.HTTPError as exc:  # the connection broke mid-answer
+            except aiohttp.ClientError as exc:  # the connection broke mid-answer
                 self.endpoints.done(endpoint, ok=False)
                 raise RetryableError(
                     f"APIConnectionError{where}: {type(exc).__name__} {exc}"
                 ) from None
-            status = response.status_code
             self.endpoints.done(endpoint, ok=status < 500)
             if status >= 300:
-                raise self._failure(status, data, response.headers, where)
+                raise self._failure(status, data, headers, where)
             return self._parse_json(data)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -182,14 +183,16 @@ class OpenAIHTTPBackend(LiteLLMBackend):
 async def open_lean(model: str, params: SamplingParams) -> AsyncIterator[Backend]:
     """The lean backend of ``model``: one pooled client for its run, closed when it exits; the
     endpoints' summary (answered, rested) is logged when there are several."""
-    import httpx
+    import aiohttp
 
     for base in (params.api_base, *params.extra_api_bases):
         if not base or not urlsplit(base.strip()).scheme.startswith("http"):
             raise InputError(f"--api-base {base!r}: expected an http:// or https:// base URL")
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=1024)
-    async with httpx.AsyncClient(timeout=params.timeout, limits=limits) as client:
-        backend = OpenAIHTTPBackend(model, params, client)
+    # no cap on connections (the sampler's --concurrency is the cap); a total time per request
+    timeout = aiohttp.ClientTimeout(total=params.timeout)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        backend = OpenAIHTTPBackend(model, params, session)
         try:
             yield backend
         finally:
