@@ -8,6 +8,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -24,6 +28,7 @@ from ttcalloc.common.errors import InputError
 from ttcalloc.stages.sample import SampleOptions, sample_problems
 
 KEPT = ["problem_id", "sample_idx", "seed", "response", "pred_answer", "correct"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -89,6 +94,56 @@ def test_three_endpoints_one_shut_down_mid_run(
     # the provenance records every endpoint
     meta = io.read_meta(next((tmp_path / "s").glob("part-*.parquet")))
     assert meta["params"]["api_bases"] == bases
+
+
+def _server(delay: float) -> tuple[subprocess.Popen[str], str]:
+    """A fake OpenAI server in its own process (killed with it); its base URL."""
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "fake_openai.py"), str(delay)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def _sampler(problems: Path, out: Path, bases: list[str]) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable, "-m", "ttcalloc", "sample", str(problems), "--model", "openai/fake",
+        "--n", "4", "--requests-per-batch", "2", "--out", str(out), "--concurrency", "4",
+        "--flush-every", "6", "--no-progress",
+    ]  # fmt: skip
+    for base in bases:
+        cmd += ["--api-base", base]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "sk-test-dummy-key"}
+    return subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+
+
+def test_kill_9_on_two_endpoints_then_rerun_on_the_one_left(tmp_path: Path, problems: Path) -> None:
+    (one, first), (two, second) = _server(0.1), _server(0.1)
+    try:
+        out = tmp_path / "s"
+        proc = _sampler(problems, out, [first, second])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list(out.glob("part-*.parquet"))) < 2:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        partial = read(out)
+        assert 0 < partial.height < 120, "the kill should land mid-run"
+        two.kill()  # one replica is gone for the rerun: it is rested, the other answers
+        two.wait()
+        done = _sampler(problems, out, [first, second])
+        _, err = done.communicate(timeout=120)
+        assert done.returncode == 0, err
+        line = next(x for x in err.splitlines() if x.startswith("endpoints:"))
+        assert f"{second} answered 0" in line and "rested" in line
+    finally:
+        one.kill()
+        two.kill()
+    df = read(out)
+    assert df.height == 120 and df["error"].null_count() == 120
+    assert not df.select("problem_id", "sample_idx").is_duplicated().any()
 
 
 def test_lean_client_records_what_litellm_records(tmp_path: Path, problems: Path) -> None:
@@ -166,3 +221,22 @@ def test_the_pool_prefers_the_least_busy_and_rests_a_failed_endpoint() -> None:
     assert again.base == "http://p/v1"
     quick.done(again, ok=True)
     assert again.streak == 0 and again.answered == 1
+
+
+def test_n_per_request_by_default_for_vllm_only(tmp_path: Path, problems: Path) -> None:
+    sent = {}
+    for model in ("hosted_vllm/fake", "openai/fake"):
+        with fake_openai() as server:
+            opts = SampleOptions(
+                model=model, api_base=server.base, n=4, progress=False, limit=3, price_in=0.0
+            )
+            result = sample_problems(problems, tmp_path / model.split("/")[0], opts)
+            sent[model] = [r.get("n", 1) for r in server.requests]
+        assert result.written == 12 and result.errors == 0
+    assert sent["hosted_vllm/fake"] == [4, 4, 4]  # one request per problem, the prompt paid once
+    assert sent["openai/fake"] == [1] * 12
+    df = read(tmp_path / "hosted_vllm")
+    assert sorted(set(df["sample_idx"])) == [0, 1, 2, 3] and df["correct"].all()
+    base = df.filter(pl.col("sample_idx") == 0)["seed"]  # each sample keeps its own seed
+    for i in range(1, 4):
+        assert (df.filter(pl.col("sample_idx") == i)["seed"] == base + i).all()

@@ -57,11 +57,19 @@ def lean_applies(model: str, params: SamplingParams) -> bool:
     return params.client != "litellm" and model.startswith(LEAN_PREFIXES) and bool(params.api_base)
 
 
-def completions_url(base: str) -> str:
-    """``{base}/chat/completions``, keeping ``base``'s query string (a key some servers take)."""
+def completions_url(base: str) -> tuple[str, tuple[str, str] | None]:
+    """``{base}/chat/completions``, keeping ``base``'s query string (a key some servers take),
+    and the user and password the base holds (sent as basic auth, as the OpenAI SDK does)."""
     parts = urlsplit(base.strip())
     path = parts.path.rstrip("/") + "/chat/completions"
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+    netloc = parts.hostname or ""
+    if ":" in netloc:  # an IPv6 address
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    url = urlunsplit((parts.scheme, netloc, path, parts.query, ""))
+    user = (parts.username or "", parts.password or "") if parts.username else None
+    return url, user
 
 
 def _message(body: bytes) -> str:
@@ -86,7 +94,8 @@ def _retry_after(headers: Any) -> float | None:
 
 
 class OpenAIHTTPBackend(LiteLLMBackend):
-    """An OpenAI-compatible model behind one or several base URLs, through one pooled client."""
+    """An OpenAI-compatible model behind one or several base URLs, through one pooled client
+    (``shares_prompt``, for ``hosted_vllm/``: n choices per request by default)."""
 
     def __init__(self, model: str, params: SamplingParams, client: Any, max_n: int = 16) -> None:
         super().__init__(model, params, max_n=max_n)
@@ -94,12 +103,26 @@ class OpenAIHTTPBackend(LiteLLMBackend):
         self.client = client
         assert params.api_base is not None
         self.endpoints = Endpoints([params.api_base, *params.extra_api_bases])
-        self.urls = {id(e): completions_url(e.base) for e in self.endpoints.all}
         key = os.environ.get(KEY_ENV[provider]) or ("EMPTY" if provider == "openai" else None)
-        self.headers = {"Content-Type": "application/json"}
-        if key:
-            self.headers["Authorization"] = f"Bearer {key}"
+        self.targets = {id(e): self._target(e.base, key) for e in self.endpoints.all}
         self.several = len(self.endpoints.all) > 1
+        # vLLM (and SGLang) share the prompt among a request's n choices: n per request by
+        # default; an openai/ base may be a server that does not (llama.cpp counts usage badly)
+        self.shares_prompt = provider == "hosted_vllm"
+
+    @staticmethod
+    def _target(base: str, key: str | None) -> tuple[str, dict[str, str]]:
+        """The URL and headers of requests to ``base`` (its own user and password, if it holds
+        them, as basic auth; else the key as a bearer token)."""
+        import aiohttp
+
+        url, user = completions_url(base)
+        headers = {"Content-Type": "application/json"}
+        if user is not None:
+            headers["Authorization"] = aiohttp.BasicAuth(*user).encode()
+        elif key:
+            headers["Authorization"] = f"Bearer {key}"
+        return url, headers
 
     def body(self, request: Request) -> bytes:
         """The JSON body of ``request`` (what litellm sends for it)."""
@@ -126,11 +149,10 @@ class OpenAIHTTPBackend(LiteLLMBackend):
             endpoint = self.endpoints.pick(avoid)
             where = f" ({endpoint.label()})" if self.several else ""
             try:
-                async with self.client.post(
-                    self.urls[id(endpoint)], data=content, headers=self.headers
-                ) as response:
+                url, headers = self.targets[id(endpoint)]
+                async with self.client.post(url, data=content, headers=headers) as response:
                     data = await response.read()
-                    status, headers = response.status, response.headers
+                    status, answer_headers = response.status, response.headers
             except aiohttp.ClientConnectorError as exc:  # never reached the server: another now
                 self.endpoints.done(endpoint, ok=False)
                 if attempt + 1 < len(self.endpoints.all):
@@ -147,7 +169,7 @@ class OpenAIHTTPBackend(LiteLLMBackend):
                 ) from None
             self.endpoints.done(endpoint, ok=status < 500)
             if status >= 300:
-                raise self._failure(status, data, headers, where)
+                raise self._failure(status, data, answer_headers, where)
             return self._parse_json(data)
         raise AssertionError("unreachable")  # pragma: no cover
 

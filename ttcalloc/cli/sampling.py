@@ -66,7 +66,12 @@ ShardOpt = Annotated[
 ]
 
 RequestsPerBatchOpt = Annotated[
-    int, typer.Option(help="Choices per request via the API's n parameter (prompt paid once).")
+    int,
+    typer.Option(
+        help="Choices per request via the API's n parameter (prompt paid once); 0: up to 16 "
+        "for hosted_vllm/ models with --api-base (vLLM, SGLang), else 1.",
+        min=0,
+    ),
 ]
 
 ApiBaseOpt = Annotated[
@@ -162,7 +167,7 @@ def sample_cmd(
     max_cost: MaxCostOpt = None,
     limit: LimitOpt = None,
     shard: ShardOpt = None,
-    requests_per_batch: RequestsPerBatchOpt = 1,
+    requests_per_batch: RequestsPerBatchOpt = 0,
     api_base: ApiBaseOpt = None,
     client: ClientOpt = "auto",
     price_in: PriceInOpt = None,
@@ -324,7 +329,7 @@ def run_cmd(
     retries: RetriesOpt = 4,
     max_cost: MaxCostOpt = None,
     limit: LimitOpt = None,
-    requests_per_batch: RequestsPerBatchOpt = 1,
+    requests_per_batch: RequestsPerBatchOpt = 0,
     api_base: ApiBaseOpt = None,
     client: ClientOpt = "auto",
     price_in: PriceInOpt = None,

@@ -33,7 +33,7 @@ from ttcalloc.common.errors import TtcallocError
 from ttcalloc.common.progress import StatusLines
 from ttcalloc.common.redact import echoed, redact_echo
 from ttcalloc.sampler.limits import CostGuard, RateLimiter
-from ttcalloc.sampler.options import SampleOptions, worst_cost
+from ttcalloc.sampler.options import SampleOptions, per_request, worst_cost
 from ttcalloc.sampler.parts import PartWriter, folder_samples, sample_rows
 from ttcalloc.sampler.plan import gold_answers, requests
 from ttcalloc.sampler.result import SampleResult, Stats
@@ -128,8 +128,8 @@ async def sample_all(
     problems_path: Path,
 ) -> SampleResult:
     """Request the ``missing`` samples from ``backend`` and write them into the folder ``out``."""
-    per_request = max(1, min(options.requests_per_batch, backend.max_n))
-    source = MissingSamples(problems, options, template, missing, per_request)
+    choices = per_request(options, backend.max_n, getattr(backend, "shares_prompt", False))
+    source = MissingSamples(problems, options, template, missing, choices)
     run = Sampler(
         backend,
         out,

@@ -40,7 +40,7 @@ class SampleOptions:
     max_cost: float | None = None
     limit: int | None = None
     shard: tuple[int, int] | None = None
-    requests_per_batch: int = 1
+    requests_per_batch: int = 0  # choices per request; 0: the backend's own (per_request)
     api_base: str | None = None
     extra_api_bases: tuple[str, ...] = ()  # more replicas of the model (--api-base repeated)
     client: str = "auto"  # auto: the lean HTTP client where it applies; litellm: never it
@@ -58,13 +58,14 @@ class SampleOptions:
             "--n": self.n,
             "--concurrency": self.concurrency,
             "--max-tokens": self.max_tokens,
-            "--requests-per-batch": self.requests_per_batch,
             "--flush-every": self.flush_every,
             "--max-failures": self.max_failures,
         }
         for flag, value in positive.items():
             if value < 1:
                 raise InputError(f"{flag} {value}: must be at least 1")
+        if self.requests_per_batch < 0:
+            raise InputError(f"--requests-per-batch {self.requests_per_batch}: must be >= 0")
         if self.threads is not None and self.threads < 1:
             raise InputError(f"--threads {self.threads}: must be at least 1")
         if self.retries < 0:
@@ -106,6 +107,14 @@ def priced(options: SampleOptions) -> bool:
     if options.price_in is not None or options.price_out is not None:
         return True
     return backend_prefix(options.model) == "litellm" and known_price(options.model)
+
+
+def per_request(options: SampleOptions, max_n: int, shares_prompt: bool) -> int:
+    """Choices per request: ``--requests-per-batch``, or when it is 0 (the default) as many as
+    the backend takes (``max_n``) where its engine shares the prompt among them (the lean
+    client: vLLM and SGLang pay the prompt once), else one; never more than ``max_n``."""
+    wanted = options.requests_per_batch or (max_n if shares_prompt else 1)
+    return max(1, min(wanted, max_n))
 
 
 def parse_shard(text: str) -> tuple[int, int]:
