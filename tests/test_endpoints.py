@@ -29,6 +29,7 @@ from ttcalloc.stages.sample import SampleOptions, sample_problems
 
 KEPT = ["problem_id", "sample_idx", "seed", "response", "pred_answer", "correct"]
 ROOT = Path(__file__).resolve().parents[1]
+SECRET = "QKEYSECRET0123456789"
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_three_endpoints_one_shut_down_mid_run(
         fake_openai(delay_s=0.02) as b,
         fake_openai(delay_s=0.02) as c,
     ):
-        bases = [a.base, b.base, c.base]
+        bases = [a.base, b.base, f"{c.base}?api-key={SECRET}"]  # a key in a base's query
         opts = SampleOptions(
             model="openai/fake",
             api_base=bases[0],
@@ -75,6 +76,7 @@ def test_three_endpoints_one_shut_down_mid_run(
         err = capfd.readouterr().err
     result = results[0]
     assert result.written == 30 * 4 and result.errors == 0
+    assert result.retries == 0  # a refused connection goes to another endpoint, not a retry
     df = read(tmp_path / "s")
     assert df.height == 120 and df["error"].null_count() == 120
     assert not df.select("problem_id", "sample_idx").is_duplicated().any()
@@ -91,9 +93,11 @@ def test_three_endpoints_one_shut_down_mid_run(
         )
         sample_problems(problems, tmp_path / "one", single)
     assert read(tmp_path / "one").select(KEPT).equals(df.select(KEPT))
-    # the provenance records every endpoint
+    # the provenance records every endpoint, its key masked, as do the summary and every file
     meta = io.read_meta(next((tmp_path / "s").glob("part-*.parquet")))
-    assert meta["params"]["api_bases"] == bases
+    assert meta["params"]["api_bases"] == [a.base, b.base, f"{c.base}?api-key=***"]
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "s").rglob("*") if p.is_file())
+    assert SECRET not in err and SECRET.encode() not in stored
 
 
 def _server(delay: float) -> tuple[subprocess.Popen[str], str]:

@@ -47,7 +47,7 @@ class SampleOptions:
     price_in: float | None = None
     price_out: float | None = None
     logprobs: bool = True
-    flush_every: int = 1000
+    flush_every: int = 5000
     flush_seconds: float = 5.0
     progress: bool = True
     max_failures: int = 10  # consecutive failed requests before the run stops
