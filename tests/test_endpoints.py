@@ -2,6 +2,8 @@
 
 - three replicas, one shut down mid-run: every sample arrives exactly once, the run finishes,
   and the samples (seeds, responses, grades) are those one endpoint alone gives;
+- ``kill -9`` on two replicas, then a rerun with one gone; ``run`` over two replicas;
+- n choices per request by default for ``hosted_vllm/`` (one per request for ``openai/``);
 - the lean client records what the litellm path records for the same requests;
 - the endpoint pool: fewest in flight first, a failed endpoint rested, then tried again.
 """
@@ -244,3 +246,25 @@ def test_n_per_request_by_default_for_vllm_only(tmp_path: Path, problems: Path) 
     base = df.filter(pl.col("sample_idx") == 0)["seed"]  # each sample keeps its own seed
     for i in range(1, 4):
         assert (df.filter(pl.col("sample_idx") == i)["seed"] == base + i).all()
+
+
+def test_run_spreads_its_requests_over_several_endpoints(tmp_path: Path) -> None:
+    from helpers import small_imitate_policy, write_jsonl
+
+    (tmp_path / "p").mkdir()
+    policy = small_imitate_policy(tmp_path / "p")
+    rows = [{"question": f"What is {i}+{i + 3}?", "answer": str(2 * i + 3)} for i in range(12)]
+    q = write_jsonl(tmp_path / "q.jsonl", rows)
+    out = tmp_path / "answers.parquet"
+    with fake_openai(delay_s=0.02) as a, fake_openai(delay_s=0.02) as b:
+        result = run_cli(
+            "run", policy, q, "--model", "openai/fake", "--api-base", a.base, "--api-base",
+            b.base, "--budget", "2", "--out", out, "--concurrency", "4", "--no-progress",
+        )  # fmt: skip
+        sent = len(a.requests), len(b.requests)
+    assert result.exit_code == 0, result.stderr
+    assert min(sent) > 0  # both replicas answered
+    samples = io.read_artifact(tmp_path / "answers-samples.parquet", SAMPLES).df
+    assert samples.height == sum(sent) and samples["error"].null_count() == samples.height
+    assert not samples.select("problem_id", "sample_idx").is_duplicated().any()
+    assert pl.read_parquet(out).height == 12  # every question answered
