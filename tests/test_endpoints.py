@@ -79,6 +79,9 @@ def test_three_endpoints_one_shut_down_mid_run(
     result = results[0]
     assert result.written == 30 * 4 and result.errors == 0
     assert result.retries == 0  # a refused connection goes to another endpoint, not a retry
+    summary = {e["api_base"]: e for e in result.to_dict()["endpoints"]}
+    assert summary[b.base]["rested"] >= 1 and summary[b.base]["failed"] >= 1
+    assert sum(e["answered"] for e in summary.values()) == result.requests
     df = read(tmp_path / "s")
     assert df.height == 120 and df["error"].null_count() == 120
     assert not df.select("problem_id", "sample_idx").is_duplicated().any()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ttcalloc.common.redact import redact
 
@@ -71,7 +72,7 @@ class Endpoints:
             endpoint.resting_until = time.monotonic() + rest
             endpoint.rests += 1
 
-    def summary(self) -> list[dict[str, object]]:
+    def summary(self) -> list[dict[str, Any]]:
         """Per endpoint (credentials masked): requests answered, failed, times rested."""
         return [
             {"api_base": e.label(), "answered": e.answered, "failed": e.failed, "rested": e.rests}

@@ -28,6 +28,7 @@ from ttcalloc.backends import (
     RetryableError,
     count_prompt_tokens,
 )
+from ttcalloc.backends.endpoints import Endpoints
 from ttcalloc.common.console import err_console, warn
 from ttcalloc.common.errors import TtcallocError
 from ttcalloc.common.progress import StatusLines
@@ -186,8 +187,9 @@ class Sampler:
         self.done = 0  # units of progress made (samples, or questions answered for `run`)
 
     def result(self) -> SampleResult:
-        """What the run did, and what the folder now holds."""
-        return SampleResult.from_stats(
+        """What the run did, and what the folder now holds (and, with several endpoints, what
+        each one did)."""
+        result = SampleResult.from_stats(
             self.out,
             self.options.model,
             self.backend.simulated,
@@ -197,6 +199,10 @@ class Sampler:
             folder_samples(self.out),
             self.stop[0] if self.stop else None,
         )
+        pool = getattr(self.backend, "endpoints", None)
+        if isinstance(pool, Endpoints) and len(pool.all) > 1:
+            result = replace(result, endpoints=pool.summary())
+        return result
 
     def halt(self, reason: str) -> None:
         """Stop sending requests (those in flight finish and are recorded)."""
