@@ -1,33 +1,37 @@
-"""A zero-latency OpenAI-compatible chat server (asyncio streams, keep-alive) for benchmarks."""
+"""A zero-latency OpenAI-compatible chat server (asyncio streams, keep-alive) for benchmarks;
+it answers a request for ``n`` choices with ``n`` choices."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 
-BODY = json.dumps(
-    {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "bench",
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "stop",
-                "message": {"role": "assistant", "content": "It is 7.\n#### 7"},
-            }
-        ],
-        "usage": {"prompt_tokens": 30, "completion_tokens": 6, "total_tokens": 36},
+N_FIELD = re.compile(rb'"n":\s*(\d+)')
+
+
+def response(n: int) -> bytes:
+    """The whole HTTP answer with ``n`` choices (usage: 30 prompt tokens, 6 per choice)."""
+    choice = {
+        "finish_reason": "stop",
+        "message": {"role": "assistant", "content": "It is 7.\n#### 7"},
     }
-).encode()
-RESPONSE = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-    + str(len(BODY)).encode()
-    + b"\r\n\r\n"
-    + BODY
-)
+    body = json.dumps(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "bench",
+            "choices": [{"index": i, **choice} for i in range(n)],
+            "usage": {"prompt_tokens": 30, "completion_tokens": 6 * n, "total_tokens": 30 + 6 * n},
+        }
+    ).encode()
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+    return head + str(len(body)).encode() + b"\r\n\r\n" + body
+
+
+RESPONSES = {n: response(n) for n in range(1, 65)}
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -38,8 +42,9 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             for line in head.split(b"\r\n"):
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
-            await reader.readexactly(length)
-            writer.write(RESPONSE)
+            body = await reader.readexactly(length)
+            found = N_FIELD.search(body)
+            writer.write(RESPONSES[min(64, int(found.group(1))) if found else 1])
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionResetError):
         pass

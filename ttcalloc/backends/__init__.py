@@ -8,7 +8,9 @@
 - ``replay:<samples file or folder>``: recorded samples served again, one per request, in an
   order seeded by ``--seed`` and the question (:mod:`ttcalloc.backends.replay`).  Named as
   replayed everywhere it appears.
-- anything else: a litellm model string (``openai/...``, ``anthropic/...``, ``hosted_vllm/...``).
+- anything else: a litellm model string (``openai/...``, ``anthropic/...``, ``hosted_vllm/...``);
+  ``openai/`` and ``hosted_vllm/`` with ``--api-base`` (one or several replicas) go through the
+  lean pooled HTTP client (:mod:`ttcalloc.backends.openai_http`) unless ``--client litellm``.
 
 A backend turns one :class:`Request` (one prompt, ``n`` choices) into :class:`Choice` objects, or
 raises :class:`RetryableError` (rate limits, 5xx, timeouts, malformed responses),
@@ -16,7 +18,7 @@ raises :class:`RetryableError` (rate limits, 5xx, timeouts, malformed responses)
 (this request cannot succeed; recorded, retried on the next run).
 """
 
-from ttcalloc.backends import litellm_backend, local, replay, simulated
+from ttcalloc.backends import litellm_backend, local, openai_http, replay, simulated
 from ttcalloc.backends.base import (
     Backend,
     Choice,
@@ -56,6 +58,7 @@ __all__ = [
     "local",
     "open_backend",
     "open_backends",
+    "openai_http",
     "register",
     "replay",
     "replay_path",

@@ -73,6 +73,8 @@ class SamplingParams:
     max_tokens: int = 512
     timeout: float = 120.0
     api_base: str | None = None
+    extra_api_bases: tuple[str, ...] = ()  # more replicas of the same model (--api-base again)
+    client: str = "auto"  # "litellm": never the lean HTTP client (ttcalloc.backends.openai_http)
     price_in: float | None = None  # dollars per million prompt tokens
     price_out: float | None = None  # dollars per million completion tokens
     logprobs: bool = True  # ask for token log-probs (providers that lack them drop the ask)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ttcalloc.backends.base import (
-    Backend,
     Choice,
     FatalError,
     Request,
@@ -17,7 +15,6 @@ from ttcalloc.backends.base import (
     RetryableError,
     SamplingParams,
 )
-from ttcalloc.backends.registry import register
 from ttcalloc.common.errors import InputError
 
 
@@ -260,6 +257,17 @@ class LiteLLMBackend:
             raise RetryableError(f"malformed response: {exc}") from None
         if not choices:
             raise RetryableError("malformed response: no choices")
+        return self.choices(texts, reasons, logprobs, prompt, completion)
+
+    def choices(
+        self,
+        texts: list[str | None],
+        reasons: list[str | None],
+        logprobs: list[float | None],
+        prompt: int | None,
+        completion: int | None,
+    ) -> list[Choice]:
+        """The choices of one response, each with its share of the usage and its dollar cost."""
         if not prompt and not completion:  # litellm fills a missing usage with zeros
             prompt = completion = None
         # Per-choice completion tokens: the server reports a total; split it by text length.
@@ -274,10 +282,3 @@ class LiteLLMBackend:
             cost = None if c_in is None or c_out is None else c_in / len(texts) + c_out
             out.append(Choice(text, reason, prompt, own, cost, lp))
         return out
-
-
-@register("litellm")
-@contextlib.asynccontextmanager
-async def _litellm_factory(model: str, params: SamplingParams) -> AsyncIterator[Backend]:
-    check_model(model)
-    yield LiteLLMBackend(model, params)

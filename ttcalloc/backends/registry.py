@@ -65,6 +65,7 @@ class ModelBackends:
         self.simulated = any(b.simulated for b in self.backends.values())
         self.replayed = any(getattr(b, "replayed", False) for b in self.backends.values())
         self.max_n = min(b.max_n for b in self.backends.values())
+        self.shares_prompt = all(getattr(b, "shares_prompt", False) for b in self.backends.values())
 
     def prices_for(self, model: str) -> tuple[float, float] | None:
         """Dollars per million prompt and completion tokens of ``model`` (None: unknown)."""

@@ -66,11 +66,29 @@ ShardOpt = Annotated[
 ]
 
 RequestsPerBatchOpt = Annotated[
-    int, typer.Option(help="Choices per request via the API's n parameter (prompt paid once).")
+    int,
+    typer.Option(
+        help="Choices per request via the API's n parameter (prompt paid once); 0: up to 16 "
+        "for hosted_vllm/ models with --api-base (vLLM, SGLang), else 1.",
+        min=0,
+    ),
 ]
 
 ApiBaseOpt = Annotated[
-    str | None, typer.Option(help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp).")
+    list[str] | None,
+    typer.Option(
+        help="Base URL of an OpenAI-compatible server (vLLM, SGLang, llama.cpp); repeat it for "
+        "replicas of one model: each request goes to the one with the fewest in flight, one "
+        "that fails is rested and tried again later."
+    ),
+]
+
+ClientOpt = Annotated[
+    str,
+    typer.Option(
+        help="auto: openai/ and hosted_vllm/ models with --api-base go through the lean pooled "
+        "HTTP client (litellm still prices them); litellm: every request through litellm."
+    ),
 ]
 
 PriceInOpt = Annotated[
@@ -173,12 +191,13 @@ def sample_cmd(
     max_cost: MaxCostOpt = None,
     limit: LimitOpt = None,
     shard: ShardOpt = None,
-    requests_per_batch: RequestsPerBatchOpt = 1,
+    requests_per_batch: RequestsPerBatchOpt = 0,
     api_base: ApiBaseOpt = None,
+    client: ClientOpt = "auto",
     price_in: PriceInOpt = None,
     price_out: PriceOutOpt = None,
     logprobs: LogprobsOpt = True,
-    flush_every: FlushEveryOpt = 64,
+    flush_every: FlushEveryOpt = 5000,
     max_failures: MaxFailuresOpt = 10,
     threads: ThreadsOpt = None,
     progress: ProgressOpt = True,
@@ -205,7 +224,9 @@ def sample_cmd(
         limit=limit,
         shard=parse_shard(shard) if shard else None,
         requests_per_batch=requests_per_batch,
-        api_base=api_base,
+        api_base=api_base[0] if api_base else None,
+        extra_api_bases=tuple(api_base[1:]) if api_base else (),
+        client=client,
         price_in=price_in,
         price_out=price_out,
         logprobs=logprobs,
@@ -346,12 +367,13 @@ def run_cmd(
     retries: RetriesOpt = 4,
     max_cost: MaxCostOpt = None,
     limit: LimitOpt = None,
-    requests_per_batch: RequestsPerBatchOpt = 1,
+    requests_per_batch: RequestsPerBatchOpt = 0,
     api_base: ApiBaseOpt = None,
+    client: ClientOpt = "auto",
     price_in: PriceInOpt = None,
     price_out: PriceOutOpt = None,
     logprobs: LogprobsOpt = True,
-    flush_every: FlushEveryOpt = 64,
+    flush_every: FlushEveryOpt = 5000,
     max_failures: MaxFailuresOpt = 10,
     threads: ThreadsOpt = None,
     progress: ProgressOpt = True,
@@ -381,7 +403,9 @@ def run_cmd(
         max_cost=max_cost,
         limit=limit,
         requests_per_batch=requests_per_batch,
-        api_base=api_base,
+        api_base=api_base[0] if api_base else None,
+        extra_api_bases=tuple(api_base[1:]) if api_base else (),
+        client=client,
         price_in=price_in,
         price_out=price_out,
         logprobs=logprobs,

@@ -24,6 +24,7 @@ from ttcalloc.common.redact import redact_data
 
 LOCK = ".lock"
 PREFIX = ".journal-"
+_ENCODE = json.JSONEncoder(default=str).encode  # one encoder for every row (timestamps: str)
 
 
 @contextlib.contextmanager
@@ -107,7 +108,7 @@ class Journal:
             if self.fh is None:
                 self.fh = self.path.open("a", encoding="utf-8")
                 self.fh.write(json.dumps(self.header) + "\n")
-            self.fh.write("".join(json.dumps(r, default=str) + "\n" for r in rows))
+            self.fh.write("".join(_ENCODE(r) + "\n" for r in rows))
             self.fh.flush()
         except OSError as exc:
             raise OutputError(f"{self.path}: cannot write ({os_reason(exc)})") from None

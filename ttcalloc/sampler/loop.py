@@ -28,12 +28,13 @@ from ttcalloc.backends import (
     RetryableError,
     count_prompt_tokens,
 )
+from ttcalloc.backends.endpoints import Endpoints
 from ttcalloc.common.console import err_console, warn
 from ttcalloc.common.errors import TtcallocError
 from ttcalloc.common.progress import StatusLines
 from ttcalloc.common.redact import echoed, redact_echo
 from ttcalloc.sampler.limits import CostGuard, RateLimiter
-from ttcalloc.sampler.options import SampleOptions, worst_cost
+from ttcalloc.sampler.options import SampleOptions, per_request, worst_cost
 from ttcalloc.sampler.parts import PartWriter, folder_samples, sample_rows
 from ttcalloc.sampler.plan import gold_answers, requests
 from ttcalloc.sampler.result import SampleResult, Stats
@@ -128,8 +129,8 @@ async def sample_all(
     problems_path: Path,
 ) -> SampleResult:
     """Request the ``missing`` samples from ``backend`` and write them into the folder ``out``."""
-    per_request = max(1, min(options.requests_per_batch, backend.max_n))
-    source = MissingSamples(problems, options, template, missing, per_request)
+    choices = per_request(options, backend.max_n, getattr(backend, "shares_prompt", False))
+    source = MissingSamples(problems, options, template, missing, choices)
     run = Sampler(
         backend,
         out,
@@ -186,8 +187,9 @@ class Sampler:
         self.done = 0  # units of progress made (samples, or questions answered for `run`)
 
     def result(self) -> SampleResult:
-        """What the run did, and what the folder now holds."""
-        return SampleResult.from_stats(
+        """What the run did, and what the folder now holds (and, with several endpoints, what
+        each one did)."""
+        result = SampleResult.from_stats(
             self.out,
             self.options.model,
             self.backend.simulated,
@@ -197,6 +199,10 @@ class Sampler:
             folder_samples(self.out),
             self.stop[0] if self.stop else None,
         )
+        pool = getattr(self.backend, "endpoints", None)
+        if isinstance(pool, Endpoints) and len(pool.all) > 1:
+            result = replace(result, endpoints=pool.summary())
+        return result
 
     def halt(self, reason: str) -> None:
         """Stop sending requests (those in flight finish and are recorded)."""

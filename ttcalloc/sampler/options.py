@@ -17,6 +17,7 @@ from ttcalloc.common.redact import keep_url_secrets
 
 # generation settings that must match between runs writing into one folder
 CONSISTENT = ("temperature", "max_tokens", "prompt", "system")
+CLIENTS = ("auto", "litellm")
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,14 @@ class SampleOptions:
     max_cost: float | None = None
     limit: int | None = None
     shard: tuple[int, int] | None = None
-    requests_per_batch: int = 1
+    requests_per_batch: int = 0  # choices per request; 0: the backend's own (per_request)
     api_base: str | None = None
+    extra_api_bases: tuple[str, ...] = ()  # more replicas of the model (--api-base repeated)
+    client: str = "auto"  # auto: the lean HTTP client where it applies; litellm: never it
     price_in: float | None = None
     price_out: float | None = None
     logprobs: bool = True
-    flush_every: int = 64
+    flush_every: int = 5000
     flush_seconds: float = 5.0
     progress: bool = True
     max_failures: int = 10  # consecutive failed requests before the run stops
@@ -55,13 +58,14 @@ class SampleOptions:
             "--n": self.n,
             "--concurrency": self.concurrency,
             "--max-tokens": self.max_tokens,
-            "--requests-per-batch": self.requests_per_batch,
             "--flush-every": self.flush_every,
             "--max-failures": self.max_failures,
         }
         for flag, value in positive.items():
             if value < 1:
                 raise InputError(f"{flag} {value}: must be at least 1")
+        if self.requests_per_batch < 0:
+            raise InputError(f"--requests-per-batch {self.requests_per_batch}: must be >= 0")
         if self.threads is not None and self.threads < 1:
             raise InputError(f"--threads {self.threads}: must be at least 1")
         if self.retries < 0:
@@ -82,6 +86,15 @@ class SampleOptions:
                 "and no cost is reported without one), so the cap could not be counted; give "
                 "--price-in and --price-out (dollars per million prompt and completion tokens)"
             )
+        if self.client not in CLIENTS:
+            raise InputError(f"--client {self.client!r}: expected one of {', '.join(CLIENTS)}")
+        if self.extra_api_bases and (
+            self.client == "litellm" or not self.model.startswith(("openai/", "hosted_vllm/"))
+        ):
+            raise InputError(
+                f"--api-base given {1 + len(self.extra_api_bases)} times: several endpoints "
+                "need an openai/ or hosted_vllm/ model on the lean client (not --client litellm)"
+            )
         if self.shard is not None:
             i, k = self.shard
             if not (k >= 1 and 0 <= i < k):
@@ -94,6 +107,14 @@ def priced(options: SampleOptions) -> bool:
     if options.price_in is not None or options.price_out is not None:
         return True
     return backend_prefix(options.model) == "litellm" and known_price(options.model)
+
+
+def per_request(options: SampleOptions, max_n: int, shares_prompt: bool) -> int:
+    """Choices per request: ``--requests-per-batch``, or when it is 0 (the default) as many as
+    the backend takes (``max_n``) where its engine shares the prompt among them (the lean
+    client: vLLM and SGLang pay the prompt once), else one; never more than ``max_n``."""
+    wanted = options.requests_per_batch or (max_n if shares_prompt else 1)
+    return max(1, min(wanted, max_n))
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -139,6 +160,8 @@ def part_params(
         "price_out": options.price_out,
         "logprobs": options.logprobs,
     }
+    if options.extra_api_bases:  # several replicas: all of them (credentials masked on write)
+        params["api_bases"] = [options.api_base, *options.extra_api_bases]
     if template is not None and prompt_label.startswith("file:"):
         params["prompt_template"] = template
     return params
@@ -147,7 +170,8 @@ def part_params(
 def sampling_params(options: SampleOptions) -> SamplingParams:
     """What the backend is opened with (the credentials of ``--api-base`` are remembered, to
     be masked wherever a server echoes them)."""
-    keep_url_secrets(options.api_base)
+    for base in (options.api_base, *options.extra_api_bases):
+        keep_url_secrets(base)
     extra: dict[str, Any] = {}
     if options.model.startswith("local/"):
         # the server decodes up to n_parallel requests in one batch, on one pool of threads
@@ -157,6 +181,8 @@ def sampling_params(options: SampleOptions) -> SamplingParams:
         max_tokens=options.max_tokens,
         timeout=options.timeout,
         api_base=options.api_base,
+        extra_api_bases=options.extra_api_bases,
+        client=options.client,
         price_in=options.price_in,
         price_out=options.price_out,
         logprobs=options.logprobs,

@@ -60,9 +60,14 @@ class SampleResult:
     total_samples: int  # samples the folder holds at the end
     stopped: str | None
     replayed: bool = False  # recorded samples served again (``replay:PATH``)
+    # several --api-base: per endpoint, requests answered and failed, times rested
+    endpoints: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"out": str(self.out)}
+        out = asdict(self) | {"out": str(self.out)}
+        if self.endpoints is None:
+            del out["endpoints"]
+        return out
 
     def plus(self, later: SampleResult) -> SampleResult:
         """This run followed by ``later`` on the same folder: counts added, the folder as

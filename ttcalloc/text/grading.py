@@ -116,7 +116,14 @@ def parse_number(text: Any) -> float | None:
     if isinstance(text, (int, float)):
         value = float(text)
         return value if math.isfinite(value) else None
-    s = str(text).strip()
+    return _parse_text(str(text))
+
+
+@lru_cache(maxsize=65536)
+def _parse_text(text: str) -> float | None:
+    """:func:`parse_number` of a string (cached: a problem's gold answer and its samples' final
+    answers come again and again)."""
+    s = text.strip()
     boxed = last_boxed(s)
     if boxed is not None:
         s = boxed.strip()

@@ -100,9 +100,10 @@ def default_samples_out(out: Path) -> Path:
     return out.with_name(f"{out.stem}-samples.parquet")
 
 
-# options that change how a run draws, not what it answers: not part of its request
+# options that change how a run draws, not what it answers: not part of its request (the
+# client and the replicas beyond the first --api-base: the same model, reached another way)
 HOW = ("concurrency", "rpm", "tpm", "timeout", "retries", "progress", "flush_every",
-       "flush_seconds", "max_failures", "max_cost")  # fmt: skip
+       "flush_seconds", "max_failures", "max_cost", "client", "extra_api_bases")  # fmt: skip
 
 
 def run_request(

@@ -38,6 +38,7 @@ from ttcalloc.learn.policy import load_policy
 from ttcalloc.sampler.journal import hold, hold_file, recover
 from ttcalloc.sampler.loop import Sampler, stop_on_signals
 from ttcalloc.sampler.options import SampleOptions, part_params, sampling_params
+from ttcalloc.sampler.options import per_request as choices_per_request
 from ttcalloc.sampler.parts import existing_samples
 from ttcalloc.sampler.plan import gold_answers
 from ttcalloc.sampler.result import SampleResult
@@ -190,7 +191,8 @@ def _run_policy(
         async def go() -> tuple[Driver, SampleResult, dict[str, int] | None, SampleResult | None]:
             stop_on_signals()
             async with _open(so, plan, dollars=unit == "usd") as backend:
-                per_request = max(1, min(so.requests_per_batch, backend.max_n))
+                shares = getattr(backend, "shares_prompt", False)
+                per_request = choices_per_request(so, backend.max_n, shares)
                 worst = dollar_worst_for(plan, options, items, template, unit)
                 ledger: Ledger | None = None
                 if worst is not None:  # several models, a hard budget in dollars
