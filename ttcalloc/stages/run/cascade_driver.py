@@ -6,17 +6,16 @@ its price, or stops: one more sample of its current model, or the first sample o
 (escalation).  The answer is the majority vote of the last model's samples; the dollars of every
 model drawn count.
 
-Each question runs at its calibrated price (one of the two the training mixed to meet the
-budget, chosen by a seeded hash of the question): the rule ``evaluate`` scores, so its expected
-dollars per question are the budget on questions like the training ones, and its realized
-dollars vary with the questions as ``evaluate`` reports.  With ``pace`` (``run --pace``) every
-later round is paced instead (:mod:`ttcalloc.core.cascade_pacing`): of a grid around the
+Round 1 runs each question at its calibrated price (one of the two the training mixed to meet
+the budget, chosen by a seeded hash of the question): before any sample it is the best estimate.
+Every later round is paced (:mod:`ttcalloc.core.cascade_pacing`): of a grid around the
 calibrated price, two neighbouring prices split among the drawing questions so that the dollars
 spent so far plus those each question's best option aims to spend are nearest ``budget x
-questions``.  That meets the budget
-on the questions at hand (round 1 stays at the calibrated prices: before any sample they are
-the best estimate, and the aims of a first option overstate what it spends), at some cost in
-accuracy (measured in ``docs/cascades.md``).  ``--hard-budget`` caps the dollars in both cases.
+questions``; so the realized mean dollars per question meet the budget on the questions at hand
+(measured against the calibrated prices in ``docs/cascades.md``).  Without ``pace`` (``run
+--no-pace``) every round keeps the calibrated prices: the rule ``evaluate`` scores, whose
+realized dollars vary with the questions as ``evaluate`` reports.  ``--hard-budget`` caps the
+dollars in both cases.
 
 Decisions depend on the samples only (their answers and dollars), not on the order they arrived
 in, so a rerun that replays the samples the folder holds decides exactly as the first run.  With
@@ -49,7 +48,7 @@ class CascadeDriver(RoundDriver):
         policy: CascadePolicy,
         worst: dict[str, float] | None = None,
         hard_total: float | None = None,
-        pace: bool = False,
+        pace: bool = True,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
