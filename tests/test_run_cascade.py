@@ -87,7 +87,9 @@ def test_policy_file_and_summary(cascade: dict[str, Path]) -> None:
 
 def test_on_the_simulated_backend_as_two_models(cascade: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "a.parquet"
-    r = _run(cascade, out, *SIM, *PRICE_FLAGS, "--concurrency", "8")
+    # at the calibrated prices: sim's samples cost more than the training ones (pacing would
+    # stop every question after its first, costlier, round)
+    r = _run(cascade, out, *SIM, *PRICE_FLAGS, "--concurrency", "8", "--no-pace")
     assert r.exit_code == 0, r.stderr
     answers = read_artifact(out, ANSWERS).df
     drawn = read_artifact(tmp_path / "a-samples.parquet", SAMPLES).df
@@ -96,11 +98,12 @@ def test_on_the_simulated_backend_as_two_models(cascade: dict[str, Path], tmp_pa
     assert "cascade policy" in r.stderr
     # a rerun draws nothing and answers alike; concurrency 1 decides as concurrency 8
     again = _run(cascade, tmp_path / "b.parquet", *SIM, *PRICE_FLAGS, "--samples-out",
-                 tmp_path / "a-samples.parquet")  # fmt: skip
+                 tmp_path / "a-samples.parquet", "--no-pace")  # fmt: skip
     assert again.exit_code == 0, again.stderr
     b = read_artifact(tmp_path / "b.parquet", ANSWERS).df
     assert b["decisions"].to_list() == answers["decisions"].to_list()
-    one = _run(cascade, tmp_path / "c.parquet", *SIM, *PRICE_FLAGS, "--concurrency", "1")
+    one = _run(cascade, tmp_path / "c.parquet", *SIM, *PRICE_FLAGS, "--concurrency", "1",
+               "--no-pace")  # fmt: skip
     assert one.exit_code == 0, one.stderr
     c = read_artifact(tmp_path / "c.parquet", ANSWERS).df
     assert c["decisions"].to_list() == answers["decisions"].to_list()
@@ -128,16 +131,16 @@ def test_on_replay_it_escalates_the_hard_questions(
 def test_paced_rounds_meet_the_budget_and_decide_alike(
     cascade: dict[str, Path], tmp_path: Path
 ) -> None:
-    """``--pace`` re-prices each round: on the recorded samples (the training ones' costs) the
+    """Pacing (the default) re-prices each round after the first: on the recorded samples (the training ones' costs) the
     mean dollars per question land within 5% of the budget, where each question at its
     calibrated price lands elsewhere; concurrency 1 and 8 take the same decisions."""
     spec = f"replay:{cascade['samples']}"
     models = ["--model", f"cheap={spec}", "--model", f"strong={spec}"]
     costs, decisions = {}, []
     for name, flags in {
-        "paced": ["--pace", "--concurrency", "8"],
-        "paced1": ["--pace", "--concurrency", "1"],
-        "calibrated": [],
+        "paced": ["--concurrency", "8"],
+        "paced1": ["--concurrency", "1"],
+        "calibrated": ["--no-pace"],
     }.items():
         out = tmp_path / f"{name}.parquet"
         r = _run(cascade, out, *models, *flags)

@@ -326,11 +326,11 @@ def run_cmd(
     pace: Annotated[
         bool,
         typer.Option(
-            help="Cascades: re-price each round so that the mean dollars per question meet "
-            "the budget on these questions (default: each question at its calibrated price, "
-            "the rule evaluate scores; see docs/cascades.md for what pacing costs)."
+            help="Cascades: re-price each round after the first so that the mean dollars per "
+            "question meet the budget on these questions; --no-pace: each question at its "
+            "calibrated price, the rule evaluate scores (docs/cascades.md compares them)."
         ),
-    ] = False,
+    ] = True,
     compare: Annotated[
         str | None,
         typer.Option(

@@ -7,7 +7,7 @@ table of the dollars still to come from each state at each price, measured on th
 replays (the paths that reach a state at a low price are not the questions that reach it at the
 price the run has been paying: at round 3 it sent 42 of 46 questions to gpt-4 and spent 3x the
 budget).  What held the budget is the rule's own estimate: at each price of a grid, every
-question still drawing takes its best option, whose estimated extra dollars (the samples still
+question that has drawn takes its best option, whose estimated extra dollars (the samples still
 to draw towards the option's target, at the model's cost per sample) are what it *aims* to
 spend.  The round's prices are those whose projection ``spent + sum of aims`` is nearest
 ``budget x questions`` (:func:`round_prices`: two neighbouring prices of the grid, split among
@@ -37,26 +37,17 @@ def price_grid(center: float) -> NDArray[np.float64]:
 
 
 def aims(
-    gains: NDArray[np.float64],
-    dollars: NDArray[np.float64],
-    at_start: bool,
-    grid: NDArray[np.float64],
+    gains: NDArray[np.float64], dollars: NDArray[np.float64], grid: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """``(G,)``: the extra dollars one question aims to spend at each price of ``grid``: those
-    of its best option (predicted gain minus price times extra dollars), 0 when it stops (no
-    option positive).  Before any sample a question always starts (its best option, at an
-    infinite value the cheapest)."""
+    """``(G,)``: the extra dollars a question that has drawn aims to spend at each price of
+    ``grid``: those of its best option (predicted gain minus price times extra dollars), 0 when
+    it stops (no option positive)."""
     if not len(gains):
         return np.zeros(grid.size)
     with np.errstate(invalid="ignore"):
         value = gains[None, :] - np.where(dollars[None, :] > 0, grid[:, None] * dollars, 0.0)
     best = value.argmax(axis=1)
-    top = value[np.arange(grid.size), best]
-    if at_start:
-        best = np.where(np.isfinite(top), best, int(np.argmin(dollars)))
-        go = np.ones(grid.size, dtype=bool)
-    else:
-        go = top > 0
+    go = value[np.arange(grid.size), best] > 0
     out: NDArray[np.float64] = np.where(go, dollars[best], 0.0)
     return out
 

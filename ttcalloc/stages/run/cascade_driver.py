@@ -6,15 +6,16 @@ its price, or stops: one more sample of its current model, or the first sample o
 (escalation).  The answer is the majority vote of the last model's samples; the dollars of every
 model drawn count.
 
-Each question runs at its calibrated price (one of the two the training mixed to meet the
-budget, chosen by a seeded hash of the question): the rule ``evaluate`` scores, so its expected
-dollars per question are the budget on questions like the training ones, and its realized
-dollars vary with the questions as ``evaluate`` reports.  With ``pace`` (``run --pace``) the
-price is instead paced round by round (:mod:`ttcalloc.core.cascade_pacing`): of a grid around
-the calibrated price, the one at which the dollars spent so far plus those each drawing
-question's best option aims to spend are nearest ``budget x questions``.  That meets the budget
-on the questions at hand, at some cost in accuracy (measured in ``docs/cascades.md``).
-``--hard-budget`` caps the dollars in both cases.
+Round 1 runs each question at its calibrated price (one of the two the training mixed to meet
+the budget, chosen by a seeded hash of the question): before any sample it is the best estimate.
+Every later round is paced (:mod:`ttcalloc.core.cascade_pacing`): of a grid around the
+calibrated price, two neighbouring prices split among the drawing questions so that the dollars
+spent so far plus those each question's best option aims to spend are nearest ``budget x
+questions``; so the realized mean dollars per question meet the budget on the questions at hand
+(measured against the calibrated prices in ``docs/cascades.md``).  Without ``pace`` (``run
+--no-pace``) every round keeps the calibrated prices: the rule ``evaluate`` scores, whose
+realized dollars vary with the questions as ``evaluate`` reports.  ``--hard-budget`` caps the
+dollars in both cases.
 
 Decisions depend on the samples only (their answers and dollars), not on the order they arrived
 in, so a rerun that replays the samples the folder holds decides exactly as the first run.  With
@@ -47,7 +48,7 @@ class CascadeDriver(RoundDriver):
         policy: CascadePolicy,
         worst: dict[str, float] | None = None,
         hard_total: float | None = None,
-        pace: bool = False,
+        pace: bool = True,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
@@ -161,8 +162,7 @@ class CascadeDriver(RoundDriver):
             for it in self.items:
                 it.started = True
             self.active = list(self.items)
-            paced = self.paced(self.items)
-            starts = {it.pid: self.start_level(it, paced) for it in self.items}
+            starts = {it.pid: self.start_level(it) for it in self.items}
             self.round = 1
             self.admit_round([(it, starts[it.pid]) for it in self.items], first=True)
         else:
@@ -179,7 +179,7 @@ class CascadeDriver(RoundDriver):
         aimed = np.zeros((self.grid.size, len(items)))
         for i, it in enumerate(items):
             o = self.options_of(it)
-            aimed[:, i] = aims(o.gains, o.dollars, o.level == -1, self.grid)
+            aimed[:, i] = aims(o.gains, o.dollars, self.grid)
         keys = np.array([self.keys[it.pid] for it in items])
         rp = round_prices(aimed, self.grid, keys, self.spent, self.budget * self.total)
         self.prices.append(
@@ -194,8 +194,10 @@ class CascadeDriver(RoundDriver):
             return question_price(self.policy, item.problem["question"])
         return paced[item.pid]
 
-    def start_level(self, item: Item, paced: dict[str, float] | None) -> int:
-        price = self.price_of(item, paced)
+    def start_level(self, item: Item) -> int:
+        """Round 1, at the calibrated price (paced or not: before any sample it is the best
+        estimate)."""
+        price = question_price(self.policy, item.problem["question"])
         decision = self.options_of(item).choose(price)
         item.decisions.append({"after": 0, "start": self.models[decision.level], "price": price})
         return decision.level

@@ -24,7 +24,7 @@ class RunOptions:
     budget: float
     budget_unit: str | None = None  # when given, must be the policy's cost unit
     hard_budget: bool = False
-    pace: bool = False  # a cascade re-priced each round to the budget (else calibrated prices)
+    pace: bool = True  # a cascade re-priced each round to the budget (else calibrated prices)
     compare: str | None = None  # "uniform"
     samples_out: Path | None = None
     question_field: str = "question"
