@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench_solve",
     "bench_evaluate",
     "bench_sample",
+    "bench_batch",
     "bench_train_stop",
 ]
 
