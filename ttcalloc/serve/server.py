@@ -1,0 +1,46 @@
+"""``serve``: load the policy, then run the application under uvicorn until SIGTERM/SIGINT.
+
+uvicorn stops accepting connections on SIGTERM, lets the requests in flight finish (at most
+``grace`` seconds; those still running then fail with their connection closed), and the
+application's shutdown answers what is gathered and closes the ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from ttcalloc.common.console import warn
+from ttcalloc.serve.options import ServeOptions
+from ttcalloc.serve.served import load_served
+from ttcalloc.serve.service import Service
+
+GRACE = 30  # seconds requests in flight get to finish on SIGTERM
+
+
+def serve(policy_path: Path, options: ServeOptions) -> None:
+    """Serve ``policy_path`` on ``options.sample.model`` until stopped.
+
+    Raises:
+        InputError: bad flags, a policy serve cannot run, a budget below its cheapest answer.
+    """
+    import uvicorn
+
+    from ttcalloc.serve.app import build_app
+
+    options.check()
+    served = load_served(Path(policy_path), options.budget, options.max_samples)
+    if options.public() and options.api_key is None:
+        warn(f"--host {options.host}: reachable from other machines and no --api-key is set")
+    config = uvicorn.Config(
+        build_app(Service(served, options)),
+        host=options.host,
+        port=options.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=GRACE,
+        lifespan="on",
+    )
+    # uvicorn raises the signal it stopped on again once it has stopped: a clean stop
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run()
