@@ -73,6 +73,9 @@ def serve_cmd(
             help="The most a request's X-Ttcalloc-Budget header may ask (default: 4 x --budget)."
         ),
     ] = None,
+    max_body: Annotated[
+        int, typer.Option(help="The most bytes of a request body (413).")
+    ] = 1048576,
     temperature: TemperatureOpt = 0.7,
     max_tokens: MaxTokensOpt = 512,
     seed: SeedOpt = 0,
@@ -99,6 +102,6 @@ def serve_cmd(
             sample=sample, budget=budget, host=host, port=port, api_key=api_key,
             state_dir=state_dir, name=name, window=window, window_ms=window_ms,
             max_queue=max_queue, upstream=upstream, request_timeout=request_timeout,
-            max_samples=max_samples, max_request_budget=max_request_budget,
+            max_samples=max_samples, max_request_budget=max_request_budget, max_body=max_body,
         ),
     )  # fmt: skip

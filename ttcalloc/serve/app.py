@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from ttcalloc.common.console import log
+from ttcalloc.common.redact import redact
 from ttcalloc.serve.service import Service
 from ttcalloc.serve.windows import QueueFull, WindowFailed
 from ttcalloc.serve.wire import (
@@ -90,10 +91,10 @@ def build_app(service: Service) -> Starlette:
             return error(504, f"not answered within {service.options.request_timeout:g} s")
         except WindowFailed as exc:
             service.metrics.request(502)
-            return error(502, f"the model failed: {exc}")
+            return error(502, redact(f"the model failed: {exc}"))
         if reply.error is not None:
             service.metrics.request(502)
-            return error(502, f"the model gave no sample: {reply.error}")
+            return error(502, redact(f"the model gave no sample: {reply.error}"))
         body = completion(reply, service.name, budget, service.served.unit, service.served.kind,
                           service.options.sample.model)  # fmt: skip
         service.metrics.request(200, time.monotonic() - started)
@@ -126,7 +127,7 @@ async def _body(request: Request, limit: int) -> bytes:
     """The request body, refused (413) beyond ``limit`` bytes, whatever Content-Length says."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BadRequest(413, f"the body is {declared} bytes, more than the {limit} allowed")
+        raise BadRequest(413, f"the body is {declared} bytes, more than the {limit} bytes allowed")
     data = bytearray()
     async for part in request.stream():
         data += part

@@ -11,6 +11,7 @@ import contextlib
 from pathlib import Path
 
 from ttcalloc.common.console import warn
+from ttcalloc.common.redact import keep_secret
 from ttcalloc.serve.options import ServeOptions
 from ttcalloc.serve.served import load_served
 from ttcalloc.serve.service import Service
@@ -29,6 +30,7 @@ def serve(policy_path: Path, options: ServeOptions) -> None:
     from ttcalloc.serve.app import build_app
 
     options.check()
+    keep_secret(options.api_key)  # masked wherever anything would echo it
     served = load_served(Path(policy_path), options.budget, options.max_samples)
     if options.public() and options.api_key is None:
         warn(f"--host {options.host}: reachable from other machines and no --api-key is set")

@@ -14,6 +14,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from ttcalloc.common.console import warn
+from ttcalloc.common.redact import redact
 from ttcalloc.serve.answering import Answerer, Reply
 from ttcalloc.serve.ledger import FleetLedger
 from ttcalloc.serve.metrics import Metrics
@@ -97,7 +98,7 @@ class Windows:
         except BaseException as exc:  # the window failed as a whole: each request says why
             if wid is not None:
                 self.pacer.finish(wid, 0, 0.0)
-            warn(f"a window of {n} requests failed: {exc}")
+            warn(redact(f"a window of {n} requests failed: {exc}"))
             self.metrics.window_failed(n)
             for f in waiting.futures:
                 if not f.done():
