@@ -100,6 +100,23 @@ def test_200_concurrent_requests_on_the_simulated_backend_hold_the_budget(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("learner", ["imitate", "stop"])
+def test_one_request_at_a_time_holds_the_budget_too(
+    trained: dict[str, Path], tmp_path: Path, learner: str
+) -> None:
+    with serving(trained[learner], tmp_path / "state", "--model", "sim/medium",
+                 "--budget", str(BUDGET)) as srv:  # fmt: skip
+        client = openai.OpenAI(base_url=srv.url, api_key="none", max_retries=0)
+        replies = [
+            client.chat.completions.create(
+                model="ttcalloc", messages=[{"role": "user", "content": q}]
+            )
+            for q in word_problems(100)
+        ]
+    check_replies(replies, BUDGET)  # each window holds one request: the ledger's feedback
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("learner", ["imitate", "stop"])
 def test_200_concurrent_requests_on_the_fake_server_with_faults_are_all_answered(
     trained: dict[str, Path], tmp_path: Path, learner: str
 ) -> None:

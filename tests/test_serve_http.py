@@ -88,9 +88,8 @@ def test_the_api_key_is_checked(policy: Path, tmp_path: Path) -> None:
 
 
 def test_a_full_queue_answers_503_with_retry_after(policy: Path, tmp_path: Path) -> None:
-    args = fake_args("", "--max-queue", "2", "--window", "1")
     with fake_openai(delay_s=1.0) as fake, serving(
-        policy, tmp_path / "state", *args[:3], fake.base, *args[4:]
+        policy, tmp_path / "state", *fake_args(fake.base, "--max-queue", "2", "--window", "1")
     ) as srv, concurrent.futures.ThreadPoolExecutor(8) as pool:  # fmt: skip
         calls = [
             pool.submit(httpx.post, f"{srv.url}/chat/completions", json=ASK, timeout=60)

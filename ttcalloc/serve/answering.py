@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from ttcalloc.backends import Backend
+from ttcalloc.common.hashing import seeded_int
 from ttcalloc.common.redact import echoed
 from ttcalloc.core.vote import majority
 from ttcalloc.learn.policy import Policy, decide
@@ -98,7 +98,7 @@ class Answerer:
         n = len(questions)
         df = pl.DataFrame(
             {
-                "problem_id": [f"req-{uuid.uuid4().hex}" for _ in range(n)],
+                "problem_id": request_ids(questions),
                 "question": questions,
                 "answer": [None] * n,
                 "grader": [self.served.grader] * n,
@@ -198,6 +198,18 @@ class Answerer:
                 )
             )
         return out
+
+
+def request_ids(questions: list[str]) -> list[str]:
+    """An id per question, from its text (so a question's sample seeds are the same whenever
+    it is asked, as ``run``'s are per question); a repeat within the window gets ``-2``..."""
+    seen: Counter[str] = Counter()
+    out = []
+    for q in questions:
+        base = f"q{seeded_int('serve-request', q):016x}"
+        seen[base] += 1
+        out.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return out
 
 
 def _price(driver: Driver) -> float | None:

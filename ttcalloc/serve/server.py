@@ -8,6 +8,7 @@ application's shutdown answers what is gathered and closes the ledger.
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 from ttcalloc.common.console import warn
@@ -30,6 +31,9 @@ def serve(policy_path: Path, options: ServeOptions) -> None:
     from ttcalloc.serve.app import build_app
 
     options.check()
+    # a server scores a few questions at a time: one thread each (an OpenMP pool on a busy
+    # machine costs more than the prediction); set before the policy's model is loaded
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     keep_secret(options.api_key)  # masked wherever anything would echo it
     served = load_served(Path(policy_path), options.budget, options.max_samples)
     if options.public() and options.api_key is None:
