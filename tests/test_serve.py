@@ -5,7 +5,9 @@ the ledger kept across ``kill -9``, the budget header, streaming, refusals."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import shutil
 import signal
 import sqlite3
 from pathlib import Path
@@ -205,3 +207,11 @@ def test_serve_refuses_what_it_cannot_serve(trained: dict[str, Path], tmp_path: 
         assert message in r.stderr and r.stderr.count("\n") == 1, r.stderr
     r = run_cli("serve", tmp_path / "nope", "--model", "sim/medium", "--budget", "1.5")
     assert r.exit_code != 0 and "nope" in r.stderr
+    several = tmp_path / "several"  # the same policy, its actions renamed MODEL:maj@k
+    shutil.copytree(trained["imitate"], several)
+    info = json.loads((several / "policy.json").read_text())
+    for action in info["actions"]:
+        action["name"] = f"m:{action['name']}"
+    (several / "policy.json").write_text(json.dumps(info))
+    r = run_cli("serve", several, "--model", "sim/medium", "--budget", "1.5")
+    assert r.exit_code == 2 and "several models" in r.stderr and r.stderr.count("\n") == 1

@@ -8,7 +8,6 @@ Requests by outcome, samples, spend, the realized mean cost per request against 
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
 
 import numpy as np
 
@@ -38,14 +37,14 @@ class Metrics:
         if seconds is not None:
             self.latencies.append(seconds)
 
-    def window(self, replies: list[Reply], budget: float, override: bool) -> None:
+    def window(self, replies: list[Reply]) -> None:
         self.windows += 1
         for r in replies:
             self.samples += r.samples
             self.spend += r.cost
             self.incomplete += not r.complete
 
-    def window_failed(self, n: int) -> None:
+    def window_failed(self) -> None:
         self.failed_windows += 1
 
     def text(self, fleet: Totals, overall: Totals, upstream: Stats, in_flight: int) -> str:
@@ -77,10 +76,9 @@ class Metrics:
         metric("ledger_spend", "gauge", "Spend the ledger holds (across restarts).",
                {f'{{budget="fleet",{u}}}': fleet.spend,
                 f'{{budget="all",{u}}}': overall.spend})  # fmt: skip
-        mean: Callable[[Totals], float] = lambda t: t.mean_cost if t.mean_cost is not None else 0.0  # noqa: E731
         metric("mean_cost_per_request", "gauge",
                "Realized mean cost per request of the fleet's requests (the ledger's).",
-               {f"{{{u}}}": mean(fleet)})  # fmt: skip
+               {f"{{{u}}}": fleet.mean_cost if fleet.mean_cost is not None else 0.0})  # fmt: skip
         metric("budget_per_request", "gauge", "The fleet's budget: mean cost per request.",
                {f"{{{u}}}": self.budget})  # fmt: skip
         lat = np.array(self.latencies) if self.latencies else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ttcalloc.common.errors import InputError
+from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.core.actions import action_models
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.cascade import CascadePolicy
@@ -51,6 +51,7 @@ def load_served(path: Path, budget: float, max_samples: int | None) -> ServedPol
             "static and adaptive stop policies on one model"
         )
     _, cheapest = policy_ks(policy)  # refuses actions that need a verifier
+    _needs_no_metadata(policy, Path(path))
     limit = draw_limit(policy)
     if max_samples is not None:
         if max_samples < 1:
@@ -76,3 +77,18 @@ def load_served(path: Path, budget: float, max_samples: int | None) -> ServedPol
         floor=floor,
         limit=limit,
     )
+
+
+def _needs_no_metadata(policy: AnyPolicy, path: Path) -> None:
+    """A request is a question alone: a policy whose features read a problem's level or
+    subject cannot score it."""
+    import polars as pl
+
+    probe = pl.DataFrame({"problem_id": ["probe"], "question": ["probe"]})
+    try:
+        policy.metas(probe, path)
+    except DataError as exc:
+        raise InputError(
+            f"{path}: the policy's features read problem metadata (level or subject) that a "
+            "chat request does not carry; serve a policy trained without the meta feature group"
+        ) from exc

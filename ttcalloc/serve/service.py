@@ -81,6 +81,7 @@ class Service:
             "cost_unit": self.served.unit,
             "ledger_requests": fleet.requests if fleet else 0,
             "mean_cost": fleet.mean_cost if fleet else None,
+            "last_price": self._ledger.last_price() if self._ledger is not None else None,
         }
 
     def metrics_text(self) -> str:

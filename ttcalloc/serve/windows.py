@@ -99,7 +99,7 @@ class Windows:
             if wid is not None:
                 self.pacer.finish(wid, 0, 0.0)
             warn(redact(f"a window of {n} requests failed: {exc}"))
-            self.metrics.window_failed(n)
+            self.metrics.window_failed()
             for f in waiting.futures:
                 if not f.done():
                     f.set_exception(WindowFailed(str(exc) or type(exc).__name__))
@@ -112,7 +112,7 @@ class Windows:
             self.pacer.finish(wid, len(answered), spent)
         samples = sum(r.samples for r in answered)
         self.ledger.commit(len(answered), samples, spent, b, result.price, budget is not None)
-        self.metrics.window(result.replies, b, budget is not None)
+        self.metrics.window(result.replies)
         for f, reply in zip(waiting.futures, result.replies, strict=True):
             if not f.done():
                 f.set_result((reply, b))
