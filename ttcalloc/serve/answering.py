@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,17 @@ class Sent:
     texts: dict[tuple[str, int], str | None] = field(default_factory=dict)
     tokens: Counter[tuple[str, str]] = field(default_factory=Counter)
     errors: dict[str, str] = field(default_factory=dict)
+
+
+Deliver = Callable[[int, Reply], None]
+
+
+@dataclass
+class Early:
+    """Where replies go as their questions finish, and which were told."""
+
+    deliver: Deliver | None
+    told: set[int]
 
 
 @dataclass(frozen=True)
@@ -135,11 +147,14 @@ class Answerer:
         chosen = decide(driver.scores, policy.costs, driver.mu)
         return float(np.asarray(policy.costs)[chosen].sum())
 
-    async def answer(self, driver: Driver) -> WindowResult:
-        """Draw what the policy decides for the driver's questions; one reply each."""
+    async def answer(self, driver: Driver, deliver: Deliver | None = None) -> WindowResult:
+        """Draw what the policy decides for the driver's questions; one reply each, in order.
+        ``deliver(i, reply)`` is told each question's reply as soon as the policy is done with
+        it (before the rest of the window is)."""
         sent = Sent()
+        early = Early(deliver, set())
         workers = max(1, min(64, len(driver.items) * driver.limit))
-        tasks = [asyncio.create_task(self.work(driver, sent)) for _ in range(workers)]
+        tasks = [asyncio.create_task(self.work(driver, sent, early)) for _ in range(workers)]
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -148,10 +163,11 @@ class Answerer:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         driver.finish_all()
-        return WindowResult(self.replies(driver.items, sent), _price(driver))
+        return WindowResult([self.reply(it, sent) for it in driver.items], _price(driver))
 
-    async def work(self, driver: Driver, sent: Sent) -> None:
+    async def work(self, driver: Driver, sent: Sent, early: Early) -> None:
         while (request := await driver.next()) is not None:
+            self.deliver_finished(driver, sent, early)  # a round decided in next() stops some
             async with self.upstream:
                 started = time.monotonic()
                 choices, errors = await send(
@@ -172,32 +188,39 @@ class Answerer:
                 sent.tokens[(pid, "prompt")] += int(row["prompt_tokens"] or 0)
                 sent.tokens[(pid, "completion")] += int(row["completion_tokens"] or 0)
             driver.received(request, got)
+            self.deliver_finished(driver, sent, early)
 
-    def replies(self, items: list[Item], sent: Sent) -> list[Reply]:
-        table = rows(items, None)
-        out = []
-        for it, row in zip(items, table, strict=True):
-            used = [i for i in it.used if i in it.got]
-            labels = [it.got[i].label for i in used]
-            winner = majority(labels)
-            pick = next((i for i in used if it.got[i].label == winner), used[0] if used else None)
-            votes = Counter(label for label in labels if label is not None)
-            out.append(
-                Reply(
-                    content=sent.texts.get((it.pid, pick)) if pick is not None else None,
-                    answer=row["final_answer"],
-                    samples=int(row["samples"]),
-                    failed=int(row["failed"]),
-                    votes=dict(votes.most_common()),
-                    cost=float(row["cost"]),
-                    prompt_tokens=sent.tokens[(it.pid, "prompt")],
-                    completion_tokens=sent.tokens[(it.pid, "completion")],
-                    action=str(row["action"]),
-                    complete=bool(row["complete"]),
-                    error=None if used else sent.errors.get(it.pid, "no sample was drawn"),
-                )
-            )
-        return out
+    def deliver_finished(self, driver: Driver, sent: Sent, early: Early) -> None:
+        """Tell ``early`` the replies of the questions the policy is done with (once each)."""
+        if early.deliver is None:
+            return
+        for i, it in enumerate(driver.items):
+            if it.finished and i not in early.told and not it.inflight:
+                early.told.add(i)
+                early.deliver(i, self.reply(it, sent))
+
+    def reply(self, item: Item, sent: Sent) -> Reply:
+        """The reply of a question the policy is done with: ``run``'s answers row, the
+        winning answer's sample, the votes and the tokens of every sample received."""
+        (row,) = rows([item], None)
+        used = [i for i in item.used if i in item.got]
+        labels = [item.got[i].label for i in used]
+        winner = majority(labels)
+        pick = next((i for i in used if item.got[i].label == winner), used[0] if used else None)
+        votes = Counter(label for label in labels if label is not None)
+        return Reply(
+            content=sent.texts.get((item.pid, pick)) if pick is not None else None,
+            answer=row["final_answer"],
+            samples=int(row["samples"]),
+            failed=int(row["failed"]),
+            votes=dict(votes.most_common()),
+            cost=float(row["cost"]),
+            prompt_tokens=sent.tokens[(item.pid, "prompt")],
+            completion_tokens=sent.tokens[(item.pid, "completion")],
+            action=str(row["action"]),
+            complete=bool(row["complete"]),
+            error=None if used else sent.errors.get(item.pid, "no sample was drawn"),
+        )
 
 
 def request_ids(questions: list[str]) -> list[str]:

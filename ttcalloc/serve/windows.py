@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from functools import partial
 
 from ttcalloc.common.console import warn
 from ttcalloc.common.redact import redact
@@ -94,7 +95,7 @@ class Windows:
             driver = self.answerer.driver(waiting.questions, b)
             if wid is not None and (expected := self.answerer.expected(driver)) is not None:
                 self.pacer.expect(wid, expected)
-            result = await self.answerer.answer(driver)
+            result = await self.answerer.answer(driver, partial(self.deliver, waiting, b))
         except BaseException as exc:  # the window failed as a whole: each request says why
             if wid is not None:
                 self.pacer.finish(wid, 0, 0.0)
@@ -116,6 +117,13 @@ class Windows:
         for f, reply in zip(waiting.futures, result.replies, strict=True):
             if not f.done():
                 f.set_result((reply, b))
+
+    @staticmethod
+    def deliver(waiting: Waiting, budget: float, i: int, reply: Reply) -> None:
+        """Request ``i`` of the window is answered (the rest of the window may not be)."""
+        future = waiting.futures[i]
+        if not future.done():
+            future.set_result((reply, budget))
 
     async def drain(self) -> None:
         """Answer what is gathered and wait for every window in flight."""
