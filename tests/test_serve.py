@@ -200,6 +200,8 @@ def test_serve_refuses_what_it_cannot_serve(trained: dict[str, Path], tmp_path: 
         (["--budget", "1.5", "--window", "0"], "--window 0"),
         (["--budget", "1.5", "--api-key", "short"], "--api-key"),
         (["--budget", "1.5", "--port", "70000"], "--port 70000"),
+        (["--budget", "1.5", "--budget-unit", "tokens"], "counts cost in samples"),
+        (["--budget", "100"], "--budget-unit samples confirms"),
     ]
     for args, message in cases:
         r = run_cli("serve", trained["imitate"], "--model", "sim/medium", *args)

@@ -37,6 +37,14 @@ def serve_cmd(
             "requests and restarts)."
         ),
     ],
+    budget_unit: Annotated[
+        str | None,
+        typer.Option(
+            help="The unit --budget is in (samples, tokens, completion-tokens, usd): refused "
+            "unless it is the policy's; confirms a budget that looks given in another unit, "
+            "as for `run`."
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     api_key: Annotated[
@@ -99,8 +107,8 @@ def serve_cmd(
     serve(
         policy,
         ServeOptions(
-            sample=sample, budget=budget, host=host, port=port, api_key=api_key,
-            state_dir=state_dir, name=name, window=window, window_ms=window_ms,
+            sample=sample, budget=budget, budget_unit=budget_unit, host=host, port=port,
+            api_key=api_key, state_dir=state_dir, name=name, window=window, window_ms=window_ms,
             max_queue=max_queue, upstream=upstream, request_timeout=request_timeout,
             max_samples=max_samples, max_request_budget=max_request_budget, max_body=max_body,
         ),

@@ -18,6 +18,7 @@ class ServeOptions:
 
     sample: SampleOptions  # the model, its backend's settings, retries and rate limits
     budget: float  # the fleet's mean cost per request, in the policy's cost unit
+    budget_unit: str | None = None  # when given, must be the policy's cost unit
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = None  # clients must send it as a bearer token (never logged)

@@ -18,7 +18,7 @@ from ttcalloc.learn.cascade import CascadePolicy
 from ttcalloc.learn.policy import load_policy
 from ttcalloc.stages.run.asking import grader_for, prompt_for
 from ttcalloc.stages.run.kinds import AnyPolicy, draw_limit, policy_ks
-from ttcalloc.stages.run.units import budget_unit
+from ttcalloc.stages.run.units import budget_unit, check_unit_flag
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,11 @@ class ServedPolicy:
     limit: int
 
 
-def load_served(path: Path, budget: float, max_samples: int | None) -> ServedPolicy:
-    """Load ``path`` for ``serve`` at ``budget``; one line naming the flag or file otherwise."""
+def load_served(
+    path: Path, budget: float, max_samples: int | None, budget_unit_flag: str | None = None
+) -> ServedPolicy:
+    """Load ``path`` for ``serve`` at ``budget`` (in ``--budget-unit`` when given, which must
+    be the policy's); one line naming the flag or file otherwise."""
     policy = load_policy(path)
     if isinstance(policy, CascadePolicy):
         raise InputError(
@@ -57,7 +60,8 @@ def load_served(path: Path, budget: float, max_samples: int | None) -> ServedPol
         if max_samples < 1:
             raise InputError(f"--max-samples {max_samples}: must be at least 1")
         limit = min(limit, max_samples)
-    unit = budget_unit(path, policy.info, budget, None, limit)
+    check_unit_flag(budget_unit_flag)
+    unit = budget_unit(path, policy.info, budget, budget_unit_flag, limit)
     adaptive = isinstance(policy, AdaptivePolicy)
     floor = (1.0 if unit == "samples" else 0.0) if adaptive else cheapest[1]
     if budget < floor - 1e-12:

@@ -35,7 +35,9 @@ def serve(policy_path: Path, options: ServeOptions) -> None:
     # machine costs more than the prediction); set before the policy's model is loaded
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     keep_secret(options.api_key)  # masked wherever anything would echo it
-    served = load_served(Path(policy_path), options.budget, options.max_samples)
+    served = load_served(
+        Path(policy_path), options.budget, options.max_samples, options.budget_unit
+    )
     if options.public() and options.api_key is None:
         warn(f"--host {options.host}: reachable from other machines and no --api-key is set")
     config = uvicorn.Config(

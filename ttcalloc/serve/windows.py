@@ -3,8 +3,10 @@
 A request waits at most ``wait`` seconds (or until ``size`` requests are gathered) for the
 others of its window; requests that carry their own budget (the budget header) are gathered
 by that budget, apart from the fleet's.  The fleet's windows are decided at the budget
-:class:`~ttcalloc.serve.pacer.FleetPacer` gives them; every answered window is committed to the
-ledger.  At most ``max_queue`` requests are admitted at once (:class:`QueueFull` beyond).
+:class:`~ttcalloc.serve.pacer.FleetPacer` gives them.  A request's reply is sent as soon as
+the policy is done with its question; the window is committed to the ledger once all its
+requests are answered.  At most ``max_queue`` requests are admitted at once
+(:class:`QueueFull` beyond).
 """
 
 from __future__ import annotations
