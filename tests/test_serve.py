@@ -179,6 +179,25 @@ def test_a_budget_header_sets_one_requests_budget_apart_from_the_fleet(
         assert health["ledger_requests"] == 0  # the fleet's ledger holds the fleet's requests
 
 
+def test_max_samples_caps_what_one_request_draws(trained: dict[str, Path], tmp_path: Path) -> None:
+    for learner in ("imitate", "stop"):
+        with serving(trained[learner], tmp_path / learner, "--model", "sim/medium",
+                     "--budget", str(BUDGET), "--max-samples", "2") as srv:  # fmt: skip
+            client = openai.OpenAI(base_url=srv.url, api_key="none", max_retries=0)
+            replies = [
+                client.chat.completions.create(
+                    model="ttcalloc",
+                    messages=[{"role": "user", "content": q}],
+                    extra_headers={"X-Ttcalloc-Budget": "6"},
+                )
+                for q in word_problems(12)
+            ]
+        samples = [r.model_extra["ttcalloc"]["samples"] for r in replies]
+        assert max(samples) == 2, (learner, samples)  # at 6 a request would draw 4 uncapped
+        if learner == "imitate":
+            assert all(not r.model_extra["ttcalloc"]["complete"] for r in replies)
+
+
 def test_stream_true_streams_the_final_answer(trained: dict[str, Path], tmp_path: Path) -> None:
     with serving(trained["stop"], tmp_path / "state", "--model", "sim/medium",
                  "--budget", str(BUDGET)) as srv:  # fmt: skip
