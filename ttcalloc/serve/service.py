@@ -24,6 +24,8 @@ from ttcalloc.serve.pacer import FleetPacer
 from ttcalloc.serve.served import ServedPolicy
 from ttcalloc.serve.windows import Windows
 
+DRAIN = 30.0  # seconds the windows in flight get to finish once the server stops
+
 
 class Service:
     """One served policy on one model, with its fleet budget."""
@@ -59,7 +61,7 @@ class Service:
                 try:
                     yield
                 finally:
-                    await self._windows.drain()
+                    await self._windows.drain(DRAIN)
         finally:
             ledger.close()
 

@@ -127,9 +127,18 @@ class Windows:
         if not future.done():
             future.set_result((reply, budget))
 
-    async def drain(self) -> None:
-        """Answer what is gathered and wait for every window in flight."""
+    async def drain(self, grace: float) -> None:
+        """Answer what is gathered and wait for every window in flight, at most ``grace``
+        seconds; the windows still running then are cancelled (their requests fail, and they
+        are not in the ledger)."""
         for budget in list(self.waiting):
             self.close(budget)
+        if not self.tasks:
+            return
+        _, late = await asyncio.wait(set(self.tasks), timeout=grace)
+        for task in late:
+            task.cancel()
         with contextlib.suppress(Exception):
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+            await asyncio.gather(*late, return_exceptions=True)
+        if late:
+            warn(f"{len(late)} windows still running after {grace:g} s were cancelled")
