@@ -61,6 +61,10 @@ class FakeServer:
             value += 1
         return f"Adding gives {value}.\n#### {value}"
 
+    def completion_tokens(self, content: str, n: int) -> int:
+        """Completion tokens reported for ``n`` choices of a request about ``content``."""
+        return 8 * n
+
     def token_logprobs(self, text: str, index: int) -> dict[str, Any] | None:
         if self.logprobs == "null":
             return None
@@ -157,6 +161,7 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 if payload.get("logprobs"):
                     choice["logprobs"] = server.token_logprobs(text, number + i)
                 choices.append(choice)
+            completion = server.completion_tokens(content, n)
             body = {
                 "id": f"chatcmpl-{number}",
                 "object": "chat.completion",
@@ -165,8 +170,8 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 "choices": choices,
                 "usage": {
                     "prompt_tokens": prompt,
-                    "completion_tokens": 8 * n,
-                    "total_tokens": prompt + 8 * n,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
                 },
             }
             if server.no_usage:
@@ -408,9 +413,25 @@ def _multipart_file(content_type: str, raw: bytes) -> tuple[str, bytes]:
     raise ValueError("no file field in the upload")
 
 
+class ReasoningServer(FakeServer):
+    """(``ttcalloc serve``'s tests) A model that reasons at length and disagrees with itself:
+    completions as long as the simulated backend's (longer for longer questions), and answers
+    to questions without ``A+B`` spread over a few values by request number, so that an
+    adaptive policy trained on the simulated backend sees samples like its training ones."""
+
+    def answer(self, content: str, index: int) -> str:
+        if re.search(r"\d+\s*\+\s*\d+", content):
+            return super().answer(content, index)
+        value = len(content) % 97 + (index % 3 if index % 4 == 0 else 0)
+        return f"Let me work through this step by step.\n#### {value}"
+
+    def completion_tokens(self, content: str, n: int) -> int:
+        return n * (60 + min(120, len(content) // 4))
+
+
 @contextmanager
-def fake_openai(**kwargs: Any) -> Iterator[FakeServer]:
-    server = FakeServer(**kwargs)
+def fake_openai(server_class: type[FakeServer] = FakeServer, **kwargs: Any) -> Iterator[FakeServer]:
+    server = server_class(**kwargs)
     server.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
     server.httpd.daemon_threads = True
     thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)

@@ -12,6 +12,7 @@ from ttcalloc.cli import data_cmds  # noqa: F401  data gsm8k|math|jsonl, import
 from ttcalloc.cli import sampling  # noqa: F401  sample
 from ttcalloc.cli import modeling  # noqa: F401  estimate, solve, train
 from ttcalloc.cli import policies  # noqa: F401  evaluate, allocate
+from ttcalloc.cli import serving  # noqa: F401  serve
 from ttcalloc.cli import tools  # noqa: F401  info
 # isort: on
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import random
 import signal
 import time
 from collections.abc import Iterator, Mapping
@@ -24,20 +23,19 @@ from ttcalloc.backends import (
     Choice,
     FatalError,
     Request,
-    RequestError,
-    RetryableError,
     count_prompt_tokens,
 )
 from ttcalloc.backends.endpoints import Endpoints
 from ttcalloc.common.console import err_console, warn
 from ttcalloc.common.errors import TtcallocError
 from ttcalloc.common.progress import StatusLines
-from ttcalloc.common.redact import echoed, redact_echo
+from ttcalloc.common.redact import echoed
 from ttcalloc.sampler.limits import CostGuard, RateLimiter
 from ttcalloc.sampler.options import SampleOptions, per_request, worst_cost
 from ttcalloc.sampler.parts import PartWriter, folder_samples, sample_rows
 from ttcalloc.sampler.plan import gold_answers, requests
 from ttcalloc.sampler.result import SampleResult, Stats
+from ttcalloc.sampler.send import send
 
 if TYPE_CHECKING:
     import polars as pl
@@ -314,34 +312,7 @@ class Sampler:
 
     async def complete(self, request: Request) -> tuple[list[Choice | None], list[str | None]]:
         """Send one request, retrying 429/5xx/timeouts: per sample, a choice or an error."""
-        options = self.options
-        est_tokens = (
-            sum(len(m["content"]) for m in request.messages) / 4 + options.max_tokens * request.n
-        )
-        choices: list[Choice | None] = [None] * request.n
-        errors: list[str | None] = [None] * request.n
-        for attempt in range(options.retries + 1):
-            await self.limiter.acquire(est_tokens)
-            try:
-                self.stats.requests += 1
-                got = await self.backend.complete(request)
-            except RetryableError as exc:
-                if attempt == options.retries:
-                    errors = [redact_echo(str(exc))[:500]] * request.n
-                    break
-                self.stats.retries += 1
-                await asyncio.sleep(_backoff(exc, attempt, options.backoff_base))
-                continue
-            except RequestError as exc:
-                errors = [redact_echo(str(exc))[:500]] * request.n
-                break
-            choices = list(got[: request.n]) + [None] * max(0, request.n - len(got))
-            errors = [
-                None if c is not None else f"server returned {len(got)} of {request.n} choices"
-                for c in choices
-            ]
-            break
-        return choices, errors
+        return await send(self.backend, request, self.options, self.limiter, self.stats)
 
     def record(
         self,
@@ -391,12 +362,6 @@ def _warn_about(options: SampleOptions, backend: Backend) -> None:
             f"{options.model} is the REPLAY backend: recorded samples served again in a seeded "
             "order, not drawn from an LLM now"
         )
-
-
-def _backoff(exc: RetryableError, attempt: int, base: float) -> float:
-    """Seconds to wait before retry ``attempt + 1``: the server's Retry-After, else exponential."""
-    delay = exc.retry_after if exc.retry_after is not None else base * 2**attempt
-    return min(delay, 120.0) * random.uniform(0.8, 1.2)
 
 
 def _progress_bar(options: SampleOptions, label: str) -> Progress:

@@ -19,7 +19,6 @@ import numpy as np
 
 from ttcalloc.artifacts import freshness
 from ttcalloc.artifacts.io import check_output
-from ttcalloc.artifacts.policy_file import parse_action
 from ttcalloc.artifacts.prices import price_table
 from ttcalloc.artifacts.questions import load_questions
 from ttcalloc.backends import (
@@ -42,14 +41,12 @@ from ttcalloc.sampler.options import per_request as choices_per_request
 from ttcalloc.sampler.parts import existing_samples
 from ttcalloc.sampler.plan import gold_answers
 from ttcalloc.sampler.result import SampleResult
-from ttcalloc.stages.run.adaptive_driver import AdaptiveDriver
 from ttcalloc.stages.run.asking import check_grader, grader_for, prompt_for
 from ttcalloc.stages.run.budget import (
     dollar_worst_for,
     ledger_for,
     model_ledger,
 )
-from ttcalloc.stages.run.cascade_driver import CascadeDriver
 from ttcalloc.stages.run.driver import Driver
 from ttcalloc.stages.run.folder import (
     check_questions,
@@ -67,13 +64,13 @@ from ttcalloc.stages.run.options import (
     replays_of,
     run_request,
 )
-from ttcalloc.stages.run.static_driver import StaticDriver
+from ttcalloc.stages.run.sources import make_driver
 from ttcalloc.stages.run.uniform import draw_uniform
 from ttcalloc.stages.run.units import budget_unit
 from ttcalloc.stages.run.write import compare, rows, write_answers
 
 if TYPE_CHECKING:
-    import polars as pl
+    pass
 
 
 def run_policy(
@@ -201,7 +198,7 @@ def _run_policy(
                     ledger = None if isinstance(policy, CascadePolicy) else checked
                 else:
                     ledger = ledger_for(options, backend, items, template, unit, cheapest[0])
-                driver = _driver(
+                driver = make_driver(
                     policy, items, questions, options, template, per_request, unit, ledger,
                     worst,
                 )  # fmt: skip
@@ -315,43 +312,6 @@ def _apart(out: Path, samples_out: Path) -> None:
         )
     if a in s.parents:
         raise InputError(f"--samples-out {samples_out}: inside --out {out}; give another path")
-
-
-def _driver(
-    policy: AnyPolicy,
-    items: list[Item],
-    questions: pl.DataFrame,
-    options: RunOptions,
-    template: str | None,
-    per_request: int,
-    unit: str,
-    ledger: Ledger | None,
-    worst: dict[str, float] | None = None,
-) -> Driver:
-    kw: dict[str, Any] = {
-        "items": items,
-        "options": options.sample,
-        "template": template,
-        "per_request": per_request,
-        "unit": unit,
-        "budget": options.budget,
-        "ledger": ledger,
-        "limit": draw_limit(policy),
-    }
-    if isinstance(policy, CascadePolicy):
-        hard = options.budget * len(items) if options.hard_budget else None
-        return CascadeDriver(policy, worst=worst, hard_total=hard, pace=options.pace, **kw)
-    if isinstance(policy, AdaptivePolicy):
-        return AdaptiveDriver(policy, **kw)
-    ks, _ = policy_ks(policy)
-    texts = [it.problem["question"] for it in items]
-    metas = [it.meta for it in items]
-    scores = policy.scores(texts, metas)
-    mu = policy.calibrated_mu(texts, options.budget, metas)
-    models = [parse_action(a)[0] for a in policy.actions]  # type: ignore[index]
-    if not any(models):
-        return StaticDriver(policy, scores, mu, ks, **kw)
-    return StaticDriver(policy, scores, mu, ks, models=models, worst=worst, **kw)
 
 
 def _plan(policy: AnyPolicy, options: RunOptions, policy_path: Path) -> ModelPlan | None:

@@ -1,0 +1,146 @@
+"""``ttcalloc serve`` as an HTTP server: 4xx JSON errors, the API key, 503 with Retry-After
+when the queue is full, timeouts, the model's failures, and SIGTERM finishing what is in
+flight.  The server runs for real (a child process) against the fake OpenAI server."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from fake_openai import fake_openai
+from helpers import sim_pipeline, train_both
+from serve_process import serving, start, stop
+
+ASK = {"messages": [{"role": "user", "content": "What is 2+3?"}]}
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("serve-http")
+    p = sim_pipeline(tmp, 40)
+    return train_both(p["alloc"], p["problems"], "1.5", tmp)["imitate"]
+
+
+def fake_args(base: str, *more: str) -> tuple[str, ...]:
+    return ("--model", "openai/fake", "--api-base", base, "--budget", "1.5", *more)
+
+
+def test_bad_requests_get_4xx_with_a_json_error(policy: Path, tmp_path: Path) -> None:
+    with serving(policy, tmp_path / "state", "--model", "sim/medium", "--budget", "1.5",
+                 "--max-body", "2000") as srv:  # fmt: skip
+        chat = f"{srv.url}/chat/completions"
+        cases = [
+            (httpx.post(chat, content=b"{not json"), 400, "not JSON"),
+            (httpx.post(chat, json=[1, 2]), 400, "JSON object"),
+            (httpx.post(chat, json={}), 400, "messages"),
+            (httpx.post(chat, json={"messages": []}), 400, "messages"),
+            (httpx.post(chat, json={"messages": "hi"}), 400, "messages"),
+            (httpx.post(chat, json={"messages": [{"content": "x"}]}), 400, "role"),
+            (httpx.post(chat, json={"messages": [{"role": "user", "content": 3}]}), 400, "content"),
+            (httpx.post(chat, json={"messages": [{"role": "system", "content": "x"}]}), 400,
+             "no user message"),
+            (httpx.post(chat, json={**ASK, "stream": "yes"}), 400, "stream"),
+            (httpx.post(chat, json={**ASK, "n": 3}), 400, "n: only 1"),
+            (httpx.post(chat, json={**ASK, "model": 5}), 400, "model"),
+            (httpx.post(chat, json={**ASK, "pad": "x" * 3000}), 413, "2000 bytes"),
+            (httpx.post(chat, json=ASK, headers={"X-Ttcalloc-Budget": "lots"}), 400,
+             "not a number"),
+            (httpx.post(chat, json=ASK, headers={"X-Ttcalloc-Budget": "0.5"}), 400, "outside"),
+            (httpx.get(chat), 405, "Method Not Allowed"),
+            (httpx.get(f"{srv.url}/nope"), 404, "Not Found"),
+        ]  # fmt: skip
+        for response, status, message in cases:
+            assert response.status_code == status, (message, response.text)
+            error = response.json()["error"]
+            assert message in error["message"] and error["type"], error
+        assert httpx.post(chat, json=ASK).status_code == 200  # the server still answers
+        with pytest.raises(openai.BadRequestError, match="messages"):
+            openai.OpenAI(base_url=srv.url, api_key="x", max_retries=0).chat.completions.create(
+                model="ttcalloc", messages=[]
+            )
+
+
+def test_the_api_key_is_checked(policy: Path, tmp_path: Path) -> None:
+    key = "serve-key-0123456789"
+    with serving(policy, tmp_path / "state", "--model", "sim/medium", "--budget", "1.5",
+                 "--api-key", key) as srv:  # fmt: skip
+        for wrong in ("nope", key[:-1], key + "x"):
+            client = openai.OpenAI(base_url=srv.url, api_key=wrong, max_retries=0)
+            with pytest.raises(openai.AuthenticationError):
+                client.chat.completions.create(model="ttcalloc", messages=ASK["messages"])
+        r = httpx.post(f"{srv.url}/chat/completions", json=ASK)  # no Authorization header
+        assert r.status_code == 401 and "API key" in r.json()["error"]["message"]
+        assert httpx.get(f"{srv.root}/metrics").status_code == 401
+        assert httpx.get(f"{srv.url}/models").status_code == 401
+        assert httpx.get(f"{srv.root}/health").status_code == 200  # a liveness probe needs none
+        client = openai.OpenAI(base_url=srv.url, api_key=key, max_retries=0)
+        ok = client.chat.completions.create(model="ttcalloc", messages=ASK["messages"])
+        assert ok.choices[0].message.content
+        assert [m.id for m in client.models.list()] == ["ttcalloc"]
+        log = srv.log()
+    assert key not in log
+
+
+def test_a_full_queue_answers_503_with_retry_after(policy: Path, tmp_path: Path) -> None:
+    with fake_openai(delay_s=1.0) as fake, serving(
+        policy, tmp_path / "state", *fake_args(fake.base, "--max-queue", "2", "--window", "1")
+    ) as srv, concurrent.futures.ThreadPoolExecutor(8) as pool:  # fmt: skip
+        calls = [
+            pool.submit(httpx.post, f"{srv.url}/chat/completions", json=ASK, timeout=60)
+            for _ in range(8)
+        ]
+        responses = [c.result() for c in calls]
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(200) >= 2 and codes.count(503) >= 1 and set(codes) == {200, 503}
+    for r in responses:
+        if r.status_code == 503:
+            assert r.headers["retry-after"] == "1" and "busy" in r.json()["error"]["message"]
+
+
+def test_timeouts_and_model_failures_are_json_errors(policy: Path, tmp_path: Path) -> None:
+    with fake_openai(delay_s=3.0) as slow, serving(
+        policy, tmp_path / "slow", *fake_args(slow.base, "--request-timeout", "0.5")
+    ) as srv:  # fmt: skip
+        r = httpx.post(f"{srv.url}/chat/completions", json=ASK, timeout=60)
+        assert r.status_code == 504 and "0.5 s" in r.json()["error"]["message"]
+    with fake_openai(fault_all="401") as broken, serving(
+        policy, tmp_path / "broken", *fake_args(broken.base)
+    ) as srv:  # fmt: skip
+        r = httpx.post(f"{srv.url}/chat/completions", json=ASK, timeout=60)
+        assert r.status_code == 502, r.text
+        assert "sk-secret1234567890" not in r.text and "model" in r.json()["error"]["message"]
+        assert httpx.get(f"{srv.root}/health").status_code == 200  # it still serves
+
+
+def test_sigterm_finishes_the_requests_in_flight_and_flushes_the_ledger(
+    policy: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    with fake_openai(delay_s=1.0) as fake:
+        srv = start(policy, state, *fake_args(fake.base))
+        try:
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                calls = [
+                    pool.submit(httpx.post, f"{srv.url}/chat/completions", json=ASK, timeout=60)
+                    for _ in range(4)
+                ]
+                while not fake.requests:  # the requests are in flight to the model
+                    time.sleep(0.05)
+                srv.proc.send_signal(signal.SIGTERM)
+                responses = [c.result() for c in calls]
+            code = srv.proc.wait(timeout=60)
+        finally:
+            stop(srv, signal.SIGKILL)
+    assert [r.status_code for r in responses] == [200] * 4
+    assert code == 0, srv.log()
+    assert "stopped" in srv.log()
+    with sqlite3.connect(state / "ledger.sqlite") as db:
+        assert db.execute("SELECT SUM(requests) FROM rounds").fetchone()[0] == 4
+    with pytest.raises(httpx.ConnectError):  # it no longer listens
+        httpx.get(f"{srv.root}/health")

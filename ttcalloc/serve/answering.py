@@ -1,0 +1,243 @@
+"""Answering one window of requests with ``run``'s own decision code.
+
+The window's questions become ``run``'s items and the policy's source
+(:func:`ttcalloc.stages.run.sources.make_driver`: a static policy's actions at one calibrated
+multiplier, an adaptive policy's rounds at one price each) decides what to draw at the window's
+budget; the samples are sent with the sampler's retries and limits
+(:func:`ttcalloc.sampler.send.send`), graded as ``sample`` grades them, and the answers are
+``run``'s majority votes (:func:`ttcalloc.stages.run.write.rows`).  Nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ttcalloc.backends import Backend
+from ttcalloc.common.hashing import seeded_int
+from ttcalloc.common.redact import echoed
+from ttcalloc.core.vote import majority
+from ttcalloc.learn.policy import Policy, decide
+from ttcalloc.sampler.limits import RateLimiter
+from ttcalloc.sampler.options import SampleOptions
+from ttcalloc.sampler.parts import sample_rows
+from ttcalloc.sampler.result import Stats
+from ttcalloc.sampler.send import send
+from ttcalloc.serve.served import ServedPolicy
+from ttcalloc.stages.run.adaptive_driver import AdaptiveDriver
+from ttcalloc.stages.run.driver import Driver
+from ttcalloc.stages.run.items import Item
+from ttcalloc.stages.run.options import RunOptions
+from ttcalloc.stages.run.sources import make_driver
+from ttcalloc.stages.run.static_driver import StaticDriver
+from ttcalloc.stages.run.write import rows
+
+REQUEST_SOURCE = Path("<request>")  # where a request's question comes from, in error messages
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One request's answer: the winning answer's sample (``content``), its extracted answer,
+    the votes, and what the request cost."""
+
+    content: str | None
+    answer: str | None
+    samples: int
+    failed: int
+    votes: dict[str, int]
+    cost: float
+    prompt_tokens: int
+    completion_tokens: int
+    action: str
+    complete: bool
+    error: str | None = None  # no sample arrived: the last upstream error
+
+
+@dataclass
+class Sent:
+    """What the window's samples brought: each sample's text and tokens, errors, requests."""
+
+    texts: dict[tuple[str, int], str | None] = field(default_factory=dict)
+    tokens: Counter[tuple[str, str]] = field(default_factory=Counter)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+Deliver = Callable[[int, Reply], None]
+
+
+@dataclass
+class Early:
+    """Where replies go as their questions finish, and which were told."""
+
+    deliver: Deliver | None
+    told: set[int]
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """The replies of a window, in request order, and the window's price."""
+
+    replies: list[Reply]
+    price: float | None
+
+
+class Answerer:
+    """Answers windows of questions with one served policy on one backend."""
+
+    def __init__(
+        self,
+        served: ServedPolicy,
+        backend: Backend,
+        options: SampleOptions,
+        upstream: int,
+    ) -> None:
+        self.served, self.backend, self.options = served, backend, options
+        self.upstream = asyncio.Semaphore(upstream)  # requests in flight to the model
+        self.limiter = RateLimiter(options.rpm, options.tpm)
+        self.stats = Stats()
+        self.secrets = echoed()
+        self.per_request = max(1, min(options.requests_per_batch, backend.max_n))
+
+    def items(self, questions: list[str]) -> tuple[list[Item], pl.DataFrame]:
+        """``run``'s items for ``questions`` (unlabeled, graded by the policy's grader)."""
+        n = len(questions)
+        df = pl.DataFrame(
+            {
+                "problem_id": request_ids(questions),
+                "question": questions,
+                "answer": [None] * n,
+                "grader": [self.served.grader] * n,
+            },
+            schema={"problem_id": pl.String, "question": pl.String, "answer": pl.String,
+                    "grader": pl.String},
+        )  # fmt: skip
+        metas = self.served.policy.metas(df, REQUEST_SOURCE)
+        items = [
+            Item(problem=row, meta=meta)
+            for row, meta in zip(df.iter_rows(named=True), metas, strict=True)
+        ]
+        return items, df
+
+    def driver(self, questions: list[str], budget: float) -> Driver:
+        """The policy's source for ``questions`` at ``budget`` (decisions not yet drawn)."""
+        items, df = self.items(questions)
+        options = RunOptions(sample=self.options, budget=budget)
+        driver = make_driver(
+            self.served.policy, items, df, options, self.served.template, self.per_request,
+            self.served.unit, None,
+        )  # fmt: skip
+        driver.limit = self.served.limit
+        if isinstance(driver, AdaptiveDriver):
+            driver.cap = min(driver.cap, self.served.limit)
+        return driver
+
+    @staticmethod
+    def expected(driver: Driver) -> float | None:
+        """What a static policy's chosen actions are expected to cost (None: adaptive)."""
+        if not isinstance(driver, StaticDriver):
+            return None
+        policy: Policy = driver.policy
+        chosen = decide(driver.scores, policy.costs, driver.mu)
+        return float(np.asarray(policy.costs)[chosen].sum())
+
+    async def answer(self, driver: Driver, deliver: Deliver | None = None) -> WindowResult:
+        """Draw what the policy decides for the driver's questions; one reply each, in order.
+        ``deliver(i, reply)`` is told each question's reply as soon as the policy is done with
+        it (before the rest of the window is)."""
+        sent = Sent()
+        early = Early(deliver, set())
+        workers = max(1, min(64, len(driver.items) * driver.limit))
+        tasks = [asyncio.create_task(self.work(driver, sent, early)) for _ in range(workers)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            driver.close()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        driver.finish_all()
+        return WindowResult([self.reply(it, sent) for it in driver.items], _price(driver))
+
+    async def work(self, driver: Driver, sent: Sent, early: Early) -> None:
+        while (request := await driver.next()) is not None:
+            self.deliver_finished(driver, sent, early)  # a round decided in next() stops some
+            async with self.upstream:
+                started = time.monotonic()
+                choices, errors = await send(
+                    self.backend, request, self.options, self.limiter, self.stats
+                )
+            self.stats.count(choices, errors)
+            gold = {"answer": None, "grader": self.served.grader}
+            got = sample_rows(
+                gold, self.options.model, request, choices, errors,
+                time.monotonic() - started, self.secrets,
+            )  # fmt: skip
+            for row in got:
+                pid = row["problem_id"]
+                if row["error"] is not None:
+                    sent.errors[pid] = str(row["error"])
+                    continue
+                sent.texts[(pid, int(row["sample_idx"]))] = row["response"]
+                sent.tokens[(pid, "prompt")] += int(row["prompt_tokens"] or 0)
+                sent.tokens[(pid, "completion")] += int(row["completion_tokens"] or 0)
+            driver.received(request, got)
+            self.deliver_finished(driver, sent, early)
+
+    def deliver_finished(self, driver: Driver, sent: Sent, early: Early) -> None:
+        """Tell ``early`` the replies of the questions the policy is done with (once each)."""
+        if early.deliver is None:
+            return
+        for i, it in enumerate(driver.items):
+            if it.finished and i not in early.told and not it.inflight:
+                early.told.add(i)
+                early.deliver(i, self.reply(it, sent))
+
+    def reply(self, item: Item, sent: Sent) -> Reply:
+        """The reply of a question the policy is done with: ``run``'s answers row, the
+        winning answer's sample, the votes and the tokens of every sample received."""
+        (row,) = rows([item], None)
+        used = [i for i in item.used if i in item.got]
+        labels = [item.got[i].label for i in used]
+        winner = majority(labels)
+        pick = next((i for i in used if item.got[i].label == winner), used[0] if used else None)
+        votes = Counter(label for label in labels if label is not None)
+        return Reply(
+            content=sent.texts.get((item.pid, pick)) if pick is not None else None,
+            answer=row["final_answer"],
+            samples=int(row["samples"]),
+            failed=int(row["failed"]),
+            votes=dict(votes.most_common()),
+            cost=float(row["cost"]),
+            prompt_tokens=sent.tokens[(item.pid, "prompt")],
+            completion_tokens=sent.tokens[(item.pid, "completion")],
+            action=str(row["action"]),
+            complete=bool(row["complete"]),
+            error=None if used else sent.errors.get(item.pid, "no sample was drawn"),
+        )
+
+
+def request_ids(questions: list[str]) -> list[str]:
+    """An id per question, from its text (so a question's sample seeds are the same whenever
+    it is asked, as ``run``'s are per question); a repeat within the window gets ``-2``..."""
+    seen: Counter[str] = Counter()
+    out = []
+    for q in questions:
+        base = f"q{seeded_int('serve-request', q):016x}"
+        seen[base] += 1
+        out.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return out
+
+
+def _price(driver: Driver) -> float | None:
+    """The window's price: a static policy's multiplier, an adaptive one's last round price."""
+    if isinstance(driver, StaticDriver):
+        return float(driver.mu)
+    prices = getattr(driver, "prices", [])
+    return float(prices[-1]["price"]) if prices else None

@@ -1,0 +1,54 @@
+"""``serve``: load the policy, then run the application under uvicorn until SIGTERM/SIGINT.
+
+uvicorn stops accepting connections on SIGTERM, lets the requests in flight finish (at most
+``grace`` seconds; those still running then fail with their connection closed), and the
+application's shutdown answers what is gathered and closes the ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from ttcalloc.common.console import warn
+from ttcalloc.common.redact import keep_secret
+from ttcalloc.serve.options import ServeOptions
+from ttcalloc.serve.served import load_served
+from ttcalloc.serve.service import Service
+
+GRACE = 30  # seconds requests in flight get to finish on SIGTERM
+
+
+def serve(policy_path: Path, options: ServeOptions) -> None:
+    """Serve ``policy_path`` on ``options.sample.model`` until stopped.
+
+    Raises:
+        InputError: bad flags, a policy serve cannot run, a budget below its cheapest answer.
+    """
+    import uvicorn
+
+    from ttcalloc.serve.app import build_app
+
+    options.check()
+    # a server scores a few questions at a time: one thread each (an OpenMP pool on a busy
+    # machine costs more than the prediction); set before the policy's model is loaded
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    keep_secret(options.api_key)  # masked wherever anything would echo it
+    served = load_served(
+        Path(policy_path), options.budget, options.max_samples, options.budget_unit
+    )
+    if options.public() and options.api_key is None:
+        warn(f"--host {options.host}: reachable from other machines and no --api-key is set")
+    config = uvicorn.Config(
+        build_app(Service(served, options)),
+        host=options.host,
+        port=options.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=GRACE,
+        lifespan="on",
+    )
+    # uvicorn raises the signal it stopped on again once it has stopped: a clean stop
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run()

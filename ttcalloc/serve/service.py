@@ -1,0 +1,102 @@
+"""The state ``ttcalloc serve`` answers with: the policy, the backend, the ledger, the windows.
+
+:meth:`Service.opened` opens the backend and the ledger (the fleet's totals read back from it,
+so the pacing continues where the last process left it) and, on the way out, answers what is
+gathered, waits for every window in flight and closes the ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ttcalloc.backends import open_backend
+from ttcalloc.common.console import warn
+from ttcalloc.sampler.options import sampling_params
+from ttcalloc.sampler.result import Stats
+from ttcalloc.serve.answering import Answerer
+from ttcalloc.serve.ledger import FleetLedger
+from ttcalloc.serve.metrics import Metrics
+from ttcalloc.serve.options import ServeOptions
+from ttcalloc.serve.pacer import FleetPacer
+from ttcalloc.serve.served import ServedPolicy
+from ttcalloc.serve.windows import Windows
+
+DRAIN = 30.0  # seconds the windows in flight get to finish once the server stops
+
+
+class Service:
+    """One served policy on one model, with its fleet budget."""
+
+    def __init__(self, served: ServedPolicy, options: ServeOptions) -> None:
+        self.served, self.options = served, options
+        self.name = options.name
+        self.metrics = Metrics(options.budget, served.unit)
+        self._windows: Windows | None = None
+        self._ledger: FleetLedger | None = None
+        self._answerer: Answerer | None = None
+
+    @property
+    def windows(self) -> Windows:
+        assert self._windows is not None, "the service is not open"
+        return self._windows
+
+    @contextlib.asynccontextmanager
+    async def opened(self) -> AsyncIterator[None]:
+        so = self.options.sample
+        ledger = FleetLedger(self.options.ledger_dir())
+        try:
+            async with open_backend(so.model, sampling_params(so)) as backend:
+                if backend.simulated:
+                    warn(f"{so.model} is the SIMULATED backend: answers are synthetic")
+                self._answerer = Answerer(self.served, backend, so, self.options.upstream)
+                pacer = FleetPacer(self.options.budget, self.served.floor, ledger.totals())
+                self._ledger = ledger
+                self._windows = Windows(
+                    self._answerer, pacer, ledger, self.metrics, self.options.window,
+                    self.options.window_ms / 1000.0, self.options.max_queue,
+                )  # fmt: skip
+                try:
+                    yield
+                finally:
+                    await self._windows.drain(DRAIN)
+        finally:
+            ledger.close()
+
+    def authorized(self, header: str | None) -> bool:
+        """Whether the Authorization header carries the API key (always, without one)."""
+        key = self.options.api_key
+        if key is None:
+            return True
+        given = (header or "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(given.encode(), key.encode())
+
+    def health(self) -> dict[str, Any]:
+        fleet = self._ledger.totals() if self._ledger is not None else None
+        return {
+            "status": "ok",
+            "policy": self.served.kind,
+            "model": self.options.sample.model,
+            "budget": self.options.budget,
+            "cost_unit": self.served.unit,
+            "ledger_requests": fleet.requests if fleet else 0,
+            "mean_cost": fleet.mean_cost if fleet else None,
+            "last_price": self._ledger.last_price() if self._ledger is not None else None,
+        }
+
+    def metrics_text(self) -> str:
+        assert self._ledger is not None
+        stats = self._answerer.stats if self._answerer is not None else Stats()
+        in_flight = self._windows.admitted if self._windows is not None else 0
+        return self.metrics.text(self._ledger.totals(), self._ledger.totals(None), stats, in_flight)
+
+    def describe(self) -> str:
+        o = self.options
+        key = "an API key" if o.api_key else "no API key"
+        return (
+            f"{self.served.kind} policy {self.served.path} on {o.sample.model} at "
+            f"{o.budget:g} {self.served.unit} per request, http://{o.host}:{o.port}/v1 "
+            f"({key}; ledger in {o.ledger_dir()})"
+        )

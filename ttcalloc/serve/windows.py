@@ -1,0 +1,144 @@
+"""Requests gathered into short windows, each decided as one ``run`` batch at one budget.
+
+A request waits at most ``wait`` seconds (or until ``size`` requests are gathered) for the
+others of its window; requests that carry their own budget (the budget header) are gathered
+by that budget, apart from the fleet's.  The fleet's windows are decided at the budget
+:class:`~ttcalloc.serve.pacer.FleetPacer` gives them.  A request's reply is sent as soon as
+the policy is done with its question; the window is committed to the ledger once all its
+requests are answered.  At most ``max_queue`` requests are admitted at once
+(:class:`QueueFull` beyond).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from functools import partial
+
+from ttcalloc.common.console import warn
+from ttcalloc.common.redact import redact
+from ttcalloc.serve.answering import Answerer, Reply
+from ttcalloc.serve.ledger import FleetLedger
+from ttcalloc.serve.metrics import Metrics
+from ttcalloc.serve.pacer import FleetPacer
+
+
+class QueueFull(Exception):
+    """Too many requests are waiting or in flight: the caller answers 503."""
+
+
+class WindowFailed(Exception):
+    """The window of a request failed as a whole (the model refused every request)."""
+
+
+@dataclass
+class Waiting:
+    """Requests gathered for one window, and the timer that closes it."""
+
+    questions: list[str] = field(default_factory=list)
+    futures: list[asyncio.Future[tuple[Reply, float]]] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+
+
+class Windows:
+    """Gathers requests into windows and answers each window as one batch."""
+
+    def __init__(
+        self,
+        answerer: Answerer,
+        pacer: FleetPacer,
+        ledger: FleetLedger,
+        metrics: Metrics,
+        size: int,
+        wait: float,
+        max_queue: int,
+    ) -> None:
+        self.answerer, self.pacer, self.ledger, self.metrics = answerer, pacer, ledger, metrics
+        self.size, self.wait, self.max_queue = size, wait, max_queue
+        self.waiting: dict[float | None, Waiting] = {}
+        self.admitted = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def ask(self, question: str, budget: float | None) -> tuple[Reply, float]:
+        """The reply to ``question`` and the budget it was decided at (``budget``: the
+        request's own, None: the fleet's)."""
+        if self.admitted >= self.max_queue:
+            raise QueueFull(f"{self.admitted} requests waiting or in flight")
+        self.admitted += 1
+        try:
+            future: asyncio.Future[tuple[Reply, float]] = asyncio.get_running_loop().create_future()
+            waiting = self.waiting.setdefault(budget, Waiting())
+            waiting.questions.append(question)
+            waiting.futures.append(future)
+            if len(waiting.questions) >= self.size:
+                self.close(budget)
+            elif waiting.timer is None:
+                waiting.timer = asyncio.get_running_loop().call_later(self.wait, self.close, budget)
+            return await future
+        finally:
+            self.admitted -= 1
+
+    def close(self, budget: float | None) -> None:
+        """The window of ``budget`` is gathered: answer it."""
+        waiting = self.waiting.pop(budget, None)
+        if waiting is None:
+            return
+        if waiting.timer is not None:
+            waiting.timer.cancel()
+        task = asyncio.create_task(self.run(waiting, budget))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def run(self, waiting: Waiting, budget: float | None) -> None:
+        n = len(waiting.questions)
+        wid, b = self.pacer.start(n) if budget is None else (None, budget)
+        try:
+            driver = self.answerer.driver(waiting.questions, b)
+            if wid is not None and (expected := self.answerer.expected(driver)) is not None:
+                self.pacer.expect(wid, expected)
+            result = await self.answerer.answer(driver, partial(self.deliver, waiting, b))
+        except BaseException as exc:  # the window failed as a whole: each request says why
+            if wid is not None:
+                self.pacer.finish(wid, 0, 0.0)
+            warn(redact(f"a window of {n} requests failed: {exc}"))
+            self.metrics.window_failed()
+            for f in waiting.futures:
+                if not f.done():
+                    f.set_exception(WindowFailed(str(exc) or type(exc).__name__))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        answered = [r for r in result.replies if r.error is None]
+        spent = sum(r.cost for r in answered)
+        if wid is not None:
+            self.pacer.finish(wid, len(answered), spent)
+        samples = sum(r.samples for r in answered)
+        self.ledger.commit(len(answered), samples, spent, b, result.price, budget is not None)
+        self.metrics.window(result.replies)
+        for f, reply in zip(waiting.futures, result.replies, strict=True):
+            if not f.done():
+                f.set_result((reply, b))
+
+    @staticmethod
+    def deliver(waiting: Waiting, budget: float, i: int, reply: Reply) -> None:
+        """Request ``i`` of the window is answered (the rest of the window may not be)."""
+        future = waiting.futures[i]
+        if not future.done():
+            future.set_result((reply, budget))
+
+    async def drain(self, grace: float) -> None:
+        """Answer what is gathered and wait for every window in flight, at most ``grace``
+        seconds; the windows still running then are cancelled (their requests fail, and they
+        are not in the ledger)."""
+        for budget in list(self.waiting):
+            self.close(budget)
+        if not self.tasks:
+            return
+        _, late = await asyncio.wait(set(self.tasks), timeout=grace)
+        for task in late:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*late, return_exceptions=True)
+        if late:
+            warn(f"{len(late)} windows still running after {grace:g} s were cancelled")
