@@ -101,7 +101,8 @@ def serve_cmd(
 
     sample = SampleOptions(
         model=model, temperature=temperature, max_tokens=max_tokens, seed=seed, rpm=rpm,
-        tpm=tpm, timeout=timeout, retries=retries, api_base=api_base, price_in=price_in,
+        tpm=tpm, timeout=timeout, retries=retries, api_base=api_base[0] if api_base else None,
+        extra_api_bases=tuple(api_base[1:]) if api_base else (), price_in=price_in,
         price_out=price_out, progress=False,
     )  # fmt: skip
     serve(
