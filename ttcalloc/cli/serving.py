@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ttcalloc.cli.commands import app, fails_cleanly
-from ttcalloc.cli.sampling import (
+from ttcalloc.cli.sampling_flags import (
     ApiBaseOpt,
     MaxTokensOpt,
     PriceInOpt,
