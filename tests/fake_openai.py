@@ -65,6 +65,17 @@ class FakeServer:
         """Completion tokens reported for ``n`` choices of a request about ``content``."""
         return 8 * n
 
+    def choice(self, i: int, text: str, number: int, logprobs: bool) -> dict[str, Any]:
+        """Choice ``i`` of the response to request ``number``, with its log-probs if asked."""
+        out: dict[str, Any] = {
+            "index": i,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": text},
+        }
+        if logprobs:
+            out["logprobs"] = self.token_logprobs(text, number + i)
+        return out
+
     def token_logprobs(self, text: str, index: int) -> dict[str, Any] | None:
         if self.logprobs == "null":
             return None
@@ -153,14 +164,7 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 text = server.answer(content, number + i)
                 if server.echo:
                     text = f"Hello {echoed}; {auth}.\n{text}"
-                choice: dict[str, Any] = {
-                    "index": i,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": text},
-                }
-                if payload.get("logprobs"):
-                    choice["logprobs"] = server.token_logprobs(text, number + i)
-                choices.append(choice)
+                choices.append(server.choice(i, text, number, bool(payload.get("logprobs"))))
             completion = server.completion_tokens(content, n)
             body = {
                 "id": f"chatcmpl-{number}",
@@ -374,14 +378,7 @@ class FakeBatches:
         choices = []
         for i in range(n):
             text = server.answer(content, number + i)
-            choice: dict[str, Any] = {
-                "index": i,
-                "finish_reason": "stop",
-                "message": {"role": "assistant", "content": text},
-            }
-            if payload.get("logprobs"):
-                choice["logprobs"] = server.token_logprobs(text, number + i)
-            choices.append(choice)
+            choices.append(server.choice(i, text, number, bool(payload.get("logprobs"))))
         usage = {"prompt_tokens": 20, "completion_tokens": 8 * n, "total_tokens": 20 + 8 * n}
         return {
             "id": f"chatcmpl-b{number}",
