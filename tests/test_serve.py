@@ -234,5 +234,6 @@ def test_serve_refuses_what_it_cannot_serve(trained: dict[str, Path], tmp_path: 
     for action in info["actions"]:
         action["name"] = f"m:{action['name']}"
     (several / "policy.json").write_text(json.dumps(info))
-    r = run_cli("serve", several, "--model", "sim/medium", "--budget", "1.5")
-    assert r.exit_code == 2 and "several models" in r.stderr and r.stderr.count("\n") == 1
+    r = run_cli("serve", several, "--model", "sim/medium", "--budget", "1.5")  # one SPEC
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "give --model NAME=SPEC for each" in r.stderr

@@ -36,8 +36,9 @@ def serve(policy_path: Path, options: ServeOptions) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     keep_secret(options.api_key)  # masked wherever anything would echo it
     served = load_served(
-        Path(policy_path), options.budget, options.max_samples, options.budget_unit
-    )
+        Path(policy_path), options.budget, options.max_samples, options.budget_unit,
+        options.models, options.sample.model, options.prices,
+    )  # fmt: skip
     if options.public() and options.api_key is None:
         warn(f"--host {options.host}: reachable from other machines and no --api-key is set")
     config = uvicorn.Config(

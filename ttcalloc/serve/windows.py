@@ -92,12 +92,15 @@ class Windows:
 
     async def run(self, waiting: Waiting, budget: float | None) -> None:
         n = len(waiting.questions)
+        if budget is None:
+            await self.warm_up()
         wid, b = self.pacer.start(n) if budget is None else (None, budget)
         try:
             driver = self.answerer.driver(waiting.questions, b)
             if wid is not None and (expected := self.answerer.expected(driver)) is not None:
                 self.pacer.expect(wid, expected)
-            result = await self.answerer.answer(driver, partial(self.deliver, waiting, b))
+            track = partial(self.pacer.spend, wid) if wid is not None else None
+            result = await self.answerer.answer(driver, partial(self.deliver, waiting, b), track)
         except BaseException as exc:  # the window failed as a whole: each request says why
             if wid is not None:
                 self.pacer.finish(wid, 0, 0.0)
@@ -109,6 +112,8 @@ class Windows:
             if not isinstance(exc, Exception):
                 raise
             return
+        finally:
+            self.answerer.arrived.set()  # a window waiting for the cost scale may go on
         answered = [r for r in result.replies if r.error is None]
         spent = sum(r.cost for r in answered)
         if wid is not None:
@@ -119,6 +124,15 @@ class Windows:
         for f, reply in zip(waiting.futures, result.replies, strict=True):
             if not f.done():
                 f.set_result((reply, b))
+
+    async def warm_up(self) -> None:
+        """Several models: until a sample has shown what the served models cost against the
+        policy's training dollars (:class:`~ttcalloc.serve.scale.CostScale`), one fleet window
+        at a time is decided (a burst decided at once would all be decided at the training
+        costs); no wait for one model, or once the first samples are in."""
+        while not self.answerer.scale.known and self.pacer.open:
+            self.answerer.arrived.clear()
+            await self.answerer.arrived.wait()
 
     @staticmethod
     def deliver(waiting: Waiting, budget: float, i: int, reply: Reply) -> None:

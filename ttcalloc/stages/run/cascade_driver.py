@@ -49,9 +49,12 @@ class CascadeDriver(RoundDriver):
         worst: dict[str, float] | None = None,
         hard_total: float | None = None,
         pace: bool = True,
+        pace_first: bool = False,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
+        self.pace_first = pace and pace_first  # round 1 paced too (serve: a window's budget)
+        self.scale = 1.0  # serve: realized dollars per training dollar of the models' samples
         self.policy = policy
         self.models = list(policy.models)
         self.worst = worst or {}
@@ -162,8 +165,9 @@ class CascadeDriver(RoundDriver):
             for it in self.items:
                 it.started = True
             self.active = list(self.items)
-            starts = {it.pid: self.start_level(it) for it in self.items}
             self.round = 1
+            first = self.paced(self.items) if self.pace_first else None
+            starts = {it.pid: self.start_level(it, first) for it in self.items}
             self.admit_round([(it, starts[it.pid]) for it in self.items], first=True)
         else:
             self.decide_round()
@@ -179,7 +183,7 @@ class CascadeDriver(RoundDriver):
         aimed = np.zeros((self.grid.size, len(items)))
         for i, it in enumerate(items):
             o = self.options_of(it)
-            aimed[:, i] = aims(o.gains, o.dollars, self.grid)
+            aimed[:, i] = aims(o.gains, o.dollars, self.grid) * self.scale
         keys = np.array([self.keys[it.pid] for it in items])
         rp = round_prices(aimed, self.grid, keys, self.spent, self.budget * self.total)
         self.prices.append(
@@ -194,10 +198,11 @@ class CascadeDriver(RoundDriver):
             return question_price(self.policy, item.problem["question"])
         return paced[item.pid]
 
-    def start_level(self, item: Item) -> int:
-        """Round 1, at the calibrated price (paced or not: before any sample it is the best
-        estimate)."""
-        price = question_price(self.policy, item.problem["question"])
+    def start_level(self, item: Item, paced: dict[str, float] | None = None) -> int:
+        """Round 1, at the calibrated price (before any sample it is the best estimate of
+        ``run``'s questions), or at its ``paced`` price (``pace_first``: a window of ``serve``
+        meets its own budget, which may not be the one the policy was trained at)."""
+        price = self.price_of(item, paced)
         decision = self.options_of(item).choose(price)
         item.decisions.append({"after": 0, "start": self.models[decision.level], "price": price})
         return decision.level

@@ -23,13 +23,10 @@ from ttcalloc.artifacts.prices import price_table
 from ttcalloc.artifacts.questions import load_questions
 from ttcalloc.backends import (
     Backend,
-    open_backend,
-    open_backends,
     replay_path,
 )
 from ttcalloc.common.console import log
 from ttcalloc.common.errors import DataError, InputError
-from ttcalloc.core.actions import action_models
 from ttcalloc.core.vote import Ledger
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.cascade import CascadePolicy
@@ -56,7 +53,7 @@ from ttcalloc.stages.run.folder import (
 )
 from ttcalloc.stages.run.items import Item
 from ttcalloc.stages.run.kinds import AnyPolicy, draw_limit, policy_ks
-from ttcalloc.stages.run.models import ModelPlan, plan_models, prices_for
+from ttcalloc.stages.run.models import ModelPlan, PriceFlags, open_for, plan_for
 from ttcalloc.stages.run.options import (
     RunOptions,
     RunResult,
@@ -316,21 +313,13 @@ def _apart(out: Path, samples_out: Path) -> None:
 
 def _plan(policy: AnyPolicy, options: RunOptions, policy_path: Path) -> ModelPlan | None:
     """The backends and prices of a multi-model policy's models (None: one model)."""
-    if isinstance(policy, CascadePolicy):
-        names = list(policy.models)
-    else:
-        names = [] if isinstance(policy, AdaptivePolicy) else action_models(policy.actions)
-    table = None
-    if names and options.models:
-        table = prices_for(
-            names,
-            options.prices,
-            options.prices_file,
-            options.prompt_tokens,
-            policy.info,
-            policy_path,
-        )
-    return plan_models(names, options.models, options.sample.model, table)
+    return plan_for(
+        policy,
+        options.models,
+        options.sample.model,
+        PriceFlags(options.prices, options.prices_file, options.prompt_tokens),
+        policy_path,
+    )
 
 
 def _open(
@@ -338,10 +327,7 @@ def _open(
 ) -> contextlib.AbstractAsyncContextManager[Backend]:
     """The backend of ``--model SPEC``, or one per model of ``plan`` behind one (``dollars``:
     a sample that has no dollar cost and no price to count one stops the run)."""
-    if plan is None:
-        return open_backend(so.model, sampling_params(so))
-    base = sampling_params(so)
-    return open_backends(plan.specs, plan.params(base), plan.price_pairs(), dollars)
+    return open_for(so.model, sampling_params(so), plan, dollars)
 
 
 def _shares(table: list[dict[str, Any]]) -> dict[str, float]:
