@@ -221,6 +221,7 @@ def test_serve_refuses_what_it_cannot_serve(trained: dict[str, Path], tmp_path: 
         (["--budget", "1.5", "--port", "70000"], "--port 70000"),
         (["--budget", "1.5", "--budget-unit", "tokens"], "counts cost in samples"),
         (["--budget", "100"], "--budget-unit samples confirms"),
+        (["--budget", "1.5", "--price", "other=1,2"], "no price for model 'sim/medium'"),
     ]
     for args, message in cases:
         r = run_cli("serve", trained["imitate"], "--model", "sim/medium", *args)

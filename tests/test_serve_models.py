@@ -60,10 +60,13 @@ def questions(n: int) -> list[str]:
     return [_question(i, hard=i % 2 == 1)["question"] for i in range(1000, 1000 + n)]
 
 
-def ledger_mean(state: Path) -> tuple[int, float]:
-    """The fleet's requests and mean dollars per request, as the ledger holds them."""
+def ledger_mean(state: Path, override: int = 0) -> tuple[int, float]:
+    """The fleet's requests and mean dollars per request, as the ledger holds them
+    (``override``: those of requests that set their own budget)."""
     with sqlite3.connect(state / "ledger.sqlite") as db:
-        n, spent = db.execute("SELECT SUM(requests), SUM(spend) FROM rounds").fetchone()
+        n, spent = db.execute(
+            "SELECT SUM(requests), SUM(spend) FROM rounds WHERE override = ?", (override,)
+        ).fetchone()
     return int(n), float(spent) / int(n)
 
 
@@ -92,6 +95,8 @@ def test_200_concurrent_requests_over_two_models_hold_the_dollar_budget(
     state = tmp_path / "state"
     with serving(policies[kind], state, *SIM, *PRICE_FLAGS, "--budget", str(budget)) as srv:
         replies = ask_all(srv.url, questions(200))
+        header = {"x-ttcalloc-budget": str(2 * budget)}  # apart from the fleet's budget
+        own = ask_all(srv.url, questions(10), extra_headers=header)
     per_model = check_replies(replies, "cascade" if kind == "cascade" else "static")
     assert set(per_model) == set(PRICES) and min(per_model.values()) > 0, per_model
     n, mean = ledger_mean(state)
@@ -100,6 +105,10 @@ def test_200_concurrent_requests_over_two_models_hold_the_dollar_budget(
     assert mean_reply == pytest.approx(mean, rel=1e-9)
     print(f"{kind}: realized mean ${mean:.6g} per request, budget ${budget:g}: {mean / budget:.4f}")
     assert abs(mean - budget) <= 0.05 * budget, (mean, budget)
+    assert {r.model_extra["ttcalloc"]["budget"] for r in own} == {2 * budget}
+    n_own, mean_own = ledger_mean(state, override=1)  # kept apart from the fleet's 200
+    assert n_own == 10, n_own
+    print(f"{kind}: 10 requests at a header budget of ${2 * budget:g}: ${mean_own:.6g} each")
 
 
 def test_a_missing_model_or_price_is_one_line_before_the_server_starts(
@@ -111,6 +120,7 @@ def test_a_missing_model_or_price_is_one_line_before_the_server_starts(
             ([*SIM], "no price for model"),
             (["--model", "sim/strong", *PRICE_FLAGS], "give --model NAME=SPEC for each"),
             ([*SIM, "--model", "other=sim/weak", *PRICE_FLAGS], "the policy has no model"),
+            ([*SIM, *PRICE_FLAGS, "--price-in", "1"], "--price-in 1: with several models"),
         ]
         for args, message in cases:
             r = run_cli("serve", policies[kind], *args, "--budget", str(BUDGETS[kind]),

@@ -115,7 +115,7 @@ class Answerer:
         self.per_request = max(1, min(options.requests_per_batch, backend.max_n))
         # several models: realized dollars against the training ones (1 for one model)
         self.scale = CostScale(trained_costs(served.policy) if served.plan is not None else {})
-        self.arrived = asyncio.Event()  # set whenever a sample arrives (or a window ends)
+        self.arrived = asyncio.Event()  # set whenever a window ends
 
     def items(self, questions: list[str]) -> tuple[list[Item], pl.DataFrame]:
         """``run``'s items for ``questions`` (unlabeled, graded by the policy's grader)."""
@@ -153,7 +153,7 @@ class Answerer:
         )  # fmt: skip
         driver.limit = self.served.limit
         if isinstance(driver, CascadeDriver):
-            driver.scale = ratio
+            driver.scale = np.array([self.scale.of(m) for m in driver.models])
         if isinstance(driver, StaticDriver) and self.served.plan is not None:
             costs = np.array([c * self.scale.of(action_model(a))
                               for a, c in zip(driver.policy.actions, driver.policy.costs,
@@ -222,7 +222,6 @@ class Answerer:
                 sent.models[(pid, model)] += 1
                 cost = sample_cost(row, self.served.unit)
                 self.scale.add(model, cost)
-                self.arrived.set()
                 if early.spent is not None:
                     early.spent(cost)
             driver.received(request, got)

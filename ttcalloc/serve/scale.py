@@ -48,11 +48,6 @@ class CostScale:
             self.expected += self.trained[model]
 
     @property
-    def known(self) -> bool:
-        """Whether the ratio is measured (always, for a policy on one model)."""
-        return not self.trained or self.expected > 0
-
-    @property
     def ratio(self) -> float:
         """Of every model's samples so far (1 before any)."""
         return self.realized / self.expected if self.expected > 0 else 1.0

@@ -26,6 +26,7 @@ one's next sample fits, at its model's worst case, in what is left of ``budget x
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -54,7 +55,8 @@ class CascadeDriver(RoundDriver):
     ) -> None:
         super().__init__(**kw)
         self.pace_first = pace and pace_first  # round 1 paced too (serve: a window's budget)
-        self.scale = 1.0  # serve: realized dollars per training dollar of the models' samples
+        # serve: each model's realized dollars per training dollar of its samples (None: 1)
+        self.scale: np.ndarray | None = None
         self.policy = policy
         self.models = list(policy.models)
         self.worst = worst or {}
@@ -155,7 +157,12 @@ class CascadeDriver(RoundDriver):
             (lv, self.got(item, lv, idx).label, self.got(item, lv, idx).cost)
             for lv, idx in self.path[item.pid]
         ]
-        return options_at(self.policy, item.problem["question"], drawn, self.qx[item.pid])
+        o = options_at(self.policy, item.problem["question"], drawn, self.qx[item.pid])
+        if self.scale is None or not len(o.targets):
+            return o
+        # serve: an option's dollars at the realized cost of the model it goes to
+        s = self.scale[o.targets]
+        return replace(o, dollars=o.dollars * s, per_sample=o.per_sample * s)
 
     def advance(self) -> bool:
         """Decide the round that is in and begin the next; False when no question is left."""
@@ -183,7 +190,7 @@ class CascadeDriver(RoundDriver):
         aimed = np.zeros((self.grid.size, len(items)))
         for i, it in enumerate(items):
             o = self.options_of(it)
-            aimed[:, i] = aims(o.gains, o.dollars, self.grid) * self.scale
+            aimed[:, i] = aims(o.gains, o.dollars, self.grid)
         keys = np.array([self.keys[it.pid] for it in items])
         rp = round_prices(aimed, self.grid, keys, self.spent, self.budget * self.total)
         self.prices.append(

@@ -35,6 +35,7 @@ from ttcalloc.common.errors import InputError
 from ttcalloc.core.actions import CONTROL, action_models
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.cascade import CascadePolicy
+from ttcalloc.sampler.options import SampleOptions
 from ttcalloc.stages.run.kinds import AnyPolicy
 
 SPEC_HINT = "sim/..., replay:PATH, or a litellm model such as openai/... with --api-base"
@@ -247,3 +248,28 @@ def dollar_worst(
         prompt = max(count_prompt_tokens(counter, m) for m in messages)
         out[name] = (prompt * price.input + max_tokens * price.output) / 1e6
     return out
+
+
+def one_model_price(so: SampleOptions, flags: PriceFlags) -> SampleOptions:
+    """One model: a ``--price``/``--prices`` entry for the ``--model`` string is its price (as
+    ``--price-in``/``--price-out``, which win)."""
+    if not (flags.prices or flags.file):
+        return so
+    price = price_table(flags.prices, flags.file, flags.prompt_tokens).get(so.model)
+    if price is None:  # refused once the policy is known to be on one model (unpriced)
+        return so
+    if so.price_in is not None or so.price_out is not None:
+        return so
+    return replace(so, price_in=price.input, price_out=price.output)
+
+
+def unpriced(model: str, flags: PriceFlags) -> None:
+    """One model and prices given, none of them for the ``--model`` string: one line."""
+    if not (flags.prices or flags.file):
+        return
+    table = price_table(flags.prices, flags.file, flags.prompt_tokens)
+    if table.get(model) is None:
+        raise InputError(
+            f"--price: no price for model {model!r} among {', '.join(sorted(table.prices))}; "
+            f"give --price {model}=IN,OUT"
+        )

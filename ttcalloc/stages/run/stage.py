@@ -19,7 +19,6 @@ import numpy as np
 
 from ttcalloc.artifacts import freshness
 from ttcalloc.artifacts.io import check_output
-from ttcalloc.artifacts.prices import price_table
 from ttcalloc.artifacts.questions import load_questions
 from ttcalloc.backends import (
     Backend,
@@ -53,7 +52,14 @@ from ttcalloc.stages.run.folder import (
 )
 from ttcalloc.stages.run.items import Item
 from ttcalloc.stages.run.kinds import AnyPolicy, draw_limit, policy_ks
-from ttcalloc.stages.run.models import ModelPlan, PriceFlags, open_for, plan_for
+from ttcalloc.stages.run.models import (
+    ModelPlan,
+    PriceFlags,
+    one_model_price,
+    open_for,
+    plan_for,
+    unpriced,
+)
 from ttcalloc.stages.run.options import (
     RunOptions,
     RunResult,
@@ -347,25 +353,18 @@ def _mean_usd(table: list[dict[str, Any]]) -> float | None:
 def _one_model_price(options: RunOptions) -> RunOptions:
     """One model: a ``--price``/``--prices`` entry for the ``--model`` string is its price (as
     ``--price-in``/``--price-out``, which win)."""
-    so = options.sample
-    if options.models or not (options.prices or options.prices_file):
+    if options.models:
         return options
-    price = price_table(options.prices, options.prices_file, options.prompt_tokens).get(so.model)
-    if price is None:  # refused once the policy is known to be on one model (_unpriced)
-        return options
-    if so.price_in is not None or so.price_out is not None:
-        return options
-    return replace(options, sample=replace(so, price_in=price.input, price_out=price.output))
+    sample = one_model_price(
+        options.sample, PriceFlags(options.prices, options.prices_file, options.prompt_tokens)
+    )
+    return replace(options, sample=sample)
 
 
 def _unpriced(options: RunOptions) -> None:
     """One model and prices given, none of them for the ``--model`` string: one line."""
-    so = options.sample
-    if options.models or not (options.prices or options.prices_file):
-        return
-    table = price_table(options.prices, options.prices_file, options.prompt_tokens)
-    if table.get(so.model) is None:
-        raise InputError(
-            f"--price: no price for model {so.model!r} among {', '.join(sorted(table.prices))}; "
-            f"give --price {so.model}=IN,OUT"
+    if not options.models:
+        unpriced(
+            options.sample.model,
+            PriceFlags(options.prices, options.prices_file, options.prompt_tokens),
         )
