@@ -44,6 +44,9 @@ from ttcalloc.stages.run.sources import make_driver
 from ttcalloc.stages.run.static_driver import StaticDriver
 from ttcalloc.stages.run.write import rows
 
+# a cascade's first round in a window is paced to this share of the window's budget: a round
+# over the budget cannot be undone, one under it leaves the rest to the next rounds
+FIRST_SHARE = 0.9
 REQUEST_SOURCE = Path("<request>")  # where a request's question comes from, in error messages
 
 
@@ -154,6 +157,7 @@ class Answerer:
         driver.limit = self.served.limit
         if isinstance(driver, CascadeDriver):
             driver.scale = np.array([self.scale.of(m) for m in driver.models])
+            driver.first_share = FIRST_SHARE
         if isinstance(driver, StaticDriver) and self.served.plan is not None:
             costs = np.array([c * self.scale.of(action_model(a))
                               for a, c in zip(driver.policy.actions, driver.policy.costs,

@@ -35,31 +35,16 @@ class Window:
     budget: float
     expected: float
     spent: float = 0.0  # what its samples have cost so far
-    informed: bool = False  # decided once an earlier window was answered
 
 
 class FleetPacer:
     """The budget of each window, from the ledger's totals and the windows in flight."""
 
-    def __init__(self, budget: float, floor: float, totals: Totals, learn: bool = False) -> None:
+    def __init__(self, budget: float, floor: float, totals: Totals) -> None:
         self.budget, self.floor = budget, floor
         self.requests, self.spent = totals.requests, totals.spend
         self.open: dict[int, Window] = {}
         self.ids = itertools.count()
-        self.learn = learn  # a cascade: learn how far windows land from their budget
-        self.answered = False  # a window of this process was answered
-        self.aimed, self.got = 0.0, 0.0  # budget x requests and spend of informed windows
-
-    @property
-    def bias(self) -> float:
-        """Spent / budget over the windows answered that were decided once an earlier one was
-        (1 until one is, and without ``learn``)."""
-        return self.got / self.aimed if self.learn and self.aimed > 0 else 1.0
-
-    def decide_at(self, b: float) -> float:
-        """The budget a window meant to spend ``b`` per request is decided at: ``b`` over the
-        bias of the windows answered so far (a cascade's last round may land above it)."""
-        return max(b / self.bias, self.floor)
 
     def start(self, n: int) -> tuple[int, float]:
         """A window of ``n`` requests starts: its id and the budget it is decided at."""
@@ -68,7 +53,7 @@ class FleetPacer:
         owed = self.budget * (self.requests + inflight + n) - self.spent - expected
         b = min(max(owed / n, self.floor), CEILING * self.budget)
         wid = next(self.ids)
-        self.open[wid] = Window(n, b, b * n, informed=self.answered)
+        self.open[wid] = Window(n, b, b * n)
         return wid, b
 
     def expect(self, wid: int, expected: float) -> None:
@@ -83,13 +68,9 @@ class FleetPacer:
     def finish(self, wid: int, answered: int, spent: float) -> None:
         """The window is over: ``answered`` of its requests were, for ``spent`` (a request
         that got no sample is not counted; nor is a window that failed)."""
-        w = self.open.pop(wid)
+        del self.open[wid]
         self.requests += answered
         self.spent += spent
-        self.answered = True
-        if w.informed and answered:
-            self.aimed += w.budget * answered
-            self.got += spent
 
     @property
     def mean_cost(self) -> float | None:

@@ -53,10 +53,7 @@ class Service:
                 if backend.simulated:
                     warn(f"{so.model} is the SIMULATED backend: answers are synthetic")
                 self._answerer = Answerer(self.served, backend, so, self.options.upstream)
-                pacer = FleetPacer(
-                    self.options.budget, self.served.floor, ledger.totals(),
-                    learn=self.served.kind == "cascade",
-                )  # fmt: skip
+                pacer = FleetPacer(self.options.budget, self.served.floor, ledger.totals())
                 self._ledger = ledger
                 self._windows = Windows(
                     self._answerer, pacer, ledger, self.metrics, self.options.window,

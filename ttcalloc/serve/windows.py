@@ -102,8 +102,7 @@ class Windows:
             await self.warm_up()
         wid, b = self.pacer.start(n) if budget is None else (None, budget)
         try:
-            at = self.pacer.decide_at(b) if wid is not None else b
-            driver = self.answerer.driver(waiting.questions, at)
+            driver = self.answerer.driver(waiting.questions, b)
             if wid is not None and (expected := self.answerer.expected(driver)) is not None:
                 self.pacer.expect(wid, expected)
             track = partial(self.pacer.spend, wid) if wid is not None else None

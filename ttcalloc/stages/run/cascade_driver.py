@@ -55,6 +55,9 @@ class CascadeDriver(RoundDriver):
     ) -> None:
         super().__init__(**kw)
         self.pace_first = pace and pace_first  # round 1 paced too (serve: a window's budget)
+        # serve: round 1 paced to this share of the budget (a round over it cannot be undone,
+        # one under it leaves the next rounds, paced on what was spent, the rest)
+        self.first_share = 1.0
         # serve: each model's realized dollars per training dollar of its samples (None: 1)
         self.scale: np.ndarray | None = None
         self.policy = policy
@@ -173,7 +176,7 @@ class CascadeDriver(RoundDriver):
                 it.started = True
             self.active = list(self.items)
             self.round = 1
-            first = self.paced(self.items) if self.pace_first else None
+            first = self.paced(self.items, self.first_share) if self.pace_first else None
             starts = {it.pid: self.start_level(it, first) for it in self.items}
             self.admit_round([(it, starts[it.pid]) for it in self.items], first=True)
         else:
@@ -182,9 +185,9 @@ class CascadeDriver(RoundDriver):
             self.decide_round()
         return bool(self.pending) or bool(self.active)
 
-    def paced(self, items: list[Item]) -> dict[str, float] | None:
-        """This round's price of each of ``items`` (the questions still drawing), paced to the
-        budget; None without pacing (each question at its calibrated price)."""
+    def paced(self, items: list[Item], share: float = 1.0) -> dict[str, float] | None:
+        """This round's price of each of ``items`` (the questions still drawing), paced to
+        ``share`` of the budget; None without pacing (each question at its calibrated price)."""
         if self.grid is None:
             return None
         aimed = np.zeros((self.grid.size, len(items)))
@@ -192,7 +195,8 @@ class CascadeDriver(RoundDriver):
             o = self.options_of(it)
             aimed[:, i] = aims(o.gains, o.dollars, self.grid)
         keys = np.array([self.keys[it.pid] for it in items])
-        rp = round_prices(aimed, self.grid, keys, self.spent, self.budget * self.total)
+        target = self.budget * self.total * share
+        rp = round_prices(aimed, self.grid, keys, self.spent, target)
         self.prices.append(
             {"round": self.round, "price": rp.hi, "lower_price": rp.lo, "at_lower": rp.m,
              "projected": rp.projected}
