@@ -127,4 +127,8 @@ def test_a_missing_model_or_price_is_one_line_before_the_server_starts(
                         "--state-dir", tmp_path / "state")  # fmt: skip
             assert r.exit_code == 2, (kind, args, r.stderr)
             assert message in r.stderr and r.stderr.count("\n") == 1, (kind, args, r.stderr)
+        low = run_cli("serve", policies[kind], *SIM, *PRICE_FLAGS, "--budget", "0.0001",
+                      "--budget-unit", "usd", "--state-dir", tmp_path / "state")  # fmt: skip
+        assert low.exit_code == 2 and low.stderr.count("\n") == 1, low.stderr
+        assert "below the cheapest answer's expected cost" in low.stderr  # one cheap sample
     assert not (tmp_path / "state").exists()  # nothing was opened
