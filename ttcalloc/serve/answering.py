@@ -2,8 +2,8 @@
 
 The window's questions become ``run``'s items and the policy's source
 (:func:`ttcalloc.stages.run.sources.make_driver`: a static policy's actions at one calibrated
-multiplier, an adaptive policy's rounds at one price each) decides what to draw at the window's
-budget; the samples are sent with the sampler's retries and limits
+multiplier, an adaptive policy's rounds at one price each, a cascade's rounds across its models)
+decides what to draw at the window's budget; the samples are sent with the sampler's retries and limits
 (:func:`ttcalloc.sampler.send.send`), graded as ``sample`` grades them, and the answers are
 ``run``'s majority votes (:func:`ttcalloc.stages.run.write.rows`).  Nothing is written to disk.
 """
@@ -101,7 +101,8 @@ class WindowResult:
 
 
 class Answerer:
-    """Answers windows of questions with one served policy on one backend."""
+    """Answers windows of questions with one served policy on its backend (several models:
+    one backend per model behind one, each request to its model)."""
 
     def __init__(
         self,
