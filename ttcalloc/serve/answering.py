@@ -4,8 +4,9 @@ The window's questions become ``run``'s items and the policy's source
 (:func:`ttcalloc.stages.run.sources.make_driver`: a static policy's actions at one calibrated
 multiplier, an adaptive policy's rounds at one price each, a cascade's rounds across its
 models) decides what to draw at the window's budget; the samples are sent with the sampler's
-retries and limits (:func:`ttcalloc.sampler.send.send`), graded as ``sample`` grades them, and the answers are
-``run``'s majority votes (:func:`ttcalloc.stages.run.write.rows`).  Nothing is written to disk.
+retries and limits (:func:`ttcalloc.sampler.send.send`), graded as ``sample`` grades them, and
+the answers are ``run``'s majority votes (:func:`ttcalloc.stages.run.write.rows`).  Nothing is
+written to disk.
 """
 
 from __future__ import annotations
