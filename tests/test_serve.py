@@ -221,6 +221,7 @@ def test_serve_refuses_what_it_cannot_serve(trained: dict[str, Path], tmp_path: 
         (["--budget", "1.5", "--port", "70000"], "--port 70000"),
         (["--budget", "1.5", "--budget-unit", "tokens"], "counts cost in samples"),
         (["--budget", "100"], "--budget-unit samples confirms"),
+        (["--budget", "1.5", "--price", "other=1,2"], "no price for model 'sim/medium'"),
     ]
     for args, message in cases:
         r = run_cli("serve", trained["imitate"], "--model", "sim/medium", *args)
@@ -234,5 +235,6 @@ def test_serve_refuses_what_it_cannot_serve(trained: dict[str, Path], tmp_path: 
     for action in info["actions"]:
         action["name"] = f"m:{action['name']}"
     (several / "policy.json").write_text(json.dumps(info))
-    r = run_cli("serve", several, "--model", "sim/medium", "--budget", "1.5")
-    assert r.exit_code == 2 and "several models" in r.stderr and r.stderr.count("\n") == 1
+    r = run_cli("serve", several, "--model", "sim/medium", "--budget", "1.5")  # one SPEC
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "give --model NAME=SPEC for each" in r.stderr

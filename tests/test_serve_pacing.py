@@ -63,3 +63,30 @@ def test_an_unwritable_state_dir_is_one_line(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(OutputError, match="--state-dir"):
         FleetLedger(blocker / "state")
+
+
+def test_a_window_in_flight_counts_at_least_what_its_samples_cost_so_far() -> None:
+    pacer = FleetPacer(budget=2.0, floor=0.5, totals=Totals())
+    first, _ = pacer.start(4)
+    pacer.expect(first, 6.0)
+    pacer.spend(first, 5.0)
+    pacer.spend(first, 3.0)  # 8 spent already, above the 6 its decisions expected
+    _, b = pacer.start(4)
+    assert b == pytest.approx((2.0 * 8 - 8.0) / 4)
+
+
+def test_a_static_window_mixes_two_multipliers_to_meet_its_budget() -> None:
+    """Eight alike questions: the calibrated multiplier puts all on the cheap action (cost 1),
+    the next smaller one all on the costly one (cost 5); mixed, the mean is nearest 3."""
+    import numpy as np
+
+    from ttcalloc.learn.policy import calibrate, decide
+    from ttcalloc.serve.mixing import mixed_mus
+
+    scores = np.tile([0.5, 0.9], (8, 1))
+    costs = np.array([1.0, 5.0])
+    mu = calibrate(scores, costs, np.broadcast_to(costs, scores.shape), 3.0)
+    assert costs[decide(scores, costs, mu)].mean() == 1.0
+    mus = mixed_mus(scores, costs, mu, costs, 3.0, [f"q{i}" for i in range(8)])
+    chosen = [int(decide(scores[i : i + 1], costs, m)[0]) for i, m in enumerate(mus)]
+    assert costs[chosen].mean() == pytest.approx(3.0)

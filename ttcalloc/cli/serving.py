@@ -27,9 +27,18 @@ from ttcalloc.cli.sampling_flags import (
 def serve_cmd(
     policy: Annotated[
         Path,
-        typer.Argument(help="Policy folder from `ttcalloc train` (static, or adaptive stop)."),
+        typer.Argument(
+            help="Policy folder from `ttcalloc train` (static, adaptive stop, or cascade)."
+        ),
     ],
-    model: Annotated[str, typer.Option(help="Model, as for `run` (litellm, local/..., sim/...).")],
+    model: Annotated[
+        list[str],
+        typer.Option(
+            help="Model, as for `run` (litellm, local/..., sim/...). A policy over several "
+            "models (actions MODEL:maj@k, cascades) takes NAME=SPEC for each of its models, "
+            "repeated."
+        ),
+    ],
     budget: Annotated[
         float,
         typer.Option(
@@ -44,6 +53,22 @@ def serve_cmd(
             "unless it is the policy's; confirms a budget that looks given in another unit, "
             "as for `run`."
         ),
+    ] = None,
+    price: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Several models: MODEL=IN,OUT, a model's dollars per million input and output "
+            "tokens (repeatable), as for `run`. Default: the prices the policy's curves "
+            "recorded, else litellm's cost map."
+        ),
+    ] = None,
+    prices: Annotated[
+        Path | None,
+        typer.Option(help="Several models: JSON prices file, as for `run`; --price wins."),
+    ] = None,
+    prompt_tokens: Annotated[
+        list[str] | None,
+        typer.Option(help="MODEL=N: prompt tokens to assume where a sample records none."),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -98,9 +123,11 @@ def serve_cmd(
     """Serve a policy as an OpenAI-compatible endpoint holding a fleet budget (until SIGTERM)."""
     from ttcalloc.sampler.options import SampleOptions
     from ttcalloc.serve import ServeOptions, serve
+    from ttcalloc.stages.run.models import PriceFlags, split_model_flags
 
+    label, models = split_model_flags(model)
     sample = SampleOptions(
-        model=model, temperature=temperature, max_tokens=max_tokens, seed=seed, rpm=rpm,
+        model=label, temperature=temperature, max_tokens=max_tokens, seed=seed, rpm=rpm,
         tpm=tpm, timeout=timeout, retries=retries, api_base=api_base[0] if api_base else None,
         extra_api_bases=tuple(api_base[1:]) if api_base else (), price_in=price_in,
         price_out=price_out, progress=False,
@@ -112,5 +139,7 @@ def serve_cmd(
             api_key=api_key, state_dir=state_dir, name=name, window=window, window_ms=window_ms,
             max_queue=max_queue, upstream=upstream, request_timeout=request_timeout,
             max_samples=max_samples, max_request_budget=max_request_budget, max_body=max_body,
+            models=models,
+            prices=PriceFlags(tuple(price or ()), prices, tuple(prompt_tokens or ())),
         ),
     )  # fmt: skip

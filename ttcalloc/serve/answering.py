@@ -2,10 +2,11 @@
 
 The window's questions become ``run``'s items and the policy's source
 (:func:`ttcalloc.stages.run.sources.make_driver`: a static policy's actions at one calibrated
-multiplier, an adaptive policy's rounds at one price each) decides what to draw at the window's
-budget; the samples are sent with the sampler's retries and limits
-(:func:`ttcalloc.sampler.send.send`), graded as ``sample`` grades them, and the answers are
-``run``'s majority votes (:func:`ttcalloc.stages.run.write.rows`).  Nothing is written to disk.
+multiplier, an adaptive policy's rounds at one price each, a cascade's rounds across its
+models) decides what to draw at the window's budget; the samples are sent with the sampler's
+retries and limits (:func:`ttcalloc.sampler.send.send`), graded as ``sample`` grades them, and
+the answers are ``run``'s majority votes (:func:`ttcalloc.stages.run.write.rows`).  Nothing is
+written to disk.
 """
 
 from __future__ import annotations
@@ -20,25 +21,33 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ttcalloc.artifacts.policy_file import parse_action
 from ttcalloc.backends import Backend
 from ttcalloc.common.hashing import seeded_int
 from ttcalloc.common.redact import echoed
 from ttcalloc.core.vote import majority
-from ttcalloc.learn.policy import Policy, decide
+from ttcalloc.learn.cascade import CascadePolicy
+from ttcalloc.learn.policy import Policy
 from ttcalloc.sampler.limits import RateLimiter
 from ttcalloc.sampler.options import SampleOptions
 from ttcalloc.sampler.parts import sample_rows
 from ttcalloc.sampler.result import Stats
 from ttcalloc.sampler.send import send
+from ttcalloc.serve.mixing import mixed_mus
+from ttcalloc.serve.scale import CostScale, trained_costs
 from ttcalloc.serve.served import ServedPolicy
 from ttcalloc.stages.run.adaptive_driver import AdaptiveDriver
+from ttcalloc.stages.run.cascade_driver import CascadeDriver
 from ttcalloc.stages.run.driver import Driver
-from ttcalloc.stages.run.items import Item
+from ttcalloc.stages.run.items import Item, sample_cost
 from ttcalloc.stages.run.options import RunOptions
 from ttcalloc.stages.run.sources import make_driver
 from ttcalloc.stages.run.static_driver import StaticDriver
 from ttcalloc.stages.run.write import rows
 
+# a cascade's first round in a window is paced to this share of the window's budget: a round
+# over the budget cannot be undone, one under it leaves the rest to the next rounds
+FIRST_SHARE = 0.9
 REQUEST_SOURCE = Path("<request>")  # where a request's question comes from, in error messages
 
 
@@ -58,6 +67,7 @@ class Reply:
     action: str
     complete: bool
     error: str | None = None  # no sample arrived: the last upstream error
+    models: dict[str, int] = field(default_factory=dict)  # samples of each model (several)
 
 
 @dataclass
@@ -66,10 +76,12 @@ class Sent:
 
     texts: dict[tuple[str, int], str | None] = field(default_factory=dict)
     tokens: Counter[tuple[str, str]] = field(default_factory=Counter)
+    models: Counter[tuple[str, str]] = field(default_factory=Counter)  # (question, model)
     errors: dict[str, str] = field(default_factory=dict)
 
 
 Deliver = Callable[[int, Reply], None]
+Spent = Callable[[float], None]  # told the cost of each sample of the window as it arrives
 
 
 @dataclass
@@ -78,6 +90,7 @@ class Early:
 
     deliver: Deliver | None
     told: set[int]
+    spent: Spent | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,8 @@ class WindowResult:
 
 
 class Answerer:
-    """Answers windows of questions with one served policy on one backend."""
+    """Answers windows of questions with one served policy on its backend (several models:
+    one backend per model behind one, each request to its model)."""
 
     def __init__(
         self,
@@ -104,6 +118,9 @@ class Answerer:
         self.stats = Stats()
         self.secrets = echoed()
         self.per_request = max(1, min(options.requests_per_batch, backend.max_n))
+        # several models: realized dollars against the training ones (1 for one model)
+        self.scale = CostScale(trained_costs(served.policy) if served.plan is not None else {})
+        self.arrived = asyncio.Event()  # set whenever a window ends
 
     def items(self, questions: list[str]) -> tuple[list[Item], pl.DataFrame]:
         """``run``'s items for ``questions`` (unlabeled, graded by the policy's grader)."""
@@ -126,33 +143,54 @@ class Answerer:
         return items, df
 
     def driver(self, questions: list[str], budget: float) -> Driver:
-        """The policy's source for ``questions`` at ``budget`` (decisions not yet drawn)."""
+        """The policy's source for ``questions`` at ``budget`` (decisions not yet drawn).
+
+        Over several models the window's budget is in realized dollars: a static policy
+        decides at ``budget`` over the cost scale (its actions' costs are training dollars), a
+        cascade's paced rounds aim at its options' training dollars times the scale."""
         items, df = self.items(questions)
-        options = RunOptions(sample=self.options, budget=budget)
+        ratio = self.scale.ratio
+        static = not isinstance(self.served.policy, CascadePolicy)
+        options = RunOptions(sample=self.options, budget=budget / ratio if static else budget)
         driver = make_driver(
             self.served.policy, items, df, options, self.served.template, self.per_request,
-            self.served.unit, None,
+            self.served.unit, None, pace_first=True,
         )  # fmt: skip
         driver.limit = self.served.limit
+        if isinstance(driver, CascadeDriver):
+            driver.scale = np.array([self.scale.of(m) for m in driver.models])
+            driver.first_share = FIRST_SHARE
+        if isinstance(driver, StaticDriver) and self.served.plan is not None:
+            costs = np.array([c * self.scale.of(action_model(a))
+                              for a, c in zip(driver.policy.actions, driver.policy.costs,
+                                              strict=True)])  # fmt: skip
+            mus = mixed_mus(driver.scores, driver.policy.costs, driver.mu, costs, budget, questions)
+            driver.mus = {it.pid: m for it, m in zip(items, mus, strict=True)}
         if isinstance(driver, AdaptiveDriver):
             driver.cap = min(driver.cap, self.served.limit)
         return driver
 
-    @staticmethod
-    def expected(driver: Driver) -> float | None:
-        """What a static policy's chosen actions are expected to cost (None: adaptive)."""
+    def expected(self, driver: Driver) -> float | None:
+        """What a static policy's chosen actions are expected to cost (None: adaptive or a
+        cascade); several models: each action's cost times its model's cost scale."""
         if not isinstance(driver, StaticDriver):
             return None
         policy: Policy = driver.policy
-        chosen = decide(driver.scores, policy.costs, driver.mu)
-        return float(np.asarray(policy.costs)[chosen].sum())
+        chosen = driver.choices()
+        costs = np.asarray(policy.costs)[chosen]
+        if self.served.plan is None:
+            return float(costs.sum())
+        models = [action_model(policy.actions[int(i)]) for i in chosen]
+        return float(sum(c * self.scale.of(m) for c, m in zip(costs, models, strict=True)))
 
-    async def answer(self, driver: Driver, deliver: Deliver | None = None) -> WindowResult:
+    async def answer(
+        self, driver: Driver, deliver: Deliver | None = None, spent: Spent | None = None
+    ) -> WindowResult:
         """Draw what the policy decides for the driver's questions; one reply each, in order.
         ``deliver(i, reply)`` is told each question's reply as soon as the policy is done with
-        it (before the rest of the window is)."""
+        it (before the rest of the window is); ``spent(cost)`` each sample's cost."""
         sent = Sent()
-        early = Early(deliver, set())
+        early = Early(deliver, set(), spent)
         workers = max(1, min(64, len(driver.items) * driver.limit))
         tasks = [asyncio.create_task(self.work(driver, sent, early)) for _ in range(workers)]
         try:
@@ -175,10 +213,10 @@ class Answerer:
                 )
             self.stats.count(choices, errors)
             gold = {"answer": None, "grader": self.served.grader}
+            model = request.model or self.options.model  # several models: the request's own
             got = sample_rows(
-                gold, self.options.model, request, choices, errors,
-                time.monotonic() - started, self.secrets,
-            )  # fmt: skip
+                gold, model, request, choices, errors, time.monotonic() - started, self.secrets
+            )
             for row in got:
                 pid = row["problem_id"]
                 if row["error"] is not None:
@@ -187,6 +225,11 @@ class Answerer:
                 sent.texts[(pid, int(row["sample_idx"]))] = row["response"]
                 sent.tokens[(pid, "prompt")] += int(row["prompt_tokens"] or 0)
                 sent.tokens[(pid, "completion")] += int(row["completion_tokens"] or 0)
+                sent.models[(pid, model)] += 1
+                cost = sample_cost(row, self.served.unit)
+                self.scale.add(model, cost)
+                if early.spent is not None:
+                    early.spent(cost)
             driver.received(request, got)
             self.deliver_finished(driver, sent, early)
 
@@ -202,7 +245,7 @@ class Answerer:
     def reply(self, item: Item, sent: Sent) -> Reply:
         """The reply of a question the policy is done with: ``run``'s answers row, the
         winning answer's sample, the votes and the tokens of every sample received."""
-        (row,) = rows([item], None)
+        (row,) = rows([item], None, models=self.served.plan is not None)
         used = [i for i in item.used if i in item.got]
         labels = [item.got[i].label for i in used]
         winner = majority(labels)
@@ -220,7 +263,15 @@ class Answerer:
             action=str(row["action"]),
             complete=bool(row["complete"]),
             error=None if used else sent.errors.get(item.pid, "no sample was drawn"),
+            models=self.samples_of(item, sent),
         )
+
+    def samples_of(self, item: Item, sent: Sent) -> dict[str, int]:
+        """The samples of each model ``item`` drew ({}: one model, its reply's samples)."""
+        if self.served.plan is None:
+            return {}
+        return {m: sent.models[(item.pid, m)] for m in self.served.plan.names
+                if sent.models[(item.pid, m)]}  # fmt: skip
 
 
 def request_ids(questions: list[str]) -> list[str]:
@@ -233,6 +284,12 @@ def request_ids(questions: list[str]) -> list[str]:
         seen[base] += 1
         out.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
     return out
+
+
+def action_model(action: str) -> str | None:
+    """The model of a ``MODEL:maj@k`` action (None: ``maj@k``)."""
+    parsed = parse_action(action)
+    return parsed[0] if parsed is not None else None
 
 
 def _price(driver: Driver) -> float | None:

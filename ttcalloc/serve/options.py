@@ -1,15 +1,16 @@
-"""What ``ttcalloc serve`` takes: the model, the fleet budget, the serving limits."""
+"""What ``ttcalloc serve`` takes: the model(s), the fleet budget, the serving limits."""
 
 from __future__ import annotations
 
 import ipaddress
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ttcalloc.common.errors import InputError
 from ttcalloc.common.settings import home_dir
 from ttcalloc.sampler.options import SampleOptions
+from ttcalloc.stages.run.models import PriceFlags
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,21 @@ class ServeOptions:
     max_samples: int | None = None  # the most samples one request may draw
     max_request_budget: float | None = None  # the most a budget header may ask (default 4 B)
     max_body: int = 1 << 20  # bytes of a request body
+    # several models: (NAME, SPEC) per model of the policy (``--model NAME=SPEC``); then
+    # ``sample.model`` is a label naming them all; their prices (``--price``, ``--prices``)
+    models: tuple[tuple[str, str], ...] = ()
+    prices: PriceFlags = field(default_factory=PriceFlags)
 
     def check(self) -> None:
         self.sample.check()
+        if self.models:
+            for flag, v in {"--price-in": self.sample.price_in,
+                            "--price-out": self.sample.price_out}.items():  # fmt: skip
+                if v is not None:
+                    raise InputError(
+                        f"{flag} {v:g}: with several models give each its price, --price "
+                        "NAME=IN,OUT"
+                    )
         if not (math.isfinite(self.budget) and self.budget > 0):
             raise InputError(f"--budget {self.budget}: must be a positive number")
         if not 0 <= self.port <= 65535:

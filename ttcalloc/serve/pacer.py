@@ -11,7 +11,8 @@ spend, plus this window's share, equals ``B`` times all their requests::
 clamped to ``[floor, ceiling]`` (the cheapest action's expected cost; a few times ``B``, so
 one quiet stretch does not make a burst of expensive answers).  A window in flight is expected
 to spend its budget times its requests until its decisions say more (:meth:`FleetPacer.expect`:
-a static policy's chosen actions' expected costs) and what it spent once it is answered.
+a static policy's chosen actions' expected costs), never less than its samples have cost so
+far (:meth:`FleetPacer.spend`), and what it spent once it is answered.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Window:
     requests: int
     budget: float
     expected: float
+    spent: float = 0.0  # what its samples have cost so far
 
 
 class FleetPacer:
@@ -47,7 +49,7 @@ class FleetPacer:
     def start(self, n: int) -> tuple[int, float]:
         """A window of ``n`` requests starts: its id and the budget it is decided at."""
         inflight = sum(w.requests for w in self.open.values())
-        expected = sum(w.expected for w in self.open.values())
+        expected = sum(max(w.expected, w.spent) for w in self.open.values())
         owed = self.budget * (self.requests + inflight + n) - self.spent - expected
         b = min(max(owed / n, self.floor), CEILING * self.budget)
         wid = next(self.ids)
@@ -57,6 +59,11 @@ class FleetPacer:
     def expect(self, wid: int, expected: float) -> None:
         """The window's decisions say what it is expected to spend."""
         self.open[wid].expected = expected
+
+    def spend(self, wid: int, cost: float) -> None:
+        """A sample of the window arrived: it is expected to spend at least what it has."""
+        if wid in self.open:
+            self.open[wid].spent += cost
 
     def finish(self, wid: int, answered: int, spent: float) -> None:
         """The window is over: ``answered`` of its requests were, for ``spent`` (a request

@@ -1,9 +1,10 @@
 """The policy ``ttcalloc serve`` answers with, loaded and checked as ``run`` loads it.
 
-``serve`` runs static policies (``maj@k`` actions on one model) and adaptive stop policies
-that vote by majority; a policy over several models (``MODEL:maj@k`` actions, cascades) is
-refused with one line, as is a budget below the cheapest action or in another unit than the
-policy's (the checks of ``run``).
+``serve`` runs static policies (``maj@k`` actions on one model, or ``MODEL:maj@k`` actions over
+several), adaptive stop policies that vote by majority, and learned cascades; a policy over
+several models takes ``--model NAME=SPEC`` for each of them and a price for each
+(:func:`ttcalloc.stages.run.models.plan_for`, as ``run`` does).  A budget below the cheapest
+answer or in another unit than the policy's is refused with one line (the checks of ``run``).
 """
 
 from __future__ import annotations
@@ -12,47 +13,50 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ttcalloc.common.errors import DataError, InputError
-from ttcalloc.core.actions import action_models
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.cascade import CascadePolicy
 from ttcalloc.learn.policy import load_policy
 from ttcalloc.stages.run.asking import grader_for, prompt_for
 from ttcalloc.stages.run.kinds import AnyPolicy, draw_limit, policy_ks
+from ttcalloc.stages.run.models import ModelPlan, PriceFlags, plan_for
 from ttcalloc.stages.run.units import budget_unit, check_unit_flag
 
 
 @dataclass(frozen=True)
 class ServedPolicy:
     """A loaded policy and what answering with it needs: its kind, cost unit, prompt, grader,
-    the least a request may cost (``floor``) and the most samples it may draw (``limit``)."""
+    the least a request may cost (``floor``), the most samples it may draw (``limit``) and,
+    over several models, each model's backend and price (``plan``)."""
 
     path: Path
     policy: AnyPolicy
-    kind: str  # static or adaptive
+    kind: str  # static, adaptive or cascade
     unit: str
     template: str | None
     prompt_label: str
     grader: str
     floor: float
     limit: int
+    plan: ModelPlan | None = None  # several models: each one's backend and price
 
 
 def load_served(
-    path: Path, budget: float, max_samples: int | None, budget_unit_flag: str | None = None
+    path: Path,
+    budget: float,
+    max_samples: int | None,
+    budget_unit_flag: str | None = None,
+    models: tuple[tuple[str, str], ...] = (),
+    model: str = "",
+    prices: PriceFlags | None = None,
 ) -> ServedPolicy:
     """Load ``path`` for ``serve`` at ``budget`` (in ``--budget-unit`` when given, which must
-    be the policy's); one line naming the flag or file otherwise."""
+    be the policy's); a policy over several models on the ``--model NAME=SPEC`` pairs
+    ``models`` (``model``: the ``--model`` label), each priced (``prices``); one line naming
+    the flag or file otherwise."""
     policy = load_policy(path)
-    if isinstance(policy, CascadePolicy):
-        raise InputError(
-            f"{path}: a cascade policy (several models); serve answers with static and "
-            "adaptive stop policies on one model"
-        )
-    if not isinstance(policy, AdaptivePolicy) and action_models(policy.actions):
-        raise InputError(
-            f"{path}: a policy over several models (MODEL:maj@k actions); serve answers with "
-            "static and adaptive stop policies on one model"
-        )
+    plan = plan_for(policy, models, model, prices or PriceFlags(), Path(path))
+    if plan is not None:  # every sample's dollars are counted at its model's price
+        plan.prices.require(plan.names, hint=" (--prices FILE)")
     _, cheapest = policy_ks(policy)  # refuses actions that need a verifier
     _needs_no_metadata(policy, Path(path))
     limit = draw_limit(policy)
@@ -63,6 +67,7 @@ def load_served(
     check_unit_flag(budget_unit_flag)
     unit = budget_unit(path, policy.info, budget, budget_unit_flag, limit)
     adaptive = isinstance(policy, AdaptivePolicy)
+    # a cascade's cheapest answer: one sample of its cheapest model (policy_ks)
     floor = (1.0 if unit == "samples" else 0.0) if adaptive else cheapest[1]
     if budget < floor - 1e-12:
         raise InputError(
@@ -73,14 +78,21 @@ def load_served(
     return ServedPolicy(
         path=Path(path),
         policy=policy,
-        kind="adaptive" if adaptive else "static",
+        kind=_kind(policy),
         unit=unit,
         template=template,
         prompt_label=label,
         grader="numeric" if grader == "auto" else grader,
         floor=floor,
         limit=limit,
+        plan=plan,
     )
+
+
+def _kind(policy: AnyPolicy) -> str:
+    if isinstance(policy, CascadePolicy):
+        return "cascade"
+    return "adaptive" if isinstance(policy, AdaptivePolicy) else "static"
 
 
 def _needs_no_metadata(policy: AnyPolicy, path: Path) -> None:

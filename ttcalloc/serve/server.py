@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from ttcalloc.common.console import warn
@@ -16,6 +17,7 @@ from ttcalloc.common.redact import keep_secret
 from ttcalloc.serve.options import ServeOptions
 from ttcalloc.serve.served import load_served
 from ttcalloc.serve.service import Service
+from ttcalloc.stages.run.models import one_model_price, unpriced
 
 GRACE = 30  # seconds requests in flight get to finish on SIGTERM
 
@@ -36,8 +38,12 @@ def serve(policy_path: Path, options: ServeOptions) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     keep_secret(options.api_key)  # masked wherever anything would echo it
     served = load_served(
-        Path(policy_path), options.budget, options.max_samples, options.budget_unit
-    )
+        Path(policy_path), options.budget, options.max_samples, options.budget_unit,
+        options.models, options.sample.model, options.prices,
+    )  # fmt: skip
+    if served.plan is None:  # one model: a --price entry for it is its price, as for run
+        unpriced(options.sample.model, options.prices)
+        options = replace(options, sample=one_model_price(options.sample, options.prices))
     if options.public() and options.api_key is None:
         warn(f"--host {options.host}: reachable from other machines and no --api-key is set")
     config = uvicorn.Config(

@@ -12,7 +12,7 @@ import hmac
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ttcalloc.backends import open_backend
+from ttcalloc.backends import Backend
 from ttcalloc.common.console import warn
 from ttcalloc.sampler.options import sampling_params
 from ttcalloc.sampler.result import Stats
@@ -23,12 +23,13 @@ from ttcalloc.serve.options import ServeOptions
 from ttcalloc.serve.pacer import FleetPacer
 from ttcalloc.serve.served import ServedPolicy
 from ttcalloc.serve.windows import Windows
+from ttcalloc.stages.run.models import open_for
 
 DRAIN = 30.0  # seconds the windows in flight get to finish once the server stops
 
 
 class Service:
-    """One served policy on one model, with its fleet budget."""
+    """One served policy on its model (or models), with its fleet budget."""
 
     def __init__(self, served: ServedPolicy, options: ServeOptions) -> None:
         self.served, self.options = served, options
@@ -48,7 +49,7 @@ class Service:
         so = self.options.sample
         ledger = FleetLedger(self.options.ledger_dir())
         try:
-            async with open_backend(so.model, sampling_params(so)) as backend:
+            async with self.backend() as backend:
                 if backend.simulated:
                     warn(f"{so.model} is the SIMULATED backend: answers are synthetic")
                 self._answerer = Answerer(self.served, backend, so, self.options.upstream)
@@ -64,6 +65,12 @@ class Service:
                     await self._windows.drain(DRAIN)
         finally:
             ledger.close()
+
+    def backend(self) -> contextlib.AbstractAsyncContextManager[Backend]:
+        """The backend of ``--model SPEC``, or one per model of the plan behind one (a sample
+        with no dollar cost is charged its tokens at its model's price)."""
+        so = self.options.sample
+        return open_for(so.model, sampling_params(so), self.served.plan, dollars=True)
 
     def authorized(self, header: str | None) -> bool:
         """Whether the Authorization header carries the API key (always, without one)."""

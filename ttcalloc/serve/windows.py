@@ -23,6 +23,10 @@ from ttcalloc.serve.ledger import FleetLedger
 from ttcalloc.serve.metrics import Metrics
 from ttcalloc.serve.pacer import FleetPacer
 
+# several models: the fleet windows decided one at a time when the server starts (the first
+# at the policy's training costs, the second at the first's realized ones)
+WARM_UP = 2
+
 
 class QueueFull(Exception):
     """Too many requests are waiting or in flight: the caller answers 503."""
@@ -59,6 +63,8 @@ class Windows:
         self.waiting: dict[float | None, Waiting] = {}
         self.admitted = 0
         self.tasks: set[asyncio.Task[None]] = set()
+        # several models: fleet windows decided one at a time until WARM_UP are answered
+        self.warming = WARM_UP if answerer.scale.trained else 0
 
     async def ask(self, question: str, budget: float | None) -> tuple[Reply, float]:
         """The reply to ``question`` and the budget it was decided at (``budget``: the
@@ -92,12 +98,15 @@ class Windows:
 
     async def run(self, waiting: Waiting, budget: float | None) -> None:
         n = len(waiting.questions)
+        if budget is None:
+            await self.warm_up()
         wid, b = self.pacer.start(n) if budget is None else (None, budget)
         try:
             driver = self.answerer.driver(waiting.questions, b)
             if wid is not None and (expected := self.answerer.expected(driver)) is not None:
                 self.pacer.expect(wid, expected)
-            result = await self.answerer.answer(driver, partial(self.deliver, waiting, b))
+            track = partial(self.pacer.spend, wid) if wid is not None else None
+            result = await self.answerer.answer(driver, partial(self.deliver, waiting, b), track)
         except BaseException as exc:  # the window failed as a whole: each request says why
             if wid is not None:
                 self.pacer.finish(wid, 0, 0.0)
@@ -109,6 +118,10 @@ class Windows:
             if not isinstance(exc, Exception):
                 raise
             return
+        finally:
+            if wid is not None:
+                self.warming -= 1
+            self.answerer.arrived.set()  # a window waiting for the warm-up may go on
         answered = [r for r in result.replies if r.error is None]
         spent = sum(r.cost for r in answered)
         if wid is not None:
@@ -119,6 +132,16 @@ class Windows:
         for f, reply in zip(waiting.futures, result.replies, strict=True):
             if not f.done():
                 f.set_result((reply, b))
+
+    async def warm_up(self) -> None:
+        """Several models: until the first :data:`WARM_UP` fleet windows are answered, and so
+        have shown what the served models cost against the policy's training dollars
+        (:class:`~ttcalloc.serve.scale.CostScale`) and what the first window, decided at the
+        training costs, overspent, one fleet window at a time is decided (a burst decided at
+        once would all be decided on what the first window cost); no wait for one model."""
+        while self.warming > 0 and self.pacer.open:
+            self.answerer.arrived.clear()
+            await self.answerer.arrived.wait()
 
     @staticmethod
     def deliver(waiting: Waiting, budget: float, i: int, reply: Reply) -> None:

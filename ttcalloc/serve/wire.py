@@ -131,7 +131,7 @@ def extension(reply: Reply, budget: float, unit: str, kind: str, upstream: str) 
         "answer": reply.answer,
         "samples": reply.samples,
         "failed_samples": reply.failed,
-        "models": {upstream: reply.samples},
+        "models": reply.models or {upstream: reply.samples},
         "votes": reply.votes,
         "cost": reply.cost,
         "cost_unit": unit,

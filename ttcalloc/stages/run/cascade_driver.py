@@ -26,6 +26,7 @@ one's next sample fits, at its model's worst case, in what is left of ``budget x
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -49,9 +50,16 @@ class CascadeDriver(RoundDriver):
         worst: dict[str, float] | None = None,
         hard_total: float | None = None,
         pace: bool = True,
+        pace_first: bool = False,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
+        self.pace_first = pace and pace_first  # round 1 paced too (serve: a window's budget)
+        # serve: round 1 paced to this share of the budget (a round over it cannot be undone,
+        # one under it leaves the next rounds, paced on what was spent, the rest)
+        self.first_share = 1.0
+        # serve: each model's realized dollars per training dollar of its samples (None: 1)
+        self.scale: np.ndarray | None = None
         self.policy = policy
         self.models = list(policy.models)
         self.worst = worst or {}
@@ -152,7 +160,12 @@ class CascadeDriver(RoundDriver):
             (lv, self.got(item, lv, idx).label, self.got(item, lv, idx).cost)
             for lv, idx in self.path[item.pid]
         ]
-        return options_at(self.policy, item.problem["question"], drawn, self.qx[item.pid])
+        o = options_at(self.policy, item.problem["question"], drawn, self.qx[item.pid])
+        if self.scale is None or not len(o.targets):
+            return o
+        # serve: an option's dollars at the realized cost of the model it goes to
+        s = self.scale[o.targets]
+        return replace(o, dollars=o.dollars * s, per_sample=o.per_sample * s)
 
     def advance(self) -> bool:
         """Decide the round that is in and begin the next; False when no question is left."""
@@ -162,8 +175,9 @@ class CascadeDriver(RoundDriver):
             for it in self.items:
                 it.started = True
             self.active = list(self.items)
-            starts = {it.pid: self.start_level(it) for it in self.items}
             self.round = 1
+            first = self.paced(self.items, self.first_share) if self.pace_first else None
+            starts = {it.pid: self.start_level(it, first) for it in self.items}
             self.admit_round([(it, starts[it.pid]) for it in self.items], first=True)
         else:
             self.decide_round()
@@ -171,9 +185,9 @@ class CascadeDriver(RoundDriver):
             self.decide_round()
         return bool(self.pending) or bool(self.active)
 
-    def paced(self, items: list[Item]) -> dict[str, float] | None:
-        """This round's price of each of ``items`` (the questions still drawing), paced to the
-        budget; None without pacing (each question at its calibrated price)."""
+    def paced(self, items: list[Item], share: float = 1.0) -> dict[str, float] | None:
+        """This round's price of each of ``items`` (the questions still drawing), paced to
+        ``share`` of the budget; None without pacing (each question at its calibrated price)."""
         if self.grid is None:
             return None
         aimed = np.zeros((self.grid.size, len(items)))
@@ -181,7 +195,8 @@ class CascadeDriver(RoundDriver):
             o = self.options_of(it)
             aimed[:, i] = aims(o.gains, o.dollars, self.grid)
         keys = np.array([self.keys[it.pid] for it in items])
-        rp = round_prices(aimed, self.grid, keys, self.spent, self.budget * self.total)
+        target = self.budget * self.total * share
+        rp = round_prices(aimed, self.grid, keys, self.spent, target)
         self.prices.append(
             {"round": self.round, "price": rp.hi, "lower_price": rp.lo, "at_lower": rp.m,
              "projected": rp.projected}
@@ -194,10 +209,11 @@ class CascadeDriver(RoundDriver):
             return question_price(self.policy, item.problem["question"])
         return paced[item.pid]
 
-    def start_level(self, item: Item) -> int:
-        """Round 1, at the calibrated price (paced or not: before any sample it is the best
-        estimate)."""
-        price = question_price(self.policy, item.problem["question"])
+    def start_level(self, item: Item, paced: dict[str, float] | None = None) -> int:
+        """Round 1, at the calibrated price (before any sample it is the best estimate of
+        ``run``'s questions), or at its ``paced`` price (``pace_first``: a window of ``serve``
+        meets its own budget, which may not be the one the policy was trained at)."""
+        price = self.price_of(item, paced)
         decision = self.options_of(item).choose(price)
         item.decisions.append({"after": 0, "start": self.models[decision.level], "price": price})
         return decision.level

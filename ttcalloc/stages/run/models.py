@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,10 +21,22 @@ from typing import Any
 
 from ttcalloc.artifacts.answering import recorded_prices
 from ttcalloc.artifacts.prices import PriceTable, price_table
-from ttcalloc.backends import SamplingParams, backend_prefix, count_prompt_tokens, replay_path
+from ttcalloc.backends import (
+    Backend,
+    SamplingParams,
+    backend_prefix,
+    count_prompt_tokens,
+    open_backend,
+    open_backends,
+    replay_path,
+)
 from ttcalloc.backends.replay import MODEL_KEY, PREFIX, PROMPT_KEY
 from ttcalloc.common.errors import InputError
-from ttcalloc.core.actions import CONTROL
+from ttcalloc.core.actions import CONTROL, action_models
+from ttcalloc.learn.adaptive import AdaptivePolicy
+from ttcalloc.learn.cascade import CascadePolicy
+from ttcalloc.sampler.options import SampleOptions
+from ttcalloc.stages.run.kinds import AnyPolicy
 
 SPEC_HINT = "sim/..., replay:PATH, or a litellm model such as openai/... with --api-base"
 
@@ -156,6 +169,42 @@ def plan_models(
     return ModelPlan({m: specs[m] for m in policy_models}, table or PriceTable())
 
 
+@dataclass(frozen=True)
+class PriceFlags:
+    """``--price MODEL=IN,OUT`` (repeated), ``--prices FILE``, ``--prompt-tokens MODEL=N``."""
+
+    prices: tuple[str, ...] = ()
+    file: Path | None = None
+    prompt_tokens: tuple[str, ...] = ()
+
+
+def policy_models(policy: AnyPolicy) -> list[str]:
+    """The models a policy chooses among: a cascade's, a static policy's ``MODEL:maj@k``
+    actions' ([]: one model)."""
+    if isinstance(policy, CascadePolicy):
+        return list(policy.models)
+    return [] if isinstance(policy, AdaptivePolicy) else action_models(policy.actions)
+
+
+def plan_for(
+    policy: AnyPolicy,
+    pairs: Sequence[tuple[str, str]],
+    model: str,
+    flags: PriceFlags,
+    policy_path: Path,
+) -> ModelPlan | None:
+    """The backends and prices of ``policy``'s models (None: a single-model policy): the
+    ``--model NAME=SPEC`` pairs, each model priced by :func:`prices_for` (``run`` and ``serve``
+    alike)."""
+    names = policy_models(policy)
+    table = None
+    if names and pairs:
+        table = prices_for(
+            names, flags.prices, flags.file, flags.prompt_tokens, policy.info, policy_path
+        )
+    return plan_models(names, pairs, model, table)
+
+
 def prices_for(
     models: list[str],
     flags: Sequence[str],
@@ -175,6 +224,17 @@ def prices_for(
     return complete(table, models)
 
 
+def open_for(
+    model: str, base: SamplingParams, plan: ModelPlan | None, dollars: bool = False
+) -> contextlib.AbstractAsyncContextManager[Backend]:
+    """The backend of ``--model SPEC``, or one per model of ``plan`` behind one (``dollars``:
+    a sample that has no dollar cost and no price to count one is an error); ``run`` and
+    ``serve`` alike."""
+    if plan is None:
+        return open_backend(model, base)
+    return open_backends(plan.specs, plan.params(base), plan.price_pairs(), dollars)
+
+
 def dollar_worst(
     plan: ModelPlan, messages: Sequence[list[dict[str, str]]], max_tokens: int
 ) -> dict[str, float]:
@@ -188,3 +248,28 @@ def dollar_worst(
         prompt = max(count_prompt_tokens(counter, m) for m in messages)
         out[name] = (prompt * price.input + max_tokens * price.output) / 1e6
     return out
+
+
+def one_model_price(so: SampleOptions, flags: PriceFlags) -> SampleOptions:
+    """One model: a ``--price``/``--prices`` entry for the ``--model`` string is its price (as
+    ``--price-in``/``--price-out``, which win)."""
+    if not (flags.prices or flags.file):
+        return so
+    price = price_table(flags.prices, flags.file, flags.prompt_tokens).get(so.model)
+    if price is None:  # refused once the policy is known to be on one model (unpriced)
+        return so
+    if so.price_in is not None or so.price_out is not None:
+        return so
+    return replace(so, price_in=price.input, price_out=price.output)
+
+
+def unpriced(model: str, flags: PriceFlags) -> None:
+    """One model and prices given, none of them for the ``--model`` string: one line."""
+    if not (flags.prices or flags.file):
+        return
+    table = price_table(flags.prices, flags.file, flags.prompt_tokens)
+    if table.get(model) is None:
+        raise InputError(
+            f"--price: no price for model {model!r} among {', '.join(sorted(table.prices))}; "
+            f"give --price {model}=IN,OUT"
+        )

@@ -31,9 +31,11 @@ def make_driver(
     unit: str,
     ledger: Ledger | None,
     worst: dict[str, float] | None = None,
+    pace_first: bool = False,
 ) -> Driver:
     """The source that draws what ``policy`` decides for ``items`` at ``options.budget`` mean
-    cost per question (``run`` for a file of questions, ``serve`` for a window of requests)."""
+    cost per question (``run`` for a file of questions, ``serve`` for a window of requests;
+    ``pace_first``: a cascade paces its first round to the budget too, as ``serve`` does)."""
     kw: dict[str, Any] = {
         "items": items,
         "options": options.sample,
@@ -46,7 +48,9 @@ def make_driver(
     }
     if isinstance(policy, CascadePolicy):
         hard = options.budget * len(items) if options.hard_budget else None
-        return CascadeDriver(policy, worst=worst, hard_total=hard, pace=options.pace, **kw)
+        return CascadeDriver(
+            policy, worst=worst, hard_total=hard, pace=options.pace, pace_first=pace_first, **kw
+        )
     if isinstance(policy, AdaptivePolicy):
         return AdaptiveDriver(policy, **kw)
     ks, _ = policy_ks(policy)

@@ -19,17 +19,13 @@ import numpy as np
 
 from ttcalloc.artifacts import freshness
 from ttcalloc.artifacts.io import check_output
-from ttcalloc.artifacts.prices import price_table
 from ttcalloc.artifacts.questions import load_questions
 from ttcalloc.backends import (
     Backend,
-    open_backend,
-    open_backends,
     replay_path,
 )
 from ttcalloc.common.console import log
 from ttcalloc.common.errors import DataError, InputError
-from ttcalloc.core.actions import action_models
 from ttcalloc.core.vote import Ledger
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.cascade import CascadePolicy
@@ -56,7 +52,14 @@ from ttcalloc.stages.run.folder import (
 )
 from ttcalloc.stages.run.items import Item
 from ttcalloc.stages.run.kinds import AnyPolicy, draw_limit, policy_ks
-from ttcalloc.stages.run.models import ModelPlan, plan_models, prices_for
+from ttcalloc.stages.run.models import (
+    ModelPlan,
+    PriceFlags,
+    one_model_price,
+    open_for,
+    plan_for,
+    unpriced,
+)
 from ttcalloc.stages.run.options import (
     RunOptions,
     RunResult,
@@ -316,21 +319,13 @@ def _apart(out: Path, samples_out: Path) -> None:
 
 def _plan(policy: AnyPolicy, options: RunOptions, policy_path: Path) -> ModelPlan | None:
     """The backends and prices of a multi-model policy's models (None: one model)."""
-    if isinstance(policy, CascadePolicy):
-        names = list(policy.models)
-    else:
-        names = [] if isinstance(policy, AdaptivePolicy) else action_models(policy.actions)
-    table = None
-    if names and options.models:
-        table = prices_for(
-            names,
-            options.prices,
-            options.prices_file,
-            options.prompt_tokens,
-            policy.info,
-            policy_path,
-        )
-    return plan_models(names, options.models, options.sample.model, table)
+    return plan_for(
+        policy,
+        options.models,
+        options.sample.model,
+        PriceFlags(options.prices, options.prices_file, options.prompt_tokens),
+        policy_path,
+    )
 
 
 def _open(
@@ -338,10 +333,7 @@ def _open(
 ) -> contextlib.AbstractAsyncContextManager[Backend]:
     """The backend of ``--model SPEC``, or one per model of ``plan`` behind one (``dollars``:
     a sample that has no dollar cost and no price to count one stops the run)."""
-    if plan is None:
-        return open_backend(so.model, sampling_params(so))
-    base = sampling_params(so)
-    return open_backends(plan.specs, plan.params(base), plan.price_pairs(), dollars)
+    return open_for(so.model, sampling_params(so), plan, dollars)
 
 
 def _shares(table: list[dict[str, Any]]) -> dict[str, float]:
@@ -361,25 +353,18 @@ def _mean_usd(table: list[dict[str, Any]]) -> float | None:
 def _one_model_price(options: RunOptions) -> RunOptions:
     """One model: a ``--price``/``--prices`` entry for the ``--model`` string is its price (as
     ``--price-in``/``--price-out``, which win)."""
-    so = options.sample
-    if options.models or not (options.prices or options.prices_file):
+    if options.models:
         return options
-    price = price_table(options.prices, options.prices_file, options.prompt_tokens).get(so.model)
-    if price is None:  # refused once the policy is known to be on one model (_unpriced)
-        return options
-    if so.price_in is not None or so.price_out is not None:
-        return options
-    return replace(options, sample=replace(so, price_in=price.input, price_out=price.output))
+    sample = one_model_price(
+        options.sample, PriceFlags(options.prices, options.prices_file, options.prompt_tokens)
+    )
+    return replace(options, sample=sample)
 
 
 def _unpriced(options: RunOptions) -> None:
     """One model and prices given, none of them for the ``--model`` string: one line."""
-    so = options.sample
-    if options.models or not (options.prices or options.prices_file):
-        return
-    table = price_table(options.prices, options.prices_file, options.prompt_tokens)
-    if table.get(so.model) is None:
-        raise InputError(
-            f"--price: no price for model {so.model!r} among {', '.join(sorted(table.prices))}; "
-            f"give --price {so.model}=IN,OUT"
+    if not options.models:
+        unpriced(
+            options.sample.model,
+            PriceFlags(options.prices, options.prices_file, options.prompt_tokens),
         )

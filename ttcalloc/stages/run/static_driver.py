@@ -43,6 +43,18 @@ class StaticDriver(Driver):
         self.index = {it.pid: i for i, it in enumerate(self.items)}
         self.started_n = 0  # questions started with a draw (recalibration points count them)
         self.every = max(1, len(self.items) // 20)
+        self.mus: dict[str, float] = {}  # serve: a question's own multiplier (else mu)
+
+    def choices(self) -> np.ndarray:
+        """The action each question takes at its multiplier (without a hard budget)."""
+        mus = [self.mus.get(it.pid, self.mu) for it in self.items]
+        return np.array(
+            [
+                int(decide(self.scores[i : i + 1], self.policy.costs, m)[0])
+                for i, m in enumerate(mus)
+            ],
+            dtype=np.int64,
+        )
 
     def start(self, item: Item, draw: bool = True) -> None:
         item.started = True
@@ -51,13 +63,14 @@ class StaticDriver(Driver):
             if self.started_n % self.every == 0:
                 self.recalibrate(row)
             self.started_n += 1
-        a = int(decide(self.scores[row : row + 1], self.policy.costs, self.mu)[0])
+        mu = self.mus.get(item.pid, self.mu)
+        a = int(decide(self.scores[row : row + 1], self.policy.costs, mu)[0])
         decision: dict[str, Any] = {}
         if self.models:
             a, decision = self.take_model(item, a, draw)
         item.action = self.policy.actions[a]
         k = self.ks[a]
-        item.decisions.append({"mu": self.mu, "action": item.action, "k": k} | decision)
+        item.decisions.append({"mu": mu, "action": item.action, "k": k} | decision)
         item.used = [i for i in range(k)]
         held = [i for i in range(k) if i in item.got]
         if self.ledger is not None and held and draw:

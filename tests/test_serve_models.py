@@ -1,0 +1,134 @@
+"""``ttcalloc serve`` on a policy over two models, for real: a learned cascade and a static
+routing policy (``MODEL:maj@k`` actions) served on the simulated backend as two models with a
+price each; 200 concurrent requests through the ``openai`` client are all answered, both models
+answer some, and the ledger's mean dollars per request land within 5% of the fleet budget; a
+missing ``--model NAME=SPEC`` or price is one line before the server starts."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import run_cli, write_jsonl
+from serve_process import serving
+from test_run_models import PRICE_FLAGS, PRICES, SIM, _question, _samples
+from test_serve import ask_all
+
+from ttcalloc.artifacts.io import read_artifact, write_artifact
+from ttcalloc.artifacts.schemas import PROBLEMS, SAMPLES
+
+BUDGETS = {"cascade": 0.003, "routing": 0.004}  # dollars per request, as the policies trained
+
+
+@pytest.fixture(scope="module")
+def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two-model samples in dollars (half the questions hard), a cascade and a static routing
+    policy trained on them at their budgets (as ``test_run_cascade``, ``test_run_models``)."""
+    from ttcalloc.stages import data
+    from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
+    from ttcalloc.stages.solve import SolveOptions, solve_allocation
+    from ttcalloc.stages.train import TrainOptions, train_policy
+    from ttcalloc.stages.train_cascade import CascadeTrainOptions, train_cascade
+
+    tmp = tmp_path_factory.mktemp("serve-models")
+    rows = [_question(i, hard=i % 2 == 1) for i in range(80)]
+    problems = tmp / "problems.parquet"
+    data.build_problems(
+        write_jsonl(tmp / "q.jsonl", rows), problems, "gsm8k", data.DataOptions(test_frac=0.3)
+    )
+    samples = tmp / "samples.parquet"
+    write_artifact(_samples(read_artifact(problems, PROBLEMS).df), samples, SAMPLES, stage="test")
+    curves = tmp / "curves.parquet"
+    estimate_curves(samples, curves, EstimateOptions(ks=(1, 2, 4), cost="usd"), problems)
+    train_cascade(
+        curves, problems, tmp / "cascade",
+        CascadeTrainOptions(budgets=(BUDGETS["cascade"],), folds=2, n_estimators=20, orders=8),
+    )  # fmt: skip
+    alloc = tmp / "alloc.parquet"
+    solve_allocation(curves, alloc, SolveOptions(budgets=(BUDGETS["routing"],)), problems)
+    train_policy(
+        alloc, problems, tmp / "routing",
+        TrainOptions(budget=BUDGETS["routing"], folds=2, n_estimators=20),
+    )  # fmt: skip
+    return {"cascade": tmp / "cascade", "routing": tmp / "routing"}
+
+
+def questions(n: int) -> list[str]:
+    """New questions of the training kind (half hard), none of them a training one."""
+    return [_question(i, hard=i % 2 == 1)["question"] for i in range(1000, 1000 + n)]
+
+
+def ledger_mean(state: Path, override: int = 0) -> tuple[int, float]:
+    """The fleet's requests and mean dollars per request, as the ledger holds them
+    (``override``: those of requests that set their own budget)."""
+    with sqlite3.connect(state / "ledger.sqlite") as db:
+        n, spent = db.execute(
+            "SELECT SUM(requests), SUM(spend) FROM rounds WHERE override = ?", (override,)
+        ).fetchone()
+    return int(n), float(spent) / int(n)
+
+
+def check_replies(replies: list[Any], kind: str) -> dict[str, int]:
+    """Every reply answered, in dollars, its samples split by model, usage over all models;
+    the samples of each model over all replies."""
+    per_model: dict[str, int] = {}
+    for r in replies:
+        ext = r.model_extra["ttcalloc"]
+        assert r.choices[0].message.content and ext["samples"] >= 1
+        assert ext["policy"] == kind and ext["cost_unit"] == "usd"
+        assert set(ext["models"]) <= set(PRICES) and sum(ext["models"].values()) == ext["samples"]
+        assert r.usage.completion_tokens > 0
+        assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+        for m, n in ext["models"].items():
+            per_model[m] = per_model.get(m, 0) + n
+    return per_model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["cascade", "routing"])
+def test_200_concurrent_requests_over_two_models_hold_the_dollar_budget(
+    policies: dict[str, Path], tmp_path: Path, kind: str
+) -> None:
+    budget = BUDGETS[kind]
+    state = tmp_path / "state"
+    with serving(policies[kind], state, *SIM, *PRICE_FLAGS, "--budget", str(budget)) as srv:
+        replies = ask_all(srv.url, questions(200))
+        header = {"x-ttcalloc-budget": str(2 * budget)}  # apart from the fleet's budget
+        own = ask_all(srv.url, questions(10), extra_headers=header)
+    per_model = check_replies(replies, "cascade" if kind == "cascade" else "static")
+    assert set(per_model) == set(PRICES) and min(per_model.values()) > 0, per_model
+    n, mean = ledger_mean(state)
+    assert n == 200
+    mean_reply = sum(r.model_extra["ttcalloc"]["cost"] for r in replies) / 200
+    assert mean_reply == pytest.approx(mean, rel=1e-9)
+    print(f"{kind}: realized mean ${mean:.6g} per request, budget ${budget:g}: {mean / budget:.4f}")
+    assert abs(mean - budget) <= 0.05 * budget, (mean, budget)
+    assert {r.model_extra["ttcalloc"]["budget"] for r in own} == {2 * budget}
+    n_own, mean_own = ledger_mean(state, override=1)  # kept apart from the fleet's 200
+    assert n_own == 10, n_own
+    print(f"{kind}: 10 requests at a header budget of ${2 * budget:g}: ${mean_own:.6g} each")
+
+
+def test_a_missing_model_or_price_is_one_line_before_the_server_starts(
+    policies: dict[str, Path], tmp_path: Path
+) -> None:
+    for kind in ("cascade", "routing"):
+        cases = [
+            ([*SIM[:2], *PRICE_FLAGS], "no backend for the policy's model 'strong'"),
+            ([*SIM], "no price for model"),
+            (["--model", "sim/strong", *PRICE_FLAGS], "give --model NAME=SPEC for each"),
+            ([*SIM, "--model", "other=sim/weak", *PRICE_FLAGS], "the policy has no model"),
+            ([*SIM, *PRICE_FLAGS, "--price-in", "1"], "--price-in 1: with several models"),
+        ]
+        for args, message in cases:
+            r = run_cli("serve", policies[kind], *args, "--budget", str(BUDGETS[kind]),
+                        "--state-dir", tmp_path / "state")  # fmt: skip
+            assert r.exit_code == 2, (kind, args, r.stderr)
+            assert message in r.stderr and r.stderr.count("\n") == 1, (kind, args, r.stderr)
+        low = run_cli("serve", policies[kind], *SIM, *PRICE_FLAGS, "--budget", "0.0001",
+                      "--budget-unit", "usd", "--state-dir", tmp_path / "state")  # fmt: skip
+        assert low.exit_code == 2 and low.stderr.count("\n") == 1, low.stderr
+        assert "below the cheapest answer's expected cost" in low.stderr  # one cheap sample
+    assert not (tmp_path / "state").exists()  # nothing was opened
