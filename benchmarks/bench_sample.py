@@ -232,7 +232,9 @@ def profile(kind: str, samples: int, n: int, concurrency: int, base: str) -> Non
     import_litellm()
     prof = cProfile.Profile()
     prof.runcall(KINDS[kind], samples // n, n, concurrency, base)
-    pstats.Stats(prof, stream=sys.stderr).sort_stats(os.environ.get("PROF_SORT", "tottime")).print_stats(os.environ.get("PROF_FILTER", ""), 30)
+    pstats.Stats(prof, stream=sys.stderr).sort_stats(
+        os.environ.get("PROF_SORT", "tottime")
+    ).print_stats(os.environ.get("PROF_FILTER", ""), 30)
 
 
 if __name__ == "__main__":
