@@ -53,6 +53,14 @@ class SampleOptions:
     max_failures: int = 10  # consecutive failed requests before the run stops
     threads: int | None = None  # CPU threads of a local/ model (None: the backend's default)
 
+    def check_several_models(self) -> None:
+        """With several models each needs its own price: one line for ``--price-in``/``-out``."""
+        for flag, v in {"--price-in": self.price_in, "--price-out": self.price_out}.items():
+            if v is not None:
+                raise InputError(
+                    f"{flag} {v:g}: with several models give each its price, --price NAME=IN,OUT"
+                )
+
     def check(self) -> None:
         positive = {
             "--n": self.n,

@@ -41,13 +41,7 @@ class ServeOptions:
     def check(self) -> None:
         self.sample.check()
         if self.models:
-            for flag, v in {"--price-in": self.sample.price_in,
-                            "--price-out": self.sample.price_out}.items():  # fmt: skip
-                if v is not None:
-                    raise InputError(
-                        f"{flag} {v:g}: with several models give each its price, --price "
-                        "NAME=IN,OUT"
-                    )
+            self.sample.check_several_models()
         if not (math.isfinite(self.budget) and self.budget > 0):
             raise InputError(f"--budget {self.budget}: must be a positive number")
         if not 0 <= self.port <= 65535:

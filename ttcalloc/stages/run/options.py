@@ -44,13 +44,7 @@ class RunOptions:
         if self.models:
             # --max-cost is counted at each model's price (checked once the prices are known)
             replace(self.sample, max_cost=None).check()
-            for flag, v in {"--price-in": self.sample.price_in,
-                            "--price-out": self.sample.price_out}.items():  # fmt: skip
-                if v is not None:
-                    raise InputError(
-                        f"{flag} {v:g}: with several models give each its price, --price "
-                        "NAME=IN,OUT"
-                    )
+            self.sample.check_several_models()
             m = self.sample.max_cost
             if m is not None and not (math.isfinite(m) and m > 0):
                 raise InputError(f"--max-cost {m}: must be a positive number")
