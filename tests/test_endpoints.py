@@ -78,7 +78,9 @@ def test_three_endpoints_one_shut_down_mid_run(
         err = capfd.readouterr().err
     result = results[0]
     assert result.written == 30 * 4 and result.errors == 0
-    assert result.retries == 0  # a refused connection goes to another endpoint, not a retry
+    # a request cut mid-answer by the shutdown is retried (at most those in flight); one that
+    # finds the port closed goes to another endpoint without a retry (the test below)
+    assert result.retries <= opts.concurrency
     summary = {e["api_base"]: e for e in result.to_dict()["endpoints"]}
     assert summary[b.base]["rested"] >= 1 and summary[b.base]["failed"] >= 1
     assert sum(e["answered"] for e in summary.values()) == result.requests
@@ -103,6 +105,27 @@ def test_three_endpoints_one_shut_down_mid_run(
     assert meta["params"]["api_bases"] == [a.base, b.base, f"{c.base}?api-key=***"]
     stored = b"".join(p.read_bytes() for p in (tmp_path / "s").rglob("*") if p.is_file())
     assert SECRET not in err and SECRET.encode() not in stored
+
+
+def test_a_refused_connection_goes_to_another_endpoint_without_a_retry(
+    tmp_path: Path, problems: Path
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    with fake_openai() as live:
+        opts = SampleOptions(
+            model="openai/fake", api_base=dead, extra_api_bases=(live.base,), n=4,
+            requests_per_batch=2, concurrency=4, progress=False,
+        )  # fmt: skip
+        result = sample_problems(problems, tmp_path / "s", opts)
+    assert result.written == 30 * 4 and result.errors == 0
+    assert result.retries == 0
+    summary = {e["api_base"]: e for e in result.to_dict()["endpoints"]}
+    assert summary[dead]["answered"] == 0 and summary[dead]["failed"] >= 1
+    assert summary[live.base]["answered"] == result.requests
 
 
 def _server(delay: float) -> tuple[subprocess.Popen[str], str]:
