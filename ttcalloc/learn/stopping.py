@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,6 +46,58 @@ class StopOptions:
     max_depth: int = 4
     learning_rate: float = 0.08
     seed: int = 0
+
+
+class FitFlags(Protocol):
+    """The flags of ``train --learner stop`` and ``--learner cascade`` that fitting reads."""
+
+    @property
+    def features(self) -> tuple[str, ...]: ...
+    @property
+    def folds(self) -> int: ...
+    @property
+    def fit_orders(self) -> int: ...
+    @property
+    def n_estimators(self) -> int: ...
+    @property
+    def max_depth(self) -> int: ...
+    @property
+    def learning_rate(self) -> float: ...
+    @property
+    def seed(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Fitting:
+    """What a gain model is fit with: the train questions' features (rows in ``train_ids``
+    order; None when no feature is chosen), their cross-fitting folds, the boosting options."""
+
+    features: list[Any]  # ttcalloc.learn.features.Feature
+    subjects: list[str] | None
+    qx: NDArray[np.float64] | None
+    fold: NDArray[np.int64]
+    options: StopOptions
+
+
+def fitting(flags: FitFlags, prob: Any, train_ids: list[str]) -> Fitting:
+    """The :class:`Fitting` of the train problems ``prob`` (a problems frame), whose ids are
+    ``train_ids``, both sorted."""
+    from ttcalloc.common.hashing import seeded_folds
+    from ttcalloc.learn import features as feats
+
+    assert prob["problem_id"].to_list() == train_ids  # both sorted
+    chosen, subjects, metas = feats.for_problems(flags.features, prob)
+    qx = feats.matrix(chosen, prob["question"].to_list(), metas, subjects)
+    options = StopOptions(
+        folds=flags.folds,
+        fit_orders=flags.fit_orders,
+        n_estimators=flags.n_estimators,
+        max_depth=flags.max_depth,
+        learning_rate=flags.learning_rate,
+        seed=flags.seed,
+    )
+    fold = np.array(seeded_folds(train_ids, flags.folds, flags.seed), dtype=np.int64)
+    return Fitting(chosen, subjects, qx if qx.shape[1] else None, fold, options)
 
 
 def _params(opts: StopOptions) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from ttcalloc.artifacts.cascade_replays import load_model_replays, prices_of
 from ttcalloc.artifacts.io import check_output, provenance, read_artifact, recorded_input
 from ttcalloc.artifacts.schemas import CURVES, POLICY, PROBLEMS, require_labels
 from ttcalloc.common.errors import DataError, InputError
-from ttcalloc.common.hashing import seeded_folds
 from ttcalloc.common.settings import fit_threads
 from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_baselines as cb
@@ -31,7 +30,7 @@ from ttcalloc.core.replays import Replays
 from ttcalloc.learn import features as feats
 from ttcalloc.learn.cascade import CascadePolicy, fit_cascade, predict, prepare
 from ttcalloc.learn.learners import xgboost_version
-from ttcalloc.learn.stopping import StopOptions
+from ttcalloc.learn.stopping import fitting
 
 DEFAULT_FEATURES = ("text", "numbers", "symbols")
 MOT_KS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32)
@@ -232,22 +231,11 @@ def train_cascade(
     caps = tuple(max(1, min(options.cap, int(r.n.min()))) for r in reps)
     ladder = cc.Ladder(caps)
     prob = problems.filter(pl.col("problem_id").is_in(train_ids)).sort("problem_id")
-    assert prob["problem_id"].to_list() == train_ids  # both sorted
-    chosen, subjects, metas = feats.for_problems(options.features, prob)
-    qx = feats.matrix(chosen, prob["question"].to_list(), metas, subjects)
-    fold = np.array(seeded_folds(train_ids, options.folds, options.seed), dtype=np.int64)
-    opts = StopOptions(
-        folds=options.folds,
-        fit_orders=options.fit_orders,
-        n_estimators=options.n_estimators,
-        max_depth=options.max_depth,
-        learning_rate=options.learning_rate,
-        seed=options.seed,
-    )
-    prep = prepare(reps, qx if qx.shape[1] else None, ladder, units)
-    model, rows = fit_cascade(prep, ladder, fold, opts, fit_threads())
+    setup = fitting(options, prob, train_ids)
+    prep = prepare(reps, setup.qx, ladder, units)
+    model, rows = fit_cascade(prep, ladder, setup.fold, setup.options, fit_threads())
     prep = predict(
-        model, prep, ladder, fit_threads(), fold if options.calibrate_on == "oof" else None
+        model, prep, ladder, fit_threads(), setup.fold if options.calibrate_on == "oof" else None
     )
     assert prep.gains is not None
     results = []
@@ -279,7 +267,7 @@ def train_cascade(
         }
         folder = cascade_folder(out, budget) if len(options.budgets) > 1 else Path(out)
         policy = CascadePolicy(
-            models, ladder, units, [f.name for f in chosen], subjects, model, cal, {}
+            models, ladder, units, [f.name for f in setup.features], setup.subjects, model, cal, {}
         )
         params = {k: str(v) if isinstance(v, Path) else v for k, v in options.__dict__.items()}
         prov = provenance(POLICY, "train", params, inputs, at=folder / "policy.json") | {

@@ -32,7 +32,6 @@ from ttcalloc.artifacts.io import (
 from ttcalloc.artifacts.sample_replays import ReplayGroup, load_sample_replays
 from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS, require_labels
 from ttcalloc.common.errors import DataError, InputError
-from ttcalloc.common.hashing import seeded_folds
 from ttcalloc.common.settings import fit_threads
 from ttcalloc.core import stopping
 from ttcalloc.core.mixes import uniform_at_budget
@@ -49,6 +48,7 @@ from ttcalloc.learn.stopping import (
     choose_signals,
     default_margin,
     fit_gains,
+    fitting,
 )
 
 if TYPE_CHECKING:
@@ -241,20 +241,10 @@ def train_adaptive(
     ks = sorted(set(fit_curves["k"].to_list()))
     grid, cap_source = _grid(options, ks, int(replays.n.min()), loaded.strategy)
     prob = problems.filter(pl.col("problem_id").is_in(train_ids)).sort("problem_id")
-    chosen, subjects, metas = feats.for_problems(options.features, prob)
-    qx = feats.matrix(chosen, prob["question"].to_list(), metas, subjects)
-    fold = np.array(seeded_folds(train_ids, options.folds, options.seed), dtype=np.int64)
-    stop_opts = StopOptions(
-        folds=options.folds,
-        fit_orders=options.fit_orders,
-        n_estimators=options.n_estimators,
-        max_depth=options.max_depth,
-        learning_rate=options.learning_rate,
-        seed=options.seed,
-    )
+    setup = fitting(options, prob, train_ids)
     try:
         fits, values, signal_choice = _fit(
-            loaded, replays, qx if qx.shape[1] else None, grid, budgets, fold, stop_opts, options
+            loaded, replays, setup.qx, grid, budgets, setup.fold, setup.options, options
         )
     except NoTrainingStates as exc:
         raise DataError(f"{samples_path}: {exc} (--learner imitate needs only the curves)") from exc
@@ -288,8 +278,8 @@ def train_adaptive(
         folder = budget_folder(out, budget) if options.budgets else Path(out)
         policy = AdaptivePolicy(
             grid=grid,
-            feature_names=[f.name for f in chosen],
-            subjects=subjects,
+            feature_names=[f.name for f in setup.features],
+            subjects=setup.subjects,
             sample_values=values,
             model=fit.model,
             calibration=fit.calibration,
