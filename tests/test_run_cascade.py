@@ -16,11 +16,11 @@ from typing import Any
 
 import polars as pl
 import pytest
-from helpers import run_cli, write_jsonl
-from test_run_models import PRICE_FLAGS, PRICES, SIM, _question, _samples
+from helpers import run_cli
+from test_run_models import PRICE_FLAGS, PRICES, SIM, two_model_curves
 
 from ttcalloc.artifacts.io import read_artifact, write_artifact
-from ttcalloc.artifacts.schemas import ANSWERS, PROBLEMS, SAMPLES
+from ttcalloc.artifacts.schemas import ANSWERS, SAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET = "0.003"
@@ -29,20 +29,10 @@ BUDGET = "0.003"
 @pytest.fixture(scope="module")
 def cascade(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Problems (half hard), two-model samples in dollars, curves, a cascade trained at BUDGET."""
-    from ttcalloc.stages import data
-    from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
     from ttcalloc.stages.train_cascade import CascadeTrainOptions, train_cascade
 
     tmp = tmp_path_factory.mktemp("cascade")
-    rows = [_question(i, hard=i % 2 == 1) for i in range(80)]
-    problems = tmp / "problems.parquet"
-    data.build_problems(
-        write_jsonl(tmp / "q.jsonl", rows), problems, "gsm8k", data.DataOptions(test_frac=0.3)
-    )
-    samples = tmp / "samples.parquet"
-    write_artifact(_samples(read_artifact(problems, PROBLEMS).df), samples, SAMPLES, stage="test")
-    curves = tmp / "curves.parquet"
-    estimate_curves(samples, curves, EstimateOptions(ks=(1, 2, 4), cost="usd"), problems)
+    problems, samples, curves = two_model_curves(tmp)
     policy = tmp / "policy"
     train_cascade(
         curves,

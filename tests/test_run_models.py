@@ -70,26 +70,33 @@ def _samples(problems: pl.DataFrame, n: int = 8) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-@pytest.fixture(scope="module")
-def two(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Problems (half hard), two-model samples, usd curves, the oracle at the budget and an
-    imitate policy trained on it."""
+def two_model_curves(tmp: Path) -> tuple[Path, Path, Path]:
+    """In ``tmp``: problems (80, half hard, test share 0.3), their two-model samples
+    (:func:`_samples`) and the curves estimated from them in dollars (maj@1, 2, 4)."""
     from ttcalloc.stages import data
     from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
-    from ttcalloc.stages.solve import SolveOptions, solve_allocation
-    from ttcalloc.stages.train import TrainOptions, train_policy
 
-    tmp = tmp_path_factory.mktemp("models")
     rows = [_question(i, hard=i % 2 == 1) for i in range(80)]
     problems = tmp / "problems.parquet"
     data.build_problems(
         write_jsonl(tmp / "q.jsonl", rows), problems, "gsm8k", data.DataOptions(test_frac=0.3)
     )
-    probs = read_artifact(problems, PROBLEMS).df
     samples = tmp / "samples.parquet"
-    write_artifact(_samples(probs), samples, SAMPLES, stage="test")
+    write_artifact(_samples(read_artifact(problems, PROBLEMS).df), samples, SAMPLES, stage="test")
     curves = tmp / "curves.parquet"
     estimate_curves(samples, curves, EstimateOptions(ks=(1, 2, 4), cost="usd"), problems)
+    return problems, samples, curves
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Problems (half hard), two-model samples, usd curves, the oracle at the budget and an
+    imitate policy trained on it."""
+    from ttcalloc.stages.solve import SolveOptions, solve_allocation
+    from ttcalloc.stages.train import TrainOptions, train_policy
+
+    tmp = tmp_path_factory.mktemp("models")
+    problems, samples, curves = two_model_curves(tmp)
     alloc = tmp / "alloc.parquet"
     solve_allocation(curves, alloc, SolveOptions(budgets=(float(BUDGET),)), problems)
     policy = tmp / "policy"

@@ -11,13 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import run_cli, write_jsonl
+from helpers import run_cli
 from serve_process import serving
-from test_run_models import PRICE_FLAGS, PRICES, SIM, _question, _samples
+from test_run_models import PRICE_FLAGS, PRICES, SIM, _question, two_model_curves
 from test_serve import ask_all
-
-from ttcalloc.artifacts.io import read_artifact, write_artifact
-from ttcalloc.artifacts.schemas import PROBLEMS, SAMPLES
 
 BUDGETS = {"cascade": 0.003, "routing": 0.004}  # dollars per request, as the policies trained
 
@@ -26,22 +23,12 @@ BUDGETS = {"cascade": 0.003, "routing": 0.004}  # dollars per request, as the po
 def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two-model samples in dollars (half the questions hard), a cascade and a static routing
     policy trained on them at their budgets (as ``test_run_cascade``, ``test_run_models``)."""
-    from ttcalloc.stages import data
-    from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
     from ttcalloc.stages.solve import SolveOptions, solve_allocation
     from ttcalloc.stages.train import TrainOptions, train_policy
     from ttcalloc.stages.train_cascade import CascadeTrainOptions, train_cascade
 
     tmp = tmp_path_factory.mktemp("serve-models")
-    rows = [_question(i, hard=i % 2 == 1) for i in range(80)]
-    problems = tmp / "problems.parquet"
-    data.build_problems(
-        write_jsonl(tmp / "q.jsonl", rows), problems, "gsm8k", data.DataOptions(test_frac=0.3)
-    )
-    samples = tmp / "samples.parquet"
-    write_artifact(_samples(read_artifact(problems, PROBLEMS).df), samples, SAMPLES, stage="test")
-    curves = tmp / "curves.parquet"
-    estimate_curves(samples, curves, EstimateOptions(ks=(1, 2, 4), cost="usd"), problems)
+    problems, _, curves = two_model_curves(tmp)
     train_cascade(
         curves, problems, tmp / "cascade",
         CascadeTrainOptions(budgets=(BUDGETS["cascade"],), folds=2, n_estimators=20, orders=8),
