@@ -176,8 +176,12 @@ class CascadeDriver(RoundDriver):
                 it.started = True
             self.active = list(self.items)
             self.round = 1
-            first = self.paced(self.items, self.first_share) if self.pace_first else None
-            starts = {it.pid: self.start_level(it, first) for it in self.items}
+            opts = [self.options_of(it) for it in self.items]
+            first = self.paced(self.items, opts, self.first_share) if self.pace_first else None
+            starts = {
+                it.pid: self.start_level(it, o, first)
+                for it, o in zip(self.items, opts, strict=True)
+            }
             self.admit_round([(it, starts[it.pid]) for it in self.items], first=True)
         else:
             self.decide_round()
@@ -185,14 +189,16 @@ class CascadeDriver(RoundDriver):
             self.decide_round()
         return bool(self.pending) or bool(self.active)
 
-    def paced(self, items: list[Item], share: float = 1.0) -> dict[str, float] | None:
-        """This round's price of each of ``items`` (the questions still drawing), paced to
-        ``share`` of the budget; None without pacing (each question at its calibrated price)."""
+    def paced(
+        self, items: list[Item], opts: list[OptionsAt], share: float = 1.0
+    ) -> dict[str, float] | None:
+        """This round's price of each of ``items`` (the questions still drawing; ``opts``: their
+        options), paced to ``share`` of the budget; None without pacing (each question at its
+        calibrated price)."""
         if self.grid is None:
             return None
         aimed = np.zeros((self.grid.size, len(items)))
-        for i, it in enumerate(items):
-            o = self.options_of(it)
+        for i, o in enumerate(opts):
             aimed[:, i] = aims(o.gains, o.dollars, self.grid)
         keys = np.array([self.keys[it.pid] for it in items])
         target = self.budget * self.total * share
@@ -209,12 +215,15 @@ class CascadeDriver(RoundDriver):
             return question_price(self.policy, item.problem["question"])
         return paced[item.pid]
 
-    def start_level(self, item: Item, paced: dict[str, float] | None = None) -> int:
-        """Round 1, at the calibrated price (before any sample it is the best estimate of
-        ``run``'s questions), or at its ``paced`` price (``pace_first``: a window of ``serve``
-        meets its own budget, which may not be the one the policy was trained at)."""
+    def start_level(
+        self, item: Item, options: OptionsAt, paced: dict[str, float] | None = None
+    ) -> int:
+        """Round 1 (``options``: the question's before any sample), at the calibrated price
+        (before any sample it is the best estimate of ``run``'s questions), or at its ``paced``
+        price (``pace_first``: a window of ``serve`` meets its own budget, which may not be the
+        one the policy was trained at)."""
         price = self.price_of(item, paced)
-        decision = self.options_of(item).choose(price)
+        decision = options.choose(price)
         item.decisions.append({"after": 0, "start": self.models[decision.level], "price": price})
         return decision.level
 
@@ -252,8 +261,8 @@ class CascadeDriver(RoundDriver):
         continuing ones begin their next sample in rank order (highest critical price first,
         which matters only when a hard budget cuts)."""
         r, active = self.round, list(self.active)
-        paced = self.paced(active)
         opts = [self.options_of(it) for it in active]
+        paced = self.paced(active, opts)
         crit = np.array([o.critical() for o in opts])
         keys = np.array([self.keys[it.pid] for it in active])
         self.active = []
