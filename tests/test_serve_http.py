@@ -15,7 +15,7 @@ import openai
 import pytest
 from fake_openai import fake_openai
 from helpers import sim_pipeline, train_both
-from serve_process import serving, start, stop
+from serve_process import Served, serving, start, stop
 
 ASK = {"messages": [{"role": "user", "content": "What is 2+3?"}]}
 
@@ -118,6 +118,13 @@ def test_timeouts_and_model_failures_are_json_errors(policy: Path, tmp_path: Pat
         assert httpx.get(f"{srv.root}/health").status_code == 200  # it still serves
 
 
+def in_flight(srv: Served) -> int:
+    """The server's ``ttcalloc_in_flight`` gauge."""
+    text = httpx.get(f"{srv.root}/metrics", timeout=10).text
+    return int(float(next(line.split()[1] for line in text.splitlines()
+                          if line.startswith("ttcalloc_in_flight"))))  # fmt: skip
+
+
 def test_sigterm_finishes_the_requests_in_flight_and_flushes_the_ledger(
     policy: Path, tmp_path: Path
 ) -> None:
@@ -130,7 +137,11 @@ def test_sigterm_finishes_the_requests_in_flight_and_flushes_the_ledger(
                     pool.submit(httpx.post, f"{srv.url}/chat/completions", json=ASK, timeout=60)
                     for _ in range(4)
                 ]
-                while not fake.requests:  # the requests are in flight to the model
+                # all four are admitted by the server and in flight to the model; a SIGTERM
+                # before a request is accepted would refuse it (CI once sent it too early)
+                deadline = time.monotonic() + 60
+                while not (fake.requests and in_flight(srv) == 4):
+                    assert time.monotonic() < deadline, srv.log()
                     time.sleep(0.05)
                 srv.proc.send_signal(signal.SIGTERM)
                 responses = [c.result() for c in calls]
