@@ -23,7 +23,7 @@ from starlette.routing import Route
 from ttcalloc.common.console import log
 from ttcalloc.common.redact import redact
 from ttcalloc.serve.service import Service
-from ttcalloc.serve.windows import QueueFull, WindowFailed
+from ttcalloc.serve.windows import LedgerDown, QueueFull, WindowFailed
 from ttcalloc.serve.wire import (
     BUDGET_HEADER,
     BadRequest,
@@ -86,6 +86,9 @@ def build_app(service: Service) -> Starlette:
         except QueueFull as exc:
             service.metrics.request(503)
             return error(503, f"the server is busy ({exc}); retry shortly", **{"Retry-After": "1"})
+        except LedgerDown as exc:
+            service.metrics.request(503)
+            return error(503, f"{exc}; not answering until it can", **{"Retry-After": "1"})
         except asyncio.TimeoutError:
             service.metrics.request(504)
             return error(504, f"not answered within {service.options.request_timeout:g} s")

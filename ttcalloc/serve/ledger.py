@@ -9,14 +9,22 @@ apart from the fleet's: the fleet's mean cost per request is held at ``--budget`
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from ttcalloc.common.errors import OutputError
+from ttcalloc.common.errors import InputError, OutputError, os_reason
 
 FILE = "ledger.sqlite"
+LOCK = "ledger.lock"  # held (flock) by the one server whose ledger it is
+VERSION = 1  # PRAGMA user_version of the ledgers this code writes (0: before it was set)
+COLUMNS = ("id", "at", "requests", "samples", "spend", "budget", "price", "override")
+BUSY_S = 2.0  # how long a write waits for a lock another process holds on the file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rounds (
@@ -45,19 +53,64 @@ class Totals:
         return self.spend / self.requests if self.requests else None
 
 
+class LedgerUnwritable(Exception):
+    """A window's row could not be written (disk full, read-only, locked): it is kept in
+    memory and written with the next one that can be."""
+
+
 class FleetLedger:
-    """The ledger file ``<state dir>/ledger.sqlite`` (created on first use)."""
+    """The ledger file ``<state dir>/ledger.sqlite`` (created on first use), held by one
+    server at a time (``ledger.lock``).
+
+    Raises (when opened):
+        InputError: another server holds it, or the file is not a ledger this code can read
+            (not SQLite, another schema, a newer version).
+        OutputError: the folder or the file cannot be created or written.
+    """
 
     def __init__(self, state_dir: Path) -> None:
         self.path = Path(state_dir) / FILE
+        self.pending: list[tuple[float, int, int, float, float, float | None, int]] = []
+        self._lock = _hold(Path(state_dir))
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_S
+            )
+            self._check()
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
-            self.db.execute(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise OutputError(f"--state-dir {state_dir}: cannot open the ledger: {exc}") from exc
+            with self.db:
+                self.db.execute(SCHEMA)
+                self.db.execute(f"PRAGMA user_version = {VERSION}")
+        except sqlite3.OperationalError as exc:  # cannot open, read-only, locked, disk full
+            self._lock.close()
+            raise OutputError(f"{self.path}: cannot open the ledger ({exc})") from None
+        except sqlite3.DatabaseError as exc:  # not SQLite, or damaged
+            self._lock.close()
+            raise InputError(f"{self.path}: not a ttcalloc serve ledger ({exc})") from None
+        except InputError:
+            self._lock.close()
+            raise
+
+    def _check(self) -> None:
+        """Refuse a database of a newer version or with other tables than a ledger's."""
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if version > VERSION:
+            raise InputError(
+                f"{self.path}: a ledger of a newer ttcalloc (version {version}; this one reads "
+                f"{VERSION}); upgrade, or give another --state-dir"
+            )
+        tables = {r[0] for r in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )}  # fmt: skip
+        if not tables:
+            return
+        columns = tuple(r[1] for r in self.db.execute("PRAGMA table_info(rounds)"))
+        if tables != {"rounds"} or columns != COLUMNS:
+            raise InputError(
+                f"{self.path}: not a ttcalloc serve ledger (tables {sorted(tables)}, rounds "
+                f"columns {list(columns)}); give another --state-dir"
+            )
 
     def commit(
         self,
@@ -68,13 +121,42 @@ class FleetLedger:
         price: float | None,
         override: bool,
     ) -> None:
-        """Record one answered window (one transaction)."""
-        with self.db:
-            self.db.execute(
-                "INSERT INTO rounds (at, requests, samples, spend, budget, price, override) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (time.time(), requests, samples, spend, budget, price, int(override)),
-            )
+        """Record one answered window, with the rows an earlier failure kept (one
+        transaction).
+
+        Raises:
+            LedgerUnwritable: the write failed; the rows are kept for the next commit.
+        """
+        row = (time.time(), requests, samples, spend, budget, price, int(override))
+        self.pending.append(row)
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the rows kept in memory (nothing when none is).
+
+        Raises:
+            LedgerUnwritable: the write failed (the transaction rolled back; rows kept).
+        """
+        if not self.pending:
+            return
+        try:
+            self.db.execute("BEGIN IMMEDIATE")  # autocommit mode: the rows in one transaction
+            try:
+                self.db.executemany(
+                    "INSERT INTO rounds (at, requests, samples, spend, budget, price, override) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    self.pending,
+                )
+                self.db.execute("COMMIT")
+            except sqlite3.Error:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise LedgerUnwritable(
+                f"{self.path}: cannot write ({exc}); {len(self.pending)} windows kept in memory"
+            ) from None
+        self.pending.clear()
 
     def totals(self, override: bool | None = False) -> Totals:
         """The fleet's totals (``override`` False), the header-budget ones (True), or all."""
@@ -92,8 +174,41 @@ class FleetLedger:
         return None if row is None or row[0] is None else float(row[0])
 
     def close(self) -> None:
-        """Checkpoint the WAL into the database file and close it."""
+        """Write what is kept in memory, checkpoint the WAL into the database file, close it.
+
+        Raises:
+            LedgerUnwritable: rows kept in memory could not be written (they are lost).
+        """
         try:
+            self.flush()
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass  # the WAL stays beside the file; the next open reads it
         finally:
             self.db.close()
+            self._lock.close()
+
+
+def _hold(state_dir: Path) -> IO[str]:
+    """The state folder's lock file, locked (flock) for as long as it is open."""
+    lock = state_dir / LOCK
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fh = lock.open("a+")
+    except OSError as exc:
+        raise OutputError(f"--state-dir {state_dir}: cannot write ({os_reason(exc)})") from None
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "?"
+        fh.close()
+        raise InputError(
+            f"--state-dir {state_dir}: its ledger is held by another ttcalloc serve (pid "
+            f"{holder}); give each server its own --state-dir"
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from dataclasses import replace
 from pathlib import Path
 
 from ttcalloc.common.console import warn
+from ttcalloc.common.errors import InputError, os_reason
 from ttcalloc.common.redact import keep_secret
+from ttcalloc.serve.ledger import FleetLedger
 from ttcalloc.serve.options import ServeOptions
 from ttcalloc.serve.served import load_served
 from ttcalloc.serve.service import Service
@@ -46,8 +49,14 @@ def serve(policy_path: Path, options: ServeOptions) -> None:
         options = replace(options, sample=one_model_price(options.sample, options.prices))
     if options.public() and options.api_key is None:
         warn(f"--host {options.host}: reachable from other machines and no --api-key is set")
+    listening = bound(options.host, options.port)  # before the ledger: one line if in use
+    try:
+        ledger = FleetLedger(options.ledger_dir())  # held (and checked) before serving
+    except BaseException:
+        listening.close()
+        raise
     config = uvicorn.Config(
-        build_app(Service(served, options)),
+        build_app(Service(served, options, ledger)),
         host=options.host,
         port=options.port,
         log_level="warning",
@@ -57,4 +66,26 @@ def serve(policy_path: Path, options: ServeOptions) -> None:
     )
     # uvicorn raises the signal it stopped on again once it has stopped: a clean stop
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[listening])
+
+
+def bound(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (``SO_REUSEADDR`` as uvicorn sets it).
+
+    Raises:
+        InputError: the address is in use or cannot be bound (one line).
+    """
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise InputError(f"--host {host}: cannot listen ({os_reason(exc)})") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise InputError(f"--port {port}: cannot listen on {host} ({os_reason(exc)})") from None
+    sock.set_inheritable(True)
+    return sock

@@ -31,8 +31,9 @@ DRAIN = 30.0  # seconds the windows in flight get to finish once the server stop
 class Service:
     """One served policy on its model (or models), with its fleet budget."""
 
-    def __init__(self, served: ServedPolicy, options: ServeOptions) -> None:
-        self.served, self.options = served, options
+    def __init__(self, served: ServedPolicy, options: ServeOptions, ledger: FleetLedger) -> None:
+        """``ledger``: opened before the server listens (closed when the service is)."""
+        self.served, self.options, self.ledger = served, options, ledger
         self.name = options.name
         self.metrics = Metrics(options.budget, served.unit)
         self._windows: Windows | None = None
@@ -47,7 +48,7 @@ class Service:
     @contextlib.asynccontextmanager
     async def opened(self) -> AsyncIterator[None]:
         so = self.options.sample
-        ledger = FleetLedger(self.options.ledger_dir())
+        ledger = self.ledger
         try:
             async with self.backend() as backend:
                 if backend.simulated:
@@ -82,8 +83,10 @@ class Service:
 
     def health(self) -> dict[str, Any]:
         fleet = self._ledger.totals() if self._ledger is not None else None
+        unwritten = len(self._ledger.pending) if self._ledger is not None else 0
         return {
-            "status": "ok",
+            "status": "ok" if not unwritten else "ledger unwritable",
+            "unwritten_windows": unwritten,
             "policy": self.served.kind,
             "model": self.options.sample.model,
             "budget": self.options.budget,

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 from functools import partial
 
 from ttcalloc.common.console import warn
 from ttcalloc.common.redact import redact
 from ttcalloc.serve.answering import Answerer, Reply
-from ttcalloc.serve.ledger import FleetLedger
+from ttcalloc.serve.ledger import FleetLedger, LedgerUnwritable
 from ttcalloc.serve.metrics import Metrics
 from ttcalloc.serve.pacer import FleetPacer
+
+RETRY_LEDGER_S = 1.0  # an unwritable ledger is tried again at most this often
 
 # several models: the fleet windows decided one at a time when the server starts (the first
 # at the policy's training costs, the second at the first's realized ones)
@@ -30,6 +33,11 @@ WARM_UP = 2
 
 class QueueFull(Exception):
     """Too many requests are waiting or in flight: the caller answers 503."""
+
+
+class LedgerDown(Exception):
+    """Windows answered earlier could not be written to the ledger, and still cannot: the
+    caller answers 503 (no new spend goes unrecorded)."""
 
 
 class WindowFailed(Exception):
@@ -65,12 +73,15 @@ class Windows:
         self.tasks: set[asyncio.Task[None]] = set()
         # several models: fleet windows decided one at a time until WARM_UP are answered
         self.warming = WARM_UP if answerer.scale.trained else 0
+        # the last failed write to the ledger: its monotonic time and why (None: none failed)
+        self.ledger_down: tuple[float, str] | None = None
 
     async def ask(self, question: str, budget: float | None) -> tuple[Reply, float]:
         """The reply to ``question`` and the budget it was decided at (``budget``: the
         request's own, None: the fleet's)."""
         if self.admitted >= self.max_queue:
             raise QueueFull(f"{self.admitted} requests waiting or in flight")
+        self.ledger_writable()
         self.admitted += 1
         try:
             future: asyncio.Future[tuple[Reply, float]] = asyncio.get_running_loop().create_future()
@@ -127,11 +138,37 @@ class Windows:
         if wid is not None:
             self.pacer.finish(wid, len(answered), spent)
         samples = sum(r.samples for r in answered)
-        self.ledger.commit(len(answered), samples, spent, b, result.price, budget is not None)
+        try:
+            self.ledger.commit(len(answered), samples, spent, b, result.price, budget is not None)
+            self.ledger_down = None
+        except LedgerUnwritable as exc:
+            if self.ledger_down is None:  # one line per outage, not per window
+                warn(f"{exc}; new requests get 503 until it can be written")
+            self.ledger_down = (time.monotonic(), str(exc))
         self.metrics.window(result.replies)
         for f, reply in zip(waiting.futures, result.replies, strict=True):
             if not f.done():
                 f.set_result((reply, b))
+
+    def ledger_writable(self) -> None:
+        """Write the windows an earlier failure kept in memory before admitting a request
+        (tried at most every :data:`RETRY_LEDGER_S`).
+
+        Raises:
+            LedgerDown: they still cannot be written.
+        """
+        if self.ledger_down is None or not self.ledger.pending:
+            return
+        failed, why = self.ledger_down
+        if time.monotonic() - failed < RETRY_LEDGER_S:
+            raise LedgerDown(why)
+        try:
+            self.ledger.flush()
+        except LedgerUnwritable as exc:
+            self.ledger_down = (time.monotonic(), str(exc))
+            raise LedgerDown(str(exc)) from None
+        self.ledger_down = None
+        warn(f"{self.ledger.path}: written again; serving")
 
     async def warm_up(self) -> None:
         """Several models: until the first :data:`WARM_UP` fleet windows are answered, and so

@@ -46,6 +46,8 @@ def parse_body(raw: bytes) -> Ask:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(400, f"the body is not JSON: {exc}") from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise BadRequest(400, "the body is not JSON this server reads: nested too deep") from None
     if not isinstance(body, dict):
         raise BadRequest(400, "the body must be a JSON object")
     messages = body.get("messages")

@@ -1,0 +1,134 @@
+"""``ttcalloc serve`` against a hostile state directory and hostile requests: a ledger that is
+not one, a second server on the same ledger, a port in use, a ledger that cannot be written
+for a while, a body nested too deep.  The server runs for real (a child process)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from helpers import run_cli, small_imitate_policy
+from serve_process import free_port, serving, start, stop
+
+ASK = {"messages": [{"role": "user", "content": "What is 2+3?"}]}
+SIM = ("--model", "sim/medium", "--budget", "1.5")
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return small_imitate_policy(tmp_path_factory.mktemp("serve-hostile"))
+
+
+def refused(policy: Path, state: Path, *more: str) -> str:
+    """``serve`` that must stop before listening: its one error line (exit code 2)."""
+    result = run_cli("serve", policy, "--state-dir", state, "--port", str(free_port()), *SIM, *more)
+    lines = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert result.exit_code == 2, result.stderr
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def foreign_db(path: Path, *statements: str) -> bytes:
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path)
+    for statement in statements:
+        db.execute(statement)
+    db.commit()
+    db.close()
+    return path.read_bytes()
+
+
+def test_a_file_that_is_not_a_ledger_is_refused_in_one_line_and_left_alone(
+    policy: Path, tmp_path: Path
+) -> None:
+    text = tmp_path / "text" / "ledger.sqlite"
+    text.parent.mkdir()
+    text.write_text("my notes, not a database\n")
+    assert "not a ttcalloc serve ledger" in refused(policy, text.parent)
+    assert text.read_text() == "my notes, not a database\n"
+    cases = {
+        "schema": ("CREATE TABLE rounds (x TEXT)",),
+        "foreign": ("CREATE TABLE customers (name TEXT)",),
+        "newer": ("PRAGMA user_version = 7",),
+    }
+    for name, statements in cases.items():
+        path = tmp_path / name / "ledger.sqlite"
+        before = foreign_db(path, *statements)
+        line = refused(policy, path.parent)
+        assert str(path) in line
+        assert ("newer ttcalloc" if name == "newer" else "not a ttcalloc serve ledger") in line
+        assert path.read_bytes() == before, name  # nothing added to someone else's database
+
+
+def test_a_second_server_on_the_same_state_dir_and_a_port_in_use_are_one_line(
+    policy: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    with serving(policy, state, *SIM) as first:
+        assert "held by another ttcalloc serve" in refused(policy, state)
+        port = int(first.root.rsplit(":", 1)[1])
+        line = refused(policy, tmp_path / "other", "--port", str(port))
+        assert f"--port {port}" in line
+        assert httpx.post(f"{first.url}/chat/completions", json=ASK, timeout=60).status_code == 200
+    with serving(policy, state, *SIM) as again:  # the first one stopped: its lock is gone
+        assert httpx.get(f"{again.root}/health").json()["ledger_requests"] == 1
+
+
+def test_a_body_nested_too_deep_is_a_400(policy: Path, tmp_path: Path) -> None:
+    deep = b'{"messages": [{"role": "user", "content": "hi"}], "x": ' + b"[" * 100_000
+    deep += b"]" * 100_000 + b"}"
+    with serving(policy, tmp_path / "state", *SIM, "--max-body", str(1 << 22)) as srv:
+        r = httpx.post(f"{srv.url}/chat/completions", content=deep, timeout=60)
+        assert r.status_code == 400 and "nested too deep" in r.json()["error"]["message"]
+        assert httpx.post(f"{srv.url}/chat/completions", json=ASK, timeout=60).status_code == 200
+    assert "Traceback" not in srv.log()
+
+
+def until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not within 60 s: {what}")
+
+
+def test_a_ledger_that_cannot_be_written_gets_503_then_catches_up(
+    policy: Path, tmp_path: Path
+) -> None:
+    """Another process holds the ledger's write lock (SQLite's failure is the one a full or
+    read-only disk gives a commit): the window answered meanwhile is kept in memory, new
+    requests get 503 with one line, and once the lock is gone the kept window is written."""
+    state = tmp_path / "state"
+    srv = start(policy, state, *SIM)
+    chat, health = f"{srv.url}/chat/completions", f"{srv.root}/health"
+    try:
+        assert httpx.post(chat, json=ASK, timeout=60).status_code == 200
+        until(lambda: httpx.get(health).json()["ledger_requests"] == 1, "the first window")
+        blocker = sqlite3.connect(state / "ledger.sqlite", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        assert httpx.post(chat, json=ASK, timeout=60).status_code == 200  # answered, unwritten
+        until(lambda: httpx.get(health).json()["unwritten_windows"] == 1, "the unwritten window")
+        assert httpx.get(health).json()["status"] == "ledger unwritable"
+        r = httpx.post(chat, json=ASK, timeout=60)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1", r.text
+        assert "cannot write (database is locked)" in r.json()["error"]["message"], r.text
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        until(lambda: httpx.post(chat, json=ASK, timeout=60).status_code == 200, "a 200 again")
+        until(lambda: httpx.get(health).json()["ledger_requests"] == 3, "all three written")
+        assert httpx.get(health).json()["unwritten_windows"] == 0
+    finally:
+        assert stop(srv) == 0
+    log = srv.log()
+    assert log.count("cannot write") == 1 and "Traceback" not in log, log
+    db = sqlite3.connect(state / "ledger.sqlite")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT SUM(requests) FROM rounds").fetchone()[0] == 3
+    db.close()
+    with serving(policy, state, *SIM) as again:  # a restart reads the three back
+        assert httpx.get(f"{again.root}/health").json()["ledger_requests"] == 3
