@@ -440,6 +440,42 @@ def fake_openai(server_class: type[FakeServer] = FakeServer, **kwargs: Any) -> I
         server.httpd.server_close()
 
 
+class EndlessAnswer(BaseHTTPRequestHandler):
+    """A chat endpoint whose answer never ends: a JSON string of spaces sent as fast as the
+    client reads it, without Content-Length (for clients that must stop reading)."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        chunk = b" " * (1 << 20)
+        try:
+            self.wfile.write(b'{"choices": [{"message": {"content": "')
+            while True:
+                self.wfile.write(chunk)
+        except OSError:  # the client hung up
+            pass
+
+
+@contextmanager
+def endless_answer() -> Iterator[str]:
+    """A local endpoint answering every chat request endlessly (:class:`EndlessAnswer`); its
+    base URL."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), EndlessAnswer)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 if __name__ == "__main__":  # a standalone server for subprocess tests: prints its base URL
     import sys
 

@@ -4,6 +4,10 @@ for a while, a body nested too deep.  The server runs for real (a child process)
 
 from __future__ import annotations
 
+import concurrent.futures
+import json
+import shutil
+import signal
 import sqlite3
 import time
 from collections.abc import Callable
@@ -11,8 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fake_openai import endless_answer, fake_openai
 from helpers import run_cli, small_imitate_policy
 from serve_process import free_port, serving, start, stop
+from test_serve_http import in_flight
 
 ASK = {"messages": [{"role": "user", "content": "What is 2+3?"}]}
 SIM = ("--model", "sim/medium", "--budget", "1.5")
@@ -132,3 +138,64 @@ def test_a_ledger_that_cannot_be_written_gets_503_then_catches_up(
     db.close()
     with serving(policy, state, *SIM) as again:  # a restart reads the three back
         assert httpx.get(f"{again.root}/health").json()["ledger_requests"] == 3
+
+
+def test_sigterm_with_an_upstream_that_never_answers_stops_after_the_grace(
+    policy: Path, tmp_path: Path
+) -> None:
+    """The request in flight gets a JSON 503 once --shutdown-grace is over (not a bare 500
+    and a traceback), the process exits 0, and its last line does not claim it was answered."""
+    with fake_openai(delay_s=3600.0) as fake:
+        srv = start(policy, tmp_path / "state", "--model", "openai/fake", "--api-base",
+                    fake.base, "--budget", "1.5", "--timeout", "3600", "--shutdown-grace", "1")  # fmt: skip
+        try:
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                call = pool.submit(httpx.post, f"{srv.url}/chat/completions", json=ASK, timeout=120)
+                until(lambda: bool(fake.requests) and in_flight(srv) == 1, "the request in flight")
+                srv.proc.send_signal(signal.SIGTERM)
+                response = call.result()
+            code = srv.proc.wait(timeout=60)
+        finally:
+            stop(srv, signal.SIGKILL)
+    assert response.status_code == 503, response.text
+    assert "stopping" in response.json()["error"]["message"]
+    assert code == 0
+    log = srv.log()
+    assert "Traceback" not in log and "every request in flight was answered" not in log, log
+    assert "1 requests in flight got 503" in log, log
+
+
+def test_a_hostile_policy_folder_is_refused_before_listening(policy: Path, tmp_path: Path) -> None:
+    """serve loads the policy through run's checks (an action drawing without limit), and a
+    policy.json of a newer schema is refused rather than read as if it were this one's."""
+    edits = {
+        "huge": lambda d: d["actions"][-1].update(name="maj@100000000"),
+        "newer": lambda d: d.update(schema_version=99),
+    }
+    for name, edit in edits.items():
+        folder = tmp_path / name
+        shutil.copytree(policy, folder)
+        data = json.loads((folder / "policy.json").read_text())
+        edit(data)
+        (folder / "policy.json").write_text(json.dumps(data))
+        result = run_cli("serve", folder, "--state-dir", tmp_path / f"state-{name}", *SIM)
+        assert result.exit_code != 0 and "Traceback" not in result.stderr, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "policy.json" in lines[0], result.stderr
+        assert ("more than 1024 samples" if name == "huge" else "newer") in lines[0]
+        assert not (tmp_path / f"state-{name}").exists()
+
+
+def test_an_upstream_answering_endlessly_is_a_502_and_the_server_serves_on(
+    policy: Path, tmp_path: Path
+) -> None:
+    """The lean client stops reading an answer at 64 MiB (it read to the end, in memory,
+    until --timeout): the request gets a 502 saying so, the process stays up."""
+    with endless_answer() as base, serving(policy, tmp_path / "state", "--model", "openai/fake",
+                                           "--api-base", base, "--budget", "1.5", "--timeout",
+                                           "60", "--retries", "0") as srv:  # fmt: skip
+        r = httpx.post(f"{srv.url}/chat/completions", json=ASK, timeout=120)
+        assert r.status_code == 502, r.text
+        assert f"over {64 << 20} bytes" in r.json()["error"]["message"]
+        assert httpx.get(f"{srv.root}/health").status_code == 200
+    assert "Traceback" not in srv.log()

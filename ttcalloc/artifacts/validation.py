@@ -173,6 +173,12 @@ def validate_json(data: object, schema: JsonSchema, source: str) -> dict[str, ob
     """Check that a JSON artifact is an object with the schema's top-level keys."""
     if not isinstance(data, dict):
         raise ArtifactError(f"{source}: expected a JSON object for a {schema.name} file")
+    version = data.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > schema.version:
+        raise ArtifactError(
+            f"{source}: {schema.name} schema v{version} is newer than this ttcalloc "
+            f"(v{schema.version}); upgrade ttcalloc"
+        )
     for key, _doc in schema.keys:
         if key not in data:
             raise ArtifactError(f"{source}: key {key!r} is missing from the {schema.name} file")

@@ -36,6 +36,9 @@ from ttcalloc.common.console import log
 from ttcalloc.common.errors import InputError
 
 LEAN_PREFIXES = ("openai/", "hosted_vllm/")
+# the most bytes of one answer read (16 choices of 8k tokens with log-probs fit many times over);
+# an endpoint sending more is failed as a broken answer, not read into memory to the end
+MAX_ANSWER_BYTES = 64 << 20
 KEY_ENV = {"openai": "OPENAI_API_KEY", "hosted_vllm": "HOSTED_VLLM_API_KEY"}
 # the exception names litellm gives these statuses (kept so errors read the same on both paths)
 STATUS_NAMES = {
@@ -151,7 +154,7 @@ class OpenAIHTTPBackend(LiteLLMBackend):
             try:
                 url, headers = self.targets[id(endpoint)]
                 async with self.client.post(url, data=content, headers=headers) as response:
-                    data = await response.read()
+                    data = await _read_capped(response, MAX_ANSWER_BYTES)
                     status, answer_headers = response.status, response.headers
             except aiohttp.ClientConnectorError as exc:  # never reached the server: another now
                 self.endpoints.done(endpoint, ok=False)
@@ -237,3 +240,22 @@ async def _litellm_factory(model: str, params: SamplingParams) -> AsyncIterator[
             "an openai/ or hosted_vllm/ model on the lean client (not --client litellm)"
         )
     yield LiteLLMBackend(model, params)
+
+
+async def _read_capped(response: Any, limit: int) -> bytes:
+    """The body of ``response`` (an ``aiohttp.ClientResponse``), at most ``limit`` bytes.
+
+    Raises:
+        aiohttp.ClientPayloadError: the endpoint sent (or announced) more: a broken answer.
+    """
+    import aiohttp
+
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise aiohttp.ClientPayloadError(f"the answer is {declared} bytes, over {limit} bytes")
+    data = bytearray()
+    async for chunk in response.content.iter_chunked(1 << 16):
+        data += chunk
+        if len(data) > limit:
+            raise aiohttp.ClientPayloadError(f"the answer is over {limit} bytes")
+    return bytes(data)

@@ -109,6 +109,13 @@ def serve_cmd(
     max_body: Annotated[
         int, typer.Option(help="The most bytes of a request body (413).")
     ] = 1048576,
+    shutdown_grace: Annotated[
+        float,
+        typer.Option(
+            help="On SIGTERM: seconds requests in flight get (then 503), and as long again for "
+            "their windows to reach the ledger."
+        ),
+    ] = 30.0,
     temperature: TemperatureOpt = 0.7,
     max_tokens: MaxTokensOpt = 512,
     seed: SeedOpt = 0,
@@ -139,6 +146,7 @@ def serve_cmd(
             api_key=api_key, state_dir=state_dir, name=name, window=window, window_ms=window_ms,
             max_queue=max_queue, upstream=upstream, request_timeout=request_timeout,
             max_samples=max_samples, max_request_budget=max_request_budget, max_body=max_body,
+            shutdown_grace=shutdown_grace,
             models=models,
             prices=PriceFlags(tuple(price or ()), prices, tuple(prompt_tokens or ())),
         ),

@@ -89,6 +89,11 @@ def build_app(service: Service) -> Starlette:
         except LedgerDown as exc:
             service.metrics.request(503)
             return error(503, f"{exc}; not answering until it can", **{"Retry-After": "1"})
+        except asyncio.CancelledError:  # stopping, and --shutdown-grace is over
+            service.metrics.request(503)
+            service.stopped_unanswered += 1
+            grace = service.options.shutdown_grace
+            return error(503, f"the server is stopping and did not answer within {grace:g} s")
         except asyncio.TimeoutError:
             service.metrics.request(504)
             return error(504, f"not answered within {service.options.request_timeout:g} s")
@@ -114,7 +119,13 @@ def build_app(service: Service) -> Starlette:
         async with service.opened():
             log(f"serving {service.describe()}")
             yield
-        log("stopped: every request in flight was answered and the ledger is closed")
+        if service.cancelled or service.stopped_unanswered:
+            log(
+                f"stopped: {service.stopped_unanswered} requests in flight got 503 and "
+                f"{service.cancelled} windows were cancelled; the ledger is closed"
+            )
+        else:
+            log("stopped: every request in flight was answered and the ledger is closed")
 
     routes = [
         Route("/health", health, methods=["GET"]),

@@ -33,6 +33,9 @@ class ServeOptions:
     max_samples: int | None = None  # the most samples one request may draw
     max_request_budget: float | None = None  # the most a budget header may ask (default 4 B)
     max_body: int = 1 << 20  # bytes of a request body
+    # on SIGTERM: seconds the requests in flight get (then 503), and as long again for their
+    # windows to finish and be written to the ledger
+    shutdown_grace: float = 30.0
     # several models: (NAME, SPEC) per model of the policy (``--model NAME=SPEC``); then
     # ``sample.model`` is a label naming them all; their prices (``--price``, ``--prices``)
     models: tuple[tuple[str, str], ...] = ()
@@ -52,7 +55,8 @@ class ServeOptions:
             if value < 1:
                 raise InputError(f"{flag} {value}: must be at least 1")
         for flag, v in {"--window-ms": self.window_ms,
-                        "--request-timeout": self.request_timeout}.items():  # fmt: skip
+                        "--request-timeout": self.request_timeout,
+                        "--shutdown-grace": self.shutdown_grace}.items():  # fmt: skip
             if not (math.isfinite(v) and v >= 0):
                 raise InputError(f"{flag} {v}: must be a number >= 0")
         cap = self.max_request_budget

@@ -22,8 +22,6 @@ from ttcalloc.serve.served import load_served
 from ttcalloc.serve.service import Service
 from ttcalloc.stages.run.models import one_model_price, unpriced
 
-GRACE = 30  # seconds requests in flight get to finish on SIGTERM
-
 
 def serve(policy_path: Path, options: ServeOptions) -> None:
     """Serve ``policy_path`` on ``options.sample.model`` until stopped.
@@ -61,7 +59,7 @@ def serve(policy_path: Path, options: ServeOptions) -> None:
         port=options.port,
         log_level="warning",
         access_log=False,
-        timeout_graceful_shutdown=GRACE,
+        timeout_graceful_shutdown=options.shutdown_grace,  # type: ignore[arg-type]
         lifespan="on",
     )
     # uvicorn raises the signal it stopped on again once it has stopped: a clean stop

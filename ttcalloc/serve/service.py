@@ -25,8 +25,6 @@ from ttcalloc.serve.served import ServedPolicy
 from ttcalloc.serve.windows import Windows
 from ttcalloc.stages.run.models import open_for
 
-DRAIN = 30.0  # seconds the windows in flight get to finish once the server stops
-
 
 class Service:
     """One served policy on its model (or models), with its fleet budget."""
@@ -39,6 +37,8 @@ class Service:
         self._windows: Windows | None = None
         self._ledger: FleetLedger | None = None
         self._answerer: Answerer | None = None
+        self.cancelled = 0  # windows still running when the server stopped
+        self.stopped_unanswered = 0  # requests answered 503 when the server stopped
 
     @property
     def windows(self) -> Windows:
@@ -63,7 +63,7 @@ class Service:
                 try:
                     yield
                 finally:
-                    await self._windows.drain(DRAIN)
+                    self.cancelled = await self._windows.drain(self.options.shutdown_grace)
         finally:
             ledger.close()
 

@@ -187,14 +187,14 @@ class Windows:
         if not future.done():
             future.set_result((reply, budget))
 
-    async def drain(self, grace: float) -> None:
+    async def drain(self, grace: float) -> int:
         """Answer what is gathered and wait for every window in flight, at most ``grace``
         seconds; the windows still running then are cancelled (their requests fail, and they
-        are not in the ledger)."""
+        are not in the ledger); how many were."""
         for budget in list(self.waiting):
             self.close(budget)
         if not self.tasks:
-            return
+            return 0
         _, late = await asyncio.wait(set(self.tasks), timeout=grace)
         for task in late:
             task.cancel()
@@ -202,3 +202,4 @@ class Windows:
             await asyncio.gather(*late, return_exceptions=True)
         if late:
             warn(f"{len(late)} windows still running after {grace:g} s were cancelled")
+        return len(late)
