@@ -110,10 +110,15 @@ def choices_from_body(body: Mapping[str, Any], prices: tuple[float, float] | Non
     choices = body.get("choices")
     if not isinstance(choices, list) or not choices:
         raise ValueError("no choices")
+    if not all(isinstance(c, Mapping) for c in choices):
+        raise ValueError("a choice is not an object")
     raw_usage = body.get("usage")
     usage: Mapping[str, Any] = raw_usage if isinstance(raw_usage, Mapping) else {}
-    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    texts = [(c.get("message") or {}).get("content") for c in choices]
+    prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    messages = [c.get("message") if isinstance(c.get("message"), Mapping) else {} for c in choices]
+    texts = [m.get("content") for m in messages]
+    if not all(t is None or isinstance(t, str) for t in texts):
+        raise ValueError("a choice's content is not text")
     lengths = [len(t or "") for t in texts]
     total = sum(lengths) or 1
     out = []
@@ -125,8 +130,20 @@ def choices_from_body(body: Mapping[str, Any], prices: tuple[float, float] | Non
         if prices is not None and isinstance(prompt, int) and own is not None:
             cost = (prompt * prices[0] / len(texts) + own * prices[1]) / 1e6
         lp = mean_logprob(c.get("logprobs"))
-        out.append(Choice(text, c.get("finish_reason"), prompt, own, cost, lp))
+        reason = c.get("finish_reason")
+        out.append(Choice(text, reason if isinstance(reason, str) else None, prompt, own, cost, lp))
     return out
+
+
+def _count(value: Any) -> int | None:
+    """A token count from a provider's usage: a non-negative integer, else unknown (None)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+class NotAtProvider(TtcallocError):
+    """The provider answered 404: no such batch or file (deleted, or another account's)."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +210,7 @@ class BatchAPI:
                 hopeless = status in (400, 401, 403, 404, 422) or "api_key" in str(exc).lower()
                 if hopeless or attempt == self.retries:
                     message = redact_echo(f"{what}: {type(exc).__name__}: {exc}")[:500]
-                    raise TtcallocError(message) from None
+                    raise (NotAtProvider if status == 404 else TtcallocError)(message) from None
                 time.sleep(min(30.0, 0.5 * 2**attempt))
         raise AssertionError("unreachable")
 

@@ -63,8 +63,18 @@ class BatchState:
             return cls(path, model, params)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            entries = [Entry(**e) for e in data["entries"]]
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            version = data.get("version")
+            if isinstance(version, int) and version > VERSION:
+                raise InputError(
+                    f"{path}: a batch journal of a newer ttcalloc (version {version}; this one "
+                    f"reads {VERSION}); upgrade to collect its batches"
+                )
+            entries = [_entry(e, i) for i, e in enumerate(data["entries"])]
             before, was = data["params"], data["model"]
+            if not isinstance(before, dict):
+                raise ValueError("params is not an object")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{path}: unreadable batch journal ({exc})") from None
         if entries and was != model:
@@ -121,6 +131,27 @@ class BatchState:
                 os.close(fd)
         except OSError:  # some file systems cannot sync a folder; the rename is done
             pass
+
+
+def _entry(raw: Any, i: int) -> Entry:
+    """Entry ``i`` of a journal, its fields' types checked (ValueError names the field)."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"entries[{i}] is not an object")
+    entry = Entry(**raw)
+    texts = {"key": entry.key, "status": entry.status}
+    optional = {"file_id": entry.file_id, "batch_id": entry.batch_id}
+    bad = [k for k, v in texts.items() if not isinstance(v, str)]
+    bad += [k for k, v in optional.items() if v is not None and not isinstance(v, str)]
+    if not (isinstance(entry.cids, list) and all(isinstance(c, str) for c in entry.cids)):
+        bad.append("cids")
+    if not isinstance(entry.attempt, int) or entry.attempt not in (0, 1):
+        bad.append("attempt")
+    for k, v in {"worst": entry.worst, "submitted_at": entry.submitted_at}.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+            bad.append(k)
+    if bad:
+        raise ValueError(f"entries[{i}].{bad[0]} has the wrong type or value")
+    return entry
 
 
 def pending_batches(folder: Path) -> int:

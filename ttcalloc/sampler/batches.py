@@ -22,6 +22,7 @@ from ttcalloc.backends.batch_api import (
     MAX_REQUESTS,
     BatchAPI,
     BatchInfo,
+    NotAtProvider,
     choices_from_body,
     request_body,
 )
@@ -315,7 +316,14 @@ class BatchRun:
                 if entry.batch_id is None:
                     self.submit(entry)
                     continue
-                info = self.api.retrieve(entry.batch_id)
+                try:
+                    info = self.api.retrieve(entry.batch_id)
+                except NotAtProvider as exc:
+                    raise InputError(
+                        f"{self.state.path}: batch {entry.batch_id} is not at the provider "
+                        f"({exc}): deleted, or the journal is another account's or server's; "
+                        "remove the file to sample its requests again"
+                    ) from None
                 if info.status != entry.status:
                     entry.status = info.status
                     self.state.save()
