@@ -90,3 +90,13 @@ def test_hostile_output_lines_are_skipped_resent_or_recorded_without_garbage(
     assert row["completion_tokens"].to_list() == [None]
     assert df["prompt_tokens"].drop_nulls().min() >= 0  # type: ignore[operator]
     assert df["completion_tokens"].drop_nulls().min() >= 0  # type: ignore[operator]
+
+
+def test_batch_with_several_api_bases_is_one_line(problems: Path, tmp_path: Path) -> None:
+    """Before, every --api-base but the first was ignored without a word."""
+    with fake_openai() as one, fake_openai() as two:
+        opts = options(one, extra_api_bases=(two.base,))
+        with pytest.raises(InputError, match="--batch takes one --api-base"):
+            sample_in_batches(problems, tmp_path / "out", opts, FAST)
+        assert not one.batch.submitted and not two.batch.submitted
+    assert not (tmp_path / "out").exists()

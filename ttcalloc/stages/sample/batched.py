@@ -33,6 +33,11 @@ def check_batch(options: SampleOptions, batch: BatchOptions) -> tuple[str, str]:
         raise InputError(f"--poll-seconds {batch.poll_seconds}: must be a positive number")
     if batch.max_requests < 1:
         raise InputError(f"--batch-requests {batch.max_requests}: must be at least 1")
+    if options.extra_api_bases:  # the others would be ignored: a batch lives at one provider
+        raise InputError(
+            f"--batch takes one --api-base (given {1 + len(options.extra_api_bases)}): a batch's "
+            "files and results live at one endpoint"
+        )
     return batch_provider(options.model)
 
 
