@@ -199,3 +199,23 @@ def test_an_upstream_answering_endlessly_is_a_502_and_the_server_serves_on(
         assert f"over {64 << 20} bytes" in r.json()["error"]["message"]
         assert httpx.get(f"{srv.root}/health").status_code == 200
     assert "Traceback" not in srv.log()
+
+
+def test_sigterm_while_the_ledger_cannot_be_written_says_what_is_lost(
+    policy: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    srv = start(policy, state, *SIM)
+    try:
+        blocker = sqlite3.connect(state / "ledger.sqlite", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        assert httpx.post(f"{srv.url}/chat/completions", json=ASK, timeout=60).status_code == 200
+        health = f"{srv.root}/health"
+        until(lambda: httpx.get(health).json()["unwritten_windows"] == 1, "the unwritten window")
+        code = stop(srv)
+    finally:
+        stop(srv, signal.SIGKILL)
+        blocker.close()
+    log = srv.log()
+    assert code == 0 and "Traceback" not in log, log
+    assert "1 windows kept in memory; lost at exit" in log, log

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from ttcalloc.common.console import warn
 from ttcalloc.common.errors import InputError, OutputError, os_reason
 
 FILE = "ledger.sqlite"
@@ -174,14 +175,13 @@ class FleetLedger:
         return None if row is None or row[0] is None else float(row[0])
 
     def close(self) -> None:
-        """Write what is kept in memory, checkpoint the WAL into the database file, close it.
-
-        Raises:
-            LedgerUnwritable: rows kept in memory could not be written (they are lost).
-        """
+        """Write what is kept in memory (one warning line if it cannot be: those windows'
+        spend is then missing from the books), checkpoint the WAL into the file, close it."""
         try:
             self.flush()
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except LedgerUnwritable as exc:
+            warn(f"{exc}; lost at exit: their spend is missing from the ledger")
         except sqlite3.Error:
             pass  # the WAL stays beside the file; the next open reads it
         finally:
