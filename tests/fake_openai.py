@@ -394,13 +394,15 @@ class GarbledBatches(FakeBatches):
     """Batches whose output files are hostile, on the first run of each batch: garbage lines,
     the first line twice, a line of a custom id no request has, the second line dropped (its
     request has no result), the third line's usage garbled (prompt tokens a string,
-    completion tokens negative) and the fourth line's content a number.  ``dropped`` and
-    ``garbled`` name the second and third lines' custom ids of the first batch."""
+    completion tokens negative) and the fourth line's content a number.  ``dropped``,
+    ``garbled`` and ``textless`` name the second, third and fourth lines' custom ids of the
+    first batch."""
 
     def __init__(self, server: FakeServer) -> None:
         super().__init__(server)
         self.dropped: str | None = None
         self.garbled: str | None = None
+        self.textless: str | None = None
 
     def run(self, batch: dict[str, Any]) -> None:
         super().run(batch)
@@ -410,6 +412,7 @@ class GarbledBatches(FakeBatches):
         name, content = self.files[fid]
         rows = [json.loads(x) for x in content.decode().splitlines()]
         self.dropped, self.garbled = rows[1]["custom_id"], rows[2]["custom_id"]
+        self.textless = rows[3]["custom_id"]
         rows[2]["response"]["body"]["usage"] = {"prompt_tokens": "many", "completion_tokens": -7}
         rows[3]["response"]["body"]["choices"][0]["message"]["content"] = 5
         stranger = {**rows[0], "custom_id": "no-such-problem#0"}

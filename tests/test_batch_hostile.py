@@ -82,6 +82,7 @@ def test_hostile_output_lines_are_skipped_resent_or_recorded_without_garbage(
     assert garbled.dropped is not None and garbled.garbled is not None
     assert submitted[garbled.dropped] == 2  # no result: sent once more
     assert submitted[garbled.garbled] == 1  # answered; its unusable usage is unknown
+    assert garbled.textless is not None and submitted[garbled.textless] == 2  # malformed
     assert "no-such-problem#0" not in submitted
     problem, span = garbled.garbled.split("#")
     first = int(span.split("-")[0])

@@ -84,12 +84,19 @@ def test_a_second_server_on_the_same_state_dir_and_a_port_in_use_are_one_line(
         assert httpx.get(f"{again.root}/health").json()["ledger_requests"] == 1
 
 
-def test_a_body_nested_too_deep_is_a_400(policy: Path, tmp_path: Path) -> None:
+def test_hostile_bodies_and_budget_headers_are_400s(policy: Path, tmp_path: Path) -> None:
     deep = b'{"messages": [{"role": "user", "content": "hi"}], "x": ' + b"[" * 100_000
     deep += b"]" * 100_000 + b"}"
+    latin = '{"messages": [{"role": "user", "content": "caf\u00e9"}]}'.encode("latin-1")
     with serving(policy, tmp_path / "state", *SIM, "--max-body", str(1 << 22)) as srv:
-        r = httpx.post(f"{srv.url}/chat/completions", content=deep, timeout=60)
+        chat = f"{srv.url}/chat/completions"
+        r = httpx.post(chat, content=deep, timeout=60)
         assert r.status_code == 400 and "nested too deep" in r.json()["error"]["message"]
+        r = httpx.post(chat, content=latin, timeout=60)
+        assert r.status_code == 400 and "not JSON" in r.json()["error"]["message"]
+        for header in ("nan", "inf", "-0", "1e308"):
+            r = httpx.post(chat, json=ASK, headers={"X-Ttcalloc-Budget": header}, timeout=60)
+            assert r.status_code == 400 and "outside" in r.json()["error"]["message"], header
         assert httpx.post(f"{srv.url}/chat/completions", json=ASK, timeout=60).status_code == 200
     assert "Traceback" not in srv.log()
 
