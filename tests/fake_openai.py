@@ -391,7 +391,8 @@ class FakeBatches:
 
 
 class GarbledBatches(FakeBatches):
-    """Batches whose output files are hostile, on the first run of each batch: garbage lines,
+    """Batches whose output files are hostile, on the first run of each batch: garbage lines
+    (bytes that are not UTF-8 among them),
     the first line twice, a line of a custom id no request has, the second line dropped (its
     request has no result), the third line's usage garbled (prompt tokens a string,
     completion tokens negative) and the fourth line's content a number.  ``dropped``,
@@ -418,7 +419,7 @@ class GarbledBatches(FakeBatches):
         stranger = {**rows[0], "custom_id": "no-such-problem#0"}
         kept = [rows[0], rows[0], stranger, *rows[2:]]
         text = "".join(json.dumps(r) + "\n" for r in kept)
-        self.files[fid] = (name, ("not json at all\n[1, 2]\n\xff\n" + text).encode())
+        self.files[fid] = (name, b"\xff\xfe not UTF-8\nnot json\n[1, 2]\n" + text.encode())
 
 
 def _json(h: BaseHTTPRequestHandler, code: int, body: dict[str, Any]) -> None:

@@ -260,10 +260,11 @@ class BatchAPI:
         return None
 
     def content(self, file_id: str) -> str:
-        """The text of an output or error file."""
+        """The text of an output or error file (bytes that are not UTF-8 replaced: their
+        lines are not JSON, and are skipped)."""
         got = self._call("download batch output", self.litellm.file_content, file_id=file_id)
         raw = getattr(got, "content", got)
-        return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+        return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
 
 
 def batch_price(
