@@ -422,6 +422,18 @@ class GarbledBatches(FakeBatches):
         self.files[fid] = (name, b"\xff\xfe not UTF-8\nnot json\n[1, 2]\n" + text.encode())
 
 
+class FailingBatches(FakeBatches):
+    """Batches the provider fails as a whole, every time (as a batch whose input does not
+    validate): status ``failed``, no output or error file, the reason in ``errors``."""
+
+    def run(self, batch: dict[str, Any]) -> None:
+        batch["status"] = "failed"
+        batch["errors"] = {
+            "object": "list",
+            "data": [{"code": "invalid_model", "message": "no such model"}],
+        }
+
+
 def _json(h: BaseHTTPRequestHandler, code: int, body: dict[str, Any]) -> None:
     data = json.dumps(body).encode()
     h.send_response(code)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeServer, GarbledBatches, fake_openai
+from fake_openai import FailingBatches, FakeServer, GarbledBatches, fake_openai
 from helpers import sum_problems
 from test_batch import FAST, _kill_while_polling, options, read
 
@@ -101,3 +101,18 @@ def test_batch_with_several_api_bases_is_one_line(problems: Path, tmp_path: Path
             sample_in_batches(problems, tmp_path / "out", opts, FAST)
         assert not one.batch.submitted and not two.batch.submitted
     assert not (tmp_path / "out").exists()
+
+
+def test_batches_failed_as_a_whole_forever_end_with_failed_samples_naming_why(
+    problems: Path, tmp_path: Path
+) -> None:
+    with fake_openai() as server:
+        server.batch = FailingBatches(server)
+        result = sample_in_batches(problems, tmp_path / "out", options(server), FAST)
+        created = len(server.batch.batches)
+    assert created == 6  # three batches, their requests sent once more in three, no more
+    df = read(tmp_path / "out")
+    assert result.errors == df.height == 12 * 4
+    errors = set(df["error"].to_list())
+    assert errors == {"batch failed (invalid_model: no such model): no result"}, errors
+    assert not (tmp_path / "out" / STATE).exists()

@@ -159,6 +159,7 @@ class BatchInfo:
     completed: int
     failed: int
     metadata: dict[str, str]
+    reason: str | None = None  # why the provider failed the batch as a whole (its errors)
 
     @property
     def finished(self) -> bool:
@@ -178,7 +179,20 @@ def _info(batch: Any) -> BatchInfo:
         completed=int(getattr(counts, "completed", 0) or 0),
         failed=int(getattr(counts, "failed", 0) or 0),
         metadata={str(k): str(v) for k, v in dict(metadata).items()},
+        reason=_reason(getattr(batch, "errors", None)),
     )
+
+
+def _reason(errors: Any) -> str | None:
+    """The first of a batch's own errors (``errors.data[0]``: code and message), if any."""
+    data = errors.get("data") if isinstance(errors, dict) else getattr(errors, "data", None)
+    if not isinstance(data, list) or not data:
+        return None
+    first: Any = data[0]
+    fields = [first.get(k) if isinstance(first, dict) else getattr(first, k, None)
+              for k in ("code", "message")]  # fmt: skip
+    text = ": ".join(str(v) for v in fields if v)
+    return text[:300] or None
 
 
 class BatchAPI:

@@ -197,7 +197,8 @@ class BatchRun:
             have = self.done.get(request.problem_id, set())
             if all(i in have for i in range(request.first_idx, request.first_idx + request.n)):
                 continue  # written before a kill left the entry in the journal
-            outcome = got.get(cid) or Outcome(None, f"batch {info.status}: no result")
+            why = f" ({info.reason})" if info.reason else ""
+            outcome = got.get(cid) or Outcome(None, f"batch {info.status}{why}: no result")
             choices, errors = self.results(request, outcome)
             if all(e is not None for e in errors) and entry.attempt == 0:
                 retry.append(cid)
