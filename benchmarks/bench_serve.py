@@ -5,7 +5,7 @@ The same ``openai`` client, at the same concurrency, sends the same chat request
 to the upstream and once through ``ttcalloc serve`` (its own process) with a static policy at
 budget 1 sample per request (every request is answered by one upstream sample, so the two
 paths do the same upstream work) and at 1.5 (a policy's mix of maj@1/2/4).  ``serve`` runs
-with its default windows (32 requests / 25 ms) and with windows of one request.
+with its default windows (32 requests / 20 ms) and with windows of one request.
 
     python benchmarks/bench_serve.py [REQUESTS]
 """
@@ -103,9 +103,9 @@ def run(requests: int = 2000) -> str:
             pol = policy(Path(tmp))
             rows = [("straight to the upstream", asyncio.run(drive(upstream, requests)))]
             for budget, args, label in [
-                ("1", (), "serve, budget 1 (windows of 32 / 25 ms)"),
+                ("1", (), "serve, budget 1 (windows of 32 / 20 ms)"),
                 ("1", ("--window", "1"), "serve, budget 1 (windows of 1)"),
-                ("1.5", (), "serve, budget 1.5 (windows of 32 / 25 ms)"),
+                ("1.5", (), "serve, budget 1.5 (windows of 32 / 20 ms)"),
             ]:
                 rows.append((label, through_serve(pol, upstream, budget, requests, *args)))
     finally:

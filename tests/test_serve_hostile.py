@@ -8,6 +8,7 @@ import concurrent.futures
 import json
 import shutil
 import signal
+import socket
 import sqlite3
 import time
 from collections.abc import Callable
@@ -226,3 +227,16 @@ def test_sigterm_while_the_ledger_cannot_be_written_says_what_is_lost(
     log = srv.log()
     assert code == 0 and "Traceback" not in log, log
     assert "1 windows kept in memory; lost at exit" in log, log
+
+
+def test_a_state_dir_inside_the_policy_folder_is_one_line(policy: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "policy"
+    shutil.copytree(policy, folder)
+    before = sorted(p.name for p in folder.iterdir())
+    with socket.socket() as busy:  # were the check gone, the port in use stops serve anyway
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        for state in (folder, folder / "state"):
+            assert "inside the policy folder" in refused(folder, state, "--port", port)
+    assert sorted(p.name for p in folder.iterdir()) == before

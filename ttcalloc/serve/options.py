@@ -26,7 +26,7 @@ class ServeOptions:
     state_dir: Path | None = None  # the ledger's folder (default: $TTCALLOC_HOME/serve)
     name: str = "ttcalloc"  # the model name /v1/models lists and replies carry
     window: int = 32  # most requests decided together
-    window_ms: float = 25.0  # longest a request waits for the others of its window
+    window_ms: float = 20.0  # longest a request waits for the others of its window
     max_queue: int = 1024  # requests waiting or in flight before 503
     upstream: int = 64  # requests in flight to the model
     request_timeout: float = 300.0  # longest a request is answered in (then 504)

@@ -47,6 +47,7 @@ def serve(policy_path: Path, options: ServeOptions) -> None:
         options = replace(options, sample=one_model_price(options.sample, options.prices))
     if options.public() and options.api_key is None:
         warn(f"--host {options.host}: reachable from other machines and no --api-key is set")
+    _outside(Path(policy_path), options.ledger_dir())
     listening = bound(options.host, options.port)  # before the ledger: one line if in use
     try:
         ledger = FleetLedger(options.ledger_dir())  # held (and checked) before serving
@@ -65,6 +66,16 @@ def serve(policy_path: Path, options: ServeOptions) -> None:
     # uvicorn raises the signal it stopped on again once it has stopped: a clean stop
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run(sockets=[listening])
+
+
+def _outside(policy: Path, state: Path) -> None:
+    """Refuse a state directory that is the policy folder or inside it (the ledger is an
+    output: it would travel with, or be removed with, the policy)."""
+    where, folder = state.resolve(), policy.resolve()
+    if where == folder or folder in where.parents:
+        raise InputError(
+            f"--state-dir {state}: inside the policy folder {policy}; give a folder outside it"
+        )
 
 
 def bound(host: str, port: int) -> socket.socket:
