@@ -7,8 +7,9 @@ with every k in 3..8 and every threshold, *tuned on the test questions themselve
 bound for that family of rules: no rule tuned on train can do better in expectation), the upper
 hull of its (dollars, accuracy) points mixed as ``train`` mixes two settings.  Once on the vote
 share alone, once also escalating when the k samples' mean answer length (``gen_chars``) is
-above a quantile (a signal the vote does not see).  All of each test question's samples are
-used (80 gpt-3.5-turbo, 12 gpt-4; ``cascade_date.py`` scores the eval halves), 40 random orders
+above a quantile (a signal the vote does not see).  Last, a perfect detector: 5 samples,
+escalating exactly where their vote is wrong and gpt-4 is mostly right.  All of each test question's samples are
+used (80 gpt-3.5-turbo, 12 gpt-4; ``cascade_date.py`` scores the eval halves), 100 random orders
 per question, and flat per-sample dollars from docs/prices.md ($0.0197 a gpt-4 sample, $0.00035
 a gpt-3.5-turbo one).
 
@@ -32,7 +33,7 @@ from ttcalloc.core.cascade_baselines import hull_mix
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 GPT4, GPT35 = 0.0197, 0.00035  # dollars per sample (docs/prices.md)
-ORDERS = 40
+ORDERS = 100
 Point = tuple[float, float]
 
 
@@ -79,6 +80,7 @@ def one_seed(samples: pl.DataFrame, ids: list[int], rng: np.random.Generator) ->
         .group_by("problem_id")
         .agg("pred_answer", "correct", "gen_chars")
         .join(strong.rename({"correct": "a4"}), on="problem_id")
+        .sort("problem_id")  # group_by's order varies between runs; the draws must not
     )
     a4 = cheap["a4"].to_numpy()[:, None]
     share_only: list[Point] = [(GPT4, target)]
@@ -94,6 +96,9 @@ def one_seed(samples: pl.DataFrame, ids: list[int], rng: np.random.Generator) ->
                 top, n = collections.Counter(preds[idx]).most_common(1)[0]
                 share[i, r], length[i, r] = n / k, chars[idx].mean()
                 right[i, r] = corr[idx[list(preds[idx]).index(top)]]
+        if k == 5:  # a perfect detector: escalate exactly where the vote is wrong, gpt-4 right
+            up = (right == 0) & (a4 > 0.5)
+            perfect = ((k * GPT35 + up * GPT4).mean() / GPT4, np.where(up, a4, right).mean())
         for th in np.unique(share):
             for q in (None, 0.5, 0.7, 0.8, 0.9, 0.95):
                 up = share < th - 1e-9
@@ -103,7 +108,7 @@ def one_seed(samples: pl.DataFrame, ids: list[int], rng: np.random.Generator) ->
                 with_length.append(pt)
                 if q is None:
                     share_only.append(pt)
-    out = {"gpt4": target}
+    out = {"gpt4": target, "perfect_share": perfect[0], "perfect_acc": perfect[1]}
     for name, pts in (("share", share_only), ("length", with_length)):
         out[f"{name}_reach"] = reach(pts, target)
         for b in (0.2, 0.3, 0.4):
@@ -128,6 +133,11 @@ def main() -> None:
                     f"{r[f'{name}_0.2']:.4f} | {r[f'{name}_0.3']:.4f} | {r[f'{name}_0.4']:.4f} |",
                     flush=True,
                 )
+            print(
+                f"| {seed} | {r['gpt4']:.4f} | perfect detector, k = 5 | spends "
+                f"{r['perfect_share']:.1%}, accuracy {r['perfect_acc']:.4f} | | | |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
