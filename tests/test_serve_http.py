@@ -7,14 +7,14 @@ from __future__ import annotations
 import concurrent.futures
 import signal
 import sqlite3
-import time
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 from fake_openai import fake_openai
-from helpers import sim_pipeline, train_both
+from fake_openai_control import held_openai
+from helpers import sim_pipeline, train_both, wait_until
 from serve_process import Served, serving, start, stop
 
 ASK = {"messages": [{"role": "user", "content": "What is 2+3?"}]}
@@ -88,19 +88,25 @@ def test_the_api_key_is_checked(policy: Path, tmp_path: Path) -> None:
 
 
 def test_a_full_queue_answers_503_with_retry_after(policy: Path, tmp_path: Path) -> None:
-    with fake_openai(delay_s=1.0) as fake, serving(
+    # the model holds every request until released: the two admitted stay in flight (the
+    # queue stays full) however slow the machine, and each of the six sent then is refused
+    with held_openai() as fake, serving(
         policy, tmp_path / "state", *fake_args(fake.base, "--max-queue", "2", "--window", "1")
-    ) as srv, concurrent.futures.ThreadPoolExecutor(8) as pool:  # fmt: skip
-        calls = [
-            pool.submit(httpx.post, f"{srv.url}/chat/completions", json=ASK, timeout=60)
-            for _ in range(8)
+    ) as srv, concurrent.futures.ThreadPoolExecutor(2) as pool:  # fmt: skip
+        admitted = [
+            pool.submit(httpx.post, f"{srv.url}/chat/completions", json=ASK, timeout=120)
+            for _ in range(2)
         ]
-        responses = [c.result() for c in calls]
-    codes = sorted(r.status_code for r in responses)
-    assert codes.count(200) >= 2 and codes.count(503) >= 1 and set(codes) == {200, 503}
-    for r in responses:
-        if r.status_code == 503:
-            assert r.headers["retry-after"] == "1" and "busy" in r.json()["error"]["message"]
+        wait_until(lambda: in_flight(srv) == 2, lambda: f"2 requests admitted: {srv.log()}")
+        refused = [
+            httpx.post(f"{srv.url}/chat/completions", json=ASK, timeout=60) for _ in range(6)
+        ]
+        fake.release()
+        answered = [c.result() for c in admitted]
+    assert [r.status_code for r in answered] == [200, 200], [r.text for r in answered]
+    assert [r.status_code for r in refused] == [503] * 6, [r.text for r in refused]
+    for r in refused:
+        assert r.headers["retry-after"] == "1" and "busy" in r.json()["error"]["message"]
 
 
 def test_timeouts_and_model_failures_are_json_errors(policy: Path, tmp_path: Path) -> None:
@@ -125,25 +131,42 @@ def in_flight(srv: Served) -> int:
                           if line.startswith("ttcalloc_in_flight"))))  # fmt: skip
 
 
+def listening(srv: Served) -> bool:
+    """Whether the server still accepts connections."""
+    try:
+        httpx.get(f"{srv.root}/health", timeout=10)
+    except httpx.ConnectError:
+        return False
+    except httpx.TransportError:  # accepted as it closed: ask again
+        return True
+    return True
+
+
 def test_sigterm_finishes_the_requests_in_flight_and_flushes_the_ledger(
     policy: Path, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    with fake_openai(delay_s=1.0) as fake:
+    # the model holds every request until released: the four stay in flight while the
+    # server is told to stop (a gauge read between a delay's start and end could miss them)
+    with held_openai() as fake:
         srv = start(policy, state, *fake_args(fake.base))
         try:
             with concurrent.futures.ThreadPoolExecutor(4) as pool:
                 calls = [
-                    pool.submit(httpx.post, f"{srv.url}/chat/completions", json=ASK, timeout=60)
+                    pool.submit(httpx.post, f"{srv.url}/chat/completions", json=ASK, timeout=120)
                     for _ in range(4)
                 ]
-                # all four are admitted by the server and in flight to the model; a SIGTERM
-                # before a request is accepted would refuse it (CI once sent it too early)
-                deadline = time.monotonic() + 60
-                while not (fake.requests and in_flight(srv) == 4):
-                    assert time.monotonic() < deadline, srv.log()
-                    time.sleep(0.05)
+                # all four are admitted by the server and one at least is at the model; a
+                # SIGTERM before a request is accepted would refuse it (CI once sent it early)
+                wait_until(
+                    lambda: fake.held > 0 and in_flight(srv) == 4,
+                    lambda: f"4 requests in flight, the model holding some: {srv.log()}",
+                )
                 srv.proc.send_signal(signal.SIGTERM)
+                wait_until(
+                    lambda: not listening(srv), lambda: f"serve stops listening: {srv.log()}"
+                )
+                fake.release()  # the model answers only once the server is stopping
                 responses = [c.result() for c in calls]
             code = srv.proc.wait(timeout=60)
         finally:
