@@ -10,6 +10,7 @@ land mid-run), however slow the machine.  :func:`shut_down` stops a server start
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -112,3 +113,20 @@ def shut_down(server: FakeServer, timeout: float = 60.0) -> int:
             raise AssertionError(f"{accepted.busy} requests still handled {timeout:g} s after")
         time.sleep(0.01)
     return len(server.requests)
+
+
+def wait_held(server: HeldServer, proc: subprocess.Popen[str], timeout: float = 60.0) -> None:
+    """Wait until ``server`` holds a request of the child ``proc``, which then cannot finish
+    (a signal sent now lands mid-run); fail if the child exits first or after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while server.held == 0:
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"the child exited ({proc.returncode}) before a request was held: "
+                f"{len(server.requests)} arrived, holding from {server.hold_from}"
+            )
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"no request held within {timeout:g} s: {len(server.requests)} arrived"
+            )
+        time.sleep(0.02)

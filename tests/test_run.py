@@ -183,19 +183,19 @@ def _runner(policy: Path, q: Path, out: Path, base: str) -> subprocess.Popen[str
 def test_resume_after_sigkill_draws_no_sample_twice(
     trained: dict[str, Path], tmp_path: Path
 ) -> None:
-    from fake_openai import fake_openai
+    from fake_openai_control import held_openai, wait_held
 
     q = _arith(tmp_path, 12)
     out = tmp_path / "a.parquet"
-    with fake_openai(delay_s=0.1, wrong_every=3) as server:
+    # the 13th request is held: the kill lands mid-run however slow the machine
+    with held_openai(hold_from=13, delay_s=0.1, wrong_every=3) as server:
         proc = _runner(trained["imitate"], q, out, server.base)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(server.requests) < 12:
-            time.sleep(0.02)
+        wait_held(server, proc)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         first = len(server.requests)
-        assert not out.exists() and first >= 12
+        assert not out.exists() and first >= 13
+        server.release()
         again = _runner(trained["imitate"], q, out, server.base)
         _, err = again.communicate(timeout=120)
         assert again.returncode == 0, err
