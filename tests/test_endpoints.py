@@ -15,13 +15,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import polars as pl
 import pytest
 from fake_openai import fake_openai
-from fake_openai_control import closable_openai, held_openai, shut_down
+from fake_openai_control import closable_openai, held_openai, shut_down, wait_held
 from helpers import run_cli, sum_problems, wait_until
 
 from ttcalloc.artifacts import io
@@ -129,17 +128,6 @@ def test_a_refused_connection_goes_to_another_endpoint_without_a_retry(
     assert summary[live.base]["answered"] == result.requests
 
 
-def _server(delay: float) -> tuple[subprocess.Popen[str], str]:
-    """A fake OpenAI server in its own process (killed with it); its base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "fake_openai.py"), str(delay)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
-
-
 def _sampler(problems: Path, out: Path, bases: list[str]) -> subprocess.Popen[str]:
     cmd = [
         sys.executable, "-m", "ttcalloc", "sample", str(problems), "--model", "openai/fake",
@@ -153,27 +141,25 @@ def _sampler(problems: Path, out: Path, bases: list[str]) -> subprocess.Popen[st
 
 
 def test_kill_9_on_two_endpoints_then_rerun_on_the_one_left(tmp_path: Path, problems: Path) -> None:
-    (one, first), (two, second) = _server(0.1), _server(0.1)
-    try:
+    # the first replica holds its answers from its 3rd request on: the run cannot end, so the
+    # kill lands mid-run however slow the machine; the other answers the rest meanwhile
+    with held_openai(hold_from=3, delay_s=0.1) as one, closable_openai(delay_s=0.1) as two:
+        first, second = one.base, two.base
         out = tmp_path / "s"
         proc = _sampler(problems, out, [first, second])
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(list(out.glob("part-*.parquet"))) < 2:
-            time.sleep(0.02)
+        wait_held(one, proc)
+        wait_until(lambda: len(list(out.glob("part-*.parquet"))) >= 2, "2 parts written")
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         partial = read(out)
         assert 0 < partial.height < 120, "the kill should land mid-run"
-        two.kill()  # one replica is gone for the rerun: it is rested, the other answers
-        two.wait()
+        shut_down(two)  # one replica is gone for the rerun: it is rested, the other answers
+        one.release()
         done = _sampler(problems, out, [first, second])
         _, err = done.communicate(timeout=120)
         assert done.returncode == 0, err
         line = next(x for x in err.splitlines() if x.startswith("endpoints:"))
         assert f"{second} answered 0" in line and "rested" in line
-    finally:
-        one.kill()
-        two.kill()
     df = read(out)
     assert df.height == 120 and df["error"].null_count() == 120
     assert not df.select("problem_id", "sample_idx").is_duplicated().any()
