@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 from fake_openai import ReasoningServer, fake_openai
-from helpers import make_questions, run_cli, sim_pipeline, train_both
+from helpers import make_questions, run_cli, sim_pipeline, train_both, wait_until
 from serve_process import serving, start, stop
 
 BUDGET = 1.5
@@ -62,6 +62,11 @@ def metric(text: str, name: str) -> float:
     return float(m.group(1))
 
 
+def ledger_requests(root: str) -> int:
+    """The requests the server's fleet ledger holds (its /health)."""
+    return int(httpx.get(f"{root}/health", timeout=10).json()["ledger_requests"])
+
+
 def check_replies(replies: list[Any], budget: float) -> float:
     """Every reply has content, usage summing its samples, the extension; their mean cost."""
     costs = []
@@ -92,6 +97,9 @@ def test_200_concurrent_requests_on_the_simulated_backend_hold_the_budget(
         assert kinds == {"adaptive" if learner == "stop" else "static"}
         # the policy spends unevenly: some questions get more samples than others
         assert len({r.model_extra["ttcalloc"]["samples"] for r in replies}) > 1
+        # a window is committed to the ledger after its replies are sent: the last one may
+        # still be committing when the client has every reply
+        wait_until(lambda: ledger_requests(srv.root) == 200, "the ledger counts all 200")
         page = httpx.get(f"{srv.root}/metrics").text
         assert metric(page, "ledger_requests") == 200
         assert metric(page, "mean_cost_per_request") == pytest.approx(mean)
@@ -145,6 +153,9 @@ def test_kill_9_and_restart_keep_the_ledger(trained: dict[str, Path], tmp_path: 
     first = start(trained["imitate"], state, *args)
     try:
         one = ask_all(first.url, arith(30))
+        # what the restart keeps is what was committed; the last window is committed after its
+        # replies are sent, so the kill waits for it (else it could cut the commit)
+        wait_until(lambda: ledger_requests(first.root) == 30, "the ledger counts all 30")
     finally:
         stop(first, signal.SIGKILL)
     assert first.proc.returncode == -signal.SIGKILL

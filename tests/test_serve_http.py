@@ -110,11 +110,14 @@ def test_a_full_queue_answers_503_with_retry_after(policy: Path, tmp_path: Path)
 
 
 def test_timeouts_and_model_failures_are_json_errors(policy: Path, tmp_path: Path) -> None:
-    with fake_openai(delay_s=3.0) as slow, serving(
+    # the model holds its answer until the 504 is in (a 3 s delay could be outrun by a
+    # server too slow to time out at 0.5 s)
+    with held_openai() as slow, serving(
         policy, tmp_path / "slow", *fake_args(slow.base, "--request-timeout", "0.5")
     ) as srv:  # fmt: skip
         r = httpx.post(f"{srv.url}/chat/completions", json=ASK, timeout=60)
         assert r.status_code == 504 and "0.5 s" in r.json()["error"]["message"]
+        slow.release()
     with fake_openai(fault_all="401") as broken, serving(
         policy, tmp_path / "broken", *fake_args(broken.base)
     ) as srv:  # fmt: skip
