@@ -158,3 +158,28 @@ def wait_until(
             told = what() if callable(what) else what
             raise AssertionError(f"not within {timeout:g} s: {told}")
         time.sleep(0.02)
+
+
+def signal_when(
+    proc: subprocess.Popen[str], condition: Callable[[], bool], sig: int, what: str,
+    timeout: float = 120.0,
+) -> None:  # fmt: skip
+    """Send ``sig`` to the child ``proc`` once ``condition`` holds; it is checked while the
+    child is stopped (SIGSTOP), so the child cannot finish between the check and the signal.
+    Fails saying ``what`` was awaited if the child exits first or after ``timeout`` s."""
+    import signal
+
+    deadline = time.monotonic() + timeout
+    while True:
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            if proc.poll() is not None:
+                raise AssertionError(f"the child exited ({proc.returncode}) before {what}")
+            if condition():
+                proc.send_signal(sig)
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not within {timeout:g} s: {what}")
+        finally:
+            proc.send_signal(signal.SIGCONT)  # a no-op once the child is reaped
+        time.sleep(0.005)

@@ -10,14 +10,20 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
-from helpers import make_questions, run_cli, sim_pipeline, train_both, write_jsonl
+from helpers import (
+    make_questions,
+    run_cli,
+    signal_when,
+    sim_pipeline,
+    train_both,
+    write_jsonl,
+)
 
 from ttcalloc.artifacts.io import read_artifact
 from ttcalloc.artifacts.schemas import ANSWERS, SAMPLES
@@ -394,13 +400,13 @@ def _journal_lines(folder: Path) -> int:
 
 
 def _terminate_when_drawing(proc: subprocess.Popen[str], folder: Path, lines: int) -> str:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if folder.exists() and _journal_lines(folder) >= lines:
-            break
-        time.sleep(0.005)
-    assert proc.poll() is None, "the run ended before the signal"
-    proc.send_signal(signal.SIGTERM)
+    # checked while the run is stopped: it cannot end between the check and the signal
+    signal_when(
+        proc,
+        lambda: folder.exists() and _journal_lines(folder) >= lines,
+        signal.SIGTERM,
+        f"{lines} journal lines in {folder}",
+    )
     _, err = proc.communicate(timeout=120)
     return err
 
