@@ -16,14 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from helpers import (
-    make_questions,
-    run_cli,
-    signal_when,
-    sim_pipeline,
-    train_both,
-    write_jsonl,
-)
+from helpers import make_questions, run_cli, signal_when, sim_pipeline, train_both, write_jsonl
 
 from ttcalloc.artifacts.io import read_artifact
 from ttcalloc.artifacts.schemas import ANSWERS, SAMPLES
