@@ -72,14 +72,24 @@ def _wrong_answers(answer: str, rng: np.random.Generator, count: int) -> list[st
     return out
 
 
+# by MATH level: the share of problems made hard (35% in all; a small model's competition math,
+# where the hard problems are the high levels, so the question's text says something of them)
+LEVEL_HARD = {1: 0.02, 2: 0.08, 3: 0.2, 4: 0.4, 5: 0.7}
+
+
 def build(
-    problems: int = 500, samples: int = 128, seed: int = 0, hard: float = 0.0
+    problems: int = 500,
+    samples: int = 128,
+    seed: int = 0,
+    hard: float = 0.0,
+    by_level: bool = False,
 ) -> tuple[pl.DataFrame, list]:
     """(samples frame, MATH500 rows used); columns as the shared sample files (problem_id ...).
 
     ``hard``: the share of problems made hard, their accuracy ~ Beta(0.3, 8) (a heavy tail of
     problems that are never, or almost never, solved, as a small model's on competition math);
-    0 leaves the file exactly as before."""
+    0 leaves the file exactly as before.  ``by_level``: the share depends on the problem's MATH
+    level instead (:data:`LEVEL_HARD`), so hardness goes with the question."""
     rows = [json.loads(line) for line in MATH500.read_text().splitlines()][:problems]
     rng = np.random.default_rng(seed)
     tail = np.random.default_rng(seed + 7919)  # its own stream: hard=0 changes nothing
@@ -89,7 +99,8 @@ def build(
         wrong = _wrong_answers(gold, rng, int(rng.integers(4, 61)))
         zipf = 1.0 / np.arange(1, len(wrong) + 1) ** 1.1
         acc = rng.beta(1.2, 0.8)
-        if hard and tail.random() < hard:
+        share = LEVEL_HARD[int(row["level"])] if by_level else hard
+        if share and tail.random() < share:
             acc = tail.beta(0.3, 8.0)
         out.draw(rng, i, samples, _forms(gold), [_forms(w) for w in wrong], zipf, acc, 6.0)
     return out.frame(), rows
@@ -153,10 +164,11 @@ def write(
     samples: int = 128,
     name: str = "math_samples.parquet",
     hard: float = 0.0,
+    by_level: bool = False,
 ) -> tuple[Path, Path]:
     """Write ``math_problems.jsonl`` (MATH500 rows) and the samples (``name``) under out_dir
-    (``hard``: the share of never-solved-like problems, as in :func:`build`)."""
-    return write_built(out_dir, build(problems, samples, hard=hard), name)
+    (``hard``, ``by_level``: the never-solved-like problems, as in :func:`build`)."""
+    return write_built(out_dir, build(problems, samples, hard=hard, by_level=by_level), name)
 
 
 def write_built(out_dir: Path, built: tuple[pl.DataFrame, list], name: str) -> tuple[Path, Path]:

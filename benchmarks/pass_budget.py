@@ -49,11 +49,12 @@ def _prepare(work: Path, name: str, seed: int) -> Path:
     if (d / "allocation.parquet").exists():
         return d
     d.mkdir(parents=True, exist_ok=True)
-    if name in ("math", "mathhard"):
+    if name in ("math", "mathhard", "mathlevel"):
         src = work / name
         if not (src / "math_samples.parquet").exists():
             src.mkdir(parents=True, exist_ok=True)
-            math_samples.write(src, hard=HARD if name == "mathhard" else 0.0)
+            hard = HARD if name == "mathhard" else 0.0
+            math_samples.write(src, hard=hard, by_level=name == "mathlevel")
         data = ["data", "math", "--source", src / "math_problems.jsonl"]
         raw, ks = src / "math_samples.parquet", "1,2,4,8,16,32,64"
     else:

@@ -7,6 +7,8 @@ import os
 import random
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +144,42 @@ def small_imitate_policy(tmp: Path, questions: int = 30) -> Path:
     out = p["tmp"] / "policy"
     train_policy(p["alloc"], p["problems"], out, TrainOptions(budget=1.5, folds=2, n_estimators=5))
     return out
+
+
+def wait_until(
+    condition: Callable[[], object], what: Callable[[], str] | str, timeout: float = 60.0
+) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` s saying ``what`` (a string,
+    or a function giving one, e.g. a child's log) was awaited.  A slow or loaded machine only
+    makes this wait longer, never changes what it waits for."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            told = what() if callable(what) else what
+            raise AssertionError(f"not within {timeout:g} s: {told}")
+        time.sleep(0.02)
+
+
+def signal_when(
+    proc: subprocess.Popen[str], condition: Callable[[], bool], sig: int, what: str,
+    timeout: float = 120.0,
+) -> None:  # fmt: skip
+    """Send ``sig`` to the child ``proc`` once ``condition`` holds; it is checked while the
+    child is stopped (SIGSTOP), so the child cannot finish between the check and the signal.
+    Fails saying ``what`` was awaited if the child exits first or after ``timeout`` s."""
+    import signal
+
+    deadline = time.monotonic() + timeout
+    while True:
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            if proc.poll() is not None:
+                raise AssertionError(f"the child exited ({proc.returncode}) before {what}")
+            if condition():
+                proc.send_signal(sig)
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not within {timeout:g} s: {what}")
+        finally:
+            proc.send_signal(signal.SIGCONT)  # a no-op once the child is reaped
+        time.sleep(0.005)

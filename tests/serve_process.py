@@ -41,8 +41,29 @@ class Served:
 
 
 def start(policy: Path, state: Path, *args: str, port: int | None = None) -> Served:
-    """Start ``ttcalloc serve POLICY --state-dir STATE ARGS`` and wait for /health."""
-    port = port or free_port()
+    """Start ``ttcalloc serve POLICY --state-dir STATE ARGS`` and wait for /health.
+
+    Without ``port``, a free port is picked; it is free when picked but the child binds it
+    later, and another process (a parallel test, another user) may take it in between: the
+    child then exits with "address already in use", and it is started again on a new port."""
+    if port is not None:
+        return _start_on(policy, state, args, port)
+    for _ in range(BIND_ATTEMPTS - 1):
+        try:
+            return _start_on(policy, state, args, free_port())
+        except PortTaken:
+            continue
+    return _start_on(policy, state, args, free_port())
+
+
+BIND_ATTEMPTS = 5
+
+
+class PortTaken(RuntimeError):
+    """The port picked for the child was taken before the child bound it."""
+
+
+def _start_on(policy: Path, state: Path, args: tuple[str, ...], port: int) -> Served:
     cmd = [sys.executable, "-m", "ttcalloc", "serve", str(policy), "--state-dir", str(state),
            "--port", str(port), *args]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "sk-test-dummy-key"}
@@ -53,7 +74,10 @@ def start(policy: Path, state: Path, *args: str, port: int | None = None) -> Ser
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"serve exited with {proc.returncode}: {served.log()}")
+            log = served.log()
+            if "address already in use" in log.lower():
+                raise PortTaken(f"port {port} was taken before serve bound it: {log}")
+            raise RuntimeError(f"serve exited with {proc.returncode}: {log}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{served.root}/health", timeout=1).status_code == 200:
                 return served

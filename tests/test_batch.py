@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import polars as pl
 import pytest
 from fake_openai import FakeServer, fake_openai
-from helpers import run_cli, sum_problems
+from helpers import run_cli, sum_problems, wait_until
 
 from ttcalloc.artifacts import io
 from ttcalloc.artifacts.schemas import SAMPLES
@@ -220,14 +219,18 @@ def _kill_while_polling(problems: Path, out: Path, server: FakeServer, sig: str)
     """Run the CLI with batches held in progress; signal it once all 3 are being polled."""
     server.batch.hold = True
     proc = _batch_cli(problems, out, server.base)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        polled = [b for b, k in server.batch.polls.items() if k >= 2]
-        if len(polled) == 3 or proc.poll() is not None:
-            break
-        time.sleep(0.05)
+
+    def polled_thrice() -> bool:  # a copy under the lock: the server thread adds batches
+        assert proc.poll() is None, f"the run ended ({proc.returncode}) before the signal"
+        with server.batch.lock:
+            polls = list(server.batch.polls.values())
+        return len(polls) == 3 and min(polls) >= 3
+
+    # a third poll of each follows the status line the second round of polls printed
+    # (0.05 s after the start), which then says the three are in progress
+    wait_until(polled_thrice, "all 3 batches polled 3 times", timeout=90)
     proc.send_signal(getattr(signal, sig))
-    _, stderr = proc.communicate(timeout=30)
+    _, stderr = proc.communicate(timeout=60)
     if sig == "SIGKILL":
         assert proc.returncode == -signal.SIGKILL, stderr
     else:  # handled like Ctrl-C: exit 130, saying the batches keep running

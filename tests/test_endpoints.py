@@ -15,13 +15,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import polars as pl
 import pytest
 from fake_openai import fake_openai
-from helpers import run_cli, sum_problems
+from fake_openai_control import closable_openai, held_openai, shut_down, wait_held
+from helpers import run_cli, sum_problems, wait_until
 
 from ttcalloc.artifacts import io
 from ttcalloc.artifacts.schemas import SAMPLES
@@ -46,10 +46,12 @@ def read(folder: Path) -> pl.DataFrame:
 def test_three_endpoints_one_shut_down_mid_run(
     tmp_path: Path, problems: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    # a and c hold their requests until b is gone, so b answers the first ones and work is
+    # certainly left for b's closed port to refuse (else the run could end before the shutdown)
     with (
-        fake_openai(delay_s=0.02) as a,
-        fake_openai(delay_s=0.02) as b,
-        fake_openai(delay_s=0.02) as c,
+        held_openai(delay_s=0.02) as a,
+        closable_openai(delay_s=0.02) as b,
+        held_openai(delay_s=0.02) as c,
     ):
         bases = [a.base, b.base, f"{c.base}?api-key={SECRET}"]  # a key in a base's query
         opts = SampleOptions(
@@ -66,13 +68,10 @@ def test_three_endpoints_one_shut_down_mid_run(
             target=lambda: results.append(sample_problems(problems, tmp_path / "s", opts))
         )
         run.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(b.requests) < 5:
-            time.sleep(0.005)
-        assert b.httpd is not None
-        b.httpd.shutdown()  # the replica goes away: its port refuses connections
-        b.httpd.server_close()
-        killed_at = len(b.requests)
+        wait_until(lambda: len(b.requests) >= 5, lambda: f"b answers 5: {len(b.requests)}")
+        killed_at = shut_down(b)  # the replica goes away: its port refuses connections
+        a.release()
+        c.release()
         run.join(timeout=120)
         assert not run.is_alive()
         err = capfd.readouterr().err
@@ -83,7 +82,8 @@ def test_three_endpoints_one_shut_down_mid_run(
     assert result.retries <= opts.concurrency
     summary = {e["api_base"]: e for e in result.to_dict()["endpoints"]}
     assert summary[b.base]["rested"] >= 1 and summary[b.base]["failed"] >= 1
-    assert sum(e["answered"] for e in summary.values()) == result.requests
+    # every attempt was answered by an endpoint, or cut by the shutdown and retried
+    assert sum(e["answered"] for e in summary.values()) + result.retries == result.requests
     df = read(tmp_path / "s")
     assert df.height == 120 and df["error"].null_count() == 120
     assert not df.select("problem_id", "sample_idx").is_duplicated().any()
@@ -128,17 +128,6 @@ def test_a_refused_connection_goes_to_another_endpoint_without_a_retry(
     assert summary[live.base]["answered"] == result.requests
 
 
-def _server(delay: float) -> tuple[subprocess.Popen[str], str]:
-    """A fake OpenAI server in its own process (killed with it); its base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "fake_openai.py"), str(delay)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
-
-
 def _sampler(problems: Path, out: Path, bases: list[str]) -> subprocess.Popen[str]:
     cmd = [
         sys.executable, "-m", "ttcalloc", "sample", str(problems), "--model", "openai/fake",
@@ -152,27 +141,25 @@ def _sampler(problems: Path, out: Path, bases: list[str]) -> subprocess.Popen[st
 
 
 def test_kill_9_on_two_endpoints_then_rerun_on_the_one_left(tmp_path: Path, problems: Path) -> None:
-    (one, first), (two, second) = _server(0.1), _server(0.1)
-    try:
+    # the first replica holds its answers from its 3rd request on: the run cannot end, so the
+    # kill lands mid-run however slow the machine; the other answers the rest meanwhile
+    with held_openai(hold_from=3, delay_s=0.1) as one, closable_openai(delay_s=0.1) as two:
+        first, second = one.base, two.base
         out = tmp_path / "s"
         proc = _sampler(problems, out, [first, second])
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(list(out.glob("part-*.parquet"))) < 2:
-            time.sleep(0.02)
+        wait_held(one, proc)
+        wait_until(lambda: len(list(out.glob("part-*.parquet"))) >= 2, "2 parts written")
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         partial = read(out)
         assert 0 < partial.height < 120, "the kill should land mid-run"
-        two.kill()  # one replica is gone for the rerun: it is rested, the other answers
-        two.wait()
+        shut_down(two)  # one replica is gone for the rerun: it is rested, the other answers
+        one.release()
         done = _sampler(problems, out, [first, second])
         _, err = done.communicate(timeout=120)
         assert done.returncode == 0, err
         line = next(x for x in err.splitlines() if x.startswith("endpoints:"))
         assert f"{second} answered 0" in line and "rested" in line
-    finally:
-        one.kill()
-        two.kill()
     df = read(out)
     assert df.height == 120 and df["error"].null_count() == 120
     assert not df.select("problem_id", "sample_idx").is_duplicated().any()

@@ -9,11 +9,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from fake_openai import fake_openai
+from fake_openai_control import held_openai, wait_held
 from helpers import write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,12 +56,11 @@ def test_no_key_in_any_file_written_during_and_after_a_killed_run(
     q = write_jsonl(tmp_path / "q.jsonl", rows)
     out, samples = tmp_path / "out" / "a.parquet", tmp_path / "out" / "a-samples.parquet"
     faults = dict.fromkeys(range(3, 400, 5), "echo500")  # errors echoing the key, recorded
-    with fake_openai(delay_s=0.1, echo=True, faults=faults) as server:
+    # the 11th request is held: the kill lands mid-run however slow the machine
+    with held_openai(hold_from=11, delay_s=0.1, echo=True, faults=faults) as server:
         base = f"{server.base}?key={QUERY_KEY}&api-key={LONG_QUERY_KEY}"
         proc = _run(policy, q, out, base)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(server.requests) < 10:
-            time.sleep(0.02)
+        wait_held(server, proc)
         journals = list(samples.glob(".journal-*.jsonl"))
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
@@ -70,6 +68,7 @@ def test_no_key_in_any_file_written_during_and_after_a_killed_run(
         # the keys reached no file: journal, lock, questions, parts
         assert journals[0].exists() and len(journals[0].read_text().splitlines()) > 1
         _assert_no_secret(_files_text(tmp_path / "out"))
+        server.release()
         again = _run(policy, q, out, base)
         stdout, stderr = again.communicate(timeout=120)
     assert again.returncode == 0, stderr

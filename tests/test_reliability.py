@@ -544,10 +544,9 @@ def test_a_kill_loses_at_most_the_requests_in_flight(
     pipe: dict[str, Path], tmp_path: Path, sig: str
 ) -> None:
     import signal
-    import time
 
     import polars as pl
-    from fake_openai import fake_openai
+    from fake_openai_control import held_openai, wait_held
 
     from ttcalloc.artifacts.io import read_artifact
     from ttcalloc.artifacts.schemas import SAMPLES
@@ -558,15 +557,15 @@ def test_a_kill_loses_at_most_the_requests_in_flight(
 
     data.build_problems(write_jsonl(tmp_path / "p.jsonl", rows), problems, "gsm8k")
     out = tmp_path / "s"
-    with fake_openai(delay_s=0.1) as server:
+    # the 21st request is held: the signal lands mid-run however slow the machine
+    with held_openai(hold_from=21, delay_s=0.1) as server:
         proc = _sampler(problems, out, server.base)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(server.requests) < 20:
-            time.sleep(0.02)
+        wait_held(server, proc)
         proc.send_signal(getattr(signal, sig))
         _, stderr = proc.communicate(timeout=60)
         first = len(server.requests)
-        assert 20 <= first < 72, "the signal should land mid-run"
+        assert 21 <= first < 72, "the signal should land mid-run"
+        server.release()
         if sig == "SIGTERM":  # handled like Ctrl-C: what arrived is in parts, exit 130
             assert proc.returncode == 130 and "interrupted" in stderr, stderr
             assert not list(out.glob(".journal-*"))

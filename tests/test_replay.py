@@ -9,12 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import make_questions, run_cli, sim_pipeline, train_both, write_jsonl
+from helpers import make_questions, run_cli, signal_when, sim_pipeline, train_both, write_jsonl
 
 from ttcalloc.artifacts.io import read_artifact, write_artifact
 from ttcalloc.artifacts.schemas import ANSWERS, SAMPLES
@@ -187,14 +186,13 @@ def test_a_killed_run_on_replay_resumes_without_serving_a_sample_twice(
     model = f"replay:{tmp_path / 'rec'}"
     out, samples = tmp_path / "a.parquet", tmp_path / "a-samples.parquet"
     proc = _replay_run(recorded["stop"], problems, out, model)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
+
+    def drawn() -> int:
         journals = list(samples.glob(".journal-*.jsonl")) if samples.exists() else []
-        if sum(len(p.read_text().splitlines()) for p in journals) >= 40:
-            break
-        time.sleep(0.005)
-    assert proc.poll() is None, "the run ended before the signal"
-    proc.send_signal(signal.SIGKILL)
+        return sum(len(p.read_text().splitlines()) for p in journals)
+
+    # checked while the run is stopped: it cannot end between the check and the kill
+    signal_when(proc, lambda: drawn() >= 40, signal.SIGKILL, "40 journal lines")
     proc.communicate(timeout=60)
     assert not out.exists()
     again = _replay_run(recorded["stop"], problems, out, model, "--json")

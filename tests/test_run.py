@@ -10,14 +10,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
-from helpers import make_questions, run_cli, sim_pipeline, train_both, write_jsonl
+from helpers import make_questions, run_cli, signal_when, sim_pipeline, train_both, write_jsonl
 
 from ttcalloc.artifacts.io import read_artifact
 from ttcalloc.artifacts.schemas import ANSWERS, SAMPLES
@@ -183,19 +182,19 @@ def _runner(policy: Path, q: Path, out: Path, base: str) -> subprocess.Popen[str
 def test_resume_after_sigkill_draws_no_sample_twice(
     trained: dict[str, Path], tmp_path: Path
 ) -> None:
-    from fake_openai import fake_openai
+    from fake_openai_control import held_openai, wait_held
 
     q = _arith(tmp_path, 12)
     out = tmp_path / "a.parquet"
-    with fake_openai(delay_s=0.1, wrong_every=3) as server:
+    # the 13th request is held: the kill lands mid-run however slow the machine
+    with held_openai(hold_from=13, delay_s=0.1, wrong_every=3) as server:
         proc = _runner(trained["imitate"], q, out, server.base)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(server.requests) < 12:
-            time.sleep(0.02)
+        wait_held(server, proc)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         first = len(server.requests)
-        assert not out.exists() and first >= 12
+        assert not out.exists() and first >= 13
+        server.release()
         again = _runner(trained["imitate"], q, out, server.base)
         _, err = again.communicate(timeout=120)
         assert again.returncode == 0, err
@@ -394,13 +393,13 @@ def _journal_lines(folder: Path) -> int:
 
 
 def _terminate_when_drawing(proc: subprocess.Popen[str], folder: Path, lines: int) -> str:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if folder.exists() and _journal_lines(folder) >= lines:
-            break
-        time.sleep(0.005)
-    assert proc.poll() is None, "the run ended before the signal"
-    proc.send_signal(signal.SIGTERM)
+    # checked while the run is stopped: it cannot end between the check and the signal
+    signal_when(
+        proc,
+        lambda: folder.exists() and _journal_lines(folder) >= lines,
+        signal.SIGTERM,
+        f"{lines} journal lines in {folder}",
+    )
     _, err = proc.communicate(timeout=120)
     return err
 

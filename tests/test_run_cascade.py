@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -230,17 +229,17 @@ def _runner(c: dict[str, Path], out: Path, base: str) -> subprocess.Popen[str]:
 def test_a_killed_run_resumes_without_paying_twice(
     cascade: dict[str, Path], tmp_path: Path
 ) -> None:
-    from fake_openai import fake_openai
+    from fake_openai_control import held_openai, wait_held
 
     out = tmp_path / "a.parquet"
-    with fake_openai(delay_s=0.05) as server:
+    # the 9th request is held: the kill lands mid-run however slow the machine
+    with held_openai(hold_from=9, delay_s=0.05) as server:
         proc = _runner(cascade, out, server.base)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(server.requests) < 8:
-            time.sleep(0.02)
+        wait_held(server, proc)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
-        assert not out.exists() and len(server.requests) >= 8
+        assert not out.exists() and len(server.requests) >= 9
+        server.release()
         again = _runner(cascade, out, server.base)
         _, err = again.communicate(timeout=180)
         assert again.returncode == 0, err

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -287,17 +286,18 @@ def _runner(two: dict[str, Path], out: Path, base: str) -> subprocess.Popen[str]
 
 def test_a_killed_run_resumes_without_drawing_twice(two: dict[str, Path], tmp_path: Path) -> None:
     from fake_openai import fake_openai
+    from fake_openai_control import held_openai, wait_held
 
     out = tmp_path / "a.parquet"
-    with fake_openai(delay_s=0.05) as server:
+    # the 11th request is held: the kill lands mid-run however slow the machine
+    with held_openai(hold_from=11, delay_s=0.05) as server:
         proc = _runner(two, out, server.base)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(server.requests) < 10:
-            time.sleep(0.02)
+        wait_held(server, proc)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         first = len(server.requests)
-        assert not out.exists() and first >= 10
+        assert not out.exists() and first >= 11
+        server.release()
         again = _runner(two, out, server.base)
         _, err = again.communicate(timeout=180)
         assert again.returncode == 0, err

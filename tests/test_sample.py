@@ -6,14 +6,14 @@ import importlib.util
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import polars as pl
 import pytest
 from fake_openai import fake_openai
-from helpers import fake_server_sampler, run_cli, sum_problems, write_jsonl
+from fake_openai_control import held_openai, wait_held
+from helpers import fake_server_sampler, run_cli, sum_problems, wait_until, write_jsonl
 
 from ttcalloc.artifacts import io
 from ttcalloc.artifacts.schemas import SAMPLES
@@ -69,13 +69,16 @@ def test_simulated_backend_is_deterministic_and_resumable(tmp_path: Path, proble
 
 def test_faults_are_retried_and_every_sample_lands_once(tmp_path: Path, problems: Path) -> None:
     faults = {2: "429", 3: "500", 5: "hang", 7: "malformed", 9: "short", 11: "500", 12: "500"}
-    with fake_openai(faults=faults, hang_s=1.5) as server:
+    # the "hang" outlasts the client's timeout by far, and the timeout is long enough that no
+    # other request meets it on a loaded machine (a request timed out and sent again would
+    # shift the fault numbers: the "short" answer could be dropped and retried whole)
+    with fake_openai(faults=faults, hang_s=120.0) as server:
         opts = SampleOptions(
             model="openai/fake",
             api_base=server.base,
             n=4,
             requests_per_batch=2,
-            timeout=0.5,
+            timeout=10.0,
             retries=3,
             backoff_base=0.01,
             concurrency=3,
@@ -228,29 +231,26 @@ def test_cli_sample_json(tmp_path: Path, problems: Path) -> None:
 def test_sigkill_mid_run_then_rerun_gives_exactly_the_requested_samples(
     tmp_path: Path, problems: Path
 ) -> None:
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "fake_openai.py"), "0.15"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        base = server.stdout.readline().strip()
+    # the 13th request is held: 12 samples are in 3 parts and the kill lands mid-run however
+    # slow the machine (the run cannot end without the held request's answer)
+    with held_openai(hold_from=13, delay_s=0.15) as server:
         out = tmp_path / "s"
-        proc = fake_server_sampler(problems, out, base, flush_every=4, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(list(out.glob("part-*.parquet"))) < 3:
-            time.sleep(0.05)
+        proc = fake_server_sampler(
+            problems, out, server.base, flush_every=4, stderr=subprocess.DEVNULL
+        )
+        wait_held(server, proc)
+        wait_until(lambda: len(list(out.glob("part-*.parquet"))) >= 3, "3 parts written")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         partial = read(out)
         assert 0 < partial.height < 72, "the kill should land mid-run"
-        done = fake_server_sampler(problems, out, base, flush_every=4, stderr=subprocess.PIPE)
+        server.release()
+        done = fake_server_sampler(
+            problems, out, server.base, flush_every=4, stderr=subprocess.PIPE
+        )
         _, err = done.communicate(timeout=120)
         assert done.returncode == 0, err
         assert_exactly(read(out), 12, 6)
-    finally:
-        server.kill()
 
 
 needs_local = pytest.mark.skipif(
@@ -283,23 +283,22 @@ def test_real_local_model_smoke(tmp_path: Path) -> None:
 
 def test_rate_limiter_holds_requests_past_the_per_minute_limit() -> None:
     import asyncio
-    import time
 
     from ttcalloc.stages.sample import RateLimiter
 
     async def scenario() -> tuple[bool, bool]:
         by_requests = RateLimiter(rpm=60, tpm=None)  # one request a second, no burst
         start = time.monotonic()
-        await asyncio.wait_for(by_requests.acquire(10), timeout=0.5)
+        await asyncio.wait_for(by_requests.acquire(10), timeout=60)  # at once
         try:
             await asyncio.wait_for(by_requests.acquire(10), timeout=0.3)
             held_r = False
         except asyncio.TimeoutError:
             held_r = True
-        await asyncio.wait_for(by_requests.acquire(10), timeout=1.5)  # its turn comes
+        await asyncio.wait_for(by_requests.acquire(10), timeout=60)  # its turn comes
         assert time.monotonic() - start >= 0.95
         by_tokens = RateLimiter(rpm=None, tpm=100)
-        await asyncio.wait_for(by_tokens.acquire(60), timeout=0.5)
+        await asyncio.wait_for(by_tokens.acquire(60), timeout=60)  # at once
         try:
             await asyncio.wait_for(by_tokens.acquire(60), timeout=0.3)
             held_t = False

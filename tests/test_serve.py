@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import sqlite3
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,11 @@ import httpx
 import openai
 import pytest
 from fake_openai import ReasoningServer, fake_openai
-from helpers import make_questions, run_cli, sim_pipeline, train_both
+from helpers import make_questions, run_cli, sim_pipeline, train_both, wait_until
 from serve_process import serving, start, stop
 
+# httpx's default timeout is 5 s: a loaded machine may take longer to answer
+get, post = partial(httpx.get, timeout=60), partial(httpx.post, timeout=60)
 BUDGET = 1.5
 
 
@@ -62,6 +65,11 @@ def metric(text: str, name: str) -> float:
     return float(m.group(1))
 
 
+def ledger_requests(root: str) -> int:
+    """The requests the server's fleet ledger holds (its /health)."""
+    return int(httpx.get(f"{root}/health", timeout=10).json()["ledger_requests"])
+
+
 def check_replies(replies: list[Any], budget: float) -> float:
     """Every reply has content, usage summing its samples, the extension; their mean cost."""
     costs = []
@@ -92,7 +100,10 @@ def test_200_concurrent_requests_on_the_simulated_backend_hold_the_budget(
         assert kinds == {"adaptive" if learner == "stop" else "static"}
         # the policy spends unevenly: some questions get more samples than others
         assert len({r.model_extra["ttcalloc"]["samples"] for r in replies}) > 1
-        page = httpx.get(f"{srv.root}/metrics").text
+        # a window is committed to the ledger after its replies are sent: the last one may
+        # still be committing when the client has every reply
+        wait_until(lambda: ledger_requests(srv.root) == 200, "the ledger counts all 200")
+        page = get(f"{srv.root}/metrics").text
         assert metric(page, "ledger_requests") == 200
         assert metric(page, "mean_cost_per_request") == pytest.approx(mean)
         assert metric(page, "budget_per_request") == BUDGET
@@ -134,7 +145,7 @@ def test_200_concurrent_requests_on_the_fake_server_with_faults_are_all_answered
             ext = r.model_extra["ttcalloc"]
             assert ext["answer"] == max(ext["votes"], key=ext["votes"].get)
             assert r.choices[0].message.content.endswith(f"#### {ext['answer']}")
-        page = httpx.get(f"{srv.root}/metrics").text
+        page = get(f"{srv.root}/metrics").text
         assert metric(page, "upstream_retries_total") > 0  # the faults were met and retried
         assert len(fake.requests) > sum(r.model_extra["ttcalloc"]["samples"] for r in replies)
 
@@ -145,12 +156,15 @@ def test_kill_9_and_restart_keep_the_ledger(trained: dict[str, Path], tmp_path: 
     first = start(trained["imitate"], state, *args)
     try:
         one = ask_all(first.url, arith(30))
+        # what the restart keeps is what was committed; the last window is committed after its
+        # replies are sent, so the kill waits for it (else it could cut the commit)
+        wait_until(lambda: ledger_requests(first.root) == 30, "the ledger counts all 30")
     finally:
         stop(first, signal.SIGKILL)
     assert first.proc.returncode == -signal.SIGKILL
     spent = sum(r.model_extra["ttcalloc"]["cost"] for r in one)
     with serving(trained["imitate"], state, *args) as again:
-        health = httpx.get(f"{again.root}/health").json()
+        health = get(f"{again.root}/health").json()
         assert health["ledger_requests"] == 30
         assert health["mean_cost"] == pytest.approx(spent / 30)
         two = ask_all(again.url, arith(30, start=30))
@@ -172,10 +186,10 @@ def test_a_budget_header_sets_one_requests_budget_apart_from_the_fleet(
         )  # fmt: skip
         ext = rich.model_extra["ttcalloc"]
         assert ext["budget"] == 4 and ext["samples"] == 4  # one question at 4: its maj@4
-        r = httpx.post(f"{srv.url}/chat/completions", headers={"X-Ttcalloc-Budget": "9"},
+        r = post(f"{srv.url}/chat/completions", headers={"X-Ttcalloc-Budget": "9"},
                        json={"messages": [{"role": "user", "content": "What is 1+1?"}]})  # fmt: skip
         assert r.status_code == 400 and "x-ttcalloc-budget" in r.json()["error"]["message"]
-        health = httpx.get(f"{srv.root}/health").json()
+        health = get(f"{srv.root}/health").json()
         assert health["ledger_requests"] == 0  # the fleet's ledger holds the fleet's requests
 
 
