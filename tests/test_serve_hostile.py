@@ -10,14 +10,12 @@ import shutil
 import signal
 import socket
 import sqlite3
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from fake_openai import endless_answer, fake_openai
-from helpers import run_cli, small_imitate_policy
+from helpers import run_cli, small_imitate_policy, wait_until
 from serve_process import free_port, serving, start, stop
 from test_serve_http import in_flight
 
@@ -102,15 +100,6 @@ def test_hostile_bodies_and_budget_headers_are_400s(policy: Path, tmp_path: Path
     assert "Traceback" not in srv.log()
 
 
-def until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not within 60 s: {what}")
-
-
 def test_a_ledger_that_cannot_be_written_gets_503_then_catches_up(
     policy: Path, tmp_path: Path
 ) -> None:
@@ -122,19 +111,21 @@ def test_a_ledger_that_cannot_be_written_gets_503_then_catches_up(
     chat, health = f"{srv.url}/chat/completions", f"{srv.root}/health"
     try:
         assert httpx.post(chat, json=ASK, timeout=60).status_code == 200
-        until(lambda: httpx.get(health).json()["ledger_requests"] == 1, "the first window")
+        wait_until(lambda: httpx.get(health).json()["ledger_requests"] == 1, "the first window")
         blocker = sqlite3.connect(state / "ledger.sqlite", isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")
         assert httpx.post(chat, json=ASK, timeout=60).status_code == 200  # answered, unwritten
-        until(lambda: httpx.get(health).json()["unwritten_windows"] == 1, "the unwritten window")
+        wait_until(
+            lambda: httpx.get(health).json()["unwritten_windows"] == 1, "the unwritten window"
+        )
         assert httpx.get(health).json()["status"] == "ledger unwritable"
         r = httpx.post(chat, json=ASK, timeout=60)
         assert r.status_code == 503 and r.headers["Retry-After"] == "1", r.text
         assert "cannot write (database is locked)" in r.json()["error"]["message"], r.text
         blocker.execute("ROLLBACK")
         blocker.close()
-        until(lambda: httpx.post(chat, json=ASK, timeout=60).status_code == 200, "a 200 again")
-        until(lambda: httpx.get(health).json()["ledger_requests"] == 3, "all three written")
+        wait_until(lambda: httpx.post(chat, json=ASK, timeout=60).status_code == 200, "a 200 again")
+        wait_until(lambda: httpx.get(health).json()["ledger_requests"] == 3, "all three written")
         assert httpx.get(health).json()["unwritten_windows"] == 0
     finally:
         assert stop(srv) == 0
@@ -159,7 +150,9 @@ def test_sigterm_with_an_upstream_that_never_answers_stops_after_the_grace(
         try:
             with concurrent.futures.ThreadPoolExecutor(1) as pool:
                 call = pool.submit(httpx.post, f"{srv.url}/chat/completions", json=ASK, timeout=120)
-                until(lambda: bool(fake.requests) and in_flight(srv) == 1, "the request in flight")
+                wait_until(
+                    lambda: bool(fake.requests) and in_flight(srv) == 1, "the request in flight"
+                )
                 srv.proc.send_signal(signal.SIGTERM)
                 response = call.result()
             code = srv.proc.wait(timeout=60)
@@ -219,7 +212,9 @@ def test_sigterm_while_the_ledger_cannot_be_written_says_what_is_lost(
         blocker.execute("BEGIN EXCLUSIVE")
         assert httpx.post(f"{srv.url}/chat/completions", json=ASK, timeout=60).status_code == 200
         health = f"{srv.root}/health"
-        until(lambda: httpx.get(health).json()["unwritten_windows"] == 1, "the unwritten window")
+        wait_until(
+            lambda: httpx.get(health).json()["unwritten_windows"] == 1, "the unwritten window"
+        )
         code = stop(srv)
     finally:
         stop(srv, signal.SIGKILL)
