@@ -41,6 +41,10 @@ def _dicts_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     )
 
 
+def _columns(values: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return list(zip(*values, strict=True))
+
+
 def _mixed_rows() -> list[tuple[Any, ...]]:
     """Rows of every kind: right, wrong, repeated, unanswered, failed, unlabeled, recorded."""
     key = "sk-secret-12345678"
@@ -85,7 +89,7 @@ def test_a_part_built_column_wise_equals_the_frame_built_from_dicts() -> None:
     rows = [dict(zip(COLUMNS, v, strict=True)) for v in values]
     for row in rows:
         row["timestamp"] = datetime.fromisoformat(row["timestamp"])
-    built = validate(part_frame(values), SAMPLES, "values")
+    built = validate(part_frame(_columns(values)), SAMPLES, "values")
     before = validate(_dicts_frame(rows), SAMPLES, "dicts")
     assert built.equals(before) and built.schema == before.schema
     by = {(r["problem_id"], r["sample_idx"]): r for r in built.iter_rows(named=True)}
@@ -97,7 +101,7 @@ def test_a_part_built_column_wise_equals_the_frame_built_from_dicts() -> None:
     # a value of an unexpected type (an odd server's float token count): the dicts' frame
     odd = [(*values[0][:6], 30.5, *values[0][7:])]
     odd_rows = [dict(rows[0], prompt_tokens=30.5)]
-    assert part_frame(odd).equals(_dicts_frame(odd_rows))
+    assert part_frame(_columns(odd)).equals(_dicts_frame(odd_rows))
 
 
 def test_sample_rows_are_the_value_arrays_as_dicts() -> None:
@@ -126,7 +130,9 @@ def test_the_journal_holds_value_arrays_and_a_cut_line_is_dropped(tmp_path: Path
         fh.write(lines[1][: len(lines[1]) // 2])
     assert recover(tmp_path) == 8 and not journal.path.exists()
     recovered = io.read_artifact(tmp_path, SAMPLES).df.sort("problem_id", "sample_idx")
-    expected = validate(part_frame(values), SAMPLES, "values").sort("problem_id", "sample_idx")
+    expected = validate(part_frame(_columns(values)), SAMPLES, "values").sort(
+        "problem_id", "sample_idx"
+    )
     assert recovered.equals(expected)
 
 

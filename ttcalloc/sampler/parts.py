@@ -15,7 +15,7 @@ from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.common.errors import InputError
 from ttcalloc.sampler.journal import Journal
 from ttcalloc.sampler.options import CONSISTENT
-from ttcalloc.sampler.rows import part_frame
+from ttcalloc.sampler.rows import COLUMNS, part_frame
 
 if TYPE_CHECKING:
     import polars as pl
@@ -35,7 +35,7 @@ class PartWriter:
     ) -> None:
         self.folder, self.params, self.inputs = folder, params, inputs
         self.every, self.seconds = every, seconds
-        self.rows: list[tuple[Any, ...]] = []
+        self.columns: list[list[Any]] = [[] for _ in COLUMNS]  # the rows not yet in a part
         self.last = time.monotonic()
         self.seq = 0
         # sortable by time; pid and a random suffix keep concurrent runs apart
@@ -45,21 +45,24 @@ class PartWriter:
 
     def add(self, rows: list[tuple[Any, ...]]) -> None:
         """Journal and buffer a request's rows (value arrays: :mod:`~ttcalloc.sampler.rows`)."""
+        if not rows:
+            return
         self.journal.append(rows)
-        self.rows.extend(rows)
-        if len(self.rows) >= self.every or time.monotonic() - self.last >= self.seconds:
+        for column, values in zip(self.columns, zip(*rows, strict=True), strict=True):
+            column.extend(values)
+        if len(self.columns[0]) >= self.every or time.monotonic() - self.last >= self.seconds:
             self.flush()
 
     def flush(self) -> None:
         self.last = time.monotonic()
-        if not self.rows:
+        if not self.columns[0]:
             return
-        df = part_frame(self.rows)
+        df = part_frame(self.columns)
         path = self.folder / f"part-{self.tag}-{self.seq:05d}.parquet"
         write_artifact(df, path, SAMPLES, stage="sample", params=self.params, inputs=self.inputs)
         self.journal.clear()
         self.seq += 1
-        self.rows = []
+        self.columns = [[] for _ in COLUMNS]
 
 
 def existing_samples(

@@ -1,10 +1,10 @@
 """The samples rows of one request as value arrays: a tuple per sample, in :data:`COLUMNS` order.
 
 A request's samples are graded (identical completions within a request once) into value arrays,
-tuples of plain values (which the garbage collector stops tracking); the journal writes them as
-they are (no dict per sample, the timestamp already a string) and a part is built from them
-column by column (:func:`part_frame`).  Whoever wants dicts (``run``'s policies, ``serve``)
-reads them from :class:`RequestRows` on demand.
+tuples of plain values; the journal writes them as they are (no dict per sample, the timestamp
+already a string), and the part writer keeps them as one list per column (no object per sample
+outlives its request: fewer garbage collections) from which :func:`part_frame` builds a part.
+Whoever wants dicts (``run``'s policies, ``serve``) reads them from :class:`RequestRows`.
 """
 
 from __future__ import annotations
@@ -181,15 +181,14 @@ def sample_rows(
     return list(request_rows(problem, model, request, choices, errors, latency, secrets))
 
 
-def part_frame(values: list[tuple[Any, ...]]) -> pl.DataFrame:
-    """The frame of a part from value arrays, built column by column; a column whose values are
-    not all of the samples schema's type (an odd server's float token count): the whole frame
-    built from dicts as polars infers it (as the sampler always did)."""
+def part_frame(columns: Sequence[Sequence[Any]]) -> pl.DataFrame:
+    """The frame of a part from its columns' values (in :data:`COLUMNS` order); a column whose
+    values are not all of the samples schema's type (an odd server's float token count): the
+    whole frame built from dicts as polars infers it (as the sampler always did)."""
     import polars as pl
     import pyarrow as pa
 
     types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
-    columns = list(zip(*values, strict=True))
     arrays: dict[str, Any] = {}
     try:
         for kind, names in _KINDS.items():
@@ -204,7 +203,7 @@ def part_frame(values: list[tuple[Any, ...]]) -> pl.DataFrame:
             _datetimes(columns[TIMESTAMP]), type=pa.timestamp("us", tz="UTC")
         )
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
-        rows = [dict(zip(COLUMNS, v, strict=True)) for v in values]
+        rows = [dict(zip(COLUMNS, v, strict=True)) for v in zip(*columns, strict=True)]
         for row in rows:
             row["timestamp"] = datetime.fromisoformat(row["timestamp"])
         return pl.DataFrame(
