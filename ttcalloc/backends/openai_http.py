@@ -192,9 +192,12 @@ class OpenAIHTTPBackend(LiteLLMBackend):
         try:
             response = json.loads(data)
             choices = response["choices"]
-            texts = [c["message"].get("content") for c in choices]
-            reasons = [c.get("finish_reason") for c in choices]
-            logprobs = [mean_logprob(c.get("logprobs")) for c in choices]
+            texts, reasons, logprobs = [], [], []
+            for c in choices:  # one pass: this runs for every sample
+                texts.append(c["message"].get("content"))
+                reasons.append(c.get("finish_reason"))
+                lp = c.get("logprobs")
+                logprobs.append(None if lp is None else mean_logprob(lp))
             usage = response.get("usage") or {}
             prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -41,8 +41,9 @@ from ttcalloc.sampler.batch_lines import (
 )
 from ttcalloc.sampler.batch_state import BatchState, Entry
 from ttcalloc.sampler.options import SampleOptions, request_seed, worst_cost
-from ttcalloc.sampler.parts import PartWriter, folder_samples, sample_rows
+from ttcalloc.sampler.parts import PartWriter, folder_samples
 from ttcalloc.sampler.result import SampleResult, Stats
+from ttcalloc.sampler.rows import request_rows
 
 
 @dataclass(frozen=True)
@@ -205,9 +206,9 @@ class BatchRun:
                 continue
             p = self.problems[request.problem_id]
             gold = {"answer": p.answer, "grader": p.grader}
-            rows += sample_rows(
+            rows += request_rows(
                 gold, self.options.model, request, choices, errors, latency, self.secrets
-            )
+            ).values
             self.stats.count(choices, errors)
             charged += sum(c.cost_usd or 0.0 for c in choices if c is not None)
             self.gave_up += entry.attempt * sum(e is not None for e in errors)
@@ -249,8 +250,8 @@ class BatchRun:
         errors: list[str | None] = [f"batch {status}; not resent: {self.stop}"] * request.n
         choices: list[Choice | None] = [None] * request.n
         gold = {"answer": p.answer, "grader": p.grader}
-        rows = sample_rows(gold, self.options.model, request, choices, errors, 0.0, self.secrets)
-        self.writer.add(rows)
+        rows = request_rows(gold, self.options.model, request, choices, errors, 0.0, self.secrets)
+        self.writer.add(rows.values)
         self.writer.flush()
         self.stats.count(choices, errors)
         self.gave_up += request.n

@@ -13,7 +13,7 @@ import collections
 import contextlib
 import signal
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,9 +32,10 @@ from ttcalloc.common.progress import StatusLines
 from ttcalloc.common.redact import echoed
 from ttcalloc.sampler.limits import CostGuard, RateLimiter
 from ttcalloc.sampler.options import SampleOptions, per_request, worst_cost
-from ttcalloc.sampler.parts import PartWriter, folder_samples, sample_rows
+from ttcalloc.sampler.parts import PartWriter, folder_samples
 from ttcalloc.sampler.plan import gold_answers, requests
 from ttcalloc.sampler.result import SampleResult, Stats
+from ttcalloc.sampler.rows import request_rows
 from ttcalloc.sampler.send import send
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class Source(Protocol):
         """The next request to send; None when there is nothing more (the worker ends)."""
         ...
 
-    def received(self, request: Request, rows: list[dict[str, Any]]) -> int:
+    def received(self, request: Request, rows: Sequence[dict[str, Any]]) -> int:
         """The graded rows of a finished request (errors included); the progress it makes."""
         ...
 
@@ -91,7 +92,7 @@ class MissingSamples:
     async def next(self) -> Request | None:
         return next(self.pending, None)
 
-    def received(self, request: Request, rows: list[dict[str, Any]]) -> int:
+    def received(self, request: Request, rows: Sequence[dict[str, Any]]) -> int:
         self.remaining[request.problem_id] -= request.n
         if self.remaining[request.problem_id] == 0:
             self.problems_done += 1
@@ -324,8 +325,8 @@ class Sampler:
         """Count, grade and write the samples of one request; advance the progress bar."""
         gold = self.gold[request.problem_id]
         model = request.model or self.options.model  # several models: the request's own
-        rows = sample_rows(gold, model, request, choices, errors, latency, self.secrets)
-        self.writer.add(rows)  # journaled first: counted only once it is on disk
+        rows = request_rows(gold, model, request, choices, errors, latency, self.secrets)
+        self.writer.add(rows.values)  # journaled first: counted only once it is on disk
         self.stats.count(choices, errors)
         if any(c is not None and e is None for c, e in zip(choices, errors, strict=True)):
             self.failures = 0

@@ -30,8 +30,8 @@ from ttcalloc.learn.cascade import CascadePolicy
 from ttcalloc.learn.policy import Policy
 from ttcalloc.sampler.limits import RateLimiter
 from ttcalloc.sampler.options import SampleOptions
-from ttcalloc.sampler.parts import sample_rows
 from ttcalloc.sampler.result import Stats
+from ttcalloc.sampler.rows import sample_rows
 from ttcalloc.sampler.send import send
 from ttcalloc.serve.mixing import mixed_mus
 from ttcalloc.serve.scale import CostScale, trained_costs

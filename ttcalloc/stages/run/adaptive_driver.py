@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,7 @@ class AdaptiveDriver(RoundDriver):
 
     # --- Source ---------------------------------------------------------------------------
 
-    def received(self, request: Request, rows: list[dict[str, Any]]) -> int:
+    def received(self, request: Request, rows: Sequence[dict[str, Any]]) -> int:
         item = self.by_pid[request.problem_id]
         item.inflight -= 1
         item.inflight_n -= request.n

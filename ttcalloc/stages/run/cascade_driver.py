@@ -26,6 +26,7 @@ one's next sample fits, at its model's worst case, in what is left of ``budget x
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -80,7 +81,7 @@ class CascadeDriver(RoundDriver):
 
     # --- Source ---------------------------------------------------------------------------
 
-    def received(self, request: Request, rows: list[dict[str, Any]]) -> int:
+    def received(self, request: Request, rows: Sequence[dict[str, Any]]) -> int:
         item = self.by_pid[request.problem_id]
         item.inflight -= 1
         item.inflight_n -= request.n

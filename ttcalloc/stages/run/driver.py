@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -81,7 +82,7 @@ class Driver:
             return None
         return None
 
-    def received(self, request: Request, rows: list[dict[str, Any]]) -> int:
+    def received(self, request: Request, rows: Sequence[dict[str, Any]]) -> int:
         item = self.by_pid[request.problem_id]
         item.inflight -= 1
         item.inflight_n -= request.n

@@ -3,6 +3,7 @@ the same folder, filing every sample into the questions' items."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,7 +78,7 @@ class _Recorder:
     async def next(self) -> Any:
         return await self.source.next()
 
-    def received(self, request: Any, rows: list[dict[str, Any]]) -> int:
+    def received(self, request: Any, rows: Sequence[dict[str, Any]]) -> int:
         it = self.driver.by_pid[request.problem_id]
         for row in rows:
             if row.get("error") is None:
