@@ -12,18 +12,24 @@ N_FIELD = re.compile(rb'"n":\s*(\d+)')
 
 
 def response(n: int) -> bytes:
-    """The whole HTTP answer with ``n`` choices (usage: 30 prompt tokens, 6 per choice)."""
-    choice = {
-        "finish_reason": "stop",
-        "message": {"role": "assistant", "content": "It is 7.\n#### 7"},
-    }
+    """The whole HTTP answer with ``n`` choices (usage: 30 prompt tokens, 6 per choice); each
+    choice's text differs (as sampled reasoning does), so none is graded for free."""
+
+    def choice(i: int) -> dict[str, object]:
+        content = f"Step {i}: it is 7.\n#### 7"
+        return {
+            "index": i,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": content},
+        }
+
     body = json.dumps(
         {
             "id": "chatcmpl-bench",
             "object": "chat.completion",
             "created": 0,
             "model": "bench",
-            "choices": [{"index": i, **choice} for i in range(n)],
+            "choices": [choice(i) for i in range(n)],
             "usage": {"prompt_tokens": 30, "completion_tokens": 6 * n, "total_tokens": 30 + 6 * n},
         }
     ).encode()
