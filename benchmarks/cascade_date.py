@@ -7,6 +7,7 @@ markdown table: per seed and budget, the cascade, the tuned MoT rule, the best s
 then the share of gpt-4's one-sample dollars at which each reaches gpt-4's one-sample accuracy.
 
     .venv/bin/python benchmarks/cascade_date.py [--seeds 0,1,2] [--budgets 0.002,0.004,0.006]
+        [--recalibrate] [--extra "TRAIN FLAGS"] [--drop MODEL] [--weaken MODEL=SHARE]
 """
 
 from __future__ import annotations
@@ -135,12 +136,24 @@ def main() -> None:
         default="",
         help="MODEL=SHARE: replace that share of MODEL's answers by random wrong dates",
     )
+    ap.add_argument(
+        "--drop",
+        default="",
+        help="MODEL[,MODEL]: leave these models' samples out (e.g. a two-model cascade)",
+    )
     a = ap.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"the shared data is not at {SHARED}")
     rows, reach = [], []
     samples = Path(a.samples)
     keep_dir = tempfile.TemporaryDirectory()
+    if a.drop:
+        import polars as pl
+
+        dropped = Path(keep_dir.name) / "kept.parquet"
+        gone = [m.strip() for m in a.drop.split(",")]
+        pl.read_parquet(samples).filter(~pl.col("model").is_in(gone)).write_parquet(dropped)
+        samples = dropped
     if a.weaken:
         model, _, share = a.weaken.rpartition("=")
         samples = weakened(samples, model, float(share), Path(keep_dir.name) / "weak.parquet")

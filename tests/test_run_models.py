@@ -69,9 +69,10 @@ def _samples(problems: pl.DataFrame, n: int = 8) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def two_model_curves(tmp: Path) -> tuple[Path, Path, Path]:
+def two_model_curves(tmp: Path, n: int = 8) -> tuple[Path, Path, Path]:
     """In ``tmp``: problems (80, half hard, test share 0.3), their two-model samples
-    (:func:`_samples`) and the curves estimated from them in dollars (maj@1, 2, 4)."""
+    (:func:`_samples`, ``n`` of each model) and the curves estimated from them in dollars
+    (maj@1, 2, 4)."""
     from ttcalloc.stages import data
     from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
 
@@ -81,7 +82,9 @@ def two_model_curves(tmp: Path) -> tuple[Path, Path, Path]:
         write_jsonl(tmp / "q.jsonl", rows), problems, "gsm8k", data.DataOptions(test_frac=0.3)
     )
     samples = tmp / "samples.parquet"
-    write_artifact(_samples(read_artifact(problems, PROBLEMS).df), samples, SAMPLES, stage="test")
+    write_artifact(
+        _samples(read_artifact(problems, PROBLEMS).df, n), samples, SAMPLES, stage="test"
+    )
     curves = tmp / "curves.parquet"
     estimate_curves(samples, curves, EstimateOptions(ks=(1, 2, 4), cost="usd"), problems)
     return problems, samples, curves

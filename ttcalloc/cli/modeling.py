@@ -251,8 +251,8 @@ def train_cmd(
     cap: Annotated[
         int | None,
         typer.Option(
-            help="stop: most samples the policy draws per question (default: the fit-half "
-            "samples every train problem has)."
+            help="stop, cascade: most samples the policy draws per question (cascade: of each "
+            "model) (default: the fit-half samples every train problem has)."
         ),
     ] = None,
     signals: Annotated[
@@ -373,9 +373,13 @@ def train_cmd(
     else:
         if models is not None:
             raise InputError(f"--models is for --learner cascade, not {learner}")
-        for flag, given in [("--budgets", budgets), ("--cap", cap), ("--margin", margin)]:
+        for flag, given, which in [
+            ("--budgets", budgets, "stop and cascade"),
+            ("--cap", cap, "stop and cascade"),
+            ("--margin", margin, "stop"),
+        ]:
             if given is not None:
-                raise InputError(f"{flag} is for --learner stop; {learner} trains one budget")
+                raise InputError(f"{flag} is for --learner {which}; {learner} trains one budget")
         options = TrainOptions(
             budget=budget,
             learner=learner,
