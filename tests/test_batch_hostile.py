@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FailingBatches, FakeServer, GarbledBatches, fake_openai
+from fake_openai import FakeServer, fake_openai
+from fake_openai_hostile import FailingBatches, GarbledBatches
 from helpers import sum_problems
 from test_batch import FAST, _kill_while_polling, options, read
 

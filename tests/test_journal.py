@@ -18,7 +18,7 @@ from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.artifacts.validation import validate
 from ttcalloc.backends import Choice, Recorded, Request
 from ttcalloc.sampler.journal import Journal, recover
-from ttcalloc.sampler.rows import COLUMNS, part_frame, request_rows, sample_rows
+from ttcalloc.sampler.rows import COLUMNS, dicts_frame, part_frame, request_rows, sample_rows
 from ttcalloc.stages.sample import SampleOptions, sample_problems
 
 GOLD = {"answer": "7", "grader": "numeric"}
@@ -26,19 +26,6 @@ GOLD = {"answer": "7", "grader": "numeric"}
 
 def _request(pid: str, n: int, first: int = 0) -> Request:
     return Request(pid, first, n, [{"role": "user", "content": "q"}], seed=100 + first)
-
-
-def _dicts_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """A part's frame as the sampler built it before value arrays (from one dict per row)."""
-    return pl.DataFrame(
-        rows,
-        schema_overrides={
-            "timestamp": pl.Datetime("us", "UTC"),
-            "mean_logprob": pl.Float64,
-            "completion_chars": pl.Int64,
-        },
-        infer_schema_length=None,
-    )
 
 
 def _columns(values: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -90,7 +77,7 @@ def test_a_part_built_column_wise_equals_the_frame_built_from_dicts() -> None:
     for row in rows:
         row["timestamp"] = datetime.fromisoformat(row["timestamp"])
     built = validate(part_frame(_columns(values)), SAMPLES, "values")
-    before = validate(_dicts_frame(rows), SAMPLES, "dicts")
+    before = validate(dicts_frame(rows), SAMPLES, "dicts")
     assert built.equals(before) and built.schema == before.schema
     by = {(r["problem_id"], r["sample_idx"]): r for r in built.iter_rows(named=True)}
     assert [by[("a", i)]["correct"] for i in range(5)] == [True, False, True, False, None]
@@ -101,7 +88,7 @@ def test_a_part_built_column_wise_equals_the_frame_built_from_dicts() -> None:
     # a value of an unexpected type (an odd server's float token count): the dicts' frame
     odd = [(*values[0][:6], 30.5, *values[0][7:])]
     odd_rows = [dict(rows[0], prompt_tokens=30.5)]
-    assert part_frame(_columns(odd)).equals(_dicts_frame(odd_rows))
+    assert part_frame(_columns(odd)).equals(dicts_frame(odd_rows))
 
 
 def test_sample_rows_are_the_value_arrays_as_dicts() -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fake_openai import endless_answer, fake_openai
+from fake_openai import fake_openai
+from fake_openai_hostile import endless_answer
 from helpers import run_cli, small_imitate_policy, wait_until
 from serve_process import free_port, serving, start, stop
 from test_serve_http import in_flight

@@ -206,15 +206,7 @@ def part_frame(columns: Sequence[Sequence[Any]]) -> pl.DataFrame:
         rows = [dict(zip(COLUMNS, v, strict=True)) for v in zip(*columns, strict=True)]
         for row in rows:
             row["timestamp"] = datetime.fromisoformat(row["timestamp"])
-        return pl.DataFrame(
-            rows,
-            schema_overrides={
-                "timestamp": pl.Datetime("us", "UTC"),
-                "mean_logprob": pl.Float64,
-                "completion_chars": pl.Int64,
-            },
-            infer_schema_length=None,
-        )
+        return dicts_frame(rows)
     frame = pl.from_arrow(pa.table({name: arrays[name] for name in COLUMNS}))
     assert isinstance(frame, pl.DataFrame)
     return frame
@@ -224,3 +216,19 @@ def _datetimes(stamps: Sequence[str]) -> list[datetime]:
     """The timestamps as datetimes (a request's rows share one: each parsed once)."""
     parsed = {s: datetime.fromisoformat(s) for s in set(stamps)}
     return [parsed[s] for s in stamps]
+
+
+def dicts_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """A part's frame from one dict per row, as polars infers it (the sampler's way before
+    value arrays, and the fallback for values of another type)."""
+    import polars as pl
+
+    return pl.DataFrame(
+        rows,
+        schema_overrides={
+            "timestamp": pl.Datetime("us", "UTC"),
+            "mean_logprob": pl.Float64,
+            "completion_chars": pl.Int64,
+        },
+        infer_schema_length=None,
+    )
