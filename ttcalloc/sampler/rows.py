@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, overload
 
+from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.backends import Recorded
 from ttcalloc.common.redact import mask_echo, redact
 from ttcalloc.text import grading
@@ -22,32 +23,10 @@ if TYPE_CHECKING:
 
     from ttcalloc.backends import Choice, Request
 
-COLUMNS = (
-    "problem_id",
-    "model",
-    "sample_idx",
-    "response",
-    "pred_answer",
-    "correct",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "mean_logprob",
-    "completion_chars",
-    "latency_s",
-    "finish_reason",
-    "error",
-    "seed",
-    "timestamp",
-)
+COLUMNS = tuple(c.name for c in SAMPLES.columns)  # the samples schema's columns, in its order
 TIMESTAMP = COLUMNS.index("timestamp")
 _UNANSWERED = (None,) * 8  # a failed sample's response ... completion_chars
-_KINDS = {  # the Arrow type of each column (the samples schema's)
-    "str": ("problem_id", "model", "response", "pred_answer", "finish_reason", "error"),
-    "int": ("sample_idx", "prompt_tokens", "completion_tokens", "completion_chars", "seed"),
-    "float": ("cost_usd", "mean_logprob", "latency_s"),
-    "bool": ("correct",),
-}
+_DTYPES = [c.dtype for c in SAMPLES.columns]  # str, int, float, bool (datetime: the timestamp)
 
 
 def stamp(now: datetime) -> str:
@@ -191,14 +170,15 @@ def part_frame(columns: Sequence[Sequence[Any]]) -> pl.DataFrame:
     types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
     arrays: dict[str, Any] = {}
     try:
-        for kind, names in _KINDS.items():
-            for name in names:
-                array = pa.array(columns[COLUMNS.index(name)])  # inferred: nothing coerced
-                if array.type == pa.null():
-                    array = array.cast(types[kind])
-                if array.type != types[kind]:
-                    raise TypeError(f"{name}: {array.type}")
-                arrays[name] = array
+        for i, (name, dtype) in enumerate(zip(COLUMNS, _DTYPES, strict=True)):
+            if i == TIMESTAMP:
+                continue
+            array = pa.array(columns[i])  # inferred: nothing coerced
+            if array.type == pa.null():
+                array = array.cast(types[dtype])
+            if array.type != types[dtype]:
+                raise TypeError(f"{name}: {array.type}")
+            arrays[name] = array
         arrays["timestamp"] = pa.array(
             _datetimes(columns[TIMESTAMP]), type=pa.timestamp("us", tz="UTC")
         )
