@@ -274,18 +274,12 @@ class LiteLLMBackend:
         lengths = [len(t or "") for t in texts]
         total_len = sum(lengths) or 1
         k = len(texts)
-        p = self.params
-        # no price to look up (the usage or the model's price unknown): no cost, asked once
-        priced = prompt is not None and completion is not None
-        priced = priced and (p.price_in is not None or p.price_out is not None or self._priced)
         out = []
         for text, reason, length, lp in zip(texts, reasons, lengths, logprobs, strict=True):
             own = None
             if completion is not None:
                 own = round(completion * length / total_len) if k > 1 else int(completion)
-            cost = None
-            if priced:
-                c_in, c_out = self._cost(prompt, own)
-                cost = None if c_in is None or c_out is None else c_in / k + c_out
+            c_in, c_out = self._cost(prompt, own)  # None at once without usage or a price
+            cost = None if c_in is None or c_out is None else c_in / k + c_out
             out.append(Choice(text, reason, prompt, own, cost, lp))
         return out
