@@ -1,8 +1,9 @@
 """The state ``ttcalloc serve`` answers with: the policy, the backend, the ledger, the windows.
 
-:meth:`Service.opened` opens the backend and the ledger (the fleet's totals read back from it,
-so the pacing continues where the last process left it) and, on the way out, answers what is
-gathered, waits for every window in flight and closes the ledger.
+The ledger is opened (checked and locked) before the server listens; :meth:`Service.opened`
+opens the backend, paces from the fleet's totals read back from the ledger (so the pacing
+continues where the last process left it) and, on the way out, answers what is gathered, waits
+for every window in flight and closes the ledger.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ class Service:
         self.name = options.name
         self.metrics = Metrics(options.budget, served.unit)
         self._windows: Windows | None = None
-        self._ledger: FleetLedger | None = None
         self._answerer: Answerer | None = None
         self.cancelled = 0  # windows still running when the server stopped
         self.stopped_unanswered = 0  # requests answered 503 when the server stopped
@@ -55,7 +55,6 @@ class Service:
                     warn(f"{so.model} is the SIMULATED backend: answers are synthetic")
                 self._answerer = Answerer(self.served, backend, so, self.options.upstream)
                 pacer = FleetPacer(self.options.budget, self.served.floor, ledger.totals())
-                self._ledger = ledger
                 self._windows = Windows(
                     self._answerer, pacer, ledger, self.metrics, self.options.window,
                     self.options.window_ms / 1000.0, self.options.max_queue,
@@ -82,8 +81,8 @@ class Service:
         return hmac.compare_digest(given.encode(), key.encode())
 
     def health(self) -> dict[str, Any]:
-        fleet = self._ledger.totals() if self._ledger is not None else None
-        unwritten = len(self._ledger.pending) if self._ledger is not None else 0
+        fleet = self.ledger.totals()
+        unwritten = len(self.ledger.pending)
         return {
             "status": "ok" if not unwritten else "ledger unwritable",
             "unwritten_windows": unwritten,
@@ -91,16 +90,15 @@ class Service:
             "model": self.options.sample.model,
             "budget": self.options.budget,
             "cost_unit": self.served.unit,
-            "ledger_requests": fleet.requests if fleet else 0,
-            "mean_cost": fleet.mean_cost if fleet else None,
-            "last_price": self._ledger.last_price() if self._ledger is not None else None,
+            "ledger_requests": fleet.requests,
+            "mean_cost": fleet.mean_cost,
+            "last_price": self.ledger.last_price(),
         }
 
     def metrics_text(self) -> str:
-        assert self._ledger is not None
         stats = self._answerer.stats if self._answerer is not None else Stats()
         in_flight = self._windows.admitted if self._windows is not None else 0
-        return self.metrics.text(self._ledger.totals(), self._ledger.totals(None), stats, in_flight)
+        return self.metrics.text(self.ledger.totals(), self.ledger.totals(None), stats, in_flight)
 
     def describe(self) -> str:
         o = self.options
