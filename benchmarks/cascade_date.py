@@ -35,6 +35,20 @@ def one_seed(
 ) -> dict:
     train_seed(tmp, seed, budgets, extra, samples)
     folders = [f"cascade={f}" for f in sorted((tmp / "pol").iterdir())]
+    for f in sorted((tmp / "pol").iterdir()):
+        m = json.loads((f / "policy.json").read_text())["metrics"]
+        choice = m.get("cap_choice")
+        how = (
+            ""
+            if choice is None
+            else " (out-of-fold accuracy "
+            + ", ".join(
+                f"caps {c}: {a:.4f}"
+                for c, a in zip(choice["caps"], choice["oof_accuracy"], strict=True)
+            )
+            + ")"
+        )
+        print(f"seed {seed}, ${m['budget']:g}: caps {m['caps']}{how}", file=sys.stderr)
     sh(
         "evaluate",
         *folders,

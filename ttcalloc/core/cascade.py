@@ -360,3 +360,13 @@ def mixed_outcome(
         mix(lo.cost, hi.cost),
         mix(lo.drawn.astype(np.float64), hi.drawn.astype(np.float64)),
     )
+
+
+def clearly_better(base: NDArray[np.float64], other: NDArray[np.float64]) -> bool:
+    """Whether ``other``'s per-problem accuracy beats ``base``'s by more than one standard error
+    of their paired difference (the one-standard-error rule: keep the simpler rule, ``base``,
+    unless the data clearly favour the other)."""
+    d = np.asarray(other, dtype=np.float64) - np.asarray(base, dtype=np.float64)
+    if len(d) < 2:
+        return False
+    return bool(d.mean() > d.std(ddof=1) / np.sqrt(len(d)))

@@ -28,13 +28,14 @@ from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_baselines as cb
 from ttcalloc.core.replays import Replays
 from ttcalloc.learn import features as feats
-from ttcalloc.learn.cascade import CascadePolicy, fit_cascade, predict, prepare
+from ttcalloc.learn.cascade import CascadePolicy, Prepared, fit_cascade, predict, prepare
 from ttcalloc.learn.learners import xgboost_version
-from ttcalloc.learn.stopping import fitting
+from ttcalloc.learn.stopping import GainModel, fitting
 
 DEFAULT_FEATURES = ("text", "numbers", "symbols")
 MOT_KS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32)
 MOT_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+DEFAULT_CAP = 16  # the smaller of the two caps ``--cap`` chooses between by default
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,9 @@ class CascadeTrainOptions:
 
     budgets: tuple[float, ...] = ()
     models: tuple[str, ...] = ()  # in cascade order; default: cheapest per sample first
-    cap: int = 16  # most samples of any one model per question (lowered to the fit half)
+    # most samples of any one model per question (lowered to the fit half); None: per budget,
+    # DEFAULT_CAP or the fit half, whichever is clearly better out of fold (:func:`pick_caps`)
+    cap: int | None = None
     features: tuple[str, ...] = DEFAULT_FEATURES
     folds: int = 5
     seed: int = 0
@@ -67,7 +70,7 @@ class CascadeTrainOptions:
                 raise InputError(f"--budget {b}: must be a positive number of dollars")
         if len(set(self.budgets)) != len(self.budgets):
             raise InputError("--budgets: a budget is repeated")
-        if self.cap < 1:
+        if self.cap is not None and self.cap < 1:
             raise InputError(f"--cap {self.cap}: must be at least 1")
         if self.folds < 2:
             raise InputError(f"--folds {self.folds}: need at least 2")
@@ -228,33 +231,41 @@ def train_cascade(
     models = [models[i] for i in order]
     reps = [reps[i] for i in order]
     units = [units[i] for i in order]
-    caps = tuple(max(1, min(options.cap, int(r.n.min()))) for r in reps)
-    ladder = cc.Ladder(caps)
     prob = problems.filter(pl.col("problem_id").is_in(train_ids)).sort("problem_id")
     setup = fitting(options, prob, train_ids)
-    prep = prepare(reps, setup.qx, ladder, units)
-    model, rows = fit_cascade(prep, ladder, setup.fold, setup.options, fit_threads())
-    prep = predict(
-        model, prep, ladder, fit_threads(), setup.fold if options.calibrate_on == "oof" else None
-    )
-    assert prep.gains is not None
+    fits = [_fit(reps, units, caps, setup, options) for caps in cap_choices(reps, options.cap)]
     results = []
     flag = "--budgets" if len(options.budgets) > 1 else "--budget"
     for budget in options.budgets:
         try:
-            cal = cc.calibrate(reps, ladder, prep.gains, prep.extra, prep.usable, budget)
+            oof = [_outcome(fit.ladder, fit.oof, budget) for fit in fits]
+            chosen = pick_caps([o[1] for o in oof])
+            fit = fits[chosen]
+            cal, acc, cost, drawn = (
+                oof[chosen] if fit.prep is fit.oof else _outcome(fit.ladder, fit.prep, budget)
+            )
         except cc.CascadeBudgetError as exc:
             raise InputError(f"{flag} {budget:g}: {exc}") from exc
-        acc, cost, drawn = cc.mixed_outcome(reps, ladder, prep.gains, prep.extra, prep.usable, cal)
+        ladder, prep, caps = fit.ladder, fit.prep, fit.ladder.caps
         reached = _reached(reps, ladder, prep, cal)
         metrics = {
             "budget": budget,
             "learner": "cascade",
             "models": models,
             "caps": list(caps),
+            "cap_choice": (
+                None
+                if len(fits) < 2
+                else {
+                    "caps": [list(f.ladder.caps) for f in fits],
+                    "oof_accuracy": [float(o[1].mean()) for o in oof],
+                    "chosen": chosen,
+                    "rule": "the fit half only if clearly better out of fold (one standard error)",
+                }
+            ),
             "unit_cost_usd": units,
             "train_problems": len(train_ids),
-            "training_rows": rows,
+            "training_rows": fit.rows,
             "train_expected_cost": float(cost.mean()),
             "train_accuracy": float(acc.mean()),
             "mean_samples": {m: float(drawn[:, i].mean()) for i, m in enumerate(models)},
@@ -267,7 +278,14 @@ def train_cascade(
         }
         folder = cascade_folder(out, budget) if len(options.budgets) > 1 else Path(out)
         policy = CascadePolicy(
-            models, ladder, units, [f.name for f in setup.features], setup.subjects, model, cal, {}
+            models,
+            ladder,
+            units,
+            [f.name for f in setup.features],
+            setup.subjects,
+            fit.model,
+            cal,
+            {},
         )
         params = {k: str(v) if isinstance(v, Path) else v for k, v in options.__dict__.items()}
         prov = provenance(POLICY, "train", params, inputs, at=folder / "policy.json") | {
@@ -286,10 +304,71 @@ def train_cascade(
     return results
 
 
+def cap_choices(reps: Sequence[Replays], cap: int | None) -> list[tuple[int, ...]]:
+    """The caps to fit: ``cap`` of each model (at most its fit half), or by default
+    :data:`DEFAULT_CAP` and the fit half (one of them when they are the same)."""
+    halves = tuple(int(r.n.min()) for r in reps)
+    if cap is not None:
+        return [tuple(max(1, min(cap, h)) for h in halves)]
+    small = tuple(min(DEFAULT_CAP, h) for h in halves)
+    return [small] if small == halves else [small, halves]
+
+
+def pick_caps(accuracy: Sequence[NDArray[np.float64]]) -> int:
+    """Which fit to keep at a budget, from each fit's per-problem out-of-fold accuracy there:
+    the first (the smaller cap) unless the second is clearly better
+    (:func:`ttcalloc.core.cascade.clearly_better`)."""
+    if len(accuracy) < 2:
+        return 0
+    return 1 if cc.clearly_better(accuracy[0], accuracy[1]) else 0
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """One cap's ladder, gain model and training rows, and the train replays predicted out of
+    fold (``oof``: the caps are chosen on these) and as the price is calibrated (``prep``: the
+    same unless ``--calibrate-on deployed``)."""
+
+    ladder: cc.Ladder
+    model: GainModel
+    rows: int
+    oof: Prepared
+    prep: Prepared
+
+
+def _fit(
+    reps: list[Replays],
+    units: list[float],
+    caps: tuple[int, ...],
+    setup: Any,
+    options: CascadeTrainOptions,
+) -> _Fit:
+    """Fit the gain model at these caps and predict the train replays (out of fold unless
+    ``--calibrate-on deployed``)."""
+    ladder = cc.Ladder(caps)
+    prep = prepare(reps, setup.qx, ladder, units)
+    model, rows = fit_cascade(prep, ladder, setup.fold, setup.options, fit_threads())
+    oof = predict(model, prep, ladder, fit_threads(), setup.fold)
+    deployed = options.calibrate_on == "deployed"
+    calibrated = predict(model, prep, ladder, fit_threads()) if deployed else oof
+    return _Fit(ladder, model, rows, oof, calibrated)
+
+
+def _outcome(
+    ladder: cc.Ladder, p: Prepared, budget: float
+) -> tuple[cc.Calibration, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The price calibrated at ``budget`` on these predictions, and the per-problem accuracy,
+    dollars and samples of each model there."""
+    assert p.gains is not None
+    cal = cc.calibrate(p.replays, ladder, p.gains, p.extra, p.usable, budget)
+    return (cal, *cc.mixed_outcome(p.replays, ladder, p.gains, p.extra, p.usable, cal))
+
+
 def _reached(
-    reps: Sequence[Replays], ladder: cc.Ladder, prep: Any, cal: cc.Calibration
+    reps: Sequence[Replays], ladder: cc.Ladder, prep: Prepared, cal: cc.Calibration
 ) -> list[float]:
     """Share of questions (and orders) that drew at least one sample of each model."""
+    assert prep.gains is not None
     hi = cc.simulate(reps, ladder, prep.gains, prep.extra, prep.usable, cal.lam_hi)
     lo = cc.simulate(reps, ladder, prep.gains, prep.extra, prep.usable, cal.lam_lo)
     w = cal.p_lo
