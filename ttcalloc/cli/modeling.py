@@ -252,7 +252,8 @@ def train_cmd(
         int | None,
         typer.Option(
             help="stop, cascade: most samples the policy draws per question (cascade: of each "
-            "model) (default: the fit-half samples every train problem has)."
+            "model) (default: stop: the fit-half samples every train problem has; cascade: per "
+            "budget, 16 or the fit half, the larger only if clearly better out of fold)."
         ),
     ] = None,
     signals: Annotated[

@@ -251,6 +251,13 @@ def print_cascade(result: TrainResult) -> None:
                 f"reached by {m['reached'][model]:.0%}, {m['mean_samples'][model]:.2f} samples",
             )
         )
+    choice = m.get("cap_choice")
+    if choice:
+        accs = ", ".join(
+            f"{max(c)}: {a:.3f}"
+            for c, a in zip(choice["caps"], choice["oof_accuracy"], strict=True)
+        )
+        rows.append(("cap (out-of-fold accuracy)", f"{max(m['caps'])} ({accs})"))
     mot = m.get("mot")
     if mot:
         a, b = mot["settings"]
