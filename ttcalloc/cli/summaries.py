@@ -257,7 +257,7 @@ def print_cascade(result: TrainResult) -> None:
             f"{max(c)}: {a:.3f}"
             for c, a in zip(choice["caps"], choice["oof_accuracy"], strict=True)
         )
-        rows.append(("cap (out-of-fold accuracy)", f"{max(m['caps'])} ({accs})"))
+        rows.append(("cap per model (out-of-fold accuracy)", f"{max(m['caps'])} ({accs})"))
     mot = m.get("mot")
     if mot:
         a, b = mot["settings"]
