@@ -8,6 +8,7 @@ then the share of gpt-4's one-sample dollars at which each reaches gpt-4's one-s
 
     .venv/bin/python benchmarks/cascade_date.py [--seeds 0,1,2] [--budgets 0.002,0.004,0.006]
         [--recalibrate] [--extra "TRAIN FLAGS"] [--drop MODEL] [--weaken MODEL=SHARE]
+        [--same-wrong]
 """
 
 from __future__ import annotations
@@ -111,21 +112,25 @@ def train_seed(tmp: Path, seed: int, budgets: str, extra: list[str], samples: Pa
     )
 
 
-def weakened(src: Path, model: str, share: float, dest: Path) -> Path:
+def weakened(src: Path, model: str, share: float, dest: Path, same: bool = False) -> Path:
     """A copy of ``src`` where ``share`` of ``model``'s answers are random wrong dates (seeded):
-    a much weaker model on the same questions."""
+    a much weaker model on the same questions.  With ``same``, every replaced answer to a
+    question is one wrong date (a model consistently wrong, whose vote does not recover)."""
     import numpy as np
     import polars as pl
 
     df = pl.read_parquet(src)
     rng = np.random.default_rng(0)
     hit = (df["model"] == model).to_numpy() & (rng.random(df.height) < share)
-    wrong = np.array(
-        [
-            f"{rng.integers(1, 13):02d}/{rng.integers(1, 29):02d}/{rng.integers(1900, 2030):04d}"
-            for _ in range(df.height)
-        ]
-    )
+
+    def date() -> str:
+        return f"{rng.integers(1, 13):02d}/{rng.integers(1, 29):02d}/{rng.integers(1900, 2030):04d}"
+
+    if same:
+        per_question = {pid: date() for pid in df["problem_id"].unique().sort().to_list()}
+        wrong = np.array([per_question[pid] for pid in df["problem_id"].to_list()])
+    else:
+        wrong = np.array([date() for _ in range(df.height)])
     out = df.with_columns(
         pl.Series("pred_answer", np.where(hit, wrong, df["pred_answer"].to_numpy())),
         pl.Series("correct", np.where(hit, False, df["correct"].to_numpy())),
@@ -151,6 +156,11 @@ def main() -> None:
         help="MODEL=SHARE: replace that share of MODEL's answers by random wrong dates",
     )
     ap.add_argument(
+        "--same-wrong",
+        action="store_true",
+        help="with --weaken: one wrong date per question (a consistently wrong model)",
+    )
+    ap.add_argument(
         "--drop",
         default="",
         help="MODEL[,MODEL]: leave these models' samples out (e.g. a two-model cascade)",
@@ -170,7 +180,9 @@ def main() -> None:
         samples = dropped
     if a.weaken:
         model, _, share = a.weaken.rpartition("=")
-        samples = weakened(samples, model, float(share), Path(keep_dir.name) / "weak.parquet")
+        samples = weakened(
+            samples, model, float(share), Path(keep_dir.name) / "weak.parquet", a.same_wrong
+        )
     for seed in [int(s) for s in a.seeds.split(",")]:
         with tempfile.TemporaryDirectory() as d:
             rep = one_seed(Path(d), seed, a.budgets, a.extra.split(), a.recalibrate, samples)
