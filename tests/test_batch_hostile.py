@@ -122,6 +122,21 @@ def test_batch_with_a_query_in_the_api_base_is_one_line(problems: Path, tmp_path
     assert not (tmp_path / "out").exists() and not (tmp_path / "cli").exists()
 
 
+def test_batch_with_a_query_in_the_environments_base_is_one_line(
+    problems: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --api-base litellm reads the base from $OPENAI_BASE_URL: the same refusal,
+    naming the variable."""
+    with fake_openai() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", f"{server.base}?api-version=x")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-dummy-key")
+        opts = options(server, api_base=None)
+        with pytest.raises(InputError, match=r"^\$OPENAI_BASE_URL: --batch cannot send"):
+            sample_in_batches(problems, tmp_path / "out", opts, FAST)
+        assert not server.batch.files and not server.batch.batches and not server.requests
+    assert not (tmp_path / "out").exists()
+
+
 def test_batches_failed_as_a_whole_forever_end_with_failed_samples_naming_why(
     problems: Path, tmp_path: Path
 ) -> None:

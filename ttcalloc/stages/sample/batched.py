@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from ttcalloc.artifacts.io import check_output, read_artifact
 from ttcalloc.artifacts.schemas import PROBLEMS
-from ttcalloc.backends.batch_api import BatchAPI, batch_price, batch_provider
+from ttcalloc.backends.batch_api import BatchAPI, batch_price, batch_provider, check_base
 from ttcalloc.common.console import log
 from ttcalloc.common.errors import InputError
 from ttcalloc.sampler.batches import BatchOptions, BatchRun, Problem
@@ -39,13 +38,9 @@ def check_batch(options: SampleOptions, batch: BatchOptions) -> tuple[str, str]:
             f"--batch takes one --api-base (given {1 + len(options.extra_api_bases)}): a batch's "
             "files and results live at one endpoint"
         )
-    if options.api_base and urlsplit(options.api_base.strip()).query:
-        # litellm's files and batches calls append /files and /batches after the query
-        raise InputError(
-            "--api-base: --batch cannot send its query string (?...) with the files and "
-            "batches requests (litellm appends their paths after it); give the base without it"
-        )
-    return batch_provider(options.model)
+    provider, name = batch_provider(options.model)
+    check_base(provider, options.api_base)
+    return provider, name
 
 
 def sample_in_batches(
