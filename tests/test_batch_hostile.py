@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fake_openai import FakeServer, fake_openai
 from fake_openai_hostile import FailingBatches, GarbledBatches
-from helpers import sum_problems
+from helpers import run_cli, sum_problems
 from test_batch import FAST, _kill_while_polling, options, read
 
 from ttcalloc.common.errors import InputError
@@ -101,6 +101,39 @@ def test_batch_with_several_api_bases_is_one_line(problems: Path, tmp_path: Path
         with pytest.raises(InputError, match="--batch takes one --api-base"):
             sample_in_batches(problems, tmp_path / "out", opts, FAST)
         assert not one.batch.submitted and not two.batch.submitted
+    assert not (tmp_path / "out").exists()
+
+
+def test_batch_with_a_query_in_the_api_base_is_one_line(problems: Path, tmp_path: Path) -> None:
+    """Before, litellm sent the upload to ``/v1?api-version=x/files`` (the chat route of the
+    server, which broke the connection): a connection error after four retries."""
+    with fake_openai() as server:
+        base = f"{server.base}?api-version=x&api-key=sk-secret-in-query"
+        with pytest.raises(InputError, match=r"^--api-base: --batch cannot send its query"):
+            sample_in_batches(problems, tmp_path / "out", options(server, api_base=base), FAST)
+        r = run_cli(
+            "sample", problems, "--model", "openai/fake", "--api-base", base, "--batch",
+            "--out", tmp_path / "cli",
+        )  # fmt: skip
+        assert not server.batch.files and not server.batch.batches and not server.requests
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and "--api-base" in lines[0], r.stderr
+    assert "sk-secret-in-query" not in r.stderr + r.stdout
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cli").exists()
+
+
+def test_batch_with_a_query_in_the_environments_base_is_one_line(
+    problems: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --api-base litellm reads the base from $OPENAI_BASE_URL: the same refusal,
+    naming the variable."""
+    with fake_openai() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", f"{server.base}?api-version=x")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-dummy-key")
+        opts = options(server, api_base=None)
+        with pytest.raises(InputError, match=r"^\$OPENAI_BASE_URL: --batch cannot send"):
+            sample_in_batches(problems, tmp_path / "out", opts, FAST)
+        assert not server.batch.files and not server.batch.batches and not server.requests
     assert not (tmp_path / "out").exists()
 
 

@@ -166,6 +166,44 @@ def test_hostile_policy_fields_are_refused_before_any_draw(
 
 
 @pytest.mark.parametrize(
+    ("learner", "words"),
+    [
+        ("imitate", "actions[0]: maj@1 costs 1 tokens: expected at least 2"),
+        ("stop", "budget: 1.5 tokens per question is less than one sample's least"),
+    ],
+)
+def test_sample_counts_labelled_tokens_are_refused_by_run_and_serve(
+    trained: dict[str, Path], tmp_path: Path, learner: str, words: str
+) -> None:
+    """Before, a policy trained in samples whose cost_unit said tokens was run and served at
+    "1.5 tokens" per question (one sample costs about 150): its costs (maj@k: k) and budget are
+    sample counts, not tokens."""
+    from serve_process import start, stop
+
+    policy = _edited(trained[learner], tmp_path / "policy", _set("cost_unit", "tokens"))
+    out = tmp_path / "a.parquet"
+    r = run_cli(
+        "run", policy, _questions(tmp_path), "--model", "sim/medium", "--budget", "1.5",
+        "--out", out, "--no-progress",
+    )  # fmt: skip
+    _refused(r, str(policy / "policy.json"), words)
+    assert not out.exists() and not (tmp_path / "a-samples.parquet").exists()
+    state = tmp_path / "state"
+    try:  # the child exits before it listens
+        served = start(policy, state, "--model", "sim/medium", "--budget", "1.5")
+    except RuntimeError as refused:
+        log = str(refused)
+    else:
+        stop(served)
+        pytest.fail(f"serve started: {served.log()}")
+    assert log.startswith("serve exited with 1: "), log
+    lines = [x for x in log.removeprefix("serve exited with 1: ").splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), log
+    assert str(policy / "policy.json") in lines[0] and words in lines[0], log
+    assert not state.exists()
+
+
+@pytest.mark.parametrize(
     ("learner", "model"), [("stop", "gain-3.ubj"), ("imitate", "fold-1-model.ubj")]
 )
 def test_model_files_must_take_the_listed_features_in_order(

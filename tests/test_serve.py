@@ -189,6 +189,14 @@ def test_a_budget_header_sets_one_requests_budget_apart_from_the_fleet(
         r = post(f"{srv.url}/chat/completions", headers={"X-Ttcalloc-Budget": "9"},
                        json={"messages": [{"role": "user", "content": "What is 1+1?"}]})  # fmt: skip
         assert r.status_code == 400 and "x-ttcalloc-budget" in r.json()["error"]["message"]
+        # the window is written after its reply is sent: wait for its row, then read it
+        db = sqlite3.connect(tmp_path / "state" / "ledger.sqlite")
+        try:
+            rows = "SELECT requests, samples, budget, override FROM rounds"
+            wait_until(lambda: db.execute(rows).fetchall(), "the header request's window")
+            assert db.execute(rows).fetchall() == [(1, 4, 4.0, 1)]  # apart, at its own budget
+        finally:
+            db.close()
         health = get(f"{srv.root}/health").json()
         assert health["ledger_requests"] == 0  # the fleet's ledger holds the fleet's requests
 

@@ -140,6 +140,44 @@ def test_a_ledger_that_cannot_be_written_gets_503_then_catches_up(
         assert httpx.get(f"{again.root}/health").json()["ledger_requests"] == 3
 
 
+def test_a_write_waiting_for_a_foreign_lock_holds_up_no_request(
+    policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, a window's row was written on the event loop: while SQLite waited for a lock
+    another process held (its busy timeout), nothing was answered, /health included.  The
+    write waits on the ledger's own thread: with the wait as long as the lock is held, a
+    reply, /health and another request are answered before it ends, and once the lock goes
+    both rows are written, once each."""
+    monkeypatch.setenv("TTCALLOC_LEDGER_BUSY_SECONDS", "600")  # longer than the test
+    state = tmp_path / "state"
+    srv = start(policy, state, *SIM)
+    chat, health = f"{srv.url}/chat/completions", f"{srv.root}/health"
+    try:
+        assert httpx.post(chat, json=ASK, timeout=60).status_code == 200
+        wait_until(lambda: httpx.get(health).json()["ledger_requests"] == 1, "the first window")
+        blocker = sqlite3.connect(state / "ledger.sqlite", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:  # the next window's row waits for the lock, which only the test can end
+            assert httpx.post(chat, json=ASK, timeout=60).status_code == 200
+            now = httpx.get(health, timeout=60).json()
+            assert now["ledger_requests"] == 1 and now["unwritten_windows"] == 0, now
+            assert now["status"] == "ok", now  # no write has failed
+            assert httpx.post(chat, json=ASK, timeout=60).status_code == 200
+            assert httpx.get(health, timeout=60).json()["ledger_requests"] == 1
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        wait_until(lambda: httpx.get(health).json()["ledger_requests"] == 3, "both rows written")
+        assert httpx.get(health).json()["unwritten_windows"] == 0
+    finally:
+        assert stop(srv) == 0
+    log = srv.log()
+    assert "cannot write" not in log and "Traceback" not in log, log
+    db = sqlite3.connect(state / "ledger.sqlite")
+    assert db.execute("SELECT COUNT(*), SUM(requests) FROM rounds").fetchone() == (3, 3)
+    db.close()
+
+
 def test_sigterm_with_an_upstream_that_never_answers_stops_after_the_grace(
     policy: Path, tmp_path: Path
 ) -> None:

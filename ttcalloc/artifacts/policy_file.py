@@ -116,6 +116,12 @@ def check_policy(data: dict[str, Any], path: Path) -> dict[str, Any]:
         c.model_file("model_files", name)
     if learner == STOP_LEARNER:
         _check_adaptive(c, data.get("adaptive"), data)
+        if unit == "tokens" and float(data["budget"]) < 2:  # one sample: a prompt and a reply
+            raise c.fail(
+                "budget",
+                f"{data['budget']:g} tokens per question is less than one sample's least (a "
+                "prompt token and a completion token): is it in samples, not tokens?",
+            )
     else:
         _check_static(c, data, learner, files)
         _check_action_costs(c, data["actions"], str(unit or "samples"))
@@ -231,7 +237,8 @@ def _check_model_costs(
     usd (a sample's cost does not depend on k): the cost per sample within a factor 2 of the
     cheapest action's (the actions' problem sets may differ).  tokens (``--prompt-once`` may
     charge the prompt once per k): never more than twice k samples at the cheapest action's
-    cost per sample, and at least one token per extra sample (a completion has one).  Actions
+    cost per sample, at least one token per extra sample (a completion has one), and at least
+    k + 1 (a prompt token too: costs of k are sample counts labelled tokens).  Actions
     of several models (``MODEL:maj@k``) are checked model by model (prices differ).
     """
     members = where
@@ -262,6 +269,13 @@ def _check_model_costs(
                 hi,
                 f"only {extra:.3g} per extra sample over {actions[lo]['name']} (a sample costs "
                 "at least 1 token)",
+            )
+    for i, k in enumerate(ks):
+        if unit == "tokens" and costs[i] < k + 1:
+            raise fail(
+                i,
+                f"expected at least {k + 1} (a prompt token, and a completion token per "
+                "sample): are the costs sample counts, not tokens?",
             )
     if unit not in ("tokens", "completion-tokens", "usd"):
         return

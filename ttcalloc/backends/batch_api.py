@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from ttcalloc.backends.base import Choice, Request, SamplingParams
 from ttcalloc.backends.litellm_backend import import_litellm, mean_logprob
@@ -69,6 +70,22 @@ def batch_provider(model: str) -> tuple[str, str]:
             f"{', '.join(SUPPORTED)}); sample without --batch"
         )
     return str(provider), str(name)
+
+
+def check_base(provider: str, api_base: str | None) -> None:
+    """Refuse, in one line naming where it came from, a base URL with a query string: litellm's
+    files and batches calls append ``/files`` and ``/batches`` after the query (and take no
+    query of their own), so every call would go to another route.  Without ``--api-base``,
+    litellm reads an OpenAI base from ``$OPENAI_BASE_URL``, else ``$OPENAI_API_BASE``."""
+    where, url = "--api-base", api_base
+    if not api_base and provider == "openai":
+        set_ = [v for v in ("OPENAI_BASE_URL", "OPENAI_API_BASE") if os.environ.get(v)]
+        where, url = (f"${set_[0]}", os.environ[set_[0]]) if set_ else (where, None)
+    if url and urlsplit(url.strip()).query:
+        raise InputError(
+            f"{where}: --batch cannot send its query string (?...) with the files and batches "
+            "requests (litellm appends their paths after it); give the base without it"
+        )
 
 
 def batch_prices(model: str) -> tuple[float, float] | None:

@@ -5,14 +5,20 @@ window is answered, in WAL mode, so that the totals (requests, spend) survive a 
 ``kill -9``: a window whose row is committed is counted, one still in flight is not (its
 requests got no answer).  Rows whose budget a request's header set (``override``) are kept
 apart from the fleet's: the fleet's mean cost per request is held at ``--budget`` over its own.
+
+Writes go through their own connection, one at a time, and may run on a worker thread (the
+server's event loop does not wait for a lock another process holds); reads (the totals) use
+another connection, which in WAL mode a writer's lock does not block.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 import os
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +32,7 @@ LOCK = "ledger.lock"  # held (flock) by the one server whose ledger it is
 VERSION = 1  # PRAGMA user_version of the ledgers this code writes (0: before it was set)
 COLUMNS = ("id", "at", "requests", "samples", "spend", "budget", "price", "override")
 BUSY_S = 2.0  # how long a write waits for a lock another process holds on the file
+BUSY_ENV = "TTCALLOC_LEDGER_BUSY_SECONDS"  # another wait than BUSY_S (tests hold the lock)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rounds (
@@ -71,18 +78,26 @@ class FleetLedger:
 
     def __init__(self, state_dir: Path) -> None:
         self.path = Path(state_dir) / FILE
+        # rows not yet written: appended by the caller's thread, written (and removed from the
+        # front) by one flush at a time, on whichever thread calls it
         self.pending: list[tuple[float, int, int, float, float, float | None, int]] = []
+        self._writing = threading.Lock()
+        self.closed = False
+        busy = busy_seconds()
         self._lock = _hold(Path(state_dir))
         try:
             self.db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_S
+                self.path, isolation_level=None, check_same_thread=False, timeout=busy
             )
             self._check()
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
             with self.db:
                 self.db.execute(SCHEMA)
                 self.db.execute(f"PRAGMA user_version = {VERSION}")
+            self._writer = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=busy
+            )
+            self._writer.execute("PRAGMA synchronous=FULL")  # a commit is on disk on return
         except sqlite3.OperationalError as exc:  # cannot open, read-only, locked, disk full
             self._lock.close()
             raise OutputError(f"{self.path}: cannot open the ledger ({exc})") from None
@@ -128,36 +143,52 @@ class FleetLedger:
         Raises:
             LedgerUnwritable: the write failed; the rows are kept for the next commit.
         """
-        row = (time.time(), requests, samples, spend, budget, price, int(override))
-        self.pending.append(row)
+        self.keep(requests, samples, spend, budget, price, override)
         self.flush()
 
+    def keep(
+        self,
+        requests: int,
+        samples: int,
+        spend: float,
+        budget: float,
+        price: float | None,
+        override: bool,
+    ) -> None:
+        """Keep one answered window's row in memory, for the next :meth:`flush`."""
+        self.pending.append((time.time(), requests, samples, spend, budget, price, int(override)))
+
     def flush(self) -> None:
-        """Write the rows kept in memory (nothing when none is).
+        """Write the rows kept in memory (nothing when none is, or once closed), in one
+        transaction; one flush at a time (another waits for it).  It may wait up to the busy
+        timeout for a lock another process holds: call it off an event loop.
 
         Raises:
             LedgerUnwritable: the write failed (the transaction rolled back; rows kept).
         """
-        if not self.pending:
-            return
-        try:
-            self.db.execute("BEGIN IMMEDIATE")  # autocommit mode: the rows in one transaction
+        with self._writing:
+            rows = list(self.pending)  # rows kept meanwhile are appended after these
+            if not rows or self.closed:
+                return
+            db = self._writer
             try:
-                self.db.executemany(
-                    "INSERT INTO rounds (at, requests, samples, spend, budget, price, override) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    self.pending,
-                )
-                self.db.execute("COMMIT")
-            except sqlite3.Error:
-                with contextlib.suppress(sqlite3.Error):
-                    self.db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise LedgerUnwritable(
-                f"{self.path}: cannot write ({exc}); {len(self.pending)} windows kept in memory"
-            ) from None
-        self.pending.clear()
+                db.execute("BEGIN IMMEDIATE")  # autocommit mode: the rows in one transaction
+                try:
+                    db.executemany(
+                        "INSERT INTO rounds (at, requests, samples, spend, budget, price, "
+                        "override) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        rows,
+                    )
+                    db.execute("COMMIT")
+                except sqlite3.Error:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise LedgerUnwritable(
+                    f"{self.path}: cannot write ({exc}); {len(rows)} windows kept in memory"
+                ) from None
+            del self.pending[: len(rows)]
 
     def totals(self, override: bool | None = False) -> Totals:
         """The fleet's totals (``override`` False), the header-budget ones (True), or all."""
@@ -179,14 +210,32 @@ class FleetLedger:
         spend is then missing from the books), checkpoint the WAL into the file, close it."""
         try:
             self.flush()
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except LedgerUnwritable as exc:
             warn(f"{exc}; lost at exit: their spend is missing from the ledger")
         except sqlite3.Error:
             pass  # the WAL stays beside the file; the next open reads it
         finally:
-            self.db.close()
+            with self._writing:  # a flush on another thread is over
+                self.closed = True
+                self._writer.close()
+                self.db.close()
             self._lock.close()
+
+
+def busy_seconds() -> float:
+    """How long a write waits for a lock another process holds: ``$TTCALLOC_LEDGER_BUSY_SECONDS``,
+    else :data:`BUSY_S`."""
+    given = os.environ.get(BUSY_ENV, "").strip()
+    if not given:
+        return BUSY_S
+    try:
+        value = float(given)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise InputError(f"{BUSY_ENV}={given!r}: expected a number of seconds, 0 or more")
+    return value
 
 
 def _hold(state_dir: Path) -> IO[str]:

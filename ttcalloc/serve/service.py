@@ -82,7 +82,7 @@ class Service:
 
     def health(self) -> dict[str, Any]:
         fleet = self.ledger.totals()
-        unwritten = len(self.ledger.pending)
+        unwritten = self._windows.unwritten if self._windows is not None else 0
         return {
             "status": "ok" if not unwritten else "ledger unwritable",
             "unwritten_windows": unwritten,

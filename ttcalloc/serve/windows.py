@@ -5,7 +5,8 @@ others of its window; requests that carry their own budget (the budget header) a
 by that budget, apart from the fleet's.  The fleet's windows are decided at the budget
 :class:`~ttcalloc.serve.pacer.FleetPacer` gives them.  A request's reply is sent as soon as
 the policy is done with its question; the window is committed to the ledger once all its
-requests are answered.  At most ``max_queue`` requests are admitted at once
+requests are answered, on the ledger's own thread (a write waiting for a lock another process
+holds does not hold up the event loop).  At most ``max_queue`` requests are admitted at once
 (:class:`QueueFull` beyond).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -75,13 +77,22 @@ class Windows:
         self.warming = WARM_UP if answerer.scale.trained else 0
         # the last failed write to the ledger: its monotonic time and why (None: none failed)
         self.ledger_down: tuple[float, str] | None = None
+        # the ledger's writes, one at a time, off the event loop
+        self.ledger_thread = ThreadPoolExecutor(1, thread_name_prefix="ttcalloc-ledger")
+        self.writer: asyncio.Task[None] | None = None  # writing the kept rows
+        self.retrying = False  # a request is trying the unwritable ledger again
+
+    @property
+    def unwritten(self) -> int:
+        """Windows kept in memory because a write of theirs failed (0 while none has)."""
+        return len(self.ledger.pending) if self.ledger_down is not None else 0
 
     async def ask(self, question: str, budget: float | None) -> tuple[Reply, float]:
         """The reply to ``question`` and the budget it was decided at (``budget``: the
         request's own, None: the fleet's)."""
         if self.admitted >= self.max_queue:
             raise QueueFull(f"{self.admitted} requests waiting or in flight")
-        self.ledger_writable()
+        await self.ledger_writable()
         self.admitted += 1
         try:
             future: asyncio.Future[tuple[Reply, float]] = asyncio.get_running_loop().create_future()
@@ -138,37 +149,55 @@ class Windows:
         if wid is not None:
             self.pacer.finish(wid, len(answered), spent)
         samples = sum(r.samples for r in answered)
-        try:
-            self.ledger.commit(len(answered), samples, spent, b, result.price, budget is not None)
-            self.ledger_down = None
-        except LedgerUnwritable as exc:
-            if self.ledger_down is None:  # one line per outage, not per window
-                warn(f"{exc}; new requests get 503 until it can be written")
-            self.ledger_down = (time.monotonic(), str(exc))
+        self.ledger.keep(len(answered), samples, spent, b, result.price, budget is not None)
+        if self.ledger_down is None:  # else the next request's retry writes it
+            self.write()
         self.metrics.window(result.replies)
         for f, reply in zip(waiting.futures, result.replies, strict=True):
             if not f.done():
                 f.set_result((reply, b))
 
-    def ledger_writable(self) -> None:
+    def write(self) -> None:
+        """Write the kept rows on the ledger's thread, unless a write is under way (it writes
+        them after its own)."""
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.ledger.pending and not self.ledger.closed:
+            try:
+                await loop.run_in_executor(self.ledger_thread, self.ledger.flush)
+            except LedgerUnwritable as exc:
+                if self.ledger_down is None:  # one line per outage, not per window
+                    warn(f"{exc}; new requests get 503 until it can be written")
+                self.ledger_down = (time.monotonic(), str(exc))
+                return
+
+    async def ledger_writable(self) -> None:
         """Write the windows an earlier failure kept in memory before admitting a request
-        (tried at most every :data:`RETRY_LEDGER_S`).
+        (tried at most every :data:`RETRY_LEDGER_S`, one request at a time, on the ledger's
+        thread).
 
         Raises:
-            LedgerDown: they still cannot be written.
+            LedgerDown: they still cannot be written (or another request is trying).
         """
         if self.ledger_down is None or not self.ledger.pending:
             return
         failed, why = self.ledger_down
-        if time.monotonic() - failed < RETRY_LEDGER_S:
+        if self.retrying or time.monotonic() - failed < RETRY_LEDGER_S:
             raise LedgerDown(why)
+        self.retrying = True
         try:
-            self.ledger.flush()
+            await asyncio.get_running_loop().run_in_executor(self.ledger_thread, self.ledger.flush)
         except LedgerUnwritable as exc:
             self.ledger_down = (time.monotonic(), str(exc))
             raise LedgerDown(str(exc)) from None
+        finally:
+            self.retrying = False
         self.ledger_down = None
         warn(f"{self.ledger.path}: written again; serving")
+        self.write()  # the rows kept while it was being written
 
     async def warm_up(self) -> None:
         """Several models: until the first :data:`WARM_UP` fleet windows are answered, and so
@@ -193,13 +222,16 @@ class Windows:
         are not in the ledger); how many were."""
         for budget in list(self.waiting):
             self.close(budget)
-        if not self.tasks:
-            return 0
-        _, late = await asyncio.wait(set(self.tasks), timeout=grace)
+        late: set[asyncio.Task[None]] = set()
+        if self.tasks:
+            _, late = await asyncio.wait(set(self.tasks), timeout=grace)
         for task in late:
             task.cancel()
         with contextlib.suppress(Exception):
             await asyncio.gather(*late, return_exceptions=True)
         if late:
             warn(f"{len(late)} windows still running after {grace:g} s were cancelled")
-        return len(late)
+        if self.writer is not None:  # its write ends within the ledger's busy timeout
+            await asyncio.gather(self.writer, return_exceptions=True)
+        self.ledger_thread.shutdown(wait=True)  # a retry's write too; the ledger's close
+        return len(late)  # writes what is left

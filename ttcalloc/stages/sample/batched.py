@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ttcalloc.artifacts.io import check_output, read_artifact
 from ttcalloc.artifacts.schemas import PROBLEMS
-from ttcalloc.backends.batch_api import BatchAPI, batch_price, batch_provider
+from ttcalloc.backends.batch_api import BatchAPI, batch_price, batch_provider, check_base
 from ttcalloc.common.console import log
 from ttcalloc.common.errors import InputError
 from ttcalloc.sampler.batches import BatchOptions, BatchRun, Problem
@@ -38,7 +38,9 @@ def check_batch(options: SampleOptions, batch: BatchOptions) -> tuple[str, str]:
             f"--batch takes one --api-base (given {1 + len(options.extra_api_bases)}): a batch's "
             "files and results live at one endpoint"
         )
-    return batch_provider(options.model)
+    provider, name = batch_provider(options.model)
+    check_base(provider, options.api_base)
+    return provider, name
 
 
 def sample_in_batches(
