@@ -228,32 +228,36 @@ def simulate(
     at the start draws one sample of its best option even when none is positive (a question is
     always answered); at an infinite price, of its cheapest option.
     """
-    p, r = gains.shape[:2]
-    with np.errstate(invalid="ignore"):
-        price = np.where(extra > 0, lam * extra, 0.0)
-    value = np.where(usable, gains - price, -np.inf)
-    state = np.zeros((p, r), dtype=np.int64)
-    pi, ri = np.meshgrid(np.arange(p), np.arange(r), indexing="ij")
+    p, r, n_s, n_o = gains.shape
+    n = p * r
+    flat_g = gains.reshape(n, n_s, n_o)
+    flat_e = extra.reshape(n, n_s, n_o)
+    flat_u = usable.reshape(n, n_s, n_o)
     levels = np.array([lv for lv, _ in ladder.states], dtype=np.int64)
     js = np.array([j for _, j in ladder.states], dtype=np.int64)
-    drawn = np.zeros((p, r, ladder.levels), dtype=np.int64)
-    active = np.ones((p, r), dtype=bool)
+    state = np.zeros(n, dtype=np.int64)
+    flat_drawn = np.zeros((n, ladder.levels), dtype=np.int64)
+    live = np.arange(n)  # the paths still drawing; each step looks at their states only
     for step in range(len(ladder.states)):
-        v = value[pi, ri, state]  # (P, R, O)
-        best = v.argmax(axis=2)
-        top = np.take_along_axis(v, best[..., None], axis=2)[..., 0]
+        at = state[live]
+        g, e, u = flat_g[live, at], flat_e[live, at], flat_u[live, at]  # (live, O)
+        with np.errstate(invalid="ignore"):
+            v = np.where(u, g - np.where(e > 0, lam * e, 0.0), -np.inf)
+        best = v.argmax(axis=1)
+        top = v[np.arange(len(live)), best]
         if step == 0:  # a question is always answered: at an infinite price, the cheapest start
-            cheapest = np.where(usable[:, :, 0], extra[:, :, 0], np.inf).argmin(axis=2)
+            cheapest = np.where(u, e, np.inf).argmin(axis=1)
             best = np.where(np.isfinite(top), best, cheapest)
-            top = np.where(np.isfinite(top), top, 0.0)
-        go = active & ((top > 0) | (step == 0))
+            go = np.ones(len(live), dtype=bool)
+        else:
+            go = top > 0
         if not go.any():
             break
-        state = np.where(go, ladder.successor[state, best], state)
-        active = go
-        at_level, at_j = levels[state], js[state]
-        for m in range(ladder.levels):
-            drawn[:, :, m] = np.where(go & (at_level == m), at_j, drawn[:, :, m])
+        live, best = live[go], best[go]
+        state[live] = ladder.successor[state[live], best]
+        flat_drawn[live, levels[state[live]]] = js[state[live]]
+    state = state.reshape(p, r)
+    drawn = flat_drawn.reshape(p, r, ladder.levels)
     level, j = levels[state], js[state]
     cost = np.zeros((p, r))
     credit = np.zeros((p, r))
