@@ -63,8 +63,28 @@ def one_seed(
 
 
 def train_seed(tmp: Path, seed: int, budgets: str, extra: list[str], samples: Path) -> None:
-    """``data`` (test share 0.5), ``import``, ``estimate`` in dollars and ``train --learner
-    cascade`` into ``tmp``: problems.parquet, samples.parquet, curves.parquet, pol/."""
+    """:func:`prepare_seed` and ``train --learner cascade`` into ``tmp/pol``."""
+    prepare_seed(tmp, seed, samples)
+    sh(
+        "train",
+        tmp / "curves.parquet",
+        "--learner",
+        "cascade",
+        "--problems",
+        tmp / "problems.parquet",
+        "--budgets",
+        budgets,
+        "--seed",
+        seed,
+        "--out",
+        tmp / "pol",
+        *extra,
+    )
+
+
+def prepare_seed(tmp: Path, seed: int, samples: Path) -> None:
+    """``data`` (test share 0.5), ``import`` and ``estimate`` in dollars into ``tmp``:
+    problems.parquet, samples.parquet, curves.parquet."""
     sh(
         "data",
         "jsonl",
@@ -94,21 +114,6 @@ def train_seed(tmp: Path, seed: int, budgets: str, extra: list[str], samples: Pa
         ROOT / "examples" / "date_prices.json",
         "--out",
         tmp / "curves.parquet",
-    )
-    sh(
-        "train",
-        tmp / "curves.parquet",
-        "--learner",
-        "cascade",
-        "--problems",
-        tmp / "problems.parquet",
-        "--budgets",
-        budgets,
-        "--seed",
-        seed,
-        "--out",
-        tmp / "pol",
-        *extra,
     )
 
 
