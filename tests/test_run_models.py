@@ -51,22 +51,27 @@ def _samples(problems: pl.DataFrame, n: int = 8) -> pl.DataFrame:
         for model, p in (("cheap", 0.2 if hard else 0.9), ("strong", 0.95)):
             pin, pout = PRICES[model]
             for i in range(n):
-                right = rng.random() < p
+                right = bool(rng.random() < p)
                 pred = gold if right else str(int(gold) + 1 + int(rng.integers(0, 2)))
-                rows.append(
-                    {
-                        "problem_id": pid,
-                        "model": model,
-                        "sample_idx": i,
-                        "response": f"So #### {pred}",
-                        "pred_answer": pred,
-                        "correct": right,
-                        "prompt_tokens": 30,
-                        "completion_tokens": 120,
-                        "cost_usd": (30 * pin + 120 * pout) / 1e6,
-                    }
-                )
+                rows.append(sample_row(pid, model, i, pred, right, (30 * pin + 120 * pout) / 1e6))
     return pl.DataFrame(rows)
+
+
+def sample_row(
+    pid: str, model: str, i: int, pred: str, right: bool, cost: float
+) -> dict[str, object]:
+    """One sample's row: 30 prompt and 120 completion tokens, ``cost`` dollars."""
+    return {
+        "problem_id": pid,
+        "model": model,
+        "sample_idx": i,
+        "response": f"So #### {pred}",
+        "pred_answer": pred,
+        "correct": right,
+        "prompt_tokens": 30,
+        "completion_tokens": 120,
+        "cost_usd": cost,
+    }
 
 
 def two_model_curves(tmp: Path, n: int = 8) -> tuple[Path, Path, Path]:

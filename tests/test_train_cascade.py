@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 from hypothesis import given
 from hypothesis import strategies as st
-from test_run_models import _question, two_model_curves
+from test_run_models import _question, sample_row, two_model_curves
 
 from ttcalloc.artifacts.io import read_artifact, write_artifact
 from ttcalloc.artifacts.schemas import PROBLEMS, SAMPLES
@@ -54,19 +54,7 @@ def _needle_samples(problems: pl.DataFrame, n: int) -> pl.DataFrame:
             for i in range(n):
                 right = bool(rng.random() < p)
                 pred = answer if right else str(int(answer) + 1 + int(rng.integers(0, 10**6)))
-                rows.append(
-                    {
-                        "problem_id": pid,
-                        "model": model,
-                        "sample_idx": i,
-                        "response": f"So #### {pred}",
-                        "pred_answer": pred,
-                        "correct": right,
-                        "prompt_tokens": 30,
-                        "completion_tokens": 120,
-                        "cost_usd": cost,
-                    }
-                )
+                rows.append(sample_row(pid, model, i, pred, right, cost))
     return pl.DataFrame(rows)
 
 
