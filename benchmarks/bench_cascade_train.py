@@ -38,12 +38,10 @@ def _policies(out: Path) -> list[tuple[object, ...]]:
     return got
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=2)
-    a = ap.parse_args()
+def run(repeat: int = 2) -> str:
+    """The markdown section: old and new simulation, by default and with ``--cap 16``."""
     if not cd.SHARED.is_dir():
-        raise SystemExit(f"the shared data is not at {cd.SHARED}")
+        return f"## train: the cascade learner\n\nSkipped: the shared data is not at {cd.SHARED}.\n"
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         cd.prepare_seed(tmp, 0, cd.SHARED / "date_3models_mot_samples.parquet")
@@ -51,7 +49,7 @@ def main() -> None:
         for label, cap in (("default (16 and the fit half)", None), ("--cap 16", 16)):
             best = {"old": float("inf"), "new": float("inf")}
             seen: dict[str, list[tuple[object, ...]]] = {}
-            for i in range(a.repeat):
+            for i in range(repeat):
                 for which in ("old", "new"):
                     out = tmp / f"pol-{which}-{cap}-{i}"
                     opts = CascadeTrainOptions(budgets=BUDGETS, cap=cap)
@@ -69,12 +67,29 @@ def main() -> None:
             if seen["old"] != seen["new"]:
                 raise SystemExit(f"{label}: old and new policies differ")
             rows.append((label, best["old"], best["new"]))
-    print(f"Machine: {machine()}. Seed 0, budgets $0.002/0.004/0.006, best of {a.repeat}.\n")
-    print("| train --learner cascade | old simulation | new | speed-up |")
-    print("|---|---|---|---|")
+    lines = [
+        "## train: the cascade learner, replay simulation old and new",
+        "",
+        "`benchmarks/bench_cascade_train.py`: the shared Date set (three models), split seed 0, "
+        "test share 0.5, `train_cascade` in one process at budgets $0.002/0.004/0.006, with the "
+        "simulation before 2026-12-03 (`legacy_cascade.py`: every state's option values "
+        "computed up front) and today's (the live paths' states only), alternating; best of "
+        f"{repeat}. Old and new wrote the same prices, train accuracies and caps.",
+        "",
+        "| train --learner cascade | old simulation | new | speed-up |",
+        "|---|---|---|---|",
+    ]
     for label, old, new in rows:
-        print(f"| {label} | {old:.1f} s | {new:.1f} s | {old / new:.1f}x |")
-    print("\nOld and new wrote the same prices, train accuracies and caps.")
+        lines.append(f"| {label} | {old:.1f} s | {new:.1f} s | {old / new:.1f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=2)
+    a = ap.parse_args()
+    print(f"Machine: {machine()}.", file=sys.stderr)
+    print(run(a.repeat))
 
 
 if __name__ == "__main__":

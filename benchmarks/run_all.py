@@ -21,6 +21,7 @@ BENCHMARKS = [
     "bench_sample",
     "bench_batch",
     "bench_train_stop",
+    "bench_cascade_train",
 ]
 
 
