@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from test_run_models import _question, sample_row, two_model_curves
@@ -58,9 +59,13 @@ def _needle_samples(problems: pl.DataFrame, n: int) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def test_the_fit_half_is_chosen_where_many_weak_samples_are_the_best_buy(tmp_path: Path) -> None:
+@pytest.mark.parametrize("calibrate_on", ["oof", "deployed"])
+def test_the_fit_half_is_chosen_where_many_weak_samples_are_the_best_buy(
+    tmp_path: Path, calibrate_on: str
+) -> None:
     """At $0.004 a question (40 weak samples, a fifth of a strong one) the weak model's vote
-    over 40 samples is right far more often than over 16: the default picks the fit half."""
+    over 40 samples is right far more often than over 16: the default picks the fit half (on
+    out-of-fold predictions, also where the price is calibrated on the deployed model's)."""
     from helpers import write_jsonl
 
     from ttcalloc.stages import data
@@ -78,7 +83,9 @@ def test_the_fit_half_is_chosen_where_many_weak_samples_are_the_best_buy(tmp_pat
     curves = tmp_path / "curves.parquet"
     estimate_curves(samples, curves, EstimateOptions(ks=(1, 2, 4), cost="usd"), problems)
     out = tmp_path / "policy"
-    (res,) = train_cascade(curves, problems, out, CascadeTrainOptions(budgets=(0.004,), **SMALL))
+    opts = CascadeTrainOptions(budgets=(0.004,), calibrate_on=calibrate_on, **SMALL)
+    (res,) = train_cascade(curves, problems, out, opts)
+    assert res["in_sample"] == (calibrate_on == "deployed")
     choice = res["cap_choice"]
     assert choice["caps"] == [[16, 16], [40, 40]], choice
     assert choice["chosen"] == 1, choice
