@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from helpers import run_cli
-from test_train import _featureless
+from test_train_held_out import _featureless
 
 from ttcalloc.common.wording import signed
 from ttcalloc.stages.train import fallback_warning
