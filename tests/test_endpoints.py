@@ -281,3 +281,17 @@ def test_run_spreads_its_requests_over_several_endpoints(tmp_path: Path) -> None
     assert samples.height == sum(sent) and samples["error"].null_count() == samples.height
     assert not samples.select("problem_id", "sample_idx").is_duplicated().any()
     assert pl.read_parquet(out).height == 12  # every question answered
+
+
+def test_user_and_password_in_the_base_go_as_basic_auth(problems: Path, tmp_path: Path) -> None:
+    """``http://user:password@host/v1``: the lean client sends ``Authorization: Basic
+    base64(user:password)`` (RFC 7617, UTF-8), as the OpenAI SDK does; the server sees it."""
+    import base64
+
+    with fake_openai(echo=True) as server:
+        base = server.base.replace("http://", "http://me:p%C3%A4ss@")
+        args = ["sample", problems, "--model", "openai/fake", "--api-base", base, "--n", "1"]
+        result = run_cli(*args, "--limit", "1", "--out", tmp_path / "s", "--no-progress")
+        assert result.exit_code == 0, result.stderr
+    token = base64.b64encode("me:päss".encode()).decode()
+    assert f"Basic {token}" in pl.read_parquet(tmp_path / "s")["response"][0]

@@ -13,12 +13,13 @@ on the litellm path (:class:`LiteLLMBackend` is its base class).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ttcalloc.backends.base import (
     Backend,
@@ -71,7 +72,9 @@ def completions_url(base: str) -> tuple[str, tuple[str, str] | None]:
     if parts.port is not None:
         netloc += f":{parts.port}"
     url = urlunsplit((parts.scheme, netloc, path, parts.query, ""))
-    user = (parts.username or "", parts.password or "") if parts.username else None
+    # percent-decoded, as the OpenAI SDK (httpx) sends them: a password with "@" or ":" is
+    # written %40 or %3A in a URL
+    user = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
     return url, user
 
 
@@ -117,12 +120,11 @@ class OpenAIHTTPBackend(LiteLLMBackend):
     def _target(base: str, key: str | None) -> tuple[str, dict[str, str]]:
         """The URL and headers of requests to ``base`` (its own user and password, if it holds
         them, as basic auth; else the key as a bearer token)."""
-        import aiohttp
-
         url, user = completions_url(base)
         headers = {"Content-Type": "application/json"}
-        if user is not None:
-            headers["Authorization"] = aiohttp.BasicAuth(*user).encode()
+        if user is not None:  # RFC 7617, UTF-8 (aiohttp's BasicAuth.encode is deprecated)
+            token = base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {token}"
         elif key:
             headers["Authorization"] = f"Bearer {key}"
         return url, headers
