@@ -18,7 +18,7 @@ from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.artifacts.validation import validate
 from ttcalloc.backends import Choice, Recorded, Request
 from ttcalloc.sampler.journal import Journal, recover
-from ttcalloc.sampler.rows import COLUMNS, dicts_frame, part_frame, request_rows, sample_rows
+from ttcalloc.sampler.rows import COLUMNS, dicts_frame, part_frame, request_rows
 from ttcalloc.stages.sample import SampleOptions, sample_problems
 
 GOLD = {"answer": "7", "grader": "numeric"}
@@ -94,7 +94,7 @@ def test_a_part_built_column_wise_equals_the_frame_built_from_dicts() -> None:
 def test_sample_rows_are_the_value_arrays_as_dicts() -> None:
     choices: list[Choice | None] = [Choice("#### 7", "stop", 3, 1, None, None), None]
     got = request_rows(GOLD, "m", _request("p", 2), choices, [None, "failed"], 0.5, [])
-    rows = sample_rows(GOLD, "m", _request("p", 2), choices, [None, "failed"], 0.5, [])
+    rows = list(request_rows(GOLD, "m", _request("p", 2), choices, [None, "failed"], 0.5, []))
     assert list(rows[0]) == list(COLUMNS) and len(got) == 2
     assert isinstance(rows[0]["timestamp"], datetime) and rows[0]["timestamp"].tzinfo
     assert got[1] == dict(rows[1], timestamp=got.now) and got[0:1] == [got[0]]

@@ -147,19 +147,6 @@ def request_rows(
     return RequestRows(out, now)
 
 
-def sample_rows(
-    problem: Mapping[str, Any],
-    model: str,
-    request: Request,
-    choices: list[Choice | None],
-    errors: list[str | None],
-    latency: float,
-    secrets: list[str],
-) -> list[dict[str, Any]]:
-    """:func:`request_rows` as one dict per row (the timestamp a ``datetime``)."""
-    return list(request_rows(problem, model, request, choices, errors, latency, secrets))
-
-
 def part_frame(columns: Sequence[Sequence[Any]]) -> pl.DataFrame:
     """The frame of a part from its columns' values (in :data:`COLUMNS` order); a column whose
     values are not all of the samples schema's type (an odd server's float token count): the

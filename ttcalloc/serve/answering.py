@@ -31,7 +31,7 @@ from ttcalloc.learn.policy import Policy
 from ttcalloc.sampler.limits import RateLimiter
 from ttcalloc.sampler.options import SampleOptions
 from ttcalloc.sampler.result import Stats
-from ttcalloc.sampler.rows import sample_rows
+from ttcalloc.sampler.rows import request_rows
 from ttcalloc.sampler.send import send
 from ttcalloc.serve.mixing import mixed_mus
 from ttcalloc.serve.scale import CostScale, trained_costs
@@ -214,7 +214,7 @@ class Answerer:
             self.stats.count(choices, errors)
             gold = {"answer": None, "grader": self.served.grader}
             model = request.model or self.options.model  # several models: the request's own
-            got = sample_rows(
+            got = request_rows(
                 gold, model, request, choices, errors, time.monotonic() - started, self.secrets
             )
             for row in got:
