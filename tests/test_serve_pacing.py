@@ -44,9 +44,12 @@ def test_the_window_budget_is_clamped() -> None:
 
 def test_the_ledger_keeps_the_fleets_rounds_apart_from_header_budgets(tmp_path: Path) -> None:
     ledger = FleetLedger(tmp_path / "state")
-    ledger.commit(10, 15, 15.0, 1.5, 0.2, override=False)
-    ledger.commit(2, 8, 8.0, 4.0, None, override=True)
-    ledger.commit(6, 9, 9.0, 1.5, 0.3, override=False)
+    ledger.keep(10, 15, 15.0, 1.5, 0.2, override=False)
+    ledger.flush()
+    ledger.keep(2, 8, 8.0, 4.0, None, override=True)
+    ledger.flush()
+    ledger.keep(6, 9, 9.0, 1.5, 0.3, override=False)
+    ledger.flush()
     ledger.close()
     again = FleetLedger(tmp_path / "state")
     assert again.totals() == Totals(16, 24, 24.0)

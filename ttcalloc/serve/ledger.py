@@ -128,24 +128,6 @@ class FleetLedger:
                 f"columns {list(columns)}); give another --state-dir"
             )
 
-    def commit(
-        self,
-        requests: int,
-        samples: int,
-        spend: float,
-        budget: float,
-        price: float | None,
-        override: bool,
-    ) -> None:
-        """Record one answered window, with the rows an earlier failure kept (one
-        transaction).
-
-        Raises:
-            LedgerUnwritable: the write failed; the rows are kept for the next commit.
-        """
-        self.keep(requests, samples, spend, budget, price, override)
-        self.flush()
-
     def keep(
         self,
         requests: int,
@@ -155,7 +137,8 @@ class FleetLedger:
         price: float | None,
         override: bool,
     ) -> None:
-        """Keep one answered window's row in memory, for the next :meth:`flush`."""
+        """Keep one answered window's row in memory, for the next :meth:`flush` (which writes
+        it with any rows an earlier failure kept, in one transaction)."""
         self.pending.append((time.time(), requests, samples, spend, budget, price, int(override)))
 
     def flush(self) -> None:
