@@ -104,11 +104,12 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=ROOT)
     ap.add_argument("--tag", default="today")
     ap.add_argument("--sets", default="math,svamp")
+    ap.add_argument("--seeds", default="0,1,2", help="split seeds, comma-separated")
     args = ap.parse_args()
     print(f"| set | seed | {' | '.join(f'B = {b:g}: cost / B, gain [CI]' for b in BUDGETS)} |")
     print("|---|---|" + "---|" * len(BUDGETS))
     for name in args.sets.split(","):
-        for seed in (0, 1, 2):
+        for seed in map(int, args.seeds.split(",")):
             d = _prepare(args.work, name, seed)
             cells = _cell(args.root.resolve(), d, args.tag)
             row = [
