@@ -393,7 +393,30 @@ def read_cascade_policy(folder: Path) -> dict[str, Any]:
         if hi < lo:
             raise c.fail("cascade.lambda_hi", f"{hi:g} is below lambda_lo {lo:g}")
     c.number("cascade.p_lo", cas.get("p_lo"), low=0.0, high=1.0)
-    files = c.strings("model_files", data.get("model_files"), nonempty=True)
+    rule = cas.get("rule")
+    files = c.strings("model_files", data.get("model_files"), nonempty=rule is None)
     for i, name in enumerate(files):
         c.model_file(f"model_files[{i}]", name)
+    if rule is not None:
+        _check_rule(c, rule, cas["caps"], files)
     return data
+
+
+def _check_rule(c: _Checker, rule: Any, caps: list[Any], files: list[str]) -> None:
+    """``cascade.rule`` (the MoT rule written as gains, ``core.cascade_rule``): ``k`` samples of
+    model ``first``, then one of model ``then``, both levels of the cascade, ``k`` its cap."""
+    if not isinstance(rule, dict):
+        raise c.fail("cascade.rule", f"expected an object, found {rule!r}"[:200])
+    c.choice("cascade.rule.kind", rule.get("kind"), ("mot",))
+    first = c.integer("cascade.rule.first", rule.get("first"), 0)
+    then = c.integer("cascade.rule.then", rule.get("then"), 0)
+    for key, level in (("first", first), ("then", then)):
+        if level >= len(caps):
+            raise c.fail(f"cascade.rule.{key}", f"{level} is not a level of {len(caps)} models")
+    if first == then:
+        raise c.fail("cascade.rule.then", "must differ from cascade.rule.first")
+    k = c.integer("cascade.rule.k", rule.get("k"), 1)
+    if k != caps[first]:
+        raise c.fail("cascade.rule.k", f"{k} is not the cap of model {first} ({caps[first]})")
+    if files:
+        raise c.fail("model_files", "a rule has no model files")

@@ -285,6 +285,15 @@ def train_cmd(
             "deployed (averaged) model, or each problem's out-of-fold model (oof)."
         ),
     ] = "oof",
+    rule: Annotated[
+        str | None,
+        typer.Option(
+            help="cascade: the gains the rule weighs against the price: learned (the gain "
+            "model), mot (the MoT rule: k samples of a cheap model, then the strongest model "
+            "when their leader's share is low; the price sets the threshold), or auto (per "
+            "budget, mot only where clearly better out of fold) (default: auto)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:
@@ -312,6 +321,8 @@ def train_cmd(
     run: Callable[[], list[TrainResult]]
     inputs = {"allocation": allocation, "problems": problems, "curves": curves}
     policy_files = ["policy.json"]
+    if rule is not None and learner != "cascade":
+        raise InputError(f"--rule is for --learner cascade, not {learner}")
     if learner == "stop":
         from ttcalloc.stages.train_stop import StopTrainOptions, budget_folder, train_adaptive
 
@@ -358,6 +369,7 @@ def train_cmd(
             samples=samples,
             max_depth=max_depth,
             calibrate_on=calibrate_on,
+            rule=CascadeTrainOptions.rule if rule is None else rule,
             **({} if orders is None else {"orders": orders}),
             **({} if fit_orders is None else {"fit_orders": fit_orders}),
             **({} if cap is None else {"cap": cap}),

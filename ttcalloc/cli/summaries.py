@@ -228,6 +228,10 @@ def print_report(report: dict[str, Any]) -> None:
     )
 
 
+def _acc(a: float | None) -> str:
+    return "-" if a is None else f"{a:.3f}"
+
+
 def print_cascade(result: TrainResult) -> None:
     """A cascade's train metrics: dollars, accuracy, how often it reaches each model, and the
     baselines tuned on the same train replays."""
@@ -258,6 +262,17 @@ def print_cascade(result: TrainResult) -> None:
             for c, a in zip(choice["caps"], choice["oof_accuracy"], strict=True)
         )
         rows.append(("cap per model (out-of-fold accuracy)", f"{max(m['caps'])} ({accs})"))
+    rule = m.get("rule_choice")
+    if rule:
+        acc = rule["oof_accuracy"]
+        rows.append(
+            (
+                "gains (out-of-fold accuracy)",
+                f"{'MoT rule' if rule['chosen'] == 'mot' else 'learned'} (learned: "
+                f"{_acc(acc['learned'])}, MoT rule {rule['first_model']} x{rule['k']}: "
+                f"{_acc(acc['mot'])})",
+            )
+        )
     mot = m.get("mot")
     if mot:
         a, b = mot["settings"]

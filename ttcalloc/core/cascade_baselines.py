@@ -1,15 +1,20 @@
 """What a learned cascade is compared with, on the same replays: the MoT threshold rule, one
-model's ``maj@k``, and the best mix of two (cost, accuracy) points at a budget."""
+model's ``maj@k``, the best mix of two (cost, accuracy) points at a budget, and both tuned at
+one."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ttcalloc.core.replays import Replays
+
+MOT_KS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32)  # the MoT rule's cheap samples tried
+MOT_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 def mot_rule(
@@ -75,3 +80,53 @@ def hull_mix(points: Sequence[tuple[float, float]], budget: float) -> tuple[int,
             w = 1.0 if span <= 0 else (budget - points[lo][0]) / span
             return hi, lo, w
     return hull[-1], hull[-1], 1.0
+
+
+def tune_mot(reps: Sequence[Replays], budget: float) -> dict[str, Any] | None:
+    """The MoT rule tuned on these replays at ``budget``: every (cheap model, k, threshold)
+    with the last model as the strong one answering with one sample, then the mix of two
+    settings on the upper hull of (dollars, accuracy) that meets the budget."""
+    strong = len(reps) - 1
+    settings, points = [], []
+    for cheap in range(strong):
+        for k in MOT_KS:
+            if k > int(reps[cheap].n.min()):
+                continue
+            for th in MOT_THRESHOLDS:
+                acc, cost, _ = mot_rule(reps[cheap], reps[strong], k, th)
+                settings.append({"cheap": cheap, "k": k, "threshold": th})
+                points.append((float(cost.mean()), float(acc.mean())))
+    mix = hull_mix(points, budget)
+    if mix is None:
+        return None
+    i, j, w = mix
+    return {
+        "settings": [settings[i], settings[j]],
+        "weight": w,
+        "train_accuracy": (w * points[i][1] + (1 - w) * points[j][1]),
+    }
+
+
+def tune_single(reps: Sequence[Replays], budget: float) -> list[dict[str, Any] | None]:
+    """Each model's uniform allocation at ``budget`` on these replays: the two ``maj@k`` on its
+    hull and the mix that meets the budget (None: its one sample costs more)."""
+    out: list[dict[str, Any] | None] = []
+    for rep in reps:
+        ks = list(range(1, int(rep.n.min()) + 1))
+        points = []
+        for k in ks:
+            acc, cost = single_model(rep, k)
+            points.append((float(cost.mean()), float(acc.mean())))
+        mix = hull_mix(points, budget)
+        if mix is None:
+            out.append(None)
+            continue
+        i, j, w = mix
+        out.append(
+            {
+                "ks": [ks[i], ks[j]],
+                "weight": w,
+                "train_accuracy": w * points[i][1] + (1 - w) * points[j][1],
+            }
+        )
+    return out

@@ -22,6 +22,7 @@ from ttcalloc.artifacts.io import atomic_folder, write_json_artifact
 from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError
 from ttcalloc.core import cascade as cc
+from ttcalloc.core.cascade_rule import ThresholdRule
 from ttcalloc.core.replays import Replays
 from ttcalloc.core.rows import unique_rows
 from ttcalloc.learn import features as feats
@@ -33,6 +34,7 @@ from ttcalloc.learn.learners import (
 from ttcalloc.learn.stopping import GainModel, StopOptions, _map, fit_gain
 
 LEARNER = "cascade"
+Gains = GainModel | ThresholdRule  # learned gains, or the MoT rule written as gains
 
 
 def option_rows(
@@ -127,7 +129,7 @@ def _orders(rep: Replays, r: int) -> Replays:
 
 
 def predict(
-    model: GainModel,
+    model: Gains,
     prep: Prepared,
     ladder: cc.Ladder,
     threads: int = 1,
@@ -135,11 +137,14 @@ def predict(
 ) -> Prepared:
     """``prep`` with the gain model's predictions at every usable option (0 elsewhere); each
     distinct row is predicted once.  With ``fold`` (one per problem), out of fold: each
-    problem by the booster fit without its fold (boosters in fold order)."""
+    problem by the booster fit without its fold (boosters in fold order); a rule, fit on
+    nothing, is its own out-of-fold prediction."""
     states, _ = cc.state_rows(prep.replays, ladder)
     x, pos = option_rows(states, prep.question, ladder, prep.usable)
     out = np.zeros(prep.usable.shape)
-    if fold is None:
+    if isinstance(model, ThresholdRule):
+        out[pos] = model.predict_distinct(x)
+    elif fold is None:
         first, inverse = unique_rows(x)
         out[pos] = model.predict_distinct(x[first], threads)[inverse]
     else:
@@ -155,14 +160,15 @@ def predict(
 
 @dataclass
 class CascadePolicy:
-    """Models in order, caps, features, the gain model and the calibrated prices."""
+    """Models in order, caps, features, the gains (a learned model, or the MoT rule) and the
+    calibrated prices."""
 
     models: list[str]
     ladder: cc.Ladder
     unit_cost: list[float]  # mean dollars per sample of each model (train)
     feature_names: list[str]
     subjects: list[str] | None
-    model: GainModel
+    model: Gains
     calibration: cc.Calibration
     info: dict[str, Any]
 
@@ -202,14 +208,17 @@ class CascadePolicy:
         return cc.mixed_outcome(replays, self.ladder, prep.gains, prep.extra, prep.usable, cal)
 
     def save(self, folder: Path, meta: dict[str, Any]) -> None:
-        """The gain models (UBJ) and policy.json, written to a temporary folder and renamed."""
+        """The gain models (UBJ; none for a rule) and policy.json, written to a temporary
+        folder and renamed."""
         cal = self.calibration
         names = row_names(self.feature_names)
+        learned = self.model if isinstance(self.model, GainModel) else None
+        rule = self.model if isinstance(self.model, ThresholdRule) else None
         with (
             atomic_folder(folder, "policy.json") as tmp,
-            feature_names_stored(self.model.boosters, names),
+            feature_names_stored(learned.boosters if learned else [], names),
         ):
-            files = self.model.save(tmp)
+            files = learned.save(tmp) if learned else []
             body = {
                 "artifact": POLICY.name,
                 "schema_version": POLICY.version,
@@ -224,6 +233,7 @@ class CascadePolicy:
                     "lambda_hi": None if not np.isfinite(cal.lam_hi) else cal.lam_hi,
                     "p_lo": cal.p_lo,
                     "slack": cal.slack,
+                    **({} if rule is None else {"rule": rule.to_json()}),
                 },
                 "features": self.feature_names,
                 "subjects": self.subjects,
@@ -259,7 +269,12 @@ class CascadePolicy:
             raise ArtifactError(f"{folder}: row_features do not match features")
         expected = Expected("reg:squarederror", len(columns), None, tuple(columns))
         files = [str(f) for f in meta["model_files"]]
-        model = GainModel([load_booster(folder / f, expected) for f in files])
+        rule = cas.get("rule")
+        model: Gains = (
+            GainModel([load_booster(folder / f, expected) for f in files])
+            if rule is None
+            else ThresholdRule(int(rule["first"]), int(rule["k"]), int(rule["then"]))
+        )
         return cls(
             [str(m) for m in cas["models"]],
             ladder,

@@ -11,7 +11,7 @@ policy folder per budget (UBJ models + policy.json), atomically.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,16 @@ from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.settings import fit_threads
 from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_baselines as cb
+from ttcalloc.core import cascade_rule as cr
 from ttcalloc.core.replays import Replays
 from ttcalloc.learn import features as feats
-from ttcalloc.learn.cascade import CascadePolicy, Prepared, fit_cascade, predict, prepare
+from ttcalloc.learn.cascade import CascadePolicy, Gains, Prepared, fit_cascade, predict, prepare
 from ttcalloc.learn.learners import xgboost_version
 from ttcalloc.learn.stopping import GainModel, fitting
 
 DEFAULT_FEATURES = ("text", "numbers", "symbols")
-MOT_KS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32)
-MOT_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 DEFAULT_CAP = 16  # the smaller of the two caps ``--cap`` chooses between by default
+RULES = ("auto", "learned", "mot")
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,16 @@ class CascadeTrainOptions:
     # the train replays the price is calibrated on are predicted by: the deployed (averaged)
     # model ("deployed"), or each problem's out-of-fold booster ("oof")
     calibrate_on: str = "oof"
+    # the gains: "learned" (the gain model), "mot" (the MoT rule written as gains,
+    # ``core.cascade_rule``), or "auto": per budget, the MoT rule only where it is clearly
+    # better out of fold (:func:`_choose`)
+    rule: str = "auto"
 
     def check(self) -> None:
         if self.calibrate_on not in ("deployed", "oof"):
             raise InputError(f"--calibrate-on {self.calibrate_on!r}: expected deployed or oof")
+        if self.rule not in RULES:
+            raise InputError(f"--rule {self.rule!r}: expected one of {', '.join(RULES)}")
         if not self.budgets:
             raise InputError("give --budget B or --budgets B1,B2,... (dollars per question)")
         for b in self.budgets:
@@ -99,56 +105,6 @@ def unit_costs(reps: Sequence[Replays]) -> list[float]:
     for r in reps:
         total = np.take_along_axis(r.cost[:, 0, :], (r.n - 1)[:, None], axis=1)[:, 0]
         out.append(float((total / r.n).mean()))
-    return out
-
-
-def tune_mot(reps: Sequence[Replays], budget: float) -> dict[str, Any] | None:
-    """The MoT rule tuned on these replays at ``budget``: every (cheap model, k, threshold)
-    with the last model as the strong one answering with one sample, then the mix of two
-    settings on the upper hull of (dollars, accuracy) that meets the budget."""
-    strong = len(reps) - 1
-    settings, points = [], []
-    for cheap in range(strong):
-        for k in MOT_KS:
-            if k > int(reps[cheap].n.min()):
-                continue
-            for th in MOT_THRESHOLDS:
-                acc, cost, _ = cb.mot_rule(reps[cheap], reps[strong], k, th)
-                settings.append({"cheap": cheap, "k": k, "threshold": th})
-                points.append((float(cost.mean()), float(acc.mean())))
-    mix = cb.hull_mix(points, budget)
-    if mix is None:
-        return None
-    i, j, w = mix
-    return {
-        "settings": [settings[i], settings[j]],
-        "weight": w,
-        "train_accuracy": (w * points[i][1] + (1 - w) * points[j][1]),
-    }
-
-
-def tune_single(reps: Sequence[Replays], budget: float) -> list[dict[str, Any] | None]:
-    """Each model's uniform allocation at ``budget`` on these replays: the two ``maj@k`` on its
-    hull and the mix that meets the budget (None: its one sample costs more)."""
-    out: list[dict[str, Any] | None] = []
-    for rep in reps:
-        ks = list(range(1, int(rep.n.min()) + 1))
-        points = []
-        for k in ks:
-            acc, cost = cb.single_model(rep, k)
-            points.append((float(cost.mean()), float(acc.mean())))
-        mix = cb.hull_mix(points, budget)
-        if mix is None:
-            out.append(None)
-            continue
-        i, j, w = mix
-        out.append(
-            {
-                "ks": [ks[i], ks[j]],
-                "weight": w,
-                "train_accuracy": w * points[i][1] + (1 - w) * points[j][1],
-            }
-        )
     return out
 
 
@@ -233,58 +189,51 @@ def train_cascade(
     units = [units[i] for i in order]
     prob = problems.filter(pl.col("problem_id").is_in(train_ids)).sort("problem_id")
     setup = fitting(options, prob, train_ids)
-    fits = [_fit(reps, units, caps, setup, options) for caps in cap_choices(reps, options.cap)]
+    fits = (
+        []
+        if options.rule == "mot"
+        else [_fit(reps, units, caps, setup, options) for caps in cap_choices(reps, options.cap)]
+    )
     results = []
     flag = "--budgets" if len(options.budgets) > 1 else "--budget"
     for budget in options.budgets:
         try:
-            oof = [_outcome(fit.ladder, fit.oof, budget) for fit in fits]
-            chosen = pick_caps([o[1] for o in oof])
-            fit = fits[chosen]
-            cal, acc, cost, drawn = (
-                oof[chosen] if fit.prep is fit.oof else _outcome(fit.ladder, fit.prep, budget)
-            )
+            got = _choose(reps, units, fits, setup.fold, budget, options.rule)
         except cc.CascadeBudgetError as exc:
             raise InputError(f"{flag} {budget:g}: {exc}") from exc
-        ladder, prep, caps = fit.ladder, fit.prep, fit.ladder.caps
-        reached = _reached(reps, ladder, prep, cal)
         metrics = {
             "budget": budget,
             "learner": "cascade",
             "models": models,
-            "caps": list(caps),
-            "cap_choice": (
-                None
-                if len(fits) < 2
-                else {
-                    "caps": [list(f.ladder.caps) for f in fits],
-                    "oof_accuracy": [float(o[1].mean()) for o in oof],
-                    "chosen": chosen,
-                    "rule": "the fit half only if clearly better out of fold (one standard error)",
-                }
-            ),
+            "caps": list(got.ladder.caps),
+            "cap_choice": got.cap_choice,
+            "rule_choice": got.rule_choice,
             "unit_cost_usd": units,
             "train_problems": len(train_ids),
-            "training_rows": fit.rows,
-            "train_expected_cost": float(cost.mean()),
-            "train_accuracy": float(acc.mean()),
-            "mean_samples": {m: float(drawn[:, i].mean()) for i, m in enumerate(models)},
-            "reached": {m: reached[i] for i, m in enumerate(models)},
-            "mot": tune_mot(reps, budget),
-            "single": {m: s for m, s in zip(models, tune_single(reps, budget), strict=True)},
+            "training_rows": got.rows,
+            "train_expected_cost": float(got.cost.mean()),
+            "train_accuracy": float(got.accuracy.mean()),
+            "mean_samples": {m: float(got.drawn[:, i].mean()) for i, m in enumerate(models)},
+            "reached": {m: got.reached[i] for i, m in enumerate(models)},
+            "mot": cb.tune_mot(reps, budget),
+            "single": {m: s for m, s in zip(models, cb.tune_single(reps, budget), strict=True)},
             "scored_on": fit_half,
-            # scored with the predictions the price was calibrated on
-            "in_sample": options.calibrate_on == "deployed",
+            # scored with the predictions the price was calibrated on (a rule fits nothing)
+            "in_sample": options.calibrate_on == "deployed" and isinstance(got.model, GainModel),
         }
+        if got.rule_choice is not None:
+            got.rule_choice["first_model"] = models[got.rule_choice["first"]]
+            got.rule_choice["then_model"] = models[got.rule_choice["then"]]
+        learned = isinstance(got.model, GainModel)
         folder = cascade_folder(out, budget) if len(options.budgets) > 1 else Path(out)
         policy = CascadePolicy(
             models,
-            ladder,
+            got.ladder,
             units,
-            [f.name for f in setup.features],
-            setup.subjects,
-            fit.model,
-            cal,
+            [f.name for f in setup.features] if learned else [],
+            setup.subjects if learned else None,
+            got.model,
+            got.calibration,
             {},
         )
         params = {k: str(v) if isinstance(v, Path) else v for k, v in options.__dict__.items()}
@@ -376,3 +325,94 @@ def _reached(
         hi.drawn > 0
     ).mean(axis=(0, 1))
     return [float(s) for s in share]
+
+
+@dataclass(frozen=True)
+class _Chosen:
+    """At one budget: the gains kept (a fit's gain model, or the MoT rule), their ladder and
+    calibrated prices, the per-problem train accuracy, dollars and samples of each model
+    there, the share of questions reaching each model, and how the choice was made."""
+
+    ladder: cc.Ladder
+    model: Gains
+    calibration: cc.Calibration
+    accuracy: NDArray[np.float64]
+    cost: NDArray[np.float64]
+    drawn: NDArray[np.float64]
+    reached: list[float]
+    rows: int
+    cap_choice: dict[str, Any] | None
+    rule_choice: dict[str, Any] | None
+
+
+def _choose(
+    reps: list[Replays],
+    units: list[float],
+    fits: Sequence[_Fit],
+    fold: NDArray[np.int64],
+    budget: float,
+    how: str,
+) -> _Chosen:
+    """The cap (:func:`pick_caps`) of the learned gains, then, unless ``how`` is "learned", the
+    MoT rule instead where ``how`` is "mot" or it is clearly better out of fold (the one
+    standard error rule: the learned gains unless the data clearly favour the rule)."""
+    learned: _Chosen | None = None
+    learned_oof: NDArray[np.float64] | None = None  # its per-problem out-of-fold accuracy
+    if fits:
+        oof = [_outcome(fit.ladder, fit.oof, budget) for fit in fits]
+        chosen = pick_caps([o[1] for o in oof])
+        fit = fits[chosen]
+        cal, acc, cost, drawn = (
+            oof[chosen] if fit.prep is fit.oof else _outcome(fit.ladder, fit.prep, budget)
+        )
+        caps = None
+        if len(fits) > 1:
+            caps = {
+                "caps": [list(f.ladder.caps) for f in fits],
+                "oof_accuracy": [float(o[1].mean()) for o in oof],
+                "chosen": chosen,
+                "rule": "the fit half only if clearly better out of fold (one standard error)",
+            }
+        reached = _reached(reps, fit.ladder, fit.prep, cal)
+        learned_oof = oof[chosen][1]
+        learned = _Chosen(
+            fit.ladder, fit.model, cal, acc, cost, drawn, reached, fit.rows, caps, None
+        )
+    if how == "learned":
+        assert learned is not None
+        return learned
+    rule = cr.tune(reps, units, budget)
+    if rule is None:
+        if learned is None:
+            raise cc.CascadeBudgetError(
+                "no MoT rule fits it (even one cheap sample each costs more)"
+            )
+        return learned
+    rule_oof = cr.out_of_fold(reps, units, budget, fold)
+    use = learned_oof is None or (rule_oof is not None and cc.clearly_better(learned_oof, rule_oof))
+    info = {
+        "kind": "mot",
+        **{k: v for k, v in rule.rule.to_json().items() if k != "kind"},
+        "oof_accuracy": {
+            "learned": None if learned_oof is None else float(learned_oof.mean()),
+            "mot": None if rule_oof is None else float(rule_oof.mean()),
+        },
+        "chosen": "mot" if use else "learned",
+        "how": "--rule mot" if how == "mot" else "the MoT rule only if clearly better out of fold",
+    }
+    if not use:
+        assert learned is not None
+        return replace(learned, rule_choice=info)
+    reach = [float(r) for r in np.minimum(rule.drawn, 1.0).mean(axis=0)]
+    return _Chosen(
+        rule.rule.ladder(len(reps)),
+        rule.rule,
+        rule.calibration,
+        rule.accuracy,
+        rule.cost,
+        rule.drawn,
+        reach,
+        0,
+        None if learned is None else learned.cap_choice,
+        info,
+    )

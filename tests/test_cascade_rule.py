@@ -1,0 +1,114 @@
+"""The MoT rule written as a cascade's gains (core.cascade_rule): simulated as a cascade at a price
+it is exactly the MoT rule at threshold ``1 - price x dollars``; its calibration, tuning and
+out-of-fold score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_cascade import _replays
+
+from ttcalloc.core import cascade as cc
+from ttcalloc.core import cascade_baselines as cb
+from ttcalloc.core import cascade_rule as cr
+from ttcalloc.core.cascade_rule import ThresholdRule
+from ttcalloc.learn.cascade import predict, prepare
+
+
+def _simulated(reps, units, rule, cal):  # type: ignore[no-untyped-def]
+    """The rule run as a cascade (the paths run and serve follow): accuracy, dollars, samples."""
+    ladder = rule.ladder(len(reps))
+    prep = predict(rule, prepare(reps, None, ladder, units), ladder)
+    return cc.mixed_outcome(reps, ladder, prep.gains, prep.extra, prep.usable, cal)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 10_000),
+    levels=st.integers(2, 3),
+    k=st.integers(1, 6),
+    step=st.integers(0, 6),
+    first_last=st.booleans(),
+)
+def test_at_a_price_it_is_the_mot_rule_at_one_threshold(
+    seed: int, levels: int, k: int, step: int, first_last: bool
+) -> None:
+    ns = [7, 6, 3][:levels]
+    reps = _replays(seed, 5, ns, orders=6)
+    then = levels - 1
+    first = then - 1 if first_last else 0
+    rule = ThresholdRule(first, k, then)
+    units = [0.4, 1.5, 6.0][:levels]
+    # between two shares (no ties), or 1: escalate unless every sample agrees (price 0)
+    threshold = min((step + 0.5) / k, 1.0)
+    lam = (1.0 - threshold) / units[then]
+    cal = cc.Calibration(lam, lam, 0.0, float("nan"))
+    acc, cost, drawn = _simulated(reps, units, rule, cal)
+    want_acc, want_cost, up = cb.mot_rule(reps[first], reps[then], k, threshold)
+    np.testing.assert_allclose(acc, want_acc, atol=1e-12)
+    np.testing.assert_allclose(cost, want_cost, atol=1e-12)
+    np.testing.assert_allclose(drawn[:, then], up, atol=1e-12)
+    np.testing.assert_allclose(drawn[:, first], k)
+    others = [lv for lv in range(levels) if lv not in (first, then)]
+    assert not drawn[:, others].any()
+    fast = cr.score(reps, units, rule, cal)  # what training scores, without simulating
+    np.testing.assert_allclose(fast.accuracy, acc, atol=1e-12)
+    np.testing.assert_allclose(fast.cost, cost, atol=1e-12)
+    np.testing.assert_allclose(fast.drawn, drawn, atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 6), share=st.floats(0.0, 1.2))
+def test_calibrated_at_a_budget_it_meets_it(seed: int, k: int, share: float) -> None:
+    reps = _replays(seed, 12, [8, 3], orders=8)
+    units = [1.0, 9.0]
+    rule = ThresholdRule(0, k, 1)
+    never = cr.score(reps, units, rule, cc.Calibration(1 / 9, 1 / 9, 0.0, 0.0)).cost.mean()
+    always = cr.score(reps, units, rule, cc.Calibration(0.0, 0.0, 0.0, 0.0)).cost.mean()
+    budget = never + share * (always - never)
+    cal = cr.calibrate(reps, units, rule, budget)
+    assert cal is not None
+    acc, cost, _ = _simulated(reps, units, rule, cal)  # as run and evaluate follow it
+    assert cost.mean() == pytest.approx(min(budget, always), rel=1e-9)
+    assert cal.slack == (budget >= always)
+    np.testing.assert_allclose(cr.score(reps, units, rule, cal).accuracy, acc, atol=1e-12)
+    assert cr.calibrate(reps, units, rule, never * 0.99) is None  # k samples cost more
+
+
+def test_candidates_and_out_of_fold() -> None:
+    reps = _replays(7, 20, [9, 5, 2], orders=4)
+    units = [0.2, 1.0, 8.0]
+    cands = cr.rules(reps)
+    assert {(r.first, r.then) for r in cands} == {(0, 2), (1, 2)}
+    assert max(r.k for r in cands if r.first == 0) == 8  # 9 samples: KS up to 8
+    assert max(r.k for r in cands if r.first == 1) == 5
+    budget = 4.0
+    best = cr.tune(reps, units, budget)
+    assert best is not None
+    assert best.cost.mean() == pytest.approx(budget)
+    for rule in cands:  # the tuned one is the best on these replays
+        cal = cr.calibrate(reps, units, rule, budget)
+        if cal is not None:
+            other = cr.score(reps, units, rule, cal)
+            assert other.accuracy.mean() <= best.accuracy.mean() + 1e-12
+    fold = np.arange(20) % 4
+    oof = cr.out_of_fold(reps, units, budget, fold)
+    assert oof is not None and oof.shape == (20,)
+    # fold 0 is scored by the rule tuned and priced on folds 1-3
+    rest, held = np.nonzero(fold != 0)[0], np.nonzero(fold == 0)[0]
+    fit = cr.tune([cr.problems(r, rest) for r in reps], units, budget)
+    assert fit is not None
+    again = cr.score([cr.problems(r, held) for r in reps], units, fit.rule, fit.calibration)
+    np.testing.assert_allclose(oof[held], again.accuracy)
+    assert cr.out_of_fold(reps, units, 1e-6, fold) is None  # nothing fits so small a budget
+
+
+def test_a_rule_is_not_a_rule_without_two_models() -> None:
+    with pytest.raises(ValueError):
+        ThresholdRule(1, 3, 1)
+    with pytest.raises(ValueError):
+        ThresholdRule(0, 0, 1)
+    with pytest.raises(ValueError):
+        ThresholdRule(0, 2, 2).ladder(2)

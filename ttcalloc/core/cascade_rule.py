@@ -1,0 +1,189 @@
+"""The MoT threshold rule written as a cascade's gains, so the price rule runs it.
+
+The MoT rule (Yue et al., ICLR 2024) draws ``k`` samples of a cheap model and, when the leading
+answer's share is below a threshold ``t``, one sample of a strong model answers instead.  As
+gains of the cascade's options (:mod:`ttcalloc.core.cascade`):
+
+- before any sample, and on the cheap model before its ``k``-th sample: drawing the next cheap
+  sample gains :data:`FORCED` (taken at any finite price), every other option :data:`NEVER`;
+- after ``k`` cheap samples: escalating to the strong model gains ``1 - share``, every other
+  option :data:`NEVER`, and stopping 0;
+- on the strong model (or any other): nothing is positive, so the rule stops.
+
+At price ``lam`` it escalates when ``1 - share > lam * dollars``, the strong sample's dollars:
+the MoT rule at threshold ``t = 1 - lam * dollars``.  So the cascade's pacing in ``run`` and
+``serve`` and ``evaluate --recalibrate`` apply to it unchanged, and the threshold is set by the
+budget rather than tuned on labels.
+
+Training needs no simulation: at a price the rule is the MoT rule at one threshold
+(:func:`ttcalloc.core.cascade_baselines.mot_rule`, checked against the simulated paths in
+``tests/test_cascade_rule.py``), and its prices are calibrated over the ``k + 1`` thresholds that
+differ (:func:`calibrate`).  What is tuned on labels is the cheap model and ``k`` (every cheaper
+model, ``k`` in :data:`~ttcalloc.core.cascade_baselines.MOT_KS` up to its fewest samples), by
+accuracy on the train replays at the budget (:func:`tune`); :func:`out_of_fold` repeats that
+choice without each fold and scores the fold at the prices calibrated without it, as the deployed
+rule meets new questions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ttcalloc.core.cascade import ROW_FEATURES, START, Calibration, Ladder
+from ttcalloc.core.cascade_baselines import MOT_KS, mot_rule
+from ttcalloc.core.replays import Replays
+
+FORCED = 1e3  # the gain of a sample the rule always draws
+NEVER = -1e3  # the gain of an option the rule never takes
+_SHARE = ROW_FEATURES.index("top1_share")
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """``k`` samples of model ``first`` (a level of the ladder), then one of model ``then`` when
+    the leader's share is low; see the module docstring."""
+
+    first: int
+    k: int
+    then: int
+
+    def __post_init__(self) -> None:
+        if self.k < 1 or self.first < 0 or self.then < 0 or self.first == self.then:
+            raise ValueError(f"not a threshold rule: {self}")
+
+    def ladder(self, levels: int) -> Ladder:
+        """The rule's decision space over ``levels`` models: ``k`` samples of ``first``, one of
+        every other model (only ``then``'s is ever drawn)."""
+        if max(self.first, self.then) >= levels:
+            raise ValueError(f"{self} needs more than {levels} models")
+        return Ladder(tuple(self.k if lv == self.first else 1 for lv in range(levels)))
+
+    def predict_distinct(self, rows: NDArray[np.float64], threads: int = 1) -> NDArray[np.float64]:
+        """The gains of ``(N, F)`` option rows (the cascade's row layout: the state's features
+        first, the option's four last); ``threads`` is unused (the interface of a gain model)."""
+        level, j = rows[:, 0], rows[:, 1]
+        share = rows[:, _SHARE]
+        target = rows[:, -4]
+        drawing = ((level == START) | ((level == self.first) & (j < self.k))) & (
+            target == self.first
+        )
+        judge = (level == self.first) & (j >= self.k) & (target == self.then)
+        out = np.full(len(rows), NEVER)
+        out[drawing] = FORCED
+        out[judge] = 1.0 - np.nan_to_num(share[judge], nan=1.0)
+        return out
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": "mot", "first": self.first, "k": self.k, "then": self.then}
+
+
+@dataclass(frozen=True)
+class RuleFit:
+    """A rule, its prices at a budget on some replays, and the per-problem accuracy, dollars
+    and ``(P, L)`` samples of each model there."""
+
+    rule: ThresholdRule
+    calibration: Calibration
+    accuracy: NDArray[np.float64]
+    cost: NDArray[np.float64]
+    drawn: NDArray[np.float64]
+
+
+def _at(
+    reps: Sequence[Replays], units: Sequence[float], rule: ThresholdRule, lam: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Per-problem accuracy, dollars and escalation share at price ``lam``."""
+    threshold = 1.0 - lam * units[rule.then] if np.isfinite(lam) else -np.inf
+    return mot_rule(reps[rule.first], reps[rule.then], rule.k, threshold)
+
+
+def prices(units: Sequence[float], rule: ThresholdRule) -> list[float]:
+    """One price per distinct behaviour, cheapest (highest price) first: never escalate, then
+    escalate below a share of ``1/k``, ``2/k``, ... ``1`` (each price midway between the shares,
+    so no share sits on a boundary)."""
+    c = units[rule.then]
+    return [1.0 / c, *((1.0 - (j + 0.5) / rule.k) / c for j in range(rule.k - 1)), 0.0]
+
+
+def calibrate(
+    reps: Sequence[Replays], units: Sequence[float], rule: ThresholdRule, budget: float
+) -> Calibration | None:
+    """Two neighbouring prices of :func:`prices` and the weight on the lower (costlier) one
+    that meet ``budget`` in expectation over the replays; at price 0 when even escalating every
+    split vote costs less (slack); None when ``k`` cheap samples cost more."""
+    grid = prices(units, rule)
+    costs = [float(_at(reps, units, rule, lam)[1].mean()) for lam in grid]
+    if costs[0] > budget * (1 + 1e-12):
+        return None
+    if costs[-1] <= budget:
+        return Calibration(0.0, 0.0, 0.0, costs[-1], slack=True)
+    i = next(i for i in range(1, len(grid)) if costs[i] > budget)  # costs rise along the grid
+    lo, hi = costs[i], costs[i - 1]
+    w = 0.0 if lo <= hi else float(np.clip((budget - hi) / (lo - hi), 0.0, 1.0))
+    return Calibration(grid[i], grid[i - 1], w, w * lo + (1 - w) * hi)
+
+
+def score(
+    reps: Sequence[Replays], units: Sequence[float], rule: ThresholdRule, cal: Calibration
+) -> RuleFit:
+    """``rule`` on ``reps`` at ``cal``'s prices (the mix of the two)."""
+    lo, hi = _at(reps, units, rule, cal.lam_lo), _at(reps, units, rule, cal.lam_hi)
+    w = cal.p_lo
+    drawn = np.zeros((len(lo[0]), len(reps)))
+    drawn[:, rule.first] = np.minimum(rule.k, reps[rule.first].n)
+    drawn[:, rule.then] = w * lo[2] + (1 - w) * hi[2]
+    return RuleFit(rule, cal, w * lo[0] + (1 - w) * hi[0], w * lo[1] + (1 - w) * hi[1], drawn)
+
+
+def rules(reps: Sequence[Replays]) -> list[ThresholdRule]:
+    """The candidates: ``k`` samples of a cheaper model, then the last (strongest) model."""
+    then = len(reps) - 1
+    return [
+        ThresholdRule(first, k, then)
+        for first in range(then)
+        for k in MOT_KS
+        if k <= int(reps[first].n.min())
+    ]
+
+
+def tune(reps: Sequence[Replays], units: Sequence[float], budget: float) -> RuleFit | None:
+    """The candidate with the best accuracy on ``reps`` at ``budget`` (None: none fits it)."""
+    best: RuleFit | None = None
+    for rule in rules(reps):
+        cal = calibrate(reps, units, rule, budget)
+        if cal is None:
+            continue
+        fit = score(reps, units, rule, cal)
+        if best is None or fit.accuracy.mean() > best.accuracy.mean() + 1e-12:
+            best = fit
+    return best
+
+
+def out_of_fold(
+    reps: Sequence[Replays], units: Sequence[float], budget: float, fold: NDArray[np.int64]
+) -> NDArray[np.float64] | None:
+    """Per-problem accuracy of the tuned rule out of fold: each fold scored by the rule tuned,
+    and priced, on the other folds (None: in some fold no candidate fits the budget)."""
+    out = np.zeros(len(fold))
+    for f in sorted(set(fold.tolist())):
+        rest, held = np.nonzero(fold != f)[0], np.nonzero(fold == f)[0]
+        fit = tune([problems(r, rest) for r in reps], units, budget)
+        if fit is None:
+            return None
+        held_reps = [problems(r, held) for r in reps]
+        out[held] = score(held_reps, units, fit.rule, fit.calibration).accuracy
+    return out
+
+
+def problems(rep: Replays, idx: NDArray[np.intp]) -> Replays:
+    """The replays of the problems at ``idx``."""
+    cut = {}
+    for f in fields(rep):
+        v = getattr(rep, f.name)
+        if isinstance(v, np.ndarray):
+            cut[f.name] = v[idx]
+    return replace(rep, **cut)
