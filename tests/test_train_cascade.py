@@ -93,6 +93,10 @@ def test_the_fit_half_is_chosen_where_many_weak_samples_are_the_best_buy(
     meta = json.loads((out / "policy.json").read_text())
     assert meta["cascade"]["caps"] == [40, 40]
     assert res["mean_samples"]["weak"] > 16  # it uses the larger cap
+    # the MoT rule (a few weak samples, then the strong one) cannot buy that majority: kept out
+    rule = res["rule_choice"]
+    assert rule["chosen"] == "learned" and "rule" not in meta["cascade"], rule
+    assert rule["oof_accuracy"]["learned"] > rule["oof_accuracy"]["mot"], rule
 
 
 def test_clearly_better_golden_cases() -> None:

@@ -1,0 +1,160 @@
+"""A cascade policy whose gains are the MoT rule (``train --learner cascade --rule mot``): its
+policy file, ``run`` on recorded samples and on the fake OpenAI server, ``evaluate``, and the
+errors a damaged file or a misused flag give."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from helpers import run_cli
+from test_run_cascade import _check
+from test_run_models import PRICE_FLAGS, two_model_curves
+
+from ttcalloc.artifacts.io import read_artifact
+from ttcalloc.artifacts.schemas import ANSWERS, SAMPLES
+
+BUDGET = "0.003"
+
+
+@pytest.fixture(scope="module")
+def rule(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Problems (half hard), two-model samples in dollars, curves, a MoT-rule cascade."""
+    tmp = tmp_path_factory.mktemp("rule")
+    problems, samples, curves = two_model_curves(tmp)
+    policy = tmp / "policy"
+    r = run_cli(
+        "train", curves, "--problems", problems, "--learner", "cascade", "--rule", "mot",
+        "--budget", BUDGET, "--folds", "2", "--out", policy,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert "gains (out-of-fold accuracy)" in r.stderr and "MoT rule cheap x" in r.stderr
+    return {"problems": problems, "samples": samples, "policy": policy, "tmp": tmp}
+
+
+def _run(c: dict[str, Path], out: Path, *extra: str) -> Any:
+    return run_cli(
+        "run", c["policy"], c["problems"], "--split", "test", "--budget", BUDGET,
+        "--out", out, "--no-progress", *extra,
+    )  # fmt: skip
+
+
+def test_the_policy_file_holds_the_rule_and_no_model(rule: dict[str, Path]) -> None:
+    meta = json.loads((rule["policy"] / "policy.json").read_text())
+    cas = meta["cascade"]
+    k = cas["rule"]["k"]
+    assert cas["rule"] == {"kind": "mot", "first": 0, "k": k, "then": 1}
+    assert cas["caps"] == [k, 1] and 1 <= k <= 4  # 8 samples: a fit half of 4
+    assert meta["model_files"] == [] and meta["features"] == []
+    choice = meta["metrics"]["rule_choice"]
+    assert choice["chosen"] == "mot" and choice["how"] == "--rule mot"
+    assert choice["oof_accuracy"]["learned"] is None  # nothing learned was fit
+    assert choice["first_model"] == "cheap" and choice["then_model"] == "strong"
+    assert meta["metrics"]["train_expected_cost"] == pytest.approx(float(BUDGET), rel=1e-6)
+    assert meta["metrics"]["training_rows"] == 0
+
+
+def test_run_follows_the_rule_on_recorded_samples(rule: dict[str, Path], tmp_path: Path) -> None:
+    """At each question's calibrated price (``--no-pace``): ``k`` cheap samples, then one strong
+    sample exactly when the cheap leader's share is below ``1 - price x strong dollars``."""
+    from ttcalloc.learn.cascade import CascadePolicy, question_price
+
+    policy = CascadePolicy.load(rule["policy"])
+    k = policy.ladder.caps[0]
+    spec = f"replay:{rule['samples']}"
+    out = tmp_path / "a.parquet"
+    r = _run(rule, out, "--model", f"cheap={spec}", "--model", f"strong={spec}", "--no-pace")
+    assert r.exit_code == 0, r.stderr
+    answers = read_artifact(out, ANSWERS).df
+    drawn = read_artifact(tmp_path / "a-samples.parquet", SAMPLES).df
+    _check(answers, drawn)
+    escalated = 0
+    for row in answers.iter_rows(named=True):
+        mine = drawn.filter(pl.col("problem_id") == row["problem_id"])
+        cheap = mine.filter(pl.col("model") == "cheap")["pred_answer"].to_list()
+        assert len(cheap) == k
+        votes = Counter(a for a in cheap if a is not None)
+        share = max(votes.values(), default=0) / k
+        price = question_price(policy, row["question"])
+        up = share < 1 - price * policy.unit_cost[1]
+        assert (row["model"] == "strong") == up, (row["problem_id"], share, price)
+        assert mine.filter(pl.col("model") == "strong").height == int(up)
+        escalated += up
+    assert 0 < escalated < answers.height
+
+
+def test_paced_on_the_fake_server(rule: dict[str, Path], tmp_path: Path) -> None:
+    from fake_openai import fake_openai
+
+    out = tmp_path / "a.parquet"
+    with fake_openai() as server:
+        r = _run(
+            rule, out, "--model", "cheap=openai/cheap", "--model", "strong=openai/strong",
+            "--api-base", server.base, *PRICE_FLAGS, "--concurrency", "4",
+        )  # fmt: skip
+        requests = len(server.requests)
+    assert r.exit_code == 0, r.stderr
+    answers = read_artifact(out, ANSWERS).df
+    drawn = read_artifact(tmp_path / "a-samples.parquet", SAMPLES).df
+    _check(answers, drawn)
+    assert requests == drawn.height
+    k = json.loads((rule["policy"] / "policy.json").read_text())["cascade"]["rule"]["k"]
+    per = drawn.filter(pl.col("model") == "cheap").group_by("problem_id").len()["len"]
+    assert (per == k).all()
+
+
+def test_evaluate_recalibrated_meets_the_budget(rule: dict[str, Path], tmp_path: Path) -> None:
+    r = run_cli(
+        "evaluate", f"mot={rule['policy']}", "--problems", rule["problems"], "--recalibrate",
+        "--out", tmp_path / "report", "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    rows = json.loads(r.stdout)["policies"]["mot"]["rows"]
+    mine = next(x for x in rows if x["method"] == "cascade")
+    assert mine["cost"] == pytest.approx(float(BUDGET), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"k": 9}, "cascade.rule.k"),
+        ({"then": 5}, "cascade.rule.then"),
+        ({"then": 0}, "cascade.rule.then"),
+        ({"kind": "oracle"}, "cascade.rule.kind"),
+        ({"first": -1}, "cascade.rule.first"),
+    ],
+)
+def test_a_damaged_rule_is_refused_in_one_line(
+    rule: dict[str, Path], tmp_path: Path, change: dict[str, Any], field: str
+) -> None:
+    import shutil
+
+    folder = tmp_path / "policy"
+    shutil.copytree(rule["policy"], folder)
+    meta = json.loads((folder / "policy.json").read_text())
+    meta["cascade"]["rule"].update(change)
+    (folder / "policy.json").write_text(json.dumps(meta))
+    r = run_cli(
+        "run", folder, rule["problems"], "--split", "test", "--budget", BUDGET, "--out",
+        tmp_path / "a.parquet", "--no-progress", "--model", "cheap=sim/weak", "--model",
+        "strong=sim/strong", *PRICE_FLAGS,
+    )  # fmt: skip
+    assert r.exit_code != 0
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"policy.json: {field}:" in errors[0], r.stderr
+
+
+def test_rule_is_a_cascade_flag(rule: dict[str, Path], tmp_path: Path) -> None:
+    curves = rule["tmp"] / "curves.parquet"
+    for args, says in [
+        (["--learner", "stop", "--rule", "mot"], "--rule is for --learner cascade"),
+        (["--learner", "cascade", "--rule", "oracle"], "--rule 'oracle': expected one of"),
+    ]:
+        r = run_cli("train", curves, "--problems", rule["problems"], "--budget", BUDGET,
+                    "--out", tmp_path / "p", *args)  # fmt: skip
+        assert r.exit_code != 0 and says in r.stderr, r.stderr
+        assert not (tmp_path / "p").exists()
