@@ -49,6 +49,13 @@ def one_seed(
             )
             + ")"
         )
+        rule = m.get("rule_choice")
+        if rule:
+            acc = rule["oof_accuracy"]
+            how += (
+                f"; gains {rule['chosen']} (out-of-fold accuracy learned {acc['learned']}, MoT"
+                f" rule {rule['first_model']} x{rule['k']} {acc['mot']})"
+            )
         print(f"seed {seed}, ${m['budget']:g}: caps {m['caps']}{how}", file=sys.stderr)
     sh(
         "evaluate",
