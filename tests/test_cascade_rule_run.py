@@ -116,6 +116,9 @@ def test_evaluate_recalibrated_meets_the_budget(rule: dict[str, Path], tmp_path:
     rows = json.loads(r.stdout)["policies"]["mot"]["rows"]
     mine = next(x for x in rows if x["method"] == "cascade")
     assert mine["cost"] == pytest.approx(float(BUDGET), rel=1e-6)
+    k = json.loads((rule["policy"] / "policy.json").read_text())["cascade"]["rule"]["k"]
+    assert mine["gains"] == f"MoT rule: cheap x{k}"
+    assert f"cascade (MoT rule: cheap x{k})" in (tmp_path / "report" / "report.md").read_text()
 
 
 @pytest.mark.parametrize(

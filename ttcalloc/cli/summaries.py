@@ -297,6 +297,8 @@ def print_cascade(result: TrainResult) -> None:
 
 def print_cascade_report(report: dict[str, Any]) -> None:
     """Each cascade against the baselines its training tuned, in dollars, on the test split."""
+    from ttcalloc.stages.evaluate.cascade import method_label
+
     for name, pol in report["policies"].items():
         strong = pol["strongest"]
         table = Table(
@@ -310,7 +312,7 @@ def print_cascade_report(report: dict[str, Any]) -> None:
             g = r["cascade_minus_this"]
             table.add_row(
                 f"${r['budget']:.5g}",
-                r["method"],
+                method_label(r),
                 f"{r['accuracy']:.3f}",
                 f"${r['cost']:.5f}",
                 "" if g is None else f"{signed(g['diff'])} {interval(g['lo'], g['hi'])}",

@@ -185,6 +185,12 @@ class CascadePolicy:
         )
         return x
 
+    def gains_label(self) -> str:
+        """What weighs the options against the price: "learned", or the MoT rule's setting."""
+        if isinstance(self.model, ThresholdRule):
+            return f"MoT rule: {self.models[self.model.first]} x{self.model.k}"
+        return "learned"
+
     def metas(self, problems: Any, source: Path) -> list[dict[str, Any]]:
         """Each question's metadata for the features (a cascade's features use none)."""
         return [{} for _ in range(problems.height)]

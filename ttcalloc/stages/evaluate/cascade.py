@@ -191,6 +191,7 @@ def evaluate_cascades(
                     "cascade_minus_this": gain,
                 }
                 if n == "cascade":
+                    row["gains"] = pol.gains_label()
                     row["mean_samples"] = {
                         mm: float(drawn[:, j].mean()) for j, mm in enumerate(models)
                     }
@@ -293,8 +294,9 @@ def _markdown(
         gain = "" if g is None else f"{g['diff']:+.4f} [{g['lo']:+.4f}, {g['hi']:+.4f}]"
         flag = " (over budget)" if r["cost_over_budget"] > 1 + OVER_BUDGET else ""
         out.append(
-            f"| ${r['budget']:.5g} | {r['method']} | {r['accuracy']:.4f} [{r['accuracy_lo']:.4f}, "
-            f"{r['accuracy_hi']:.4f}] | ${r['cost']:.5f} | {r['cost_over_budget']:.3f}{flag} "
+            f"| ${r['budget']:.5g} | {method_label(r)} | {r['accuracy']:.4f} "
+            f"[{r['accuracy_lo']:.4f}, {r['accuracy_hi']:.4f}] | ${r['cost']:.5f} "
+            f"| {r['cost_over_budget']:.3f}{flag} "
             f"| {gain} |"
         )
     out += [
@@ -305,3 +307,9 @@ def _markdown(
     for n, s in reach.items():
         out.append(f"- {n}: {'not reached at the budgets evaluated' if s is None else f'{s:.0%}'}")
     return out
+
+
+def method_label(row: dict[str, Any]) -> str:
+    """A report row's method, with the cascade's gains where they are the MoT rule."""
+    gains = row.get("gains")
+    return row["method"] if gains in (None, "learned") else f"{row['method']} ({gains})"
