@@ -83,7 +83,7 @@ def test_the_fit_half_is_chosen_where_many_weak_samples_are_the_best_buy(
     curves = tmp_path / "curves.parquet"
     estimate_curves(samples, curves, EstimateOptions(ks=(1, 2, 4), cost="usd"), problems)
     out = tmp_path / "policy"
-    opts = CascadeTrainOptions(budgets=(0.004,), calibrate_on=calibrate_on, **SMALL)
+    opts = CascadeTrainOptions(budgets=(0.004,), calibrate_on=calibrate_on, rule="auto", **SMALL)
     (res,) = train_cascade(curves, problems, out, opts)
     assert res["in_sample"] == (calibrate_on == "deployed")
     choice = res["cap_choice"]

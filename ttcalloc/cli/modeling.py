@@ -291,7 +291,7 @@ def train_cmd(
             help="cascade: the gains the rule weighs against the price: learned (the gain "
             "model), mot (the MoT rule: k samples of a cheap model, then the strongest model "
             "when their leader's share is low; the price sets the threshold), or auto (per "
-            "budget, mot only where clearly better out of fold) (default: auto)."
+            "budget, mot only where clearly better out of fold) (default: learned)."
         ),
     ] = None,
     as_json: JsonFlag = False,

@@ -61,8 +61,8 @@ class CascadeTrainOptions:
     calibrate_on: str = "oof"
     # the gains: "learned" (the gain model), "mot" (the MoT rule written as gains,
     # ``core.cascade_rule``), or "auto": per budget, the MoT rule only where it is clearly
-    # better out of fold (:func:`_choose`)
-    rule: str = "auto"
+    # better out of fold (:func:`_choose`; not the default: see docs/cascades.md)
+    rule: str = "learned"
 
     def check(self) -> None:
         if self.calibrate_on not in ("deployed", "oof"):
