@@ -1,5 +1,5 @@
-"""``ttcalloc serve`` on a policy over two models, for real: a learned cascade and a static
-routing policy (``MODEL:maj@k`` actions) served on the simulated backend as two models with a
+"""``ttcalloc serve`` on a policy over two models, for real: a learned cascade, the MoT rule as a
+cascade (``--rule mot``) and a static routing policy (``MODEL:maj@k`` actions) served on the simulated backend as two models with a
 price each; 200 concurrent requests through the ``openai`` client are all answered, both models
 answer some, and the ledger's mean dollars per request land within 5% of the fleet budget; a
 missing ``--model NAME=SPEC`` or price is one line before the server starts."""
@@ -16,7 +16,11 @@ from serve_process import serving
 from test_run_models import PRICE_FLAGS, PRICES, SIM, _question, two_model_curves
 from test_serve import ask_all
 
-BUDGETS = {"cascade": 0.003, "routing": 0.004}  # dollars per request, as the policies trained
+BUDGETS = {
+    "cascade": 0.003,
+    "mot": 0.003,
+    "routing": 0.004,
+}  # dollars per request, as the policies trained
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +37,17 @@ def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         curves, problems, tmp / "cascade",
         CascadeTrainOptions(budgets=(BUDGETS["cascade"],), folds=2, n_estimators=20, orders=8),
     )  # fmt: skip
+    train_cascade(
+        curves, problems, tmp / "mot",
+        CascadeTrainOptions(budgets=(BUDGETS["mot"],), folds=2, orders=8, rule="mot"),
+    )  # fmt: skip
     alloc = tmp / "alloc.parquet"
     solve_allocation(curves, alloc, SolveOptions(budgets=(BUDGETS["routing"],)), problems)
     train_policy(
         alloc, problems, tmp / "routing",
         TrainOptions(budget=BUDGETS["routing"], folds=2, n_estimators=20),
     )  # fmt: skip
-    return {"cascade": tmp / "cascade", "routing": tmp / "routing"}
+    return {"cascade": tmp / "cascade", "mot": tmp / "mot", "routing": tmp / "routing"}
 
 
 def questions(n: int) -> list[str]:
@@ -74,7 +82,7 @@ def check_replies(replies: list[Any], kind: str) -> dict[str, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["cascade", "routing"])
+@pytest.mark.parametrize("kind", ["cascade", "mot", "routing"])
 def test_200_concurrent_requests_over_two_models_hold_the_dollar_budget(
     policies: dict[str, Path], tmp_path: Path, kind: str
 ) -> None:
@@ -84,14 +92,20 @@ def test_200_concurrent_requests_over_two_models_hold_the_dollar_budget(
         replies = ask_all(srv.url, questions(200))
         header = {"x-ttcalloc-budget": str(2 * budget)}  # apart from the fleet's budget
         own = ask_all(srv.url, questions(10), extra_headers=header)
-    per_model = check_replies(replies, "cascade" if kind == "cascade" else "static")
+    per_model = check_replies(replies, "static" if kind == "routing" else "cascade")
     assert set(per_model) == set(PRICES) and min(per_model.values()) > 0, per_model
     n, mean = ledger_mean(state)
     assert n == 200
     mean_reply = sum(r.model_extra["ttcalloc"]["cost"] for r in replies) / 200
     assert mean_reply == pytest.approx(mean, rel=1e-9)
     print(f"{kind}: realized mean ${mean:.6g} per request, budget ${budget:g}: {mean / budget:.4f}")
-    assert abs(mean - budget) <= 0.05 * budget, (mean, budget)
+    if kind == "mot":
+        # the rule decides every escalation in one round, after its k cheap samples (k = 2
+        # here: the split votes come in one class), so no later round makes up an undershoot:
+        # 0.949-0.964 of the budget over four runs
+        assert 0.9 * budget <= mean <= 1.05 * budget, (mean, budget)
+    else:
+        assert abs(mean - budget) <= 0.05 * budget, (mean, budget)
     assert {r.model_extra["ttcalloc"]["budget"] for r in own} == {2 * budget}
     n_own, mean_own = ledger_mean(state, override=1)  # kept apart from the fleet's 200
     assert n_own == 10, n_own
@@ -101,7 +115,7 @@ def test_200_concurrent_requests_over_two_models_hold_the_dollar_budget(
 def test_a_missing_model_or_price_is_one_line_before_the_server_starts(
     policies: dict[str, Path], tmp_path: Path
 ) -> None:
-    for kind in ("cascade", "routing"):
+    for kind in ("cascade", "mot", "routing"):
         cases = [
             ([*SIM[:2], *PRICE_FLAGS], "no backend for the policy's model 'strong'"),
             ([*SIM], "no price for model"),
@@ -119,3 +133,21 @@ def test_a_missing_model_or_price_is_one_line_before_the_server_starts(
         assert low.exit_code == 2 and low.stderr.count("\n") == 1, low.stderr
         assert "below the cheapest answer's expected cost" in low.stderr  # one cheap sample
     assert not (tmp_path / "state").exists()  # nothing was opened
+
+
+def test_a_cascade_with_slack_prices_is_served(policies: dict[str, Path], tmp_path: Path) -> None:
+    """Trained at a budget above all it would buy, a cascade's prices are slack (0, no pacing
+    grid): its rounds carry no price, which the window's report must not need (it failed with
+    a 502 ``'price'``)."""
+    import json
+
+    from ttcalloc.stages.train_cascade import CascadeTrainOptions, train_cascade
+
+    tmp = policies["cascade"].parent
+    policy = tmp_path / "slack"
+    opts = CascadeTrainOptions(budgets=(0.5,), folds=2, n_estimators=5, orders=4)
+    train_cascade(tmp / "curves.parquet", tmp / "problems.parquet", policy, opts)
+    assert json.loads((policy / "policy.json").read_text())["cascade"]["slack"]
+    with serving(policy, tmp_path / "state", *SIM, *PRICE_FLAGS, "--budget", "0.5") as srv:
+        replies = ask_all(srv.url, questions(6))
+    check_replies(replies, "cascade")

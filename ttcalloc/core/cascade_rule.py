@@ -104,9 +104,9 @@ def _at(
 def prices(units: Sequence[float], rule: ThresholdRule) -> list[float]:
     """One price per distinct behaviour, cheapest (highest price) first: never escalate, then
     escalate below a share of ``1/k``, ``2/k``, ... ``1`` (each price midway between the shares,
-    so no share sits on a boundary)."""
+    so no share sits on a boundary; all positive, so ``run`` can pace around any of them)."""
     c = units[rule.then]
-    return [1.0 / c, *((1.0 - (j + 0.5) / rule.k) / c for j in range(rule.k - 1)), 0.0]
+    return [1.0 / c, *((1.0 - (j + 0.5) / rule.k) / c for j in range(rule.k))]
 
 
 def calibrate(

@@ -297,4 +297,5 @@ def _price(driver: Driver) -> float | None:
     if isinstance(driver, StaticDriver):
         return float(driver.mu)
     prices = getattr(driver, "prices", [])
-    return float(prices[-1]["price"]) if prices else None
+    price = prices[-1].get("price") if prices else None  # none: the round was not paced
+    return None if price is None else float(price)
