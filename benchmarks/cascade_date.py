@@ -51,11 +51,9 @@ def one_seed(
         )
         rule = m.get("rule_choice")
         if rule:
-            acc = rule["oof_accuracy"]
-            how += (
-                f"; gains {rule['chosen']} (out-of-fold accuracy learned {acc['learned']}, MoT"
-                f" rule {rule['first_model']} x{rule['k']} {acc['mot']})"
-            )
+            acc, labels = rule["oof_accuracy"], rule["labels"]
+            parts = ", ".join(f"{labels.get(k, k)} {a}" for k, a in acc.items())
+            how += f"; gains {labels.get(rule['chosen'], 'learned')} (out-of-fold: {parts})"
         print(f"seed {seed}, ${m['budget']:g}: caps {m['caps']}{how}", file=sys.stderr)
     sh(
         "evaluate",

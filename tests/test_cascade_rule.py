@@ -4,6 +4,8 @@ out-of-fold score."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,6 +16,7 @@ from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_baselines as cb
 from ttcalloc.core import cascade_rule as cr
 from ttcalloc.core.cascade_rule import ThresholdRule
+from ttcalloc.core.replays import replay
 from ttcalloc.learn.cascade import predict, prepare
 
 
@@ -112,3 +115,71 @@ def test_a_rule_is_not_a_rule_without_two_models() -> None:
         ThresholdRule(0, 0, 1)
     with pytest.raises(ValueError):
         ThresholdRule(0, 2, 2).ladder(2)
+
+
+def _flat_replays(seed: int, p: int, ns: list[int], orders: int = 5) -> list:
+    """As ``_replays`` with every sample of a model at one price (so one price means one ``k``
+    for every question)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for level, n in enumerate(ns):
+        votes = [list(rng.integers(-1, 3, size=n)) for _ in range(p)]
+        costs = [[float((level + 1) ** 2)] * n for _ in range(p)]
+        out.append(replay(votes, costs, orders=orders, seed=seed + level))
+    return out
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000), model=st.integers(0, 1), at=st.floats(0.0, 1.0))
+def test_a_uniform_rule_draws_the_hull_point_its_price_picks(
+    seed: int, model: int, at: float
+) -> None:
+    """At a price between two slopes of the hull, every question draws the hull point where the
+    slope falls below it: ``maj@k`` of that model, as the single-model baseline scores it."""
+    reps = _flat_replays(seed, 6, [9, 5])
+    units = [1.0, 4.0]
+    rule = cr.uniform_rule(reps[model], model)
+    assert rule.ks[0] == 1 and rule.ladder(2).caps[model] == rule.ks[-1]
+    points = list(zip(rule.ks, rule.accs, strict=True))
+    slopes = [(b - a) / (kb - ka) for (ka, a), (kb, b) in itertools.pairwise(points)]
+    # a price per sample between two slopes (or above the first, or below the last)
+    edges = [np.inf, *slopes, 0.0]
+    i = min(int(at * (len(edges) - 1)), len(edges) - 2)
+    hi, lo = edges[i], edges[i + 1]
+    per = (lo + hi) / 2 if np.isfinite(hi) else lo + 1.0
+    if not per > 0:
+        return  # a flat stretch: no price strictly inside
+    cal = cc.Calibration(per / units[model], per / units[model], 0.0, float("nan"))
+    acc, cost, drawn = _simulated(reps, units, rule, cal)
+    want_acc, want_cost = cb.single_model(reps[model], rule.ks[i])
+    np.testing.assert_allclose(drawn[:, model], rule.ks[i])
+    np.testing.assert_allclose(acc, want_acc, atol=1e-12)
+    np.testing.assert_allclose(cost, want_cost, atol=1e-12)
+    assert not drawn[:, 1 - model].any()
+
+
+def test_the_choice_keeps_the_learned_gains_unless_a_rule_is_clearly_better() -> None:
+    from ttcalloc.learn.cascade_choice import choose_rule
+
+    reps = _flat_replays(3, 24, [9, 5, 3])
+    units = [1.0, 4.0, 9.0]
+    fold = np.arange(24) % 3
+    single = cr.at_most(reps[0], None)
+    budget = 3.0
+    models = ["a", "b", "c"]
+    weak = np.zeros(24)  # out-of-fold accuracy of learned gains that are never right
+    strong = np.ones(24)
+    pick, rule, info = choose_rule(reps, units, budget, fold, "guard", weak, models)
+    assert pick == "single" and isinstance(rule.rule, cr.UniformRule)
+    assert info["considered"] == ["single"] and info["chosen"] == "single"
+    assert rule.cost.mean() == pytest.approx(budget, rel=1e-9)  # priced to the budget
+    assert info["labels"]["single"] == f"{models[rule.rule.model]} only, up to x{rule.rule.ks[-1]}"
+    pick, rule, info = choose_rule(reps, units, budget, fold, "auto", strong, models)
+    assert pick is None and rule is None and info["chosen"] == "learned"
+    assert set(info["oof_accuracy"]) == {"learned", "mot", "single"}
+    # --cap binds the rules as it binds the learned gains
+    _, capped, _ = choose_rule(reps, units, budget, fold, "single", None, models, cap=2)
+    assert capped.rule.ks[-1] <= 2 and capped.drawn.max() <= 2
+    assert single.max_samples == 9 and cr.at_most(single, 2).n.max() == 2
+    with pytest.raises(cc.CascadeBudgetError):
+        choose_rule(reps, units, 0.5, fold, "mot", None, models)  # 1 cheap sample costs 1

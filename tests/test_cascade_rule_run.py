@@ -32,7 +32,7 @@ def rule(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "--budget", BUDGET, "--folds", "2", "--out", policy,
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr
-    assert "gains (out-of-fold accuracy)" in r.stderr and "MoT rule cheap x" in r.stderr
+    assert "gains (out-of-fold accuracy)" in r.stderr and "MoT rule: cheap x" in r.stderr
     return {"problems": problems, "samples": samples, "policy": policy, "tmp": tmp}
 
 
@@ -53,7 +53,8 @@ def test_the_policy_file_holds_the_rule_and_no_model(rule: dict[str, Path]) -> N
     choice = meta["metrics"]["rule_choice"]
     assert choice["chosen"] == "mot" and choice["how"] == "--rule mot"
     assert choice["oof_accuracy"]["learned"] is None  # nothing learned was fit
-    assert choice["first_model"] == "cheap" and choice["then_model"] == "strong"
+    assert choice["labels"] == {"mot": f"MoT rule: cheap x{k}"}
+    assert choice["rules"]["mot"] == cas["rule"]
     assert meta["metrics"]["train_expected_cost"] == pytest.approx(float(BUDGET), rel=1e-6)
     assert meta["metrics"]["training_rows"] == 0
 
@@ -161,3 +162,65 @@ def test_rule_is_a_cascade_flag(rule: dict[str, Path], tmp_path: Path) -> None:
                     "--out", tmp_path / "p", *args)  # fmt: skip
         assert r.exit_code != 0 and says in r.stderr, r.stderr
         assert not (tmp_path / "p").exists()
+
+
+def test_the_best_single_model_as_a_policy(rule: dict[str, Path], tmp_path: Path) -> None:
+    """``--rule single``: one model's uniform allocation as gains; ``run`` draws that model
+    only, a hull point's number of samples per question; ``evaluate`` names it."""
+    policy = tmp_path / "single"
+    r = run_cli(
+        "train", rule["tmp"] / "curves.parquet", "--problems", rule["problems"], "--learner",
+        "cascade", "--rule", "single", "--budget", BUDGET, "--folds", "2", "--out", policy,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    meta = json.loads((policy / "policy.json").read_text())
+    got = meta["cascade"]["rule"]
+    assert got["kind"] == "single" and meta["model_files"] == []
+    name = meta["cascade"]["models"][got["model"]]
+    assert meta["cascade"]["caps"][got["model"]] == got["ks"][-1]
+    spec = f"replay:{rule['samples']}"
+    out = tmp_path / "a.parquet"
+    c = {**rule, "policy": policy}
+    ran = _run(c, out, "--model", f"cheap={spec}", "--model", f"strong={spec}", "--no-pace")
+    assert ran.exit_code == 0, ran.stderr
+    drawn = read_artifact(tmp_path / "a-samples.parquet", SAMPLES).df
+    assert set(drawn["model"].to_list()) == {name}
+    per = drawn.group_by("problem_id").len()["len"].to_list()
+    assert set(per) <= set(got["ks"]) and len(per) == read_artifact(out, ANSWERS).df.height
+    ev = run_cli("evaluate", f"one={policy}", "--problems", rule["problems"], "--out",
+                 tmp_path / "report", "--json")  # fmt: skip
+    assert ev.exit_code == 0, ev.stderr
+    row = next(
+        x for x in json.loads(ev.stdout)["policies"]["one"]["rows"] if x["method"] == "cascade"
+    )
+    assert row["gains"] == f"{name} only, up to x{got['ks'][-1]}"
+
+
+def test_a_damaged_single_rule_is_refused_in_one_line(
+    rule: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    policy = tmp_path / "single"
+    r = run_cli(
+        "train", rule["tmp"] / "curves.parquet", "--problems", rule["problems"], "--learner",
+        "cascade", "--rule", "single", "--budget", BUDGET, "--folds", "2", "--out", policy,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    for change, field in [
+        ({"ks": [2, 3]}, "cascade.rule.ks"),
+        ({"accs": [0.5]}, "cascade.rule.ks"),
+        ({"accs": "x"}, "cascade.rule.ks"),
+        ({"model": 7}, "cascade.rule.model"),
+    ]:
+        folder = tmp_path / f"bad{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(policy, folder)
+        meta = json.loads((folder / "policy.json").read_text())
+        meta["cascade"]["rule"].update(change)
+        (folder / "policy.json").write_text(json.dumps(meta))
+        bad = run_cli("run", folder, rule["problems"], "--split", "test", "--budget", BUDGET,
+                      "--out", tmp_path / "a.parquet", "--no-progress", "--model",
+                      "cheap=sim/weak", "--model", "strong=sim/strong", *PRICE_FLAGS)  # fmt: skip
+        errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
+        assert bad.exit_code != 0 and len(errors) == 1, (change, bad.stderr)
+        assert f"policy.json: {field}" in errors[0], (change, errors)

@@ -72,9 +72,11 @@ def test_policy_file_and_summary(cascade: dict[str, Path]) -> None:
     meta = json.loads((cascade["policy"] / "policy.json").read_text())
     assert meta["learner"] == "cascade" and meta["cascade"]["models"] == ["cheap", "strong"]
     assert meta["metrics"]["train_expected_cost"] == pytest.approx(float(BUDGET), rel=1e-6)
-    # by default the gains are learned: no rule, no choice made
-    assert "rule" not in meta["cascade"] and meta["metrics"]["rule_choice"] is None
-    assert meta["model_files"]
+    # by default the learned gains, unless the best single model is clearly better out of fold
+    choice = meta["metrics"]["rule_choice"]
+    assert choice["considered"] == ["single"] and choice["how"].startswith("--rule guard")
+    assert choice["chosen"] == "learned", choice
+    assert "rule" not in meta["cascade"] and meta["model_files"]
 
 
 def test_on_the_simulated_backend_as_two_models(cascade: dict[str, Path], tmp_path: Path) -> None:

@@ -288,10 +288,12 @@ def train_cmd(
     rule: Annotated[
         str | None,
         typer.Option(
-            help="cascade: the gains the rule weighs against the price: learned (the gain "
-            "model), mot (the MoT rule: k samples of a cheap model, then the strongest model "
-            "when their leader's share is low; the price sets the threshold), or auto (per "
-            "budget, mot only where clearly better out of fold) (default: learned)."
+            help="cascade: the gains weighed against the price: guard (learned, unless the "
+            "best single model's uniform allocation is clearly better out of fold), learned "
+            "(alone), auto (learned, unless the MoT rule or the best single model is clearly "
+            "better out of fold), mot (the MoT rule: k samples of a cheap model, then the "
+            "strongest when their leader's share is low, the price setting the threshold) or "
+            "single (the best single model) (default: guard)."
         ),
     ] = None,
     as_json: JsonFlag = False,

@@ -264,15 +264,11 @@ def print_cascade(result: TrainResult) -> None:
         rows.append(("cap per model (out-of-fold accuracy)", f"{max(m['caps'])} ({accs})"))
     rule = m.get("rule_choice")
     if rule:
-        acc = rule["oof_accuracy"]
-        rows.append(
-            (
-                "gains (out-of-fold accuracy)",
-                f"{'MoT rule' if rule['chosen'] == 'mot' else 'learned'} (learned: "
-                f"{_acc(acc['learned'])}, MoT rule {rule['first_model']} x{rule['k']}: "
-                f"{_acc(acc['mot'])})",
-            )
-        )
+        acc, labels = rule["oof_accuracy"], rule["labels"]
+        parts = [f"learned: {_acc(acc['learned'])}"]
+        parts += [f"{labels[k]}: {_acc(acc.get(k))}" for k in labels]
+        chosen = labels.get(rule["chosen"], rule["chosen"])
+        rows.append(("gains (out-of-fold accuracy)", f"{chosen} ({', '.join(parts)})"))
     mot = m.get("mot")
     if mot:
         a, b = mot["settings"]

@@ -57,6 +57,22 @@ def hull_mix(points: Sequence[tuple[float, float]], budget: float) -> tuple[int,
     ``budget`` and the weight on the first (costlier) one: ``(i, j, w)``; None when even the
     cheapest point costs more than the budget.  At or above the costliest hull point, that point
     alone (``w`` 1)."""
+    hull = upper_hull(points)
+    if not hull or points[hull[0]][0] > budget * (1 + 1e-12):
+        return None
+    if budget <= points[hull[0]][0]:  # at the cheapest point (within rounding)
+        return hull[0], hull[0], 1.0
+    for lo, hi in itertools.pairwise(hull):
+        if points[lo][0] <= budget <= points[hi][0]:
+            span = points[hi][0] - points[lo][0]
+            w = 1.0 if span <= 0 else (budget - points[lo][0]) / span
+            return hi, lo, w
+    return hull[-1], hull[-1], 1.0
+
+
+def upper_hull(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the upper concave hull of ``(cost, accuracy)`` points, cheapest first (a
+    point that costs no less and is no better than the one before is left out)."""
     pts = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
     hull: list[int] = []
     for i in pts:
@@ -70,16 +86,7 @@ def hull_mix(points: Sequence[tuple[float, float]], budget: float) -> tuple[int,
             else:
                 break
         hull.append(i)
-    if not hull or points[hull[0]][0] > budget * (1 + 1e-12):
-        return None
-    if budget <= points[hull[0]][0]:  # at the cheapest point (within rounding)
-        return hull[0], hull[0], 1.0
-    for lo, hi in itertools.pairwise(hull):
-        if points[lo][0] <= budget <= points[hi][0]:
-            span = points[hi][0] - points[lo][0]
-            w = 1.0 if span <= 0 else (budget - points[lo][0]) / span
-            return hi, lo, w
-    return hull[-1], hull[-1], 1.0
+    return hull
 
 
 def tune_mot(reps: Sequence[Replays], budget: float) -> dict[str, Any] | None:

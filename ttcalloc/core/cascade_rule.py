@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ttcalloc.core.cascade import ROW_FEATURES, START, Calibration, Ladder
-from ttcalloc.core.cascade_baselines import MOT_KS, mot_rule
+from ttcalloc.core.cascade_baselines import MOT_KS, mot_rule, single_model, upper_hull
 from ttcalloc.core.replays import Replays
 
 FORCED = 1e3  # the gain of a sample the rule always draws
@@ -82,11 +82,68 @@ class ThresholdRule:
 
 
 @dataclass(frozen=True)
+class UniformRule:
+    """One model's uniform allocation written as gains: start on ``model`` and draw its
+    samples while the next stretch of the upper concave hull of its train accuracy against
+    samples (``ks``, rising from 1, and ``accs``) gains more than the price; past the last hull
+    point nothing gains.  At one price every question draws the hull point where the hull's
+    slope falls below the price times its dollars per sample; two prices mixed are ``maj@k``
+    mixed on the hull, the best single model's allocation at a budget."""
+
+    model: int
+    ks: tuple[int, ...]
+    accs: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        ok = (
+            self.model >= 0
+            and len(self.ks) == len(self.accs) >= 1
+            and self.ks[0] == 1
+            and all(a < b for a, b in zip(self.ks, self.ks[1:], strict=False))
+        )
+        if not ok:
+            raise ValueError(f"not a uniform rule: {self}")
+
+    def ladder(self, levels: int) -> Ladder:
+        """At most the last hull point's samples of ``model``, one of every other model."""
+        if self.model >= levels:
+            raise ValueError(f"{self} needs more than {levels} models")
+        return Ladder(tuple(self.ks[-1] if lv == self.model else 1 for lv in range(levels)))
+
+    def curve(self, k: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The hull's accuracy at ``k`` samples (flat past its last point)."""
+        out: NDArray[np.float64] = np.interp(k, self.ks, self.accs)
+        return out
+
+    def predict_distinct(self, rows: NDArray[np.float64], threads: int = 1) -> NDArray[np.float64]:
+        """The gains of ``(N, F)`` option rows (see :meth:`ThresholdRule.predict_distinct`)."""
+        level, j, target, h = rows[:, 0], rows[:, 1], rows[:, -4], rows[:, -3]
+        start = (level == START) & (target == self.model)
+        more = (level == self.model) & (target == self.model)
+        out = np.full(len(rows), NEVER)
+        out[start] = FORCED
+        out[more] = self.curve(h[more]) - self.curve(j[more])
+        return out
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": "single", "model": self.model, "ks": list(self.ks), "accs": list(self.accs)}
+
+
+def uniform_rule(rep: Replays, model: int) -> UniformRule:
+    """``model``'s :class:`UniformRule` from its replays: the upper concave hull of mean
+    ``maj@k`` accuracy against ``k``, for ``k`` up to the fewest samples a problem has."""
+    ks = list(range(1, int(rep.n.min()) + 1))
+    accs = [float(single_model(rep, k)[0].mean()) for k in ks]
+    hull = upper_hull([(float(k), a) for k, a in zip(ks, accs, strict=True)])
+    return UniformRule(model, tuple(ks[i] for i in hull), tuple(accs[i] for i in hull))
+
+
+@dataclass(frozen=True)
 class RuleFit:
     """A rule, its prices at a budget on some replays, and the per-problem accuracy, dollars
     and ``(P, L)`` samples of each model there."""
 
-    rule: ThresholdRule
+    rule: ThresholdRule | UniformRule
     calibration: Calibration
     accuracy: NDArray[np.float64]
     cost: NDArray[np.float64]
@@ -175,6 +232,7 @@ def out_of_fold(
         if fit is None:
             return None
         held_reps = [problems(r, held) for r in reps]
+        assert isinstance(fit.rule, ThresholdRule)
         out[held] = score(held_reps, units, fit.rule, fit.calibration).accuracy
     return out
 
@@ -187,3 +245,15 @@ def problems(rep: Replays, idx: NDArray[np.intp]) -> Replays:
         if isinstance(v, np.ndarray):
             cut[f.name] = v[idx]
     return replace(rep, **cut)
+
+
+def at_most(rep: Replays, cap: int | None) -> Replays:
+    """The replays of at most ``cap`` samples per problem (all of them for None)."""
+    if cap is None or cap >= rep.max_samples:
+        return rep
+    cut: dict[str, object] = {"n": np.minimum(rep.n, cap)}
+    for f in fields(rep):
+        v = getattr(rep, f.name)
+        if isinstance(v, np.ndarray) and v.ndim >= 3:
+            cut[f.name] = v[:, :, :cap]
+    return replace(rep, **cut)  # type: ignore[arg-type]

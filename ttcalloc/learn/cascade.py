@@ -22,7 +22,7 @@ from ttcalloc.artifacts.io import atomic_folder, write_json_artifact
 from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError
 from ttcalloc.core import cascade as cc
-from ttcalloc.core.cascade_rule import ThresholdRule
+from ttcalloc.core.cascade_rule import ThresholdRule, UniformRule
 from ttcalloc.core.replays import Replays
 from ttcalloc.core.rows import unique_rows
 from ttcalloc.learn import features as feats
@@ -34,7 +34,9 @@ from ttcalloc.learn.learners import (
 from ttcalloc.learn.stopping import GainModel, StopOptions, _map, fit_gain
 
 LEARNER = "cascade"
-Gains = GainModel | ThresholdRule  # learned gains, or the MoT rule written as gains
+# learned gains, or a rule written as gains: the MoT rule, one model's uniform allocation
+Gains = GainModel | ThresholdRule | UniformRule
+Rule = ThresholdRule | UniformRule
 
 
 def option_rows(
@@ -142,7 +144,7 @@ def predict(
     states, _ = cc.state_rows(prep.replays, ladder)
     x, pos = option_rows(states, prep.question, ladder, prep.usable)
     out = np.zeros(prep.usable.shape)
-    if isinstance(model, ThresholdRule):
+    if not isinstance(model, GainModel):  # a rule
         out[pos] = model.predict_distinct(x)
     elif fold is None:
         first, inverse = unique_rows(x)
@@ -186,10 +188,10 @@ class CascadePolicy:
         return x
 
     def gains_label(self) -> str:
-        """What weighs the options against the price: "learned", or the MoT rule's setting."""
-        if isinstance(self.model, ThresholdRule):
-            return f"MoT rule: {self.models[self.model.first]} x{self.model.k}"
-        return "learned"
+        """What weighs the options against the price: "learned", or the rule in words."""
+        return (
+            "learned" if isinstance(self.model, GainModel) else rule_label(self.model, self.models)
+        )
 
     def metas(self, problems: Any, source: Path) -> list[dict[str, Any]]:
         """Each question's metadata for the features (a cascade's features use none)."""
@@ -219,7 +221,7 @@ class CascadePolicy:
         cal = self.calibration
         names = row_names(self.feature_names)
         learned = self.model if isinstance(self.model, GainModel) else None
-        rule = self.model if isinstance(self.model, ThresholdRule) else None
+        rule = None if isinstance(self.model, GainModel) else self.model
         with (
             atomic_folder(folder, "policy.json") as tmp,
             feature_names_stored(learned.boosters if learned else [], names),
@@ -279,7 +281,7 @@ class CascadePolicy:
         model: Gains = (
             GainModel([load_booster(folder / f, expected) for f in files])
             if rule is None
-            else ThresholdRule(int(rule["first"]), int(rule["k"]), int(rule["then"]))
+            else rule_of(rule)
         )
         return cls(
             [str(m) for m in cas["models"]],
@@ -291,6 +293,21 @@ class CascadePolicy:
             cal,
             meta,
         )
+
+
+def rule_label(rule: Rule, models: Sequence[str]) -> str:
+    """A rule in words: "MoT rule: gpt-3.5-turbo x6", "gpt-3.5-turbo only, up to x16"."""
+    if isinstance(rule, ThresholdRule):
+        return f"MoT rule: {models[rule.first]} x{rule.k}"
+    return f"{models[rule.model]} only, up to x{rule.ks[-1]}"
+
+
+def rule_of(data: dict[str, Any]) -> Rule:
+    """The rule ``policy.json``'s ``cascade.rule`` holds (checked by ``read_cascade_policy``)."""
+    if data["kind"] == "single":
+        ks = tuple(int(k) for k in data["ks"])
+        return UniformRule(int(data["model"]), ks, tuple(float(a) for a in data["accs"]))
+    return ThresholdRule(int(data["first"]), int(data["k"]), int(data["then"]))
 
 
 @dataclass(frozen=True)

@@ -26,16 +26,22 @@ from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.settings import fit_threads
 from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_baselines as cb
-from ttcalloc.core import cascade_rule as cr
 from ttcalloc.core.replays import Replays
 from ttcalloc.learn import features as feats
-from ttcalloc.learn.cascade import CascadePolicy, Gains, Prepared, fit_cascade, predict, prepare
+from ttcalloc.learn.cascade import (
+    CascadePolicy,
+    Gains,
+    Prepared,
+    fit_cascade,
+    predict,
+    prepare,
+)
+from ttcalloc.learn.cascade_choice import ALTERNATIVES, RULES, choose_rule
 from ttcalloc.learn.learners import xgboost_version
 from ttcalloc.learn.stopping import GainModel, fitting
 
 DEFAULT_FEATURES = ("text", "numbers", "symbols")
 DEFAULT_CAP = 16  # the smaller of the two caps ``--cap`` chooses between by default
-RULES = ("auto", "learned", "mot")
 
 
 @dataclass(frozen=True)
@@ -59,10 +65,12 @@ class CascadeTrainOptions:
     # the train replays the price is calibrated on are predicted by: the deployed (averaged)
     # model ("deployed"), or each problem's out-of-fold booster ("oof")
     calibrate_on: str = "oof"
-    # the gains: "learned" (the gain model), "mot" (the MoT rule written as gains,
-    # ``core.cascade_rule``), or "auto": per budget, the MoT rule only where it is clearly
-    # better out of fold (:func:`_choose`; not the default: see docs/cascades.md)
-    rule: str = "learned"
+    # the gains (:data:`ALTERNATIVES`, :func:`_choose`): "guard", the learned gains unless the
+    # best single model (its uniform allocation written as gains) is clearly better out of
+    # fold; "learned" alone; "auto", the learned gains unless the MoT rule or the best single
+    # model is clearly better (not the default: see docs/cascades.md); "mot" or "single", that
+    # rule alone (``core.cascade_rule``)
+    rule: str = "guard"
 
     def check(self) -> None:
         if self.calibrate_on not in ("deployed", "oof"):
@@ -191,14 +199,14 @@ def train_cascade(
     setup = fitting(options, prob, train_ids)
     fits = (
         []
-        if options.rule == "mot"
+        if options.rule in ("mot", "single")
         else [_fit(reps, units, caps, setup, options) for caps in cap_choices(reps, options.cap)]
     )
     results = []
     flag = "--budgets" if len(options.budgets) > 1 else "--budget"
     for budget in options.budgets:
         try:
-            got = _choose(reps, units, fits, setup.fold, budget, options.rule)
+            got = _choose(reps, units, fits, setup.fold, budget, options.rule, models, options.cap)
         except cc.CascadeBudgetError as exc:
             raise InputError(f"{flag} {budget:g}: {exc}") from exc
         metrics = {
@@ -221,9 +229,6 @@ def train_cascade(
             # scored with the predictions the price was calibrated on (a rule fits nothing)
             "in_sample": options.calibrate_on == "deployed" and isinstance(got.model, GainModel),
         }
-        if got.rule_choice is not None:
-            got.rule_choice["first_model"] = models[got.rule_choice["first"]]
-            got.rule_choice["then_model"] = models[got.rule_choice["then"]]
         learned = isinstance(got.model, GainModel)
         folder = cascade_folder(out, budget) if len(options.budgets) > 1 else Path(out)
         policy = CascadePolicy(
@@ -352,10 +357,12 @@ def _choose(
     fold: NDArray[np.int64],
     budget: float,
     how: str,
+    models: Sequence[str],
+    cap: int | None,
 ) -> _Chosen:
-    """The cap (:func:`pick_caps`) of the learned gains, then, unless ``how`` is "learned", the
-    MoT rule instead where ``how`` is "mot" or it is clearly better out of fold (the one
-    standard error rule: the learned gains unless the data clearly favour the rule)."""
+    """The cap (:func:`pick_caps`) of the learned gains; then the rules ``how`` weighs against
+    them (:data:`ALTERNATIVES`), the best of which replaces them only where it is clearly
+    better out of fold (the one-standard-error rule); ``mot`` and ``single`` take the rule."""
     learned: _Chosen | None = None
     learned_oof: NDArray[np.float64] | None = None  # its per-problem out-of-fold accuracy
     if fits:
@@ -378,31 +385,14 @@ def _choose(
         learned = _Chosen(
             fit.ladder, fit.model, cal, acc, cost, drawn, reached, fit.rows, caps, None
         )
-    if how == "learned":
+    if not ALTERNATIVES[how]:
         assert learned is not None
         return learned
-    rule = cr.tune(reps, units, budget)
-    if rule is None:
-        if learned is None:
-            raise cc.CascadeBudgetError(
-                "no MoT rule fits it (even one cheap sample each costs more)"
-            )
-        return learned
-    rule_oof = cr.out_of_fold(reps, units, budget, fold)
-    use = learned_oof is None or (rule_oof is not None and cc.clearly_better(learned_oof, rule_oof))
-    info = {
-        "kind": "mot",
-        **{k: v for k, v in rule.rule.to_json().items() if k != "kind"},
-        "oof_accuracy": {
-            "learned": None if learned_oof is None else float(learned_oof.mean()),
-            "mot": None if rule_oof is None else float(rule_oof.mean()),
-        },
-        "chosen": "mot" if use else "learned",
-        "how": "--rule mot" if how == "mot" else "the MoT rule only if clearly better out of fold",
-    }
-    if not use:
+    pick, rule, info = choose_rule(reps, units, budget, fold, how, learned_oof, models, cap)
+    if pick is None:
         assert learned is not None
         return replace(learned, rule_choice=info)
+    assert rule is not None
     reach = [float(r) for r in np.minimum(rule.drawn, 1.0).mean(axis=0)]
     return _Chosen(
         rule.rule.ladder(len(reps)),

@@ -1,0 +1,84 @@
+"""Which gains a cascade keeps at a budget: the learned ones, or a rule written as gains (the MoT
+rule, the best single model's uniform allocation), chosen out of fold.
+
+``--rule`` names what is weighed against the learned gains (:data:`ALTERNATIVES`).  The best
+alternative by out-of-fold accuracy replaces the learned gains only where it beats their
+out-of-fold accuracy by more than one standard error of the paired per-problem difference (the
+one-standard-error rule: keep the learned gains unless the data clearly say otherwise); ``mot``
+and ``single`` take that rule with nothing learned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ttcalloc.core import cascade as cc
+from ttcalloc.core import cascade_rule as cr
+from ttcalloc.core.replays import Replays
+from ttcalloc.learn.cascade import rule_label
+from ttcalloc.learn.cascade_single import best_single, single_out_of_fold
+
+# the rules each ``--rule`` weighs against the learned gains (none: the learned gains alone;
+# ``mot`` and ``single``: that rule alone, nothing learned)
+ALTERNATIVES: dict[str, tuple[str, ...]] = {
+    "guard": ("single",),
+    "learned": (),
+    "auto": ("mot", "single"),
+    "mot": ("mot",),
+    "single": ("single",),
+}
+RULES = tuple(ALTERNATIVES)
+
+
+def choose_rule(
+    reps: list[Replays],
+    units: Sequence[float],
+    budget: float,
+    fold: NDArray[np.int64],
+    how: str,
+    learned_oof: NDArray[np.float64] | None,
+    models: Sequence[str],
+    cap: int | None = None,
+) -> tuple[str | None, cr.RuleFit | None, dict[str, Any]]:
+    """The rule kept at ``budget`` (None: the learned gains, whose per-problem out-of-fold
+    accuracy is ``learned_oof``; None there for ``mot`` and ``single``), its fit on ``reps``,
+    and what was weighed (``metrics.rule_choice``).  A rule draws at most ``cap`` samples of a
+    model (``--cap``), as the learned gains do.
+
+    Raises:
+        CascadeBudgetError: ``--rule mot`` or ``single`` and no such rule fits the budget.
+    """
+    reps = [cr.at_most(r, cap) for r in reps]
+    alts: dict[str, tuple[cr.RuleFit, NDArray[np.float64] | None]] = {}
+    for kind in ALTERNATIVES[how]:
+        if kind == "mot" and (got := cr.tune(reps, units, budget)) is not None:
+            alts[kind] = (got, cr.out_of_fold(reps, units, budget, fold))
+        elif kind == "single" and (got := best_single(reps, units, budget)) is not None:
+            alts[kind] = (got, single_out_of_fold(reps, budget, fold))
+    pick: str | None
+    if learned_oof is None:  # --rule mot or single: the rule itself
+        if how not in alts:
+            raise cc.CascadeBudgetError(f"no {how} rule fits it (one sample costs more)")
+        pick = how
+    else:
+        scored = {k: v[1] for k, v in alts.items() if v[1] is not None}
+        pick = max(scored, key=lambda k: float(scored[k].mean()), default=None)
+        if pick is not None and not cc.clearly_better(learned_oof, scored[pick]):
+            pick = None
+    info = {
+        "considered": list(ALTERNATIVES[how]),
+        "rules": {k: v[0].rule.to_json() for k, v in alts.items()},
+        "labels": {k: rule_label(v[0].rule, models) for k, v in alts.items()},
+        "oof_accuracy": {
+            "learned": None if learned_oof is None else float(learned_oof.mean()),
+            **{k: None if v[1] is None else float(v[1].mean()) for k, v in alts.items()},
+        },
+        "chosen": pick or "learned",
+        "how": f"--rule {how}"
+        + ("" if learned_oof is None else ": a rule only if clearly better out of fold"),
+    }
+    return pick, None if pick is None else alts[pick][0], info
