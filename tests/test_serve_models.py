@@ -1,11 +1,13 @@
 """``ttcalloc serve`` on a policy over two models, for real: a learned cascade, the MoT rule as a
-cascade (``--rule mot``) and a static routing policy (``MODEL:maj@k`` actions) served on the simulated backend as two models with a
+cascade (``--rule mot``), the best single model as one (``--rule single``) and a static routing
+policy (``MODEL:maj@k`` actions) served on the simulated backend as two models with a
 price each; 200 concurrent requests through the ``openai`` client are all answered, both models
 answer some, and the ledger's mean dollars per request land within 5% of the fleet budget; a
 missing ``--model NAME=SPEC`` or price is one line before the server starts."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -16,11 +18,8 @@ from serve_process import serving
 from test_run_models import PRICE_FLAGS, PRICES, SIM, _question, two_model_curves
 from test_serve import ask_all
 
-BUDGETS = {
-    "cascade": 0.003,
-    "mot": 0.003,
-    "routing": 0.004,
-}  # dollars per request, as the policies trained
+# dollars per request, as the policies trained
+BUDGETS = {"cascade": 0.003, "mot": 0.003, "single": 0.003, "routing": 0.004}
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +40,17 @@ def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         curves, problems, tmp / "mot",
         CascadeTrainOptions(budgets=(BUDGETS["mot"],), folds=2, orders=8, rule="mot"),
     )  # fmt: skip
+    train_cascade(
+        curves, problems, tmp / "single",
+        CascadeTrainOptions(budgets=(BUDGETS["single"],), folds=2, orders=8, rule="single"),
+    )  # fmt: skip
     alloc = tmp / "alloc.parquet"
     solve_allocation(curves, alloc, SolveOptions(budgets=(BUDGETS["routing"],)), problems)
     train_policy(
         alloc, problems, tmp / "routing",
         TrainOptions(budget=BUDGETS["routing"], folds=2, n_estimators=20),
     )  # fmt: skip
-    return {"cascade": tmp / "cascade", "mot": tmp / "mot", "routing": tmp / "routing"}
+    return {k: tmp / k for k in BUDGETS}
 
 
 def questions(n: int) -> list[str]:
@@ -82,7 +85,7 @@ def check_replies(replies: list[Any], kind: str) -> dict[str, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["cascade", "mot", "routing"])
+@pytest.mark.parametrize("kind", list(BUDGETS))
 def test_200_concurrent_requests_over_two_models_hold_the_dollar_budget(
     policies: dict[str, Path], tmp_path: Path, kind: str
 ) -> None:
@@ -93,13 +96,23 @@ def test_200_concurrent_requests_over_two_models_hold_the_dollar_budget(
         header = {"x-ttcalloc-budget": str(2 * budget)}  # apart from the fleet's budget
         own = ask_all(srv.url, questions(10), extra_headers=header)
     per_model = check_replies(replies, "static" if kind == "routing" else "cascade")
-    assert set(per_model) == set(PRICES) and min(per_model.values()) > 0, per_model
+    if kind == "single":  # one model answers everything
+        assert len(per_model) == 1, per_model
+    else:
+        assert set(per_model) == set(PRICES) and min(per_model.values()) > 0, per_model
     n, mean = ledger_mean(state)
     assert n == 200
     mean_reply = sum(r.model_extra["ttcalloc"]["cost"] for r in replies) / 200
     assert mean_reply == pytest.approx(mean, rel=1e-9)
     print(f"{kind}: realized mean ${mean:.6g} per request, budget ${budget:g}: {mean / budget:.4f}")
-    if kind == "mot":
+    if kind == "single":
+        # the best single model is the cheap one, whose train hull ends at 2 samples: its
+        # prices are slack (it cannot use the budget), so every request draws those 2
+        meta = json.loads((policies[kind] / "policy.json").read_text())["cascade"]
+        assert meta["slack"] and meta["rule"]["ks"][-1] == 2, meta
+        assert {r.model_extra["ttcalloc"]["samples"] for r in replies} == {2}
+        assert mean <= budget
+    elif kind == "mot":
         # the rule decides every escalation in one round, after its k cheap samples (k = 2
         # here: the split votes come in one class), so no later round makes up an undershoot:
         # 0.949-0.964 of the budget over four runs
@@ -115,7 +128,7 @@ def test_200_concurrent_requests_over_two_models_hold_the_dollar_budget(
 def test_a_missing_model_or_price_is_one_line_before_the_server_starts(
     policies: dict[str, Path], tmp_path: Path
 ) -> None:
-    for kind in ("cascade", "mot", "routing"):
+    for kind in BUDGETS:
         cases = [
             ([*SIM[:2], *PRICE_FLAGS], "no backend for the policy's model 'strong'"),
             ([*SIM], "no price for model"),
@@ -139,8 +152,6 @@ def test_a_cascade_with_slack_prices_is_served(policies: dict[str, Path], tmp_pa
     """Trained at a budget above all it would buy, a cascade's prices are slack (0, no pacing
     grid): its rounds carry no price, which the window's report must not need (it failed with
     a 502 ``'price'``)."""
-    import json
-
     from ttcalloc.stages.train_cascade import CascadeTrainOptions, train_cascade
 
     tmp = policies["cascade"].parent
