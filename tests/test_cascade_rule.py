@@ -68,7 +68,11 @@ def test_calibrated_at_a_budget_it_meets_it(seed: int, k: int, share: float) -> 
     reps = _replays(seed, 12, [8, 3], orders=8)
     units = [1.0, 9.0]
     rule = ThresholdRule(0, k, 1)
-    never = cr.score(reps, units, rule, cc.Calibration(1 / 9, 1 / 9, 0.0, 0.0)).cost.mean()
+    top = cr.prices(units, rule)[0]  # the highest price: never escalate
+    assert top > 1 / 9
+    never = cr.score(reps, units, rule, cc.Calibration(top, top, 0.0, 0.0)).cost.mean()
+    # run as a cascade at that price it never escalates, not even a vote of abstentions
+    assert not _simulated(reps, units, rule, cc.Calibration(top, top, 0.0, 0.0))[2][:, 1].any()
     always = cr.score(reps, units, rule, cc.Calibration(0.0, 0.0, 0.0, 0.0)).cost.mean()
     budget = never + share * (always - never)
     cal = cr.calibrate(reps, units, rule, budget)

@@ -163,7 +163,7 @@ def prices(units: Sequence[float], rule: ThresholdRule) -> list[float]:
     escalate below a share of ``1/k``, ``2/k``, ... ``1`` (each price midway between the shares,
     so no share sits on a boundary; all positive, so ``run`` can pace around any of them)."""
     c = units[rule.then]
-    return [1.0 / c, *((1.0 - (j + 0.5) / rule.k) / c for j in range(rule.k))]
+    return [(1.0 - (j + 0.5) / rule.k) / c for j in range(-1, rule.k)]
 
 
 def calibrate(
