@@ -1,12 +1,17 @@
 """A rule written as a cascade's gains at the edges: recalibrated (``evaluate --recalibrate``)
 at a budget the rule cannot reach, it stays the rule at its cheapest rather than dropping the
-samples it always draws."""
+samples it always draws; ``run`` and ``serve`` refuse a budget below those samples."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+from helpers import run_cli
 from test_cascade import _replays
+from test_run_models import PRICE_FLAGS, SIM, two_model_curves
 
 from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_rule as cr
@@ -47,3 +52,36 @@ def test_recalibrated_below_one_sample_a_single_rule_keeps_its_model(seed: int) 
     _, _, drawn = policy.outcome(reps, [f"q{i}" for i in range(10)], budget=one / 3)
     assert not drawn[:, 0].any()  # never the other model
     np.testing.assert_allclose(drawn[:, 1], 1)  # one sample of its own: its cheapest
+
+
+def test_a_rule_s_cheapest_answer_is_the_samples_it_always_draws() -> None:
+    from ttcalloc.stages.run.kinds import policy_ks
+
+    units = [1.0, 9.0]
+    assert policy_ks(_policy(cr.ThresholdRule(0, 3, 1), units))[1] == (3, 3.0)
+    single = cr.UniformRule(1, (1, 2), (0.5, 0.6))
+    assert policy_ks(_policy(single, units))[1] == (1, 9.0)
+
+
+def test_run_and_serve_refuse_a_budget_below_the_mot_rule_s_k_cheap_samples(tmp_path: Path) -> None:
+    """One line, as for any cascade below its cheapest answer (it ran and spent 1.35x)."""
+    problems, samples, curves = two_model_curves(tmp_path)
+    policy = tmp_path / "policy"
+    r = run_cli("train", curves, "--problems", problems, "--learner", "cascade", "--rule",
+                "mot", "--budget", "0.00108", "--folds", "2", "--out", policy)  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    k = json.loads((policy / "policy.json").read_text())["cascade"]["rule"]["k"]
+    assert k >= 2  # so a budget between one cheap sample and k of them exists
+    spec = f"replay:{samples}"
+    ran = run_cli(
+        "run", policy, problems, "--split", "test", "--budget", "0.0004", "--budget-unit", "usd",
+        "--out", tmp_path / "a.parquet", "--no-progress", "--model", f"cheap={spec}",
+        "--model", f"strong={spec}",
+    )  # fmt: skip
+    assert ran.exit_code == 2, ran.stderr
+    assert "below the cheapest action's expected cost" in ran.stderr, ran.stderr
+    assert not (tmp_path / "a.parquet").exists()
+    served = run_cli("serve", policy, *SIM, *PRICE_FLAGS, "--budget", "0.0004", "--budget-unit",
+                     "usd", "--state-dir", tmp_path / "state")  # fmt: skip
+    assert served.exit_code == 2 and served.stderr.count("\n") == 1, served.stderr
+    assert "below the cheapest answer's expected cost 0.00054" in served.stderr, served.stderr
