@@ -85,3 +85,28 @@ def test_run_and_serve_refuse_a_budget_below_the_mot_rule_s_k_cheap_samples(tmp_
                      "usd", "--state-dir", tmp_path / "state")  # fmt: skip
     assert served.exit_code == 2 and served.stderr.count("\n") == 1, served.stderr
     assert "below the cheapest answer's expected cost 0.00054" in served.stderr, served.stderr
+
+
+def test_evaluate_recalibrated_below_the_cheapest_path_is_a_row_over_budget(
+    tmp_path: Path,
+) -> None:
+    """A learned cascade too (it was a CascadeBudgetError traceback): scored at its cheapest
+    path, one sample of the cheapest model, and flagged over the budget."""
+    problems, _, curves = two_model_curves(tmp_path)
+    policy = tmp_path / "policy"
+    r = run_cli("train", curves, "--problems", problems, "--learner", "cascade", "--rule",
+                "learned", "--budget", "0.003", "--folds", "2", "--n-estimators", "5",
+                "--orders", "4", "--out", policy)  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    meta = json.loads((policy / "policy.json").read_text())
+    meta["budget"] = meta["metrics"]["budget"] = 0.0001  # below one cheap sample ($0.00027)
+    (policy / "policy.json").write_text(json.dumps(meta))
+    ev = run_cli("evaluate", f"c={policy}", "--problems", problems, "--recalibrate", "--out",
+                 tmp_path / "report", "--json")  # fmt: skip
+    assert ev.exit_code == 0, ev.stderr
+    row = next(
+        x for x in json.loads(ev.stdout)["policies"]["c"]["rows"] if x["method"] == "cascade"
+    )
+    assert row["cost"] == pytest.approx(0.00027, rel=1e-9)
+    assert row["mean_samples"] == {"cheap": pytest.approx(1.0), "strong": 0.0}
+    assert "(over budget)" in (tmp_path / "report" / "report.md").read_text()

@@ -216,14 +216,14 @@ class CascadePolicy:
         return cc.mixed_outcome(replays, self.ladder, prep.gains, prep.extra, prep.usable, cal)
 
     def _recalibrate(self, prep: Prepared, budget: float) -> cc.Calibration:
-        """Prices meeting ``budget`` on ``prep``'s replays; a rule at its cheapest (its
-        ``highest_price``, over the budget) when even that costs more."""
+        """Prices meeting ``budget`` on ``prep``'s replays; at the cheapest (over the budget)
+        when even that costs more: the cheapest path, or a rule's ``highest_price``."""
         assert prep.gains is not None
         args = (prep.replays, self.ladder, prep.gains, prep.extra, prep.usable)
-        if not isinstance(self.model, GainModel):
-            top = highest_price(prep.gains, prep.extra, prep.usable)
-            if (cost := cc.mean_cost(*args, top)) > budget:
-                return cc.Calibration(top, top, 0.0, cost)
+        learned = isinstance(self.model, GainModel)
+        top = np.inf if learned else highest_price(prep.gains, prep.extra, prep.usable)
+        if (cost := cc.mean_cost(*args, top)) > budget * (1 + 1e-12):
+            return cc.Calibration(top, top, 0.0, cost)
         return cc.calibrate(*args, budget)
 
     def save(self, folder: Path, meta: dict[str, Any]) -> None:
