@@ -110,3 +110,24 @@ def test_evaluate_recalibrated_below_the_cheapest_path_is_a_row_over_budget(
     assert row["cost"] == pytest.approx(0.00027, rel=1e-9)
     assert row["mean_samples"] == {"cheap": pytest.approx(1.0), "strong": 0.0}
     assert "(over budget)" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_a_mot_rule_escalating_to_an_earlier_model_is_refused(tmp_path: Path) -> None:
+    """A cascade escalates only to later models, so ``then`` before ``first`` would load as a
+    rule that never escalates (``k`` samples of the strong model, labelled the MoT rule)."""
+    from ttcalloc.artifacts.policy_file import read_cascade_policy
+    from ttcalloc.common.errors import ArtifactError
+
+    problems, _, curves = two_model_curves(tmp_path)
+    policy = tmp_path / "p"
+    r = run_cli("train", curves, "--problems", problems, "--learner", "cascade", "--rule",
+                "mot", "--budget", "0.003", "--folds", "2", "--out", policy)  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    read_cascade_policy(policy)  # as trained: fine
+    meta = json.loads((policy / "policy.json").read_text())
+    k = meta["cascade"]["rule"]["k"]
+    meta["cascade"]["rule"].update(first=1, then=0)
+    meta["cascade"]["caps"] = [1, k]  # k is the cap of model first
+    (policy / "policy.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match=r"cascade\.rule\.then: .*later"):
+        read_cascade_policy(policy)
