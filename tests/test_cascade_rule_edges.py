@@ -1,6 +1,8 @@
 """A rule written as a cascade's gains at the edges: recalibrated (``evaluate --recalibrate``)
 at a budget the rule cannot reach, it stays the rule at its cheapest rather than dropping the
-samples it always draws; ``run`` and ``serve`` refuse a budget below those samples."""
+samples it always draws (and a learned cascade below its cheapest path is a row over budget,
+not a traceback); ``run`` and ``serve`` refuse a budget below those samples; a MoT rule that
+escalates to an earlier model is refused."""
 
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ def test_recalibrated_below_one_sample_a_single_rule_keeps_its_model(seed: int) 
     units = [1.0, 4.0]
     rule = cr.uniform_rule(reps[1], 1)  # the costlier model's uniform allocation
     policy = _policy(rule, units)
-    one = float(np.mean([r.cost[:, :, 0].mean() for r in [reps[1]]]))
+    one = float(reps[1].cost[:, :, 0].mean())  # one sample of its model
     _, _, drawn = policy.outcome(reps, [f"q{i}" for i in range(10)], budget=one / 3)
     assert not drawn[:, 0].any()  # never the other model
     np.testing.assert_allclose(drawn[:, 1], 1)  # one sample of its own: its cheapest
