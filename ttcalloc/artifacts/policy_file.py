@@ -404,7 +404,7 @@ def read_cascade_policy(folder: Path) -> dict[str, Any]:
 
 def _check_rule(c: _Checker, rule: Any, caps: list[Any], files: list[str]) -> None:
     """``cascade.rule``, a rule written as gains (``core.cascade_rule``): the MoT rule (``k``
-    samples of model ``first``, then one of model ``then``; ``k`` its cap) or one model's
+    samples of model ``first``, then one of a later model ``then``; ``k`` its cap) or one model's
     uniform allocation (``model``; its hull ``ks``, rising from 1, and ``accs``; the last ``k``
     its cap); no model files."""
     if not isinstance(rule, dict):
@@ -425,8 +425,8 @@ def _check_rule(c: _Checker, rule: Any, caps: list[Any], files: list[str]) -> No
         return
     first = _level(c, "first", rule.get("first"), caps)
     then = _level(c, "then", rule.get("then"), caps)
-    if first == then:
-        raise c.fail("cascade.rule.then", "must differ from cascade.rule.first")
+    if then <= first:  # a cascade escalates to later models only
+        raise c.fail("cascade.rule.then", f"{then} must be a later model than first ({first})")
     k = c.integer("cascade.rule.k", rule.get("k"), 1)
     if k != caps[first]:
         raise c.fail("cascade.rule.k", f"{k} is not the cap of model {first} ({caps[first]})")

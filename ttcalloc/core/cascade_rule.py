@@ -158,6 +158,17 @@ def _at(
     return mot_rule(reps[rule.first], reps[rule.then], rule.k, threshold)
 
 
+def highest_price(
+    gains: NDArray[np.float64], extra: NDArray[np.float64], usable: NDArray[np.bool_]
+) -> float:
+    """A price (just above every gain per dollar short of :data:`FORCED`) at which a rule's
+    ``(P, R, S, O)`` gains take nothing but the samples it always draws: its cheapest
+    behaviour.  Much higher prices would price out those samples too (or start on another
+    model), which the rule never does."""
+    m = usable & (gains > 0) & (gains < FORCED) & (extra > 0)
+    return float((gains[m] / extra[m]).max()) * (1 + 1e-9) if m.any() else 0.0
+
+
 def prices(units: Sequence[float], rule: ThresholdRule) -> list[float]:
     """One price per distinct behaviour, cheapest (highest price) first: never escalate, then
     escalate below a share of ``1/k``, ``2/k``, ... ``1`` (each price midway between the shares,

@@ -22,7 +22,7 @@ from ttcalloc.artifacts.io import atomic_folder, write_json_artifact
 from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError
 from ttcalloc.core import cascade as cc
-from ttcalloc.core.cascade_rule import ThresholdRule, UniformRule
+from ttcalloc.core.cascade_rule import ThresholdRule, UniformRule, highest_price
 from ttcalloc.core.replays import Replays
 from ttcalloc.core.rows import unique_rows
 from ttcalloc.learn import features as feats
@@ -212,8 +212,19 @@ class CascadePolicy:
         assert prep.gains is not None
         cal = self.calibration
         if budget is not None:
-            cal = cc.calibrate(replays, self.ladder, prep.gains, prep.extra, prep.usable, budget)
+            cal = self._recalibrate(prep, budget)
         return cc.mixed_outcome(replays, self.ladder, prep.gains, prep.extra, prep.usable, cal)
+
+    def _recalibrate(self, prep: Prepared, budget: float) -> cc.Calibration:
+        """Prices meeting ``budget`` on ``prep``'s replays; at the cheapest (over the budget)
+        when even that costs more: the cheapest path, or a rule's ``highest_price``."""
+        assert prep.gains is not None
+        args = (prep.replays, self.ladder, prep.gains, prep.extra, prep.usable)
+        learned = isinstance(self.model, GainModel)
+        top = np.inf if learned else highest_price(prep.gains, prep.extra, prep.usable)
+        if (cost := cc.mean_cost(*args, top)) > budget * (1 + 1e-12):
+            return cc.Calibration(top, top, 0.0, cost)
+        return cc.calibrate(*args, budget)
 
     def save(self, folder: Path, meta: dict[str, Any]) -> None:
         """The gain models (UBJ; none for a rule) and policy.json, written to a temporary

@@ -67,7 +67,8 @@ def load_served(
     check_unit_flag(budget_unit_flag)
     unit = budget_unit(path, policy.info, budget, budget_unit_flag, limit)
     adaptive = isinstance(policy, AdaptivePolicy)
-    # a cascade's cheapest answer: one sample of its cheapest model (policy_ks)
+    # a cascade's cheapest answer: one sample of its cheapest model, or the samples its rule
+    # always draws (policy_ks)
     floor = (1.0 if unit == "samples" else 0.0) if adaptive else cheapest[1]
     if budget < floor - 1e-12:
         raise InputError(

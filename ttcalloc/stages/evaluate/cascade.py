@@ -102,7 +102,8 @@ def evaluate_cascades(
 
     With ``recalibrate``, every method meets each budget on the test problems' dollars (the
     cascade's price, and the mixing weight of the two settings the MoT rule and each single
-    model were tuned to on train), so all are compared at the same dollars; no labels are used.
+    model were tuned to on train), so all are compared at the same dollars (a method whose
+    cheapest costs more is scored there, over the budget); no labels are used.
     """
     import polars as pl
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from ttcalloc.artifacts.policy_file import MAX_SAMPLES, parse_action
 from ttcalloc.common.errors import InputError
+from ttcalloc.core.cascade_rule import ThresholdRule, UniformRule
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.cascade import CascadePolicy
 from ttcalloc.learn.policy import Policy
@@ -16,7 +17,7 @@ AnyPolicy = Policy | AdaptivePolicy | CascadePolicy
 def policy_ks(policy: AnyPolicy) -> tuple[list[int], tuple[int, float]]:
     """Samples per action (static), and the cheapest action's (samples, expected cost)."""
     if isinstance(policy, CascadePolicy):
-        return [], (1, float(min(policy.unit_cost)))
+        return [], cascade_cheapest(policy)
     if isinstance(policy, AdaptivePolicy):
         if policy.grid.strategy != "majority":
             raise InputError(
@@ -34,6 +35,18 @@ def policy_ks(policy: AnyPolicy) -> tuple[list[int], tuple[int, float]]:
         ks.append(parsed[2])
     i = int(np.argmin(policy.costs))
     return ks, (ks[i], float(policy.costs[i]))
+
+
+def cascade_cheapest(policy: CascadePolicy) -> tuple[int, float]:
+    """A cascade's cheapest answer, (samples, expected dollars): one sample of its cheapest
+    model; a rule's, the samples it always draws (the MoT rule's ``k`` of its cheap model, one
+    of a single rule's model)."""
+    rule, unit = policy.model, policy.unit_cost
+    if isinstance(rule, ThresholdRule):
+        return rule.k, rule.k * float(unit[rule.first])
+    if isinstance(rule, UniformRule):
+        return 1, float(unit[rule.model])
+    return 1, float(min(unit))
 
 
 def draw_limit(policy: AnyPolicy) -> int:
