@@ -187,3 +187,18 @@ def test_the_choice_keeps_the_learned_gains_unless_a_rule_is_clearly_better() ->
     assert single.max_samples == 9 and cr.at_most(single, 2).n.max() == 2
     with pytest.raises(cc.CascadeBudgetError):
         choose_rule(reps, units, 0.5, fold, "mot", None, models)  # 1 cheap sample costs 1
+
+
+def test_the_forced_samples_hold_at_the_top_of_the_pacing_grid() -> None:
+    """Pacing may price a round up to e^9 times the calibrated price; the MoT rule must still
+    draw its k cheap samples there when a cheap sample costs a quarter of a strong one (with
+    forced gains of 1e3 it stopped after one: 1e3 < 1013 x 1)."""
+    from ttcalloc.core.cascade_pacing import price_grid
+
+    reps = _flat_replays(4, 8, [6, 3])  # a cheap sample costs 1, a strong one 4
+    units = [1.0, 4.0]
+    rule = ThresholdRule(0, 4, 1)
+    lam = cr.prices(units, rule)[2]  # escalate below a share of 1.5/4
+    top = float(price_grid(lam)[-1])
+    _, _, drawn = _simulated(reps, units, rule, cc.Calibration(top, top, 0.0, float("nan")))
+    np.testing.assert_allclose(drawn[:, 0], 4)

@@ -5,7 +5,8 @@ answer's share is below a threshold ``t``, one sample of a strong model answers 
 gains of the cascade's options (:mod:`ttcalloc.core.cascade`):
 
 - before any sample, and on the cheap model before its ``k``-th sample: drawing the next cheap
-  sample gains :data:`FORCED` (taken at any finite price), every other option :data:`NEVER`;
+  sample gains :data:`FORCED` (taken at any price calibration or pacing reaches), every other
+  option :data:`NEVER`;
 - after ``k`` cheap samples: escalating to the strong model gains ``1 - share``, every other
   option :data:`NEVER`, and stopping 0;
 - on the strong model (or any other): nothing is positive, so the rule stops.
@@ -37,8 +38,11 @@ from ttcalloc.core.cascade import ROW_FEATURES, START, Calibration, Ladder
 from ttcalloc.core.cascade_baselines import MOT_KS, mot_rule, single_model, upper_hull
 from ttcalloc.core.replays import Replays
 
-FORCED = 1e3  # the gain of a sample the rule always draws
-NEVER = -1e3  # the gain of an option the rule never takes
+# the gain of a sample the rule always draws: taken while the price is below FORCED / its
+# dollars, far above any price a run paces to (the grid reaches e^9 times the calibrated
+# price, about 1 / the strong sample's dollars: 1e9 leaves a factor 1e5 for any price ratio)
+FORCED = 1e9
+NEVER = -1e9  # the gain of an option the rule never takes
 _SHARE = ROW_FEATURES.index("top1_share")
 
 
