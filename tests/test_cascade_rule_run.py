@@ -164,15 +164,24 @@ def test_rule_is_a_cascade_flag(rule: dict[str, Path], tmp_path: Path) -> None:
         assert not (tmp_path / "p").exists()
 
 
-def test_the_best_single_model_as_a_policy(rule: dict[str, Path], tmp_path: Path) -> None:
-    """``--rule single``: one model's uniform allocation as gains; ``run`` draws that model
-    only, a hull point's number of samples per question; ``evaluate`` names it."""
-    policy = tmp_path / "single"
+@pytest.fixture(scope="module")
+def single(rule: dict[str, Path]) -> Path:
+    """The best single model as a cascade policy (``--rule single``), on the same curves."""
+    policy = rule["tmp"] / "single"
     r = run_cli(
         "train", rule["tmp"] / "curves.parquet", "--problems", rule["problems"], "--learner",
         "cascade", "--rule", "single", "--budget", BUDGET, "--folds", "2", "--out", policy,
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr
+    return policy
+
+
+def test_the_best_single_model_as_a_policy(
+    rule: dict[str, Path], single: Path, tmp_path: Path
+) -> None:
+    """``--rule single``: one model's uniform allocation as gains; ``run`` draws that model
+    only, a hull point's number of samples per question; ``evaluate`` names it."""
+    policy = single
     meta = json.loads((policy / "policy.json").read_text())
     got = meta["cascade"]["rule"]
     assert got["kind"] == "single" and meta["model_files"] == []
@@ -197,16 +206,11 @@ def test_the_best_single_model_as_a_policy(rule: dict[str, Path], tmp_path: Path
 
 
 def test_a_damaged_single_rule_is_refused_in_one_line(
-    rule: dict[str, Path], tmp_path: Path
+    rule: dict[str, Path], single: Path, tmp_path: Path
 ) -> None:
     import shutil
 
-    policy = tmp_path / "single"
-    r = run_cli(
-        "train", rule["tmp"] / "curves.parquet", "--problems", rule["problems"], "--learner",
-        "cascade", "--rule", "single", "--budget", BUDGET, "--folds", "2", "--out", policy,
-    )  # fmt: skip
-    assert r.exit_code == 0, r.stderr
+    policy = single
     for change, field in [
         ({"ks": [2, 3]}, "cascade.rule.ks"),
         ({"accs": [0.5]}, "cascade.rule.ks"),
