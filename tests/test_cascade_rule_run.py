@@ -57,6 +57,7 @@ def test_the_policy_file_holds_the_rule_and_no_model(rule: dict[str, Path]) -> N
     assert choice["rules"]["mot"] == cas["rule"]
     assert meta["metrics"]["train_expected_cost"] == pytest.approx(float(BUDGET), rel=1e-6)
     assert meta["metrics"]["training_rows"] == 0
+    assert meta["metrics"]["in_sample"]  # k and the cheap model were chosen on these replays
 
 
 def test_run_follows_the_rule_on_recorded_samples(rule: dict[str, Path], tmp_path: Path) -> None:

@@ -226,8 +226,9 @@ def train_cascade(
             "mot": cb.tune_mot(reps, budget),
             "single": {m: s for m, s in zip(models, cb.tune_single(reps, budget), strict=True)},
             "scored_on": fit_half,
-            # scored with the predictions the price was calibrated on (a rule fits nothing)
-            "in_sample": options.calibrate_on == "deployed" and isinstance(got.model, GainModel),
+            # scored with the predictions the price was calibrated on, or (a rule) at the
+            # setting chosen on these same replays
+            "in_sample": options.calibrate_on == "deployed" or not isinstance(got.model, GainModel),
         }
         learned = isinstance(got.model, GainModel)
         folder = cascade_folder(out, budget) if len(options.budgets) > 1 else Path(out)
