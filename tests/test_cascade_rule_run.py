@@ -229,3 +229,22 @@ def test_a_damaged_single_rule_is_refused_in_one_line(
         errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
         assert bad.exit_code != 0 and len(errors) == 1, (change, bad.stderr)
         assert f"policy.json: {field}" in errors[0], (change, errors)
+
+
+def test_a_rule_with_model_files_is_refused(rule: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "policy"
+    shutil.copytree(rule["policy"], folder)
+    (folder / "gain-0.ubj").write_bytes(b"{}")
+    meta = json.loads((folder / "policy.json").read_text())
+    meta["model_files"] = ["gain-0.ubj"]
+    (folder / "policy.json").write_text(json.dumps(meta))
+    r = run_cli(
+        "run", folder, rule["problems"], "--split", "test", "--budget", BUDGET, "--out",
+        tmp_path / "a.parquet", "--no-progress", "--model", "cheap=sim/weak", "--model",
+        "strong=sim/strong", *PRICE_FLAGS,
+    )  # fmt: skip
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.exit_code != 0 and len(errors) == 1, r.stderr
+    assert "policy.json: model_files: a rule has no model files" in errors[0], errors
