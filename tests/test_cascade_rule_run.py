@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,26 @@ def test_evaluate_recalibrated_meets_the_budget(rule: dict[str, Path], tmp_path:
     assert f"cascade (MoT rule: cheap x{k})" in (tmp_path / "report" / "report.md").read_text()
 
 
+def _run_tampered(
+    c: dict[str, Path], policy: Path, out: Path, edit: Callable[[dict[str, Any]], None]
+) -> tuple[int, list[str]]:
+    """``run`` on a copy of ``policy`` whose policy.json ``edit`` changed (the simulated
+    backend): its exit code and the ``error:`` lines of its stderr."""
+    import shutil
+
+    folder = out / "policy"
+    shutil.copytree(policy, folder)
+    meta = json.loads((folder / "policy.json").read_text())
+    edit(meta)
+    (folder / "policy.json").write_text(json.dumps(meta))
+    r = run_cli(
+        "run", folder, c["problems"], "--split", "test", "--budget", BUDGET, "--out",
+        out / "a.parquet", "--no-progress", "--model", "cheap=sim/weak", "--model",
+        "strong=sim/strong", *PRICE_FLAGS,
+    )  # fmt: skip
+    return r.exit_code, [line for line in r.stderr.splitlines() if line.startswith("error:")]
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -136,21 +157,11 @@ def test_evaluate_recalibrated_meets_the_budget(rule: dict[str, Path], tmp_path:
 def test_a_damaged_rule_is_refused_in_one_line(
     rule: dict[str, Path], tmp_path: Path, change: dict[str, Any], field: str
 ) -> None:
-    import shutil
-
-    folder = tmp_path / "policy"
-    shutil.copytree(rule["policy"], folder)
-    meta = json.loads((folder / "policy.json").read_text())
-    meta["cascade"]["rule"].update(change)
-    (folder / "policy.json").write_text(json.dumps(meta))
-    r = run_cli(
-        "run", folder, rule["problems"], "--split", "test", "--budget", BUDGET, "--out",
-        tmp_path / "a.parquet", "--no-progress", "--model", "cheap=sim/weak", "--model",
-        "strong=sim/strong", *PRICE_FLAGS,
-    )  # fmt: skip
-    assert r.exit_code != 0
-    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and f"policy.json: {field}:" in errors[0], r.stderr
+    code, errors = _run_tampered(
+        rule, rule["policy"], tmp_path, lambda m: m["cascade"]["rule"].update(change)
+    )
+    assert code != 0
+    assert len(errors) == 1 and f"policy.json: {field}:" in errors[0], errors
 
 
 def test_rule_is_a_cascade_flag(rule: dict[str, Path], tmp_path: Path) -> None:
@@ -209,42 +220,28 @@ def test_the_best_single_model_as_a_policy(
 def test_a_damaged_single_rule_is_refused_in_one_line(
     rule: dict[str, Path], single: Path, tmp_path: Path
 ) -> None:
-    import shutil
-
-    policy = single
-    for change, field in [
-        ({"ks": [2, 3]}, "cascade.rule.ks"),
-        ({"accs": [0.5]}, "cascade.rule.ks"),
-        ({"accs": "x"}, "cascade.rule.ks"),
-        ({"model": 7}, "cascade.rule.model"),
-    ]:
-        folder = tmp_path / f"bad{len(list(tmp_path.iterdir()))}"
-        shutil.copytree(policy, folder)
-        meta = json.loads((folder / "policy.json").read_text())
-        meta["cascade"]["rule"].update(change)
-        (folder / "policy.json").write_text(json.dumps(meta))
-        bad = run_cli("run", folder, rule["problems"], "--split", "test", "--budget", BUDGET,
-                      "--out", tmp_path / "a.parquet", "--no-progress", "--model",
-                      "cheap=sim/weak", "--model", "strong=sim/strong", *PRICE_FLAGS)  # fmt: skip
-        errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
-        assert bad.exit_code != 0 and len(errors) == 1, (change, bad.stderr)
+    for i, (change, field) in enumerate(
+        [
+            ({"ks": [2, 3]}, "cascade.rule.ks"),
+            ({"accs": [0.5]}, "cascade.rule.ks"),
+            ({"accs": "x"}, "cascade.rule.ks"),
+            ({"model": 7}, "cascade.rule.model"),
+        ]
+    ):
+        out = tmp_path / f"bad{i}"
+        out.mkdir()
+        code, errors = _run_tampered(
+            rule, single, out, lambda m, change=change: m["cascade"]["rule"].update(change)
+        )
+        assert code != 0 and len(errors) == 1, (change, errors)
         assert f"policy.json: {field}" in errors[0], (change, errors)
 
 
 def test_a_rule_with_model_files_is_refused(rule: dict[str, Path], tmp_path: Path) -> None:
-    import shutil
+    def add_files(meta: dict[str, Any]) -> None:
+        meta["model_files"] = ["gain-0.ubj"]  # and the file is there, in the copy
+        (tmp_path / "policy" / "gain-0.ubj").write_bytes(b"{}")
 
-    folder = tmp_path / "policy"
-    shutil.copytree(rule["policy"], folder)
-    (folder / "gain-0.ubj").write_bytes(b"{}")
-    meta = json.loads((folder / "policy.json").read_text())
-    meta["model_files"] = ["gain-0.ubj"]
-    (folder / "policy.json").write_text(json.dumps(meta))
-    r = run_cli(
-        "run", folder, rule["problems"], "--split", "test", "--budget", BUDGET, "--out",
-        tmp_path / "a.parquet", "--no-progress", "--model", "cheap=sim/weak", "--model",
-        "strong=sim/strong", *PRICE_FLAGS,
-    )  # fmt: skip
-    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert r.exit_code != 0 and len(errors) == 1, r.stderr
+    code, errors = _run_tampered(rule, rule["policy"], tmp_path, add_files)
+    assert code != 0 and len(errors) == 1, errors
     assert "policy.json: model_files: a rule has no model files" in errors[0], errors
