@@ -16,7 +16,7 @@ from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_baselines as cb
 from ttcalloc.core import cascade_rule as cr
 from ttcalloc.core.cascade_rule import ThresholdRule
-from ttcalloc.core.replays import replay
+from ttcalloc.core.replays import replay, sliced
 from ttcalloc.learn.cascade import predict, prepare
 
 
@@ -105,9 +105,9 @@ def test_candidates_and_out_of_fold() -> None:
     assert oof is not None and oof.shape == (20,)
     # fold 0 is scored by the rule tuned and priced on folds 1-3
     rest, held = np.nonzero(fold != 0)[0], np.nonzero(fold == 0)[0]
-    fit = cr.tune([cr.problems(r, rest) for r in reps], units, budget)
+    fit = cr.tune([sliced(r, rest) for r in reps], units, budget)
     assert fit is not None
-    again = cr.score([cr.problems(r, held) for r in reps], units, fit.rule, fit.calibration)
+    again = cr.score([sliced(r, held) for r in reps], units, fit.rule, fit.calibration)
     np.testing.assert_allclose(oof[held], again.accuracy)
     assert cr.out_of_fold(reps, units, 1e-6, fold) is None  # nothing fits so small a budget
 

@@ -29,14 +29,14 @@ rule meets new questions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ttcalloc.core.cascade import ROW_FEATURES, START, Calibration, Ladder
 from ttcalloc.core.cascade_baselines import MOT_KS, mot_rule, single_model, upper_hull
-from ttcalloc.core.replays import Replays
+from ttcalloc.core.replays import Replays, sliced
 
 # the gain of a sample the rule always draws: taken while the price is below FORCED / its
 # dollars, far above any price a run paces to (the grid reaches e^9 times the calibrated
@@ -243,32 +243,15 @@ def out_of_fold(
     out = np.zeros(len(fold))
     for f in sorted(set(fold.tolist())):
         rest, held = np.nonzero(fold != f)[0], np.nonzero(fold == f)[0]
-        fit = tune([problems(r, rest) for r in reps], units, budget)
+        fit = tune([sliced(r, rest) for r in reps], units, budget)
         if fit is None:
             return None
-        held_reps = [problems(r, held) for r in reps]
+        held_reps = [sliced(r, held) for r in reps]
         assert isinstance(fit.rule, ThresholdRule)
         out[held] = score(held_reps, units, fit.rule, fit.calibration).accuracy
     return out
 
 
-def problems(rep: Replays, idx: NDArray[np.intp]) -> Replays:
-    """The replays of the problems at ``idx``."""
-    cut = {}
-    for f in fields(rep):
-        v = getattr(rep, f.name)
-        if isinstance(v, np.ndarray):
-            cut[f.name] = v[idx]
-    return replace(rep, **cut)
-
-
 def at_most(rep: Replays, cap: int | None) -> Replays:
     """The replays of at most ``cap`` samples per problem (all of them for None)."""
-    if cap is None or cap >= rep.max_samples:
-        return rep
-    cut: dict[str, object] = {"n": np.minimum(rep.n, cap)}
-    for f in fields(rep):
-        v = getattr(rep, f.name)
-        if isinstance(v, np.ndarray) and v.ndim >= 3:
-            cut[f.name] = v[:, :, :cap]
-    return replace(rep, **cut)  # type: ignore[arg-type]
+    return rep if cap is None or cap >= rep.max_samples else sliced(rep, samples=cap)

@@ -21,7 +21,8 @@ sample abstained.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,6 +60,24 @@ class Replays:
     @property
     def max_samples(self) -> int:
         return int(self.ids.shape[2])
+
+
+def sliced(
+    rep: Replays, problems: Any = slice(None), orders: Any = slice(None), samples: int | None = None
+) -> Replays:
+    """Part of ``rep``: the problems at ``problems``, the orders at ``orders``, at most
+    ``samples`` samples per problem (every array along its problem, order and sample axes)."""
+    cut: dict[str, Any] = {}
+    for f in fields(rep):
+        v = getattr(rep, f.name)
+        if isinstance(v, np.ndarray):
+            v = v[problems]
+            if v.ndim >= 3:
+                v = v[:, orders, :samples]
+            cut[f.name] = v
+    if samples is not None:
+        cut["n"] = np.minimum(cut["n"], samples)
+    return replace(rep, **cut)
 
 
 def replay(

@@ -11,7 +11,7 @@ replays (:func:`ttcalloc.core.cascade.calibrate`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError
 from ttcalloc.core import cascade as cc
 from ttcalloc.core.cascade_rule import ThresholdRule, UniformRule, highest_price
-from ttcalloc.core.replays import Replays
+from ttcalloc.core.replays import Replays, sliced
 from ttcalloc.core.rows import unique_rows
 from ttcalloc.learn import features as feats
 from ttcalloc.learn.learners import (
@@ -99,7 +99,7 @@ def fit_cascade(
 ) -> tuple[GainModel, int]:
     """The fold boosters of the gain model (on the first ``opts.fit_orders`` orders), and the
     number of distinct training rows."""
-    reps = [_orders(r, opts.fit_orders) for r in prep.replays]
+    reps = [sliced(r, orders=slice(opts.fit_orders)) for r in prep.replays]
     states, _ = cc.state_rows(reps, ladder)
     gains, valid = cc.labels(reps, ladder)
     x, pos = option_rows(states, prep.question, ladder, valid)
@@ -118,16 +118,6 @@ def fit_cascade(
 
     boosters = _map(fit_one, folds, threads)
     return GainModel(boosters), len(first)
-
-
-def _orders(rep: Replays, r: int) -> Replays:
-    """The first ``r`` orders of a replay."""
-    cut = {}
-    for f in fields(rep):
-        v = getattr(rep, f.name)
-        if isinstance(v, np.ndarray) and v.ndim >= 3:
-            cut[f.name] = v[:, :r]
-    return replace(rep, **cut)
 
 
 def predict(

@@ -20,8 +20,8 @@ from numpy.typing import NDArray
 
 from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_baselines as cb
-from ttcalloc.core.cascade_rule import RuleFit, UniformRule, problems, uniform_rule
-from ttcalloc.core.replays import Replays
+from ttcalloc.core.cascade_rule import RuleFit, UniformRule, uniform_rule
+from ttcalloc.core.replays import Replays, sliced
 from ttcalloc.learn.cascade import predict, prepare
 
 
@@ -60,14 +60,14 @@ def single_out_of_fold(
     out = np.zeros(len(fold))
     for f in sorted(set(fold.tolist())):
         rest, held = np.nonzero(fold != f)[0], np.nonzero(fold == f)[0]
-        tuned = cb.tune_single([problems(r, rest) for r in reps], budget)
+        tuned = cb.tune_single([sliced(r, rest) for r in reps], budget)
         fitting = [m for m, t in enumerate(tuned) if t is not None]
         if not fitting:
             return None
         m = max(fitting, key=lambda i: tuned[i]["train_accuracy"])  # type: ignore[index]
         t = tuned[m]
         assert t is not None
-        rep = problems(reps[m], held)
+        rep = sliced(reps[m], held)
         (a, _), (b, _) = (cb.single_model(rep, k) for k in t["ks"])
         out[held] = t["weight"] * a + (1 - t["weight"]) * b
     return out
