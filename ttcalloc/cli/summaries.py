@@ -235,6 +235,8 @@ def _acc(a: float | None) -> str:
 def print_cascade(result: TrainResult) -> None:
     """A cascade's train metrics: dollars, accuracy, how often it reaches each model, and the
     baselines tuned on the same train replays."""
+    from ttcalloc.core.cascade_baselines import best_tuned
+
     m = result.metrics
     table = Table(
         title=f"policy (cascade, {' -> '.join(m['models'])}; on the train replays, "
@@ -280,9 +282,8 @@ def print_cascade(result: TrainResult) -> None:
                 f" / x{b['k']} < {b['threshold']:g})",
             )
         )
-    singles = {k: v for k, v in m.get("single", {}).items() if v}
-    if singles:
-        best = max(singles, key=lambda k: singles[k]["train_accuracy"])
+    singles = m.get("single", {})
+    if (best := best_tuned(singles)) is not None:
         rows.append(
             ("best single model at the budget", f"{singles[best]['train_accuracy']:.3f} ({best})")
         )

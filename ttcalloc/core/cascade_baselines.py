@@ -5,13 +5,15 @@ one."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ttcalloc.core.replays import Replays
+
+K = TypeVar("K")
 
 MOT_KS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32)  # the MoT rule's cheap samples tried
 MOT_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -137,3 +139,10 @@ def tune_single(reps: Sequence[Replays], budget: float) -> list[dict[str, Any] |
             }
         )
     return out
+
+
+def best_tuned(tuned: Mapping[K, dict[str, Any] | None]) -> K | None:
+    """Of the tuned allocations (:func:`tune_single`'s, by model), the key of the one with the
+    best train accuracy (None: none fits the budget)."""
+    fits = {k: v for k, v in tuned.items() if v is not None}
+    return max(fits, key=lambda k: fits[k]["train_accuracy"]) if fits else None

@@ -44,11 +44,9 @@ def fit_single(
 def best_single(reps: list[Replays], units: Sequence[float], budget: float) -> RuleFit | None:
     """The model whose uniform allocation is best on ``reps`` at ``budget`` (None: one sample
     of every model costs more)."""
-    tuned = cb.tune_single(reps, budget)
-    fitting = [m for m, t in enumerate(tuned) if t is not None]
-    if not fitting:
+    m = cb.best_tuned(dict(enumerate(cb.tune_single(reps, budget))))
+    if m is None:
         return None
-    m = max(fitting, key=lambda i: tuned[i]["train_accuracy"])  # type: ignore[index]
     return fit_single(reps, units, uniform_rule(reps[m], m), budget)
 
 
@@ -61,10 +59,9 @@ def single_out_of_fold(
     for f in sorted(set(fold.tolist())):
         rest, held = np.nonzero(fold != f)[0], np.nonzero(fold == f)[0]
         tuned = cb.tune_single([sliced(r, rest) for r in reps], budget)
-        fitting = [m for m, t in enumerate(tuned) if t is not None]
-        if not fitting:
+        m = cb.best_tuned(dict(enumerate(tuned)))
+        if m is None:
             return None
-        m = max(fitting, key=lambda i: tuned[i]["train_accuracy"])  # type: ignore[index]
         t = tuned[m]
         assert t is not None
         rep = sliced(reps[m], held)

@@ -165,8 +165,7 @@ def evaluate_cascades(
             singles = {k: v for k, v in m.get("single", {}).items() if v}
             for model, tuned in singles.items():
                 methods[f"{model} only"] = _mixed_single(reps[models.index(model)], tuned, at)
-            if singles:
-                best = max(singles, key=lambda k: singles[k]["train_accuracy"])
+            if (best := cb.best_tuned(singles)) is not None:
                 methods["best single model (chosen on train)"] = methods[f"{best} only"]
             names = list(methods)
             values = np.stack([methods[n].acc for n in names], axis=1)
