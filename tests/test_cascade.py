@@ -294,6 +294,24 @@ def test_cascade_refuses_what_it_cannot_use(date_curves: dict[str, Path], tmp_pa
     )
     assert res.exit_code != 0
     assert "--budget 1e-05" in res.output and "cheapest path" in res.output
+    # a budget it cannot meet after one it can: nothing is written, not the first budget's folder
+    res = run_cli(
+        "train",
+        p["curves"],
+        "--learner",
+        "cascade",
+        "--problems",
+        p["problems"],
+        "--budgets",
+        "0.002,0.00001",
+        "--n-estimators",
+        "20",
+        "--out",
+        tmp_path / "pols",
+    )
+    assert res.exit_code != 0
+    assert "--budgets 1e-05" in res.output and "cheapest path" in res.output
+    assert not (tmp_path / "pols").exists()
     res = run_cli(
         "train",
         p["curves"],

@@ -204,11 +204,15 @@ def train_cascade(
     )
     results = []
     flag = "--budgets" if len(options.budgets) > 1 else "--budget"
+    chosen = []  # every budget is calibrated before any folder is written
     for budget in options.budgets:
         try:
-            got = _choose(reps, units, fits, setup.fold, budget, options.rule, models, options.cap)
+            chosen.append(
+                _choose(reps, units, fits, setup.fold, budget, options.rule, models, options.cap)
+            )
         except cc.CascadeBudgetError as exc:
             raise InputError(f"{flag} {budget:g}: {exc}") from exc
+    for budget, got in zip(options.budgets, chosen, strict=True):
         metrics = {
             "budget": budget,
             "learner": "cascade",
