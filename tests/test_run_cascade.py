@@ -149,6 +149,33 @@ def test_paced_rounds_meet_the_budget_and_decide_alike(
     assert decisions[0] == decisions[1]
 
 
+def test_a_slack_cascade_run_at_a_lower_budget_is_paced_to_it(
+    cascade: dict[str, Path], tmp_path: Path
+) -> None:
+    """Trained at a budget above all it would buy, a cascade's price is 0 (slack); run at a
+    lower budget it is paced to that budget from round 1 (it had no prices to pace on and spent
+    what it bought in training)."""
+    from ttcalloc.stages.train_cascade import CascadeTrainOptions, train_cascade
+
+    slack = dict(cascade, policy=tmp_path / "slack")
+    opts = CascadeTrainOptions(budgets=(0.5,), folds=2, n_estimators=20, orders=8)
+    train_cascade(cascade["policy"].parent / "curves.parquet", cascade["problems"],
+                  slack["policy"], opts)  # fmt: skip
+    meta = json.loads((slack["policy"] / "policy.json").read_text())
+    bought = meta["metrics"]["train_expected_cost"]
+    assert meta["cascade"]["slack"] and bought > 2 * float(BUDGET), bought  # more than BUDGET
+    spec = f"replay:{cascade['samples']}"
+    out = tmp_path / "a.parquet"
+    models = ["--model", f"cheap={spec}", "--model", f"strong={spec}"]
+    r = _run(slack, out, *models, "--budget-unit", "usd")
+    assert r.exit_code == 0, r.stderr
+    answers = read_artifact(out, ANSWERS).df
+    ratio = answers["cost_usd"].mean() / float(BUDGET)
+    print(f"slack cascade paced at {BUDGET}: {ratio:.4f} of the budget")
+    assert abs(ratio - 1) <= 0.05, ratio
+    assert "price" in r.stderr
+
+
 def test_replayed_samples_without_costs_are_priced_as_estimate_prices_them(
     cascade: dict[str, Path], tmp_path: Path
 ) -> None:

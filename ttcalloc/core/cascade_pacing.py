@@ -36,6 +36,20 @@ def price_grid(center: float) -> NDArray[np.float64]:
     return out
 
 
+def slack_grid(unit_cost: NDArray[np.float64], cap: int) -> NDArray[np.float64]:
+    """Prices for a cascade whose calibrated price is 0 (trained at a budget above all it would
+    buy): 0 first (what it was trained to do), then :func:`price_grid` around the geometric
+    middle of the critical prices options can have, from a gain of 0.001 on ``cap`` samples of
+    the dearest model to a gain of 1 on one sample of the cheapest (``unit_cost``: each model's
+    dollars per sample, > 0), so that a run at a lower budget can still be paced."""
+    unit = np.asarray(unit_cost, dtype=np.float64)
+    if unit.size == 0 or not np.all((unit > 0) & np.isfinite(unit)):
+        raise ValueError("a slack grid needs each model's positive, finite dollars per sample")
+    center = 1.0 / np.sqrt(1e3 * max(cap, 1) * unit.max() * unit.min())
+    out: NDArray[np.float64] = np.concatenate([[0.0], price_grid(float(center))])
+    return out
+
+
 def aims(
     gains: NDArray[np.float64], dollars: NDArray[np.float64], grid: NDArray[np.float64]
 ) -> NDArray[np.float64]:

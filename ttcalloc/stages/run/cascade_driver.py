@@ -34,7 +34,7 @@ import numpy as np
 
 from ttcalloc.backends import Request
 from ttcalloc.common.console import log
-from ttcalloc.core.cascade_pacing import aims, price_grid, round_prices
+from ttcalloc.core.cascade_pacing import aims, price_grid, round_prices, slack_grid
 from ttcalloc.core.pacing import rank
 from ttcalloc.learn.cascade import CascadePolicy, OptionsAt, options_at, question_price
 from ttcalloc.sampler.result import Stats
@@ -78,6 +78,10 @@ class CascadeDriver(RoundDriver):
         self.grid = None  # the prices a round may take (None: each question at its own)
         if pace and not cal.slack and 0 < cal.lam_lo < np.inf:
             self.grid = price_grid(cal.lam_lo)
+        elif pace and cal.lam_lo == 0:  # slack: price 0 unless the run's budget is lower
+            self.grid = slack_grid(np.asarray(policy.unit_cost), max(policy.ladder.caps))
+            # below what it bought in training, round 1 at price 0 could spend it all at once
+            self.pace_first = self.pace_first or self.budget < cal.cost
 
     # --- Source ---------------------------------------------------------------------------
 
