@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttcalloc.core.cascade_pacing import aims, price_grid, round_prices
+from ttcalloc.core.cascade_pacing import aims, price_grid, round_prices, slack_grid
 
 OPTIONS = st.lists(
     st.tuples(st.floats(-1.0, 1.0), st.sampled_from([0.0, 0.001, 0.002, 0.004, 0.02, 0.04])),
@@ -86,3 +86,14 @@ def test_the_grid_is_centred_on_the_calibrated_price() -> None:
     assert np.all(np.diff(grid) > 0)
     with pytest.raises(ValueError):
         price_grid(float("inf"))
+
+
+def test_a_slack_grid_starts_at_zero_and_spans_the_options_prices() -> None:
+    """A slack cascade's grid: price 0 first (as trained), then prices from below a gain of
+    0.001 on every sample of the dearest model to above a gain of 1 on one of the cheapest."""
+    unit = np.array([1e-4, 3e-4, 0.02])
+    grid = slack_grid(unit, 16)
+    assert grid[0] == 0.0 and np.all(np.diff(grid) > 0)
+    assert grid[1] < 1e-3 / (16 * 0.02) and grid[-1] > 1 / 1e-4
+    with pytest.raises(ValueError):
+        slack_grid(np.array([0.0, 0.02]), 4)
