@@ -333,7 +333,8 @@ def test_cascade_refuses_what_it_cannot_use(date_curves: dict[str, Path], tmp_pa
 @given(st.integers(0, 10_000), st.sampled_from([0.0, 0.02, 0.1, 0.5, np.inf]))
 def test_online_decisions_follow_the_replayed_rule(seed: int, lam: float) -> None:
     """``decide_one`` on the samples as they arrive takes the path :func:`simulate` takes."""
-    from ttcalloc.learn.cascade import CascadePolicy, decide_one, fit_cascade, predict, prepare
+    from ttcalloc.learn.cascade import CascadePolicy, fit_cascade, predict, prepare
+    from ttcalloc.learn.cascade_online import decide_one
     from ttcalloc.learn.stopping import StopOptions
 
     ns = [4, 3, 2]

@@ -64,7 +64,8 @@ def test_the_policy_file_holds_the_rule_and_no_model(rule: dict[str, Path]) -> N
 def test_run_follows_the_rule_on_recorded_samples(rule: dict[str, Path], tmp_path: Path) -> None:
     """At each question's calibrated price (``--no-pace``): ``k`` cheap samples, then one strong
     sample exactly when the cheap leader's share is below ``1 - price x strong dollars``."""
-    from ttcalloc.learn.cascade import CascadePolicy, question_price
+    from ttcalloc.learn.cascade import CascadePolicy
+    from ttcalloc.learn.cascade_online import question_price
 
     policy = CascadePolicy.load(rule["policy"])
     k = policy.ladder.caps[0]

@@ -36,7 +36,8 @@ from ttcalloc.backends import Request
 from ttcalloc.common.console import log
 from ttcalloc.core.cascade_pacing import aims, price_grid, round_prices, slack_grid
 from ttcalloc.core.pacing import rank
-from ttcalloc.learn.cascade import CascadePolicy, OptionsAt, options_at, question_price
+from ttcalloc.learn.cascade import CascadePolicy
+from ttcalloc.learn.cascade_online import OptionsAt, options_at, question_price
 from ttcalloc.sampler.result import Stats
 from ttcalloc.stages.run.driver import RoundDriver
 from ttcalloc.stages.run.items import Got, Item, to_got
