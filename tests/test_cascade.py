@@ -412,3 +412,29 @@ def test_recalibrated_evaluation_compares_at_the_same_dollars(
     assert by["cascade"]["cost"] == pytest.approx(0.004, rel=1e-6)
     assert by["MoT rule (tuned on train)"]["cost"] == pytest.approx(0.004, rel=1e-6)
     assert by["gpt-3.5-turbo only"]["cost"] == pytest.approx(0.004, rel=1e-6)
+
+
+def test_evaluate_refuses_budgets_for_a_cascade(
+    date_curves: dict[str, Path], tmp_path: Path
+) -> None:
+    """A cascade is scored at the budget it was trained at: --budgets was silently ignored."""
+    p = date_curves
+    res = run_cli(
+        "train",
+        p["curves"],
+        "--learner",
+        "cascade",
+        "--rule",
+        "single",
+        "--problems",
+        p["problems"],
+        "--budget",
+        "0.004",
+        "--out",
+        tmp_path / "pol",
+    )
+    assert res.exit_code == 0, res.output
+    res = run_cli("evaluate", tmp_path / "pol", "--budgets", "0.002", "--out", tmp_path / "rep")
+    assert res.exit_code != 0
+    assert "--budgets" in res.output and "train" in res.output
+    assert not (tmp_path / "rep").exists()

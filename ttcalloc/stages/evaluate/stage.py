@@ -80,6 +80,12 @@ def evaluate_policies(
                 "evaluate cascade policies on their own (they are scored on several models' "
                 "replays, against the baselines their training tuned)"
             )
+        if options.budgets:
+            raise InputError(
+                "--budgets: a cascade policy is scored at the budget it was trained at; "
+                "train one per budget (train --learner cascade --budgets ...) and name them "
+                "NAME=FOLDER"
+            )
         report = evaluate_cascades(
             cascades,
             Path(out),
