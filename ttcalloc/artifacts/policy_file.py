@@ -387,6 +387,8 @@ def read_cascade_policy(folder: Path) -> dict[str, Any]:
         c.integer(f"cascade.checkpoints[{i}]", h, 1)
     for i, u in enumerate(cas["unit_cost_usd"]):
         c.number(f"cascade.unit_cost_usd[{i}]", u, low=0.0)
+    if "escalate_after" in cas:
+        c.integer("cascade.escalate_after", cas["escalate_after"], 1)
     lo = c.number("cascade.lambda_lo", cas.get("lambda_lo"), low=0.0)
     if cas.get("lambda_hi") is not None:
         hi = c.number("cascade.lambda_hi", cas.get("lambda_hi"), low=0.0)

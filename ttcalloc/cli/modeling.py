@@ -296,6 +296,14 @@ def train_cmd(
             "single (the best single model) (default: guard)."
         ),
     ] = None,
+    escalate_after: Annotated[
+        str | None,
+        typer.Option(
+            help="cascade: samples of the current model the learned gains draw before they may "
+            "escalate to a later one: a number, or auto (per budget, 1 unless 2, 3, 4 or 6 is "
+            "clearly better out of fold) (default: auto)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:
@@ -325,6 +333,8 @@ def train_cmd(
     policy_files = ["policy.json"]
     if rule is not None and learner != "cascade":
         raise InputError(f"--rule is for --learner cascade, not {learner}")
+    if escalate_after is not None and learner != "cascade":
+        raise InputError(f"--escalate-after is for --learner cascade, not {learner}")
     if learner == "stop":
         from ttcalloc.stages.train_stop import StopTrainOptions, budget_folder, train_adaptive
 
@@ -372,6 +382,7 @@ def train_cmd(
             max_depth=max_depth,
             calibrate_on=calibrate_on,
             rule=CascadeTrainOptions.rule if rule is None else rule,
+            escalate_after=_escalate_after(escalate_after),
             **({} if orders is None else {"orders": orders}),
             **({} if fit_orders is None else {"fit_orders": fit_orders}),
             **({} if cap is None else {"cap": cap}),
@@ -417,3 +428,20 @@ def train_cmd(
     if as_json:
         done = [r.to_dict() for r in results]
         emit_json(done[0] if budgets is None else {"out": str(out), "policies": done})
+
+
+def _escalate_after(value: str | None) -> int | None:
+    """``--escalate-after``: None for auto (or not given), else a whole number >= 1."""
+    from ttcalloc.common.errors import InputError
+
+    if value is None or value.strip() == "auto":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise InputError(
+            f"--escalate-after {value!r}: expected a whole number >= 1 or auto"
+        ) from None
+    if n < 1:
+        raise InputError(f"--escalate-after {value}: expected a whole number >= 1 or auto")
+    return n

@@ -264,6 +264,14 @@ def print_cascade(result: TrainResult) -> None:
             for c, a in zip(choice["caps"], choice["oof_accuracy"], strict=True)
         )
         rows.append(("cap per model (out-of-fold accuracy)", f"{max(m['caps'])} ({accs})"))
+    esc = m.get("escalate_choice")
+    if esc:
+        accs = ", ".join(
+            f"{c}: {a:.3f}" for c, a in zip(esc["candidates"], esc["oof_accuracy"], strict=True)
+        )
+        rows.append(("escalate after (out-of-fold accuracy)", f"{esc['chosen']} ({accs})"))
+    elif m.get("escalate_after", 1) != 1:
+        rows.append(("escalate after", f"{m['escalate_after']} samples (--escalate-after)"))
     rule = m.get("rule_choice")
     if rule:
         acc, labels = rule["oof_accuracy"], rule["labels"]

@@ -54,15 +54,20 @@ class CascadeBudgetError(ValueError):
 
 @dataclass(frozen=True)
 class Ladder:
-    """The cascade's decision space: ``caps[l]`` most samples of model ``l`` and the checkpoints
-    an option may aim at (a continuation also aims at the next sample)."""
+    """The cascade's decision space: ``caps[l]`` most samples of model ``l``, the checkpoints an
+    option may aim at (a continuation also aims at the next sample), and ``escalate_after``: the
+    samples of the current model drawn before a later model may be chosen (at most its cap; the
+    start may choose any model)."""
 
     caps: tuple[int, ...]
     checkpoints: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    escalate_after: int = 1
 
     def __post_init__(self) -> None:
         if not self.caps or min(self.caps) < 1:
             raise ValueError("every model of a cascade needs a cap of at least 1")
+        if self.escalate_after < 1:
+            raise ValueError("a cascade escalates after at least 1 sample")
 
     @property
     def levels(self) -> int:
@@ -102,6 +107,8 @@ class Ladder:
             if level != START and j < self.caps[level]:
                 for h in self._aims(level, j + 1):
                     out[s, self.option_index(level, h)] = True
+            if level != START and j < min(self.escalate_after, self.caps[level]):
+                continue  # not yet: the current model's samples first
             for later in range(level + 1, self.levels):
                 for h in self._aims(later, 1):
                     out[s, self.option_index(later, h)] = True

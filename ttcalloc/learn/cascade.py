@@ -150,6 +150,24 @@ def predict(
     return Prepared(prep.replays, prep.question, prep.usable, prep.extra, out)
 
 
+def restricted(prep: Prepared, ladder: cc.Ladder) -> Prepared:
+    """``prep`` with only the options ``ladder`` allows usable (the same states and options,
+    e.g. escalation held back until ``ladder.escalate_after`` samples): the gain model fit on
+    every allowed option predicts these too."""
+    usable = prep.usable & ladder.allowed[None, None]
+    return Prepared(prep.replays, prep.question, usable, prep.extra, prep.gains)
+
+
+def calibrated_outcome(
+    ladder: cc.Ladder, prep: Prepared, budget: float
+) -> tuple[cc.Calibration, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The price calibrated at ``budget`` on ``prep``'s predictions, and the per-problem
+    accuracy, dollars and samples of each model there."""
+    assert prep.gains is not None
+    cal = cc.calibrate(prep.replays, ladder, prep.gains, prep.extra, prep.usable, budget)
+    return (cal, *cc.mixed_outcome(prep.replays, ladder, prep.gains, prep.extra, prep.usable, cal))
+
+
 @dataclass
 class CascadePolicy:
     """Models in order, caps, features, the gains (a learned model, or the MoT rule) and the
@@ -236,6 +254,7 @@ class CascadePolicy:
                     "models": self.models,
                     "caps": list(self.ladder.caps),
                     "checkpoints": list(self.ladder.checkpoints),
+                    "escalate_after": self.ladder.escalate_after,
                     "unit_cost_usd": self.unit_cost,
                     "answer": "the majority vote of the last model drawn",
                     "lambda_lo": cal.lam_lo,
@@ -262,7 +281,9 @@ class CascadePolicy:
         meta = read_cascade_policy(folder)
         cas = meta["cascade"]
         ladder = cc.Ladder(
-            tuple(int(c) for c in cas["caps"]), tuple(int(c) for c in cas["checkpoints"])
+            tuple(int(c) for c in cas["caps"]),
+            tuple(int(c) for c in cas["checkpoints"]),
+            int(cas.get("escalate_after", 1)),  # older policies: after any sample
         )
         lam_hi = cas["lambda_hi"]
         cal = cc.Calibration(

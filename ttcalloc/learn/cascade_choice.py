@@ -11,6 +11,7 @@ and ``single`` take that rule with nothing learned.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from numpy.typing import NDArray
 from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_rule as cr
 from ttcalloc.core.replays import Replays
-from ttcalloc.learn.cascade import rule_label
+from ttcalloc.learn.cascade import Prepared, calibrated_outcome, restricted, rule_label
 from ttcalloc.learn.cascade_single import best_single, single_out_of_fold
 
 # the rules each ``--rule`` weighs against the learned gains (none: the learned gains alone;
@@ -32,6 +33,51 @@ ALTERNATIVES: dict[str, tuple[str, ...]] = {
     "single": ("single",),
 }
 RULES = tuple(ALTERNATIVES)
+# how many samples of the current model a learned cascade draws before it may escalate, weighed
+# out of fold per budget (:func:`choose_escalation`); 1: whenever the gains say so
+ESCALATE_AFTER = (1, 2, 3, 4, 6)
+
+Outcome = tuple[cc.Calibration, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
+
+
+def choose_escalation(
+    ladder: cc.Ladder,
+    oof: Prepared,
+    budget: float,
+    fixed: int | None,
+    at_one: Outcome,
+) -> tuple[cc.Ladder, Outcome, dict[str, Any] | None]:
+    """The learned gains' ladder with ``escalate_after`` chosen at ``budget``, the outcome
+    there on the out-of-fold predictions ``oof`` (calibrated price, per-problem accuracy,
+    dollars, samples), and what was weighed (None when ``fixed``, ``--escalate-after N``).
+
+    The gains value an option by the answer it leads to, not by what its samples would tell
+    about escalating later, so by themselves they escalate on a question's first doubtful
+    sample where a few more cheap samples would show whether it needs the dearer model (the
+    MoT rule's move).  Holding escalation back until ``m`` samples of the current model
+    (:data:`ESCALATE_AFTER`; the same gain model, fewer options) is weighed out of fold: the
+    best ``m`` replaces 1 only where it is clearly better (one standard error, as the cap).
+    ``at_one``: the outcome at ``m = 1`` (``ladder`` as fit)."""
+    if fixed is not None:
+        lad = replace(ladder, escalate_after=fixed)
+        if fixed == ladder.escalate_after:
+            return lad, at_one, None
+        return lad, calibrated_outcome(lad, restricted(oof, lad), budget), None
+    outs = {ladder.escalate_after: at_one}
+    for m in ESCALATE_AFTER:
+        if m not in outs:
+            lad = replace(ladder, escalate_after=m)
+            outs[m] = calibrated_outcome(lad, restricted(oof, lad), budget)
+    best = max(outs, key=lambda m: float(outs[m][1].mean()))
+    if not cc.clearly_better(at_one[1], outs[best][1]):
+        best = ladder.escalate_after
+    info = {
+        "candidates": list(outs),
+        "oof_accuracy": [float(o[1].mean()) for o in outs.values()],
+        "chosen": best,
+        "rule": "a later escalation only if clearly better out of fold (one standard error)",
+    }
+    return replace(ladder, escalate_after=best), outs[best], info
 
 
 def choose_rule(

@@ -32,11 +32,13 @@ from ttcalloc.learn.cascade import (
     CascadePolicy,
     Gains,
     Prepared,
+    calibrated_outcome,
     fit_cascade,
     predict,
     prepare,
+    restricted,
 )
-from ttcalloc.learn.cascade_choice import ALTERNATIVES, RULES, choose_rule
+from ttcalloc.learn.cascade_choice import ALTERNATIVES, RULES, choose_escalation, choose_rule
 from ttcalloc.learn.learners import xgboost_version
 from ttcalloc.learn.stopping import GainModel, fitting
 
@@ -71,6 +73,9 @@ class CascadeTrainOptions:
     # model is clearly better (not the default: see docs/cascades.md); "mot" or "single", that
     # rule alone (``core.cascade_rule``)
     rule: str = "guard"
+    # samples of the current model before the learned gains may escalate; None: per budget,
+    # 1 unless a later escalation is clearly better out of fold (:func:`choose_escalation`)
+    escalate_after: int | None = None
 
     def check(self) -> None:
         if self.calibrate_on not in ("deployed", "oof"):
@@ -86,6 +91,8 @@ class CascadeTrainOptions:
             raise InputError("--budgets: a budget is repeated")
         if self.cap is not None and self.cap < 1:
             raise InputError(f"--cap {self.cap}: must be at least 1")
+        if self.escalate_after is not None and self.escalate_after < 1:
+            raise InputError(f"--escalate-after {self.escalate_after}: must be at least 1")
         if self.folds < 2:
             raise InputError(f"--folds {self.folds}: need at least 2")
         if self.fit_orders < 1 or self.orders < 1:
@@ -207,9 +214,7 @@ def train_cascade(
     chosen = []  # every budget is calibrated before any folder is written
     for budget in options.budgets:
         try:
-            chosen.append(
-                _choose(reps, units, fits, setup.fold, budget, options.rule, models, options.cap)
-            )
+            chosen.append(_choose(reps, units, fits, setup.fold, budget, options, models))
         except cc.CascadeBudgetError as exc:
             raise InputError(f"{flag} {budget:g}: {exc}") from exc
     for budget, got in zip(options.budgets, chosen, strict=True):
@@ -219,6 +224,8 @@ def train_cascade(
             "models": models,
             "caps": list(got.ladder.caps),
             "cap_choice": got.cap_choice,
+            "escalate_after": got.ladder.escalate_after,
+            "escalate_choice": got.escalate_choice,
             "rule_choice": got.rule_choice,
             "unit_cost_usd": units,
             "train_problems": len(train_ids),
@@ -313,16 +320,6 @@ def _fit(
     return _Fit(ladder, model, rows, oof, calibrated)
 
 
-def _outcome(
-    ladder: cc.Ladder, p: Prepared, budget: float
-) -> tuple[cc.Calibration, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """The price calibrated at ``budget`` on these predictions, and the per-problem accuracy,
-    dollars and samples of each model there."""
-    assert p.gains is not None
-    cal = cc.calibrate(p.replays, ladder, p.gains, p.extra, p.usable, budget)
-    return (cal, *cc.mixed_outcome(p.replays, ladder, p.gains, p.extra, p.usable, cal))
-
-
 def _reached(
     reps: Sequence[Replays], ladder: cc.Ladder, prep: Prepared, cal: cc.Calibration
 ) -> list[float]:
@@ -353,6 +350,7 @@ class _Chosen:
     rows: int
     cap_choice: dict[str, Any] | None
     rule_choice: dict[str, Any] | None
+    escalate_choice: dict[str, Any] | None = None
 
 
 def _choose(
@@ -361,21 +359,26 @@ def _choose(
     fits: Sequence[_Fit],
     fold: NDArray[np.int64],
     budget: float,
-    how: str,
+    options: CascadeTrainOptions,
     models: Sequence[str],
-    cap: int | None,
 ) -> _Chosen:
-    """The cap (:func:`pick_caps`) of the learned gains; then the rules ``how`` weighs against
-    them (:data:`ALTERNATIVES`), the best of which replaces them only where it is clearly
-    better out of fold (the one-standard-error rule); ``mot`` and ``single`` take the rule."""
+    """The cap (:func:`pick_caps`) of the learned gains and when they may escalate
+    (:func:`choose_escalation`); then the rules ``options.rule`` weighs against them
+    (:data:`ALTERNATIVES`), the best of which replaces them only where it is clearly better out
+    of fold (the one-standard-error rule); ``mot`` and ``single`` take the rule."""
+    how, cap = options.rule, options.cap
     learned: _Chosen | None = None
     learned_oof: NDArray[np.float64] | None = None  # its per-problem out-of-fold accuracy
     if fits:
-        oof = [_outcome(fit.ladder, fit.oof, budget) for fit in fits]
+        oof = [calibrated_outcome(fit.ladder, fit.oof, budget) for fit in fits]
         chosen = pick_caps([o[1] for o in oof])
         fit = fits[chosen]
+        ladder, at, esc = choose_escalation(
+            fit.ladder, fit.oof, budget, options.escalate_after, oof[chosen]
+        )
+        prep = restricted(fit.prep, ladder)
         cal, acc, cost, drawn = (
-            oof[chosen] if fit.prep is fit.oof else _outcome(fit.ladder, fit.prep, budget)
+            at if fit.prep is fit.oof else calibrated_outcome(ladder, prep, budget)
         )
         caps = None
         if len(fits) > 1:
@@ -385,10 +388,10 @@ def _choose(
                 "chosen": chosen,
                 "rule": "the fit half only if clearly better out of fold (one standard error)",
             }
-        reached = _reached(reps, fit.ladder, fit.prep, cal)
-        learned_oof = oof[chosen][1]
+        reached = _reached(reps, ladder, prep, cal)
+        learned_oof = at[1]
         learned = _Chosen(
-            fit.ladder, fit.model, cal, acc, cost, drawn, reached, fit.rows, caps, None
+            ladder, fit.model, cal, acc, cost, drawn, reached, fit.rows, caps, None, esc
         )
     if not ALTERNATIVES[how]:
         assert learned is not None
@@ -410,4 +413,5 @@ def _choose(
         0,
         None if learned is None else learned.cap_choice,
         info,
+        None if learned is None else learned.escalate_choice,
     )
