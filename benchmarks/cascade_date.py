@@ -49,6 +49,12 @@ def one_seed(
             )
             + ")"
         )
+        esc = m.get("escalate_choice")
+        if esc:
+            accs = ", ".join(
+                f"{c}: {a:.4f}" for c, a in zip(esc["candidates"], esc["oof_accuracy"], strict=True)
+            )
+            how += f"; escalate after {esc['chosen']} (out-of-fold: {accs})"
         rule = m.get("rule_choice")
         if rule:
             acc, labels = rule["oof_accuracy"], rule["labels"]
