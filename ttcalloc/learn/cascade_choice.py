@@ -58,11 +58,9 @@ def choose_escalation(
     (:data:`ESCALATE_AFTER`; the same gain model, fewer options) is weighed out of fold: the
     best ``m`` replaces 1 only where it is clearly better (one standard error, as the cap).
     ``at_one``: the outcome at ``m = 1`` (``ladder`` as fit)."""
-    if fixed is not None:
-        lad = replace(ladder, escalate_after=fixed)
-        if fixed == ladder.escalate_after:
-            return lad, at_one, None
-        return lad, calibrated_outcome(lad, restricted(oof, lad), budget), None
+    if fixed is not None:  # the gain model was fit at that ladder
+        assert ladder.escalate_after == fixed
+        return ladder, at_one, None
     outs = {ladder.escalate_after: at_one}
     for m in ESCALATE_AFTER:
         if m not in outs:

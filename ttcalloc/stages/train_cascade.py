@@ -311,7 +311,7 @@ def _fit(
 ) -> _Fit:
     """Fit the gain model at these caps and predict the train replays (out of fold unless
     ``--calibrate-on deployed``)."""
-    ladder = cc.Ladder(caps)
+    ladder = cc.Ladder(caps, escalate_after=options.escalate_after or 1)
     prep = prepare(reps, setup.qx, ladder, units)
     model, rows = fit_cascade(prep, ladder, setup.fold, setup.options, fit_threads())
     oof = predict(model, prep, ladder, fit_threads(), setup.fold)
