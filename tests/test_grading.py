@@ -28,6 +28,10 @@ GOLDEN_GRADES = [
     ("\\frac{9}{2}", "4.5", "numeric", True),
     ("0.33333333", "0.3333333333", "numeric", True),
     ("17", "18", "numeric", False),
+    # SVAMP problem 70, a Codex program's answer: whole numbers compare exactly (it was within
+    # the relative tolerance of 1e-6, and graded right against the file's own grade)
+    ("22090586", "22090603", "numeric", False),
+    ("22090603.0", "22090603", "numeric", True),
     ("180", "18", "numeric", False),
     ("1,2", "12", "numeric", False),  # a list, not a thousands separator
     (None, "18", "numeric", False),

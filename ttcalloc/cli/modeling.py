@@ -183,7 +183,9 @@ def train_cmd(
     allocation: Annotated[
         Path,
         typer.Argument(
-            help="allocation.parquet from `ttcalloc solve` (or curves.parquet with --learner stop)."
+            help="allocation.parquet from `ttcalloc solve`; --learner stop: that or "
+            "curves.parquet; --learner cascade: curves.parquet (from `ttcalloc estimate` in "
+            "dollars; no solve)."
         ),
     ],
     problems: Annotated[
@@ -196,13 +198,17 @@ def train_cmd(
         Path | None, typer.Option(help="curves.parquet (default: the one the allocation used).")
     ] = None,
     budget: Annotated[
-        float | None, typer.Option(help="Which budget of the allocation (needed if several).")
+        float | None,
+        typer.Option(
+            help="Which budget of the allocation (needed if several); stop, cascade: the budget "
+            "to calibrate to (cascade: dollars per question)."
+        ),
     ] = None,
     budgets: Annotated[
         str | None,
         typer.Option(
-            help="stop: several budgets, comma-separated: the gain model is fit once and one "
-            "policy folder per budget is written under --out (OUT/b2, OUT/b4, ...)."
+            help="stop, cascade: several budgets, comma-separated: the gain model is fit once and "
+            "one policy folder per budget is written under --out (OUT/b2, OUT/b4, ...)."
         ),
     ] = None,
     learner: Annotated[

@@ -267,7 +267,10 @@ def normalize(answer: Any, grader: Grader) -> str | None:
 
 
 def numbers_equal(a: float, b: float) -> bool:
-    """Numeric answer equality: relative tolerance 1e-6 (absolute 1e-9 near zero)."""
+    """Numeric answer equality: two whole numbers exactly (22090586 is not 22090603), else
+    relative tolerance 1e-6 (absolute 1e-9 near zero)."""
+    if math.isfinite(a) and math.isfinite(b) and a.is_integer() and b.is_integer():
+        return a == b
     return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
 
 
