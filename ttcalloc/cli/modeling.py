@@ -306,8 +306,8 @@ def train_cmd(
         str | None,
         typer.Option(
             help="cascade: samples of the current model the learned gains draw before they may "
-            "escalate to a later one: a number, or auto (per budget, 1 unless 2, 3, 4 or 6 is "
-            "clearly better out of fold) (default: auto)."
+            "escalate to a later one: a number, or auto (a gain model for 3 and one for 1; per "
+            "budget, 3 unless 1 is clearly better out of fold) (default: auto)."
         ),
     ] = None,
     as_json: JsonFlag = False,

@@ -150,14 +150,6 @@ def predict(
     return Prepared(prep.replays, prep.question, prep.usable, prep.extra, out)
 
 
-def restricted(prep: Prepared, ladder: cc.Ladder) -> Prepared:
-    """``prep`` with only the options ``ladder`` allows usable (the same states and options,
-    e.g. escalation held back until ``ladder.escalate_after`` samples): the gain model fit on
-    every allowed option predicts these too."""
-    usable = prep.usable & ladder.allowed[None, None]
-    return Prepared(prep.replays, prep.question, usable, prep.extra, prep.gains)
-
-
 def calibrated_outcome(
     ladder: cc.Ladder, prep: Prepared, budget: float
 ) -> tuple[cc.Calibration, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:

@@ -11,7 +11,6 @@ and ``single`` take that rule with nothing learned.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ from numpy.typing import NDArray
 from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_rule as cr
 from ttcalloc.core.replays import Replays
-from ttcalloc.learn.cascade import Prepared, calibrated_outcome, restricted, rule_label
+from ttcalloc.learn.cascade import Prepared, calibrated_outcome, rule_label
 from ttcalloc.learn.cascade_single import best_single, single_out_of_fold
 
 # the rules each ``--rule`` weighs against the learned gains (none: the learned gains alone;
@@ -33,49 +32,44 @@ ALTERNATIVES: dict[str, tuple[str, ...]] = {
     "single": ("single",),
 }
 RULES = tuple(ALTERNATIVES)
-# how many samples of the current model a learned cascade draws before it may escalate, weighed
-# out of fold per budget (:func:`choose_escalation`); 1: whenever the gains say so
-ESCALATE_AFTER = (1, 2, 3, 4, 6)
+# how many samples of the current model a learned cascade draws before it may escalate, each
+# with its own gain model, weighed out of fold per budget (:func:`choose_escalation`); the
+# first is the default
+ESCALATE_AFTER = (3, 1)
 
 Outcome = tuple[cc.Calibration, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
 
 
 def choose_escalation(
-    ladder: cc.Ladder,
-    oof: Prepared,
+    fits: Sequence[tuple[cc.Ladder, Prepared]],
     budget: float,
-    fixed: int | None,
-    at_one: Outcome,
-) -> tuple[cc.Ladder, Outcome, dict[str, Any] | None]:
-    """The learned gains' ladder with ``escalate_after`` chosen at ``budget``, the outcome
-    there on the out-of-fold predictions ``oof`` (calibrated price, per-problem accuracy,
-    dollars, samples), and what was weighed (None when ``fixed``, ``--escalate-after N``).
+    at_first: Outcome,
+) -> tuple[int, Outcome, dict[str, Any] | None]:
+    """Which of ``fits`` (a gain model's ladder and its out-of-fold predictions of the train
+    replays, one per escalate-after) to keep at ``budget``, its outcome there (calibrated price,
+    per-problem accuracy, dollars, samples) and what was weighed (None for a single fit,
+    ``--escalate-after N``).  ``at_first``: the first fit's outcome.
 
     The gains value an option by the answer it leads to, not by what its samples would tell
-    about escalating later, so by themselves they escalate on a question's first doubtful
+    about escalating later, so by themselves they may escalate on a question's first doubtful
     sample where a few more cheap samples would show whether it needs the dearer model (the
-    MoT rule's move).  Holding escalation back until ``m`` samples of the current model
-    (:data:`ESCALATE_AFTER`; the same gain model, fewer options) is weighed out of fold: the
-    best ``m`` replaces 1 only where it is clearly better (one standard error, as the cap).
-    ``at_one``: the outcome at ``m = 1`` (``ladder`` as fit)."""
-    if fixed is not None:  # the gain model was fit at that ladder
-        assert ladder.escalate_after == fixed
-        return ladder, at_one, None
-    outs = {ladder.escalate_after: at_one}
-    for m in ESCALATE_AFTER:
-        if m not in outs:
-            lad = replace(ladder, escalate_after=m)
-            outs[m] = calibrated_outcome(lad, restricted(oof, lad), budget)
-    best = max(outs, key=lambda m: float(outs[m][1].mean()))
-    if not cc.clearly_better(at_one[1], outs[best][1]):
-        best = ladder.escalate_after
+    MoT rule's move).  Holding escalation back until ``m`` samples of the current model is
+    weighed out of fold: another fit replaces the first only where it is clearly better (one
+    standard error, as the cap)."""
+    if len(fits) == 1:
+        return 0, at_first, None
+    outs = [at_first] + [calibrated_outcome(lad, p, budget) for lad, p in fits[1:]]
+    best = max(range(len(outs)), key=lambda i: float(outs[i][1].mean()))
+    if not cc.clearly_better(at_first[1], outs[best][1]):
+        best = 0
     info = {
-        "candidates": list(outs),
-        "oof_accuracy": [float(o[1].mean()) for o in outs.values()],
-        "chosen": best,
-        "rule": "a later escalation only if clearly better out of fold (one standard error)",
+        "candidates": [lad.escalate_after for lad, _ in fits],
+        "oof_accuracy": [float(o[1].mean()) for o in outs],
+        "chosen": fits[best][0].escalate_after,
+        "rule": f"{fits[0][0].escalate_after} unless another is clearly better out of fold "
+        "(one standard error)",
     }
-    return replace(ladder, escalate_after=best), outs[best], info
+    return best, outs[best], info
 
 
 def choose_rule(

@@ -36,9 +36,14 @@ from ttcalloc.learn.cascade import (
     fit_cascade,
     predict,
     prepare,
-    restricted,
 )
-from ttcalloc.learn.cascade_choice import ALTERNATIVES, RULES, choose_escalation, choose_rule
+from ttcalloc.learn.cascade_choice import (
+    ALTERNATIVES,
+    ESCALATE_AFTER,
+    RULES,
+    choose_escalation,
+    choose_rule,
+)
 from ttcalloc.learn.learners import xgboost_version
 from ttcalloc.learn.stopping import GainModel, fitting
 
@@ -74,7 +79,8 @@ class CascadeTrainOptions:
     # rule alone (``core.cascade_rule``)
     rule: str = "guard"
     # samples of the current model before the learned gains may escalate; None: per budget,
-    # 1 unless a later escalation is clearly better out of fold (:func:`choose_escalation`)
+    # each of ESCALATE_AFTER, the first unless another is clearly better out of fold
+    # (:func:`choose_escalation`)
     escalate_after: int | None = None
 
     def check(self) -> None:
@@ -204,10 +210,15 @@ def train_cascade(
     units = [units[i] for i in order]
     prob = problems.filter(pl.col("problem_id").is_in(train_ids)).sort("problem_id")
     setup = fitting(options, prob, train_ids)
+    # per cap, one gain model for each escalate-after weighed (its first: the default)
+    after = (options.escalate_after,) if options.escalate_after else ESCALATE_AFTER
     fits = (
         []
         if options.rule in ("mot", "single")
-        else [_fit(reps, units, caps, setup, options) for caps in cap_choices(reps, options.cap)]
+        else [
+            [_fit(reps, units, caps, setup, options, m) for m in after]
+            for caps in cap_choices(reps, options.cap)
+        ]
     )
     results = []
     flag = "--budgets" if len(options.budgets) > 1 else "--budget"
@@ -308,10 +319,11 @@ def _fit(
     caps: tuple[int, ...],
     setup: Any,
     options: CascadeTrainOptions,
+    escalate_after: int,
 ) -> _Fit:
-    """Fit the gain model at these caps and predict the train replays (out of fold unless
-    ``--calibrate-on deployed``)."""
-    ladder = cc.Ladder(caps, escalate_after=options.escalate_after or 1)
+    """Fit the gain model at these caps and escalate-after and predict the train replays (out
+    of fold unless ``--calibrate-on deployed``)."""
+    ladder = cc.Ladder(caps, escalate_after=escalate_after)
     prep = prepare(reps, setup.qx, ladder, units)
     model, rows = fit_cascade(prep, ladder, setup.fold, setup.options, fit_threads())
     oof = predict(model, prep, ladder, fit_threads(), setup.fold)
@@ -356,7 +368,7 @@ class _Chosen:
 def _choose(
     reps: list[Replays],
     units: list[float],
-    fits: Sequence[_Fit],
+    fits: Sequence[Sequence[_Fit]],
     fold: NDArray[np.int64],
     budget: float,
     options: CascadeTrainOptions,
@@ -370,20 +382,19 @@ def _choose(
     learned: _Chosen | None = None
     learned_oof: NDArray[np.float64] | None = None  # its per-problem out-of-fold accuracy
     if fits:
-        oof = [calibrated_outcome(fit.ladder, fit.oof, budget) for fit in fits]
+        oof = [calibrated_outcome(row[0].ladder, row[0].oof, budget) for row in fits]
         chosen = pick_caps([o[1] for o in oof])
-        fit = fits[chosen]
-        ladder, at, esc = choose_escalation(
-            fit.ladder, fit.oof, budget, options.escalate_after, oof[chosen]
-        )
-        prep = restricted(fit.prep, ladder)
+        row = fits[chosen]
+        which, at, esc = choose_escalation([(f.ladder, f.oof) for f in row], budget, oof[chosen])
+        fit = row[which]
+        ladder, prep = fit.ladder, fit.prep
         cal, acc, cost, drawn = (
             at if fit.prep is fit.oof else calibrated_outcome(ladder, prep, budget)
         )
         caps = None
         if len(fits) > 1:
             caps = {
-                "caps": [list(f.ladder.caps) for f in fits],
+                "caps": [list(r[0].ladder.caps) for r in fits],
                 "oof_accuracy": [float(o[1].mean()) for o in oof],
                 "chosen": chosen,
                 "rule": "the fit half only if clearly better out of fold (one standard error)",
