@@ -414,7 +414,7 @@ def test_recalibrated_evaluation_compares_at_the_same_dollars(
     assert by["gpt-3.5-turbo only"]["cost"] == pytest.approx(0.004, rel=1e-6)
 
 
-def test_evaluate_refuses_budgets_for_a_cascade(
+def test_evaluate_refuses_budgets_and_baselines_for_a_cascade(
     date_curves: dict[str, Path], tmp_path: Path
 ) -> None:
     """A cascade is scored at the budget it was trained at: --budgets was silently ignored."""
@@ -437,4 +437,8 @@ def test_evaluate_refuses_budgets_for_a_cascade(
     res = run_cli("evaluate", tmp_path / "pol", "--budgets", "0.002", "--out", tmp_path / "rep")
     assert res.exit_code != 0
     assert "--budgets" in res.output and "train" in res.output
+    assert not (tmp_path / "rep").exists()
+    # and --baselines, which names the one-model baselines a cascade is not scored against
+    res = run_cli("evaluate", tmp_path / "pol", "--baselines", "uniform", "--out", tmp_path / "rep")
+    assert res.exit_code != 0 and "--baselines" in res.output, res.output
     assert not (tmp_path / "rep").exists()

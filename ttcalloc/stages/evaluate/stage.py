@@ -8,6 +8,7 @@ from typing import Any
 
 from ttcalloc.artifacts.io import check_output, recorded_input, same_unit
 from ttcalloc.common.errors import InputError
+from ttcalloc.core.baselines import NAMES
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.cascade import CascadePolicy
 from ttcalloc.stages.evaluate.cascade import evaluate_cascades
@@ -85,6 +86,11 @@ def evaluate_policies(
                 "--budgets: a cascade policy is scored at the budget it was trained at; "
                 "train one per budget (train --learner cascade --budgets ...) and name them "
                 "NAME=FOLDER"
+            )
+        if set(options.baselines) != set(NAMES):
+            raise InputError(
+                "--baselines: a cascade policy is scored against its own baselines (the tuned "
+                "MoT rule and each single model at its budget), not these"
             )
         report = evaluate_cascades(
             cascades,
