@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -223,22 +224,14 @@ def date_curves(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return p
 
 
+def _train(p: dict[str, Path], *args: object) -> Any:
+    """``train`` a cascade on the Date fixture's curves (``args``: the other flags)."""
+    return run_cli("train", p["curves"], "--learner", "cascade", "--problems", p["problems"], *args)
+
+
 def test_cascade_trains_and_evaluates_on_date(date_curves: dict[str, Path], tmp_path: Path) -> None:
     p = date_curves
-    res = run_cli(
-        "train",
-        p["curves"],
-        "--learner",
-        "cascade",
-        "--problems",
-        p["problems"],
-        "--budgets",
-        "0.002,0.005",
-        "--n-estimators",
-        "20",
-        "--out",
-        tmp_path / "pol",
-    )
+    res = _train(p, "--budgets", "0.002,0.005", "--n-estimators", "20", "--out", tmp_path / "pol")
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "pol" / "b0.002" / "policy.json").read_text())
     assert meta["cascade"]["models"][-1] == "gpt-4"  # cheapest per sample first
@@ -280,52 +273,17 @@ def test_cascade_trains_and_evaluates_on_date(date_curves: dict[str, Path], tmp_
 
 def test_cascade_refuses_what_it_cannot_use(date_curves: dict[str, Path], tmp_path: Path) -> None:
     p = date_curves
-    res = run_cli(
-        "train",
-        p["curves"],
-        "--learner",
-        "cascade",
-        "--problems",
-        p["problems"],
-        "--budget",
-        "0.00001",
-        "--out",
-        tmp_path / "pol",
-    )
+    res = _train(p, "--budget", "0.00001", "--out", tmp_path / "pol")
     assert res.exit_code != 0
     assert "--budget 1e-05" in res.output and "cheapest path" in res.output
     # a budget it cannot meet after one it can: nothing is written, not the first budget's folder
-    res = run_cli(
-        "train",
-        p["curves"],
-        "--learner",
-        "cascade",
-        "--problems",
-        p["problems"],
-        "--budgets",
-        "0.002,0.00001",
-        "--n-estimators",
-        "20",
-        "--out",
-        tmp_path / "pols",
+    res = _train(
+        p, "--budgets", "0.002,0.00001", "--n-estimators", "20", "--out", tmp_path / "pols"
     )
     assert res.exit_code != 0
     assert "--budgets 1e-05" in res.output and "cheapest path" in res.output
     assert not (tmp_path / "pols").exists()
-    res = run_cli(
-        "train",
-        p["curves"],
-        "--learner",
-        "cascade",
-        "--problems",
-        p["problems"],
-        "--budget",
-        "0.002",
-        "--models",
-        "gpt-4,gpt-5",
-        "--out",
-        tmp_path / "pol",
-    )
+    res = _train(p, "--budget", "0.002", "--models", "gpt-4,gpt-5", "--out", tmp_path / "pol")
     assert res.exit_code != 0 and "'gpt-5'" in res.output
 
 
@@ -379,20 +337,7 @@ def test_recalibrated_evaluation_compares_at_the_same_dollars(
     date_curves: dict[str, Path], tmp_path: Path
 ) -> None:
     p = date_curves
-    res = run_cli(
-        "train",
-        p["curves"],
-        "--learner",
-        "cascade",
-        "--problems",
-        p["problems"],
-        "--budget",
-        "0.004",
-        "--n-estimators",
-        "20",
-        "--out",
-        tmp_path / "pol",
-    )
+    res = _train(p, "--budget", "0.004", "--n-estimators", "20", "--out", tmp_path / "pol")
     assert res.exit_code == 0, res.output
     res = run_cli(
         "evaluate",
@@ -419,20 +364,7 @@ def test_evaluate_refuses_budgets_and_baselines_for_a_cascade(
 ) -> None:
     """A cascade is scored at the budget it was trained at: --budgets was silently ignored."""
     p = date_curves
-    res = run_cli(
-        "train",
-        p["curves"],
-        "--learner",
-        "cascade",
-        "--rule",
-        "single",
-        "--problems",
-        p["problems"],
-        "--budget",
-        "0.004",
-        "--out",
-        tmp_path / "pol",
-    )
+    res = _train(p, "--rule", "single", "--budget", "0.004", "--out", tmp_path / "pol")
     assert res.exit_code == 0, res.output
     res = run_cli("evaluate", tmp_path / "pol", "--budgets", "0.002", "--out", tmp_path / "rep")
     assert res.exit_code != 0
