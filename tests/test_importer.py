@@ -181,6 +181,27 @@ def test_lengths_and_logprobs_are_found_under_common_names(tmp_path: Path, probl
     assert df["mean_logprob"].to_list() == [-0.25, None, None]  # NaN counts as absent
 
 
+def test_a_tokens_column_it_does_not_read_is_named(tmp_path: Path, problems: Path) -> None:
+    """A ``tokens`` column (the shared files' layout) may count completion or all tokens, so
+    it is not read unless mapped; filled, it is named on stderr in one line."""
+    rows = [{"problem_id": 0, "pred_answer": "7", "tokens": 120}]
+    src = write_jsonl(tmp_path / "s.jsonl", rows)
+    res = run_cli("import", src, "--problems", problems, "--out", tmp_path / "s.parquet")
+    assert res.exit_code == 0, res.stderr
+    notes = [line for line in res.stderr.splitlines() if "'tokens'" in line]
+    assert len(notes) == 1 and "--completion-tokens-field tokens" in notes[0], res.stderr
+    mapped = run_cli("import", src, "--problems", problems, "--out", tmp_path / "t.parquet",
+                     "--completion-tokens-field", "tokens")  # fmt: skip
+    assert mapped.exit_code == 0 and "'tokens'" not in mapped.stderr, mapped.stderr
+    df = read_artifact(tmp_path / "t.parquet", SAMPLES).df
+    assert df["completion_tokens"].to_list() == [120]
+    empty = write_jsonl(
+        tmp_path / "e.jsonl", [{"problem_id": 0, "pred_answer": "7", "tokens": None}]
+    )
+    quiet = run_cli("import", empty, "--problems", problems, "--out", tmp_path / "e.parquet")
+    assert quiet.exit_code == 0 and "'tokens'" not in quiet.stderr, quiet.stderr
+
+
 @pytest.mark.parametrize("name", ["completion_chars", "num_chars", "output_chars"])
 def test_other_spellings_of_the_length(tmp_path: Path, problems: Path, name: str) -> None:
     src = write_jsonl(tmp_path / "s.jsonl", [{"problem_id": 0, "pred_answer": "7", name: 33}])

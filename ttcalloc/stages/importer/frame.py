@@ -95,6 +95,7 @@ def _resolve_columns(df: pl.DataFrame, options: ImportOptions, path: Path) -> di
             resolved[target] = explicit
         else:
             resolved[target] = next((a for a in aliases if a in df.columns), None)
+    _note_unread_tokens(df, resolved, path)
     if resolved["problem_id"] is None:
         raise DataError(
             f"{path}: no problem id column (tried {', '.join(ALIASES['problem_id'])}; "
@@ -106,6 +107,24 @@ def _resolve_columns(df: pl.DataFrame, options: ImportOptions, path: Path) -> di
             "map one with --answer-field, or give --response-field to extract answers)"
         )
     return resolved
+
+
+# columns that hold token counts of an unknown kind (completion, or prompt and completion)
+UNREAD_TOKENS = ("tokens", "num_tokens", "n_tokens", "total_tokens")
+
+
+def _note_unread_tokens(df: pl.DataFrame, resolved: dict[str, str | None], path: Path) -> None:
+    """Warn (one line) when no token counts are read but a column holds some whose kind the
+    name does not say: costs will then be estimated from characters."""
+    if resolved["completion_tokens"] is not None or resolved["prompt_tokens"] is not None:
+        return
+    for name in UNREAD_TOKENS:
+        if name in df.columns and df[name].drop_nulls().len() > 0:
+            warn(
+                f"{path}: column {name!r} is not read as token counts (completion or total?); "
+                f"if it counts completion tokens, give --completion-tokens-field {name}"
+            )
+            return
 
 
 def _as_text_ids(series: pl.Series) -> pl.Series:
