@@ -1,6 +1,6 @@
 """A cascade that holds escalation back until ``escalate_after`` samples of the current model:
 the ladder against brute force, the choice out of fold, the policy file, ``train
---escalate-after`` and the online decisions."""
+--escalate-after`` and the online decisions; and a question without an answer is not stopped."""
 
 from __future__ import annotations
 
@@ -51,6 +51,20 @@ def test_no_path_escalates_before_its_samples(seed: int, ns: list[int], m: int, 
                 d = int(paths.drawn[pi, r, level])
                 if d > 0:
                     assert d >= min(m, lad.caps[level]), (paths.drawn[pi, r], m)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.lists(st.integers(1, 5), min_size=2, max_size=3))
+def test_unanswered_states_match_a_loop(seed: int, ns: list[int]) -> None:
+    """A state is unanswered when every sample of its model so far gave no answer."""
+    reps = _replays(seed, 3, ns)
+    lad = cc.Ladder(tuple(ns))
+    got = cc.unanswered(reps, lad)
+    for pi in range(3):
+        for r in range(reps[0].ids.shape[1]):
+            for s, (lv, j) in enumerate(lad.states):
+                want = lv != cc.START and all(reps[lv].ids[pi, r, t] < 0 for t in range(j))
+                assert got[pi, r, s] == want
 
 
 def test_a_ladder_escalates_after_at_least_one_sample() -> None:
@@ -105,6 +119,11 @@ def test_train_weighs_when_to_escalate_and_run_follows_it(
         assert set(o.targets.tolist()) <= {cheap}
     o = options_at(policy, "What is 2 + 3?", [(cheap, "5", 1e-4)] * 3)
     assert set(o.targets.tolist()) > {cheap}  # now the strong model is open
+    # a question whose samples gave no answer is never stopped while an option remains (it
+    # was, on the simulated backend, when escalation was held back: answered with nothing)
+    for j in (1, 2, 3):
+        o = options_at(policy, "What is 2 + 3?", [(cheap, None, 1e-4)] * j)
+        assert not o.choose(1e6).stop and not o.choose(o.critical() / 2).stop
     spec = f"replay:{curves['samples']}"
     out = tmp_path / "a.parquet"
     ran = run_cli("run", tmp_path / "three", curves["problems"], "--split", "test",

@@ -25,7 +25,8 @@ def test_caps_are_16_or_cap_and_never_above_the_fit_half(tmp_path: Path) -> None
     from ttcalloc.stages.train_cascade import CascadeTrainOptions, train_cascade
 
     problems, _, curves = two_model_curves(tmp_path, n=40)  # fit half: 20 samples of each
-    small = {"budgets": (0.003,), "rule": "learned", **SMALL}  # the learned gains' caps
+    # the learned gains' caps (escalating after any sample: one fit per cap)
+    small = {"budgets": (0.003,), "rule": "learned", "escalate_after": 1, **SMALL}
     for cap, want in ((None, [16, 16]), (8, [8, 8]), (64, [20, 20])):
         out = tmp_path / f"policy-{cap}"
         train_cascade(

@@ -186,6 +186,18 @@ def labels(
     return np.where(valid, gain, 0.0), valid
 
 
+def unanswered(replays: Sequence[Replays], ladder: Ladder) -> NDArray[np.bool_]:
+    """``(P, R, S)``: the states whose samples of the current model gave no answer at all (the
+    start excluded: it always draws)."""
+    _per_model(replays)
+    p, r = replays[0].ids.shape[:2]
+    out = np.zeros((p, r, len(ladder.states)), dtype=bool)
+    for s, (level, j) in enumerate(ladder.states):
+        if level != START and j <= replays[level].max_samples:
+            out[:, :, s] = replays[level].abstain[:, :, j - 1] >= j
+    return out
+
+
 def extra_dollars(
     replays: Sequence[Replays], ladder: Ladder, unit_cost: Sequence[float]
 ) -> NDArray[np.float64]:

@@ -34,6 +34,10 @@ from ttcalloc.learn.learners import (
 from ttcalloc.learn.stopping import GainModel, StopOptions, _map, fit_gain
 
 LEARNER = "cascade"
+# added to every option's predicted gain where the current model's samples gave no answer at
+# all: the learned gains do not stop a question without an answer while an option remains (at
+# any price calibration or pacing reaches; as the rules' forced samples, core.cascade_rule)
+ANSWER = 1e9
 # learned gains, or a rule written as gains: the MoT rule, one model's uniform allocation
 Gains = GainModel | ThresholdRule | UniformRule
 Rule = ThresholdRule | UniformRule
@@ -147,6 +151,8 @@ def predict(
             rows = row_fold == f
             pred[rows] = GainModel([booster]).predict_distinct(x[rows], threads)
         out[pos] = pred
+    if isinstance(model, GainModel):
+        out += np.where(prep.usable & cc.unanswered(prep.replays, ladder)[..., None], ANSWER, 0.0)
     return Prepared(prep.replays, prep.question, prep.usable, prep.extra, out)
 
 

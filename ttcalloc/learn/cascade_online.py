@@ -12,7 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ttcalloc.core import cascade as cc
-from ttcalloc.learn.cascade import CascadePolicy
+from ttcalloc.learn.cascade import ANSWER, CascadePolicy
+from ttcalloc.learn.stopping import GainModel
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,9 @@ def options_at(
     extra_s = np.where(tl == level, th - j, th)
     parts.append(np.stack([tl, th, extra_s, (tl != level).astype(np.float64)], axis=1))
     gains = policy.model.predict_distinct(np.concatenate(parts, axis=1))
+    mute = level != cc.START and all(a is None for lv, a, _ in drawn if lv == level)
+    if mute and isinstance(policy.model, GainModel):  # no answer yet: never stop
+        gains = gains + ANSWER
     unit = np.array([policy.unit_cost[int(t)] for t in tl])
     if level == cc.START:
         dollars, per_sample = th * unit, unit
