@@ -162,6 +162,19 @@ def _csv(text: str, flag: str, cast: Callable[[str], T]) -> tuple[T, ...]:
     return values
 
 
+def _int_or_auto(text: str | None, flag: str) -> int | None:
+    """A whole number given to ``flag``, or None for ``auto`` (or nothing given); the range is
+    the options' to check."""
+    from ttcalloc.common.errors import InputError
+
+    if text is None or text == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"{flag} {text!r}: expected a whole number or auto") from None
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

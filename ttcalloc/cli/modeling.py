@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from ttcalloc.cli.commands import PIPELINE, Force, JsonFlag, _csv, _run_stage, app, fails_cleanly
+from ttcalloc.cli.commands import (
+    PIPELINE,
+    Force,
+    JsonFlag,
+    _csv,
+    _int_or_auto,
+    _run_stage,
+    app,
+    fails_cleanly,
+)
 
 
 @app.command("estimate", rich_help_panel=PIPELINE)
@@ -388,7 +397,7 @@ def train_cmd(
             max_depth=max_depth,
             calibrate_on=calibrate_on,
             rule=CascadeTrainOptions.rule if rule is None else rule,
-            escalate_after=_escalate_after(escalate_after),
+            escalate_after=_int_or_auto(escalate_after, "--escalate-after"),
             **({} if orders is None else {"orders": orders}),
             **({} if fit_orders is None else {"fit_orders": fit_orders}),
             **({} if cap is None else {"cap": cap}),
@@ -434,20 +443,3 @@ def train_cmd(
     if as_json:
         done = [r.to_dict() for r in results]
         emit_json(done[0] if budgets is None else {"out": str(out), "policies": done})
-
-
-def _escalate_after(value: str | None) -> int | None:
-    """``--escalate-after``: None for auto (or not given), else a whole number >= 1."""
-    from ttcalloc.common.errors import InputError
-
-    if value is None or value.strip() == "auto":
-        return None
-    try:
-        n = int(value)
-    except ValueError:
-        raise InputError(
-            f"--escalate-after {value!r}: expected a whole number >= 1 or auto"
-        ) from None
-    if n < 1:
-        raise InputError(f"--escalate-after {value}: expected a whole number >= 1 or auto")
-    return n
