@@ -156,9 +156,11 @@ def predict(
     return Prepared(prep.replays, prep.question, prep.usable, prep.extra, out)
 
 
-def calibrated_outcome(
-    ladder: cc.Ladder, prep: Prepared, budget: float
-) -> tuple[cc.Calibration, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+# a calibrated price and the per-problem accuracy, dollars and samples of each model there
+Outcome = tuple[cc.Calibration, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
+
+
+def calibrated_outcome(ladder: cc.Ladder, prep: Prepared, budget: float) -> Outcome:
     """The price calibrated at ``budget`` on ``prep``'s predictions, and the per-problem
     accuracy, dollars and samples of each model there."""
     assert prep.gains is not None

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_rule as cr
 from ttcalloc.core.replays import Replays
-from ttcalloc.learn.cascade import Prepared, calibrated_outcome, rule_label
+from ttcalloc.learn.cascade import Outcome, Prepared, calibrated_outcome, rule_label
 from ttcalloc.learn.cascade_single import best_single, single_out_of_fold
 
 # the rules each ``--rule`` weighs against the learned gains (none: the learned gains alone;
@@ -36,8 +36,6 @@ RULES = tuple(ALTERNATIVES)
 # with its own gain model, weighed out of fold per budget (:func:`choose_escalation`); the
 # first is the default
 ESCALATE_AFTER = (3, 1)
-
-Outcome = tuple[cc.Calibration, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
 
 
 def choose_escalation(
