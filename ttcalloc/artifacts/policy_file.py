@@ -389,6 +389,10 @@ def read_cascade_policy(folder: Path) -> dict[str, Any]:
         c.number(f"cascade.unit_cost_usd[{i}]", u, low=0.0)
     if "escalate_after" in cas:
         c.integer("cascade.escalate_after", cas["escalate_after"], 1)
+    if not isinstance(cas.get("pace_ratio", []), list):
+        raise c.fail("cascade.pace_ratio", f"expected a list, found {cas['pace_ratio']!r}"[:200])
+    for i, x in enumerate(cas.get("pace_ratio", [])):
+        c.number(f"cascade.pace_ratio[{i}]", x, low=0.0)
     lo = c.number("cascade.lambda_lo", cas.get("lambda_lo"), low=0.0)
     if cas.get("lambda_hi") is not None:
         hi = c.number("cascade.lambda_hi", cas.get("lambda_hi"), low=0.0)

@@ -27,7 +27,7 @@ same problems and orders; cluster ids are shared across models (0 is the correct
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -229,6 +229,12 @@ class Paths:
     drawn: NDArray[np.int64]  # (P, R, L) samples drawn of each model
     cost: NDArray[np.float64]  # (P, R)
     credit: NDArray[np.float64]  # (P, R)
+    # with ``trace``, per decision (step t: after t samples), over the paths that continue
+    # there: the sum of the extra dollars of the options they take (their aims), the sum of
+    # the dollars they then actually spent, and how many they are
+    aimed: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    left: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    going: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def simulate(
@@ -238,9 +244,11 @@ def simulate(
     extra: NDArray[np.float64],
     usable: NDArray[np.bool_],
     lam: float,
+    trace: bool = False,
 ) -> Paths:
     """Run the rule at price ``lam`` on every order: from the start state take the best option
-    (predicted gain minus ``lam`` times its extra dollars) while one is positive.
+    (predicted gain minus ``lam`` times its extra dollars) while one is positive; with
+    ``trace``, also each step's aims and the dollars then spent (``Paths.aimed``, ``.left``).
 
     ``gains`` and ``extra`` are ``(P, R, S, O)``; ``usable`` marks the options the replays can
     follow (the samples exist), so an option past a problem's samples is never taken.  A path
@@ -256,6 +264,10 @@ def simulate(
     js = np.array([j for _, j in ladder.states], dtype=np.int64)
     state = np.zeros(n, dtype=np.int64)
     flat_drawn = np.zeros((n, ladder.levels), dtype=np.int64)
+    cum = [rep.cost.reshape(n, -1) for rep in replays]  # cumulative dollars of each prefix
+    spent = np.zeros(n)
+    aimed: list[float] = []  # per step: the continuing paths' aims, and what they had spent
+    marks: list[tuple[NDArray[np.int64], float]] = []
     live = np.arange(n)  # the paths still drawing; each step looks at their states only
     for step in range(len(ladder.states)):
         at = state[live]
@@ -273,8 +285,16 @@ def simulate(
         if not go.any():
             break
         live, best = live[go], best[go]
+        if trace:
+            aimed.append(float(e[go.nonzero()[0], best].sum()))
+            marks.append((live, float(spent[live].sum())))
         state[live] = ladder.successor[state[live], best]
-        flat_drawn[live, levels[state[live]]] = js[state[live]]
+        lv, jj = levels[state[live]], js[state[live]]
+        flat_drawn[live, lv] = jj
+        for m, c in enumerate(cum if trace else ()):
+            i, k = live[lv == m], jj[lv == m] - 1
+            spent[i] += c[i, k] - np.where(k > 0, c[i, np.maximum(k - 1, 0)], 0.0)
+    left = np.array([spent[i].sum() - before for i, before in marks])
     state = state.reshape(p, r)
     drawn = flat_drawn.reshape(p, r, ladder.levels)
     level, j = levels[state], js[state]
@@ -286,7 +306,8 @@ def simulate(
         c = np.take_along_axis(rep.cost, idx, axis=2)[..., 0]
         cost += np.where(d > 0, c, 0.0)
         credit = np.where(level == m, _credit(rep, np.where(level == m, j, 0)), credit)
-    return Paths(level, drawn, cost, credit)
+    going = np.array([len(i) for i, _ in marks], dtype=np.int64)
+    return Paths(level, drawn, cost, credit, np.array(aimed), left, going)
 
 
 @dataclass(frozen=True)

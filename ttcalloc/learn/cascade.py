@@ -22,6 +22,7 @@ from ttcalloc.artifacts.io import atomic_folder, write_json_artifact
 from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError
 from ttcalloc.core import cascade as cc
+from ttcalloc.core.cascade_pacing import pace_ratio
 from ttcalloc.core.cascade_rule import ThresholdRule, UniformRule, highest_price
 from ttcalloc.core.replays import Replays, sliced
 from ttcalloc.core.rows import unique_rows
@@ -168,6 +169,12 @@ def calibrated_outcome(ladder: cc.Ladder, prep: Prepared, budget: float) -> Outc
     return (cal, *cc.mixed_outcome(prep.replays, ladder, prep.gains, prep.extra, prep.usable, cal))
 
 
+def paced_ratio(ladder: cc.Ladder, prep: Prepared, cal: cc.Calibration) -> tuple[float, ...]:
+    """:func:`ttcalloc.core.cascade_pacing.pace_ratio` on ``prep``'s predictions."""
+    assert prep.gains is not None
+    return pace_ratio(prep.replays, ladder, prep.gains, prep.extra, prep.usable, cal)
+
+
 @dataclass
 class CascadePolicy:
     """Models in order, caps, features, the gains (a learned model, or the MoT rule) and the
@@ -181,6 +188,9 @@ class CascadePolicy:
     model: Gains
     calibration: cc.Calibration
     info: dict[str, Any]
+    # per decision (after t samples): dollars then spent per dollar aimed, in training
+    # (:func:`ttcalloc.core.cascade_pacing.pace_ratio`); empty: 1 (older policies)
+    pace_ratio: tuple[float, ...] = ()
 
     learner = LEARNER
 
@@ -261,6 +271,7 @@ class CascadePolicy:
                     "lambda_hi": None if not np.isfinite(cal.lam_hi) else cal.lam_hi,
                     "p_lo": cal.p_lo,
                     "slack": cal.slack,
+                    "pace_ratio": list(self.pace_ratio),
                     **({} if rule is None else {"rule": rule.to_json()}),
                 },
                 "features": self.feature_names,
@@ -314,6 +325,7 @@ class CascadePolicy:
             model,
             cal,
             meta,
+            tuple(float(x) for x in cas.get("pace_ratio", ())),
         )
 
 

@@ -34,6 +34,7 @@ from ttcalloc.learn.cascade import (
     Prepared,
     calibrated_outcome,
     fit_cascade,
+    paced_ratio,
     predict,
     prepare,
 )
@@ -263,6 +264,7 @@ def train_cascade(
             got.model,
             got.calibration,
             {},
+            got.pace_ratio,
         )
         params = {k: str(v) if isinstance(v, Path) else v for k, v in options.__dict__.items()}
         prov = provenance(POLICY, "train", params, inputs, at=folder / "policy.json") | {
@@ -363,6 +365,7 @@ class _Chosen:
     cap_choice: dict[str, Any] | None
     rule_choice: dict[str, Any] | None
     escalate_choice: dict[str, Any] | None = None
+    pace_ratio: tuple[float, ...] = ()  # run's pacing: dollars spent per dollar aimed
 
 
 def _choose(
@@ -402,8 +405,9 @@ def _choose(
         reached = _reached(reps, ladder, prep, cal)
         learned_oof = at[1]
         learned = _Chosen(
-            ladder, fit.model, cal, acc, cost, drawn, reached, fit.rows, caps, None, esc
-        )
+            ladder, fit.model, cal, acc, cost, drawn, reached, fit.rows, caps, None, esc,
+            paced_ratio(ladder, prep, cal),
+        )  # fmt: skip
     if not ALTERNATIVES[how]:
         assert learned is not None
         return learned
@@ -413,8 +417,10 @@ def _choose(
         return replace(learned, rule_choice=info)
     assert rule is not None
     reach = [float(r) for r in np.minimum(rule.drawn, 1.0).mean(axis=0)]
+    lad = rule.rule.ladder(len(reps))
+    prep = predict(rule.rule, prepare(reps, None, lad, units), lad)
     return _Chosen(
-        rule.rule.ladder(len(reps)),
+        lad,
         rule.rule,
         rule.calibration,
         rule.accuracy,
@@ -425,4 +431,5 @@ def _choose(
         None if learned is None else learned.cap_choice,
         info,
         None if learned is None else learned.escalate_choice,
+        paced_ratio(lad, prep, rule.calibration),
     )

@@ -204,8 +204,10 @@ class CascadeDriver(RoundDriver):
         if self.grid is None:
             return None
         aimed = np.zeros((self.grid.size, len(items)))
-        for i, o in enumerate(opts):
-            aimed[:, i] = aims(o.gains, o.dollars, self.grid)
+        ratio = self.policy.pace_ratio
+        for i, (it, o) in enumerate(zip(items, opts, strict=True)):
+            t = self.drawn_of(it)  # what such aims turned into in training, per dollar
+            aimed[:, i] = aims(o.gains, o.dollars, self.grid) * (ratio[t] if t < len(ratio) else 1)
         keys = np.array([self.keys[it.pid] for it in items])
         target = self.budget * self.total * share
         rp = round_prices(aimed, self.grid, keys, self.spent, target)
