@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttcalloc.core.cascade_pacing import aims, price_grid, round_prices, slack_grid
+from ttcalloc.core import cascade as cc
+from ttcalloc.core.cascade_pacing import (
+    MIN_PROBLEMS,
+    aims,
+    pace_ratio,
+    price_grid,
+    round_prices,
+    slack_grid,
+)
+from ttcalloc.core.replays import replay
 
 OPTIONS = st.lists(
     st.tuples(st.floats(-1.0, 1.0), st.sampled_from([0.0, 0.001, 0.002, 0.004, 0.02, 0.04])),
@@ -97,3 +106,88 @@ def test_a_slack_grid_starts_at_zero_and_spans_the_options_prices() -> None:
     assert grid[1] < 1e-3 / (16 * 0.02) and grid[-1] > 1 / 1e-4
     with pytest.raises(ValueError):
         slack_grid(np.array([0.0, 0.02]), 4)
+
+
+P = 24  # problems: enough that some steps have MIN_PROBLEMS of them continuing, some not
+
+
+def _traced_walk(reps, lad, gains, extra, usable, lam, pi, r):  # type: ignore[no-untyped-def]
+    """One order under the rule, step by step: per step taken, the taken option's extra
+    dollars (its aim) and the dollars spent before it; and the dollars spent at the end."""
+    s, drawn, steps = 0, [0] * lad.levels, []
+
+    def spent() -> float:
+        return float(sum(reps[m].cost[pi, r, d - 1] for m, d in enumerate(drawn) if d > 0))
+
+    for step in range(len(lad.states)):
+        value = [
+            gains[pi, r, s, o] - (lam * extra[pi, r, s, o] if extra[pi, r, s, o] > 0 else 0)
+            if usable[pi, r, s, o]
+            else -np.inf
+            for o in range(len(lad.options))
+        ]
+        best = int(np.argmax(value))
+        if step == 0 and not np.isfinite(value[best]):
+            ext = [extra[pi, r, 0, o] if usable[pi, r, 0, o] else np.inf for o in range(len(value))]
+            best = int(np.argmin(ext))
+        elif step > 0 and not value[best] > 0:
+            break
+        steps.append((float(extra[pi, r, s, best]), spent()))
+        s = lad.successor[s, best]
+        lv, j = lad.states[s]
+        drawn[lv] = j
+    return steps, spent()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(0, 10_000),
+    st.lists(st.integers(1, 4), min_size=2, max_size=3),
+    st.sampled_from([0.0, 0.05, 0.3, 2.0, np.inf]),
+)
+def test_traced_steps_and_the_pace_ratio_match_a_loop(seed: int, ns: list[int], lam: float) -> None:
+    rng = np.random.default_rng(seed)
+    reps = [
+        replay(
+            [list(rng.integers(-1, 3, size=n)) for _ in range(P)],
+            [list(rng.uniform(0.5, 2.0, size=n) * (lv + 1) ** 2) for _ in range(P)],
+            orders=6,
+            seed=seed + lv,
+        )
+        for lv, n in enumerate(ns)
+    ]
+    lad = cc.Ladder(tuple(ns), checkpoints=(1, 2, 4))
+    _, usable = cc.labels(reps, lad)
+    gains = rng.normal(0.05, 0.2, size=usable.shape)
+    extra = cc.extra_dollars(reps, lad, [1.0, 4.0, 9.0][: len(ns)])
+    got = cc.simulate(reps, lad, gains, extra, usable, lam, trace=True)
+    aimed, left = np.zeros(len(lad.states)), np.zeros(len(lad.states))
+    going: list[set[int]] = [set() for _ in lad.states]  # the problems continuing at each step
+    for pi in range(P):
+        for r in range(6):
+            steps, final = _traced_walk(reps, lad, gains, extra, usable, lam, pi, r)
+            for t, (aim, before) in enumerate(steps):
+                aimed[t] += aim
+                left[t] += final - before
+                going[t].add(pi)
+    t = len(got.aimed)
+    assert t == sum(1 for g in going if g) and len(got.left) == len(got.going) == t
+    np.testing.assert_allclose(got.aimed, aimed[:t], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got.left, left[:t], rtol=1e-9, atol=1e-9)
+    assert list(got.going) == [len(g) for g in going[:t]]
+    ratio = pace_ratio(reps, lad, gains, extra, usable, cc.Calibration(lam, lam, 0.0, 0.0))
+    for k in range(t):
+        ok = len(going[k]) >= MIN_PROBLEMS and aimed[k] > 0
+        assert ratio[k] == pytest.approx(left[k] / aimed[k] if ok else 1.0)
+    # a mix of two prices weighs each price's sums by its share
+    a, b = cc.simulate(reps, lad, gains, extra, usable, 0.05, trace=True), got
+    mixed = pace_ratio(reps, lad, gains, extra, usable, cc.Calibration(0.05, lam, 0.3, 0.0))
+    for k in range(len(mixed)):
+        num = 0.3 * _at(a.left, k) + 0.7 * _at(b.left, k)
+        den = 0.3 * _at(a.aimed, k) + 0.7 * _at(b.aimed, k)
+        ok = max(_at(a.going, k), _at(b.going, k)) >= MIN_PROBLEMS and den > 0
+        assert mixed[k] == pytest.approx(num / den if ok else 1.0)
+
+
+def _at(v: Any, k: int) -> float:
+    return float(v[k]) if k < len(v) else 0.0

@@ -231,7 +231,7 @@ class Paths:
     credit: NDArray[np.float64]  # (P, R)
     # with ``trace``, per decision (step t: after t samples), over the paths that continue
     # there: the sum of the extra dollars of the options they take (their aims), the sum of
-    # the dollars they then actually spent, and how many they are
+    # the dollars they then actually spent, and how many problems they are paths of
     aimed: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     left: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     going: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -306,7 +306,7 @@ def simulate(
         c = np.take_along_axis(rep.cost, idx, axis=2)[..., 0]
         cost += np.where(d > 0, c, 0.0)
         credit = np.where(level == m, _credit(rep, np.where(level == m, j, 0)), credit)
-    going = np.array([len(i) for i, _ in marks], dtype=np.int64)
+    going = np.array([len(np.unique(i // r)) for i, _ in marks], dtype=np.int64)
     return Paths(level, drawn, cost, credit, np.array(aimed), left, going)
 
 

@@ -120,7 +120,7 @@ def round_prices(
     return RoundPrices(np.full(n, grid[g]), float(proj[g]), float(grid[g]), float(grid[g]), 0)
 
 
-MIN_PATHS = 20  # fewer continuing paths at a step than this: its ratio is 1 (too few to tell)
+MIN_PROBLEMS = 20  # fewer problems continuing at a step than this: its ratio is 1
 
 
 def pace_ratio(
@@ -135,12 +135,12 @@ def pace_ratio(
     continue there then actually spend per dollar their options aim at, on these replays at
     the calibrated prices (weighted as mixed).
 
-    An option aims at its target's samples, but the rule decides again after each one and often
-    stops sooner (once a vote is clear), so summed aims overstate what is still to be spent:
-    measured on the SVAMP-based weak + strong set, by a third after the first sample, enough to
-    pace `run`'s second round 28% above the calibrated price.  :func:`round_prices` scales a
-    round's aims by this ratio.  A step with fewer than :data:`MIN_PATHS` continuing paths, or
-    no aims, has ratio 1.
+    An option aims at its target's samples, but the rule decides again after each one: it often
+    stops sooner (once a vote is clear) and may escalate later, which no aim counts; so summed
+    aims misstate what is still to be spent (measured on an SVAMP-based weak + strong set: by a
+    third, too high, after the first sample at $0.001, and by half, too low, at $0.0035).
+    `run` scales each question's aims by this ratio before :func:`round_prices`.  A step where fewer than :data:`MIN_PROBLEMS` problems continue
+    (in any order), or with no aims, has ratio 1: too few to tell.
     """
     prices = [(cal.lam_hi, 1.0 - cal.p_lo)] + ([(cal.lam_lo, cal.p_lo)] if cal.p_lo > 0 else [])
     runs = [
@@ -159,6 +159,6 @@ def pace_ratio(
     going = np.zeros(steps)
     for p, _ in runs:
         going[: len(p.going)] = np.maximum(going[: len(p.going)], p.going)
-    ok = (going >= MIN_PATHS) & (aimed > 0)
+    ok = (going >= MIN_PROBLEMS) & (aimed > 0)
     ratio = np.where(ok, left / np.where(ok, aimed, 1.0), 1.0)
     return tuple(float(x) for x in ratio)
