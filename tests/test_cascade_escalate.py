@@ -146,6 +146,17 @@ def test_train_weighs_when_to_escalate_and_run_follows_it(
                 "--out", tmp_path / "b.parquet")  # fmt: skip
     assert r.exit_code != 0 and "cascade.escalate_after" in r.stderr, r.stderr
     assert r.stderr.strip().count("\n") == 0, r.stderr
+    # so is a damaged pacing ratio (a ratio per decision, written by train)
+    assert len(meta["cascade"]["pace_ratio"]) > 1
+    for damaged, field in (([1.0, -2.0], "cascade.pace_ratio[1]"), ("x", "cascade.pace_ratio")):
+        meta["cascade"]["escalate_after"] = 3
+        meta["cascade"]["pace_ratio"] = damaged
+        (bad / "policy.json").write_text(json.dumps(meta))
+        r = run_cli("run", bad, curves["problems"], "--split", "test", "--budget", "0.003",
+                    "--model", f"cheap={spec}", "--model", f"strong={spec}",
+                    "--out", tmp_path / "b.parquet")  # fmt: skip
+        assert r.exit_code != 0 and field in r.stderr, r.stderr
+        assert r.stderr.strip().count("\n") == 0, r.stderr
 
 
 def test_bad_escalate_after_is_one_line(curves: dict[str, Path], tmp_path: Path) -> None:

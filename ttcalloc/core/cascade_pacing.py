@@ -139,8 +139,9 @@ def pace_ratio(
     stops sooner (once a vote is clear) and may escalate later, which no aim counts; so summed
     aims misstate what is still to be spent (measured on an SVAMP-based weak + strong set: by a
     third, too high, after the first sample at $0.001, and by half, too low, at $0.0035).
-    `run` scales each question's aims by this ratio before :func:`round_prices`.  A step where fewer than :data:`MIN_PROBLEMS` problems continue
-    (in any order), or with no aims, has ratio 1: too few to tell.
+    `run` scales each question's aims by this ratio before :func:`round_prices`.  A step where
+    fewer than :data:`MIN_PROBLEMS` problems continue (in any order), or with no aims, has
+    ratio 1: too few to tell.
     """
     prices = [(cal.lam_hi, 1.0 - cal.p_lo)] + ([(cal.lam_lo, cal.p_lo)] if cal.p_lo > 0 else [])
     runs = [
