@@ -13,6 +13,7 @@ from helpers import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ttcalloc.cli.summaries import mot_label
 from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_baselines as cb
 from ttcalloc.core.replays import replay
@@ -237,6 +238,20 @@ def test_cascade_trains_and_evaluates_on_date(date_curves: dict[str, Path], tmp_
     assert meta["cascade"]["models"][-1] == "gpt-4"  # cheapest per sample first
     assert meta["metrics"]["train_expected_cost"] == pytest.approx(0.002, rel=1e-6)
     assert set(meta["metrics"]["reached"]) == set(meta["cascade"]["models"])
+    # the summary names the MoT rule's settings with their shares (the mix meets the budget)
+    mot, models = meta["metrics"]["mot"], meta["cascade"]["models"]
+    label = mot_label(mot, models)
+    for setting, share in zip(mot["settings"], (mot["weight"], 1 - mot["weight"]), strict=True):
+        text = f"{share:.0%} {models[setting['cheap']]} x{setting['k']} <"
+        assert share == 0 or text in label, label
+    one = {"cheap": 1, "k": 6, "threshold": 0.5}
+    assert mot_label(
+        {"settings": [one, {"cheap": 0, "k": 2, "threshold": 0.3}], "weight": 0.25,
+         "train_accuracy": 0.8}, ["a", "b", "c"]
+    ) == "0.800 (25% b x6 < 0.5, 75% a x2 < 0.3)"  # fmt: skip
+    assert mot_label(
+        {"settings": [one, one], "weight": 1.0, "train_accuracy": 0.8}, ["a", "b"]
+    ) == ("0.800 (100% b x6 < 0.5)")
     res = run_cli(
         "evaluate",
         f"c={tmp_path / 'pol' / 'b0.002'}",

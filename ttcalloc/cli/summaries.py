@@ -281,15 +281,7 @@ def print_cascade(result: TrainResult) -> None:
         rows.append(("gains (out-of-fold accuracy)", f"{chosen} ({', '.join(parts)})"))
     mot = m.get("mot")
     if mot:
-        a, b = mot["settings"]
-        name = m["models"]
-        rows.append(
-            (
-                "MoT rule tuned at the budget",
-                f"{mot['train_accuracy']:.3f} ({name[a['cheap']]} x{a['k']} < {a['threshold']:g}"
-                f" / x{b['k']} < {b['threshold']:g})",
-            )
-        )
+        rows.append(("MoT rule tuned at the budget", mot_label(mot, m["models"])))
     singles = m.get("single", {})
     if (best := best_tuned(singles)) is not None:
         rows.append(
@@ -328,3 +320,17 @@ def print_cascade_report(report: dict[str, Any]) -> None:
             err_console.print(
                 f"  reaches {strong['model']}'s one-sample accuracy: {method}: {where}"
             )
+
+
+def mot_label(mot: dict[str, Any], models: list[str]) -> str:
+    """The tuned MoT rule in a cell: train accuracy, then each of its two settings with the
+    share of questions it runs (the mix that meets the budget; one setting when they agree)."""
+    w = float(mot.get("weight", 1.0))
+    mix = [
+        f"{share:.0%} {models[st['cheap']]} x{st['k']} < {st['threshold']:g}"
+        for st, share in zip(mot["settings"], (w, 1 - w), strict=True)
+        if share > 0
+    ]
+    if mot["settings"][0] == mot["settings"][1]:
+        mix = mix[:1]
+    return f"{mot['train_accuracy']:.3f} ({', '.join(mix)})"
