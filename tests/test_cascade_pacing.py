@@ -132,7 +132,8 @@ def _traced_walk(reps, lad, gains, extra, usable, lam, pi, r):  # type: ignore[n
             best = int(np.argmin(ext))
         elif step > 0 and not value[best] > 0:
             break
-        steps.append((float(extra[pi, r, s, best]), spent()))
+        # the aim as `run` counts it: 0 where no option is positive (a start it must make)
+        steps.append((float(extra[pi, r, s, best]) if value[best] > 0 else 0.0, spent()))
         s = lad.successor[s, best]
         lv, j = lad.states[s]
         drawn[lv] = j
@@ -175,7 +176,9 @@ def test_traced_steps_and_the_pace_ratio_match_a_loop(seed: int, ns: list[int], 
     np.testing.assert_allclose(got.aimed, aimed[:t], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(got.left, left[:t], rtol=1e-9, atol=1e-9)
     assert list(got.going) == [len(g) for g in going[:t]]
-    ratio = pace_ratio(reps, lad, gains, extra, usable, cc.Calibration(lam, lam, 0.0, 0.0))
+    ratio = pace_ratio(
+        reps, lad, gains, extra, usable, cc.Calibration(lam, lam, 0.0, 0.0, slack=False)
+    )
     for k in range(t):
         ok = len(going[k]) >= MIN_PROBLEMS and aimed[k] > 0
         assert ratio[k] == pytest.approx(left[k] / aimed[k] if ok else 1.0)

@@ -392,7 +392,7 @@ def read_cascade_policy(folder: Path) -> dict[str, Any]:
     if not isinstance(cas.get("pace_ratio", []), list):
         raise c.fail("cascade.pace_ratio", f"expected a list, found {cas['pace_ratio']!r}"[:200])
     for i, x in enumerate(cas.get("pace_ratio", [])):
-        c.number(f"cascade.pace_ratio[{i}]", x, low=0.0)
+        c.number(f"cascade.pace_ratio[{i}]", x, positive=True)
     lo = c.number("cascade.lambda_lo", cas.get("lambda_lo"), low=0.0)
     if cas.get("lambda_hi") is not None:
         hi = c.number("cascade.lambda_hi", cas.get("lambda_hi"), low=0.0)

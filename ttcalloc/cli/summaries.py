@@ -326,11 +326,12 @@ def mot_label(mot: dict[str, Any], models: list[str]) -> str:
     """The tuned MoT rule in a cell: train accuracy, then each of its two settings with the
     share of questions it runs (the mix that meets the budget; one setting when they agree)."""
     w = float(mot.get("weight", 1.0))
+    pairs = list(zip(mot["settings"], (w, 1 - w), strict=True))
+    if pairs[0][0] == pairs[1][0]:
+        pairs = [(pairs[0][0], 1.0)]
     mix = [
         f"{share:.0%} {models[st['cheap']]} x{st['k']} < {st['threshold']:g}"
-        for st, share in zip(mot["settings"], (w, 1 - w), strict=True)
+        for st, share in pairs
         if share > 0
     ]
-    if mot["settings"][0] == mot["settings"][1]:
-        mix = mix[:1]
     return f"{mot['train_accuracy']:.3f} ({', '.join(mix)})"

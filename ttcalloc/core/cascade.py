@@ -285,8 +285,9 @@ def simulate(
         if not go.any():
             break
         live, best = live[go], best[go]
-        if trace:
-            aimed.append(float(e[go.nonzero()[0], best].sum()))
+        if trace:  # an aim as `run` counts it: 0 where no option is positive (a forced start)
+            taken = go.nonzero()[0]
+            aimed.append(float(np.where(top[taken] > 0, e[taken, best], 0.0).sum()))
             marks.append((live, float(spent[live].sum())))
         state[live] = ladder.successor[state[live], best]
         lv, jj = levels[state[live]], js[state[live]]

@@ -139,11 +139,17 @@ def pace_ratio(
     stops sooner (once a vote is clear) and may escalate later, which no aim counts; so summed
     aims misstate what is still to be spent (measured on an SVAMP-based weak + strong set: by a
     third, too high, after the first sample at $0.001, and by half, too low, at $0.0035).
-    `run` scales each question's aims by this ratio before :func:`round_prices`.  A step where
-    fewer than :data:`MIN_PROBLEMS` problems continue (in any order), or with no aims, has
-    ratio 1: too few to tell.
+    `run` scales each question's aims by this ratio before :func:`round_prices` (an aim as
+    :func:`aims` counts it: 0 for a question with no positive option, even one that must start).
+    A step where fewer than :data:`MIN_PROBLEMS` problems continue (in any order), or with no
+    aims, has ratio 1: too few to tell.  A slack calibration (price 0) has none: measured at
+    price 0 only, it misled a slack policy paced below its training budget (spent 0.955 of it).
     """
-    prices = [(cal.lam_hi, 1.0 - cal.p_lo)] + ([(cal.lam_lo, cal.p_lo)] if cal.p_lo > 0 else [])
+    if cal.slack:  # measured at price 0 only, which a paced slack run leaves: no ratio
+        return ()
+    prices = [
+        (lam, w) for lam, w in ((cal.lam_hi, 1.0 - cal.p_lo), (cal.lam_lo, cal.p_lo)) if w > 0
+    ]
     runs = [
         (simulate(replays, ladder, gains, extra, usable, lam, trace=True), w) for lam, w in prices
     ]
