@@ -46,8 +46,14 @@ def test_paced_rounds_do_not_lose_to_the_calibrated_prices(tmp_path: Path) -> No
     for pace in ("--pace", "--no-pace"):
         out = tmp_path / f"answers{pace}.parquet"
         models = [f"--model={m}=replay:{p['samples']}" for m in ("weak", "strong")]
-        _ok(run_cli("run", pol, p["problems"], "--split", "test", "--budget", "0.001",
-                    *models, "--out", out, "--no-progress", pace))  # fmt: skip
+        res = run_cli("run", pol, p["problems"], "--split", "test", "--budget", "0.001",
+                      *models, "--out", out, "--no-progress", "--json", pace)  # fmt: skip
+        _ok(res)
+        if pace == "--pace":  # each round scaled its questions' aims by the ratio after t samples
+            ratio = json.loads((pol / "policy.json").read_text())["cascade"]["pace_ratio"]
+            rounds = json.loads(res.stdout)["rounds"]
+            want = [[ratio[r["round"]] if r["round"] < len(ratio) else 1.0] for r in rounds]
+            assert len(rounds) > 2 and [r["pace_ratio"] for r in rounds] == want, rounds
         df = pl.read_parquet(out)
         got[pace] = (float(df["correct"].cast(pl.Float64).mean()), float(df["cost_usd"].mean()))
     (acc, cost), (acc_cal, _) = got["--pace"], got["--no-pace"]

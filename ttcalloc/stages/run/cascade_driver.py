@@ -205,15 +205,17 @@ class CascadeDriver(RoundDriver):
             return None
         aimed = np.zeros((self.grid.size, len(items)))
         ratio = self.policy.pace_ratio
+        used: set[float] = set()
         for i, (it, o) in enumerate(zip(items, opts, strict=True)):
             t = self.drawn_of(it)  # what such aims turned into in training, per dollar
+            used.add(ratio[t] if t < len(ratio) else 1.0)
             aimed[:, i] = aims(o.gains, o.dollars, self.grid) * (ratio[t] if t < len(ratio) else 1)
         keys = np.array([self.keys[it.pid] for it in items])
         target = self.budget * self.total * share
         rp = round_prices(aimed, self.grid, keys, self.spent, target)
         self.prices.append(
             {"round": self.round, "price": rp.hi, "lower_price": rp.lo, "at_lower": rp.m,
-             "projected": rp.projected}
+             "projected": rp.projected, "pace_ratio": sorted(used)}
         )  # fmt: skip
         return {it.pid: float(p) for it, p in zip(items, rp.price, strict=True)}
 
