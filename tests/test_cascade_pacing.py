@@ -176,15 +176,15 @@ def test_traced_steps_and_the_pace_ratio_match_a_loop(seed: int, ns: list[int], 
     np.testing.assert_allclose(got.aimed, aimed[:t], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(got.left, left[:t], rtol=1e-9, atol=1e-9)
     assert list(got.going) == [len(g) for g in going[:t]]
-    ratio = pace_ratio(
-        reps, lad, gains, extra, usable, cc.Calibration(lam, lam, 0.0, 0.0, slack=False)
-    )
+    cal = cc.Calibration(lam, lam, 0.0, 0.0, slack=False)
+    ratio = pace_ratio(cal, cc.priced_paths(reps, lad, gains, extra, usable, cal, trace=True))
     for k in range(t):
         ok = len(going[k]) >= MIN_PROBLEMS and aimed[k] > 0
         assert ratio[k] == pytest.approx(left[k] / aimed[k] if ok else 1.0)
     # a mix of two prices weighs each price's sums by its share
     a, b = cc.simulate(reps, lad, gains, extra, usable, 0.05, trace=True), got
-    mixed = pace_ratio(reps, lad, gains, extra, usable, cc.Calibration(0.05, lam, 0.3, 0.0))
+    cal = cc.Calibration(0.05, lam, 0.3, 0.0)
+    mixed = pace_ratio(cal, cc.priced_paths(reps, lad, gains, extra, usable, cal, trace=True))
     for k in range(len(mixed)):
         num = 0.3 * _at(a.left, k) + 0.7 * _at(b.left, k)
         den = 0.3 * _at(a.aimed, k) + 0.7 * _at(b.aimed, k)

@@ -264,7 +264,7 @@ def simulate(
     js = np.array([j for _, j in ladder.states], dtype=np.int64)
     state = np.zeros(n, dtype=np.int64)
     flat_drawn = np.zeros((n, ladder.levels), dtype=np.int64)
-    cum = [rep.cost.reshape(n, -1) for rep in replays]  # cumulative dollars of each prefix
+    cum = [rep.cost.reshape(n, -1) for rep in replays] if trace else []  # prefixes' dollars
     spent = np.zeros(n)
     aimed: list[float] = []  # per step: the continuing paths' aims, and what they had spent
     marks: list[tuple[NDArray[np.int64], float]] = []
@@ -292,7 +292,7 @@ def simulate(
         state[live] = ladder.successor[state[live], best]
         lv, jj = levels[state[live]], js[state[live]]
         flat_drawn[live, lv] = jj
-        for m, c in enumerate(cum if trace else ()):
+        for m, c in enumerate(cum):
             i, k = live[lv == m], jj[lv == m] - 1
             spent[i] += c[i, k] - np.where(k > 0, c[i, np.maximum(k - 1, 0)], 0.0)
     left = np.array([spent[i].sum() - before for i, before in marks])
@@ -382,6 +382,23 @@ def calibrate(
     return Calibration(lam_lo, lam_hi, p_lo, p_lo * c_lo + (1 - p_lo) * c_hi)
 
 
+def priced_paths(
+    replays: Sequence[Replays],
+    ladder: Ladder,
+    gains: NDArray[np.float64],
+    extra: NDArray[np.float64],
+    usable: NDArray[np.bool_],
+    cal: Calibration,
+    trace: bool = False,
+) -> list[tuple[Paths, float]]:
+    """The calibrated (mixed) rule's paths at each of its two prices, with the share of
+    questions each price runs (a price of share 0 left out); ``trace`` as :func:`simulate`."""
+    mix = ((cal.lam_hi, 1.0 - cal.p_lo), (cal.lam_lo, cal.p_lo))
+    return [
+        (simulate(replays, ladder, gains, extra, usable, lam, trace), w) for lam, w in mix if w > 0
+    ]
+
+
 def mixed_outcome(
     replays: Sequence[Replays],
     ladder: Ladder,
@@ -392,19 +409,15 @@ def mixed_outcome(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Per-problem expected accuracy, dollars, and ``(P, L)`` mean samples of each model of the
     calibrated (mixed) rule."""
-    hi = simulate(replays, ladder, gains, extra, usable, cal.lam_hi)
-    lo = simulate(replays, ladder, gains, extra, usable, cal.lam_lo) if cal.p_lo > 0 else hi
-    w = cal.p_lo
+    priced = priced_paths(replays, ladder, gains, extra, usable, cal)
 
-    def mix(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
-        out: NDArray[np.float64] = w * a.mean(axis=1) + (1 - w) * b.mean(axis=1)
+    def mix(field: str) -> NDArray[np.float64]:
+        out: NDArray[np.float64] = sum(
+            w * getattr(p, field).astype(np.float64).mean(axis=1) for p, w in priced
+        )
         return out
 
-    return (
-        mix(lo.credit, hi.credit),
-        mix(lo.cost, hi.cost),
-        mix(lo.drawn.astype(np.float64), hi.drawn.astype(np.float64)),
-    )
+    return mix("credit"), mix("cost"), mix("drawn")
 
 
 def clearly_better(base: NDArray[np.float64], other: NDArray[np.float64]) -> bool:

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ttcalloc.core.cascade import Calibration, Ladder, simulate
-from ttcalloc.core.replays import Replays
+from ttcalloc.core.cascade import Calibration, Paths
 
 SPAN = 9.0  # the grid spans the calibrated price times e^-SPAN .. e^SPAN
 POINTS = 73
@@ -123,17 +122,11 @@ def round_prices(
 MIN_PROBLEMS = 20  # fewer problems continuing at a step than this: its ratio is 1
 
 
-def pace_ratio(
-    replays: Sequence[Replays],
-    ladder: Ladder,
-    gains: NDArray[np.float64],
-    extra: NDArray[np.float64],
-    usable: NDArray[np.bool_],
-    cal: Calibration,
-) -> tuple[float, ...]:
+def pace_ratio(cal: Calibration, priced: Sequence[tuple[Paths, float]]) -> tuple[float, ...]:
     """Per decision ``t`` (after ``t`` samples; 0: the start), the dollars the questions that
-    continue there then actually spend per dollar their options aim at, on these replays at
-    the calibrated prices (weighted as mixed).
+    continue there then actually spend per dollar their options aim at, on replays at the
+    calibrated prices ``cal`` (``priced``: :func:`ttcalloc.core.cascade.priced_paths` with
+    ``trace``; the prices weighted as mixed).
 
     An option aims at its target's samples, but the rule decides again after each one: it often
     stops sooner (once a vote is clear) and may escalate later, which no aim counts; so summed
@@ -147,24 +140,18 @@ def pace_ratio(
     """
     if cal.slack:  # measured at price 0 only, which a paced slack run leaves: no ratio
         return ()
-    prices = [
-        (lam, w) for lam, w in ((cal.lam_hi, 1.0 - cal.p_lo), (cal.lam_lo, cal.p_lo)) if w > 0
-    ]
-    runs = [
-        (simulate(replays, ladder, gains, extra, usable, lam, trace=True), w) for lam, w in prices
-    ]
-    steps = max(len(p.aimed) for p, _ in runs)
+    steps = max(len(p.aimed) for p, _ in priced)
 
     def total(field: str) -> NDArray[np.float64]:
         out = np.zeros(steps)
-        for p, w in runs:
+        for p, w in priced:
             v = getattr(p, field)
             out[: len(v)] += w * v
         return out
 
     aimed, left = total("aimed"), total("left")
     going = np.zeros(steps)
-    for p, _ in runs:
+    for p, _ in priced:
         going[: len(p.going)] = np.maximum(going[: len(p.going)], p.going)
     ok = (going >= MIN_PROBLEMS) & (aimed > 0)
     ratio = np.where(ok, left / np.where(ok, aimed, 1.0), 1.0)

@@ -22,7 +22,6 @@ from ttcalloc.artifacts.io import atomic_folder, write_json_artifact
 from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError
 from ttcalloc.core import cascade as cc
-from ttcalloc.core.cascade_pacing import pace_ratio
 from ttcalloc.core.cascade_rule import ThresholdRule, UniformRule, highest_price
 from ttcalloc.core.replays import Replays, sliced
 from ttcalloc.core.rows import unique_rows
@@ -167,12 +166,6 @@ def calibrated_outcome(ladder: cc.Ladder, prep: Prepared, budget: float) -> Outc
     assert prep.gains is not None
     cal = cc.calibrate(prep.replays, ladder, prep.gains, prep.extra, prep.usable, budget)
     return (cal, *cc.mixed_outcome(prep.replays, ladder, prep.gains, prep.extra, prep.usable, cal))
-
-
-def paced_ratio(ladder: cc.Ladder, prep: Prepared, cal: cc.Calibration) -> tuple[float, ...]:
-    """:func:`ttcalloc.core.cascade_pacing.pace_ratio` on ``prep``'s predictions."""
-    assert prep.gains is not None
-    return pace_ratio(prep.replays, ladder, prep.gains, prep.extra, prep.usable, cal)
 
 
 @dataclass

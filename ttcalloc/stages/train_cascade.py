@@ -26,6 +26,7 @@ from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.settings import fit_threads
 from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_baselines as cb
+from ttcalloc.core.cascade_pacing import pace_ratio
 from ttcalloc.core.replays import Replays
 from ttcalloc.learn import features as feats
 from ttcalloc.learn.cascade import (
@@ -34,7 +35,6 @@ from ttcalloc.learn.cascade import (
     Prepared,
     calibrated_outcome,
     fit_cascade,
-    paced_ratio,
     predict,
     prepare,
 )
@@ -334,18 +334,18 @@ def _fit(
     return _Fit(ladder, model, rows, oof, calibrated)
 
 
-def _reached(
-    reps: Sequence[Replays], ladder: cc.Ladder, prep: Prepared, cal: cc.Calibration
-) -> list[float]:
-    """Share of questions (and orders) that drew at least one sample of each model."""
+def _paced(
+    ladder: cc.Ladder, prep: Prepared, cal: cc.Calibration
+) -> tuple[list[float], tuple[float, ...]]:
+    """At the calibrated prices on ``prep``'s predictions: the share of questions (and orders)
+    that drew at least one sample of each model, and ``run``'s pace ratio
+    (:func:`ttcalloc.core.cascade_pacing.pace_ratio`)."""
     assert prep.gains is not None
-    hi = cc.simulate(reps, ladder, prep.gains, prep.extra, prep.usable, cal.lam_hi)
-    lo = cc.simulate(reps, ladder, prep.gains, prep.extra, prep.usable, cal.lam_lo)
-    w = cal.p_lo
-    share: NDArray[np.float64] = w * (lo.drawn > 0).mean(axis=(0, 1)) + (1 - w) * (
-        hi.drawn > 0
-    ).mean(axis=(0, 1))
-    return [float(s) for s in share]
+    priced = cc.priced_paths(
+        prep.replays, ladder, prep.gains, prep.extra, prep.usable, cal, trace=True
+    )
+    share = sum(w * (p.drawn > 0).mean(axis=(0, 1)) for p, w in priced)
+    return [float(s) for s in share], pace_ratio(cal, priced)
 
 
 @dataclass(frozen=True)
@@ -402,12 +402,11 @@ def _choose(
                 "chosen": chosen,
                 "rule": "the fit half only if clearly better out of fold (one standard error)",
             }
-        reached = _reached(reps, ladder, prep, cal)
+        reached, pace = _paced(ladder, prep, cal)
         learned_oof = at[1]
         learned = _Chosen(
-            ladder, fit.model, cal, acc, cost, drawn, reached, fit.rows, caps, None, esc,
-            paced_ratio(ladder, prep, cal),
-        )  # fmt: skip
+            ladder, fit.model, cal, acc, cost, drawn, reached, fit.rows, caps, None, esc, pace
+        )
     if not ALTERNATIVES[how]:
         assert learned is not None
         return learned
@@ -431,5 +430,5 @@ def _choose(
         None if learned is None else learned.cap_choice,
         info,
         None if learned is None else learned.escalate_choice,
-        paced_ratio(lad, prep, rule.calibration),
+        _paced(lad, prep, rule.calibration)[1],
     )

@@ -208,8 +208,9 @@ class CascadeDriver(RoundDriver):
         used: set[float] = set()
         for i, (it, o) in enumerate(zip(items, opts, strict=True)):
             t = self.drawn_of(it)  # what such aims turned into in training, per dollar
-            used.add(ratio[t] if t < len(ratio) else 1.0)
-            aimed[:, i] = aims(o.gains, o.dollars, self.grid) * (ratio[t] if t < len(ratio) else 1)
+            scale = ratio[t] if t < len(ratio) else 1.0
+            used.add(scale)
+            aimed[:, i] = aims(o.gains, o.dollars, self.grid) * scale
         keys = np.array([self.keys[it.pid] for it in items])
         target = self.budget * self.total * share
         rp = round_prices(aimed, self.grid, keys, self.spent, target)
