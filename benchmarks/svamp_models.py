@@ -28,16 +28,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from cascade_date import SHARED, sh
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
-TT = ROOT / ".venv" / "bin" / "ttcalloc"
 SOURCE = SHARED / "svamp_codex_pot_30samples.parquet"
 PRICES = {
     "strong": {"input": 10, "output": 30, "prompt_tokens": 600, "source": "made up: large"},
@@ -106,12 +103,6 @@ def build(name: str, out: Path) -> Path:
     return path
 
 
-def sh(*args: object) -> None:
-    res = subprocess.run([str(TT), *map(str, args)], capture_output=True, text=True)
-    if res.returncode:
-        raise SystemExit(f"ttcalloc {' '.join(map(str, args[:2]))} failed:\n{res.stderr[-2000:]}")
-
-
 def prepare(work: Path, samples: Path, seed: int, prices: Path) -> None:
     """Problems (test share 0.5), samples and dollar curves of one split seed in ``work``."""
     sh("data", "jsonl", "--source", SHARED / "svamp_problems.jsonl", "--test-frac", "0.5",
@@ -122,11 +113,13 @@ def prepare(work: Path, samples: Path, seed: int, prices: Path) -> None:
        "--prices", prices, "--out", work / "curves.parquet")  # fmt: skip
 
 
-def run_one(work: Path, budget: str, models: list[str], pace: str) -> tuple[float, float]:
+def run_one(
+    work: Path, policy: Path, budget: str, models: list[str], pace: str
+) -> tuple[float, float]:
     """Accuracy and mean dollars per question of ``run`` on the test questions' replays."""
     out = work / f"answers-{budget}{pace}.parquet"
     flags = [f"--model={m}=replay:{work / 'samples.parquet'}" for m in models]
-    sh("run", work / "pol" / f"b{budget}", work / "problems.parquet", "--split", "test",
+    sh("run", policy, work / "problems.parquet", "--split", "test",
        "--budget", budget, *flags, "--out", out, "--no-progress", "--force", pace)  # fmt: skip
     df = pl.read_parquet(out)
     return float(df["correct"].cast(pl.Float64).mean()), float(df["cost_usd"].mean())
@@ -159,9 +152,11 @@ def main() -> None:
                 sh("train", work / "curves.parquet", "--problems", work / "problems.parquet",
                    "--learner", "cascade", "--budgets", a.budgets, "--seed", seed,
                    "--out", work / "pol", "--force")  # fmt: skip
-                for b in a.budgets.split(","):
-                    acc, cost = run_one(work, b, models, "--pace")
-                    acc_n, cost_n = run_one(work, b, models, "--no-pace")
+                budgets = a.budgets.split(",")
+                for b in budgets:  # train's folders: one per budget under --out, or --out
+                    pol = work / "pol" / f"b{float(b):g}" if len(budgets) > 1 else work / "pol"
+                    acc, cost = run_one(work, pol, b, models, "--pace")
+                    acc_n, cost_n = run_one(work, pol, b, models, "--no-pace")
                     print(f"| {name} | {seed} | ${b} | {acc:.4f} | {cost / float(b):.3f} | "
                           f"{acc_n:.4f} | {cost_n / float(b):.3f} |", flush=True)  # fmt: skip
 
