@@ -307,3 +307,43 @@ def test_default_ks_fit_the_samples_so_cross_fitting_is_on(tmp_path: Path) -> No
     assert result.cross_fitted and not result.left_out
     meta = io.read_meta(tmp_path / "c.parquet")
     assert meta["params"]["ks"] == [1, 2, 4]
+
+
+def test_default_ks_are_per_model(tmp_path: Path) -> None:
+    """Without --ks, each model's actions go up to half its own fewest samples: a model with
+    16 samples a problem gets maj@8 though another has 4; cross-fitting stays on, nothing
+    is counted as left out, and the provenance records each model's ks."""
+    rows = [
+        dict(r, model="cheap")
+        for p in ("a", "b")
+        for r in sample_rows(p, ["1", "2", "1", "1"] * 4, "1")
+    ]
+    rows += [
+        dict(r, model="dear", sample_idx=i)
+        for p in ("a", "b")
+        for i, r in enumerate(sample_rows(p, ["1", "1", "2", "1"], "1"))
+    ]
+    src = write_samples(tmp_path / "s.parquet", rows)
+    result = estimate_curves(src, tmp_path / "c.parquet", EstimateOptions(cost="samples"))
+    assert sorted((a["model"], a["k"]) for a in result.actions) == [
+        ("cheap", 1),
+        ("cheap", 2),
+        ("cheap", 4),
+        ("cheap", 8),
+        ("dear", 1),
+        ("dear", 2),
+    ]
+    assert result.cross_fitted and not result.left_out
+    meta = io.read_meta(tmp_path / "c.parquet")
+    assert meta["params"]["ks_by_model"] == {"cheap": [1, 2, 4, 8], "dear": [1, 2]}
+    # given --ks, every model gets them (one with too few samples is left out and counted)
+    given = estimate_curves(
+        src, tmp_path / "d.parquet", EstimateOptions(ks=(1, 4), holdout=0.0, cost="samples")
+    )
+    assert sorted((a["model"], a["k"]) for a in given.actions) == [
+        ("cheap", 1),
+        ("cheap", 4),
+        ("dear", 1),
+        ("dear", 4),
+    ]
+    assert not given.left_out

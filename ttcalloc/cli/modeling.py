@@ -31,7 +31,8 @@ def estimate_cmd(
         str | None,
         typer.Option(
             help="Sample counts k of the actions (default: powers of two up to half the samples "
-            "of the problem with the fewest, so cross-fitting is on: 1,2,4 for 8 samples)."
+            "of the problem with the fewest, so cross-fitting is on: 1,2,4 for 8 samples; with "
+            "several models, each model's own fewest)."
         ),
     ] = None,
     strategy: Annotated[

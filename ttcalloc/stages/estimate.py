@@ -116,8 +116,10 @@ class SampleInputs:
     failed: int
     unit: CostUnit
     holdout: float
-    ks: tuple[int, ...]  # the actions' sample counts: the options', else auto_ks's
+    ks: tuple[int, ...]  # the actions' sample counts (every model's): the options', else auto_ks's
     dollars: Dollars | None = None  # usd: the price table used and how each model was priced
+    # each model's sample counts: --ks for every model, else auto_ks of that model's fewest
+    by_model: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 def auto_ks(min_samples: int, holdout: float | None) -> tuple[int, ...]:
@@ -197,18 +199,25 @@ def load_samples(
     if options.prompt_once and unit not in ("tokens",):
         raise InputError("--prompt-once needs --cost tokens (prompt and completion tokens)")
 
-    min_n = int(samples.group_by("problem_id", "model").len()["len"].to_numpy().min())
-    ks = options.ks or auto_ks(min_n, options.holdout)
-    max_k = max(ks)
+    fewest = dict(
+        samples.group_by("problem_id", "model").len().group_by("model").agg(pl.col("len").min())
+        .iter_rows()
+    )  # fmt: skip
+    by_model = {m: options.ks or auto_ks(n, options.holdout) for m, n in sorted(fewest.items())}
+    ks = tuple(sorted({k for v in by_model.values() for k in v}))
     holdout = options.holdout
     if holdout is None:
-        holdout = 0.5 if min_n >= 2 * max_k else 0.0
-        if holdout == 0.0:
+        short = [(m, n) for m, n in sorted(fewest.items()) if n < 2 * max(by_model[m])]
+        holdout = 0.0 if short else 0.5
+        if short:
+            m, n = short[0]
+            of = f" of {m}" if len(fewest) > 1 else ""
             warn(
-                f"cross-fitting is off: some problems have {min_n} samples, fewer than "
-                f"2 x max(k) = {2 * max_k}; curves are in-sample (later stages will say so)"
+                f"cross-fitting is off: some problems have {n} samples{of}, fewer than "
+                f"2 x max(k) = {2 * max(by_model[m])}; curves are in-sample (later stages will "
+                "say so)"
             )
-    return SampleInputs(samples, problems, failed, unit, holdout, ks, dollars)
+    return SampleInputs(samples, problems, failed, unit, holdout, ks, dollars, by_model)
 
 
 def compute_curves(
@@ -217,11 +226,13 @@ def compute_curves(
     unit: CostUnit,
     holdout: float,
     problems: pl.DataFrame | None = None,
+    by_model: dict[str, tuple[int, ...]] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Curves from usable samples, without IO: one row per (problem, model, half, action).
 
-    Also returns, per ``strategy@k``, how many groups were left out for having fewer than k
-    samples.  ``holdout`` 0 puts every sample in half ``all``.
+    ``by_model``: the sample counts of each model's actions (default: ``options.ks`` for
+    every model).  Also returns, per ``strategy@k``, how many groups were left out for having
+    fewer than k samples.  ``holdout`` 0 puts every sample in half ``all``.
     """
     import polars as pl
 
@@ -229,7 +240,7 @@ def compute_curves(
     samples = assign_halves(
         vote_labels(samples, clustering_problems(options, problems)), holdout, options.seed
     )
-    curves, left_out = _curves(samples, ks, options, unit)
+    curves, left_out = _curves(samples, ks, options, unit, by_model)
     multi = samples["model"].n_unique() > 1
     labels = curves.select("model", "strategy", "k").unique()
     labels = labels.with_columns(
@@ -280,6 +291,7 @@ def write_curves(
     """Write ``curves.parquet`` atomically with its provenance; return the frame written."""
     params = {
         "ks": sorted(set(options.ks)),
+        "ks_by_model": {m: list(v) for m, v in loaded.by_model.items()},
         "strategies": list(options.strategies),
         "models": list(options.models),
         "cost": options.cost,
@@ -341,7 +353,7 @@ def estimate_curves(
     loaded = load_samples(samples_path, options, problems_path)
     options = replace(options, ks=loaded.ks)
     curves, left_out = compute_curves(
-        loaded.samples, options, loaded.unit, loaded.holdout, loaded.problems
+        loaded.samples, options, loaded.unit, loaded.holdout, loaded.problems, loaded.by_model
     )
     written = write_curves(curves, out, options, loaded, samples_path, problems_path)
     cross_fitted = loaded.holdout > 0.0
@@ -360,9 +372,14 @@ def estimate_curves(
 
 
 def _curves(
-    samples: pl.DataFrame, ks: tuple[int, ...], options: EstimateOptions, unit: CostUnit
+    samples: pl.DataFrame,
+    ks: tuple[int, ...],
+    options: EstimateOptions,
+    unit: CostUnit,
+    by_model: dict[str, tuple[int, ...]] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Accuracy and cost of every action for every (problem, model, half) group."""
+    """Accuracy and cost of every action for every (problem, model, half) group (``k`` only for
+    the models ``by_model`` gives it, default every model)."""
     import polars as pl
 
     group_keys = ["problem_id", "model", "half"]
@@ -396,6 +413,7 @@ def _curves(
     c = groups["c"].to_numpy().astype(np.int64)
 
     per_sample, fixed = groups["each"].to_numpy(), groups["once"].to_numpy()
+    model = groups["model"].to_numpy()
 
     frames = []
     left_out: dict[str, int] = {}
@@ -405,8 +423,13 @@ def _curves(
                 acc = estimators.majority_at_k(n, c, sizes, k)
             else:
                 acc = estimators.pass_at_k(n, c, k)
-            ok = n >= k
-            missing = int((~ok).sum())
+            mine = (
+                np.ones(n_groups, dtype=bool)
+                if by_model is None
+                else np.array([k in by_model.get(m, ks) for m in model], dtype=bool)
+            )
+            ok = mine & (n >= k)
+            missing = int((mine & ~ok).sum())
             if missing:
                 left_out[f"{strategy}@{k}"] = missing
             frames.append(
