@@ -27,13 +27,35 @@ from ttcalloc.artifacts.io import (
     write_json_artifact,
 )
 from ttcalloc.artifacts.schemas import CURVES, PROBLEMS, REPORT, require_labels
+from ttcalloc.common.console import warn
 from ttcalloc.common.errors import InputError
 from ttcalloc.core import cascade_baselines as cb
 from ttcalloc.core.metrics import bootstrap_means, interval
 from ttcalloc.core.replays import Replays
 from ttcalloc.learn.cascade import CascadePolicy
 
-OVER_BUDGET = 0.05
+OVER_BUDGET = 0.05  # a cascade this far off its budget (either way) gets a note
+
+
+def budget_notes(name: str, rows: list[dict[str, Any]], recalibrated: bool) -> list[str]:
+    """A note for each budget where the cascade's realized dollars on these questions are more
+    than :data:`OVER_BUDGET` above or below the budget (at the prices calibrated on train: the
+    methods are then compared at different dollars).  None with ``recalibrated``."""
+    if recalibrated:
+        return []
+    out = []
+    for r in rows:
+        ratio = r["cost_over_budget"]
+        if r["method"] != "cascade" or abs(ratio - 1) <= OVER_BUDGET:
+            continue
+        side = "over" if ratio > 1 else "under"
+        out.append(
+            f"{name} at ${r['budget']:g} spent ${r['cost']:.5f} per question, {abs(ratio - 1):.0%} "
+            f"{side} its budget at the prices calibrated on train, so the methods here spent "
+            "different dollars: `evaluate --recalibrate` compares them at the budget on these "
+            "questions (no labels); `run` re-prices each round to the budget."
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -200,13 +222,18 @@ def evaluate_cascades(
                     (float(methods[n].cost.mean()), float(methods[n].acc.mean()))
                 )
         reach = {n: reach_share(pts, ref_acc, ref_cost) for n, pts in curves_by.items()}
+        notes = budget_notes(name, rows, recalibrate)
+        for note in notes:
+            warn(note)
         policies_out[name] = {
             "models": models,
             "strongest": {"model": models[strong], "accuracy": ref_acc, "cost": ref_cost},
             "rows": rows,
             "reach_share": reach,
+            "notes": notes,
         }
         md += _markdown(name, models, strong, ref_acc, ref_cost, rows, reach)
+        md += [f"- note: {n}" for n in notes]
     report = {
         "budgets": sorted({b for g in groups.values() for b in g}),
         "policies": policies_out,
