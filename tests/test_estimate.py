@@ -293,7 +293,7 @@ def test_real_gpt4_curves(gpt4: dict[str, Path], tmp_path: Path) -> None:
 def test_auto_ks_are_the_powers_of_two_the_halves_allow(
     min_samples: int, holdout: float | None, expected: tuple[int, ...]
 ) -> None:
-    from ttcalloc.stages.estimate import auto_ks
+    from ttcalloc.core.default_ks import auto_ks
 
     assert auto_ks(min_samples, holdout) == expected
 
@@ -336,6 +336,7 @@ def test_default_ks_are_per_model(tmp_path: Path) -> None:
     assert result.cross_fitted and not result.left_out
     meta = io.read_meta(tmp_path / "c.parquet")
     assert meta["params"]["ks_by_model"] == {"cheap": [1, 2, 4, 8], "dear": [1, 2]}
+    assert result.to_dict()["ks_by_model"] == {"cheap": [1, 2, 4, 8], "dear": [1, 2]}  # --json
     # given --ks, every model gets them (one with too few samples is left out and counted)
     given = estimate_curves(
         src, tmp_path / "d.parquet", EstimateOptions(ks=(1, 4), holdout=0.0, cost="samples")
@@ -347,3 +348,24 @@ def test_default_ks_are_per_model(tmp_path: Path) -> None:
         ("dear", 4),
     ]
     assert not given.left_out
+
+
+def test_default_ks_say_what_cut_them() -> None:
+    """A few problems with fewer samples cut a model's default range: one line says so and how
+    many; a model some problems lack gets one line; a range no problem cuts, none."""
+    from ttcalloc.core.default_ks import model_ks
+
+    counts = {"cheap": [16] * 30, "dear": [12] * 28 + [6, 6]}
+    got = model_ks(counts, 32, (), None)
+    assert got.by_model == {"cheap": (1, 2, 4, 8), "dear": (1, 2)}
+    assert len(got.notes) == 3, got.notes
+    assert "cheap has no samples of 2 of the 32 problems" in got.notes[0]
+    assert "dear has no samples of 2 of the 32 problems" in got.notes[1]
+    assert (
+        "k up to 2 only of dear: 2 problem(s) have fewer samples of dear than the 12"
+        in (got.notes[2])
+    )
+    # --ks given: every model takes them, and nothing is said of the defaults
+    given = model_ks({"m": [12] * 9 + [6]}, 10, (1, 4), None)
+    assert given.by_model == {"m": (1, 4)} and given.notes == []
+    assert model_ks({"m": [8] * 5}, 5, (), None).notes == []

@@ -105,7 +105,7 @@ def test_replay_refuses_in_one_line_an_exhausted_or_unknown_question(
     )  # fmt: skip
     lines = [x for x in r.stderr.splitlines() if x.startswith("error:")]
     assert r.exit_code == 1 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
-    assert "question 'x1' is not in" in lines[0]
+    assert "question 'x1' has no samples in" in lines[0]
     # a missing file, a file of several models, and writing into the replayed samples
     r = run_cli("sample", recorded["problems"], "--model", "replay:nowhere.parquet",
                 "--out", tmp_path / "m")  # fmt: skip

@@ -262,6 +262,20 @@ def test_on_replay_of_a_two_model_samples_file(two: dict[str, Path], tmp_path: P
         assert got["cost_usd"].to_list() == want["cost_usd"].to_list()
 
 
+def test_replay_of_a_file_of_several_models_names_the_model_that_lacks_a_sample(
+    two: dict[str, Path],
+) -> None:
+    from ttcalloc.backends.base import FatalError, SamplingParams
+    from ttcalloc.backends.replay import MODEL_KEY, ReplayBackend
+
+    backend = ReplayBackend(f"replay:{two['samples']}", SamplingParams(extra={MODEL_KEY: "strong"}))
+    with pytest.raises(FatalError, match=r"question 'nope' has no samples of strong in "):
+        backend.choice("nope", 0)
+    pid = next(iter(backend.pools))
+    with pytest.raises(FatalError, match=r"has no recorded sample of strong left in "):
+        backend.choice(pid, len(backend.pools[pid]))
+
+
 def test_a_missing_model_or_price_is_one_line(two: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "a.parquet"
     cases = [

@@ -146,6 +146,8 @@ class ReplayBackend:
         if params.price_in is not None and params.price_out is not None:
             price = Price(params.price_in, params.price_out, params.extra.get(PROMPT_KEY))
         self.pools, self.recorded_model = load_pools(path, params.extra.get(MODEL_KEY), price)
+        # a file of several models serves one: its errors name it
+        self.of = f" of {params.extra[MODEL_KEY]}" if params.extra.get(MODEL_KEY) else ""
         self.orders: dict[str, np.ndarray] = {}
 
     def choice(self, problem_id: str, idx: int) -> Recorded:
@@ -153,15 +155,15 @@ class ReplayBackend:
         pool = self.pools.get(problem_id)
         if pool is None:
             raise FatalError(
-                f"question {problem_id!r} is not in {self.path} (it records "
-                f"{len(self.pools)} questions): nothing to replay for it"
+                f"question {problem_id!r} has no samples{self.of} in {self.path} (it records "
+                f"{len(self.pools)} questions{self.of}): nothing to replay for it"
             )
         n = len(pool)
         if idx >= n:
             raise FatalError(
-                f"question {problem_id!r} has no recorded sample left in {self.path}: it had "
-                f"{n}, and sample {idx + 1} was asked for (a recorded sample is served once "
-                "per question)"
+                f"question {problem_id!r} has no recorded sample{self.of} left in {self.path}: "
+                f"it had {n}, and sample {idx + 1} was asked for (a recorded sample is served "
+                "once per question)"
             )
         if problem_id not in self.orders:
             self.orders[problem_id] = order(self.seed, problem_id, n)

@@ -33,6 +33,7 @@ from ttcalloc.artifacts.schemas import CURVES, PROBLEMS, SAMPLES, require_labels
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.core import estimators
+from ttcalloc.core.default_ks import model_ks
 
 if TYPE_CHECKING:
     import polars as pl
@@ -40,12 +41,15 @@ if TYPE_CHECKING:
 CostUnit = Literal["tokens", "completion-tokens", "usd", "samples"]
 COST_UNITS = ("tokens", "completion-tokens", "usd", "samples", "auto")
 STRATEGIES = ("majority", "pass")
-DEFAULT_KS: tuple[int, ...] = ()  # (): powers of two the samples allow (see auto_ks)
+DEFAULT_KS: tuple[
+    int, ...
+] = ()  # (): powers of two the samples allow (see core.default_ks.auto_ks)
 
 
 @dataclass(frozen=True)
 class EstimateOptions:
-    """Which actions to estimate and how to charge them (``ks`` empty: :func:`auto_ks`)."""
+    """Which actions to estimate and how to charge them (``ks`` empty: each model's defaults,
+    :func:`ttcalloc.core.default_ks.model_ks`)."""
 
     ks: tuple[int, ...] = DEFAULT_KS
     strategies: tuple[str, ...] = ("majority",)
@@ -96,6 +100,7 @@ class EstimateResult:
     actions: list[dict[str, Any]]
     left_out: dict[str, int] = field(default_factory=dict)
     cost_note: str | None = None  # dollars: how each model's cost was found (one line)
+    ks_by_model: dict[str, list[int]] = field(default_factory=dict)  # each model's actions' k
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"out": str(self.out)}
@@ -120,27 +125,6 @@ class SampleInputs:
     dollars: Dollars | None = None  # usd: the price table used and how each model was priced
     # each model's sample counts: --ks for every model, else auto_ks of that model's fewest
     by_model: dict[str, tuple[int, ...]] = field(default_factory=dict)
-
-
-def auto_ks(min_samples: int, holdout: float | None) -> tuple[int, ...]:
-    """Default actions: powers of two up to what every problem's smaller half holds.
-
-    With ``holdout`` None or above 0 the samples are split in two (cross-fitting), so k goes up
-    to the smaller half of the problem with the fewest samples (8 samples: 1, 2, 4, cross-fitted);
-    with ``holdout`` 0, up to all of them.  A problem with a single sample gives ``(1,)``.
-    """
-    if holdout == 0:
-        top = min_samples
-    elif holdout is None:
-        top = min_samples // 2
-    else:
-        top = int(min_samples * min(holdout, 1.0 - holdout))
-    top = max(top, 1)
-    ks, k = [], 1
-    while k <= top:
-        ks.append(k)
-        k *= 2
-    return tuple(ks)
 
 
 def load_samples(
@@ -199,11 +183,13 @@ def load_samples(
     if options.prompt_once and unit not in ("tokens",):
         raise InputError("--prompt-once needs --cost tokens (prompt and completion tokens)")
 
-    fewest = dict(
-        samples.group_by("problem_id", "model").len().group_by("model").agg(pl.col("len").min())
-        .iter_rows()
-    )  # fmt: skip
-    by_model = {m: options.ks or auto_ks(n, options.holdout) for m, n in sorted(fewest.items())}
+    per = samples.group_by("problem_id", "model").len()
+    counts = dict(per.group_by("model").agg(pl.col("len")).iter_rows())
+    chosen = model_ks(counts, samples["problem_id"].n_unique(), options.ks, options.holdout)
+    for note in chosen.notes:
+        warn(note)
+    by_model = chosen.by_model
+    fewest = {m: min(v) for m, v in counts.items()}
     ks = tuple(sorted({k for v in by_model.values() for k in v}))
     holdout = options.holdout
     if holdout is None:
@@ -368,6 +354,7 @@ def estimate_curves(
         actions=summarize_curves(written, cross_fitted),
         left_out=left_out,
         cost_note=loaded.dollars.summary if loaded.dollars is not None else None,
+        ks_by_model={m: list(v) for m, v in loaded.by_model.items()},
     )
 
 
