@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -10,7 +11,10 @@ from rich.console import Console
 
 from ttcalloc.common.redact import redact, redact_data
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# not a terminal (a log file, CI): tables 160 columns wide rather than rich's 80, which cut
+# their cells ("accur…"); $COLUMNS still wins
+_WIDTH = None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 160
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
 
 
 def log(message: str) -> None:
