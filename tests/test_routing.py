@@ -299,6 +299,9 @@ def test_cli_routing_on_a_slice_of_the_date_file(shared_data: Path, tmp_path: Pa
     md = (tmp_path / "report" / "report.md").read_text()
     assert "Share of the strongest model's cost (gpt-4)" in md and "$ per question" in md
     assert "$0.004" in res.stderr
+    # why the sequential baselines cannot run here: said once, not again for each of them
+    said = [x for x in res.stderr.splitlines() if x.startswith("warning:") and "replayed" in x]
+    assert len(said) == 1, said
     # the router's actions are checked model by model: a model's maj@2 cheaper than its maj@1
     policy = json.loads((tmp_path / "router" / "policy.json").read_text())
     names = [a["name"] for a in policy["actions"]]
