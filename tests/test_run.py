@@ -13,7 +13,7 @@ import pytest
 from helpers import make_questions, run_cli, sim_pipeline, train_both, write_jsonl
 
 from ttcalloc.artifacts.io import read_artifact
-from ttcalloc.artifacts.schemas import ANSWERS, SAMPLES
+from ttcalloc.artifacts.schemas import ANSWERS, PLAN, PROBLEMS, SAMPLES
 from ttcalloc.core.vote import Ledger, majority, uniform_counts
 
 
@@ -124,6 +124,22 @@ def test_unlabeled_questions_data_run_allocate_and_refusals(
         tmp_path / "plan.parquet",
     )
     assert r.exit_code == 0, r.stderr
+    # --split: only that split's problems are planned; a split with none says so, in one line
+    plan = tmp_path / "plan-test.parquet"
+    r = run_cli(
+        "allocate", trained["imitate"], trained["problems"], "--split", "test", "--out", plan
+    )
+    assert r.exit_code == 0, r.stderr
+    everything = read_artifact(trained["problems"], PROBLEMS).df
+    want = everything.filter(pl.col("split") == "test")["problem_id"].sort().to_list()
+    assert 0 < len(want) < everything.height
+    assert read_artifact(plan, PLAN).df["problem_id"].sort().to_list() == want
+    r = run_cli(
+        "allocate", trained["imitate"], trained["problems"], "--split", "nope", "--out", plan,
+        "--force",
+    )  # fmt: skip
+    assert r.exit_code != 0 and "no problems in split 'nope'" in r.stderr
+    assert r.stderr.count("error:") == 1 and plan.exists()  # the plan written before is kept
     r = run_cli(
         "estimate", tmp_path / "a-parquet-samples.parquet", "--problems", problems,
         "--out", tmp_path / "c.parquet",

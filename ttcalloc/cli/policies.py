@@ -129,6 +129,9 @@ def allocate_cmd(
             "needed; default: the trained mu)."
         ),
     ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Only the problems of this split (e.g. test); default: all.")
+    ] = None,
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:
@@ -140,11 +143,11 @@ def allocate_cmd(
     result = _run_stage(
         "allocate",
         out,
-        {"budget": budget},
+        {"budget": budget, "split": split},
         inputs,
         force,
         as_json,
-        lambda: allocate(policy, problems, out, budget),
+        lambda: allocate(policy, problems, out, budget, split),
     )
     if result is None:
         return

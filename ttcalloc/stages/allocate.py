@@ -31,7 +31,11 @@ class AllocateResult:
 
 
 def allocate(
-    policy_path: Path, problems_path: Path, out: Path, budget: float | None = None
+    policy_path: Path,
+    problems_path: Path,
+    out: Path,
+    budget: float | None = None,
+    split: str | None = None,
 ) -> AllocateResult:
     """Choose an action for every problem with a trained policy and write ``plan.parquet``.
 
@@ -41,6 +45,7 @@ def allocate(
         out: where to write the plan.
         budget: recalibrate the policy's multiplier on these problems so that their expected
             mean cost meets this budget (label-free); default: the multiplier from training.
+        split: only the problems of this split (e.g. ``test``); default: all.
 
     Returns:
         An :class:`AllocateResult` with the expected mean cost and the action counts.
@@ -58,8 +63,13 @@ def allocate(
         )
     policy = Policy.load(policy_path)
     problems = read_artifact(problems_path, PROBLEMS).df
+    if split is not None:
+        if "split" not in problems.columns:
+            raise InputError(f"--split {split}: {problems_path} has no split column")
+        problems = problems.filter(pl.col("split") == split)
     if problems.height == 0:
-        raise DataError(f"{problems_path}: no problems")
+        where = f" in split {split!r}" if split is not None else ""
+        raise DataError(f"{problems_path}: no problems{where}")
     metas = policy.metas(problems, Path(problems_path))
     questions = problems["question"].to_list()
     if budget is not None and (not math.isfinite(budget) or budget < float(policy.costs.min())):
@@ -75,7 +85,7 @@ def allocate(
         out,
         PLAN,
         stage="allocate",
-        params={"policy": str(policy_path), "budget": budget, "mu": mu},
+        params={"policy": str(policy_path), "budget": budget, "mu": mu, "split": split},
         inputs={"policy": Path(policy_path) / "policy.json", "problems": Path(problems_path)},
         extra_meta={"cost_unit": policy.info.get("cost_unit")},
     )
