@@ -111,22 +111,19 @@ def _fit_predict(x: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.ndarray:
     return np.asarray(booster.predict(xgb.DMatrix(test)))
 
 
-def _reach(score: np.ndarray, credit: np.ndarray, gpt4: np.ndarray, bar: float) -> float | None:
-    """Smallest escalated fraction (highest scores first, whole score groups) reaching ``bar``."""
+def _reach(score: np.ndarray, credit: np.ndarray, gpt4: np.ndarray, bar: float) -> int | None:
+    """How many rows to escalate (highest scores first, whole score groups) to reach ``bar``."""
     o = np.argsort(-score, kind="stable")
     s, gain = score[o], (gpt4 - credit)[o]
     ends = np.concatenate([[0], np.flatnonzero(np.diff(s)) + 1, [s.size]])
     acc = credit.mean() + np.concatenate([[0.0], np.cumsum(gain)])[ends] / s.size
     ok = np.flatnonzero(acc >= bar - 1e-12)
-    return float(ends[ok[0]] / s.size) if ok.size else None
+    return int(ends[ok[0]]) if ok.size else None
 
 
-def _threshold(score: np.ndarray, credit: np.ndarray, gpt4: np.ndarray, bar: float) -> float:
-    """The score at or above which escalating reaches ``bar`` (inf: never needed; nan: never)."""
-    frac = _reach(score, credit, gpt4, bar)
-    if frac is None:
-        return float("nan")
-    return float("inf") if frac == 0 else float(np.sort(score)[::-1][int(frac * score.size) - 1])
+def _threshold(score: np.ndarray, escalated: int) -> float:
+    """The score at or above which the ``escalated`` highest-scored rows are (inf: none)."""
+    return float("inf") if escalated == 0 else float(np.sort(score)[::-1][escalated - 1])
 
 
 def seed_table(
@@ -160,17 +157,16 @@ def seed_table(
                     s_oof[f_of == f] = _fit_predict(
                         tr[f_of != f][:, fc], ytr[f_of != f], tr[f_of == f][:, fc]
                     )
-            frac = _reach(s_te, cr, g4, g4.mean())
-            if frac is not None:
-                best_h = min(best_h, base + frac)
+            hit = _reach(s_te, cr, g4, g4.mean())
+            if hit is not None:
+                best_h = min(best_h, base + hit / len(te))
             # deployable: k and threshold where the train half's out-of-fold scores reach its bar
             cr_tr, g4_tr = tr[:, col["credit"]], tr[:, col["gpt4"]]
             f_tr = _reach(s_oof, cr_tr, g4_tr, g4_tr.mean())
-            if f_tr is not None and base + f_tr < tuned[0]:
-                t = _threshold(s_oof, cr_tr, g4_tr, g4_tr.mean())
-                esc = s_te >= t
+            if f_tr is not None and base + f_tr / len(tr) < tuned[0]:
+                esc = s_te >= _threshold(s_oof, f_tr)
                 acc = float(np.where(esc, g4, cr).mean())
-                tuned = (base + f_tr, base + float(esc.mean()), acc >= g4.mean() - 1e-12)
+                tuned = (base + f_tr / len(tr), base + float(esc.mean()), acc >= g4.mean() - 1e-12)
         out[name] = (best_h, tuned[1], tuned[2])
     return out
 
@@ -195,7 +191,11 @@ def main() -> None:
         cells = []
         for s in seeds:
             h, t, reached = tables[s][name]
-            cells.append(f"{h:.1%}, {t:.1%}" + ("" if reached else " (below gpt-4)"))
+            hind = f"{h:.1%}" if np.isfinite(h) else "not reached"
+            tuned = f"{t:.1%}" if np.isfinite(t) else "not reached on train"
+            cells.append(
+                f"{hind}, {tuned}" + ("" if reached or not np.isfinite(t) else " (below gpt-4)")
+            )
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 

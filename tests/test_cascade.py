@@ -274,9 +274,12 @@ def test_cascade_trains_and_evaluates_on_date(date_curves: dict[str, Path], tmp_
         "best single model (chosen on train)",
     } <= methods
     assert report["policies"]["c"]["strongest"]["model"] == "gpt-4"
-    # a note for each budget the cascade missed by more than 5% (either way), none otherwise
+    # one note naming each budget the cascade missed by more than 5% (either way), none otherwise
     off = [r for r in rows if r["method"] == "cascade" and abs(r["cost_over_budget"] - 1) > 0.05]
-    assert len(report["policies"]["c"]["notes"]) == len(off)
+    notes = report["policies"]["c"]["notes"]
+    assert len(notes) == (1 if off else 0)
+    for r in off:
+        assert f"at ${r['budget']:g} (" in notes[0]
     assert (tmp_path / "rep" / "report.md").exists()
     assert (tmp_path / "rep" / "accuracy_vs_dollars.png").stat().st_size > 1000
     for folder in (tmp_path / "pol" / "b0.002", tmp_path / "rep"):
@@ -395,8 +398,9 @@ def test_evaluate_refuses_budgets_and_baselines_for_a_cascade(
 
 
 def test_a_cascade_off_its_budget_gets_a_note() -> None:
-    """Over or under by more than 5% at the trained prices: one note each, saying which way and
-    what compares at the budget; none within 5%, none for other methods or when recalibrated."""
+    """Over or under by more than 5% at the trained prices: one note naming each such budget and
+    which way, and what compares at the budget; none within 5%, for other methods, or when
+    recalibrated."""
     from ttcalloc.stages.evaluate.cascade import budget_notes
 
     def row(method: str, budget: float, cost: float) -> dict[str, object]:
@@ -409,7 +413,10 @@ def test_a_cascade_off_its_budget_gets_a_note() -> None:
         row("MoT rule (tuned on train)", 0.001, 0.0005),
     ]
     notes = budget_notes("c", rows, recalibrated=False)
-    assert len(notes) == 2
-    assert "c at $0.001 spent $0.00064 per question, 36% under its budget" in notes[0]
-    assert "10% over its budget" in notes[1] and "--recalibrate" in notes[1]
+    assert len(notes) == 1
+    assert notes[0].startswith(
+        "c spent 36% under at $0.001 ($0.00064 per question), 10% over at $0.004 ($0.0044 per "
+        "question) at the prices calibrated on train"
+    ), notes[0]
+    assert "--recalibrate" in notes[0] and "$0.002" not in notes[0]
     assert budget_notes("c", rows, recalibrated=True) == []

@@ -131,3 +131,21 @@ def test_info_explains_mu_as_a_price() -> None:
     assert describe_mu(0.004, "samples").startswith("mu = 0.004: the price of cost")
     assert "does not bind" in describe_mu(-3.0, "samples")
     assert describe_mu(None, "samples") == "mu: not recorded"
+
+
+def test_stderr_tables_are_wide_off_a_terminal() -> None:
+    """Logs and CI (stderr not a terminal): 160 columns, not rich's 80 that cut table cells;
+    $COLUMNS wins."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from ttcalloc.common.console import err_console; print(err_console.width)"
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE")
+    }
+    for extra, want in (({}, "160"), ({"COLUMNS": "100"}, "100")):
+        got = subprocess.run(
+            [sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True
+        )
+        assert got.stdout.strip() == want, got.stderr

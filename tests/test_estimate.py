@@ -339,15 +339,14 @@ def test_default_ks_are_per_model(tmp_path: Path) -> None:
     assert result.to_dict()["ks_by_model"] == {"cheap": [1, 2, 4, 8], "dear": [1, 2]}  # --json
     # given --ks, every model gets them (one with too few samples is left out and counted)
     given = estimate_curves(
-        src, tmp_path / "d.parquet", EstimateOptions(ks=(1, 4), holdout=0.0, cost="samples")
+        src, tmp_path / "d.parquet", EstimateOptions(ks=(1, 8), holdout=0.0, cost="samples")
     )
     assert sorted((a["model"], a["k"]) for a in given.actions) == [
         ("cheap", 1),
-        ("cheap", 4),
+        ("cheap", 8),
         ("dear", 1),
-        ("dear", 4),
     ]
-    assert not given.left_out
+    assert given.left_out == {"majority@8": 2}
 
 
 def test_default_ks_say_what_cut_them() -> None:
@@ -361,10 +360,13 @@ def test_default_ks_say_what_cut_them() -> None:
     assert len(got.notes) == 3, got.notes
     assert "cheap has no samples of 2 of the 32 problems" in got.notes[0]
     assert "dear has no samples of 2 of the 32 problems" in got.notes[1]
-    assert (
-        "k up to 2 only of dear: 2 problem(s) have fewer samples of dear than the 12"
-        in (got.notes[2])
-    )
+    assert got.notes[2].startswith(
+        "dear: k stops at 2 because 2 problem(s) have as few as 6 samples of dear (most have 12);"
+        " --ks 1,2,4 --holdout 0.5 keeps"
+    ), got.notes[2]
+    # an even split names a count problems have, and does not call it "most"
+    half = model_ks({"m": [4, 4, 4, 16, 16, 16]}, 6, (), None).notes
+    assert len(half) == 1 and "as few as 4 samples (the commonest count is " in half[0], half
     # --ks given: every model takes them, and nothing is said of the defaults
     given = model_ks({"m": [12] * 9 + [6]}, 10, (1, 4), None)
     assert given.by_model == {"m": (1, 4)} and given.notes == []

@@ -147,21 +147,22 @@ class ReplayBackend:
             price = Price(params.price_in, params.price_out, params.extra.get(PROMPT_KEY))
         self.pools, self.recorded_model = load_pools(path, params.extra.get(MODEL_KEY), price)
         # a file of several models serves one: its errors name it
-        self.of = f" of {params.extra[MODEL_KEY]}" if params.extra.get(MODEL_KEY) else ""
+        self._of_model = f" of {params.extra[MODEL_KEY]}" if params.extra.get(MODEL_KEY) else ""
         self.orders: dict[str, np.ndarray] = {}
 
     def choice(self, problem_id: str, idx: int) -> Recorded:
         """Sample ``idx`` of a question: its recorded sample at position ``idx`` of its order."""
         pool = self.pools.get(problem_id)
+        of = self._of_model
         if pool is None:
             raise FatalError(
-                f"question {problem_id!r} has no samples{self.of} in {self.path} (it records "
-                f"{len(self.pools)} questions{self.of}): nothing to replay for it"
+                f"question {problem_id!r} has no samples{of} in {self.path} (it records "
+                f"{len(self.pools)} questions{of}): nothing to replay for it"
             )
         n = len(pool)
         if idx >= n:
             raise FatalError(
-                f"question {problem_id!r} has no recorded sample{self.of} left in {self.path}: "
+                f"question {problem_id!r} has no recorded sample{of} left in {self.path}: "
                 f"it had {n}, and sample {idx + 1} was asked for (a recorded sample is served "
                 "once per question)"
             )

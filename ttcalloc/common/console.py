@@ -11,10 +11,10 @@ from rich.console import Console
 
 from ttcalloc.common.redact import redact, redact_data
 
-# not a terminal (a log file, CI): tables 160 columns wide rather than rich's 80, which cut
-# their cells ("accur…"); $COLUMNS still wins
-_WIDTH = None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 160
-err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+if not err_console.is_terminal and not os.environ.get("COLUMNS"):
+    # a log file or CI: tables 160 columns wide, not rich's 80, which cut their cells ("accur…")
+    err_console.width = 160
 
 
 def log(message: str) -> None:

@@ -3,6 +3,7 @@ samples allow, and what cut them."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -63,14 +64,18 @@ def model_ks(
                 f"{model} has no samples of {problems - n.size} of the {problems} problems: they "
                 f"get no {model} actions (evaluate leaves out test problems that lack an action)"
             )
-        med = int(np.median(n))
-        typical = auto_ks(med, holdout)
-        if not ks and typical != by_model[model]:
-            short = sum(1 for c in n.tolist() if c < med and auto_ks(c, holdout) != typical)
+        # the commonest count (the larger of a tie)
+        common, freq = max(Counter(n.tolist()).items(), key=lambda cf: (cf[1], cf[0]))
+        typical = auto_ks(common, holdout)
+        if not ks and len(typical) > len(by_model[model]):
+            short = int((n < common).sum())
+            most = "most have" if 2 * freq > n.size else "the commonest count is"
             of = f" of {model}" if len(counts) > 1 else ""
             notes.append(
-                f"k up to {max(by_model[model])} only{of}: {short} problem(s) have fewer samples"
-                f"{of} than the {med} most have (fewest: {int(n.min())}); --ks sets the actions "
-                "(a problem with too few samples for a k is left out of it)"
+                f"{model + ': ' if of else ''}k stops at {max(by_model[model])} because "
+                f"{short} problem(s) have as few as {int(n.min())} samples{of} ({most} "
+                f"{common}); --ks {','.join(map(str, typical))} --holdout "
+                f"{0.5 if holdout is None else holdout:g} keeps the larger "
+                "k and leaves those problems out of it"
             )
     return ModelKs(by_model, notes)

@@ -41,9 +41,8 @@ if TYPE_CHECKING:
 CostUnit = Literal["tokens", "completion-tokens", "usd", "samples"]
 COST_UNITS = ("tokens", "completion-tokens", "usd", "samples", "auto")
 STRATEGIES = ("majority", "pass")
-DEFAULT_KS: tuple[
-    int, ...
-] = ()  # (): powers of two the samples allow (see core.default_ks.auto_ks)
+# (): powers of two each model's samples allow (core.default_ks)
+DEFAULT_KS: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class EstimateOptions:
     models: tuple[str, ...] = ()
     cost: str = "auto"
     prompt_once: bool = False
-    holdout: float | None = None  # None: cross-fit when every problem has >= 2 max(k) samples
+    holdout: float | None = None  # None: cross-fit when each model's max(k) fits each half
     seed: int = 0
     prices: tuple[str, ...] = ()  # --price MODEL=IN,OUT (dollars per million tokens)
     prices_file: Path | None = None  # --prices FILE (JSON)
@@ -121,7 +120,7 @@ class SampleInputs:
     failed: int
     unit: CostUnit
     holdout: float
-    ks: tuple[int, ...]  # the actions' sample counts (every model's): the options', else auto_ks's
+    ks: tuple[int, ...]  # the union of the models' sample counts (``by_model``)
     dollars: Dollars | None = None  # usd: the price table used and how each model was priced
     # each model's sample counts: --ks for every model, else auto_ks of that model's fewest
     by_model: dict[str, tuple[int, ...]] = field(default_factory=dict)
@@ -199,7 +198,7 @@ def load_samples(
             m, n = short[0]
             of = f" of {m}" if len(fewest) > 1 else ""
             warn(
-                f"cross-fitting is off: some problems have {n} samples{of}, fewer than "
+                f"cross-fitting is off: some problems have {n} sample(s){of}, fewer than "
                 f"2 x max(k) = {2 * max(by_model[m])}; curves are in-sample (later stages will "
                 "say so)"
             )
@@ -413,7 +412,7 @@ def _curves(
             mine = (
                 np.ones(n_groups, dtype=bool)
                 if by_model is None
-                else np.array([k in by_model.get(m, ks) for m in model], dtype=bool)
+                else np.isin(model, [m for m, v in by_model.items() if k in v])
             )
             ok = mine & (n >= k)
             missing = int((mine & ~ok).sum())

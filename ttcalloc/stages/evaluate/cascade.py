@@ -38,24 +38,24 @@ OVER_BUDGET = 0.05  # a cascade this far off its budget (either way) gets a note
 
 
 def budget_notes(name: str, rows: list[dict[str, Any]], recalibrated: bool) -> list[str]:
-    """A note for each budget where the cascade's realized dollars on these questions are more
-    than :data:`OVER_BUDGET` above or below the budget (at the prices calibrated on train: the
-    methods are then compared at different dollars).  None with ``recalibrated``."""
+    """One note naming the budgets where the cascade's realized dollars on these questions are
+    more than :data:`OVER_BUDGET` above or below the budget (at the prices calibrated on train:
+    the methods are then compared at different dollars); none with ``recalibrated``."""
     if recalibrated:
         return []
-    out = []
-    for r in rows:
-        ratio = r["cost_over_budget"]
-        if r["method"] != "cascade" or abs(ratio - 1) <= OVER_BUDGET:
-            continue
-        side = "over" if ratio > 1 else "under"
-        out.append(
-            f"{name} at ${r['budget']:g} spent ${r['cost']:.5f} per question, {abs(ratio - 1):.0%} "
-            f"{side} its budget at the prices calibrated on train, so the methods here spent "
-            "different dollars: `evaluate --recalibrate` compares them at the budget on these "
-            "questions (no labels); `run` re-prices each round to the budget."
-        )
-    return out
+    off = [
+        f"{abs(r['cost_over_budget'] - 1):.0%} {'over' if r['cost_over_budget'] > 1 else 'under'}"
+        f" at ${r['budget']:g} (${r['cost']:.3g} per question)"
+        for r in rows
+        if r["method"] == "cascade" and abs(r["cost_over_budget"] - 1) > OVER_BUDGET
+    ]
+    if not off:
+        return []
+    return [
+        f"{name} spent {', '.join(off)} at the prices calibrated on train, so the methods there "
+        "spent different dollars: `evaluate --recalibrate` compares them at the budget on these "
+        "questions (no labels); `run` re-prices each round to the budget."
+    ]
 
 
 @dataclass(frozen=True)
@@ -233,7 +233,8 @@ def evaluate_cascades(
             "notes": notes,
         }
         md += _markdown(name, models, strong, ref_acc, ref_cost, rows, reach)
-        md += [f"- note: {n}" for n in notes]
+        if notes:
+            md += ["", "Notes:", "", *(f"- {n}" for n in notes)]
     report = {
         "budgets": sorted({b for g in groups.values() for b in g}),
         "policies": policies_out,

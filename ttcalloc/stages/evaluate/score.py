@@ -163,7 +163,7 @@ def _baseline_rows(
             try:
                 outcome = run(data, at)
             except Unavailable as exc:
-                if not data.replay_note or str(exc) != data.replay_note:  # said once on load
+                if str(exc) != data.replay_note:  # the replay note was said once on load
                     warn(f"{label} at {budget:g}: {exc}")
                 continue
             rows.append(_Row(label, "baseline", budget, at, outcome))
