@@ -324,3 +324,37 @@ def test_k_each_over_several_models_picks_the_model_on_train() -> None:
         actions, np.tile([0.1, 0.2, 0.8, 0.9], (3, 1)), cost, np.tile([0.9, 0.95, 0.2, 0.3], (3, 1))
     )
     assert same_k_each(data, 2.0).params["action"] == "a:maj@2"
+
+
+def test_test_problems_a_model_lacks_are_named(shared_data: Path, tmp_path: Path) -> None:
+    """Samples with no gpt-4 sample of a few questions: estimate says so in one line, and
+    evaluate names the actions its left-out test problems lack."""
+    import polars as pl
+
+    source = shared_file(shared_data, "date_3models_mot_samples.parquet")
+    questions = shared_file(shared_data, "date_problems.jsonl")
+    samples = (
+        pl.read_parquet(source)
+        .filter(pl.col("problem_id") < 60)
+        .filter(~((pl.col("model") == "gpt-4") & (pl.col("problem_id") < 20)))
+        .with_columns(pl.col("model").replace_strict(PRICES).alias("cost_usd"))
+        .drop("tokens")
+    )
+    samples.write_parquet(tmp_path / "date.parquet")
+    p = {n: tmp_path / n for n in ("problems.parquet", "samples.parquet", "curves.parquet")}
+    _ok("data", "jsonl", "--source", questions, "--grader", "exact", "--limit", "60",
+        "--test-frac", "0.5", "--out", p["problems.parquet"])  # fmt: skip
+    _ok("import", tmp_path / "date.parquet", "--problems", p["problems.parquet"],
+        "--out", p["samples.parquet"])  # fmt: skip
+    res = _ok("estimate", p["samples.parquet"], "--problems", p["problems.parquet"],
+              "--cost", "usd", "--out", p["curves.parquet"])  # fmt: skip
+    assert "gpt-4 has no samples of 20 of the 60 problems" in res.stderr, res.stderr
+    alloc = tmp_path / "alloc.parquet"
+    _ok("solve", p["curves.parquet"], "--problems", p["problems.parquet"], "--budget", "0.004",
+        "--out", alloc)  # fmt: skip
+    _ok("train", alloc, "--problems", p["problems.parquet"], "--learner", "imitate",
+        "--folds", "3", "--n-estimators", "20", "--out", tmp_path / "router")  # fmt: skip
+    res = _ok("evaluate", tmp_path / "router", "--no-plot", "--bootstrap", "200",
+              "--out", tmp_path / "report")  # fmt: skip
+    line = next(x for x in res.stderr.splitlines() if "lack some action" in x)
+    assert "(gpt-4:maj@1 on " in line and line.startswith("warning: "), line

@@ -105,8 +105,13 @@ def load_inputs(
     if test_fit is not None:
         keep &= ~np.isnan(test_fit.acc).any(axis=1)
     if (~keep).any():
-        warn(f"{int((~keep).sum())} test problems lack some action's curve; left out")
-        notes.append(f"{int((~keep).sum())} test problems lacked some action's curve; left out.")
+        gone = np.isnan(test.acc).sum(axis=0)
+        if test_fit is not None:
+            gone = np.maximum(gone, np.isnan(test_fit.acc).sum(axis=0))
+        which = ", ".join(f"{actions[i]} on {gone[i]}" for i in np.argsort(-gone)[:3] if gone[i])
+        text = f"{int((~keep).sum())} test problems lack some action's curve ({which})"
+        warn(f"{text}; left out")
+        notes.append(f"{text}; left out.")
     test = _subset(test, keep)
     test_fit = _subset(test_fit, keep) if test_fit is not None else None
     train = _subset(train, ~np.isnan(train.acc).any(axis=1))
