@@ -253,26 +253,36 @@ def _ok(*args: Any) -> Any:
     return res
 
 
-def test_cli_routing_on_a_slice_of_the_date_file(shared_data: Path, tmp_path: Path) -> None:
-    """import -> estimate --cost usd -> solve -> train --learner imitate -> evaluate on 90 Date
-    questions of three models: the multi-model baselines and the share of gpt-4's cost are in
-    report.json; gpt-4 alone cannot run at $0.004 per question and is left out."""
+def _date_slice(
+    shared_data: Path, tmp: Path, n: int, test_frac: str, no_gpt4_below: int = 0
+) -> dict[str, Path]:
+    """The first ``n`` Date questions (problems, then imported samples with dollar costs), without
+    gpt-4's samples of the first ``no_gpt4_below``."""
     import polars as pl
 
     source = shared_file(shared_data, "date_3models_mot_samples.parquet")
     questions = shared_file(shared_data, "date_problems.jsonl")
-    samples = (
+    (
         pl.read_parquet(source)
-        .filter(pl.col("problem_id") < 90)
+        .filter(pl.col("problem_id") < n)
+        .filter(~((pl.col("model") == "gpt-4") & (pl.col("problem_id") < no_gpt4_below)))
         .with_columns(pl.col("model").replace_strict(PRICES).alias("cost_usd"))
         .drop("tokens")
+        .write_parquet(tmp / "date.parquet")
     )
-    samples.write_parquet(tmp_path / "date.parquet")
-    p = {n: tmp_path / n for n in ("problems.parquet", "samples.parquet", "curves.parquet")}
-    _ok("data", "jsonl", "--source", questions, "--grader", "exact", "--limit", "90",
-        "--test-frac", "0.4", "--out", p["problems.parquet"])  # fmt: skip
-    _ok("import", tmp_path / "date.parquet", "--problems", p["problems.parquet"],
+    p = {n: tmp / n for n in ("problems.parquet", "samples.parquet", "curves.parquet")}
+    _ok("data", "jsonl", "--source", questions, "--grader", "exact", "--limit", str(n),
+        "--test-frac", test_frac, "--out", p["problems.parquet"])  # fmt: skip
+    _ok("import", tmp / "date.parquet", "--problems", p["problems.parquet"],
         "--out", p["samples.parquet"])  # fmt: skip
+    return p
+
+
+def test_cli_routing_on_a_slice_of_the_date_file(shared_data: Path, tmp_path: Path) -> None:
+    """import -> estimate --cost usd -> solve -> train --learner imitate -> evaluate on 90 Date
+    questions of three models: the multi-model baselines and the share of gpt-4's cost are in
+    report.json; gpt-4 alone cannot run at $0.004 per question and is left out."""
+    p = _date_slice(shared_data, tmp_path, 90, "0.4")
     _ok("estimate", p["samples.parquet"], "--problems", p["problems.parquet"], "--cost", "usd",
         "--ks", "1,2,4", "--out", p["curves.parquet"])  # fmt: skip
     alloc = tmp_path / "alloc.parquet"
@@ -329,23 +339,7 @@ def test_k_each_over_several_models_picks_the_model_on_train() -> None:
 def test_test_problems_a_model_lacks_are_named(shared_data: Path, tmp_path: Path) -> None:
     """Samples with no gpt-4 sample of a few questions: estimate says so in one line, and
     evaluate names the actions its left-out test problems lack."""
-    import polars as pl
-
-    source = shared_file(shared_data, "date_3models_mot_samples.parquet")
-    questions = shared_file(shared_data, "date_problems.jsonl")
-    samples = (
-        pl.read_parquet(source)
-        .filter(pl.col("problem_id") < 60)
-        .filter(~((pl.col("model") == "gpt-4") & (pl.col("problem_id") < 20)))
-        .with_columns(pl.col("model").replace_strict(PRICES).alias("cost_usd"))
-        .drop("tokens")
-    )
-    samples.write_parquet(tmp_path / "date.parquet")
-    p = {n: tmp_path / n for n in ("problems.parquet", "samples.parquet", "curves.parquet")}
-    _ok("data", "jsonl", "--source", questions, "--grader", "exact", "--limit", "60",
-        "--test-frac", "0.5", "--out", p["problems.parquet"])  # fmt: skip
-    _ok("import", tmp_path / "date.parquet", "--problems", p["problems.parquet"],
-        "--out", p["samples.parquet"])  # fmt: skip
+    p = _date_slice(shared_data, tmp_path, 60, "0.5", no_gpt4_below=20)
     res = _ok("estimate", p["samples.parquet"], "--problems", p["problems.parquet"],
               "--cost", "usd", "--out", p["curves.parquet"])  # fmt: skip
     assert "gpt-4 has no samples of 20 of the 60 problems" in res.stderr, res.stderr
