@@ -278,3 +278,22 @@ def test_a_report_folder_is_replaced_whole_or_not_at_all(
     res = run_cli("evaluate", trained["tmp"] / "p1.5", "--no-plot", "--out", mine)
     assert res.exit_code != 0 and "without report.json" in res.stderr, res.stderr
     assert [f.name for f in mine.iterdir()] == ["notes.txt"]
+
+
+def test_the_cost_axis_stops_near_what_the_policies_spent() -> None:
+    """A dear model's actions far past the budgets (gpt-4:maj@4 at $0.08 against $0.002-$0.006)
+    no longer squeeze the policies into the left edge: the axis ends 15% past the largest of
+    the budgets, the policies' costs and the strongest model's one sample; otherwise it is
+    matplotlib's."""
+    from ttcalloc.stages.evaluate.plot import x_right
+
+    report = {
+        "budgets": [0.002, 0.006],
+        "policies": [{"cost": 0.0021}, {"cost": 0.0063}],
+        "actions": [{"cost": 0.0197}, {"cost": 0.0788}],
+        "strongest": {"cost": 0.0197},
+    }
+    frontiers = {"oracle": [[0.002, 0.8], [0.03, 0.9]], "uniform": []}
+    assert x_right(report, frontiers) == pytest.approx(1.15 * 0.0197)
+    near = report | {"actions": [{"cost": 0.01}], "strongest": None}
+    assert x_right(near, {"oracle": [[0.002, 0.8]], "uniform": []}) is None

@@ -98,6 +98,21 @@ def _series(
     return out
 
 
+def x_right(report: dict[str, Any], frontiers: dict[str, list[list[float]]]) -> float | None:
+    """Where the cost axis ends when the curves run far past what the policies spent (an
+    action of a dear model, e.g. gpt-4:maj@4 at $0.08 against budgets of $0.002-$0.006): 15%
+    past the largest budget, policy cost or strongest model's one sample; None otherwise."""
+    span = max(
+        [*report["budgets"], *(r["cost"] for r in report["policies"])]
+        + ([report["strongest"]["cost"]] if report.get("strongest") else [])
+    )
+    far = max(
+        [p[0] for f in frontiers.values() for p in f] + [a["cost"] for a in report["actions"]],
+        default=0.0,
+    )
+    return 1.15 * span if span > 0 and far > 2 * span else None
+
+
 def write_plot(path: Path, report: dict[str, Any], frontiers: dict[str, list[list[float]]]) -> None:
     """accuracy_vs_budget.png: above, every policy's accuracy against its mean cost; below, the
     gain over uniform at the same cost, with the paired 95% interval for the learned policies
@@ -166,6 +181,8 @@ def write_plot(path: Path, report: dict[str, Any], frontiers: dict[str, list[lis
         "gain over uniform; bars: paired bootstrap 95% interval (learned policies, k each)",
         fontsize=9,
     )
+    if (right := x_right(report, frontiers)) is not None:
+        gx.set_xlim(0.0, right)  # shared with the accuracy panel
     for axis in (ax, gx):
         axis.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
