@@ -61,8 +61,15 @@ def test_labels_match_a_loop(seed: int, p: int, ns: list[int]) -> None:
 
 
 def _walk(reps, lad, gains, extra, usable, lam, pi, r):  # type: ignore[no-untyped-def]
-    """The rule on one order, step by step."""
-    s, drawn = 0, [0] * lad.levels
+    """The rule on one order, step by step: the samples drawn of each model, the dollars, the
+    final answer's credit, and per step taken the taken option's extra dollars (its aim as
+    `run` counts it: 0 where no option is positive, a start it must make) with the dollars
+    spent before it."""
+    s, drawn, steps = 0, [0] * lad.levels, []
+
+    def spent() -> float:
+        return float(sum(reps[m].cost[pi, r, d - 1] for m, d in enumerate(drawn) if d > 0))
+
     for step in range(len(lad.states)):
         best, value = None, -np.inf
         for o in range(len(lad.options)):
@@ -78,12 +85,12 @@ def _walk(reps, lad, gains, extra, usable, lam, pi, r):  # type: ignore[no-untyp
             best, value = int(np.argmin(ext)), 0.0
         if best is None or not (value > 0 or step == 0):
             break
+        steps.append((float(extra[pi, r, s, best]) if value > 0 else 0.0, spent()))
         s = lad.successor[s, best]
         lv, j = lad.states[s]
         drawn[lv] = j
     lv, j = lad.states[s]
-    cost = sum(reps[m].cost[pi, r, d - 1] for m, d in enumerate(drawn) if d > 0)
-    return drawn, cost, reps[lv].credit[pi, r, j - 1]
+    return drawn, spent(), reps[lv].credit[pi, r, j - 1], steps
 
 
 @settings(max_examples=25, deadline=None)
@@ -102,7 +109,7 @@ def test_simulate_matches_a_loop(seed: int, ns: list[int], lam: float) -> None:
     got = cc.simulate(reps, lad, gains, extra, usable, lam)
     for pi in range(3):
         for r in range(reps[0].ids.shape[1]):
-            drawn, cost, credit = _walk(reps, lad, gains, extra, usable, lam, pi, r)
+            drawn, cost, credit, _ = _walk(reps, lad, gains, extra, usable, lam, pi, r)
             assert list(got.drawn[pi, r]) == drawn
             assert got.cost[pi, r] == pytest.approx(cost)
             assert got.credit[pi, r] == pytest.approx(credit)

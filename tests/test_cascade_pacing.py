@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_cascade import _replays, _walk
 
 from ttcalloc.core import cascade as cc
 from ttcalloc.core.cascade_pacing import (
@@ -19,7 +20,6 @@ from ttcalloc.core.cascade_pacing import (
     round_prices,
     slack_grid,
 )
-from ttcalloc.core.replays import replay
 
 OPTIONS = st.lists(
     st.tuples(st.floats(-1.0, 1.0), st.sampled_from([0.0, 0.001, 0.002, 0.004, 0.02, 0.04])),
@@ -111,35 +111,6 @@ def test_a_slack_grid_starts_at_zero_and_spans_the_options_prices() -> None:
 P = 24  # problems: enough that some steps have MIN_PROBLEMS of them continuing, some not
 
 
-def _traced_walk(reps, lad, gains, extra, usable, lam, pi, r):  # type: ignore[no-untyped-def]
-    """One order under the rule, step by step: per step taken, the taken option's extra
-    dollars (its aim) and the dollars spent before it; and the dollars spent at the end."""
-    s, drawn, steps = 0, [0] * lad.levels, []
-
-    def spent() -> float:
-        return float(sum(reps[m].cost[pi, r, d - 1] for m, d in enumerate(drawn) if d > 0))
-
-    for step in range(len(lad.states)):
-        value = [
-            gains[pi, r, s, o] - (lam * extra[pi, r, s, o] if extra[pi, r, s, o] > 0 else 0)
-            if usable[pi, r, s, o]
-            else -np.inf
-            for o in range(len(lad.options))
-        ]
-        best = int(np.argmax(value))
-        if step == 0 and not np.isfinite(value[best]):
-            ext = [extra[pi, r, 0, o] if usable[pi, r, 0, o] else np.inf for o in range(len(value))]
-            best = int(np.argmin(ext))
-        elif step > 0 and not value[best] > 0:
-            break
-        # the aim as `run` counts it: 0 where no option is positive (a start it must make)
-        steps.append((float(extra[pi, r, s, best]) if value[best] > 0 else 0.0, spent()))
-        s = lad.successor[s, best]
-        lv, j = lad.states[s]
-        drawn[lv] = j
-    return steps, spent()
-
-
 @settings(max_examples=25, deadline=None)
 @given(
     st.integers(0, 10_000),
@@ -147,16 +118,8 @@ def _traced_walk(reps, lad, gains, extra, usable, lam, pi, r):  # type: ignore[n
     st.sampled_from([0.0, 0.05, 0.3, 2.0, np.inf]),
 )
 def test_traced_steps_and_the_pace_ratio_match_a_loop(seed: int, ns: list[int], lam: float) -> None:
-    rng = np.random.default_rng(seed)
-    reps = [
-        replay(
-            [list(rng.integers(-1, 3, size=n)) for _ in range(P)],
-            [list(rng.uniform(0.5, 2.0, size=n) * (lv + 1) ** 2) for _ in range(P)],
-            orders=6,
-            seed=seed + lv,
-        )
-        for lv, n in enumerate(ns)
-    ]
+    reps = _replays(seed, P, ns, orders=6)
+    rng = np.random.default_rng([seed, 1])
     lad = cc.Ladder(tuple(ns), checkpoints=(1, 2, 4))
     _, usable = cc.labels(reps, lad)
     gains = rng.normal(0.05, 0.2, size=usable.shape)
@@ -166,7 +129,7 @@ def test_traced_steps_and_the_pace_ratio_match_a_loop(seed: int, ns: list[int], 
     going: list[set[int]] = [set() for _ in lad.states]  # the problems continuing at each step
     for pi in range(P):
         for r in range(6):
-            steps, final = _traced_walk(reps, lad, gains, extra, usable, lam, pi, r)
+            _, final, _, steps = _walk(reps, lad, gains, extra, usable, lam, pi, r)
             for t, (aim, before) in enumerate(steps):
                 aimed[t] += aim
                 left[t] += final - before
