@@ -34,30 +34,22 @@ from ttcalloc.artifacts.io import read_artifact
 from ttcalloc.artifacts.schemas import CURVES
 from ttcalloc.common.hashing import seeded_unit
 from ttcalloc.core import cascade as cc
-from ttcalloc.core.replays import sliced
-from ttcalloc.core.rows import unique_rows
 from ttcalloc.learn.cascade import (
     CascadePolicy,
     Prepared,
     fit_cascade,
-    option_rows,
     predict,
     prepare,
+    training_rows,
 )
 from ttcalloc.learn.stopping import Fitting, GainModel, fit_gain, fitting
 from ttcalloc.stages.train_cascade import CascadeTrainOptions, unit_costs
 
 
 def _full_booster(prep: Prepared, ladder: cc.Ladder, setup: Fitting) -> GainModel:
-    """One booster on every train row (the rows and weights ``fit_cascade`` builds)."""
-    reps = [sliced(r, orders=slice(setup.options.fit_orders)) for r in prep.replays]
-    states, _ = cc.state_rows(reps, ladder)
-    gains, valid = cc.labels(reps, ladder)
-    x, pos = option_rows(states, prep.question, ladder, valid)
-    first, inverse = unique_rows(np.concatenate([x, pos[0][:, None].astype(np.float64)], 1))
-    counts = np.bincount(inverse, minlength=len(first)).astype(np.float64)
-    mean_y = np.bincount(inverse, weights=gains[pos], minlength=len(first)) / counts
-    return GainModel([fit_gain(x[first], mean_y, setup.options, counts)])
+    """One booster on every train row (the rows and weights ``fit_cascade`` fits on)."""
+    x, mean_y, counts, _ = training_rows(prep, ladder, setup.options.fit_orders)
+    return GainModel([fit_gain(x, mean_y, setup.options, counts)])
 
 
 def main() -> None:

@@ -411,9 +411,9 @@ def mixed_outcome(
     calibrated (mixed) rule."""
     priced = priced_paths(replays, ladder, gains, extra, usable, cal)
 
-    def mix(field: str) -> NDArray[np.float64]:
+    def mix(name: str) -> NDArray[np.float64]:
         out: NDArray[np.float64] = sum(
-            w * getattr(p, field).astype(np.float64).mean(axis=1) for p, w in priced
+            w * getattr(p, name).astype(np.float64).mean(axis=1) for p, w in priced
         )
         return out
 

@@ -103,17 +103,8 @@ def fit_cascade(
 ) -> tuple[GainModel, int]:
     """The fold boosters of the gain model (on the first ``opts.fit_orders`` orders), and the
     number of distinct training rows."""
-    reps = [sliced(r, orders=slice(opts.fit_orders)) for r in prep.replays]
-    states, _ = cc.state_rows(reps, ladder)
-    gains, valid = cc.labels(reps, ladder)
-    x, pos = option_rows(states, prep.question, ladder, valid)
-    y = gains[pos]
-    problem = pos[0]
-    first, inverse = unique_rows(np.concatenate([x, problem[:, None].astype(np.float64)], 1))
-    counts = np.bincount(inverse, minlength=len(first)).astype(np.float64)
-    mean_y = np.bincount(inverse, weights=y, minlength=len(first)) / counts
-    x_u, fold_u = x[first], fold[problem[first]]
-    # rows of one problem only: fold membership is per distinct row
+    x_u, mean_y, counts, problem = training_rows(prep, ladder, opts.fit_orders)
+    fold_u = fold[problem]  # rows of one problem only: fold membership is per distinct row
     folds = sorted(set(fold.tolist()))
 
     def fit_one(f: int) -> Any:
@@ -121,7 +112,24 @@ def fit_cascade(
         return fit_gain(x_u[keep], mean_y[keep], opts, counts[keep])
 
     boosters = _map(fit_one, folds, threads)
-    return GainModel(boosters), len(first)
+    return GainModel(boosters), len(x_u)
+
+
+def training_rows(
+    prep: Prepared, ladder: cc.Ladder, fit_orders: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
+    """The gain model's distinct training rows (on the first ``fit_orders`` orders; identical
+    rows of one problem once), their mean label, how many states each stands for, and its
+    problem."""
+    reps = [sliced(r, orders=slice(fit_orders)) for r in prep.replays]
+    states, _ = cc.state_rows(reps, ladder)
+    gains, valid = cc.labels(reps, ladder)
+    x, pos = option_rows(states, prep.question, ladder, valid)
+    problem = pos[0]
+    first, inverse = unique_rows(np.concatenate([x, problem[:, None].astype(np.float64)], 1))
+    counts = np.bincount(inverse, minlength=len(first)).astype(np.float64)
+    mean_y = np.bincount(inverse, weights=gains[pos], minlength=len(first)) / counts
+    return x[first], mean_y, counts, problem[first]
 
 
 def predict(
