@@ -150,6 +150,23 @@ SAMPLES = Schema(
         Column("error", "str", "Error message when the request failed, else null.", False, True),
         Column("seed", "int", "Seed sent with the request.", False, True),
         Column("timestamp", "datetime", "When the sample was received (UTC).", False, True),
+        Column(
+            "prompt_variant",
+            "str",
+            "Name of the prompt variant the sample was drawn with (`--prompt-variant`, or the "
+            "imported column); null: the one prompt.",
+            False,
+            True,
+        ),
+        Column(
+            "answer_from",
+            "str",
+            "How pred_answer was read: from the response text, or by running the program it "
+            "holds (a program-of-thought variant); null: text.",
+            False,
+            True,
+            allowed=("text", "program"),
+        ),
     ),
 )
 

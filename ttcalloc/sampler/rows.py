@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 COLUMNS = tuple(c.name for c in SAMPLES.columns)  # the samples schema's columns, in its order
 TIMESTAMP = COLUMNS.index("timestamp")
 _UNANSWERED = (None,) * 8  # a failed sample's response ... completion_chars
+_VARIANT = (None, None)  # prompt_variant, answer_from: the one prompt, read from the text
 _DTYPES = [c.dtype for c in SAMPLES.columns]  # str, int, float, bool (datetime: the timestamp)
 
 
@@ -102,7 +103,9 @@ def request_rows(
     for j, (choice, error) in enumerate(zip(choices, errors, strict=True)):
         fail = None if error is None else redact(mask_echo(error, secrets))
         if choice is None:
-            out.append((pid, model, first + j, *_UNANSWERED, latency, None, fail, seed + j, ts))
+            out.append(
+                (pid, model, first + j, *_UNANSWERED, latency, None, fail, seed + j, ts, *_VARIANT)
+            )
             continue
         text = choice.text
         if isinstance(choice, Recorded):  # served again: its answer and length as recorded
@@ -142,6 +145,7 @@ def request_rows(
                 fail,
                 seed + j,
                 ts,
+                *_VARIANT,
             )
         )
     return RequestRows(out, now)

@@ -23,7 +23,7 @@ TEMPLATES = {
 }
 
 
-def load_template(spec: str | None) -> tuple[str | None, str]:
+def load_template(spec: str | None, flag: str = "--prompt") -> tuple[str | None, str]:
     """``(template or None for built-in per grader, label)`` from ``--prompt``.
 
     ``spec`` is None or ``auto`` (the built-in template matching each problem's grader), a
@@ -36,16 +36,16 @@ def load_template(spec: str | None) -> tuple[str | None, str]:
     path = Path(spec)
     if not path.exists():
         raise InputError(
-            f"--prompt {spec!r}: not a built-in template (auto, numeric, math, exact) nor a file"
+            f"{flag} {spec!r}: not a built-in template (auto, numeric, math, exact) nor a file"
         )
     text = path.read_text(encoding="utf-8")
     if "{question}" not in text:
-        raise InputError(f"--prompt {spec}: the template has no {{question}} placeholder")
+        raise InputError(f"{flag} {spec}: the template has no {{question}} placeholder")
     try:
         text.format(question="x")
     except (KeyError, IndexError, ValueError) as exc:
         raise InputError(
-            f"--prompt {spec}: bad template ({exc}); double literal braces as {{{{ }}}}"
+            f"{flag} {spec}: bad template ({exc}); double literal braces as {{{{ }}}}"
         ) from exc
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     return text, f"file:{path.name}:{digest}"
