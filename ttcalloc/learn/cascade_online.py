@@ -80,10 +80,11 @@ def question_price(policy: CascadePolicy, question: str) -> float:
 def options_at(
     policy: CascadePolicy,
     question: str,
-    drawn: Sequence[tuple[int, str | None, float]],
+    drawn: Sequence[tuple[int, str | None, float] | tuple[int, str | None, float, str | None]],
     qx: NDArray[np.float64] | None = None,
 ) -> OptionsAt:
-    """The options after ``drawn`` (one ``(model index, answer, dollars)`` per sample, in order;
+    """The options after ``drawn`` (one ``(model index, answer, dollars[, kind])`` per sample, in
+    order; ``kind`` the prompt kind it was drawn with, text or program, None: text;
     answers normalized so equal answers are equal strings, None when a sample gave none), with
     the gain model's predictions (``qx``: the question's features, if already computed)."""
     from ttcalloc.core import replays as rp
@@ -97,7 +98,7 @@ def options_at(
         state[:2] = (cc.START, 0)
     else:
         level = drawn[-1][0]
-        mine = [(a, c) for lv, a, c in drawn if lv == level]
+        mine = [(d[1], d[2]) for d in drawn if d[0] == level]
         j = len(mine)
         if j > lad.caps[level]:
             return replace(empty, level=level)
@@ -127,7 +128,7 @@ def options_at(
     if level == cc.START:
         dollars, per_sample = th * unit, unit
     else:
-        per = float(np.mean([c for lv, _, c in drawn if lv == level]))
+        per = float(np.mean([d[2] for d in drawn if d[0] == level]))
         dollars = np.where(tl == level, (th - j) * per, th * unit)
         per_sample = np.where(tl == level, per, unit)
     return OptionsAt(level, tl.astype(np.int64), gains, dollars, per_sample)
@@ -136,7 +137,7 @@ def options_at(
 def decide_one(
     policy: CascadePolicy,
     question: str,
-    drawn: Sequence[tuple[int, str | None, float]],
+    drawn: Sequence[tuple[int, str | None, float] | tuple[int, str | None, float, str | None]],
     price: float | None = None,
 ) -> CascadeDecision:
     """Stop, draw again, or escalate, given ``drawn`` (see :func:`options_at`), at the
