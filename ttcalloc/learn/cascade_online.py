@@ -121,7 +121,7 @@ def options_at(
     extra_s = np.where(tl == level, th - j, th)
     parts.append(np.stack([tl, th, extra_s, (tl != level).astype(np.float64)], axis=1))
     gains = policy.model.predict_distinct(np.concatenate(parts, axis=1))
-    mute = level != cc.START and all(a is None for lv, a, _ in drawn if lv == level)
+    mute = level != cc.START and all(d[1] is None for d in drawn if d[0] == level)
     if mute and isinstance(policy.model, GainModel):  # no answer yet: never stop
         gains = gains + ANSWER
     unit = np.array([policy.unit_cost[int(t)] for t in tl])
