@@ -6,7 +6,10 @@
   ``file:<name>:<digest>``; None for imported samples, whose prompt is unknown), and
   ``prompt_template``: the template's text when it was a file (None otherwise, or when the
   samples predate recording it);
-- ``strategy``: how the policy's actions combine samples (majority or pass).
+- ``strategy``: how the policy's actions combine samples (majority or pass);
+- ``prompt_variants`` (only when the samples were drawn with several prompts, ``sample
+  --prompt-variant`` or an imported variant column): each variant's name, kind (text or
+  program), label and template (None when imported: the prompt's text is unknown).
 
 Policy folders written before these fields existed load with all four None (run then does what
 it did before: the built-in prompt per grader, the grader from the gold answers).
@@ -40,6 +43,54 @@ def samples_prompt(samples: Path | None) -> tuple[str | None, str | None]:
     )
 
 
+def samples_variants(samples: Path | None) -> list[dict[str, Any]]:
+    """The prompt variants a samples artifact recorded (``params.prompt_variants``), checked."""
+    if samples is None or not Path(samples).exists():
+        return []
+    try:
+        params = read_meta(parquet_files(Path(samples))[0]).get("params") or {}
+    except ArtifactError:
+        return []
+    return variants_of(params, str(samples))
+
+
+def variants_of(info: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
+    """``info["prompt_variants"]`` (policy.json, or a samples artifact's params) checked: a list
+    of ``{name, kind, label, template}``; [] when absent.
+
+    Raises:
+        ArtifactError: one line naming the entry that is not so.
+    """
+    raw = info.get("prompt_variants")
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ArtifactError(f"{where}: prompt_variants: expected a list, found {raw!r}"[:300])
+    out = []
+    for i, v in enumerate(raw):
+        ok = (
+            isinstance(v, dict)
+            and isinstance(v.get("name"), str)
+            and v.get("kind") in ("text", "program")
+            and isinstance(v.get("label", ""), str)
+            and (v.get("template") is None or isinstance(v.get("template"), str))
+        )
+        if not ok:
+            raise ArtifactError(
+                f"{where}: prompt_variants[{i}]: expected {{name, kind (text or program), "
+                f"label, template}}, found {v!r}"[:300]
+            )
+        out.append(
+            {
+                "name": v["name"],
+                "kind": v["kind"],
+                "label": v.get("label"),
+                "template": v.get("template"),
+            }
+        )
+    return out
+
+
 def curves_samples(curves_meta: Mapping[str, Any], curves_path: Path) -> Path | None:
     """The samples the curves were estimated from, if they are still there unchanged."""
     try:
@@ -51,16 +102,18 @@ def curves_samples(curves_meta: Mapping[str, Any], curves_path: Path) -> Path | 
 def answering(
     graders: Iterable[str], samples: Path | None, strategies: Iterable[str]
 ) -> dict[str, Any]:
-    """The four fields for policy.json: the training problems' graders, the samples they were
+    """The fields for policy.json: the training problems' graders, the samples they were
     drawn from, and the strategies of the policy's actions (one of each, else None)."""
     one_grader = sorted(set(graders))
     one_strategy = sorted(set(strategies))
     prompt, template = samples_prompt(samples)
+    variants = samples_variants(samples)
     return {
         "grader": one_grader[0] if len(one_grader) == 1 else None,
         "prompt": prompt,
         "prompt_template": template if prompt is not None and prompt.startswith("file:") else None,
         "strategy": one_strategy[0] if len(one_strategy) == 1 else None,
+        **({"prompt_variants": variants} if variants else {}),
     }
 
 

@@ -1,5 +1,8 @@
 """Several models' recorded samples replayed in random orders, for cascades (train, evaluate).
 
+Samples drawn with several prompt variants are replayed taking the variants in turn, as ``run``
+draws them, and carry their prompt kind (text or program) for the cascade's state.
+
 Samples are labelled as ``estimate`` labels them (wrong answers clustered per problem, so the
 same wrong answer of two models is one cluster), split into the halves ``estimate`` used (from
 the curves' provenance), and costed in dollars with the curves' price table.  Each model gets
@@ -65,10 +68,22 @@ def load_model_replays(
     samples = samples.filter(pl.col("half") == half)
     samples = with_dollars(samples, prices, problems.select("problem_id", "question")).samples
     samples = with_replay_ids(samples)
+    variant = samples["prompt_variant"] if "prompt_variant" in samples.columns else None
+    rotate = variant is not None and variant.null_count() < samples.height
+    if rotate:  # each variant an index (none: its own); program samples kind 1
+        kind = pl.col("answer_from").fill_null("text") == "program"
+        samples = samples.with_columns(
+            pl.col("prompt_variant").fill_null("").rank("dense").cast(pl.Int64).alias("_v"),
+            kind.cast(pl.Int64).alias("_k"),
+        )
+    else:
+        samples = samples.with_columns(pl.lit(0, pl.Int64).alias("_v"), pl.lit(0).alias("_k"))
     out = []
     for level, model in enumerate(models):
         part = samples.filter(pl.col("model") == model).sort("problem_id", "sample_idx")
-        grouped = part.group_by("problem_id", maintain_order=True).agg("_id", "cost_usd")
+        grouped = part.group_by("problem_id", maintain_order=True).agg(
+            "_id", "cost_usd", "_v", "_k"
+        )
         by_id = {r[0]: r for r in grouped.iter_rows()}
         lacking = [p for p in ids if p not in by_id]
         if lacking:
@@ -84,6 +99,8 @@ def load_model_replays(
                 [r[2] for r in rows],
                 orders=orders,
                 seed=seed * 1009 + 7919 * (level + 1),
+                variants=[r[3] for r in rows] if rotate else None,
+                kinds=[r[4] for r in rows] if rotate else None,
             )
         )
     return out

@@ -389,6 +389,10 @@ def read_cascade_policy(folder: Path) -> dict[str, Any]:
         c.number(f"cascade.unit_cost_usd[{i}]", u, low=0.0)
     if "escalate_after" in cas:
         c.integer("cascade.escalate_after", cas["escalate_after"], 1)
+    if not isinstance(cas.get("prompt_kinds", False), bool):
+        raise c.fail(
+            "cascade.prompt_kinds", f"expected true or false, found {cas['prompt_kinds']!r}"[:200]
+        )
     if not isinstance(cas.get("pace_ratio", []), list):
         raise c.fail("cascade.pace_ratio", f"expected a list, found {cas['pace_ratio']!r}"[:200])
     for i, x in enumerate(cas.get("pace_ratio", [])):

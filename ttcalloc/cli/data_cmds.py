@@ -208,6 +208,17 @@ def import_cmd(
     logprob_field: Annotated[
         str | None, _field("Column with the completion's mean token log-prob")
     ] = None,
+    variant_field: Annotated[
+        str | None, _field("Column with the name of the prompt variant a sample was drawn with")
+    ] = None,
+    program_variants: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated prompt variants whose answers came from running a program "
+            "(program of thought); '' for none (default: names starting with pot, pal, program "
+            "or code)."
+        ),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(help="Model name when the file has no model column (default: file name)."),
@@ -257,6 +268,7 @@ def import_cmd(
         "cost_usd": cost_field,
         "completion_chars": chars_field,
         "mean_logprob": logprob_field,
+        "prompt_variant": variant_field,
     }
     options = ImportOptions(
         fields={k: v for k, v in mapping.items() if v is not None},
@@ -266,6 +278,9 @@ def import_cmd(
         check_rows=check_rows,
         check_seed=check_seed,
         grader=grader,
+        program_variants=None
+        if program_variants is None
+        else tuple(n.strip() for n in program_variants.split(",") if n.strip()),
     )
     result = import_samples(samples, problems, out, options)
     models = ", ".join(f"{m} ({n})" for m, n in result.models.items())
@@ -274,7 +289,8 @@ def import_cmd(
         f"accuracy {result.accuracy:.3f}, {result.no_answer} without an answer; graded by "
         f"{result.graded_by}; models: {models}"
     )
-    if (line := result.grading_line()) is not None:
-        log(line)
+    for line in (result.grading_line(), result.variants_line()):
+        if line is not None:
+            log(line)
     if as_json:
         emit_json(result.to_dict())

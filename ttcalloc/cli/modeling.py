@@ -320,6 +320,16 @@ def train_cmd(
             "budget, 3 unless 1 is clearly better out of fold) (default: auto)."
         ),
     ] = None,
+    prompt_kinds: Annotated[
+        bool | None,
+        typer.Option(
+            "--prompt-kinds/--no-prompt-kinds",
+            help="cascade: the state also says whether the answers of text (chain-of-thought) "
+            "and program (program-of-thought) prompts agree (default: when the train samples "
+            "were drawn with prompts of both kinds).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:
@@ -351,6 +361,8 @@ def train_cmd(
         raise InputError(f"--rule is for --learner cascade, not {learner}")
     if escalate_after is not None and learner != "cascade":
         raise InputError(f"--escalate-after is for --learner cascade, not {learner}")
+    if prompt_kinds is not None and learner != "cascade":
+        raise InputError(f"--prompt-kinds is for --learner cascade, not {learner}")
     if learner == "stop":
         from ttcalloc.stages.train_stop import StopTrainOptions, budget_folder, train_adaptive
 
@@ -399,6 +411,7 @@ def train_cmd(
             calibrate_on=calibrate_on,
             rule=CascadeTrainOptions.rule if rule is None else rule,
             escalate_after=_int_or_auto(escalate_after, "--escalate-after"),
+            prompt_kinds=prompt_kinds,
             **({} if orders is None else {"orders": orders}),
             **({} if fit_orders is None else {"fit_orders": fit_orders}),
             **({} if cap is None else {"cap": cap}),

@@ -33,6 +33,7 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
+from ttcalloc.core.prompt_kinds import KIND_FEATURES, kind_features
 from ttcalloc.core.replays import Replays
 from ttcalloc.core.stopping import STATE_FEATURES, state_features
 
@@ -57,11 +58,13 @@ class Ladder:
     """The cascade's decision space: ``caps[l]`` most samples of model ``l``, the checkpoints an
     option may aim at (a continuation also aims at the next sample), and ``escalate_after``: the
     samples of the current model drawn before a later model may be chosen (at most its cap; the
-    start may choose any model)."""
+    start may choose any model); ``kinds``: a state also says how the answers of the two kinds
+    of prompt agree (:data:`ttcalloc.core.prompt_kinds.KIND_FEATURES`, after the vote's)."""
 
     caps: tuple[int, ...]
     checkpoints: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
     escalate_after: int = 1
+    kinds: bool = False
 
     def __post_init__(self) -> None:
         if not self.caps or min(self.caps) < 1:
@@ -72,6 +75,17 @@ class Ladder:
     @property
     def levels(self) -> int:
         return len(self.caps)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """Names of a state's features after ``level`` and ``j``."""
+        return (*STATE_FEATURES, *(KIND_FEATURES if self.kinds else ()))
+
+    @property
+    def row_features(self) -> tuple[str, ...]:
+        """The gain model's columns, the question's features left out (:data:`ROW_FEATURES`,
+        with the kinds' after the vote's when ``kinds``)."""
+        return ("level", "j", *self.state_names, *ROW_FEATURES[-4:])
 
     @cached_property
     def states(self) -> tuple[tuple[int, int], ...]:
@@ -141,17 +155,19 @@ def _credit(replays: Replays, j: NDArray[np.int64]) -> NDArray[np.float64]:
 def state_rows(
     replays: Sequence[Replays], ladder: Ladder
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    """``(P, R, S, 2 + len(STATE_FEATURES))`` state features and ``(P, R, S)`` reachability (the
+    """``(P, R, S, 2 + len(ladder.state_names))`` state features and ``(P, R, S)`` reachability (the
     model has that many samples for the problem).  The start state's features are NaN."""
     _per_model(replays)
     p, r = replays[0].ids.shape[:2]
-    width = 2 + len(STATE_FEATURES)
+    width = 2 + len(ladder.state_names)
     out = np.full((p, r, len(ladder.states), width), np.nan)
     ok = np.zeros((p, r, len(ladder.states)), dtype=bool)
     out[:, :, 0, :2] = (START, 0)
     ok[:, :, 0] = True
     for level, rep in enumerate(replays):
         feats = state_features(rep)[..., : len(STATE_FEATURES)]
+        if ladder.kinds:
+            feats = np.concatenate([feats, kind_features(rep)], axis=-1)
         cap = ladder.caps[level]
         t = min(cap, rep.max_samples)
         s0 = ladder.state_index(level, 1)

@@ -56,6 +56,7 @@ class Replays:
     solved: NDArray[np.float64]  # 1 when a sample of the prefix is correct (pass@ credit)
     fixed: NDArray[np.float64] | None = None  # (P,) cost paid once, with the first sample
     extra: NDArray[np.float64] | None = None  # (P, R, T, F) per-sample values, in drawn order
+    kind: NDArray[np.int64] | None = None  # prompt kind of the sample: 0 text, 1 program, -1 pad
 
     @property
     def max_samples(self) -> int:
@@ -88,6 +89,8 @@ def replay(
     fixed: Sequence[float] | None = None,
     extra: Sequence[NDArray[np.float64]] | None = None,
     shuffle: bool = True,
+    variants: Sequence[Sequence[int]] | None = None,
+    kinds: Sequence[Sequence[int]] | None = None,
 ) -> Replays:
     """Replay each problem's samples in ``orders`` seeded random orders.
 
@@ -102,6 +105,11 @@ def replay(
         extra: per problem, an ``(n_i, F)`` array of per-sample values (lengths, log-probs) that
             travel with their sample through the orders (NaN where unknown).
         shuffle: False keeps the recorded order (one order: what a deployed policy has seen).
+        variants: per problem, the prompt variant (an index) of each sample: an order takes the
+            problem's variants in turn, in a random rotation, each variant's samples in random
+            order (as ``run`` draws them, :func:`ttcalloc.text.variants.variant_at`); a variant
+            whose samples run out is skipped.
+        kinds: per problem, each sample's prompt kind (0 text, 1 program), kept in ``kind``.
     """
     p = len(votes)
     if p == 0:
@@ -116,7 +124,9 @@ def replay(
         base_ids[i, : len(v)] = v
         base_cost[i, : len(c)] = c
     perm = np.empty((p, orders, t_max), dtype=np.int64)
-    for i in range(p if shuffle else 0):
+    for i in range(p if shuffle and variants is not None else 0):
+        perm[i] = _rotated(np.asarray(variants[i], dtype=np.int64), orders, t_max, [seed, i])  # type: ignore[index]
+    for i in range(p if shuffle and variants is None else 0):
         rng = np.random.default_rng([seed, i])
         keys = rng.random((orders, t_max))
         keys[:, n[i] :] = np.inf  # padding stays at the end
@@ -171,6 +181,12 @@ def replay(
         for i, e in enumerate(extra):
             base_extra[i, : n[i]] = np.asarray(e, dtype=np.float64).reshape(n[i], width)
         extra_arr = base_extra[rows, perm]
+    kind_arr = None
+    if kinds is not None:
+        base_kind = np.full((p, t_max), -1, dtype=np.int64)
+        for i, k in enumerate(kinds):
+            base_kind[i, : n[i]] = k
+        kind_arr = base_kind[rows, perm]
     return Replays(
         n=n,
         ids=ids,
@@ -185,7 +201,28 @@ def replay(
         solved=solved,
         fixed=fixed_arr,
         extra=extra_arr,
+        kind=kind_arr,
     )
+
+
+def _rotated(variant: NDArray[np.int64], orders: int, t_max: int, seed: list[int]) -> Any:
+    """``(orders, t_max)`` sample orders of one problem taking its variants in turn: a random
+    rotation of the variants per order, each variant's samples in random order."""
+    n = len(variant)
+    rng = np.random.default_rng([*seed, 1])
+    names, vidx = np.unique(variant, return_inverse=True)
+    v = len(names)
+    keys = rng.random((orders, n))
+    by = np.lexsort((keys, np.broadcast_to(vidx, keys.shape)), axis=-1)  # variant, then key
+    start = np.concatenate([[0], np.cumsum(np.bincount(vidx, minlength=v))[:-1]])
+    rank = np.empty_like(by)
+    np.put_along_axis(rank, by, np.arange(n)[None, :] - start[vidx[by]], axis=1)
+    cycle_pos = np.argsort(np.argsort(rng.random((orders, v)), axis=1), axis=1)
+    place = rank * v + cycle_pos[:, vidx]
+    out = np.empty((orders, t_max), dtype=np.int64)
+    out[:, :n] = np.argsort(place, axis=1, kind="stable")
+    out[:, n:] = np.arange(n, t_max)
+    return out
 
 
 def _distinct(ids: NDArray[np.int64]) -> NDArray[np.int64]:

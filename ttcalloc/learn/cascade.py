@@ -50,8 +50,8 @@ def option_rows(
     valid: NDArray[np.bool_],
 ) -> tuple[NDArray[np.float64], tuple[NDArray[np.intp], ...]]:
     """Model inputs at every usable ``(problem, order, state, option)``: the state's features,
-    the question's, then the option's (:data:`ttcalloc.core.cascade.ROW_FEATURES` order, the
-    question's features between state and option); and the positions, for scattering back."""
+    the question's, then the option's (``ladder.row_features`` order, the question's features
+    between state and option); and the positions, for scattering back."""
     opt = np.array(ladder.options, dtype=np.float64)
     sl = np.array([lv for lv, _ in ladder.states], dtype=np.float64)
     sj = np.array([j for _, j in ladder.states], dtype=np.float64)
@@ -66,9 +66,9 @@ def option_rows(
     return np.ascontiguousarray(np.concatenate(parts, axis=1)), pos
 
 
-def row_names(feature_names: Sequence[str]) -> list[str]:
+def row_names(feature_names: Sequence[str], ladder: cc.Ladder) -> list[str]:
     """Column names of :func:`option_rows` (stored in the model files and checked on load)."""
-    names = list(cc.ROW_FEATURES)
+    names = list(ladder.row_features)
     return [*names[:-4], *(f"q_{n}" for n in feature_names), *names[-4:]]
 
 
@@ -249,7 +249,7 @@ class CascadePolicy:
         """The gain models (UBJ; none for a rule) and policy.json, written to a temporary
         folder and renamed."""
         cal = self.calibration
-        names = row_names(self.feature_names)
+        names = row_names(self.feature_names, self.ladder)
         learned = self.model if isinstance(self.model, GainModel) else None
         rule = None if isinstance(self.model, GainModel) else self.model
         with (
@@ -266,6 +266,7 @@ class CascadePolicy:
                     "caps": list(self.ladder.caps),
                     "checkpoints": list(self.ladder.checkpoints),
                     "escalate_after": self.ladder.escalate_after,
+                    "prompt_kinds": self.ladder.kinds,
                     "unit_cost_usd": self.unit_cost,
                     "answer": "the majority vote of the last model drawn",
                     "lambda_lo": cal.lam_lo,
@@ -296,6 +297,7 @@ class CascadePolicy:
             tuple(int(c) for c in cas["caps"]),
             tuple(int(c) for c in cas["checkpoints"]),
             int(cas.get("escalate_after", 1)),  # older policies: after any sample
+            bool(cas.get("prompt_kinds", False)),  # older policies: the vote alone
         )
         lam_hi = cas["lambda_hi"]
         cal = cc.Calibration(
@@ -306,7 +308,7 @@ class CascadePolicy:
             bool(cas.get("slack", False)),
         )
         names = [str(n) for n in meta["features"]]
-        columns = row_names(names)
+        columns = row_names(names, ladder)
         if list(meta.get("row_features", columns)) != columns:
             raise ArtifactError(f"{folder}: row_features do not match features")
         expected = Expected("reg:squarederror", len(columns), None, tuple(columns))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -87,27 +88,19 @@ def options_at(
     order; ``kind`` the prompt kind it was drawn with, text or program, None: text;
     answers normalized so equal answers are equal strings, None when a sample gave none), with
     the gain model's predictions (``qx``: the question's features, if already computed)."""
-    from ttcalloc.core import replays as rp
-    from ttcalloc.core.stopping import STATE_FEATURES, state_features
-
     lad = policy.ladder
     empty = OptionsAt(cc.START, np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0))
     if not drawn:
         level, j = cc.START, 0
-        state = np.full(2 + len(STATE_FEATURES), np.nan)
+        state = np.full(2 + len(lad.state_names), np.nan)
         state[:2] = (cc.START, 0)
     else:
         level = drawn[-1][0]
-        mine = [(d[1], d[2]) for d in drawn if d[0] == level]
+        mine = [d for d in drawn if d[0] == level]
         j = len(mine)
         if j > lad.caps[level]:
             return replace(empty, level=level)
-        labels: dict[str, int] = {}
-        ids = [-1 if a is None else labels.setdefault(a, len(labels)) for a, _ in mine]
-        one = rp.replay([ids], [[c for _, c in mine]], orders=1, shuffle=False)
-        state = np.concatenate(
-            [[level, j], state_features(one)[0, 0, j - 1, : len(STATE_FEATURES)]]
-        )
+        state = np.concatenate([[level, j], _state(mine, lad.kinds)])
     opts = np.nonzero(lad.allowed[lad.state_index(level, j)])[0]
     if not len(opts):
         return replace(empty, level=level)
@@ -132,6 +125,23 @@ def options_at(
         dollars = np.where(tl == level, (th - j) * per, th * unit)
         per_sample = np.where(tl == level, per, unit)
     return OptionsAt(level, tl.astype(np.int64), gains, dollars, per_sample)
+
+
+def _state(mine: Sequence[tuple[Any, ...]], kinds: bool) -> NDArray[np.float64]:
+    """The state's features after one model's samples ``mine`` (drawn tuples, in order): the
+    replays' own, on the one order they were drawn in."""
+    from ttcalloc.core import replays as rp
+    from ttcalloc.core.prompt_kinds import kind_features
+    from ttcalloc.core.stopping import STATE_FEATURES, state_features
+
+    labels: dict[str, int] = {}
+    ids = [-1 if d[1] is None else labels.setdefault(d[1], len(labels)) for d in mine]
+    kind = [1 if len(d) > 3 and d[3] == "program" else 0 for d in mine]
+    one = rp.replay([ids], [[d[2] for d in mine]], orders=1, shuffle=False, kinds=[kind])
+    state = state_features(one)[0, 0, -1, : len(STATE_FEATURES)]
+    if not kinds:
+        return state
+    return np.concatenate([state, kind_features(one)[0, 0, -1]])
 
 
 def decide_one(

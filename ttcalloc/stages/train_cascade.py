@@ -83,6 +83,9 @@ class CascadeTrainOptions:
     # each of ESCALATE_AFTER, the first unless another is clearly better out of fold
     # (:func:`choose_escalation`)
     escalate_after: int | None = None
+    # the state also says whether the answers of text and program prompts agree; None: when the
+    # train samples were drawn with prompts of both kinds (``core.prompt_kinds``)
+    prompt_kinds: bool | None = None
 
     def check(self) -> None:
         if self.calibrate_on not in ("deployed", "oof"):
@@ -205,6 +208,7 @@ def train_cascade(
         prices,
     )
     units = unit_costs(reps)
+    kinds = _use_kinds(reps, options.prompt_kinds)
     order = _order(models, units, options.models)
     models = [models[i] for i in order]
     reps = [reps[i] for i in order]
@@ -217,7 +221,7 @@ def train_cascade(
         []
         if options.rule in ("mot", "single")
         else [
-            [_fit(reps, units, caps, setup, options, m) for m in after]
+            [_fit(reps, units, caps, setup, options, m, kinds) for m in after]
             for caps in cap_choices(reps, options.cap)
         ]
     )
@@ -238,6 +242,7 @@ def train_cascade(
             "cap_choice": got.cap_choice,
             "escalate_after": got.ladder.escalate_after,
             "escalate_choice": got.escalate_choice,
+            "prompt_kinds": got.ladder.kinds,
             "rule_choice": got.rule_choice,
             "unit_cost_usd": units,
             "train_problems": len(train_ids),
@@ -322,16 +327,29 @@ def _fit(
     setup: Any,
     options: CascadeTrainOptions,
     escalate_after: int,
+    kinds: bool = False,
 ) -> _Fit:
     """Fit the gain model at these caps and escalate-after and predict the train replays (out
     of fold unless ``--calibrate-on deployed``)."""
-    ladder = cc.Ladder(caps, escalate_after=escalate_after)
+    ladder = cc.Ladder(caps, escalate_after=escalate_after, kinds=kinds)
     prep = prepare(reps, setup.qx, ladder, units)
     model, rows = fit_cascade(prep, ladder, setup.fold, setup.options, fit_threads())
     oof = predict(model, prep, ladder, fit_threads(), setup.fold)
     deployed = options.calibrate_on == "deployed"
     calibrated = predict(model, prep, ladder, fit_threads()) if deployed else oof
     return _Fit(ladder, model, rows, oof, calibrated)
+
+
+def _use_kinds(reps: Sequence[Replays], given: bool | None) -> bool:
+    """Whether the state says how the prompt kinds agree: ``given``, else when some model's
+    train samples have both kinds."""
+    both = any(r.kind is not None and (r.kind == 0).any() and (r.kind == 1).any() for r in reps)
+    if given and not both:
+        raise InputError(
+            "--prompt-kinds: the train samples were not drawn with prompts of both kinds (text "
+            "and program; `sample --prompt-variant`, or `import --program-variants`)"
+        )
+    return both if given is None else given
 
 
 def _paced(

@@ -10,7 +10,7 @@ are renumbered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from ttcalloc.stages.importer import grades
 from ttcalloc.stages.importer.grades import Grading
 from ttcalloc.stages.importer.options import ALIASES, FLAG, ImportOptions
 from ttcalloc.text import grading
+from ttcalloc.text.variants import guess_kind
 
 if TYPE_CHECKING:
     import polars as pl
@@ -33,6 +34,7 @@ class Imported:
     columns: dict[str, str | None]
     renumbered: bool
     grading: Grading
+    variants: dict[str, str] = field(default_factory=dict)  # prompt variant -> text or program
 
 
 def samples_frame(
@@ -69,11 +71,13 @@ def samples_frame(
     )
     df, renumbered = _sample_idx(df, raw, cols, source)
     df = _usage(df, raw, cols, source)
+    df, kinds = _variants(df, raw, cols["prompt_variant"], options, source)
     return Imported(
         samples=df.drop("answer", "grader"),
         columns=cols,
         renumbered=renumbered,
         grading=found,
+        variants=kinds,
     )
 
 
@@ -260,3 +264,39 @@ def _usage(
     if not (logprob.dtype == pl.Null or logprob.dtype.is_numeric()):
         raise DataError(f"{path}: column {lp_col!r} (mean log-prob) is not numeric")
     return df.with_columns(logprob.cast(pl.Float64).fill_nan(None).alias("mean_logprob"))
+
+
+def _variants(
+    df: pl.DataFrame,
+    raw: pl.DataFrame,
+    col: str | None,
+    options: ImportOptions,
+    path: Path,
+) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Adds prompt_variant (the file's column, else null) and answer_from (program for the
+    variants ``--program-variants`` names, else for those whose names say so; text otherwise)."""
+    import polars as pl
+
+    if col is None:
+        if options.program_variants:
+            raise InputError(
+                f"--program-variants: {path} has no prompt variant column (tried "
+                f"{', '.join(ALIASES['prompt_variant'])}; map one with --variant-field)"
+            )
+        none = pl.lit(None, pl.String)
+        return df.with_columns(none.alias("prompt_variant"), none.alias("answer_from")), {}
+    names = raw[col].cast(pl.String)
+    present = sorted(names.drop_nulls().unique().to_list())
+    given = options.program_variants
+    unknown = [n for n in given or () if n not in present]
+    if unknown:
+        raise InputError(
+            f"--program-variants {unknown[0]!r}: not a prompt variant of {path} "
+            f"(its variants: {', '.join(present)})"
+        )
+    kinds = {
+        n: ("program" if n in given else "text") if given is not None else guess_kind(n)
+        for n in present
+    }
+    kind = names.replace_strict(kinds, default=None, return_dtype=pl.String)
+    return df.with_columns(names.alias("prompt_variant"), kind.alias("answer_from")), kinds

@@ -33,6 +33,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "cost_usd": ("cost_usd", "cost"),
     "completion_chars": ("completion_chars", "gen_chars", "num_chars", "output_chars"),
     "mean_logprob": ("mean_logprob", "avg_logprob", "mean_token_logprob", "avg_token_logprob"),
+    "prompt_variant": ("prompt_variant", "variant", "prompt_name"),
 }
 FLAG = {
     "problem_id": "--id-field",
@@ -46,6 +47,7 @@ FLAG = {
     "cost_usd": "--cost-field",
     "completion_chars": "--chars-field",
     "mean_logprob": "--logprob-field",
+    "prompt_variant": "--variant-field",
 }
 
 
@@ -68,6 +70,7 @@ class ImportOptions:
     check_rows: int = CHECK_ROWS
     check_seed: int = 0
     grader: str | None = None
+    program_variants: tuple[str, ...] | None = None
 
     def check(self) -> None:
         if self.check_rows < 0:
@@ -95,6 +98,23 @@ class ImportResult:
     file_graded: int | None = None  # rows the file grades
     checked: int | None = None  # of those, rows ttcalloc's grader checked
     agreement_interval: tuple[float, float] | None = None  # 95%, when a sample was checked
+    variants: dict[str, str] = field(default_factory=dict)  # prompt variant -> text or program
+    kinds_guessed: bool = False  # the variants' kinds were taken from their names
+
+    def variants_line(self) -> str | None:
+        """The prompt variants kept and how their answers were read (None: the file has none)."""
+        if not self.variants:
+            return None
+        by_kind = {
+            k: ", ".join(n for n, v in self.variants.items() if v == k) for k in ("text", "program")
+        }
+        parts = [f"{names} ({k})" for k, names in by_kind.items() if names]
+        how = (
+            "; program variants taken from their names (--program-variants NAMES says which)"
+            if self.kinds_guessed
+            else ""
+        )
+        return f"prompt variants: {'; '.join(parts)}{how}"
 
     def grading_line(self) -> str | None:
         """How the file's grades were checked, in one line (None: the file had no grades)."""
@@ -138,4 +158,5 @@ class ImportResult:
             "checked_rows": self.checked,
             "disagreements": self.disagreements,
             "disagreement_examples": self.disagreement_examples,
+            "prompt_variants": self.variants,
         }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ttcalloc.artifacts import sources
 from ttcalloc.artifacts.io import check_output, read_artifact, write_artifact
@@ -11,6 +11,7 @@ from ttcalloc.artifacts.schemas import PROBLEMS, SAMPLES, require_labels
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError
 from ttcalloc.stages.importer.frame import Imported, samples_frame
+from ttcalloc.text.variants import PromptVariant
 from ttcalloc.stages.importer.options import ImportOptions, ImportResult
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def import_samples(
     _warn_other_grader(problems, options.grader, problems_path)
     imported = samples_frame(raw, problems, options, path, problems_path)
     written = write_samples(imported, out, options, path, problems_path)
-    return _summarize(written, Path(out), imported)
+    return _summarize(written, Path(out), imported, options)
 
 
 def load_samples(
@@ -77,7 +78,7 @@ def write_samples(
     imported: Imported, out: Path, options: ImportOptions, source: Path, problems_path: Path
 ) -> pl.DataFrame:
     """Write the samples artifact with its provenance; returns what was written."""
-    params = {
+    params: dict[str, Any] = {
         "columns": imported.columns,
         "model": options.model,
         "regrade": options.regrade,
@@ -87,6 +88,14 @@ def write_samples(
     }
     if options.grader is not None:
         params["grader"] = options.grader
+    if imported.variants:  # as `sample` records its variants; the prompts' text is unknown
+        params["prompt_variants"] = [
+            PromptVariant(name, kind, None, "imported").as_json()
+            for name, kind in imported.variants.items()
+        ]
+        params["program_variants"] = (
+            list(options.program_variants) if options.program_variants is not None else None
+        )
     return write_artifact(
         imported.samples,
         out,
@@ -98,7 +107,9 @@ def write_samples(
     )
 
 
-def _summarize(written: pl.DataFrame, out: Path, imported: Imported) -> ImportResult:
+def _summarize(
+    written: pl.DataFrame, out: Path, imported: Imported, options: ImportOptions
+) -> ImportResult:
     import polars as pl
 
     models = written["model"].value_counts(sort=True)
@@ -118,4 +129,6 @@ def _summarize(written: pl.DataFrame, out: Path, imported: Imported) -> ImportRe
         file_graded=imported.grading.file_graded,
         checked=imported.grading.checked,
         agreement_interval=imported.grading.agreement_interval,
+        variants=imported.variants,
+        kinds_guessed=bool(imported.variants) and options.program_variants is None,
     )
