@@ -11,8 +11,8 @@ from ttcalloc.artifacts.schemas import PROBLEMS, SAMPLES, require_labels
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError
 from ttcalloc.stages.importer.frame import Imported, samples_frame
-from ttcalloc.text.variants import PromptVariant
 from ttcalloc.stages.importer.options import ImportOptions, ImportResult
+from ttcalloc.text.variants import PromptVariant
 
 if TYPE_CHECKING:
     import polars as pl
