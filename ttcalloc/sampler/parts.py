@@ -81,10 +81,10 @@ def existing_samples(
         if before.get("model") != model:
             continue
         for key in CONSISTENT:
-            if key in before and before[key] != params[key]:
+            if key in before and before[key] != params.get(key):
                 raise InputError(
                     f"{flag} {out}: holds samples of {model} drawn with {key}={before[key]!r}, "
-                    f"not {params[key]!r}; use the same settings or another {flag}"
+                    f"not {params.get(key)!r}; use the same settings or another {flag}"
                 )
         break
     df = read_artifact(out, SAMPLES).df
