@@ -213,3 +213,39 @@ def test_a_samples_prompt_kind_reaches_the_cascade() -> None:
     assert to_got(row, "numeric", "samples").kind == "program"
     assert to_got({**row, "answer_from": None}, "numeric", "samples").kind == "text"
     assert to_got({"pred_answer": None}, "numeric", "samples").kind == "text"
+
+
+def test_a_cascade_sees_each_samples_prompt_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_run_models import PRICE_FLAGS, two_model_curves
+
+    from ttcalloc.stages.run import cascade_driver
+    from ttcalloc.stages.train_cascade import CascadeTrainOptions, train_cascade
+
+    problems, _, curves = two_model_curves(tmp_path)
+    opts = CascadeTrainOptions(budgets=(0.003,), folds=2, n_estimators=5, orders=2)
+    train_cascade(curves, problems, tmp_path / "cascade", opts)
+    pol = _with_variants(
+        tmp_path / "cascade", tmp_path / "v", [v.as_json() for v in _variants(*VARIANTS)]
+    )
+    seen: list[tuple[object, ...]] = []
+    real = cascade_driver.options_at
+
+    def spy(policy, question, drawn, qx=None):  # type: ignore[no-untyped-def]
+        seen.extend(drawn)
+        return real(policy, question, drawn, qx)
+
+    monkeypatch.setattr(cascade_driver, "options_at", spy)
+    out = tmp_path / "a.parquet"
+    with fake_openai() as server:
+        r = run_cli(
+            "run", pol, problems, "--split", "test", "--budget", "0.003", "--out", out,
+            "--no-progress", "--model", "cheap=openai/cheap", "--model", "strong=openai/strong",
+            "--api-base", server.base, *PRICE_FLAGS,
+        )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    drawn = _read(tmp_path / "a-samples.parquet")
+    assert set(drawn["answer_from"]) == {"text", "program"}
+    assert seen and all(len(d) == 4 and d[3] in ("text", "program") for d in seen)
+    assert {d[3] for d in seen} == {"text", "program"}
