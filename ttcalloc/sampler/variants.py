@@ -35,8 +35,8 @@ def variant_of(
     variants = options.prompt_variants
     if not variants:
         return None
-    name = variant_at([v.name for v in variants], options.seed, idx, problem_id,
-                      model or options.model)  # fmt: skip
+    names = [v.name for v in variants]
+    name = variant_at(names, options.seed, idx, problem_id, model or options.model)
     return next(v for v in variants if v.name == name)
 
 
