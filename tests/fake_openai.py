@@ -7,7 +7,9 @@ correctness is predictable.  Asked for ``logprobs``, it returns one per word of 
 when the answer is right, -1.5 when ``wrong_every`` made it wrong (``logprobs="reject"``: a 400
 naming the parameter, as providers without log-probs do; ``"null"``: ``logprobs: null``).
 ``echo=True`` makes it a careless server: every completion, and the "echo500" fault's error
-message, repeats the bearer key and the query string it was sent.
+message, repeats the bearer key and the query string it was sent.  A prompt asking for a
+"Python program" gets one back (```python block, ``ans = <answer>``; ``failing_programs=k``: the
+program of every k-th choice raises instead).
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ class FakeServer:
         tokens_per_char: float = 0.0,
         no_usage: bool = False,
         echo: bool = False,
+        failing_programs: int = 0,
     ) -> None:
         self.echo = echo
+        self.failing_programs = failing_programs  # every such program raises (0: none)
         self.faults = dict(faults or {})
         self.logprobs = logprobs
         self.fault_all = fault_all  # the fault of every request
@@ -59,6 +63,10 @@ class FakeServer:
         value = int(m.group(1)) + int(m.group(2)) if m else 0
         if self.wrong_every and index % self.wrong_every == 1:
             value += 1
+        if "Python program" in content:  # a program-of-thought prompt: a program, not a sum
+            if self.failing_programs and index % self.failing_programs == 0:
+                return "```python\nans = 1 / 0\n```"
+            return f"```python\nans = {value}\n```"
         return f"Adding gives {value}.\n#### {value}"
 
     def completion_tokens(self, content: str, n: int) -> int:

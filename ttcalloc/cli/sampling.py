@@ -26,10 +26,12 @@ from ttcalloc.cli.sampling_flags import (
     PriceOutOpt,
     ProgressOpt,
     PromptOpt,
+    PromptVariantOpt,
     RequestsPerBatchOpt,
     RetriesOpt,
     RpmOpt,
     RunPromptOpt,
+    RunPromptVariantOpt,
     SeedOpt,
     ShardOpt,
     SystemOpt,
@@ -66,6 +68,7 @@ def sample_cmd(
     temperature: TemperatureOpt = 0.7,
     max_tokens: MaxTokensOpt = 512,
     prompt: PromptOpt = None,
+    prompt_variant: PromptVariantOpt = None,
     system: SystemOpt = None,
     seed: SeedOpt = 0,
     concurrency: ConcurrencyOpt = 8,
@@ -91,6 +94,7 @@ def sample_cmd(
     """Sample n responses per problem from an LLM: resumable, concurrent, graded."""
     from ttcalloc.common.console import emit_json, log
     from ttcalloc.stages.sample import SampleOptions, describe, parse_shard, sample_problems
+    from ttcalloc.text.variants import parse_variant
 
     options = SampleOptions(
         model=model,
@@ -98,6 +102,7 @@ def sample_cmd(
         temperature=temperature,
         max_tokens=max_tokens,
         prompt=prompt,
+        prompt_variants=tuple(parse_variant(v) for v in prompt_variant or ()),
         system=system,
         seed=seed,
         concurrency=concurrency,
@@ -243,6 +248,7 @@ def run_cmd(
     temperature: TemperatureOpt = 0.7,
     max_tokens: MaxTokensOpt = 512,
     prompt: RunPromptOpt = None,
+    prompt_variant: RunPromptVariantOpt = None,
     system: SystemOpt = None,
     seed: SeedOpt = 0,
     concurrency: ConcurrencyOpt = 8,
@@ -271,6 +277,7 @@ def run_cmd(
     from ttcalloc.stages.run.models import split_model_flags
     from ttcalloc.stages.run.units import drift_warning
     from ttcalloc.stages.sample import SampleOptions
+    from ttcalloc.text.variants import parse_variant
 
     label, models = split_model_flags(model)
     sample = SampleOptions(
@@ -278,6 +285,7 @@ def run_cmd(
         temperature=temperature,
         max_tokens=max_tokens,
         prompt=prompt,
+        prompt_variants=tuple(parse_variant(v) for v in prompt_variant or ()),
         system=system,
         seed=seed,
         concurrency=concurrency,

@@ -24,6 +24,26 @@ RunPromptOpt = Annotated[
     ),
 ]
 
+PromptVariantOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="NAME=PROMPT, repeatable: draw each question's samples with several prompts in a "
+        "seeded rotation (sample i of a question and model takes one of them; the samples "
+        "record its name). PROMPT: auto, numeric, math, exact or a template file (text "
+        "answers), program (the built-in program-of-thought prompt) or program:FILE: the "
+        "model's Python program is run for its answer (in a child process; NOT a sandbox). "
+        "A request holds samples of one variant: when variants alternate, one request per "
+        "sample. Not with --prompt or --batch."
+    ),
+]
+RunPromptVariantOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="NAME=PROMPT, repeatable (as for `sample`): the prompt of the policy's prompt "
+        "variant NAME (default: the one its samples recorded; needed for imported ones)."
+    ),
+]
+
 SystemOpt = Annotated[str | None, typer.Option(help="System message.")]
 
 SeedOpt = Annotated[

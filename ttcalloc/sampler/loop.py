@@ -37,6 +37,7 @@ from ttcalloc.sampler.plan import gold_answers, requests
 from ttcalloc.sampler.result import SampleResult, Stats
 from ttcalloc.sampler.rows import request_rows
 from ttcalloc.sampler.send import send
+from ttcalloc.sampler.variants import program_answers, variant_of
 
 if TYPE_CHECKING:
     import polars as pl
@@ -271,7 +272,12 @@ class Sampler:
             started = time.monotonic()
             choices, errors = await self.complete(request)
             await self.guard.settle(worst, self.charged(request, choices, errors, worst))
-            self.record(request, choices, errors, time.monotonic() - started)
+            latency = time.monotonic() - started
+            answers = None
+            variant = variant_of(self.options, request.problem_id, request.first_idx, request.model)
+            if variant is not None and variant.kind == "program":  # off the event loop
+                answers = await asyncio.to_thread(program_answers, choices, errors)
+            self.record(request, choices, errors, latency, answers)
 
     def worst(self, request: Request) -> float | None:
         """The request's worst-case dollars (None when no price is known).
@@ -321,11 +327,16 @@ class Sampler:
         choices: list[Choice | None],
         errors: list[str | None],
         latency: float,
+        answers: list[str | None] | None = None,
     ) -> None:
-        """Count, grade and write the samples of one request; advance the progress bar."""
+        """Count, grade and write the samples of one request (``answers``: a program variant's
+        programs' answers); advance the progress bar."""
         gold = self.gold[request.problem_id]
         model = request.model or self.options.model  # several models: the request's own
-        rows = request_rows(gold, model, request, choices, errors, latency, self.secrets)
+        variant = variant_of(self.options, request.problem_id, request.first_idx, model)
+        rows = request_rows(
+            gold, model, request, choices, errors, latency, self.secrets, variant, answers
+        )
         self.writer.add(rows.values)  # journaled first: counted only once it is on disk
         self.stats.count(choices, errors)
         if any(c is not None and e is None for c, e in zip(choices, errors, strict=True)):

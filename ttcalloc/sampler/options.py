@@ -14,10 +14,12 @@ from ttcalloc.backends import SamplingParams, backend_prefix, known_price
 from ttcalloc.common.errors import InputError
 from ttcalloc.common.hashing import seeded_int
 from ttcalloc.common.redact import keep_url_secrets
+from ttcalloc.text.variants import PromptVariant, check_names
 
 # generation settings that must match between runs writing into one folder
-CONSISTENT = ("temperature", "max_tokens", "prompt", "system")
+CONSISTENT = ("temperature", "max_tokens", "prompt", "system", "prompt_variants")
 CLIENTS = ("auto", "litellm")
+VARIANTS_LABEL = "variants"  # the prompt label of samples drawn with --prompt-variant
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class SampleOptions:
     progress: bool = True
     max_failures: int = 10  # consecutive failed requests before the run stops
     threads: int | None = None  # CPU threads of a local/ model (None: the backend's default)
+    # --prompt-variant: named prompts taken in a seeded rotation (empty: the one prompt)
+    prompt_variants: tuple[PromptVariant, ...] = ()
 
     def check_several_models(self) -> None:
         """With several models each needs its own price: one line for ``--price-in``/``-out``."""
@@ -62,6 +66,13 @@ class SampleOptions:
                 )
 
     def check(self) -> None:
+        if self.prompt_variants:
+            if self.prompt is not None:
+                raise InputError(
+                    f"--prompt {self.prompt}: not with --prompt-variant (each variant names its "
+                    "own prompt)"
+                )
+            check_names(self.prompt_variants, "--prompt-variant")
         positive = {
             "--n": self.n,
             "--concurrency": self.concurrency,
@@ -152,7 +163,8 @@ def part_params(
     """The settings recorded in every part's provenance (``CONSISTENT`` ones are checked).
 
     A file prompt's text is kept too (``prompt_template``), so a policy trained on these
-    samples can ask new questions alike without the file.
+    samples can ask new questions alike without the file; with prompt variants the prompt is
+    ``variants`` and ``prompt_variants`` lists them (:meth:`PromptVariant.as_json`).
     """
     params = {
         "model": options.model,
@@ -172,6 +184,9 @@ def part_params(
         params["api_bases"] = [options.api_base, *options.extra_api_bases]
     if template is not None and prompt_label.startswith("file:"):
         params["prompt_template"] = template
+    if options.prompt_variants:  # in the order given; checked on a rerun as the prompt is
+        params["prompt"] = VARIANTS_LABEL
+        params["prompt_variants"] = [v.as_json() for v in options.prompt_variants]
     return params
 
 

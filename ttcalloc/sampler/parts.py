@@ -81,14 +81,24 @@ def existing_samples(
         if before.get("model") != model:
             continue
         for key in CONSISTENT:
-            if key in before and before[key] != params[key]:
+            if key in before and before[key] != params.get(key):
+                was, now = _shown(key, before[key]), _shown(key, params.get(key))
                 raise InputError(
-                    f"{flag} {out}: holds samples of {model} drawn with {key}={before[key]!r}, "
-                    f"not {params[key]!r}; use the same settings or another {flag}"
+                    f"{flag} {out}: holds samples of {model} drawn with {key}={was}, "
+                    f"not {now}; use the same settings or another {flag}"
                 )
         break
     df = read_artifact(out, SAMPLES).df
     return df.filter(pl.col("model") == model)
+
+
+def _shown(key: str, value: Any) -> str:
+    """A setting as an error names it (prompt variants: NAME=LABEL each, not their texts)."""
+    if key == "prompt_variants" and isinstance(value, list):
+        return ",".join(
+            f"{v.get('name')}={v.get('label')}" if isinstance(v, dict) else repr(v) for v in value
+        )
+    return repr(value)
 
 
 def done_indices(existing: pl.DataFrame | None) -> dict[str, set[int]]:

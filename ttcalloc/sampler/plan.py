@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ttcalloc.backends import Request
 from ttcalloc.sampler.options import SampleOptions, request_seed
+from ttcalloc.sampler.variants import split_by_variant, template_of, variant_of
 from ttcalloc.text import prompts
 
 if TYPE_CHECKING:
@@ -44,22 +45,18 @@ def requests(
     missing: dict[str, list[int]],
     per_request: int,
 ) -> Iterator[Request]:
-    """Requests, generated lazily so memory does not grow with the number of problems."""
+    """Requests, generated lazily so memory does not grow with the number of problems (with
+    prompt variants, each request holds samples of one variant)."""
     for row in problems.iter_rows(named=True):
         pid = row["problem_id"]
         todo = missing.get(pid)
         if not todo:
             continue
-        messages = _messages(
-            options.system, prompts.render(template, row["grader"], row["question"])
-        )
-        base = request_seed(options.seed, pid, options.model)
         for lo, hi in _runs(todo):
             for first in range(lo, hi + 1, per_request):
                 m = min(per_request, hi + 1 - first)
-                yield Request(
-                    pid, first, m, messages, base + first, row["question"], row["answer"] or ""
-                )
+                for start, k in split_by_variant(options, pid, first, m):
+                    yield request_for(options, template, row, start, k)
 
 
 def _messages(system: str | None, content: str) -> list[dict[str, str]]:
@@ -91,8 +88,10 @@ def request_for(
     n: int,
 ) -> Request:
     """The request for samples ``first .. first + n - 1`` of one problem (a row of problems:
-    problem_id, question, grader, answer), with the same prompt and seeds as :func:`requests`."""
+    problem_id, question, grader, answer), with the same prompt and seeds as :func:`requests`
+    (with prompt variants: the prompt of sample ``first``'s variant, which all ``n`` share)."""
     pid = problem["problem_id"]
+    template = template_of(variant_of(options, pid, first), template)
     messages = _messages(
         options.system, prompts.render(template, problem["grader"], problem["question"])
     )

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any, overload
 from ttcalloc.artifacts.schemas import SAMPLES
 from ttcalloc.backends import Recorded
 from ttcalloc.common.redact import mask_echo, redact
+from ttcalloc.sampler.variants import program_pred
 from ttcalloc.text import grading
 
 if TYPE_CHECKING:
     import polars as pl
 
     from ttcalloc.backends import Choice, Request
+    from ttcalloc.text.variants import PromptVariant
 
 COLUMNS = tuple(c.name for c in SAMPLES.columns)  # the samples schema's columns, in its order
 TIMESTAMP = COLUMNS.index("timestamp")
@@ -73,10 +75,14 @@ def request_rows(
     errors: list[str | None],
     latency: float,
     secrets: list[str],
+    variant: PromptVariant | None = None,
+    answers: Sequence[str | None] | None = None,
 ) -> RequestRows:
     """The samples rows of one request, graded against the problem's gold answer; a credential
     in use (``secrets``: :func:`ttcalloc.common.redact.echoed`, read once per run) that the
-    server echoed back in a completion or an error is masked."""
+    server echoed back in a completion or an error is masked.  ``variant``: the prompt variant
+    the request was drawn with; of kind program, each sample's answer is its program's
+    (``answers``, in order; None: the program gave none), graded as a text answer is."""
     now = datetime.now(timezone.utc)
     ts = stamp(now)
     pid, first, seed = request.problem_id, request.first_idx, request.seed
@@ -99,12 +105,21 @@ def request_rows(
         correct = None if answer is None else grading.is_correct(pred, answer, grader)
         return mask(text), mask(pred), correct
 
+    tail = _VARIANT if variant is None else (variant.name, variant.kind)
+    program = variant is not None and variant.kind == "program"
+
+    def run_answer(j: int) -> tuple[str | None, bool | None]:
+        """Sample ``j``'s program answer (masked) and grade."""
+        pred = program_pred(answers[j] if answers is not None else None, grader)
+        correct = None if answer is None else grading.is_correct(pred, answer, grader)
+        return mask(pred), correct
+
     out: list[tuple[Any, ...]] = []
     for j, (choice, error) in enumerate(zip(choices, errors, strict=True)):
         fail = None if error is None else redact(mask_echo(error, secrets))
         if choice is None:
             out.append(
-                (pid, model, first + j, *_UNANSWERED, latency, None, fail, seed + j, ts, *_VARIANT)
+                (pid, model, first + j, *_UNANSWERED, latency, None, fail, seed + j, ts, *tail)
             )
             continue
         text = choice.text
@@ -120,6 +135,9 @@ def request_rows(
             chars = len(text) if text is not None else None
             if error is not None:
                 response, pred, correct = mask(text), None, None
+            elif program:
+                response = mask(text)
+                pred, correct = run_answer(j)
             elif (got := graded.get(text)) is not None:
                 response, pred, correct = got
             else:
@@ -145,7 +163,7 @@ def request_rows(
                 fail,
                 seed + j,
                 ts,
-                *_VARIANT,
+                *tail,
             )
         )
     return RequestRows(out, now)

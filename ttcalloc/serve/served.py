@@ -4,7 +4,8 @@
 several), adaptive stop policies that vote by majority, and learned cascades; a policy over
 several models takes ``--model NAME=SPEC`` for each of them and a price for each
 (:func:`ttcalloc.stages.run.models.plan_for`, as ``run`` does).  A budget below the cheapest
-answer or in another unit than the policy's is refused with one line (the checks of ``run``).
+answer or in another unit than the policy's is refused with one line (the checks of ``run``), and
+so is a policy trained on samples of several prompt variants (``serve`` draws with one prompt).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.cascade import CascadePolicy
 from ttcalloc.learn.policy import load_policy
-from ttcalloc.stages.run.asking import grader_for, prompt_for
+from ttcalloc.stages.run.asking import grader_for, prompt_for, recorded_variants
 from ttcalloc.stages.run.kinds import AnyPolicy, draw_limit, policy_ks
 from ttcalloc.stages.run.models import ModelPlan, PriceFlags, plan_for
 from ttcalloc.stages.run.units import budget_unit, check_unit_flag
@@ -54,6 +55,12 @@ def load_served(
     ``models`` (``model``: the ``--model`` label), each priced (``prices``); one line naming
     the flag or file otherwise."""
     policy = load_policy(path)
+    if variants := recorded_variants(policy.info):  # serve sends one prompt per question
+        raise InputError(
+            f"{path}: the policy was trained on samples drawn with prompt variants "
+            f"{', '.join(v.name for v in variants)}; serve does not draw prompt variants (use "
+            "`ttcalloc run`)"
+        )
     plan = plan_for(policy, models, model, prices or PriceFlags(), Path(path))
     if plan is not None:  # every sample's dollars are counted at its model's price
         plan.prices.require(plan.names, hint=" (--prices FILE)")

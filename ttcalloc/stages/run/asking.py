@@ -1,6 +1,7 @@
 """How ``run`` asks and grades: as the policy's training samples were (the prompt and grader
 recorded in policy.json, :mod:`ttcalloc.artifacts.answering`) unless a flag says otherwise, in
-which case one line warns that the run differs from the policy."""
+which case one line warns that the run differs from the policy; a policy whose samples were
+drawn with prompt variants is run with the same variants (:func:`variants_for`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from ttcalloc.artifacts.answering import BUILTIN_PROMPTS
 from ttcalloc.common.console import warn
+from ttcalloc.common.errors import InputError
 from ttcalloc.text import prompts
+from ttcalloc.text.variants import PromptVariant
 
 if TYPE_CHECKING:
     import polars as pl
@@ -62,3 +65,83 @@ def prompt_for(
             "with the built-in prompt per grader"
         )
     return prompts.load_template(None)
+
+
+def recorded_variants(info: dict[str, Any]) -> list[PromptVariant]:
+    """The prompt variants the policy's samples were drawn with (policy.json's
+    ``prompt_variants``, or ``answering.prompt_variants``); empty: the one prompt."""
+    answering = info.get("answering")
+    raw = info.get("prompt_variants")
+    if raw is None and isinstance(answering, dict):
+        raw = answering.get("prompt_variants")
+    if not raw:
+        return []
+    out = []
+    try:
+        for entry in raw:
+            template = entry.get("template")
+            if template is not None and not isinstance(template, str):
+                raise TypeError("template")
+            out.append(
+                PromptVariant(
+                    str(entry["name"]),
+                    str(entry.get("kind") or "text"),
+                    template,
+                    str(entry.get("label") or "imported"),
+                )
+            )
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise InputError(
+            f"policy.json prompt_variants: expected a list of {{name, kind, label, template}} "
+            f"({exc})"
+        ) from None
+    return out
+
+
+def variants_for(
+    given: tuple[PromptVariant, ...], prompt: str | None, info: dict[str, Any], sent: bool = True
+) -> tuple[PromptVariant, ...]:
+    """The prompt variants ``run`` draws with: the policy's, each with its ``--prompt-variant``
+    prompt where one is given; empty for a policy drawn with one prompt.  ``sent=False`` (the
+    replay backend): prompts unknown to the policy are not needed."""
+    recorded = recorded_variants(info)
+    names = [v.name for v in recorded]
+    if not recorded:
+        if given:
+            raise InputError(
+                f"--prompt-variant {given[0].name}: the policy's samples were drawn with one "
+                "prompt, not prompt variants (use --prompt)"
+            )
+        return ()
+    if prompt is not None:
+        raise InputError(
+            f"--prompt {prompt}: the policy was trained on samples drawn with prompt variants "
+            f"{', '.join(names)}; give --prompt-variant NAME=PROMPT to change one"
+        )
+    by_name = {v.name: v for v in given}
+    for v in given:
+        mine = next((r for r in recorded if r.name == v.name), None)
+        if mine is None:
+            raise InputError(
+                f"--prompt-variant {v.name}: not one of the policy's prompt variants "
+                f"({', '.join(names)})"
+            )
+        if mine.kind != v.kind:
+            raise InputError(
+                f"--prompt-variant {v.name}: the policy's variant {v.name} is of kind "
+                f"{mine.kind}, this prompt of kind {v.kind} (program prompts: program or "
+                "program:FILE)"
+            )
+    unknown = [r.name for r in recorded if r.name not in by_name and unknown_prompt(r)]
+    if unknown and sent:
+        raise InputError(
+            f"the policy was trained on samples drawn with prompt variants {', '.join(unknown)} "
+            "(imported: their prompts unknown); give --prompt-variant NAME=PROMPT for each"
+        )
+    return tuple(by_name.get(r.name, r) for r in recorded)
+
+
+def unknown_prompt(variant: PromptVariant) -> bool:
+    """Whether a recorded variant's prompt is unknown (imported samples): no template, and not
+    the built-in prompt per grader (a text variant ``auto``)."""
+    return variant.template is None and not (variant.kind == "text" and variant.label == "auto")

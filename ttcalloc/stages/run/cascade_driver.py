@@ -162,10 +162,8 @@ class CascadeDriver(RoundDriver):
     # --- rounds ---------------------------------------------------------------------------
 
     def options_of(self, item: Item) -> OptionsAt:
-        drawn = [
-            (lv, self.got(item, lv, idx).label, self.got(item, lv, idx).cost)
-            for lv, idx in self.path[item.pid]
-        ]
+        got = [(lv, self.got(item, lv, idx)) for lv, idx in self.path[item.pid]]
+        drawn = [(lv, g.label, g.cost, g.kind) for lv, g in got]
         o = options_at(self.policy, item.problem["question"], drawn, self.qx[item.pid])
         if self.scale is None or not len(o.targets):
             return o

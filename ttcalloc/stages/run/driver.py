@@ -25,6 +25,7 @@ from ttcalloc.core.vote import Ledger
 from ttcalloc.sampler.options import SampleOptions
 from ttcalloc.sampler.plan import request_for
 from ttcalloc.sampler.result import Stats
+from ttcalloc.sampler.variants import split_by_variant
 from ttcalloc.stages.run.items import Item, to_got
 from ttcalloc.stages.run.ledger import settle, worst_for
 
@@ -176,7 +177,12 @@ class Driver:
 
     def enqueue(self, item: Item, indices: list[int]) -> None:
         options = self.options if item.model is None else self.model_options(item.model)
-        for first, n in chunks(indices, self.per_request):
+        runs = [
+            part
+            for first, n in chunks(indices, self.per_request)
+            for part in split_by_variant(options, item.pid, first, n)
+        ]  # with prompt variants, a request holds samples of one variant
+        for first, n in runs:
             request = request_for(options, self.template, item.problem, first, n)
             if item.model is not None:  # several models: the backend of the question's model
                 request = replace(request, model=item.model)

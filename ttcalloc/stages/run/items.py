@@ -14,13 +14,14 @@ from ttcalloc.text import grading
 @dataclass
 class Got:
     """One sample received: its raw answer, vote label, cost in the policy's unit, values,
-    and its dollars (None: unknown)."""
+    its dollars (None: unknown), and the kind of prompt it was drawn with (text or program)."""
 
     pred: str | None
     label: str | None
     cost: float
     values: dict[str, float]
     usd: float | None = None
+    kind: str = "text"
 
 
 @dataclass
@@ -84,7 +85,10 @@ def to_got(row: Mapping[str, Any], grader: str, unit: str) -> Got:
     }
     label = grading.normalize(pred, grader) if pred is not None else None  # type: ignore[arg-type]
     usd = row.get("cost_usd")
-    return Got(pred, label, sample_cost(row, unit), values, None if usd is None else float(usd))
+    kind = "program" if row.get("answer_from") == "program" else "text"
+    return Got(
+        pred, label, sample_cost(row, unit), values, None if usd is None else float(usd), kind
+    )
 
 
 def decisions_json(item: Item) -> str:

@@ -32,12 +32,18 @@ from ttcalloc.learn.cascade import CascadePolicy
 from ttcalloc.learn.policy import load_policy
 from ttcalloc.sampler.journal import hold, hold_file, recover
 from ttcalloc.sampler.loop import Sampler, stop_on_signals
-from ttcalloc.sampler.options import SampleOptions, part_params, sampling_params
+from ttcalloc.sampler.options import (
+    VARIANTS_LABEL,
+    SampleOptions,
+    part_params,
+    sampling_params,
+)
 from ttcalloc.sampler.options import per_request as choices_per_request
 from ttcalloc.sampler.parts import existing_samples
 from ttcalloc.sampler.plan import gold_answers
 from ttcalloc.sampler.result import SampleResult
-from ttcalloc.stages.run.asking import check_grader, grader_for, prompt_for
+from ttcalloc.sampler.variants import warn_programs
+from ttcalloc.stages.run.asking import check_grader, grader_for, prompt_for, variants_for
 from ttcalloc.stages.run.budget import (
     dollar_worst_for,
     ledger_for,
@@ -172,7 +178,20 @@ def _run_policy(
             f"{cheapest[1]:g} {unit}"
         )
     sent = replayed is None and (plan is None or len(plan.replayed()) < len(plan.specs))
-    template, prompt_label = prompt_for(so.prompt, policy.info, sent=sent)
+    variants = variants_for(so.prompt_variants, so.prompt, policy.info, sent=sent)
+    if variants and (replayed is not None or (plan is not None and plan.replayed())):
+        raise InputError(
+            "--model replay:...: the policy was trained on samples drawn with prompt variants; "
+            "the replay backend serves recorded samples whatever their variant (not supported)"
+        )
+    if variants:  # the policy's prompt variants, drawn in turn as `sample` drew them
+        so = replace(so, prompt_variants=variants)
+        options = replace(options, sample=so)
+        template, prompt_label = None, VARIANTS_LABEL
+        if sent:
+            warn_programs(variants)
+    else:
+        template, prompt_label = prompt_for(so.prompt, policy.info, sent=sent)
     params = part_params(so, prompt_label, template) | {"run_policy": str(policy_path)}
     if plan is not None:  # which backend drew each model's samples (checked on a rerun)
         params["models"] = dict(plan.specs)

@@ -27,6 +27,8 @@ from ttcalloc.text import prompts
 
 def check_batch(options: SampleOptions, batch: BatchOptions) -> tuple[str, str]:
     """Refuse, in one line, what ``--batch`` cannot do; the provider and the model's name."""
+    if options.prompt_variants:  # a batch's requests are planned per problem, one prompt each
+        raise InputError("--prompt-variant: not with --batch (sample variants per request)")
     if batch.discount is not None and not (math.isfinite(batch.discount) and batch.discount > 0):
         raise InputError(f"--batch-discount {batch.discount}: must be a positive number")
     if not (math.isfinite(batch.poll_seconds) and batch.poll_seconds > 0):

@@ -27,6 +27,7 @@ from ttcalloc.sampler.options import (
 from ttcalloc.sampler.parts import done_indices, existing_samples
 from ttcalloc.sampler.plan import missing_indices
 from ttcalloc.sampler.result import SampleResult, Stats
+from ttcalloc.sampler.variants import warn_programs
 from ttcalloc.text import prompts
 
 if TYPE_CHECKING:
@@ -73,6 +74,8 @@ def sample_problems(problems_path: Path, out: Path, options: SampleOptions) -> S
             total = existing.height if existing is not None else 0
             simulated = options.model.startswith("sim/")
             return SampleResult.from_stats(out, options.model, simulated, 0, Stats(), 0.0, total)
+
+        warn_programs(options.prompt_variants)
 
         async def run() -> SampleResult:
             stop_on_signals()
