@@ -187,10 +187,6 @@ def test_run_refuses_unknown_prompts_and_names(policy: Path, tmp_path: Path) -> 
     assert r.exit_code == 0, r.stderr
     df = _read(tmp_path / "a-samples.parquet")
     assert set(df["prompt_variant"]) <= {"cot", "pot"} and df.height > 0
-    # recorded samples served again would not keep their own variants: refused
-    replay = f"replay:{tmp_path / 'a-samples.parquet'}"
-    r = run_cli(*base[:3], "--model", replay, *base[5:-1], tmp_path / "c.parquet")
-    assert r.exit_code == 2 and "the replay backend serves recorded samples" in r.stderr, r.stderr
     # a policy drawn with one prompt takes no --prompt-variant
     r = run_cli("run", policy, q, "--model", "sim/medium", "--budget", "2", "--no-progress",
                 "--out", tmp_path / "b.parquet", "--prompt-variant", "a=numeric")  # fmt: skip

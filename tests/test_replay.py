@@ -211,3 +211,45 @@ def test_a_killed_run_on_replay_resumes_without_serving_a_sample_twice(
     b = read_artifact(tmp_path / "ref.parquet", ANSWERS).df.select(cols)
     assert a.equals(b)
     assert json.loads(stdout)["questions"] == 400
+
+
+def test_replay_serves_each_prompt_variant_from_its_own_recorded_samples(
+    recorded: dict[str, Path], tmp_path: Path
+) -> None:
+    """Drawing prompt variants from recorded samples: sample i takes variant_at's variant, and
+    is that variant's recorded sample at position i // V of its own seeded order (as training's
+    replays take the variants in turn); every recorded sample served once."""
+    from ttcalloc.backends.replay import variant_key
+    from ttcalloc.text.variants import variant_at
+
+    df = read_artifact(recorded["recorded"], SAMPLES).df
+    odd = pl.col("sample_idx") % 2 == 1
+    df = df.with_columns(
+        prompt_variant=pl.when(odd).then(pl.lit("pot")).otherwise(pl.lit("cot")),
+        answer_from=pl.when(odd).then(pl.lit("program")).otherwise(pl.lit("text")),
+    )
+    rec = tmp_path / "variants.parquet"
+    write_artifact(df, rec, SAMPLES, stage="test")
+    model = f"replay:{rec}"
+    r = run_cli(
+        "sample", recorded["problems"], "--model", model, "--n", "8", "--seed", "3",
+        "--prompt-variant", "cot=numeric", "--prompt-variant", "pot=program",
+        "--no-progress", "--out", tmp_path / "s",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    served = _served(tmp_path / "s")
+    pools = {
+        (str(k[0]), str(k[1])): g.sort("sample_idx")
+        for k, g in df.group_by("problem_id", "prompt_variant")
+    }
+    for row in served.iter_rows(named=True):
+        pid, idx = row["problem_id"], row["sample_idx"]
+        want = variant_at(["cot", "pot"], 3, idx, pid, model)
+        assert row["prompt_variant"] == want
+        assert row["answer_from"] == ("program" if want == "pot" else "text")
+        pool = pools[(pid, want)]
+        pos = int(order(3, variant_key(pid, want), pool.height)[idx // 2])
+        assert row["mean_logprob"] == pool["mean_logprob"][pos]
+        assert row["pred_answer"] == pool["pred_answer"][pos]
+    key = ["problem_id", "prompt_variant", "mean_logprob"]
+    assert served.select(key).sort(key).equals(df.select(key).sort(key))

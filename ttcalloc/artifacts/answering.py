@@ -108,6 +108,8 @@ def answering(
     one_strategy = sorted(set(strategies))
     prompt, template = samples_prompt(samples)
     variants = samples_variants(samples)
+    if variants:  # the prompts are the variants' ("variants" is no prompt of its own)
+        prompt = template = None
     return {
         "grader": one_grader[0] if len(one_grader) == 1 else None,
         "prompt": prompt,

@@ -20,6 +20,8 @@ class Request:
     question: str = ""
     answer: str = ""  # gold answer (used by the simulated backend only)
     model: str | None = None  # which of several models to ask (``run`` on a multi-model policy)
+    variant: str | None = None  # the prompt variant its samples are drawn with (None: the one)
+    variant_idx: int = 0  # how many samples of the question drew that variant before this one
 
 
 @dataclass(frozen=True)

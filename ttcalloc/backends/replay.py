@@ -12,6 +12,10 @@ again: an imported sample may have no text), prompt and completion tokens, dolla
 completion's length in characters, its mean token log-prob and finish reason.  The run grades
 it against its own gold answers with its own grader.
 
+A run that draws prompt variants asks for sample ``i`` of a variant: the ``i``-th of the
+question's recorded samples of that variant in its own seeded order (as :mod:`ttcalloc.core.
+replays` takes them in training).
+
 A file of several models' samples serves one model's: the one ``SamplingParams.extra``
 names (:data:`MODEL_KEY`; ``run --model NAME=replay:PATH`` serves NAME's rows).
 
@@ -123,12 +127,24 @@ def load_pools(
         from ttcalloc.artifacts.prices import PriceTable, with_dollars
 
         df = with_dollars(df, PriceTable({models[0]: price}), None).samples
+    if "prompt_variant" not in df.columns:
+        df = df.with_columns(pl.lit(None, pl.String).alias("prompt_variant"))
     pools: dict[str, list[dict[str, Any]]] = {}
     for row in (
-        df.sort("problem_id", "sample_idx").select("problem_id", *FIELDS).iter_rows(named=True)
+        df.sort("problem_id", "sample_idx")
+        .select("problem_id", "prompt_variant", *FIELDS)
+        .iter_rows(named=True)
     ):
-        pools.setdefault(str(row.pop("problem_id")), []).append(row)
+        pid, variant = str(row.pop("problem_id")), row.pop("prompt_variant")
+        pools.setdefault(pid, []).append(row)
+        if variant is not None:  # also served by variant (a run drawing prompt variants)
+            pools.setdefault(variant_key(pid, variant), []).append(row)
     return pools, models[0]
+
+
+def variant_key(problem_id: str, variant: str) -> str:
+    """The pool of a question's recorded samples of one prompt variant."""
+    return f"{problem_id}\x00{variant}"
 
 
 class ReplayBackend:
@@ -150,10 +166,14 @@ class ReplayBackend:
         self._of_model = f" of {params.extra[MODEL_KEY]}" if params.extra.get(MODEL_KEY) else ""
         self.orders: dict[str, np.ndarray] = {}
 
-    def choice(self, problem_id: str, idx: int) -> Recorded:
-        """Sample ``idx`` of a question: its recorded sample at position ``idx`` of its order."""
-        pool = self.pools.get(problem_id)
-        of = self._of_model
+    def choice(self, problem_id: str, idx: int, variant: str | None = None) -> Recorded:
+        """Sample ``idx`` of a question: its recorded sample at position ``idx`` of its order;
+        with ``variant``, position ``idx`` among the question's samples of that variant."""
+        of, key = self._of_model, problem_id
+        if variant is not None:
+            of += f" drawn with prompt variant {variant!r}"
+            key = variant_key(problem_id, variant)
+        pool = self.pools.get(key)
         if pool is None:
             raise FatalError(
                 f"question {problem_id!r} has no samples{of} in {self.path} (it records "
@@ -166,9 +186,9 @@ class ReplayBackend:
                 f"it had {n}, and sample {idx + 1} was asked for (a recorded sample is served "
                 "once per question)"
             )
-        if problem_id not in self.orders:
-            self.orders[problem_id] = order(self.seed, problem_id, n)
-        row = pool[int(self.orders[problem_id][idx])]
+        if key not in self.orders:
+            self.orders[key] = order(self.seed, key, n)
+        row = pool[int(self.orders[key][idx])]
         text = row["response"]
         chars = row["completion_chars"]
         return Recorded(
@@ -184,7 +204,11 @@ class ReplayBackend:
 
     async def complete(self, request: Request) -> list[Choice]:
         await asyncio.sleep(0)  # let the event loop run (signals, other workers)
-        return [self.choice(request.problem_id, request.first_idx + j) for j in range(request.n)]
+        if request.variant is not None:
+            first, variant = request.variant_idx, request.variant
+        else:
+            first, variant = request.first_idx, None
+        return [self.choice(request.problem_id, first + j, variant) for j in range(request.n)]
 
 
 @register("replay", separator=":")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ttcalloc.backends import Request
@@ -91,9 +92,14 @@ def request_for(
     problem_id, question, grader, answer), with the same prompt and seeds as :func:`requests`
     (with prompt variants: the prompt of sample ``first``'s variant, which all ``n`` share)."""
     pid = problem["problem_id"]
-    template = template_of(variant_of(options, pid, first), template)
+    variant = variant_of(options, pid, first)
+    template = template_of(variant, template)
     messages = _messages(
         options.system, prompts.render(template, problem["grader"], problem["question"])
     )
     seed = request_seed(options.seed, pid, options.model) + first
-    return Request(pid, first, n, messages, seed, problem["question"], problem["answer"] or "")
+    request = Request(pid, first, n, messages, seed, problem["question"], problem["answer"] or "")
+    if variant is None:
+        return request
+    # the variants come in turn: sample ``first`` is its variant's ``first // V``-th
+    return replace(request, variant=variant.name, variant_idx=first // len(options.prompt_variants))

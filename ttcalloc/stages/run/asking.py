@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ttcalloc.artifacts.answering import BUILTIN_PROMPTS
+from ttcalloc.artifacts.answering import BUILTIN_PROMPTS, variants_of
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import InputError
 from ttcalloc.text import prompts
@@ -69,33 +69,11 @@ def prompt_for(
 
 def recorded_variants(info: dict[str, Any]) -> list[PromptVariant]:
     """The prompt variants the policy's samples were drawn with (policy.json's
-    ``prompt_variants``, or ``answering.prompt_variants``); empty: the one prompt."""
-    answering = info.get("answering")
-    raw = info.get("prompt_variants")
-    if raw is None and isinstance(answering, dict):
-        raw = answering.get("prompt_variants")
-    if not raw:
-        return []
-    out = []
-    try:
-        for entry in raw:
-            template = entry.get("template")
-            if template is not None and not isinstance(template, str):
-                raise TypeError("template")
-            out.append(
-                PromptVariant(
-                    str(entry["name"]),
-                    str(entry.get("kind") or "text"),
-                    template,
-                    str(entry.get("label") or "imported"),
-                )
-            )
-    except (TypeError, KeyError, ValueError, AttributeError) as exc:
-        raise InputError(
-            f"policy.json prompt_variants: expected a list of {{name, kind, label, template}} "
-            f"({exc})"
-        ) from None
-    return out
+    ``prompt_variants``, checked); empty: the one prompt."""
+    return [
+        PromptVariant(v["name"], v["kind"], v["template"], v["label"] or "imported")
+        for v in variants_of(info, "policy.json")
+    ]
 
 
 def variants_for(

@@ -179,11 +179,6 @@ def _run_policy(
         )
     sent = replayed is None and (plan is None or len(plan.replayed()) < len(plan.specs))
     variants = variants_for(so.prompt_variants, so.prompt, policy.info, sent=sent)
-    if variants and (replayed is not None or (plan is not None and plan.replayed())):
-        raise InputError(
-            "--model replay:...: the policy was trained on samples drawn with prompt variants; "
-            "the replay backend serves recorded samples whatever their variant (not supported)"
-        )
     if variants:  # the policy's prompt variants, drawn in turn as `sample` drew them
         so = replace(so, prompt_variants=variants)
         options = replace(options, sample=so)
