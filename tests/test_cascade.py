@@ -243,6 +243,12 @@ def test_cascade_trains_and_evaluates_on_date(date_curves: dict[str, Path], tmp_
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "pol" / "b0.002" / "policy.json").read_text())
     assert meta["cascade"]["models"][-1] == "gpt-4"  # cheapest per sample first
+    # the Date file's samples come from chain- and program-of-thought prompts: the state says
+    # whether their answers agree, and run is told the variants to draw
+    assert meta["cascade"]["prompt_kinds"] is True
+    assert "kinds_agree" in meta["row_features"]
+    assert [v["name"] for v in meta["prompt_variants"]] == ["cot1", "cot2", "pot1", "pot2"]
+    assert [v["kind"] for v in meta["prompt_variants"]] == ["text", "text", "program", "program"]
     assert meta["metrics"]["train_expected_cost"] == pytest.approx(0.002, rel=1e-6)
     assert set(meta["metrics"]["reached"]) == set(meta["cascade"]["models"])
     # the summary names the MoT rule's settings with their shares (the mix meets the budget)
