@@ -10,7 +10,8 @@ from ttcalloc.cli.commands import app, main
 # isort: off
 from ttcalloc.cli import data_cmds  # noqa: F401  data gsm8k|math|jsonl, import
 from ttcalloc.cli import sampling  # noqa: F401  sample
-from ttcalloc.cli import modeling  # noqa: F401  estimate, solve, train
+from ttcalloc.cli import estimating  # noqa: F401  estimate
+from ttcalloc.cli import modeling  # noqa: F401  solve, train
 from ttcalloc.cli import policies  # noqa: F401  evaluate, allocate
 from ttcalloc.cli import serving  # noqa: F401  serve
 from ttcalloc.cli import tools  # noqa: F401  info

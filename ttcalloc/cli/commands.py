@@ -9,7 +9,8 @@ order, by ``ttcalloc/cli/__init__.py``, which sets the order of ``ttcalloc --hel
 
 - :mod:`ttcalloc.cli.data_cmds`: ``data gsm8k|math|jsonl`` and ``import``
 - :mod:`ttcalloc.cli.sampling`: ``sample``
-- :mod:`ttcalloc.cli.modeling`: ``estimate``, ``solve``, ``train``
+- :mod:`ttcalloc.cli.estimating`: ``estimate``
+- :mod:`ttcalloc.cli.modeling`: ``solve``, ``train``
 - :mod:`ttcalloc.cli.policies`: ``evaluate``, ``allocate``
 - :mod:`ttcalloc.cli.tools`: ``info``
 """

@@ -9,6 +9,8 @@ the learned cascade adds them to its state when its samples have both kinds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -16,6 +18,11 @@ from ttcalloc.core.replays import Replays
 
 KIND_FEATURES = ("program_share", "kinds_agree", "lead_share_text", "lead_share_program")
 _CHUNK = 4_000_000  # cells of the one-hot vote counts computed at once
+
+
+def has_both(reps: Sequence[Replays]) -> bool:
+    """Whether some model's replayed samples come from prompts of both kinds."""
+    return any(r.kind is not None and (r.kind == 0).any() and (r.kind == 1).any() for r in reps)
 
 
 def kind_features(rep: Replays) -> NDArray[np.float64]:

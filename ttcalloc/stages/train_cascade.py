@@ -27,6 +27,7 @@ from ttcalloc.common.settings import fit_threads
 from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_baselines as cb
 from ttcalloc.core.cascade_pacing import pace_ratio
+from ttcalloc.core.prompt_kinds import has_both
 from ttcalloc.core.replays import Replays
 from ttcalloc.learn import features as feats
 from ttcalloc.learn.cascade import (
@@ -83,8 +84,7 @@ class CascadeTrainOptions:
     # each of ESCALATE_AFTER, the first unless another is clearly better out of fold
     # (:func:`choose_escalation`)
     escalate_after: int | None = None
-    # the state also says whether the answers of text and program prompts agree; None: when the
-    # train samples were drawn with prompts of both kinds (``core.prompt_kinds``)
+    # the state says if text and program answers agree (None: when the samples have both kinds)
     prompt_kinds: bool | None = None
 
     def check(self) -> None:
@@ -341,15 +341,13 @@ def _fit(
 
 
 def _use_kinds(reps: Sequence[Replays], given: bool | None) -> bool:
-    """Whether the state says how the prompt kinds agree: ``given``, else when some model's
-    train samples have both kinds."""
-    both = any(r.kind is not None and (r.kind == 0).any() and (r.kind == 1).any() for r in reps)
-    if given and not both:
+    """``--prompt-kinds`` as given, else whether some model's train samples have both kinds."""
+    if given and not has_both(reps):
         raise InputError(
             "--prompt-kinds: the train samples were not drawn with prompts of both kinds (text "
             "and program; `sample --prompt-variant`, or `import --program-variants`)"
         )
-    return both if given is None else given
+    return has_both(reps) if given is None else given
 
 
 def _paced(
