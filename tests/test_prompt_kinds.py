@@ -199,3 +199,27 @@ def test_train_uses_the_kinds_only_where_the_samples_have_both() -> None:
     for reps in (plain, one_kind):
         with pytest.raises(InputError, match="--prompt-kinds: the train samples"):
             _use_kinds(reps, True)
+
+
+def test_simulated_backend_writes_programs_for_program_prompts(tmp_path: Path) -> None:
+    """sim/ answers the built-in program prompt with a program setting ``ans``, which the
+    sampler runs for the answer: each program sample's answer is its program's."""
+    import re
+
+    probs = write_jsonl(
+        tmp_path / "p.jsonl", [{"id": str(i), "question": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(6)]
+    )  # fmt: skip
+    assert run_cli("data", "jsonl", "--source", probs, "--out", tmp_path / "problems.parquet").exit_code == 0  # fmt: skip
+    r = run_cli(
+        "sample", tmp_path / "problems.parquet", "--model", "sim/strong", "--n", "4",
+        "--prompt-variant", "cot=auto", "--prompt-variant", "pot=program",
+        "--no-progress", "--out", tmp_path / "s",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    df = read_artifact(tmp_path / "s", SAMPLES).df
+    programs = df.filter(pl.col("answer_from") == "program")
+    assert programs.height > 0 and set(programs["prompt_variant"]) == {"pot"}
+    for text, pred in programs.select("response", "pred_answer").iter_rows():
+        m = re.search(r"ans = (None|'([^']*)')", text)
+        assert m is not None, text
+        assert pred == m.group(2)

@@ -14,6 +14,8 @@ Difficulty model (documented so results can be checked against it):
   prompt's characters / 4.  ``--max-tokens`` is honoured as a server would: a completion that
   would be longer is cut at ``max_tokens`` (finish reason ``length``) before its final answer,
   so the sample has no answer.
+- A prompt that asks for a Python program setting ``ans`` (the built-in program prompt,
+  ``--prompt-variant NAME=program``) gets one: ``ans = '<answer>'`` in a python block.
 - Each request yields to the event loop once (as a network call would), so Ctrl-C and SIGTERM
   are seen between requests.
 
@@ -36,6 +38,7 @@ from ttcalloc.backends.registry import register
 from ttcalloc.common.errors import InputError
 from ttcalloc.text import grading
 
+PROGRAM_ASK = "variable named `ans`"  # in the built-in program prompt (text.variants)
 SKILLS = {"weak": -1.0, "medium": 0.5, "strong": 2.0}
 WRONG_WEIGHTS = np.array([0.45, 0.25, 0.15, 0.1, 0.05])
 ABSTAIN = 0.04
@@ -112,6 +115,9 @@ class SimulatedBackend:
         if answer is not None and any("\\boxed" in m["content"] for m in request.messages):
             # the prompt asks for the answer in \boxed{} (the math grader's): as a model would
             text = f"{steps}\nThe answer is $\\boxed{{{answer}}}$."
+        if any(PROGRAM_ASK in m["content"] for m in request.messages):
+            # the prompt asks for a program (a program-of-thought variant): one that sets ans
+            text = f"```python\n# {steps}\nans = {answer!r}\n```"
         prompt_chars = sum(len(m["content"]) for m in request.messages)
         completion = int(max(8, 60 + 120 / (1 + math.exp(-d)) + rng.normal(0, 15)))
         prompt = max(1, prompt_chars // 4)
