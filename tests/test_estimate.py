@@ -337,6 +337,7 @@ def test_default_ks_are_per_model(tmp_path: Path) -> None:
     meta = io.read_meta(tmp_path / "c.parquet")
     assert meta["params"]["ks_by_model"] == {"cheap": [1, 2, 4, 8], "dear": [1, 2]}
     assert result.to_dict()["ks_by_model"] == {"cheap": [1, 2, 4, 8], "dear": [1, 2]}  # --json
+    assert meta["params"]["models"] == ["cheap", "dear"]  # the models estimated (info showed [])
     # given --ks, every model gets them (one with too few samples is left out and counted)
     given = estimate_curves(
         src, tmp_path / "d.parquet", EstimateOptions(ks=(1, 8), holdout=0.0, cost="samples")

@@ -278,7 +278,7 @@ def write_curves(
         "ks": sorted(set(options.ks)),
         "ks_by_model": {m: list(v) for m, v in loaded.by_model.items()},
         "strategies": list(options.strategies),
-        "models": list(options.models),
+        "models": list(options.models) or sorted(loaded.by_model),  # as given, else all
         "cost": options.cost,
         "prompt_once": options.prompt_once,
         "holdout": loaded.holdout,
