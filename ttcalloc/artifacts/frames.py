@@ -163,7 +163,9 @@ def assign_halves(samples: pl.DataFrame, holdout: float, seed: int) -> pl.DataFr
     """Add ``half``: a seeded share ``holdout`` of each (problem, model)'s samples is ``eval``.
 
     The rest is ``fit``; with ``holdout == 0`` every sample is ``all``.  The assignment depends
-    only on the seed and the sample's key, so ``evaluate`` can recover the halves of ``estimate``.
+    only on the seed and the samples' keys, so ``evaluate`` can recover the halves of
+    ``estimate``.  Samples drawn with prompt variants are dealt out variant by variant (each
+    half holds each variant's samples to within one), as a run takes them in turn.
     """
     import polars as pl
 
@@ -174,8 +176,15 @@ def assign_halves(samples: pl.DataFrame, holdout: float, seed: int) -> pl.DataFr
         for p, m, i in samples.select("problem_id", "model", "sample_idx").iter_rows()
     ]
     samples = samples.with_columns(pl.Series("_score", shuffle_keys(seed, keys), dtype=pl.UInt64))
-    rank = pl.col("_score").rank("ordinal").over("problem_id", "model") - 1
-    n_eval = (pl.len().over("problem_id", "model") * holdout).round(0)
+    group = ["problem_id", "model"]
+    if "prompt_variant" in samples.columns and samples["prompt_variant"].null_count() < len(
+        samples
+    ):  # each variant's samples taken in turn, so both halves hold every variant alike
+        within = pl.col("_score").rank("ordinal").over(*group, "prompt_variant") - 1
+        key = within.cast(pl.UInt64) * 2**32 + pl.col("_score") // 2**32
+        samples = samples.with_columns(key.alias("_score"))
+    rank = pl.col("_score").rank("ordinal").over(*group) - 1
+    n_eval = (pl.len().over(*group) * holdout).round(0)
     return samples.with_columns(
         pl.when(rank < n_eval).then(pl.lit("eval")).otherwise(pl.lit("fit")).alias("half")
     ).drop("_score")
