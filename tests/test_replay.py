@@ -224,9 +224,12 @@ def test_replay_serves_each_prompt_variant_from_its_own_recorded_samples(
 
     df = read_artifact(recorded["recorded"], SAMPLES).df
     odd = pl.col("sample_idx") % 2 == 1
+    marker = tmp_path / "ran.txt"  # a recorded program is never run again: its answer is kept
+    program = f"```python\nopen({str(marker)!r}, 'w').write('x')\nans = 'nope'\n```"
     df = df.with_columns(
         prompt_variant=pl.when(odd).then(pl.lit("pot")).otherwise(pl.lit("cot")),
         answer_from=pl.when(odd).then(pl.lit("program")).otherwise(pl.lit("text")),
+        response=pl.when(odd).then(pl.lit(program)).otherwise(pl.col("response")),
     )
     rec = tmp_path / "variants.parquet"
     write_artifact(df, rec, SAMPLES, stage="test")
@@ -253,3 +256,4 @@ def test_replay_serves_each_prompt_variant_from_its_own_recorded_samples(
         assert row["pred_answer"] == pool["pred_answer"][pos]
     key = ["problem_id", "prompt_variant", "mean_logprob"]
     assert served.select(key).sort(key).equals(df.select(key).sort(key))
+    assert not marker.exists()

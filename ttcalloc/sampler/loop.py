@@ -22,6 +22,7 @@ from ttcalloc.backends import (
     Backend,
     Choice,
     FatalError,
+    Recorded,
     Request,
     count_prompt_tokens,
 )
@@ -275,8 +276,9 @@ class Sampler:
             latency = time.monotonic() - started
             answers = None
             variant = variant_of(self.options, request.problem_id, request.first_idx, request.model)
-            if variant is not None and variant.kind == "program":  # off the event loop
-                answers = await asyncio.to_thread(program_answers, choices, errors)
+            served = any(isinstance(c, Recorded) for c in choices)  # replayed: answers kept
+            if variant is not None and variant.kind == "program" and not served:
+                answers = await asyncio.to_thread(program_answers, choices, errors)  # off the loop
             self.record(request, choices, errors, latency, answers)
 
     def worst(self, request: Request) -> float | None:
