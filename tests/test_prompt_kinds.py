@@ -193,11 +193,13 @@ def test_train_uses_the_kinds_only_where_the_samples_have_both() -> None:
     votes, costs = [[0, 1, 0]], [[1.0, 1.0, 1.0]]
     plain = [replay(votes, costs, orders=2), replay(votes, costs, orders=2)]
     one_kind = [replay(votes, costs, orders=2, kinds=[[0, 0, 0]]), plain[1]]
-    both = [replay(votes, costs, orders=2, kinds=[[0, 1, 0]]), plain[1]]
+    some = [replay(votes, costs, orders=2, kinds=[[0, 1, 0]]), plain[1]]
+    both = [some[0], replay(votes, costs, orders=2, kinds=[[1, 1, 0]])]
     assert _use_kinds(plain, None) is False and _use_kinds(one_kind, None) is False
+    assert _use_kinds(some, None) is False  # a model run with variants it was not trained on
     assert _use_kinds(both, None) is True and _use_kinds(both, False) is False
-    for reps in (plain, one_kind):
-        with pytest.raises(InputError, match="--prompt-kinds: the train samples"):
+    for reps in (plain, one_kind, some):
+        with pytest.raises(InputError, match="--prompt-kinds: not every model"):
             _use_kinds(reps, True)
 
 
@@ -223,3 +225,16 @@ def test_simulated_backend_writes_programs_for_program_prompts(tmp_path: Path) -
         m = re.search(r"ans = (None|'([^']*)')", text)
         assert m is not None, text
         assert pred == m.group(2)
+
+
+def test_run_and_serve_refuse_kinds_without_variants_to_draw() -> None:
+    from types import SimpleNamespace
+
+    from ttcalloc.stages.run.asking import kinds_unrecorded
+
+    variants = [{"name": "cot", "kind": "text", "label": "auto", "template": None}]
+    kinds, plain = cc.Ladder((2, 1), kinds=True), cc.Ladder((2, 1))
+    assert kinds_unrecorded(SimpleNamespace(ladder=kinds, info={}))
+    assert not kinds_unrecorded(SimpleNamespace(ladder=kinds, info={"prompt_variants": variants}))
+    assert not kinds_unrecorded(SimpleNamespace(ladder=plain, info={}))
+    assert not kinds_unrecorded(SimpleNamespace(info={}))  # not a cascade

@@ -44,14 +44,18 @@ def samples_prompt(samples: Path | None) -> tuple[str | None, str | None]:
 
 
 def samples_variants(samples: Path | None) -> list[dict[str, Any]]:
-    """The prompt variants a samples artifact recorded (``params.prompt_variants``), checked."""
+    """The prompt variants a samples artifact recorded (``params.prompt_variants``), checked;
+    [] unless every part of a folder recorded the same ones (a run draws every model alike)."""
     if samples is None or not Path(samples).exists():
         return []
+    seen = []
     try:
-        params = read_meta(parquet_files(Path(samples))[0]).get("params") or {}
+        for part in parquet_files(Path(samples)):
+            params = read_meta(part).get("params") or {}
+            seen.append(variants_of(params, str(part)))
     except ArtifactError:
         return []
-    return variants_of(params, str(samples))
+    return seen[0] if seen and all(v == seen[0] for v in seen) else []
 
 
 def variants_of(info: Mapping[str, Any], where: str) -> list[dict[str, Any]]:

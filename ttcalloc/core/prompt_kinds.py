@@ -20,9 +20,10 @@ KIND_FEATURES = ("program_share", "kinds_agree", "lead_share_text", "lead_share_
 _CHUNK = 4_000_000  # cells of the one-hot vote counts computed at once
 
 
-def has_both(reps: Sequence[Replays]) -> bool:
-    """Whether some model's replayed samples come from prompts of both kinds."""
-    return any(r.kind is not None and (r.kind == 0).any() and (r.kind == 1).any() for r in reps)
+def all_have_both(reps: Sequence[Replays]) -> bool:
+    """Whether every model's replayed samples come from prompts of both kinds (a run draws
+    every model with the same variants)."""
+    return all(r.kind is not None and (r.kind == 0).any() and (r.kind == 1).any() for r in reps)
 
 
 def kind_features(rep: Replays) -> NDArray[np.float64]:

@@ -17,7 +17,13 @@ from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.cascade import CascadePolicy
 from ttcalloc.learn.policy import load_policy
-from ttcalloc.stages.run.asking import grader_for, prompt_for, recorded_variants
+from ttcalloc.stages.run.asking import (
+    KINDS_UNRECORDED,
+    grader_for,
+    kinds_unrecorded,
+    prompt_for,
+    recorded_variants,
+)
 from ttcalloc.stages.run.kinds import AnyPolicy, draw_limit, policy_ks
 from ttcalloc.stages.run.models import ModelPlan, PriceFlags, plan_for
 from ttcalloc.stages.run.units import budget_unit, check_unit_flag
@@ -61,6 +67,8 @@ def load_served(
             f"{', '.join(v.name for v in variants)}; serve does not draw prompt variants (use "
             "`ttcalloc run`)"
         )
+    if kinds_unrecorded(policy):
+        raise InputError(f"{path}: {KINDS_UNRECORDED}")
     plan = plan_for(policy, models, model, prices or PriceFlags(), Path(path))
     if plan is not None:  # every sample's dollars are counted at its model's price
         plan.prices.require(plan.names, hint=" (--prices FILE)")

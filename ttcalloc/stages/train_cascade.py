@@ -27,7 +27,7 @@ from ttcalloc.common.settings import fit_threads
 from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_baselines as cb
 from ttcalloc.core.cascade_pacing import pace_ratio
-from ttcalloc.core.prompt_kinds import has_both
+from ttcalloc.core.prompt_kinds import all_have_both
 from ttcalloc.core.replays import Replays
 from ttcalloc.learn import features as feats
 from ttcalloc.learn.cascade import (
@@ -341,13 +341,13 @@ def _fit(
 
 
 def _use_kinds(reps: Sequence[Replays], given: bool | None) -> bool:
-    """``--prompt-kinds`` as given, else whether some model's train samples have both kinds."""
-    if given and not has_both(reps):
+    """``--prompt-kinds`` as given, else whether every model's train samples have both kinds."""
+    if given and not all_have_both(reps):
         raise InputError(
-            "--prompt-kinds: the train samples were not drawn with prompts of both kinds (text "
-            "and program; `sample --prompt-variant`, or `import --program-variants`)"
+            "--prompt-kinds: not every model's train samples were drawn with prompts of both "
+            "kinds (text and program; `sample --prompt-variant`, `import --program-variants`)"
         )
-    return has_both(reps) if given is None else given
+    return all_have_both(reps) if given is None else given
 
 
 def _paced(

@@ -67,6 +67,18 @@ def prompt_for(
     return prompts.load_template(None)
 
 
+KINDS_UNRECORDED = (
+    "the cascade's state reads the prompt kinds (text or program) of its samples, but "
+    "policy.json records no prompt variants to draw them with; retrain with --no-prompt-kinds"
+)
+
+
+def kinds_unrecorded(policy: Any) -> bool:
+    """A cascade that reads its samples' prompt kinds, without the variants to draw them."""
+    ladder = getattr(policy, "ladder", None)
+    return bool(getattr(ladder, "kinds", False)) and not recorded_variants(policy.info)
+
+
 def recorded_variants(info: dict[str, Any]) -> list[PromptVariant]:
     """The prompt variants the policy's samples were drawn with (policy.json's
     ``prompt_variants``, checked); empty: the one prompt."""

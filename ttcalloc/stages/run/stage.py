@@ -43,7 +43,14 @@ from ttcalloc.sampler.parts import existing_samples
 from ttcalloc.sampler.plan import gold_answers
 from ttcalloc.sampler.result import SampleResult
 from ttcalloc.sampler.variants import warn_programs
-from ttcalloc.stages.run.asking import check_grader, grader_for, prompt_for, variants_for
+from ttcalloc.stages.run.asking import (
+    KINDS_UNRECORDED,
+    check_grader,
+    grader_for,
+    kinds_unrecorded,
+    prompt_for,
+    variants_for,
+)
 from ttcalloc.stages.run.budget import (
     dollar_worst_for,
     ledger_for,
@@ -179,6 +186,8 @@ def _run_policy(
         )
     sent = replayed is None and (plan is None or len(plan.replayed()) < len(plan.specs))
     variants = variants_for(so.prompt_variants, so.prompt, policy.info, sent=sent)
+    if kinds_unrecorded(policy):
+        raise InputError(f"{policy_path}: {KINDS_UNRECORDED}")
     if variants:  # the policy's prompt variants, drawn in turn as `sample` drew them
         so = replace(so, prompt_variants=variants)
         options = replace(options, sample=so)
