@@ -184,6 +184,33 @@ def test_import_keeps_prompt_variants_and_says_which_are_programs(tmp_path: Path
     r = run_cli("import", plain, "--problems", tmp_path / "problems.parquet", "--program-variants", "pot1", "--out", tmp_path / "d.parquet")  # fmt: skip
     assert r.exit_code != 0 and "has no prompt variant column" in r.stderr
     assert not (tmp_path / "c.parquet").exists() and not (tmp_path / "d.parquet").exists()
+    # a variant column with holes, or a name run could not be given
+    for i, bad in enumerate([None, "a=b", ""]):
+        rows_bad = [dict(x, prompt_variant=bad if j == 0 else x["prompt_variant"]) for j, x in enumerate(rows)]  # fmt: skip
+        r = run_cli("import", write_jsonl(tmp_path / f"bad{i}.jsonl", rows_bad), "--problems", tmp_path / "problems.parquet", "--out", tmp_path / f"bad{i}.parquet")  # fmt: skip
+        assert r.exit_code != 0 and r.stderr.count("error:") == 1, r.stderr
+        assert ("names no prompt variant on 1 of 16" if bad is None else "a name must be") in r.stderr  # fmt: skip
+
+
+def test_guessed_kinds_and_checked_variants() -> None:
+    from ttcalloc.artifacts.answering import variants_of
+    from ttcalloc.common.errors import ArtifactError
+    from ttcalloc.text.variants import guess_kind
+
+    programs = ["pot", "pot1", "POT2", "pal_2", "program-a", "code"]
+    texts = ["cot1", "potential", "codellama-cot", "palm_cot", "programmatic_cot"]
+    assert [guess_kind(n) for n in programs] == ["program"] * len(programs)
+    assert [guess_kind(n) for n in texts] == ["text"] * len(texts)
+    ok = {"name": "a", "kind": "text", "label": "file:a:1", "template": "Q: {question}"}
+    assert variants_of({"prompt_variants": [ok]}, "p") == [ok]
+    for bad in (
+        [dict(ok, template="no placeholder")],
+        [dict(ok, template="{x} {question}")],
+        [ok, dict(ok, kind="program")],  # the same name twice
+        [dict(ok, kind="python")],
+    ):
+        with pytest.raises(ArtifactError, match=r"p: prompt_variants\["):
+            variants_of({"prompt_variants": bad}, "p")
 
 
 def test_train_uses_the_kinds_only_where_the_samples_have_both() -> None:

@@ -79,10 +79,15 @@ def variants_of(info: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
             and isinstance(v.get("label", ""), str)
             and (v.get("template") is None or isinstance(v.get("template"), str))
         )
-        if not ok:
+        if ok and v["template"] is not None:
+            try:
+                ok = "{question}" in v["template"] and bool(v["template"].format(question="x"))
+            except (KeyError, IndexError, ValueError):
+                ok = False
+        if not ok or v["name"] in {o["name"] for o in out}:
             raise ArtifactError(
-                f"{where}: prompt_variants[{i}]: expected {{name, kind (text or program), "
-                f"label, template}}, found {v!r}"[:300]
+                f"{where}: prompt_variants[{i}]: expected {{name (each its own), kind (text or "
+                f"program), label, template (with {{question}}) or null}}, found {v!r}"[:300]
             )
         out.append(
             {

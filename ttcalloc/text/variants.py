@@ -10,6 +10,7 @@ replays of recorded samples take them in turn as well, so training sees what ``r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,8 +51,10 @@ class PromptVariant:
 
 
 def guess_kind(name: str) -> str:
-    """``program`` for names that say so (pot1, pal, program_...), else ``text``."""
-    return "program" if name.lower().startswith(PROGRAM_PREFIXES) else "text"
+    """``program`` for names that say so (pot, pot1, pal_2, program-a; not potential or
+    codellama_cot), else ``text``."""
+    words = "|".join(PROGRAM_PREFIXES)
+    return "program" if re.match(rf"({words})(\d+|[-_ ]|$)", name.lower()) else "text"
 
 
 def rotation(names: Sequence[str], seed: int, *key: object) -> list[str]:
@@ -96,7 +99,3 @@ def check_names(variants: Sequence[PromptVariant], flag: str) -> None:
         if not v.name or v.name in seen:
             raise InputError(f"{flag} {v.name!r}: each variant needs its own, non-empty name")
         seen.add(v.name)
-
-
-def kinds_of(variants: Sequence[PromptVariant]) -> dict[str, str]:
-    return {v.name: v.kind for v in variants}

@@ -287,6 +287,19 @@ def _variants(
         return df.with_columns(none.alias("prompt_variant"), none.alias("answer_from")), {}
     names = raw[col].cast(pl.String)
     present = sorted(names.drop_nulls().unique().to_list())
+    if not present:  # an empty column: one prompt
+        return _variants(df, raw, None, options, path)
+    if names.null_count():
+        raise DataError(
+            f"{path}: column {col!r} names no prompt variant on {names.null_count()} of "
+            f"{len(names)} rows; give every row one (--variant-field '' ignores the column)"
+        )
+    bad = next((n for n in present if not n.strip() or "=" in n or "," in n), None)
+    if bad is not None:
+        raise DataError(
+            f"{path}: column {col!r}: prompt variant {bad!r}: a name must be non-empty, without "
+            "'=' or ',' (run takes --prompt-variant NAME=PROMPT)"
+        )
     given = options.program_variants
     unknown = [n for n in given or () if n not in present]
     if unknown:
