@@ -70,7 +70,7 @@ def variants_of(info: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
         return []
     if not isinstance(raw, list):
         raise ArtifactError(f"{where}: prompt_variants: expected a list, found {raw!r}"[:300])
-    out = []
+    out: list[dict[str, Any]] = []
     for i, v in enumerate(raw):
         ok = (
             isinstance(v, dict)
