@@ -366,10 +366,15 @@ POLICY = JsonSchema(
         "policy/policy.json beside the XGBoost model(s) of a trained policy. A static policy "
         "(imitate, plugin) also has `actions` (with their costs) and `mu` (the calibrated cost "
         "multiplier); an adaptive one (stop) has `adaptive`: cap, checkpoints, strategy, the "
-        "per-sample values in its state, and the two calibrated prices with the weight `p_lo`. "
-        "Both record how their training samples were asked for and graded (`grader`, `prompt`, "
+        "per-sample values in its state, and the two calibrated prices with the weight `p_lo`; "
+        "a cascade has `cascade`: models in order, caps, checkpoints, `escalate_after`, "
+        "`prompt_kinds` (the state reads whether text and program answers agree), the prices "
+        "and `pace_ratio`. "
+        "All record how their training samples were asked for and graded (`grader`, `prompt`, "
         "`prompt_template` for a file prompt, `strategy`; null when unknown or mixed, absent in "
-        "older folders), which `ttcalloc run` uses unless told otherwise."
+        "older folders; `prompt_variants`, each variant's name, kind, label and template, when "
+        "the samples were drawn with several prompts), which `ttcalloc run` uses unless told "
+        "otherwise."
     ),
     producer="ttcalloc train",
     keys=(
