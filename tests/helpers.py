@@ -183,3 +183,34 @@ def signal_when(
         finally:
             proc.send_signal(signal.SIGCONT)  # a no-op once the child is reaped
         time.sleep(0.005)
+
+
+def online_draws(
+    policy: Any,
+    votes: list[list[list[int]]],
+    costs: list[list[list[float]]],
+    lam: float,
+    kinds: list[list[list[int]]] | None = None,
+) -> list[list[int]]:
+    """Per problem, how many samples of each model ``decide_one`` draws at price ``lam`` when
+    model ``lv``'s ``k``-th sample of problem ``i`` is ``votes[lv][i][k]`` (-1: no answer),
+    costing ``costs[lv][i][k]``, of prompt kind ``kinds[lv][i][k]`` (1: program) if given."""
+    from ttcalloc.learn.cascade_online import decide_one
+
+    levels, problems = len(votes), len(votes[0])
+    out = []
+    for i in range(problems):
+        drawn: list[tuple[Any, ...]] = []
+        for _ in range(sum(len(v[i]) for v in votes) + 1):
+            d = decide_one(policy, f"q{i}", drawn, price=lam)
+            if d.stop:
+                break
+            lv = d.level
+            k = sum(1 for x in drawn if x[0] == lv)
+            v = votes[lv][i][k]
+            sample: tuple[Any, ...] = (lv, None if v < 0 else str(v), costs[lv][i][k])
+            if kinds is not None:
+                sample += ("program" if kinds[lv][i][k] else "text",)
+            drawn.append(sample)
+        out.append([sum(1 for x in drawn if x[0] == lv) for lv in range(levels)])
+    return out

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import SHARED_DATA, shared_file
-from helpers import run_cli
+from helpers import online_draws, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -326,7 +326,6 @@ def test_cascade_refuses_what_it_cannot_use(date_curves: dict[str, Path], tmp_pa
 def test_online_decisions_follow_the_replayed_rule(seed: int, lam: float) -> None:
     """``decide_one`` on the samples as they arrive takes the path :func:`simulate` takes."""
     from ttcalloc.learn.cascade import CascadePolicy, fit_cascade, predict, prepare
-    from ttcalloc.learn.cascade_online import decide_one
     from ttcalloc.learn.stopping import StopOptions
 
     ns = [4, 3, 2]
@@ -353,18 +352,8 @@ def test_online_decisions_follow_the_replayed_rule(seed: int, lam: float) -> Non
     got = predict(model, prepare(recorded, None, lad, units), lad)
     assert got.gains is not None
     paths = cc.simulate(recorded, lad, got.gains, got.extra, got.usable, lam)
-    for i in range(p):
-        drawn: list[tuple[int, str | None, float]] = []
-        for _ in range(sum(ns) + 1):
-            d = decide_one(policy, f"q{i}", drawn, price=lam)
-            if d.stop:
-                break
-            lv = d.level
-            k = sum(1 for x in drawn if x[0] == lv)
-            v = votes[lv][i][k]
-            drawn.append((lv, None if v < 0 else str(v), costs[lv][i][k]))
-        counts = [sum(1 for x in drawn if x[0] == lv) for lv in range(3)]
-        assert counts == list(paths.drawn[i, 0]), (i, drawn)
+    for i, counts in enumerate(online_draws(policy, votes, costs, lam)):
+        assert counts == list(paths.drawn[i, 0]), i
 
 
 def test_recalibrated_evaluation_compares_at_the_same_dollars(

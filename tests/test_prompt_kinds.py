@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from helpers import run_cli, write_jsonl
+from helpers import online_draws, run_cli, write_jsonl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -108,7 +108,6 @@ def test_online_decisions_with_prompt_kinds_follow_the_replayed_rule(seed: int, 
     """With the kinds in the state, ``decide_one`` on the samples as they arrive (each with its
     kind) takes the path :func:`simulate` takes on the recorded order."""
     from ttcalloc.learn.cascade import CascadePolicy, fit_cascade, predict, prepare
-    from ttcalloc.learn.cascade_online import decide_one
     from ttcalloc.learn.stopping import StopOptions
 
     ns = [6, 3]
@@ -136,19 +135,8 @@ def test_online_decisions_with_prompt_kinds_follow_the_replayed_rule(seed: int, 
     got = predict(model, prepare(recorded, None, lad, units), lad)
     assert got.gains is not None
     paths = cc.simulate(recorded, lad, got.gains, got.extra, got.usable, lam)
-    for i in range(p):
-        drawn: list[tuple[int, str | None, float, str | None]] = []
-        for _ in range(sum(ns) + 1):
-            d = decide_one(policy, f"q{i}", drawn, price=lam)
-            if d.stop:
-                break
-            lv = d.level
-            k = sum(1 for x in drawn if x[0] == lv)
-            v = votes[lv][i][k]
-            kind = "program" if kinds[lv][i][k] else "text"
-            drawn.append((lv, None if v < 0 else str(v), costs[lv][i][k], kind))
-        counts = [sum(1 for x in drawn if x[0] == lv) for lv in range(2)]
-        assert counts == list(paths.drawn[i, 0]), (i, drawn)
+    for i, counts in enumerate(online_draws(policy, votes, costs, lam, kinds)):
+        assert counts == list(paths.drawn[i, 0]), i
 
 
 def test_import_keeps_prompt_variants_and_says_which_are_programs(tmp_path: Path) -> None:
