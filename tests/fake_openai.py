@@ -8,8 +8,8 @@ when the answer is right, -1.5 when ``wrong_every`` made it wrong (``logprobs="r
 naming the parameter, as providers without log-probs do; ``"null"``: ``logprobs: null``).
 ``echo=True`` makes it a careless server: every completion, and the "echo500" fault's error
 message, repeats the bearer key and the query string it was sent.  A prompt asking for a
-"Python program" gets one back (```python block, ``ans = <answer>``; ``failing_programs=k``: the
-program of every k-th choice raises instead).
+"Python program" gets one back (```python block, ``ans = <answer>``; ``failing_programs=k``: every
+k-th program served raises instead).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class FakeServer:
     ) -> None:
         self.echo = echo
         self.failing_programs = failing_programs  # every such program raises (0: none)
+        self.programs = 0  # programs served
         self.faults = dict(faults or {})
         self.logprobs = logprobs
         self.fault_all = fault_all  # the fault of every request
@@ -64,7 +65,10 @@ class FakeServer:
         if self.wrong_every and index % self.wrong_every == 1:
             value += 1
         if "Python program" in content:  # a program-of-thought prompt: a program, not a sum
-            if self.failing_programs and index % self.failing_programs == 0:
+            with self.lock:  # every k-th program served, whatever order requests arrive in
+                self.programs += 1
+                fails = bool(self.failing_programs) and self.programs % self.failing_programs == 0
+            if fails:
                 return "```python\nans = 1 / 0\n```"
             return f"```python\nans = {value}\n```"
         return f"Adding gives {value}.\n#### {value}"
