@@ -88,6 +88,10 @@ def test_changed_variants_or_prompt_are_refused_on_resume(tmp_path: Path) -> Non
     again = sample_problems(problems, out, SampleOptions(
         model="sim/medium", n=3, progress=False, prompt_variants=first.prompt_variants))  # fmt: skip
     assert again.written == 3 and _read(out).height == 9
+    # the same variants in another order: the same rotation, so the same folder
+    swapped = sample_problems(problems, out, SampleOptions(
+        model="sim/medium", n=4, progress=False, prompt_variants=first.prompt_variants[::-1]))  # fmt: skip
+    assert swapped.written == 3 and _read(out).height == 12
     # a folder drawn with one prompt refuses variants too
     plain = tmp_path / "plain"
     sample_problems(problems, plain, SampleOptions(model="sim/medium", n=1, progress=False))

@@ -164,7 +164,7 @@ def part_params(
 
     A file prompt's text is kept too (``prompt_template``), so a policy trained on these
     samples can ask new questions alike without the file; with prompt variants the prompt is
-    ``variants`` and ``prompt_variants`` lists them (:meth:`PromptVariant.as_json`).
+    ``variants`` and ``prompt_variants`` lists them by name (:meth:`PromptVariant.as_json`).
     """
     params = {
         "model": options.model,
@@ -184,9 +184,10 @@ def part_params(
         params["api_bases"] = [options.api_base, *options.extra_api_bases]
     if template is not None and prompt_label.startswith("file:"):
         params["prompt_template"] = template
-    if options.prompt_variants:  # in the order given; checked on a rerun as the prompt is
-        params["prompt"] = VARIANTS_LABEL
-        params["prompt_variants"] = [v.as_json() for v in options.prompt_variants]
+    if options.prompt_variants:  # by name (the rotation does not depend on the order given);
+        params["prompt"] = VARIANTS_LABEL  # checked on a rerun as the prompt is
+        ordered = sorted(options.prompt_variants, key=lambda v: v.name)
+        params["prompt_variants"] = [v.as_json() for v in ordered]
     return params
 
 
