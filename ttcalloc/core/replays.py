@@ -124,8 +124,8 @@ def replay(
         base_ids[i, : len(v)] = v
         base_cost[i, : len(c)] = c
     perm = np.empty((p, orders, t_max), dtype=np.int64)
-    for i in range(p if shuffle and variants is not None else 0):
-        perm[i] = _rotated(np.asarray(variants[i], dtype=np.int64), orders, t_max, [seed, i])  # type: ignore[index]
+    for i, v in enumerate(variants if shuffle and variants is not None else ()):
+        perm[i] = _rotated(np.asarray(v, dtype=np.int64), orders, t_max, [seed, i])
     for i in range(p if shuffle and variants is None else 0):
         rng = np.random.default_rng([seed, i])
         keys = rng.random((orders, t_max))
@@ -205,9 +205,12 @@ def replay(
     )
 
 
-def _rotated(variant: NDArray[np.int64], orders: int, t_max: int, seed: list[int]) -> Any:
+def _rotated(
+    variant: NDArray[np.int64], orders: int, t_max: int, seed: list[int]
+) -> NDArray[np.int64]:
     """``(orders, t_max)`` sample orders of one problem taking its variants in turn: a random
-    rotation of the variants per order, each variant's samples in random order."""
+    rotation of the variants per order, each variant's samples in random order (no stratified
+    first draw, unlike the orders without variants)."""
     n = len(variant)
     rng = np.random.default_rng([*seed, 1])
     names, vidx = np.unique(variant, return_inverse=True)
