@@ -80,6 +80,7 @@ def _cascade_summary(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         "models": cas.get("models"),
         "caps": cas.get("caps"),
         "answer": cas.get("answer"),
+        "prompt_kinds": bool(cas.get("prompt_kinds", False)),
     }
     reached = metrics.get("reached") or {}
     notes = (
@@ -87,6 +88,10 @@ def _cascade_summary(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         if reached
         else []
     )
+    variants = data.get("prompt_variants") or []
+    if isinstance(variants, list) and variants:
+        shown = [f"{v.get('name')} ({v.get('kind')})" for v in variants if isinstance(v, dict)]
+        notes.append("prompt variants, drawn in turn: " + ", ".join(shown))
     return summary, notes
 
 
