@@ -38,11 +38,13 @@ from ttcalloc.sampler.plan import gold_answers, requests
 from ttcalloc.sampler.result import SampleResult, Stats
 from ttcalloc.sampler.rows import request_rows
 from ttcalloc.sampler.send import send
-from ttcalloc.sampler.variants import program_answers, variant_of
+from ttcalloc.sampler.variants import named_variant, program_answers
 
 if TYPE_CHECKING:
     import polars as pl
     from rich.progress import Progress
+
+    from ttcalloc.text.variants import PromptVariant
 
 
 class Source(Protocol):
@@ -275,11 +277,11 @@ class Sampler:
             await self.guard.settle(worst, self.charged(request, choices, errors, worst))
             latency = time.monotonic() - started
             answers = None
-            variant = variant_of(self.options, request.problem_id, request.first_idx, request.model)
+            variant = named_variant(self.options, request.variant)
             served = any(isinstance(c, Recorded) for c in choices)  # replayed: answers kept
             if variant is not None and variant.kind == "program" and not served:
                 answers = await asyncio.to_thread(program_answers, choices, errors)  # off the loop
-            self.record(request, choices, errors, latency, answers)
+            self.record(request, choices, errors, latency, variant, answers)
 
     def worst(self, request: Request) -> float | None:
         """The request's worst-case dollars (None when no price is known).
@@ -329,13 +331,14 @@ class Sampler:
         choices: list[Choice | None],
         errors: list[str | None],
         latency: float,
+        variant: PromptVariant | None = None,
         answers: list[str | None] | None = None,
     ) -> None:
-        """Count, grade and write the samples of one request (``answers``: a program variant's
-        programs' answers); advance the progress bar."""
+        """Count, grade and write the samples of one request (``variant``: the prompt variant
+        it was drawn with; ``answers``: a program variant's programs' answers); advance the
+        progress bar."""
         gold = self.gold[request.problem_id]
         model = request.model or self.options.model  # several models: the request's own
-        variant = variant_of(self.options, request.problem_id, request.first_idx, model)
         rows = request_rows(
             gold, model, request, choices, errors, latency, self.secrets, variant, answers
         )

@@ -27,29 +27,31 @@ PROGRAM_WARNING = (
 )
 
 
-def variant_of(
-    options: SampleOptions, problem_id: str, idx: int, model: str | None = None
-) -> PromptVariant | None:
-    """The variant sample ``idx`` of ``problem_id`` on ``model`` (default ``options.model``)
-    is drawn with; None without variants (the one prompt)."""
+def variant_of(options: SampleOptions, problem_id: str, idx: int) -> PromptVariant | None:
+    """The variant sample ``idx`` of ``problem_id`` on ``options.model`` is drawn with; None
+    without variants (the one prompt)."""
     variants = options.prompt_variants
     if not variants:
         return None
     names = [v.name for v in variants]
-    name = variant_at(names, options.seed, idx, problem_id, model or options.model)
-    return next(v for v in variants if v.name == name)
+    return named_variant(options, variant_at(names, options.seed, idx, problem_id, options.model))
+
+
+def named_variant(options: SampleOptions, name: str | None) -> PromptVariant | None:
+    """The variant called ``name`` (a request's ``variant``); None for None."""
+    return next((v for v in options.prompt_variants if v.name == name), None)
 
 
 def split_by_variant(
-    options: SampleOptions, problem_id: str, first: int, n: int, model: str | None = None
+    options: SampleOptions, problem_id: str, first: int, n: int
 ) -> list[tuple[int, int]]:
     """Samples ``first .. first + n - 1`` cut into runs ``(first, n)`` of one variant each."""
     if not options.prompt_variants or n <= 1:
         return [(first, n)]
     out: list[tuple[int, int]] = []
-    start, current = first, variant_of(options, problem_id, first, model)
+    start, current = first, variant_of(options, problem_id, first)
     for i in range(first + 1, first + n):
-        v = variant_of(options, problem_id, i, model)
+        v = variant_of(options, problem_id, i)
         if v != current:
             out.append((start, i - start))
             start, current = i, v
