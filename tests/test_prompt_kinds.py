@@ -253,3 +253,42 @@ def test_run_and_serve_refuse_kinds_without_variants_to_draw() -> None:
     assert not kinds_unrecorded(SimpleNamespace(ladder=kinds, info={"prompt_variants": variants}))
     assert not kinds_unrecorded(SimpleNamespace(ladder=plain, info={}))
     assert not kinds_unrecorded(SimpleNamespace(info={}))  # not a cascade
+
+
+def test_stop_replays_take_the_variants_in_turn(tmp_path: Path) -> None:
+    """`train --learner stop` and `evaluate` replay variant samples as `run` draws them: in
+    turn (here variant a always right, b always wrong, so every order alternates 0 and 1)."""
+    from ttcalloc.artifacts.sample_replays import ReplayGroup, load_sample_replays
+    from ttcalloc.artifacts.schemas import CURVES, PROBLEMS
+
+    probs = write_jsonl(
+        tmp_path / "p.jsonl", [{"id": str(i), "question": f"{i}+1?", "answer": str(i + 1)} for i in range(4)]
+    )  # fmt: skip
+    assert run_cli("data", "jsonl", "--source", probs, "--out", tmp_path / "problems.parquet").exit_code == 0  # fmt: skip
+    rows = [
+        {
+            "problem_id": str(i),
+            "pred_answer": str(i + 1 if v == "a" else i + 7),
+            "prompt_variant": v,
+        }
+        for i in range(4)
+        for v in ["a"] * 5 + ["b"] * 5
+    ]  # the samples of each variant recorded together: only the rotation interleaves them
+    src = write_jsonl(tmp_path / "s.jsonl", rows)
+    r = run_cli("import", src, "--problems", tmp_path / "problems.parquet", "--out", tmp_path / "s.parquet")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    r = run_cli("estimate", tmp_path / "s.parquet", "--problems", tmp_path / "problems.parquet", "--holdout", "0", "--out", tmp_path / "c.parquet")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    meta = read_artifact(tmp_path / "c.parquet", CURVES).meta
+    problems = read_artifact(tmp_path / "problems.parquet", PROBLEMS).df
+    ids = sorted(problems["problem_id"].to_list())
+    loaded = load_sample_replays(
+        tmp_path / "s.parquet", problems, tmp_path / "problems.parquet", meta,
+        [ReplayGroup(ids, "all", 3)], orders=20,
+    )  # fmt: skip
+    assert loaded.replays is not None, loaded.note
+    got = loaded.replays[0].ids[:, :, :10]
+    right = (got == 0).astype(int)
+    assert (right[..., ::2] + right[..., 1::2] == 1).all()  # one of each variant in each pair
+    assert (right[..., ::2] == right[..., :1]).all()  # and the same variant first throughout
+    assert 0 < right[..., 0].mean() < 1  # the rotation starts with either

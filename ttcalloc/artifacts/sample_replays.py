@@ -2,7 +2,8 @@
 
 The samples behind a curves artifact are re-read, labelled and split into the halves exactly as
 ``estimate`` did (from the curves' provenance), so a replay of a problem's fit (or eval) half
-holds the same samples the curves of that half were estimated from.
+holds the same samples the curves of that half were estimated from.  Samples drawn with several
+prompt variants are replayed taking the variants in turn, as ``run`` draws them.
 """
 
 from __future__ import annotations
@@ -167,15 +168,23 @@ def _replays(
     import polars as pl
 
     ids = group.ids
-    cols = ["_id", "_cost", "_fixed", *(f"_v_{n}" for n in names)]
     part = samples.filter(pl.col("problem_id").is_in(ids)).sort("problem_id", "sample_idx")
+    variant = part["prompt_variant"] if "prompt_variant" in part.columns else None
+    rotate = variant is not None and variant.null_count() < part.height
+    # samples drawn with several prompts: taken in turn, as `run` draws them
+    part = part.with_columns(
+        pl.col("prompt_variant").fill_null("").rank("dense").cast(pl.Int64).alias("_variant")
+        if rotate
+        else pl.lit(0, pl.Int64).alias("_variant")
+    )
+    cols = ["_id", "_cost", "_fixed", "_variant", *(f"_v_{n}" for n in names)]
     grouped = part.group_by("problem_id", maintain_order=True).agg(cols)
     by_id = {r[0]: r for r in grouped.iter_rows()}
     if set(by_id) != set(ids):
         return None
     rows = [by_id[p] for p in ids]
     extra = (
-        [np.array(r[4:], dtype=np.float64).T.reshape(len(r[1]), len(names)) for r in rows]
+        [np.array(r[5:], dtype=np.float64).T.reshape(len(r[1]), len(names)) for r in rows]
         if names
         else None
     )
@@ -186,4 +195,5 @@ def _replays(
         seed=group.seed,
         fixed=[r[3][0] for r in rows],
         extra=extra,
+        variants=[r[4] for r in rows] if rotate else None,
     )
