@@ -159,6 +159,26 @@ def vote_labels(samples: pl.DataFrame, problems: pl.DataFrame | None) -> pl.Data
     ).drop("canon")
 
 
+def variant_groups(samples: pl.DataFrame, *keys: str) -> pl.DataFrame:
+    """Per group (``keys``) whose samples carry several prompt variants: each sample's cluster
+    id (``_id``: 0 correct, > 0 a wrong answer, -1 none) and variant index (``_v``)."""
+    import polars as pl
+
+    if "prompt_variant" not in samples.columns:
+        samples = samples.with_columns(prompt_variant=pl.lit(None, pl.String))
+    wrong = pl.col("vote").rank("dense").cast(pl.Int64).fill_null(-1)
+    variant = pl.col("prompt_variant").fill_null("").rank("dense").cast(pl.Int64)
+    return (
+        samples.sort(*keys, "sample_idx")
+        .group_by(*keys, maintain_order=True)
+        .agg(
+            pl.when(pl.col("vote") == CORRECT).then(0).otherwise(wrong).alias("_id"),
+            variant.alias("_v"),
+        )
+        .filter(pl.col("_v").list.n_unique() > 1)
+    )
+
+
 def assign_halves(samples: pl.DataFrame, holdout: float, seed: int) -> pl.DataFrame:
     """Add ``half``: a seeded share ``holdout`` of each (problem, model)'s samples is ``eval``.
 

@@ -67,7 +67,13 @@ def estimate_cmd(
             "default 0.5 when every problem has >= 2 x max(k) samples)."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the fit/eval split of samples.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Seed of the fit/eval split of samples, and of the orders maj@k takes samples "
+            "drawn with several prompt variants in (in turn, as `run` draws them)."
+        ),
+    ] = 0,
     problems: Annotated[
         Path | None,
         typer.Option(help="problems.parquet: cluster wrong answers with the problem's grader."),

@@ -44,6 +44,11 @@ def print_estimate(result: EstimateResult) -> None:
         err_console.print(
             f"{escape(action)}: left out for {count} problem-halves with fewer than k samples"
         )
+    if result.in_turn:
+        err_console.print(
+            "curves of samples drawn with several prompt variants take them in turn, as `run` "
+            f"draws them (maj@k: mean over {result.in_turn['orders']} seeded orders)"
+        )
 
 
 def _num(value: float | None, fmt: str = ".4f") -> str:

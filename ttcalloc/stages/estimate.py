@@ -25,6 +25,7 @@ from ttcalloc.artifacts.frames import (
     assign_halves,
     choose_cost,
     sample_cost,
+    variant_groups,
     vote_labels,
 )
 from ttcalloc.artifacts.io import check_known_ids, check_output, read_artifact, write_artifact
@@ -32,7 +33,7 @@ from ttcalloc.artifacts.prices import Dollars, parse_price_flags, parse_prompt_t
 from ttcalloc.artifacts.schemas import CURVES, PROBLEMS, SAMPLES, require_labels
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
-from ttcalloc.core import estimators
+from ttcalloc.core import estimators, in_turn
 from ttcalloc.core.default_ks import model_ks
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ class EstimateResult:
     left_out: dict[str, int] = field(default_factory=dict)
     cost_note: str | None = None  # dollars: how each model's cost was found (one line)
     ks_by_model: dict[str, list[int]] = field(default_factory=dict)  # each model's actions' k
+    in_turn: dict[str, int] | None = None  # variants taken in turn: maj@k's orders and seed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"out": str(self.out)}
@@ -283,6 +285,7 @@ def write_curves(
         "prompt_once": options.prompt_once,
         "holdout": loaded.holdout,
         "seed": options.seed,
+        "in_turn": _in_turn_params(loaded.samples, options),
     }
     if loaded.dollars is not None:
         params["prices"] = loaded.dollars.table
@@ -354,6 +357,7 @@ def estimate_curves(
         left_out=left_out,
         cost_note=loaded.dollars.summary if loaded.dollars is not None else None,
         ks_by_model={m: list(v) for m, v in loaded.by_model.items()},
+        in_turn=_in_turn_params(loaded.samples, options),
     )
 
 
@@ -401,14 +405,18 @@ def _curves(
     per_sample, fixed = groups["each"].to_numpy(), groups["once"].to_numpy()
     model = groups["model"].to_numpy()
 
+    turned = variant_groups(samples.join(groups.select(*group_keys, "g"), on=group_keys), "g")
+    ids, var = turned["_id"].to_list(), turned["_v"].to_list()
     frames = []
     left_out: dict[str, int] = {}
-    for strategy in options.strategies:
-        for k in ks:
+    for strategy in options.strategies:  # several prompt variants: the samples taken in turn
+        got = in_turn.accuracy(strategy, ids, var, ks, options.seed)
+        for j, k in enumerate(ks):
             if strategy == "majority":
                 acc = estimators.majority_at_k(n, c, sizes, k)
             else:
                 acc = estimators.pass_at_k(n, c, k)
+            acc[turned["g"].to_numpy()] = got[:, j]
             mine = (
                 np.ones(n_groups, dtype=bool)
                 if by_model is None
@@ -431,3 +439,9 @@ def _curves(
                 )
             )
     return pl.concat(frames), left_out
+
+
+def _in_turn_params(samples: pl.DataFrame, options: EstimateOptions) -> dict[str, int] | None:
+    """Provenance of the curves taken in turn (None: no problem has several variants)."""
+    several = variant_groups(samples.with_columns(vote=None), "problem_id", "model").height
+    return {"orders": in_turn.DEFAULT_ORDERS, "seed": options.seed} if several else None

@@ -1,0 +1,148 @@
+"""Success of k-sample actions when the samples take several prompt variants in turn.
+
+``run`` draws sample ``i`` of a question and model with variant ``order[i % V]`` of a seeded
+cyclic order of the ``V`` variants (:func:`ttcalloc.text.variants.variant_at`), and the replays
+of recorded samples take them the same way (:func:`ttcalloc.core.replays.replay` with
+``variants``: a random rotation of the variants, each variant's samples in random order, a
+variant whose samples run out skipped).  So ``maj@4`` with four variants is one sample of each,
+not any four samples: the U-statistic of :mod:`ttcalloc.core.estimators`, an average over every
+k-subset, answers another question.  Per group of samples (one problem, model and half), with a
+cluster id per sample (0 correct, a positive id per wrong answer, -1 no answer) and the index of
+its variant:
+
+- pass@k is exact.  A rotation fixes how many samples ``k_u`` of each variant ``u`` the first
+  ``k`` draws take; they are a uniform ``k_u``-subset of that variant's ``n_u`` samples, ``c_u``
+  of them correct, so ``P(no correct) = prod_u C(n_u - c_u, k_u) / C(n_u, k_u)``, averaged
+  over the ``V!`` rotations (equally likely).  More than :data:`MAX_EXACT_VARIANTS` variants:
+  the mean over :data:`FALLBACK_ROTATIONS` seeded random rotations instead.
+- maj@k is a Monte-Carlo mean: the majority-vote credit of the first ``k`` draws (ties split
+  uniformly, no answer never votes, no votes is wrong), as :func:`~ttcalloc.core.replays.replay`
+  computes it, averaged over ``orders`` seeded orders taken in turn.  Its standard error per
+  group is at most ``0.5 / sqrt(orders)`` (credit lies in [0, 1]).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from itertools import permutations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ttcalloc.core import replays
+from ttcalloc.core.estimators import MAX_SAMPLES, pascal
+
+MAX_EXACT_VARIANTS = 7  # 7! = 5040 rotations
+FALLBACK_ROTATIONS = 5040
+DEFAULT_ORDERS = 400
+_CHUNK = 2_000_000  # groups x orders x samples per replay call (memory)
+
+
+def _rotations(v: int) -> NDArray[np.int64]:
+    """Every cyclic order of ``v`` variants as a permutation (row ``j``: the variant drawn
+    ``j``-th in each round), or a seeded sample of them beyond :data:`MAX_EXACT_VARIANTS`."""
+    if v <= MAX_EXACT_VARIANTS:
+        return np.array(list(permutations(range(v))), dtype=np.int64).reshape(-1, v)
+    rng = np.random.default_rng([v, 7])
+    return np.argsort(rng.random((FALLBACK_ROTATIONS, v)), axis=1)
+
+
+@lru_cache(maxsize=256)
+def taken(counts: tuple[int, ...]) -> NDArray[np.int64]:
+    """``(R, N, V)``: samples of each variant among the first ``t + 1`` draws, per rotation.
+
+    ``counts``: samples of each variant (``N`` in all).  A rotation draws one sample of each
+    variant per round in its cyclic order, skipping the variants whose samples ran out.
+    """
+    n = np.asarray(counts, dtype=np.int64)
+    rot = _rotations(len(counts))
+    out = np.zeros((len(rot), int(n.sum()), len(counts)), dtype=np.int64)
+    for r, cycle in enumerate(rot):
+        drawn = [u for rank in range(int(n.max())) for u in cycle if n[u] > rank]
+        np.add.at(out[r], (np.arange(len(drawn)), drawn), 1)
+    np.cumsum(out, axis=1, out=out)
+    out.setflags(write=False)
+    return out
+
+
+def pass_in_turn(
+    votes: Sequence[Sequence[int]], variants: Sequence[Sequence[int]], ks: Sequence[int]
+) -> NDArray[np.float64]:
+    """``(G, len(ks))`` exact pass@k of each group when its samples take the variants in turn
+    (NaN where the group has fewer than ``k`` samples)."""
+    out = np.full((len(votes), len(ks)), np.nan)
+    for g, (ids, var) in enumerate(zip(votes, variants, strict=True)):
+        ids_a, var_a = np.asarray(ids, dtype=np.int64), np.asarray(var, dtype=np.int64)
+        if ids_a.shape != var_a.shape or ids_a.size == 0:
+            raise ValueError("each group needs one variant per sample, and a sample")
+        if ids_a.size > MAX_SAMPLES:
+            raise ValueError(f"at most {MAX_SAMPLES} samples per group are supported")
+        _, vidx = np.unique(var_a, return_inverse=True)
+        n_u = np.bincount(vidx)
+        c_u = np.bincount(vidx, weights=ids_a == 0, minlength=len(n_u)).astype(np.int64)
+        table = pascal(MAX_SAMPLES if n_u.max() > 64 else 64)
+        cum = taken(tuple(int(x) for x in n_u))
+        for j, k in enumerate(ks):
+            if k < 1:
+                raise ValueError("k must be at least 1")
+            if k > ids_a.size:
+                continue
+            k_u = cum[:, k - 1, :]  # (R, V)
+            fail = np.prod(table[n_u - c_u, k_u] / table[n_u, k_u], axis=1)
+            out[g, j] = 1.0 - fail.mean()
+    return out
+
+
+def majority_in_turn(
+    votes: Sequence[Sequence[int]],
+    variants: Sequence[Sequence[int]],
+    ks: Sequence[int],
+    orders: int = DEFAULT_ORDERS,
+    seed: int = 0,
+) -> NDArray[np.float64]:
+    """``(G, len(ks))`` maj@k of each group when its samples take the variants in turn: the
+    mean credit of the first ``k`` draws over ``orders`` seeded orders (NaN where ``k`` exceeds
+    the group's samples)."""
+    if orders < 1:
+        raise ValueError("orders must be positive")
+    if any(k < 1 for k in ks):
+        raise ValueError("k must be at least 1")
+    g_all = len(votes)
+    out = np.full((g_all, len(ks)), np.nan)
+    if g_all == 0:
+        return out
+    n = np.array([len(v) for v in votes], dtype=np.int64)
+    step = max(1, _CHUNK // (orders * int(n.max())))
+    for lo in range(0, g_all, step):
+        hi = min(g_all, lo + step)
+        chunk_seed = int(np.random.SeedSequence([seed, lo]).generate_state(1)[0])
+        rep = replays.replay(
+            votes[lo:hi],
+            [[0.0] * len(v) for v in votes[lo:hi]],
+            orders=orders,
+            seed=chunk_seed,
+            variants=variants[lo:hi],
+        )
+        mean = rep.credit.mean(axis=1)  # (g, T)
+        for j, k in enumerate(ks):
+            ok = n[lo:hi] >= k
+            if k <= mean.shape[1]:
+                out[lo:hi, j] = np.where(ok, mean[:, k - 1], np.nan)
+    return out
+
+
+def accuracy(
+    strategy: str,
+    votes: Sequence[Sequence[int]],
+    variants: Sequence[Sequence[int]],
+    ks: Sequence[int],
+    seed: int = 0,
+) -> NDArray[np.float64]:
+    """``(G, len(ks))``: :func:`majority_in_turn` (``strategy`` majority, with
+    :data:`DEFAULT_ORDERS` orders) or :func:`pass_in_turn` (pass) of each group."""
+    if strategy == "majority":
+        return majority_in_turn(votes, variants, ks, seed=seed)
+    if strategy == "pass":
+        return pass_in_turn(votes, variants, ks)
+    raise ValueError(f"unknown strategy {strategy!r}")
