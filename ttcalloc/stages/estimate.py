@@ -3,7 +3,8 @@
 For every problem, model and action ``(strategy, k)`` it writes the exact unbiased success
 probability (:mod:`ttcalloc.estimators`) and the expected cost of the action.  With
 cross-fitting, each problem's samples are split into a *fit* half (for the oracle's labels) and an
-*eval* half (for scoring), so an oracle is never scored on the samples that chose it.
+*eval* half (for scoring), so an oracle is never scored on the samples that chose it.  Samples
+drawn with several prompt variants are taken in turn, as ``run`` draws them (``core.in_turn``).
 
 Costs in dollars (``--cost usd``; ``auto`` with prices given or several models): a sample's
 recorded ``cost_usd`` is kept, the others are priced from the price table (``--price``,
