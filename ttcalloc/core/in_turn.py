@@ -15,10 +15,11 @@ its variant:
   of them correct, so ``P(no correct) = prod_u C(n_u - c_u, k_u) / C(n_u, k_u)``, averaged
   over the ``V!`` rotations (equally likely).  More than :data:`MAX_EXACT_VARIANTS` variants:
   the mean over :data:`FALLBACK_ROTATIONS` seeded random rotations instead.
-- maj@k is a Monte-Carlo mean: the majority-vote credit of the first ``k`` draws (ties split
-  uniformly, no answer never votes, no votes is wrong), as :func:`~ttcalloc.core.replays.replay`
-  computes it, averaged over ``orders`` seeded orders taken in turn.  Its standard error per
-  group is at most ``0.5 / sqrt(orders)`` (credit lies in [0, 1]).
+- maj@k is a Monte-Carlo mean for ``k >= 2``: the majority-vote credit of the first ``k``
+  draws (ties split uniformly, no answer never votes, no votes is wrong), as
+  :func:`~ttcalloc.core.replays.replay` computes it, averaged over ``orders`` seeded orders
+  taken in turn.  Its standard error per group is at most ``0.5 / sqrt(orders)`` (credit lies
+  in [0, 1]).  maj@1 is pass@1 (one sample's credit is whether it is correct), so exact.
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ def majority_in_turn(
     seed: int = 0,
 ) -> NDArray[np.float64]:
     """``(G, len(ks))`` maj@k of each group when its samples take the variants in turn: the
-    mean credit of the first ``k`` draws over ``orders`` seeded orders (NaN where ``k`` exceeds
-    the group's samples)."""
+    mean credit of the first ``k`` draws over ``orders`` seeded orders, and maj@1 exactly, as
+    pass@1 (NaN where ``k`` exceeds the group's samples)."""
     if orders < 1:
         raise ValueError("orders must be positive")
     if any(k < 1 for k in ks):
@@ -129,6 +130,9 @@ def majority_in_turn(
             ok = n[lo:hi] >= k
             if k <= mean.shape[1]:
                 out[lo:hi, j] = np.where(ok, mean[:, k - 1], np.nan)
+    ones = [j for j, k in enumerate(ks) if k == 1]
+    if ones:  # one sample's credit is its correctness: exact
+        out[:, ones] = pass_in_turn(votes, variants, [1])
     return out
 
 
