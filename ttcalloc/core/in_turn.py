@@ -118,14 +118,10 @@ def majority_in_turn(
     for lo in range(0, g_all, step):
         hi = min(g_all, lo + step)
         chunk_seed = int(np.random.SeedSequence([seed, lo]).generate_state(1)[0])
-        rep = replays.replay(
-            votes[lo:hi],
-            [[0.0] * len(v) for v in votes[lo:hi]],
-            orders=orders,
-            seed=chunk_seed,
-            variants=variants[lo:hi],
+        credit = replays.credit_in_orders(
+            votes[lo:hi], orders=orders, seed=chunk_seed, variants=variants[lo:hi]
         )
-        mean = rep.credit.mean(axis=1)  # (g, T)
+        mean = credit.mean(axis=1)  # (g, T)
         for j, k in enumerate(ks):
             ok = n[lo:hi] >= k
             if k <= mean.shape[1]:

@@ -111,60 +111,19 @@ def replay(
             whose samples run out is skipped.
         kinds: per problem, each sample's prompt kind (0 text, 1 program), kept in ``kind``.
     """
-    p = len(votes)
-    if p == 0:
-        raise ValueError("no problems to replay")
-    n = np.array([len(v) for v in votes], dtype=np.int64)
-    if (n == 0).any():
-        raise ValueError("every problem needs at least one sample")
-    t_max = int(n.max())
+    n, perm = _orders([len(v) for v in votes], orders, seed, variants, shuffle)
+    p, t_max = len(n), perm.shape[2]
     base_ids = np.full((p, t_max), PAD, dtype=np.int64)
     base_cost = np.zeros((p, t_max))
     for i, (v, c) in enumerate(zip(votes, costs, strict=True)):
         base_ids[i, : len(v)] = v
         base_cost[i, : len(c)] = c
-    perm = np.empty((p, orders, t_max), dtype=np.int64)
-    for i, v in enumerate(variants if shuffle and variants is not None else ()):
-        perm[i] = _rotated(np.asarray(v, dtype=np.int64), orders, t_max, [seed, i])
-    for i in range(p if shuffle and variants is None else 0):
-        rng = np.random.default_rng([seed, i])
-        keys = rng.random((orders, t_max))
-        keys[:, n[i] :] = np.inf  # padding stays at the end
-        order = np.argsort(keys, axis=1)
-        # stratify the first draw: order r starts with sample r mod n (the rest stays uniform),
-        # so one-sample rules are exact when ``orders`` is a multiple of n
-        first = np.arange(orders) % n[i]
-        at = (order == first[:, None]).argmax(axis=1)
-        rows_r = np.arange(orders)
-        order[rows_r, at] = order[rows_r, 0]
-        order[rows_r, 0] = first
-        perm[i] = order
-    if not shuffle:
-        perm[:] = np.arange(t_max)
     rows = np.arange(p)[:, None, None]
     ids = base_ids[rows, perm]
     cost = np.cumsum(base_cost[rows, perm], axis=2)
     fixed_arr = np.zeros(p) if fixed is None else np.asarray(fixed, dtype=np.float64)
     cost += fixed_arr[:, None, None]
-
-    n_clusters = max(int(ids.max()) + 1, 1)
-    credit = np.zeros(ids.shape)
-    top1 = np.zeros(ids.shape, dtype=np.int64)
-    top2 = np.zeros(ids.shape, dtype=np.int64)
-    chunk = max(1, 4_000_000 // max(1, orders * t_max * n_clusters))
-    for lo in range(0, p, chunk):
-        part = ids[lo : lo + chunk]
-        onehot = part[..., None] == np.arange(n_clusters)
-        counts = np.cumsum(onehot, axis=2, dtype=np.int32)
-        best = counts.max(axis=3)
-        second = (
-            np.partition(counts, -2, axis=3)[..., -2] if n_clusters > 1 else np.zeros_like(best)
-        )
-        tied = (counts == best[..., None]).sum(axis=3)
-        wins = (counts[..., 0] == best) & (best > 0)
-        credit[lo : lo + chunk] = np.where(wins, 1.0 / tied, 0.0)
-        top1[lo : lo + chunk] = best
-        top2[lo : lo + chunk] = second
+    credit, top1, top2 = _votes(ids)
     run = np.zeros(ids.shape, dtype=np.int64)
     run[..., 0] = ids[..., 0] >= 0
     for t in range(1, t_max):
@@ -203,6 +162,86 @@ def replay(
         extra=extra_arr,
         kind=kind_arr,
     )
+
+
+def _orders(
+    sizes: Sequence[int],
+    orders: int,
+    seed: int,
+    variants: Sequence[Sequence[int]] | None,
+    shuffle: bool = True,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """``(P,)`` samples per problem and ``(P, R, T)`` the sample at each place of each order
+    (see :func:`replay`; padding stays at the end)."""
+    p = len(sizes)
+    if p == 0:
+        raise ValueError("no problems to replay")
+    n = np.asarray(sizes, dtype=np.int64)
+    if (n == 0).any():
+        raise ValueError("every problem needs at least one sample")
+    t_max = int(n.max())
+    perm = np.empty((p, orders, t_max), dtype=np.int64)
+    for i, v in enumerate(variants if shuffle and variants is not None else ()):
+        perm[i] = _rotated(np.asarray(v, dtype=np.int64), orders, t_max, [seed, i])
+    for i in range(p if shuffle and variants is None else 0):
+        rng = np.random.default_rng([seed, i])
+        keys = rng.random((orders, t_max))
+        keys[:, n[i] :] = np.inf  # padding stays at the end
+        order = np.argsort(keys, axis=1)
+        # stratify the first draw: order r starts with sample r mod n (the rest stays uniform),
+        # so one-sample rules are exact when ``orders`` is a multiple of n
+        first = np.arange(orders) % n[i]
+        at = (order == first[:, None]).argmax(axis=1)
+        rows_r = np.arange(orders)
+        order[rows_r, at] = order[rows_r, 0]
+        order[rows_r, 0] = first
+        perm[i] = order
+    if not shuffle:
+        perm[:] = np.arange(t_max)
+    return n, perm
+
+
+def _votes(
+    ids: NDArray[np.int64], tops: bool = True
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
+    """Majority credit, leader's and runner-up's votes after each prefix of ``(P, R, T)``
+    cluster ids (the votes only with ``tops``; else zeros)."""
+    p, orders, t_max = ids.shape
+    n_clusters = max(int(ids.max()) + 1, 1)
+    credit = np.zeros(ids.shape)
+    top1 = np.zeros(ids.shape if tops else (0,), dtype=np.int64)
+    top2 = np.zeros(ids.shape if tops else (0,), dtype=np.int64)
+    chunk = max(1, 4_000_000 // max(1, orders * t_max * n_clusters))
+    for lo in range(0, p, chunk):
+        part = ids[lo : lo + chunk]
+        onehot = part[..., None] == np.arange(n_clusters)
+        counts = np.cumsum(onehot, axis=2, dtype=np.int32)
+        best = counts.max(axis=3)
+        tied = (counts == best[..., None]).sum(axis=3)
+        wins = (counts[..., 0] == best) & (best > 0)
+        credit[lo : lo + chunk] = np.where(wins, 1.0 / tied, 0.0)
+        if tops:
+            second = (
+                np.partition(counts, -2, axis=3)[..., -2] if n_clusters > 1 else np.zeros_like(best)
+            )
+            top1[lo : lo + chunk] = best
+            top2[lo : lo + chunk] = second
+    return credit, top1, top2
+
+
+def credit_in_orders(
+    votes: Sequence[Sequence[int]],
+    orders: int,
+    seed: int,
+    variants: Sequence[Sequence[int]] | None = None,
+) -> NDArray[np.float64]:
+    """``(P, R, T)`` the majority credit alone of :func:`replay`'s orders (the same orders for
+    the same arguments), without its other statistics."""
+    n, perm = _orders([len(v) for v in votes], orders, seed, variants)
+    base_ids = np.full((len(n), perm.shape[2]), PAD, dtype=np.int64)
+    for i, v in enumerate(votes):
+        base_ids[i, : len(v)] = v
+    return _votes(base_ids[np.arange(len(n))[:, None, None], perm], tops=False)[0]
 
 
 def _rotated(
