@@ -312,6 +312,7 @@ def test_cascade_refuses_what_it_cannot_use(date_curves: dict[str, Path], tmp_pa
     res = _train(p, "--budget", "0.00001", "--out", tmp_path / "pol")
     assert res.exit_code != 0
     assert "--budget 1e-05" in res.output and "cheapest path" in res.output
+    assert "one sample of llama-2-13b on the train questions" in res.output  # before any fit
     # a budget it cannot meet after one it can: nothing is written, not the first budget's folder
     res = _train(
         p, "--budgets", "0.002,0.00001", "--n-estimators", "20", "--out", tmp_path / "pols"

@@ -27,6 +27,13 @@ from ttcalloc.common.settings import fit_threads
 from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_baselines as cb
 from ttcalloc.core.cascade_pacing import pace_ratio
+from ttcalloc.core.cascade_setup import (
+    cap_choices,
+    cheapest_path,
+    model_order,
+    pick_caps,
+    unit_costs,
+)
 from ttcalloc.core.prompt_kinds import all_have_both
 from ttcalloc.core.replays import Replays
 from ttcalloc.learn import features as feats
@@ -50,7 +57,6 @@ from ttcalloc.learn.learners import xgboost_version
 from ttcalloc.learn.stopping import GainModel, fitting
 
 DEFAULT_FEATURES = ("text", "numbers", "symbols")
-DEFAULT_CAP = 16  # the smaller of the two caps ``--cap`` chooses between by default
 
 
 @dataclass(frozen=True)
@@ -115,22 +121,6 @@ class CascadeTrainOptions:
 def cascade_folder(out: Path, budget: float) -> Path:
     """Where ``--budgets`` puts one budget's policy: ``OUT/b<budget>``."""
     return Path(out) / f"b{budget:g}"
-
-
-def _order(models: Sequence[str], units: Sequence[float], given: Sequence[str]) -> list[int]:
-    """Indices of ``models`` in cascade order: as given, else by mean dollars per sample."""
-    if given:
-        return [list(models).index(m) for m in given]
-    return sorted(range(len(models)), key=lambda i: units[i])
-
-
-def unit_costs(reps: Sequence[Replays]) -> list[float]:
-    """Mean dollars per sample of each model over the replays' problems (all their samples)."""
-    out = []
-    for r in reps:
-        total = np.take_along_axis(r.cost[:, 0, :], (r.n - 1)[:, None], axis=1)[:, 0]
-        out.append(float((total / r.n).mean()))
-    return out
 
 
 def train_cascade(
@@ -209,10 +199,17 @@ def train_cascade(
     )
     units = unit_costs(reps)
     kinds = _use_kinds(reps, options.prompt_kinds)
-    order = _order(models, units, options.models)
+    order = model_order(models, units, options.models)
     models = [models[i] for i in order]
     reps = [reps[i] for i in order]
     units = [units[i] for i in order]
+    flag = "--budgets" if len(options.budgets) > 1 else "--budget"
+    cheapest, first = cheapest_path(reps, units)
+    if options.rule not in ("mot", "single") and cheapest > min(options.budgets) * (1 + 1e-12):
+        raise InputError(  # before any fit: the calibration would say so only after it
+            f"{flag} {min(options.budgets):g}: below the cost of the cheapest path "
+            f"({cheapest:.4g}: one sample of {models[first]} on the train questions)"
+        )
     prob = problems.filter(pl.col("problem_id").is_in(train_ids)).sort("problem_id")
     setup = fitting(options, prob, train_ids)
     # per cap, one gain model for each escalate-after weighed (its first: the default)
@@ -226,7 +223,6 @@ def train_cascade(
         ]
     )
     results = []
-    flag = "--budgets" if len(options.budgets) > 1 else "--budget"
     chosen = []  # every budget is calibrated before any folder is written
     for budget in options.budgets:
         try:
@@ -286,25 +282,6 @@ def train_cascade(
         policy.save(folder, meta)
         results.append({"out": folder, **metrics})
     return results
-
-
-def cap_choices(reps: Sequence[Replays], cap: int | None) -> list[tuple[int, ...]]:
-    """The caps to fit: ``cap`` of each model (at most its fit half), or by default
-    :data:`DEFAULT_CAP` and the fit half (one of them when they are the same)."""
-    halves = tuple(int(r.n.min()) for r in reps)
-    if cap is not None:
-        return [tuple(max(1, min(cap, h)) for h in halves)]
-    small = tuple(min(DEFAULT_CAP, h) for h in halves)
-    return [small] if small == halves else [small, halves]
-
-
-def pick_caps(accuracy: Sequence[NDArray[np.float64]]) -> int:
-    """Which fit to keep at a budget, from each fit's per-problem out-of-fold accuracy there:
-    the first (the smaller cap) unless the second is clearly better
-    (:func:`ttcalloc.core.cascade.clearly_better`)."""
-    if len(accuracy) < 2:
-        return 0
-    return 1 if cc.clearly_better(accuracy[0], accuracy[1]) else 0
 
 
 @dataclass(frozen=True)
