@@ -298,6 +298,7 @@ def test_cascade_trains_and_evaluates_on_date(date_curves: dict[str, Path], tmp_
     for folder in (tmp_path / "pol" / "b0.002", tmp_path / "rep"):
         res = run_cli("info", folder)
         assert res.exit_code == 0, res.output
+        assert "(schema v1)" in res.output, res.output  # a cascade report says its schema too
     shown = run_cli("info", tmp_path / "pol" / "b0.002").output
     assert "reaches (train replays)" in shown and "prompt_kinds = True" in shown
     assert "prompt variants, drawn in turn: cot1 (text), cot2 (text), pot1 (program)" in shown

@@ -236,6 +236,8 @@ def evaluate_cascades(
         if notes:
             md += ["", "Notes:", "", *(f"- {n}" for n in notes)]
     report = {
+        "artifact": REPORT.name,
+        "schema_version": REPORT.version,
         "budgets": sorted({b for g in groups.values() for b in g}),
         "policies": policies_out,
         "cost_unit": "usd",
