@@ -87,3 +87,14 @@ def test_a_full_disk_while_sampling_names_the_file(
     r = _limited(args, limit_kb * 1024)
     line = _one_error_line(r.stderr)
     assert r.returncode == 1 and f"{out}/" in line and "file size limit" in line, line
+
+
+def test_a_missing_budget_folder_points_at_the_single_budget_policy(tmp_path: Path) -> None:
+    """`train --budget B` (or `--budgets B`, one value) writes the policy in --out itself;
+    asking for OUT/bB says where it is."""
+    (tmp_path / "cas").mkdir()
+    (tmp_path / "cas" / "policy.json").write_text("{}", encoding="utf-8")
+    res = run_cli("evaluate", f"c={tmp_path / 'cas' / 'b0.004'}", "--out", tmp_path / "rep")
+    assert res.exit_code != 0 and not (tmp_path / "rep").exists()
+    assert f"{tmp_path / 'cas' / 'policy.json'} is one" in res.output
+    assert "a single budget's policy is written in --out itself" in res.output

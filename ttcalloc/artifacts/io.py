@@ -372,6 +372,13 @@ def parquet_files(path: Path) -> list[Path]:
 def require_exists(path: Path, schema: Schema | JsonSchema) -> None:
     """Fail with a hint naming the command that writes this artifact when ``path`` is missing."""
     if not Path(path).exists():
+        path = Path(path)
+        above = path.parent.parent / path.name  # a one-budget policy is in OUT, not OUT/bB
+        if path.parent.name.startswith("b") and above.exists():
+            raise MissingInputError(
+                f"{path}: {schema.name} file not found; {above} is one (a single budget's "
+                "policy is written in --out itself, not in a b<budget> folder)"
+            )
         raise MissingInputError(
             f"{path}: {schema.name} file not found (run {commands(schema.producer)} first)"
         )

@@ -113,7 +113,8 @@ def train_cmd(
         str | None,
         typer.Option(
             help="stop, cascade: several budgets, comma-separated: the gain model is fit once and "
-            "one policy folder per budget is written under --out (OUT/b2, OUT/b4, ...)."
+            "one policy folder per budget is written under --out (OUT/b2, OUT/b4, ...; one "
+            "budget alone: its policy in --out itself)."
         ),
     ] = None,
     learner: Annotated[
