@@ -177,7 +177,8 @@ class AdaptiveDriver(RoundDriver):
         if horizon > 0:
             cut_text = f", {p.wanted - p.m} more cut by the hard budget" if p.wanted > p.m else ""
             log(
-                f"round {r}: {p.m} of {len(active)} questions continue at price {p.price:.4g} "
+                f"after round {r}: {p.m} of {len(active)} questions continue at price "
+                f"{p.price:.4g} "
                 f"(projected {p.projected / max(self.total, 1):.4g} {self.unit} per question, "
                 f"budget {self.budget:g}){cut_text}"
             )

@@ -297,11 +297,12 @@ class CascadeDriver(RoundDriver):
         if paced is None:
             self.prices.append({"round": r})
         self.prices[-1].update(questions=len(active), **{"continue": len(moves)})
-        log(
-            f"round {r}: {len(moves)} of {len(active)} questions continue "
-            f"({sum(1 for it in active if it.decisions[-1].get('escalate'))} escalate); "
-            f"${self.spent / max(self.total, 1):.4g} per question so far, budget ${self.budget:g}"
-            + ("" if paced is None else f", price {self.prices[-1]['price']:.4g}")
+        log(  # the price decided after this round's samples: the next round's (paced)
+            f"after round {r}: {len(moves)} of {len(active)} questions continue "
+            f"({sum(1 for it in active if it.decisions[-1].get('escalate'))} escalate)"
+            + ("" if paced is None else f" at price {self.prices[-1]['price']:.4g}")
+            + f"; ${self.spent / max(self.total, 1):.4g} per question so far, "
+            f"budget ${self.budget:g}"
         )
         self.round += 1
         order = [active[i].pid for i in rank(crit, keys) if active[i].pid in moves]
