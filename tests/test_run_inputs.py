@@ -325,8 +325,17 @@ def test_a_realized_cost_far_from_the_budget_is_warned_of(
     assert r.exit_code == 0, r.stderr
     lines = _drift_lines(r.stderr)
     assert len(lines) == 1 and "x the budget 1.5 tokens" in lines[0], r.stderr
+    assert "--no-pace" not in lines[0]
     result = json.loads(r.stdout)
     assert result["mean_cost"] > 1.1 * 1.5
+    # at the trained prices as they are, the warning names that first
+    r = run_cli(
+        "run", tokens["stop"], q, "--model", "sim/medium", "--budget", "1.5", "--budget-unit",
+        "tokens", "--no-pace", "--out", tmp_path / "c.parquet", "--no-progress",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    lines = _drift_lines(r.stderr)
+    assert len(lines) == 1 and "applied as they are (--no-pace)" in lines[0], r.stderr
     # a run that spends its budget within 10% says nothing
     q40 = write_jsonl(tmp_path / "q40.jsonl", make_questions(40, seed=3))
     r = run_cli(

@@ -336,7 +336,9 @@ def run_cmd(
         return
     result = run_policy(policy, questions, out, options)
     log(describe(result))
-    drift = drift_warning(result.mean_cost, result.budget, result.cost_unit, result.stopped)
+    drift = drift_warning(
+        result.mean_cost, result.budget, result.cost_unit, result.stopped, paced=pace
+    )
     if drift is not None:
         warn(drift)
     if as_json:

@@ -71,14 +71,22 @@ def check_unit_flag(given: str | None) -> None:
         raise InputError(f"--budget-unit {given!r}: expected one of {', '.join(COST_UNITS)}")
 
 
-def drift_warning(mean_cost: float, budget: float, unit: str, stopped: str | None) -> str | None:
-    """One line when a run that finished spent more than :data:`DRIFT` away from its budget."""
+def drift_warning(
+    mean_cost: float, budget: float, unit: str, stopped: str | None, paced: bool = True
+) -> str | None:
+    """One line when a run that finished spent more than :data:`DRIFT` away from its budget
+    (``paced``: False when ``--no-pace`` applied the trained prices as they are)."""
     if stopped is not None or budget <= 0:
         return None
     ratio = mean_cost / budget
     if abs(ratio - 1.0) <= DRIFT:
         return None
-    why = (
+    unpaced = (
+        "the trained prices, applied as they are (--no-pace), drift on other questions (a few "
+        "escalations or samples more or less move the mean; pacing, the default, meets the "
+        "budget on the questions at hand); else "
+    )
+    why = ("" if paced else unpaced) + (
         "its samples cost more than the policy's training samples (another model, prompt or "
         "--max-tokens?), or the budget is in another unit than the policy's"
         if ratio > 1
