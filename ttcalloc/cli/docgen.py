@@ -21,6 +21,9 @@ def artifacts_markdown() -> str:
         "Every Parquet artifact carries JSON provenance in its key-value metadata (`ttcalloc`):",
         "artifact name, schema version, tool version, stage, parameters, and input fingerprints",
         "(`ttcalloc info FILE` shows it).",
+        "A folder artifact (`sample`'s output, `run --samples-out`) holds Parquet parts beside its",
+        "hidden bookkeeping files (`.lock`, `.questions.json`, the journal): read its parts",
+        "elsewhere with a glob, e.g. `polars.read_parquet(\"samples/*.parquet\")`.",
         "",
     ]
     for schema in schemas.TABULAR.values():
