@@ -79,6 +79,22 @@ def test_policy_file_and_summary(cascade: dict[str, Path]) -> None:
     assert "rule" not in meta["cascade"] and meta["model_files"]
 
 
+def test_a_reordered_model_list_is_refused(cascade: dict[str, Path], tmp_path: Path) -> None:
+    """policy.json's models in another order than training's would send each level's
+    decisions to the other model: one line, before any request."""
+    import shutil
+
+    folder = tmp_path / "policy"
+    shutil.copytree(cascade["policy"], folder)
+    meta = json.loads((folder / "policy.json").read_text())
+    meta["cascade"]["models"] = meta["cascade"]["models"][::-1]
+    (folder / "policy.json").write_text(json.dumps(meta))
+    r = _run({**cascade, "policy": folder}, tmp_path / "a.parquet", "--model", "cheap=sim/small")
+    assert r.exit_code != 0 and not (tmp_path / "a.parquet").exists()
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "is not the order the policy was trained in" in lines[0], r.stderr
+
+
 def test_on_the_simulated_backend_as_two_models(cascade: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "a.parquet"
     # at the calibrated prices: sim's samples cost more than the training ones (pacing would

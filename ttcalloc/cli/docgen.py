@@ -23,7 +23,7 @@ def artifacts_markdown() -> str:
         "(`ttcalloc info FILE` shows it).",
         "A folder artifact (`sample`'s output, `run --samples-out`) holds Parquet parts beside its",
         "hidden bookkeeping files (`.lock`, `.questions.json`, the journal): read its parts",
-        "elsewhere with a glob, e.g. `polars.read_parquet(\"samples/*.parquet\")`.",
+        'elsewhere with a glob, e.g. `polars.read_parquet("samples/*.parquet")`.',
         "",
     ]
     for schema in schemas.TABULAR.values():

@@ -307,6 +307,12 @@ class CascadePolicy:
             float(meta.get("metrics", {}).get("train_expected_cost", np.nan)),
             bool(cas.get("slack", False)),
         )
+        trained = meta.get("metrics", {}).get("models")
+        if trained is not None and list(trained) != list(cas["models"]):
+            raise ArtifactError(  # the levels' gains, caps and unit dollars follow that order
+                f"{folder}/policy.json: cascade.models {list(cas['models'])} is not the order "
+                f"the policy was trained in (metrics.models: {list(trained)})"
+            )
         names = [str(n) for n in meta["features"]]
         columns = row_names(names, ladder)
         if list(meta.get("row_features", columns)) != columns:
