@@ -11,6 +11,6 @@ Heavy dependencies are imported lazily so that ``import ttcalloc`` stays cheap.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["__version__"]
