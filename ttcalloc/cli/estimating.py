@@ -81,7 +81,8 @@ def estimate_cmd(
     as_json: JsonFlag = False,
     force: Force = False,
 ) -> None:
-    """Exact per-problem success and cost curves p_i(a), c_i(a) for every action."""
+    """Per-problem success and cost curves p_i(a), c_i(a) for every action (exact; maj@k of
+    samples drawn with several prompt variants: a mean over seeded orders taking them in turn)."""
     from ttcalloc.cli.summaries import print_estimate
     from ttcalloc.common.console import emit_json
     from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
