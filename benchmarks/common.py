@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -82,3 +85,19 @@ def cli_seconds(args: list[str], *, old: bool = False, env: dict[str, str] | Non
         stderr=subprocess.DEVNULL,
     )
     return time.perf_counter() - start
+
+
+def ttcalloc_at(root: Path, args: Sequence[object]) -> str:
+    """Run one ``ttcalloc`` command from the package at ``root`` (another checkout for a
+    before/after table); its stdout, or RuntimeError with the end of its stderr."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    res = subprocess.run(
+        [sys.executable, "-m", "ttcalloc", *map(str, args)],
+        env=env,
+        cwd=root,  # `-m` puts the working folder first on the path
+        capture_output=True,
+        text=True,
+    )
+    if res.returncode:
+        raise RuntimeError(f"ttcalloc {' '.join(map(str, args))}: {res.stderr[-2000:]}")
+    return res.stdout

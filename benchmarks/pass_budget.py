@@ -16,31 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import math_samples
+from common import ttcalloc_at
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data"
 BUDGETS = (2.0, 4.0, 8.0)
 HARD = 0.4  # mathhard: 40% of problems hard (24% never solved in 64 samples)
-
-
-def _ttcalloc(root: Path, args: list[object]) -> str:
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    res = subprocess.run(
-        [sys.executable, "-m", "ttcalloc", *map(str, args)],
-        env=env,
-        cwd=root,  # `-m` puts the working folder first on the path
-        capture_output=True,
-        text=True,
-    )
-    if res.returncode:
-        raise RuntimeError(f"ttcalloc {' '.join(map(str, args))}: {res.stderr[-2000:]}")
-    return res.stdout
 
 
 def _prepare(work: Path, name: str, seed: int) -> Path:
@@ -70,7 +54,7 @@ def _prepare(work: Path, name: str, seed: int) -> Path:
          "--out", d / "allocation.parquet"],
     ]  # fmt: skip
     for args in steps:
-        _ttcalloc(ROOT, args)
+        ttcalloc_at(ROOT, args)
     return d
 
 
@@ -82,13 +66,13 @@ def _cell(root: Path, d: Path, tag: str) -> dict[float, tuple[float, float, floa
         "train", d / "allocation.parquet", "--problems", p, "--budgets", "2,4,8", "--out", out,
         "--force",
     ]  # fmt: skip
-    _ttcalloc(root, args)
+    ttcalloc_at(root, args)
     specs = [f"stop={out / f'b{b:g}'}" for b in BUDGETS]
     args = [
         "evaluate", *specs, "--problems", p, "--curves", d / "curves.parquet",
         "--samples", d / "samples.parquet", "--out", d / f"report-{tag}", "--json", "--force",
     ]  # fmt: skip
-    report = json.loads(_ttcalloc(root, args))
+    report = json.loads(ttcalloc_at(root, args))
     cells = {}
     for r in report["policies"]:
         if r["policy"] == "stop":

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from common import ttcalloc_at
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data"
@@ -32,18 +32,8 @@ KS = "1,2,4,8,16,32"
 
 
 def _ttcalloc(args: list[object]) -> str:
-    """Run one ttcalloc command; its stdout (raises with the end of stderr on failure)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    res = subprocess.run(
-        [sys.executable, "-m", "ttcalloc", *map(str, args)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if res.returncode:
-        raise RuntimeError(f"ttcalloc {' '.join(map(str, args))}: {res.stderr[-2000:]}")
-    return res.stdout
+    """Run one ttcalloc command from this checkout; its stdout."""
+    return ttcalloc_at(ROOT, args)
 
 
 def _priced_samples(work: Path) -> Path:

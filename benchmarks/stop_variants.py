@@ -17,29 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+
+from common import ttcalloc_at
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data"
 BUDGETS = (1.5, 2.0, 3.0)
-
-
-def _ttcalloc(root: Path, args: list[object]) -> str:
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    res = subprocess.run(
-        [sys.executable, "-m", "ttcalloc", *map(str, args)],
-        env=env,
-        cwd=root,  # `-m` puts the working folder first on the path
-        capture_output=True,
-        text=True,
-    )
-    if res.returncode:
-        raise RuntimeError(f"ttcalloc {' '.join(map(str, args))}: {res.stderr[-2000:]}")
-    return res.stdout
 
 
 def one_seed(root: Path, d: Path, seed: int) -> dict:
@@ -61,13 +46,13 @@ def one_seed(root: Path, d: Path, seed: int) -> dict:
          "--out", d / "stop"],
     ]  # fmt: skip
     for args in steps:
-        _ttcalloc(root, args)
+        ttcalloc_at(root, args)
     specs = [f"stop={d / 'stop' / f'b{b:g}'}" for b in BUDGETS]
     args = [
         "evaluate", *specs, "--problems", p, "--curves", d / "curves.parquet",
         "--samples", d / "samples.parquet", "--out", d / "report", "--json",
     ]  # fmt: skip
-    return json.loads(_ttcalloc(root, args))
+    return json.loads(ttcalloc_at(root, args))
 
 
 def main() -> None:
