@@ -32,6 +32,7 @@ from ttcalloc.artifacts.io import (
     write_json_artifact,
 )
 from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS, require_labels
+from ttcalloc.artifacts.trained_on import train_questions_record
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.hashing import seeded_folds
@@ -285,7 +286,8 @@ def train_policy(
                 {"allocation": allocation_path, "problems": problems_path, "curves": curves_path},
                 at=out / "policy.json",
             )
-            | {"xgboost_version": xgboost_version()},
+            | {"xgboost_version": xgboost_version()}
+            | train_questions_record(prob["question"].to_list()),
         }
         write_json_artifact(tmp / "policy.json", policy, POLICY)
     return TrainResult(out=out, metrics=metrics)

@@ -22,6 +22,7 @@ from ttcalloc.artifacts.answering import answering
 from ttcalloc.artifacts.cascade_replays import load_model_replays, prices_of
 from ttcalloc.artifacts.io import check_output, provenance, read_artifact, recorded_input
 from ttcalloc.artifacts.schemas import CURVES, POLICY, PROBLEMS, require_labels
+from ttcalloc.artifacts.trained_on import train_questions_record
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.settings import fit_threads
 from ttcalloc.core import cascade as cc
@@ -268,9 +269,8 @@ def train_cascade(
             got.pace_ratio,
         )
         params = {k: str(v) if isinstance(v, Path) else v for k, v in options.__dict__.items()}
-        prov = provenance(POLICY, "train", params, inputs, at=folder / "policy.json") | {
-            "xgboost_version": xgboost_version()
-        }
+        prov = provenance(POLICY, "train", params, inputs, at=folder / "policy.json")
+        prov |= {"xgboost_version": xgboost_version(), **train_questions_record(prob["question"])}
         meta = {
             "cost_unit": "usd",
             "budget": budget,

@@ -31,6 +31,7 @@ from ttcalloc.artifacts.io import (
 )
 from ttcalloc.artifacts.sample_replays import ReplayGroup, load_sample_replays
 from ttcalloc.artifacts.schemas import ALLOCATION, CURVES, POLICY, PROBLEMS, require_labels
+from ttcalloc.artifacts.trained_on import train_questions_record
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.common.settings import fit_threads
 from ttcalloc.core import stopping
@@ -286,9 +287,8 @@ def train_adaptive(
             info={},
         )
         params = {k: str(v) if isinstance(v, Path) else v for k, v in options.__dict__.items()}
-        prov = provenance(POLICY, "train", params, inputs, at=folder / "policy.json") | {
-            "xgboost_version": xgboost_version()
-        }
+        prov = provenance(POLICY, "train", params, inputs, at=folder / "policy.json")
+        prov |= {"xgboost_version": xgboost_version(), **train_questions_record(prob["question"])}
         unit = curves_art.meta.get("cost_unit", "unknown")
         meta = {
             "cost_unit": unit,

@@ -118,6 +118,7 @@ def evaluate_cascades(
     n_boot: int,
     recalibrate: bool = False,
     plot: bool = True,
+    leaks: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """Score each cascade group on the test replays; write report.json and report.md to
     ``out`` (atomically).  Returns the report.
@@ -225,6 +226,7 @@ def evaluate_cascades(
         notes = budget_notes(name, rows, recalibrate)
         for note in notes:
             warn(note)
+        notes = [*(leaks or {}).get(name, []), *notes]  # warned by the caller
         policies_out[name] = {
             "models": models,
             "strongest": {"model": models[strong], "accuracy": ref_acc, "cost": ref_cost},

@@ -6,7 +6,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ttcalloc.artifacts.io import check_output, recorded_input, same_unit
+from ttcalloc.artifacts.io import (
+    check_output,
+    read_artifact,
+    read_json_artifact,
+    recorded_input,
+    same_unit,
+)
+from ttcalloc.artifacts.schemas import POLICY, PROBLEMS, require_labels
+from ttcalloc.artifacts.trained_on import trained_on_test
+from ttcalloc.common.console import warn
 from ttcalloc.common.errors import InputError
 from ttcalloc.core.baselines import NAMES
 from ttcalloc.learn.adaptive import AdaptivePolicy
@@ -67,6 +76,7 @@ def evaluate_policies(
     given: dict[str, Path | None] = {f"policy {s.name}": s.path for s in policies}
     given |= {"curves": curves_path, "problems": problems_path, "samples": samples_path}
     check_output(out, given, folder=True)
+    leaks = _trained_on_test(policies, Path(problems_path))
     cascades = {
         name: {b: m for b, m in g.items() if isinstance(m, CascadePolicy)}
         for name, g in loaded_groups.items()
@@ -103,10 +113,12 @@ def evaluate_policies(
             options.n_boot,
             options.recalibrate,
             options.plot,
+            leaks,
         )
         return EvaluateResult(out=Path(out), report=report)
     adaptive = any(isinstance(m, AdaptivePolicy) for g in groups.values() for m in g.values())
     loaded = load_inputs(Path(curves_path), Path(problems_path), samples_path, options, adaptive)
+    loaded.notes[:0] = [n for notes in leaks.values() for n in notes]
     for spec in policies:
         for member in groups[spec.name].values():
             unit = {"cost_unit": loaded.unit}
@@ -115,3 +127,20 @@ def evaluate_policies(
     report = build_report(scored, loaded, options)
     out = Path(out)
     return EvaluateResult(out=out, report=write_report(out, report, scored, loaded, policies))
+
+
+def _trained_on_test(specs: list[PolicySpec], problems_path: Path) -> dict[str, list[str]]:
+    """Warn of every policy folder trained on some of the test questions of ``problems_path``
+    (or whose training questions are unknown, trained with another file); the report notes."""
+    problems = read_artifact(problems_path, PROBLEMS).df
+    require_labels(problems, problems_path, "evaluate")
+    test = problems.filter(problems["split"] == "test")["question"].to_list()
+    notes: dict[str, list[str]] = {}
+    for spec in specs:
+        info = read_json_artifact(spec.path / "policy.json", POLICY)
+        for text, note in trained_on_test(
+            {spec.name: (spec.path, info)}, test, problems_path
+        ).values():
+            warn(text)
+            notes.setdefault(spec.name, []).append(note)
+    return notes

@@ -1,0 +1,91 @@
+"""Train/test leaks the pipeline refuses or reports: a policy evaluated on a problems file whose
+test questions it was trained on (another ``data --seed``), and a policy trained on an allocation
+solved over test-split problems too (``solve`` without ``--problems``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import run_cli, sim_pipeline
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    paths = sim_pipeline(tmp_path_factory.mktemp("leak"), 120, seed=3)
+    tmp = paths["tmp"]
+    other = tmp / "problems_s1.parquet"
+    res = run_cli(
+        "data",
+        "gsm8k",
+        "--source",
+        tmp / "q.jsonl",
+        "--test-frac",
+        "0.3",
+        "--seed",
+        "1",
+        "--out",
+        other,
+    )
+    assert res.exit_code == 0, res.stderr
+    res = run_cli(
+        "train", paths["alloc"], "--problems", paths["problems"], "--budget", "1.5",
+        "--folds", "3", "--out", tmp / "policy",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    return paths | {"other": other, "policy": tmp / "policy"}
+
+
+def _evaluate(policy: Path, problems: Path, out: Path) -> tuple[str, dict]:
+    res = run_cli(
+        "evaluate", policy, "--problems", problems, "--bootstrap", "100", "--orders", "4",
+        "--no-plot", "--out", out,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    return res.stderr, json.loads((out / "report.json").read_text(encoding="utf-8"))
+
+
+def test_evaluate_says_when_test_questions_were_training_questions(
+    pipeline: dict[str, Path], tmp_path: Path
+) -> None:
+    import polars as pl
+
+    a = pl.read_parquet(pipeline["problems"])
+    b = pl.read_parquet(pipeline["other"])
+    trained = set(a.filter(pl.col("split") == "train")["question"])
+    test_b = b.filter(pl.col("split") == "test")["question"].to_list()
+    hit = sum(q in trained for q in test_b)
+    assert hit > 0
+    said = f"was trained on {hit} of the {len(test_b)} test questions of {pipeline['other']}"
+    stderr, report = _evaluate(pipeline["policy"], pipeline["other"], tmp_path / "leaky")
+    assert said in " ".join(stderr.split())
+    assert any(n.startswith("TRAIN/TEST LEAK: policy") for n in report["notes"])
+    assert "TRAIN/TEST LEAK" in (tmp_path / "leaky" / "report.md").read_text(encoding="utf-8")
+
+    stderr, report = _evaluate(pipeline["policy"], pipeline["problems"], tmp_path / "clean")
+    assert "trained on" not in stderr and not any("LEAK" in n for n in report["notes"])
+
+
+def test_an_older_policy_is_checked_against_its_recorded_problems_file(
+    pipeline: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(pipeline["policy"], old)
+    info = json.loads((old / "policy.json").read_text(encoding="utf-8"))
+    assert info["provenance"].pop("train_questions")["keys"]
+    (old / "policy.json").write_text(json.dumps(info), encoding="utf-8")
+    stderr, report = _evaluate(old, pipeline["other"], tmp_path / "r")
+    assert f"(the train split of {pipeline['problems']})" in " ".join(stderr.split())
+    moved = tmp_path / "problems_moved.parquet"
+    pipeline["problems"].rename(moved)
+    try:
+        stderr, report = _evaluate(old, pipeline["other"], tmp_path / "r2")
+        assert "cannot check that the test questions" in " ".join(stderr.split())
+        assert any("cannot check" in n for n in report["notes"])
+        stderr, report = _evaluate(old, moved, tmp_path / "r3")  # the same file, moved: silent
+        assert "cannot check" not in stderr
+    finally:
+        moved.rename(pipeline["problems"])
