@@ -166,7 +166,10 @@ def test_a_failure_after_the_models_leaves_the_old_policy_whole(
     (no new model file beside the old policy.json) and no temporary folder is left."""
     p = curves.parent
     if learner == "imitate":
-        res = run_cli("solve", curves, "--budgets", "1.5,2", "--out", p / "alloc.parquet")
+        res = run_cli(
+            "solve", curves, "--problems", p / "problems.parquet", "--budgets", "1.5,2",
+            "--out", p / "alloc.parquet",
+        )  # fmt: skip
         assert res.exit_code == 0, res.stderr
     source = curves if learner == "stop" else p / "alloc.parquet"
     out = p / f"atomic-{learner}" / "policy"

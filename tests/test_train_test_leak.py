@@ -31,7 +31,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert res.exit_code == 0, res.stderr
     res = run_cli(
         "train", paths["alloc"], "--problems", paths["problems"], "--budget", "1.5",
-        "--folds", "3", "--out", tmp / "policy",
+        "--learner", "imitate", "--folds", "3", "--out", tmp / "policy",
     )  # fmt: skip
     assert res.exit_code == 0, res.stderr
     return paths | {"other": other, "policy": tmp / "policy"}
@@ -89,3 +89,27 @@ def test_an_older_policy_is_checked_against_its_recorded_problems_file(
         assert "cannot check" not in stderr
     finally:
         moved.rename(pipeline["problems"])
+
+
+def test_train_refuses_an_allocation_solved_over_test_problems(
+    pipeline: dict[str, Path], tmp_path: Path
+) -> None:
+    import polars as pl
+
+    everything = tmp_path / "alloc_all.parquet"
+    res = run_cli("solve", pipeline["curves"], "--budgets", "1.5", "--out", everything)
+    assert res.exit_code == 0, res.stderr
+    problems = pipeline["problems"]
+    n_test = pl.read_parquet(problems).filter(pl.col("split") == "test").height
+    res = run_cli(
+        "train", everything, "--problems", problems, "--learner", "imitate", "--folds", "3",
+        "--out", tmp_path / "p",
+    )  # fmt: skip
+    assert res.exit_code != 0 and not (tmp_path / "p").exists()
+    said = " ".join(res.stderr.split())
+    assert f"solved over {n_test} test-split problems of {problems} (solve without" in said
+    assert f"--problems {problems} --budgets 1.5` so the prices are set on train" in said
+    # solved with --problems: the train split only, and train takes it
+    alloc = pl.read_parquet(pipeline["alloc"])
+    train_ids = pl.read_parquet(problems).filter(pl.col("split") == "train")["problem_id"]
+    assert set(alloc["problem_id"]) == set(train_ids)

@@ -143,7 +143,9 @@ def train_policy(
     n_before = alloc.height
     alloc = alloc.filter(pl.col("problem_id").is_in(list(train_ids)))
     if alloc.height < n_before:
-        warn(f"{n_before - alloc.height} allocated problems are not in the train split; left out")
+        _solved_over_test(
+            alloc_art.meta, n_before - alloc.height, allocation_path, problems_path, curves_path
+        )
     if alloc.height < 2 * options.folds:
         raise DataError(f"{allocation_path}: only {alloc.height} training problems; need more")
     alloc = alloc.sort("problem_id")
@@ -308,4 +310,19 @@ def fallback_warning(budget: float, unshrunk_gain: float, gain: float | None) ->
         f"standard error (unshrunk gain: {signed(unshrunk_gain)}): the policy falls back to "
         "uniform allocation, where a hash of each question decides which questions get the "
         f"costlier of the two actions uniform mixes on the train problems{shown}"
+    )
+
+
+def _solved_over_test(
+    meta: dict[str, Any], n: int, allocation: Path, problems: Path, curves: Path
+) -> None:
+    """Refuse an allocation solved over ``n`` test-split problems: its price (lambda*), hence
+    every label, was set with the test problems' curves."""
+    params = meta.get("params") or {}
+    how = "solve without --problems?" if params.get("split") != "train" else "another split"
+    budgets = ",".join(f"{b:g}" for b in params.get("budgets") or []) or "B"
+    raise DataError(
+        f"{allocation}: solved over {n} test-split problems of {problems} ({how}); rerun "
+        f"`ttcalloc solve {curves} --problems {problems} --budgets {budgets}` so the prices are "
+        "set on train problems only"
     )
