@@ -150,7 +150,16 @@ def _svamp_pipeline(tmp: Path) -> dict[str, Path]:
         "--out",
         p["curves.parquet"],
     )
-    _run("solve", p["curves.parquet"], "--budgets", "2", "--out", p["alloc.parquet"])
+    _run(
+        "solve",
+        p["curves.parquet"],
+        "--problems",
+        p["problems.parquet"],
+        "--budgets",
+        "2",
+        "--out",
+        p["alloc.parquet"],
+    )
     p["policy"] = tmp / "policy"
     _run(
         "train",
