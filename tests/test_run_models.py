@@ -295,6 +295,26 @@ def test_a_missing_model_or_price_is_one_line(two: dict[str, Path], tmp_path: Pa
     assert not out.exists() and not (tmp_path / "a-samples.parquet").exists()
 
 
+def test_a_price_for_no_model_of_the_policy_is_one_line(
+    two: dict[str, Path], tmp_path: Path
+) -> None:
+    """``--price NAME=IN,OUT`` naming no model of the policy (a typo) is refused, as an
+    unknown ``--model NAME`` is; a ``--prices`` file may price other models (a shared table)."""
+    out = tmp_path / "a.parquet"
+    r = _run(two, out, *SIM, *PRICE_FLAGS, "--price", "gpt-5=1,2")
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert r.exit_code == 2 and len(lines) == 1, r.stderr
+    assert lines[0] == (
+        "error: --price gpt-5=1,2: the policy has no model 'gpt-5' (its models: cheap, strong)"
+    )
+    assert not out.exists() and not (tmp_path / "a-samples.parquet").exists()
+    table = {m: {"input": i, "output": o} for m, (i, o) in {**PRICES, "gpt-5": (1, 2)}.items()}
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps(table))
+    r = _run(two, out, *SIM, "--prices", prices)
+    assert r.exit_code == 0, r.stderr
+
+
 def _runner(two: dict[str, Path], out: Path, base: str) -> subprocess.Popen[str]:
     cmd = [
         sys.executable, "-m", "ttcalloc", "run", str(two["policy"]), str(two["problems"]),
@@ -422,3 +442,8 @@ def test_one_model_takes_its_price_from_price_flags(tmp_path: Path) -> None:
     assert np.allclose(drawn["cost_usd"].to_numpy(), want.to_numpy(), rtol=1e-9)
     r = run_cli(*base, "--out", tmp_path / "b.parquet", "--model", "sim/medium", "--price", "x=1,1")
     assert r.exit_code != 0 and "no price for model 'sim/medium'" in r.stderr
+    r = run_cli(*base, "--out", tmp_path / "c.parquet", "--model", "sim/medium",
+                "--price", "sim/medium=3,7", "--price", "x=1,1")  # fmt: skip
+    assert r.exit_code == 2 and r.stderr.count("error:") == 1, r.stderr
+    assert "--price x=1,1: the run has no model 'x' (its model: sim/medium)" in r.stderr
+    assert not (tmp_path / "c.parquet").exists()

@@ -135,6 +135,7 @@ def test_a_missing_model_or_price_is_one_line_before_the_server_starts(
             (["--model", "sim/strong", *PRICE_FLAGS], "give --model NAME=SPEC for each"),
             ([*SIM, "--model", "other=sim/weak", *PRICE_FLAGS], "the policy has no model"),
             ([*SIM, *PRICE_FLAGS, "--price-in", "1"], "--price-in 1: with several models"),
+            ([*SIM, *PRICE_FLAGS, "--price", "gpt-5=1,2"], "the policy has no model 'gpt-5'"),
         ]
         for args, message in cases:
             r = run_cli("serve", policies[kind], *args, "--budget", str(BUDGETS[kind]),

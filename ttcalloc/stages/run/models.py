@@ -199,6 +199,7 @@ def plan_for(
     names = policy_models(policy)
     table = None
     if names and pairs:
+        unknown_priced(flags, names, "the policy")
         table = prices_for(
             names, flags.prices, flags.file, flags.prompt_tokens, policy.info, policy_path
         )
@@ -273,3 +274,16 @@ def unpriced(model: str, flags: PriceFlags) -> None:
             f"--price: no price for model {model!r} among {', '.join(sorted(table.prices))}; "
             f"give --price {model}=IN,OUT"
         )
+    unknown_priced(flags, [model], "the run")
+
+
+def unknown_priced(flags: PriceFlags, models: Sequence[str], whose: str) -> None:
+    """A ``--price NAME=IN,OUT`` naming none of ``models`` (a typo would go unused): one line.
+    A ``--prices`` file may price other models too (a shared table)."""
+    for value in flags.prices:
+        name = value.rpartition("=")[0].strip()
+        if name and name not in models:
+            its = "its models" if len(models) > 1 else "its model"
+            raise InputError(
+                f"--price {value}: {whose} has no model {name!r} ({its}: {', '.join(models)})"
+            )
