@@ -197,6 +197,73 @@ def test_run_refuses_unknown_prompts_and_names(policy: Path, tmp_path: Path) -> 
     assert r.exit_code == 2 and "one prompt" in r.stderr
 
 
+IMPORTED = [
+    {"name": "cot", "kind": "text", "label": "imported", "template": None},
+    {"name": "pot", "kind": "program", "label": "imported", "template": None},
+]
+
+
+def _refused(policy: Path, tmp_path: Path, *given: str) -> str:
+    """The one stderr line of a run refusing ``--prompt-variant given...`` (nothing written)."""
+    q = write_jsonl(tmp_path / "q.jsonl", [{"question": "What is 1+2?", "answer": "3"}])
+    r = run_cli("run", policy, q, "--model", "sim/medium", "--budget", "2", "--no-progress",
+                "--out", tmp_path / "x.parquet", *(a for v in given for a in ("--prompt-variant", v)))  # fmt: skip
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert r.exit_code == 2 and len(lines) == 1, (given, r.stderr)
+    assert not (tmp_path / "x.parquet").exists() and not (tmp_path / "x-samples.parquet").exists()
+    return lines[0]
+
+
+def test_run_says_an_unknown_variant_name_before_its_bad_prompt(
+    policy: Path, tmp_path: Path
+) -> None:
+    pol = _with_variants(policy, tmp_path, IMPORTED)
+    assert _refused(pol, tmp_path, "cot3=foo") == (
+        "error: --prompt-variant cot3: not one of the policy's prompt variants (cot, pot)"
+    )
+    assert _refused(policy, tmp_path, "cot3=foo") == (
+        "error: --prompt-variant cot3: the policy's samples were drawn with one prompt, not "
+        "prompt variants (use --prompt)"
+    )
+    assert "'foo'" in _refused(pol, tmp_path, "cot=foo")  # a known name: its prompt is said
+
+
+def test_a_missing_program_template_file_is_said(policy: Path, tmp_path: Path) -> None:
+    pol = _with_variants(policy, tmp_path, IMPORTED)
+    assert _refused(pol, tmp_path, "cot=numeric", "pot=program:/nonexistent/p.txt") == (
+        "error: --prompt-variant 'pot=program:/nonexistent/p.txt': program template file "
+        "'/nonexistent/p.txt' not found"
+    )
+
+
+def test_on_replay_given_prompts_warn_that_they_are_not_used(policy: Path, tmp_path: Path) -> None:
+    """replay serves recorded samples: a given --prompt-variant (or --prompt) warns in one
+    line that the samples' own prompts are served, not the ones given."""
+    pol = _with_variants(policy, tmp_path, IMPORTED)
+    problems = sum_problems(tmp_path, n=4)
+    variants = ["--prompt-variant", "cot=numeric", "--prompt-variant", "pot=program"]
+    for out, extra in (("s", variants), ("s1", [])):
+        r = run_cli("sample", problems, "--model", "sim/medium", "--n", "8", "--no-progress",
+                    "--out", tmp_path / out, *extra)  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+    base = ["run", pol, problems, "--budget", "2", "--no-progress"]
+    replay = ["--model", f"replay:{tmp_path / 's'}"]
+    r = run_cli(*base, *replay, "--out", tmp_path / "b.parquet", *variants[:2])
+    assert r.exit_code == 0, r.stderr
+    warned = [x for x in r.stderr.splitlines() if "own prompts" in x]
+    assert warned == [
+        "warning: --prompt-variant cot: replay serves the recorded samples, drawn with their "
+        "own prompts: the prompts given are not used"
+    ], r.stderr
+    r = run_cli(*base, *replay, "--out", tmp_path / "c.parquet")
+    assert r.exit_code == 0 and "own prompts" not in r.stderr, r.stderr
+    # a policy drawn with one prompt: --prompt on replay warns as well
+    r = run_cli("run", policy, problems, "--model", f"replay:{tmp_path / 's1'}", "--budget",
+                "2", "--no-progress", "--out", tmp_path / "e.parquet", "--prompt", "numeric")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert "warning: --prompt numeric: replay serves the recorded samples" in r.stderr
+
+
 def test_serve_refuses_a_variant_policy(policy: Path, tmp_path: Path) -> None:
     from ttcalloc.serve.served import load_served
 

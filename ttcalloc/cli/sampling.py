@@ -274,10 +274,10 @@ def run_cmd(
     """Answer new questions on a model under a budget with a trained policy: resumable."""
     from ttcalloc.common.console import emit_json, log, warn
     from ttcalloc.stages.run import RunOptions, describe, run_policy, up_to_date
+    from ttcalloc.stages.run.asking import parse_given
     from ttcalloc.stages.run.models import split_model_flags
     from ttcalloc.stages.run.units import drift_warning
     from ttcalloc.stages.sample import SampleOptions
-    from ttcalloc.text.variants import parse_variant
 
     label, models = split_model_flags(model)
     sample = SampleOptions(
@@ -285,7 +285,7 @@ def run_cmd(
         temperature=temperature,
         max_tokens=max_tokens,
         prompt=prompt,
-        prompt_variants=tuple(parse_variant(v) for v in prompt_variant or ()),
+        prompt_variants=parse_given(list(prompt_variant or ()), policy),
         system=system,
         seed=seed,
         concurrency=concurrency,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ttcalloc.common.errors import InputError
 from ttcalloc.common.hashing import seeded_int
@@ -74,7 +75,7 @@ def parse_variant(spec: str, flag: str = "--prompt-variant") -> PromptVariant:
     """``NAME=PROMPT``: PROMPT is a text prompt as ``--prompt`` takes it (auto, numeric, math,
     exact, a template file), ``program`` (the built-in program-of-thought prompt) or
     ``program:FILE`` (a program prompt from a template file)."""
-    from ttcalloc.text.prompts import load_template
+    from ttcalloc.text.prompts import TEMPLATES, load_template
 
     name, sep, rest = spec.partition("=")
     name, rest = name.strip(), rest.strip()
@@ -86,7 +87,10 @@ def parse_variant(spec: str, flag: str = "--prompt-variant") -> PromptVariant:
     if rest == "program":
         return PromptVariant(name, "program", PROGRAM_PROMPT, "program")
     if rest.startswith("program:"):
-        template, label = load_template(rest[len("program:") :], flag)
+        file = rest[len("program:") :].strip()
+        if file not in ("auto", *TEMPLATES) and not Path(file).is_file():
+            raise InputError(f"{flag} {spec!r}: program template file {file!r} not found")
+        template, label = load_template(file, flag)
         return PromptVariant(name, "program", template, f"program:{label}")
     template, label = load_template(rest, flag)
     return PromptVariant(name, "text", template, label)

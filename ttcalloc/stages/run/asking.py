@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from ttcalloc.artifacts.answering import BUILTIN_PROMPTS, variants_of
 from ttcalloc.common.console import warn
-from ttcalloc.common.errors import InputError
+from ttcalloc.common.errors import InputError, TtcallocError
 from ttcalloc.text import prompts
 from ttcalloc.text.variants import PromptVariant
 
 if TYPE_CHECKING:
     import polars as pl
+
+
+NOT_SENT = "replay serves the recorded samples, drawn with their own prompts:"
 
 
 def grader_for(given: str | None, info: dict[str, Any]) -> str:
@@ -47,6 +50,8 @@ def prompt_for(
     recorded = info.get("prompt")
     if given is not None:
         template, label = prompts.load_template(given)
+        if not sent:
+            warn(f"--prompt {given}: {NOT_SENT} the prompt given is not used")
         if recorded is not None and label != recorded and sent:
             warn(
                 f"--prompt {given}: the policy's samples were drawn with prompt {recorded}; "
@@ -98,10 +103,7 @@ def variants_for(
     names = [v.name for v in recorded]
     if not recorded:
         if given:
-            raise InputError(
-                f"--prompt-variant {given[0].name}: the policy's samples were drawn with one "
-                "prompt, not prompt variants (use --prompt)"
-            )
+            raise InputError(not_a_variant(given[0].name, []))
         return ()
     if prompt is not None:
         raise InputError(
@@ -112,16 +114,15 @@ def variants_for(
     for v in given:
         mine = next((r for r in recorded if r.name == v.name), None)
         if mine is None:
-            raise InputError(
-                f"--prompt-variant {v.name}: not one of the policy's prompt variants "
-                f"({', '.join(names)})"
-            )
+            raise InputError(not_a_variant(v.name, names))
         if mine.kind != v.kind:
             raise InputError(
                 f"--prompt-variant {v.name}: the policy's variant {v.name} is of kind "
                 f"{mine.kind}, this prompt of kind {v.kind} (program prompts: program or "
                 "program:FILE)"
             )
+    if given and not sent:
+        warn(f"--prompt-variant {', '.join(by_name)}: {NOT_SENT} the prompts given are not used")
     unknown = [r.name for r in recorded if r.name not in by_name and unknown_prompt(r)]
     if unknown and sent:
         raise InputError(
@@ -129,6 +130,45 @@ def variants_for(
             "(imported: their prompts unknown); give --prompt-variant NAME=PROMPT for each"
         )
     return tuple(by_name.get(r.name, r) for r in recorded)
+
+
+def not_a_variant(name: str, names: list[str]) -> str:
+    """The line for a ``--prompt-variant`` NAME the policy does not have."""
+    if not names:
+        return (
+            f"--prompt-variant {name}: the policy's samples were drawn with one prompt, not "
+            "prompt variants (use --prompt)"
+        )
+    return f"--prompt-variant {name}: not one of the policy's prompt variants ({', '.join(names)})"
+
+
+def parse_given(specs: list[str], policy_path: Path) -> tuple[PromptVariant, ...]:
+    """``run``'s ``--prompt-variant NAME=PROMPT`` values; a NAME the policy does not have is
+    said before what is wrong with its PROMPT."""
+    from ttcalloc.text.variants import parse_variant
+
+    out = []
+    for spec in specs:
+        try:
+            out.append(parse_variant(spec))
+        except InputError:
+            name, names = spec.partition("=")[0].strip(), _variant_names(Path(policy_path))
+            if name and names is not None and name not in names:
+                raise InputError(not_a_variant(name, names)) from None
+            raise
+    return tuple(out)
+
+
+def _variant_names(policy_path: Path) -> list[str] | None:
+    """The names of the policy's prompt variants (None: policy.json unreadable, which is said
+    once the policy is loaded)."""
+    import json
+
+    try:
+        info = json.loads((policy_path / "policy.json").read_text("utf-8"))
+        return [v.name for v in recorded_variants(info)]
+    except (OSError, ValueError, AttributeError, TypeError, TtcallocError):
+        return None
 
 
 def unknown_prompt(variant: PromptVariant) -> bool:
