@@ -16,7 +16,7 @@ import pytest
 from helpers import make_questions, run_cli, signal_when, sim_pipeline, train_both, write_jsonl
 
 from ttcalloc.artifacts.io import read_artifact, write_artifact
-from ttcalloc.artifacts.schemas import ANSWERS, SAMPLES
+from ttcalloc.artifacts.schemas import ANSWERS, PROBLEMS, SAMPLES
 from ttcalloc.backends.replay import order
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -257,3 +257,63 @@ def test_replay_serves_each_prompt_variant_from_its_own_recorded_samples(
     key = ["problem_id", "prompt_variant", "mean_logprob"]
     assert served.select(key).sort(key).equals(df.select(key).sort(key))
     assert not marker.exists()
+
+
+def _one_error(r: object, code: int) -> str:
+    lines = [x for x in r.stderr.splitlines() if x.strip()]  # type: ignore[attr-defined]
+    assert r.exit_code == code and len(lines) == 1, r.stderr  # type: ignore[attr-defined]
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_replay_serves_a_question_only_its_own_samples(
+    recorded: dict[str, Path], tmp_path: Path
+) -> None:
+    """The samples' recorded problems file says which question each id was: a run (or
+    `sample`) asking another question under that id is refused in one line, nothing written;
+    the same questions, whitespace aside, are served."""
+    from ttcalloc.stages import data
+
+    samples = recorded["tmp"] / "samples"  # drawn by `sample`: records its problems file
+    mine = read_artifact(recorded["problems"], PROBLEMS).df.sort("problem_id")
+    other = "Each pack of dvds costs 76 dollars. If there is a discount of 25 dollars on each " \
+        "pack, how much do you have to pay to buy each pack?"  # fmt: skip
+    rows = [{"id": pid, "question": f"  {q}\n".replace(" ", "  "), "answer": "1"}
+            for pid, q in zip(mine["problem_id"], mine["question"], strict=True)]  # fmt: skip
+    rows[1]["question"] = other
+    asked = write_jsonl(tmp_path / "svamp.jsonl", rows)
+    out = tmp_path / "a.parquet"
+    r = run_cli("run", recorded["stop"], asked, "--model", f"replay:{samples}", "--budget",
+                "1.5", "--grader", "numeric", "--out", out, "--no-progress")  # fmt: skip
+    pid = mine["problem_id"][1]
+    assert _one_error(r, 2) == (
+        f"error: replay:{samples}: problem {pid!r} was asked 'Each pack of dvds costs 76 dollars. "
+        f"If there is a discount …' here but its recorded samples answer "
+        f"{mine['question'][1][:59] + '…'!r}; replay serves a question only its own samples"
+    )
+    assert not out.exists() and not (tmp_path / "a-samples.parquet").exists()
+    problems = tmp_path / "svamp.parquet"
+    data.build_problems(asked, problems, "gsm8k", data.DataOptions(test_frac=0.3))
+    r = run_cli("sample", problems, "--model", f"replay:{samples}", "--n", "2",
+                "--no-progress", "--out", tmp_path / "s")  # fmt: skip
+    assert "was asked 'Each pack of dvds" in _one_error(r, 2)
+    assert not (tmp_path / "s").exists()
+    # the same questions, spaced otherwise: served
+    del rows[1]
+    same = write_jsonl(tmp_path / "same.jsonl", rows)
+    r = run_cli("run", recorded["stop"], same, "--model", f"replay:{samples}", "--budget",
+                "1.5", "--grader", "numeric", "--out", out, "--no-progress")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+
+
+def test_replay_of_a_file_not_imported_says_so(recorded: dict[str, Path], tmp_path: Path) -> None:
+    raw = tmp_path / "raw.parquet"
+    pl.DataFrame(
+        {"problem_id": [0, 1], "model": "m", "sample_idx": 0, "pred_answer": "1", "correct": True}
+    ).write_parquet(raw)
+    r = run_cli("run", recorded["stop"], recorded["problems"], "--model", f"replay:{raw}",
+                "--budget", "1.5", "--out", tmp_path / "a.parquet", "--no-progress")  # fmt: skip
+    line = _one_error(r, 1)
+    assert "column 'problem_id' has type Int64, expected text" in line
+    assert line.endswith("; not a samples artifact (run `ttcalloc import` on it first?)")
+    assert not (tmp_path / "a.parquet").exists()

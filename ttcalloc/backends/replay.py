@@ -49,7 +49,7 @@ from ttcalloc.backends.base import (
     SamplingParams,
 )
 from ttcalloc.backends.registry import register
-from ttcalloc.common.errors import InputError
+from ttcalloc.common.errors import InputError, TtcallocError
 from ttcalloc.common.hashing import seeded_int
 from ttcalloc.core.prices import Price
 
@@ -104,7 +104,15 @@ def load_pools(
     from ttcalloc.artifacts.io import read_artifact
     from ttcalloc.artifacts.schemas import SAMPLES
 
-    df = read_artifact(path, SAMPLES).df.filter(pl.col("error").is_null())
+    try:
+        df = read_artifact(path, SAMPLES).df.filter(pl.col("error").is_null())
+    except TtcallocError as exc:
+        if not path.exists() or _provenance(path):
+            raise
+        # a file another tool wrote (no ttcalloc provenance): its columns are not yet samples'
+        raise type(exc)(
+            f"{exc}; not a samples artifact (run `ttcalloc import` on it first?)"
+        ) from None
     if df.height == 0:
         raise InputError(f"{path}: no samples to replay (none received without error)")
     models = sorted(df["model"].unique().to_list())
@@ -140,6 +148,77 @@ def load_pools(
         if variant is not None:  # also served by variant (a run drawing prompt variants)
             pools.setdefault(variant_key(pid, variant), []).append(row)
     return pools, models[0]
+
+
+def _provenance(path: Path) -> dict[str, Any]:
+    """The ttcalloc provenance of a samples file or folder ({}: none, or not readable)."""
+    from ttcalloc.artifacts.io import parquet_files, read_meta
+
+    try:
+        files = parquet_files(path)
+        return read_meta(files[0]) if files else {}
+    except (OSError, TtcallocError):
+        return {}
+
+
+def _rewritten(record: dict[str, Any], path: Path) -> Path | None:
+    """Where a recorded input is, found as :func:`ttcalloc.artifacts.io.recorded_input` looks
+    for it, whatever its content now."""
+    base = path if path.is_dir() else path.parent
+    for name in ("relative", "absolute", "path"):
+        if record.get(name):
+            where = Path(str(record[name]))
+            where = base / where if name == "relative" else where
+            if where.exists():
+                return where
+    return None
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def check_asked(spec: str, asked: Any) -> None:
+    """The questions asked (``asked``: a frame of problem_id, question) are those the samples of
+    ``spec`` (``replay:PATH``) were drawn for, where both name a problem id: its samples record
+    their problems file (``sample``, ``import``), whose questions are compared, whitespace
+    aside.  Samples without a problems file (or whose run read another format) are served as
+    they are; a recorded problems file no longer found is a one-line warning.
+
+    Raises:
+        InputError: one line naming the first problem asked another question than its samples.
+    """
+    from ttcalloc.artifacts.io import read_artifact, recorded_input
+    from ttcalloc.artifacts.schemas import PROBLEMS
+    from ttcalloc.common.console import warn
+
+    path = replay_path(spec)
+    meta = _provenance(path) if path is not None and path.exists() else {}
+    inputs = meta.get("inputs") if isinstance(meta.get("inputs"), dict) else {}
+    key = next((k for k in ("problems", "questions") if isinstance(inputs.get(k), dict)), None)
+    if path is None or key is None:
+        return
+    try:
+        found = recorded_input(meta, key, path, spec)
+    except TtcallocError:  # there, but rewritten since: its questions are compared all the same
+        found = _rewritten(inputs[key], path)
+    if found is None:
+        warn(f"{spec}: the problems its samples were drawn for ({inputs[key].get('path')}) "
+             "are not found: whether they are the questions asked is not checked")  # fmt: skip
+        return
+    try:
+        recorded = read_artifact(found, PROBLEMS).df
+    except TtcallocError:  # a run's questions in another format (ids may be read otherwise)
+        return
+    theirs = dict(zip(recorded["problem_id"], recorded["question"], strict=True))
+    for pid, question in zip(asked["problem_id"], asked["question"], strict=True):
+        own = theirs.get(pid)
+        if own is not None and " ".join(str(question).split()) != " ".join(str(own).split()):
+            raise InputError(
+                f"{spec}: problem {pid!r} was asked {_short(str(question))!r} here but its "
+                f"recorded samples answer {_short(str(own))!r}; replay serves a question only "
+                "its own samples"
+            )
 
 
 def variant_key(problem_id: str, variant: str) -> str:

@@ -24,6 +24,7 @@ from ttcalloc.backends import (
     Backend,
     replay_path,
 )
+from ttcalloc.backends.replay import check_asked
 from ttcalloc.common.console import log
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.core.vote import Ledger
@@ -152,6 +153,8 @@ def _run_policy(
     if questions.height == 0:
         where = f" in split {options.split!r}" if options.split is not None else ""
         raise DataError(f"{questions_path}: no questions{where}")
+    for spec in [so.model, *(plan.specs.values() if plan is not None else ())]:
+        check_asked(spec, questions)  # replay:PATH serves the questions its samples answer
     if options.compare == "uniform" and plan is not None:
         raise InputError(
             "--compare uniform: the policy chooses among several models; uniform allocation "

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ttcalloc.artifacts.io import check_output, read_artifact
 from ttcalloc.artifacts.schemas import PROBLEMS
 from ttcalloc.backends import open_backend, replay_path
+from ttcalloc.backends.replay import check_asked
 from ttcalloc.common.console import log
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.sampler.batch_state import STATE, pending_batches
@@ -57,6 +58,7 @@ def sample_problems(problems_path: Path, out: Path, options: SampleOptions) -> S
     out = check_output(out, inputs, folder=True)
     template, prompt_label = prompts.load_template(options.prompt)
     problems = _load_problems(problems_path, options)
+    check_asked(options.model, problems)  # replay:PATH serves the questions its samples answer
     params = part_params(options, prompt_label, template)
     with hold(out):
         if held := pending_batches(out):  # sampling them again per request would pay twice
