@@ -194,7 +194,8 @@ def check_asked(spec: str, asked: Any) -> None:
 
     path = replay_path(spec)
     meta = _provenance(path) if path is not None and path.exists() else {}
-    inputs = meta.get("inputs") if isinstance(meta.get("inputs"), dict) else {}
+    raw = meta.get("inputs")
+    inputs: dict[str, Any] = raw if isinstance(raw, dict) else {}
     key = next((k for k in ("problems", "questions") if isinstance(inputs.get(k), dict)), None)
     if path is None or key is None:
         return
