@@ -317,3 +317,24 @@ def test_replay_of_a_file_not_imported_says_so(recorded: dict[str, Path], tmp_pa
     assert "column 'problem_id' has type Int64, expected text" in line
     assert line.endswith("; not a samples artifact (run `ttcalloc import` on it first?)")
     assert not (tmp_path / "a.parquet").exists()
+
+
+def test_replay_warns_when_its_problems_file_is_gone(
+    recorded: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    gone = tmp_path / "gone.parquet"
+    shutil.copy(recorded["problems"], gone)
+    df = read_artifact(recorded["recorded"], SAMPLES).df
+    samples = tmp_path / "r.parquet"
+    write_artifact(df, samples, SAMPLES, stage="test", inputs={"problems": gone})
+    gone.unlink()
+    r = run_cli("run", recorded["stop"], recorded["problems"], "--model", f"replay:{samples}",
+                "--budget", "1.5", "--out", tmp_path / "a.parquet", "--no-progress")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    warned = [x for x in r.stderr.splitlines() if "not checked" in x]
+    assert warned == [
+        f"warning: replay:{samples}: the problems its samples were drawn for ({gone}) are not "
+        "found: whether they are the questions asked is not checked"
+    ], r.stderr
