@@ -113,3 +113,27 @@ def test_train_refuses_an_allocation_solved_over_test_problems(
     alloc = pl.read_parquet(pipeline["alloc"])
     train_ids = pl.read_parquet(problems).filter(pl.col("split") == "train")["problem_id"]
     assert set(alloc["problem_id"]) == set(train_ids)
+
+
+def test_run_on_test_questions_it_was_trained_on_warns(
+    pipeline: dict[str, Path], tmp_path: Path
+) -> None:
+    """`run --split test` with another split's problems: one warning line, the run goes on."""
+    import polars as pl
+
+    a = pl.read_parquet(pipeline["problems"])
+    b = pl.read_parquet(pipeline["other"])
+    trained = set(a.filter(pl.col("split") == "train")["question"])
+    test_b = b.filter(pl.col("split") == "test")["question"].to_list()
+    hit = sum(q in trained for q in test_b)
+    base = ["run", pipeline["policy"], "--model", "sim/medium", "--budget", "1.5", "--split",
+            "test", "--no-progress"]  # fmt: skip
+    res = run_cli(*base[:2], pipeline["other"], *base[2:], "--out", tmp_path / "b.parquet")
+    assert res.exit_code == 0, res.stderr
+    lines = [x for x in res.stderr.splitlines() if "was trained on" in x]
+    assert lines == [
+        f"warning: the policy was trained on {hit} of the {len(test_b)} test questions (its "
+        "recorded training questions): its answers to them say nothing of new questions"
+    ], res.stderr
+    res = run_cli(*base[:2], pipeline["problems"], *base[2:], "--out", tmp_path / "a.parquet")
+    assert res.exit_code == 0 and "was trained on" not in res.stderr, res.stderr

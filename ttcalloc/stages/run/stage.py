@@ -25,7 +25,7 @@ from ttcalloc.backends import (
     replay_path,
 )
 from ttcalloc.backends.replay import check_asked
-from ttcalloc.common.console import log
+from ttcalloc.common.console import log, warn
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.core.vote import Ledger
 from ttcalloc.learn.adaptive import AdaptivePolicy
@@ -148,6 +148,8 @@ def _run_policy(
         if "split" not in questions.columns:
             raise InputError(f"--split {options.split}: {questions_path} has no split column")
         questions = questions.filter(questions["split"] == options.split)
+        if options.split == "test":
+            _trained_on(Path(policy_path), policy.info, questions["question"].to_list())
     if so.limit is not None:
         questions = questions.head(so.limit)
     if questions.height == 0:
@@ -326,6 +328,19 @@ def _run_policy(
         models=_shares(table) if plan is not None else {},
         mean_usd=_mean_usd(table),
     )
+
+
+def _trained_on(folder: Path, info: dict[str, Any], questions: list[str]) -> None:
+    """Warn (one line) when the policy was trained on some of the test questions it answers."""
+    from ttcalloc.artifacts.trained_on import question_key, trained_keys
+
+    keys, source = trained_keys(info, folder)
+    hit = sum(question_key(q) in keys for q in questions) if keys is not None else 0
+    if hit:
+        warn(
+            f"the policy was trained on {hit} of the {len(questions)} test questions ({source}): "
+            "its answers to them say nothing of new questions"
+        )
 
 
 def _apart(out: Path, samples_out: Path) -> None:
