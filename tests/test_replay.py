@@ -338,3 +338,27 @@ def test_replay_warns_when_its_problems_file_is_gone(
         f"warning: replay:{samples}: the problems its samples were drawn for ({gone}) are not "
         "found: whether they are the questions asked is not checked"
     ], r.stderr
+
+
+def test_replay_does_not_check_against_a_rewritten_problems_file(
+    recorded: dict[str, Path], tmp_path: Path
+) -> None:
+    """The samples' problems file rewritten since (other questions under the same ids): what it
+    holds now proves nothing, so the check is not made, and one warning line says so."""
+    import shutil
+
+    mine = tmp_path / "mine.parquet"
+    shutil.copy(recorded["problems"], mine)
+    df = read_artifact(recorded["recorded"], SAMPLES).df
+    samples = tmp_path / "r.parquet"
+    write_artifact(df, samples, SAMPLES, stage="test", inputs={"problems": mine})
+    probs = read_artifact(mine, PROBLEMS)
+    rewritten = probs.df.with_columns(pl.lit("What is 2 + 2?").alias("question"))
+    write_artifact(rewritten, mine, PROBLEMS, stage="test")
+    r = run_cli("run", recorded["stop"], mine, "--model", f"replay:{samples}",
+                "--budget", "1.5", "--out", tmp_path / "a.parquet", "--no-progress")  # fmt: skip
+    warned = [x for x in r.stderr.splitlines() if "not checked" in x]
+    assert warned == [
+        f"warning: replay:{samples}: the problems its samples were drawn for ({mine}) have "
+        "changed since: whether they are the questions asked is not checked"
+    ], r.stderr
