@@ -157,5 +157,36 @@ def test_estimate_reruns_are_identical(tmp_path: Path) -> None:
         for i in range(3) for j in range(6)
     ]  # fmt: skip
     one, _, _ = _estimate(tmp_path, "one", rows)
-    two, _, _ = _estimate(tmp_path, "two", rows)
-    assert one == two  # the orders are seeded (estimate's --seed)
+    r = run_cli(
+        "estimate", tmp_path / "one.parquet", "--ks", "1,2", "--strategy", "majority",
+        "--strategy", "pass", "--holdout", "0", "--cost", "samples", "--force",
+        "--out", tmp_path / "one-curves.parquet",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    art = read_artifact(tmp_path / "one-curves.parquet", CURVES)
+    two = dict(zip(art.df["action"], art.df["accuracy"], strict=True))
+    assert one == two  # the orders are seeded (estimate's --seed, and each group's key)
+
+
+def test_a_groups_orders_do_not_depend_on_the_other_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keyed, a group's maj@k is the same estimated alone, with other groups (of more samples:
+    other chunk sizes) or in other chunks."""
+    rng = np.random.default_rng(5)
+    groups = [
+        (list(rng.integers(-1, 4, size=n)), list(rng.integers(0, 3, size=n)))
+        for n in (6, 9, 40, 7, 12)
+    ]
+    keys = [f"p{i}\x00m\x00fit" for i in range(len(groups))]
+    ks = [2, 3, 5]
+
+    def est(which: list[int]) -> np.ndarray:
+        return in_turn.majority_in_turn(
+            [groups[i][0] for i in which], [groups[i][1] for i in which], ks, orders=50,
+            seed=7, keys=[keys[i] for i in which],
+        )  # fmt: skip
+
+    alone = est([3])
+    together = est([0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(together[3], alone[0])
+    monkeypatch.setattr(in_turn, "_CHUNK", 1)  # one group per chunk
+    np.testing.assert_array_equal(est([4, 3, 0])[1], alone[0])

@@ -24,6 +24,7 @@ its variant:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import permutations
@@ -101,10 +102,13 @@ def majority_in_turn(
     ks: Sequence[int],
     orders: int = DEFAULT_ORDERS,
     seed: int = 0,
+    keys: Sequence[str] | None = None,
 ) -> NDArray[np.float64]:
     """``(G, len(ks))`` maj@k of each group when its samples take the variants in turn: the
     mean credit of the first ``k`` draws over ``orders`` seeded orders, and maj@1 exactly, as
-    pass@1 (NaN where ``k`` exceeds the group's samples)."""
+    pass@1 (NaN where ``k`` exceeds the group's samples).  A group's orders are seeded by
+    ``seed`` and its key (``keys``, e.g. problem, model and half; else its index), so they do
+    not depend on which other groups are estimated with it."""
     if orders < 1:
         raise ValueError("orders must be positive")
     if any(k < 1 for k in ks):
@@ -114,13 +118,14 @@ def majority_in_turn(
     if g_all == 0:
         return out
     n = np.array([len(v) for v in votes], dtype=np.int64)
+    streams = list(range(g_all)) if keys is None else [_stream(k) for k in keys]
     step = max(1, _CHUNK // (orders * int(n.max())))
     for lo in range(0, g_all, step):
         hi = min(g_all, lo + step)
-        chunk_seed = int(np.random.SeedSequence([seed, lo]).generate_state(1)[0])
         credit = replays.credit_in_orders(
-            votes[lo:hi], orders=orders, seed=chunk_seed, variants=variants[lo:hi]
-        )
+            votes[lo:hi], orders=orders, seed=seed, variants=variants[lo:hi],
+            streams=streams[lo:hi],
+        )  # fmt: skip
         mean = credit.mean(axis=1)  # (g, T)
         for j, k in enumerate(ks):
             ok = n[lo:hi] >= k
@@ -132,17 +137,24 @@ def majority_in_turn(
     return out
 
 
+def _stream(key: str) -> int:
+    """A group's own seed stream: a stable 63-bit hash of its key."""
+    return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:15], 16)
+
+
 def accuracy(
     strategy: str,
     votes: Sequence[Sequence[int]],
     variants: Sequence[Sequence[int]],
     ks: Sequence[int],
     seed: int = 0,
+    keys: Sequence[str] | None = None,
 ) -> NDArray[np.float64]:
     """``(G, len(ks))``: :func:`majority_in_turn` (``strategy`` majority, with
-    :data:`DEFAULT_ORDERS` orders) or :func:`pass_in_turn` (pass) of each group."""
+    :data:`DEFAULT_ORDERS` orders; ``keys`` seed each group's orders) or :func:`pass_in_turn`
+    (pass) of each group."""
     if strategy == "majority":
-        return majority_in_turn(votes, variants, ks, seed=seed)
+        return majority_in_turn(votes, variants, ks, seed=seed, keys=keys)
     if strategy == "pass":
         return pass_in_turn(votes, variants, ks)
     raise ValueError(f"unknown strategy {strategy!r}")

@@ -170,9 +170,11 @@ def _orders(
     seed: int,
     variants: Sequence[Sequence[int]] | None,
     shuffle: bool = True,
+    streams: Sequence[int] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """``(P,)`` samples per problem and ``(P, R, T)`` the sample at each place of each order
-    (see :func:`replay`; padding stays at the end)."""
+    (see :func:`replay`; padding stays at the end).  Problem ``i``'s orders are seeded by
+    ``(seed, i)``, or by ``(seed, streams[i])``: then by what the problem is, not where."""
     p = len(sizes)
     if p == 0:
         raise ValueError("no problems to replay")
@@ -181,10 +183,11 @@ def _orders(
         raise ValueError("every problem needs at least one sample")
     t_max = int(n.max())
     perm = np.empty((p, orders, t_max), dtype=np.int64)
+    stream = list(range(p)) if streams is None else [int(x) for x in streams]
     for i, v in enumerate(variants if shuffle and variants is not None else ()):
-        perm[i] = _rotated(np.asarray(v, dtype=np.int64), orders, t_max, [seed, i])
+        perm[i] = _rotated(np.asarray(v, dtype=np.int64), orders, t_max, [seed, stream[i]])
     for i in range(p if shuffle and variants is None else 0):
-        rng = np.random.default_rng([seed, i])
+        rng = np.random.default_rng([seed, stream[i]])
         keys = rng.random((orders, t_max))
         keys[:, n[i] :] = np.inf  # padding stays at the end
         order = np.argsort(keys, axis=1)
@@ -234,10 +237,12 @@ def credit_in_orders(
     orders: int,
     seed: int,
     variants: Sequence[Sequence[int]] | None = None,
+    streams: Sequence[int] | None = None,
 ) -> NDArray[np.float64]:
     """``(P, R, T)`` the majority credit alone of :func:`replay`'s orders (the same orders for
-    the same arguments), without its other statistics."""
-    n, perm = _orders([len(v) for v in votes], orders, seed, variants)
+    the same arguments; ``streams``: each problem's own seed stream, see :func:`_orders`),
+    without its other statistics."""
+    n, perm = _orders([len(v) for v in votes], orders, seed, variants, streams=streams)
     base_ids = np.full((len(n), perm.shape[2]), PAD, dtype=np.int64)
     for i, v in enumerate(votes):
         base_ids[i, : len(v)] = v

@@ -408,10 +408,12 @@ def _curves(
 
     turned = variant_groups(samples.join(groups.select(*group_keys, "g"), on=group_keys), "g")
     ids, var = turned["_id"].to_list(), turned["_v"].to_list()
+    keyed = groups.select(pl.concat_str(*group_keys, separator="\x00").alias("key"))["key"]
+    keys = [keyed[g] for g in turned["g"].to_list()]  # a group's orders: by what it is
     frames = []
     left_out: dict[str, int] = {}
     for strategy in options.strategies:  # several prompt variants: the samples taken in turn
-        got = in_turn.accuracy(strategy, ids, var, ks, options.seed)
+        got = in_turn.accuracy(strategy, ids, var, ks, options.seed, keys)
         for j, k in enumerate(ks):
             if strategy == "majority":
                 acc = estimators.majority_at_k(n, c, sizes, k)
