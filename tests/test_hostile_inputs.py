@@ -98,3 +98,14 @@ def test_a_missing_budget_folder_points_at_the_single_budget_policy(tmp_path: Pa
     assert res.exit_code != 0 and not (tmp_path / "rep").exists()
     assert f"{tmp_path / 'cas' / 'policy.json'} is one" in res.output
     assert "a single budget's policy is written in --out itself" in res.output
+
+
+def test_the_budget_folder_hint_is_for_policies_in_budget_folders_only(tmp_path: Path) -> None:
+    """A missing samples file in a folder whose name starts with b (backup/) is only missing."""
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "samples.parquet").write_bytes(b"")
+    res = run_cli(
+        "estimate", tmp_path / "backup" / "samples.parquet", "--out", tmp_path / "c.parquet"
+    )
+    assert res.exit_code != 0
+    assert "samples file not found (run" in res.output and "single budget" not in res.output

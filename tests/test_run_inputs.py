@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from helpers import make_questions, run_cli, sim_pipeline, train_both, write_jsonl
 
+from ttcalloc.stages.run.units import drift_warning
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
@@ -328,14 +330,17 @@ def test_a_realized_cost_far_from_the_budget_is_warned_of(
     assert "--no-pace" not in lines[0]
     result = json.loads(r.stdout)
     assert result["mean_cost"] > 1.1 * 1.5
-    # at the trained prices as they are, the warning names that first
+    # --no-pace is a cascade's: a stop policy paces all the same, and the warning does not
+    # blame it; a cascade run at its trained prices as they are names that first
     r = run_cli(
         "run", tokens["stop"], q, "--model", "sim/medium", "--budget", "1.5", "--budget-unit",
         "tokens", "--no-pace", "--out", tmp_path / "c.parquet", "--no-progress",
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr
     lines = _drift_lines(r.stderr)
-    assert len(lines) == 1 and "applied as they are (--no-pace)" in lines[0], r.stderr
+    assert len(lines) == 1 and "--no-pace" not in lines[0], r.stderr
+    unpaced = drift_warning(0.012, 0.01, "usd", None, paced=False)
+    assert unpaced is not None and "applied as they are (--no-pace)" in unpaced
     # a run that spends its budget within 10% says nothing
     q40 = write_jsonl(tmp_path / "q40.jsonl", make_questions(40, seed=3))
     r = run_cli(

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -374,7 +375,8 @@ def require_exists(path: Path, schema: Schema | JsonSchema) -> None:
     if not Path(path).exists():
         path = Path(path)
         above = path.parent.parent / path.name  # a one-budget policy is in OUT, not OUT/bB
-        if path.parent.name.startswith("b") and above.exists():
+        budget_folder = re.fullmatch(r"b[0-9.e+-]+", path.parent.name) is not None
+        if schema.name == "policy" and budget_folder and above.exists():
             raise MissingInputError(
                 f"{path}: {schema.name} file not found; {above} is one (a single budget's "
                 "policy is written in --out itself, not in a b<budget> folder)"

@@ -337,8 +337,9 @@ def run_cmd(
     result = run_policy(policy, questions, out, options)
     log(describe(result))
     drift = drift_warning(
-        result.mean_cost, result.budget, result.cost_unit, result.stopped, paced=pace
-    )
+        result.mean_cost, result.budget, result.cost_unit, result.stopped,
+        paced=pace or result.policy != "cascade",  # --no-pace is a cascade's (stop: paced)
+    )  # fmt: skip
     if drift is not None:
         warn(drift)
     if as_json:
