@@ -137,3 +137,16 @@ def test_run_on_test_questions_it_was_trained_on_warns(
     ], res.stderr
     res = run_cli(*base[:2], pipeline["problems"], *base[2:], "--out", tmp_path / "a.parquet")
     assert res.exit_code == 0 and "was trained on" not in res.stderr, res.stderr
+    # with --limit, of the questions answered
+    first = test_b[:5]
+    got = sum(q in trained for q in first)
+    res = run_cli(*base[:2], pipeline["other"], *base[2:], "--limit", "5", "--out", tmp_path / "c.parquet")  # fmt: skip
+    said = [x for x in res.stderr.splitlines() if "was trained on" in x]
+    assert said == ([f"warning: the policy was trained on {got} of the 5 test questions (its recorded training questions): its answers to them say nothing of new questions"] if got else []), res.stderr  # fmt: skip
+
+
+def test_a_question_is_the_same_whatever_its_spacing() -> None:
+    from ttcalloc.artifacts.trained_on import question_key
+
+    assert question_key("What is  2 +\n2?") == question_key(" What is 2 + 2? ")
+    assert question_key("What is 2 + 2?") != question_key("What is 2 + 3?")

@@ -23,8 +23,8 @@ KEY = "train_questions"
 
 
 def question_key(question: str) -> str:
-    """A short hash of a question's text (surrounding whitespace ignored)."""
-    return hashlib.sha256(question.strip().encode("utf-8")).hexdigest()[:16]
+    """A short hash of a question's text (whitespace aside, as replay compares questions)."""
+    return hashlib.sha256(" ".join(question.split()).encode("utf-8")).hexdigest()[:16]
 
 
 def train_questions_record(questions: Iterable[str]) -> dict[str, Any]:
@@ -82,8 +82,10 @@ def trained_on_test(
             found[name] = (
                 f"policy {name} ({folder}) was trained on {hit} of the {len(test)} test "
                 f"questions of {problems_path} ({source}): its scores are optimistic; evaluate "
-                "with the problems file it was trained with",
-                f"TRAIN/TEST LEAK: policy {name} was trained on {hit} of the {len(test)} test "
+                "with the problems file it was trained with (or, if a question is there under "
+                "two ids, drop the duplicate: the split is drawn per id)",
+                f"TRAIN/TEST LEAK: policy {name} ({folder}) was trained on {hit} of the "
+                f"{len(test)} test "
                 f"questions of {problems_path} ({source}); its scores are optimistic.",
             )
     return found

@@ -141,6 +141,8 @@ def _trained_on_test(specs: list[PolicySpec], problems_path: Path) -> dict[str, 
         for text, note in trained_on_test(
             {spec.name: (spec.path, info)}, test, problems_path
         ).values():
-            warn(text)
-            notes.setdefault(spec.name, []).append(note)
+            mine = notes.setdefault(spec.name, [])
+            if note not in mine:  # one folder named twice: one note
+                warn(text)
+                mine.append(note)
     return notes

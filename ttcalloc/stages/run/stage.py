@@ -148,10 +148,10 @@ def _run_policy(
         if "split" not in questions.columns:
             raise InputError(f"--split {options.split}: {questions_path} has no split column")
         questions = questions.filter(questions["split"] == options.split)
-        if options.split == "test":
-            _trained_on(Path(policy_path), policy.info, questions["question"].to_list())
     if so.limit is not None:
         questions = questions.head(so.limit)
+    if options.split == "test":  # the questions answered: after --limit
+        _trained_on(Path(policy_path), policy.info, questions["question"].to_list())
     if questions.height == 0:
         where = f" in split {options.split!r}" if options.split is not None else ""
         raise DataError(f"{questions_path}: no questions{where}")
