@@ -50,7 +50,7 @@ def _rotations(v: int) -> NDArray[np.int64]:
     return np.argsort(rng.random((FALLBACK_ROTATIONS, v)), axis=1)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=16)  # a table of 7 variants can reach hundreds of MB
 def taken(counts: tuple[int, ...]) -> NDArray[np.int64]:
     """``(R, N, V)``: samples of each variant among the first ``t + 1`` draws, per rotation.
 
