@@ -170,7 +170,7 @@ def check_asked(spec: str, asked: Any) -> None:
     ``spec`` (``replay:PATH``) were drawn for, where both name a problem id: its samples record
     their problems file (``sample``, ``import``), whose questions are compared, whitespace
     aside.  Samples without a problems file (or whose run read another format) are served as
-    they are; a recorded problems file no longer found is a one-line warning.
+    they are; a recorded problems file no longer found, or changed since, is a one-line warning.
 
     Raises:
         InputError: one line naming the first problem asked another question than its samples.
