@@ -308,6 +308,12 @@ def test_a_price_for_no_model_of_the_policy_is_one_line(
         "error: --price gpt-5=1,2: the policy has no model 'gpt-5' (its models: cheap, strong)"
     )
     assert not out.exists() and not (tmp_path / "a-samples.parquet").exists()
+    r = _run(two, out, *SIM, *PRICE_FLAGS, "--prompt-tokens", "stron=500")  # a typo too
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert r.exit_code == 2 and lines == [
+        "error: --prompt-tokens stron=500: the policy has no model 'stron' (its models: cheap, "
+        "strong)"
+    ], r.stderr
     table = {m: {"input": i, "output": o} for m, (i, o) in {**PRICES, "gpt-5": (1, 2)}.items()}
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps(table))

@@ -278,12 +278,14 @@ def unpriced(model: str, flags: PriceFlags) -> None:
 
 
 def unknown_priced(flags: PriceFlags, models: Sequence[str], whose: str) -> None:
-    """A ``--price NAME=IN,OUT`` naming none of ``models`` (a typo would go unused): one line.
-    A ``--prices`` file may price other models too (a shared table)."""
-    for value in flags.prices:
-        name = value.rpartition("=")[0].strip()
-        if name and name not in models:
-            its = "its models" if len(models) > 1 else "its model"
-            raise InputError(
-                f"--price {value}: {whose} has no model {name!r} ({its}: {', '.join(models)})"
-            )
+    """A ``--price NAME=IN,OUT`` or ``--prompt-tokens NAME=N`` naming none of ``models`` (a
+    typo would go unused): one line.  A ``--prices`` file may price other models too (a shared
+    table)."""
+    for flag, values in (("--price", flags.prices), ("--prompt-tokens", flags.prompt_tokens)):
+        for value in values:
+            name = value.rpartition("=")[0].strip()
+            if name and name not in models:
+                its = "its models" if len(models) > 1 else "its model"
+                raise InputError(
+                    f"{flag} {value}: {whose} has no model {name!r} ({its}: {', '.join(models)})"
+                )
