@@ -257,6 +257,14 @@ def test_replay_serves_each_prompt_variant_from_its_own_recorded_samples(
     key = ["problem_id", "prompt_variant", "mean_logprob"]
     assert served.select(key).sort(key).equals(df.select(key).sort(key))
     assert not marker.exists()
+    # a question without samples of a variant: the count is of questions, not of pools
+    from ttcalloc.backends.base import FatalError, SamplingParams
+    from ttcalloc.backends.replay import ReplayBackend
+
+    backend = ReplayBackend(model, SamplingParams())
+    held = df["problem_id"].n_unique()
+    with pytest.raises(FatalError, match=rf"it records {held} questions drawn with prompt variant"):
+        backend.choice("nope", 0, "cot")
 
 
 def _one_error(r: object, code: int) -> str:

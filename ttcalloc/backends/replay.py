@@ -244,9 +244,11 @@ class ReplayBackend:
             key = variant_key(problem_id, variant)
         pool = self.pools.get(key)
         if pool is None:
+            tail = "" if variant is None else variant_key("", variant)  # pools of that variant
+            held = sum(k.endswith(tail) if tail else "\x00" not in k for k in self.pools)
             raise FatalError(
                 f"question {problem_id!r} has no samples{of} in {self.path} (it records "
-                f"{len(self.pools)} questions{of}): nothing to replay for it"
+                f"{held} questions{of}): nothing to replay for it"
             )
         n = len(pool)
         if idx >= n:
