@@ -138,7 +138,7 @@ def majority_in_turn(
 
 
 def _stream(key: str) -> int:
-    """A group's own seed stream: a stable 63-bit hash of its key."""
+    """A group's own seed stream: a stable 60-bit hash of its key."""
     return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:15], 16)
 
 
