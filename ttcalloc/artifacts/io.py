@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ttcalloc import __version__
 from ttcalloc.artifacts import recording
+from ttcalloc.artifacts.missing import missing_message
 from ttcalloc.artifacts.schemas import JsonSchema, Schema, commands
 from ttcalloc.artifacts.validation import validate, validate_json
 from ttcalloc.common.errors import (
@@ -373,17 +373,7 @@ def parquet_files(path: Path) -> list[Path]:
 def require_exists(path: Path, schema: Schema | JsonSchema) -> None:
     """Fail with a hint naming the command that writes this artifact when ``path`` is missing."""
     if not Path(path).exists():
-        path = Path(path)
-        above = path.parent.parent / path.name  # a one-budget policy is in OUT, not OUT/bB
-        budget_folder = re.fullmatch(r"b[0-9.e+-]+", path.parent.name) is not None
-        if schema.name == "policy" and budget_folder and above.exists():
-            raise MissingInputError(
-                f"{path}: {schema.name} file not found; {above} is one (a single budget's "
-                "policy is written in --out itself, not in a b<budget> folder)"
-            )
-        raise MissingInputError(
-            f"{path}: {schema.name} file not found (run {commands(schema.producer)} first)"
-        )
+        raise MissingInputError(missing_message(Path(path), schema))
 
 
 def read_artifact(path: Path, schema: Schema) -> Artifact:
