@@ -37,6 +37,16 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths | {"other": other, "policy": tmp / "policy"}
 
 
+def _trained_and_other_test(pipeline: dict[str, Path]) -> tuple[set[str], list[str]]:
+    """The policy's training questions, and the test questions of the other split's file."""
+    import polars as pl
+
+    a = pl.read_parquet(pipeline["problems"])
+    b = pl.read_parquet(pipeline["other"])
+    trained = set(a.filter(pl.col("split") == "train")["question"])
+    return trained, b.filter(pl.col("split") == "test")["question"].to_list()
+
+
 def _evaluate(policy: Path, problems: Path, out: Path) -> tuple[str, dict]:
     res = run_cli(
         "evaluate", policy, "--problems", problems, "--bootstrap", "100", "--orders", "4",
@@ -49,12 +59,7 @@ def _evaluate(policy: Path, problems: Path, out: Path) -> tuple[str, dict]:
 def test_evaluate_says_when_test_questions_were_training_questions(
     pipeline: dict[str, Path], tmp_path: Path
 ) -> None:
-    import polars as pl
-
-    a = pl.read_parquet(pipeline["problems"])
-    b = pl.read_parquet(pipeline["other"])
-    trained = set(a.filter(pl.col("split") == "train")["question"])
-    test_b = b.filter(pl.col("split") == "test")["question"].to_list()
+    trained, test_b = _trained_and_other_test(pipeline)
     hit = sum(q in trained for q in test_b)
     assert hit > 0
     said = f"was trained on {hit} of the {len(test_b)} test questions of {pipeline['other']}"
@@ -119,12 +124,7 @@ def test_run_on_test_questions_it_was_trained_on_warns(
     pipeline: dict[str, Path], tmp_path: Path
 ) -> None:
     """`run --split test` with another split's problems: one warning line, the run goes on."""
-    import polars as pl
-
-    a = pl.read_parquet(pipeline["problems"])
-    b = pl.read_parquet(pipeline["other"])
-    trained = set(a.filter(pl.col("split") == "train")["question"])
-    test_b = b.filter(pl.col("split") == "test")["question"].to_list()
+    trained, test_b = _trained_and_other_test(pipeline)
     hit = sum(q in trained for q in test_b)
     base = ["run", pipeline["policy"], "--model", "sim/medium", "--budget", "1.5", "--split",
             "test", "--no-progress"]  # fmt: skip
