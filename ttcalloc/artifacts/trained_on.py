@@ -56,6 +56,17 @@ def trained_keys(info: Mapping[str, Any], folder: Path) -> tuple[set[str] | None
     return {question_key(q) for q in train}, f"the train split of {path}"
 
 
+def trained_hits(
+    info: Mapping[str, Any], folder: Path, questions: list[str]
+) -> tuple[int | None, str]:
+    """How many of ``questions`` the policy was trained on (None when that is unknown), and
+    where its training questions came from (or why they are unknown)."""
+    keys, source = trained_keys(info, folder)
+    if keys is None:
+        return None, source
+    return sum(question_key(q) in keys for q in questions), source
+
+
 def trained_on_test(
     policies: Mapping[str, tuple[Path, Mapping[str, Any]]],
     test_questions: list[str],
@@ -63,11 +74,11 @@ def trained_on_test(
 ) -> dict[str, tuple[str, str]]:
     """Per policy (name -> folder and policy.json content) that was trained on some of the scored
     test questions, or whose training questions are unknown: the warning and the report note."""
-    test = [question_key(q) for q in test_questions]
+    test = len(test_questions)
     found: dict[str, tuple[str, str]] = {}
     for name, (folder, info) in policies.items():
-        keys, source = trained_keys(info, folder)
-        if keys is None:
+        hit, source = trained_hits(info, folder, test_questions)
+        if hit is None:
             record = ((info.get("provenance") or {}).get("inputs") or {}).get("problems") or {}
             if record.get("fingerprint") == fingerprint(Path(problems_path)):
                 continue  # the very file it was trained with (moved): its split is kept apart
@@ -77,15 +88,13 @@ def trained_on_test(
             )
             found[name] = (text, f"{text}.")
             continue
-        hit = sum(k in keys for k in test)
         if hit:
             found[name] = (
-                f"policy {name} ({folder}) was trained on {hit} of the {len(test)} test "
+                f"policy {name} ({folder}) was trained on {hit} of the {test} test "
                 f"questions of {problems_path} ({source}): its scores are optimistic; evaluate "
                 "with the problems file it was trained with (or, if a question is there under "
                 "two ids, drop the duplicate: the split is drawn per id)",
-                f"TRAIN/TEST LEAK: policy {name} ({folder}) was trained on {hit} of the "
-                f"{len(test)} test "
-                f"questions of {problems_path} ({source}); its scores are optimistic.",
+                f"TRAIN/TEST LEAK: policy {name} ({folder}) was trained on {hit} of the {test} "
+                f"test questions of {problems_path} ({source}); its scores are optimistic.",
             )
     return found

@@ -332,10 +332,9 @@ def _run_policy(
 
 def _trained_on(folder: Path, info: dict[str, Any], questions: list[str]) -> None:
     """Warn (one line) when the policy was trained on some of the test questions it answers."""
-    from ttcalloc.artifacts.trained_on import question_key, trained_keys
+    from ttcalloc.artifacts.trained_on import trained_hits
 
-    keys, source = trained_keys(info, folder)
-    hit = sum(question_key(q) in keys for q in questions) if keys is not None else 0
+    hit, source = trained_hits(info, folder, questions)
     if hit:
         warn(
             f"the policy was trained on {hit} of the {len(questions)} test questions ({source}): "
