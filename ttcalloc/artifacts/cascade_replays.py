@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ttcalloc.artifacts.frames import assign_halves, input_path, vote_labels
+from ttcalloc.artifacts.frames import assign_halves, input_path, variant_index, vote_labels
 from ttcalloc.artifacts.io import check_known_ids, read_artifact
 from ttcalloc.artifacts.prices import PriceTable, with_dollars
 from ttcalloc.artifacts.sample_replays import with_replay_ids
@@ -68,14 +68,11 @@ def load_model_replays(
     samples = samples.filter(pl.col("half") == half)
     samples = with_dollars(samples, prices, problems.select("problem_id", "question")).samples
     samples = with_replay_ids(samples)
-    variant = samples["prompt_variant"] if "prompt_variant" in samples.columns else None
-    rotate = variant is not None and variant.null_count() < samples.height
-    if rotate:  # each variant an index (none: its own); program samples kind 1
+    index = variant_index(samples)
+    rotate = index is not None
+    if index is not None:  # each variant an index (none: its own); program samples kind 1
         kind = pl.col("answer_from").fill_null("text") == "program"
-        samples = samples.with_columns(
-            pl.col("prompt_variant").fill_null("").rank("dense").cast(pl.Int64).alias("_v"),
-            kind.cast(pl.Int64).alias("_k"),
-        )
+        samples = samples.with_columns(index.alias("_v"), kind.cast(pl.Int64).alias("_k"))
     else:
         samples = samples.with_columns(pl.lit(0, pl.Int64).alias("_v"), pl.lit(0).alias("_k"))
     out = []

@@ -159,15 +159,27 @@ def vote_labels(samples: pl.DataFrame, problems: pl.DataFrame | None) -> pl.Data
     ).drop("canon")
 
 
+def variant_index(samples: pl.DataFrame) -> pl.Expr | None:
+    """Each sample's prompt variant as an index (1, 2, ... by name; no variant: its own), or
+    None when the samples carry no variants (then they are taken in any order)."""
+    import polars as pl
+
+    column = samples["prompt_variant"] if "prompt_variant" in samples.columns else None
+    if column is None or column.null_count() == samples.height:
+        return None
+    return pl.col("prompt_variant").fill_null("").rank("dense").cast(pl.Int64)
+
+
 def variant_groups(samples: pl.DataFrame, *keys: str) -> pl.DataFrame:
     """Per group (``keys``) whose samples carry several prompt variants: each sample's cluster
     id (``_id``: 0 correct, > 0 a wrong answer, -1 none) and variant index (``_v``)."""
     import polars as pl
 
-    if "prompt_variant" not in samples.columns:
-        samples = samples.with_columns(prompt_variant=pl.lit(None, pl.String))
+    variant = variant_index(samples)
+    if variant is None:  # one prompt throughout: no group
+        lists = {"_id": pl.List(pl.Int64), "_v": pl.List(pl.Int64)}
+        return pl.DataFrame(schema={**{k: samples.schema[k] for k in keys}, **lists})
     wrong = pl.col("vote").rank("dense").cast(pl.Int64).fill_null(-1)
-    variant = pl.col("prompt_variant").fill_null("").rank("dense").cast(pl.Int64)
     return (
         samples.sort(*keys, "sample_idx")
         .group_by(*keys, maintain_order=True)

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ttcalloc.artifacts.frames import CORRECT, assign_halves, input_path, sample_cost, vote_labels
+from ttcalloc.artifacts.frames import (
+    CORRECT,
+    assign_halves,
+    input_path,
+    sample_cost,
+    variant_index,
+    vote_labels,
+)
 from ttcalloc.artifacts.io import check_known_ids, read_artifact
 from ttcalloc.artifacts.prices import dollars_as_estimated
 from ttcalloc.artifacts.schemas import SAMPLES
@@ -169,14 +176,9 @@ def _replays(
 
     ids = group.ids
     part = samples.filter(pl.col("problem_id").is_in(ids)).sort("problem_id", "sample_idx")
-    variant = part["prompt_variant"] if "prompt_variant" in part.columns else None
-    rotate = variant is not None and variant.null_count() < part.height
-    # samples drawn with several prompts: taken in turn, as `run` draws them
-    part = part.with_columns(
-        pl.col("prompt_variant").fill_null("").rank("dense").cast(pl.Int64).alias("_variant")
-        if rotate
-        else pl.lit(0, pl.Int64).alias("_variant")
-    )
+    index = variant_index(part)  # several prompts: taken in turn, as `run` draws them
+    rotate = index is not None
+    part = part.with_columns((pl.lit(0, pl.Int64) if index is None else index).alias("_variant"))
     cols = ["_id", "_cost", "_fixed", "_variant", *(f"_v_{n}" for n in names)]
     grouped = part.group_by("problem_id", maintain_order=True).agg(cols)
     by_id = {r[0]: r for r in grouped.iter_rows()}
