@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from itertools import permutations, product
-from math import sqrt
+from math import comb, sqrt
 from pathlib import Path
 
 import numpy as np
@@ -102,11 +102,46 @@ def test_one_variant_is_the_exact_estimator(ids: list[int], seed: int) -> None:
     np.testing.assert_allclose(exact, [estimators.pass_at_k(n, c, k)[0] for k in ks], atol=1e-12)
 
 
-def test_rotations_beyond_seven_variants_are_a_sample() -> None:
-    assert in_turn.taken((1,) * 7).shape == (5040, 7, 7)
-    eight = in_turn.taken((2,) * 8)
-    assert eight.shape == (in_turn.FALLBACK_ROTATIONS, 16, 8)
-    assert (eight[:, 7, :] == 1).all()  # a full round takes one sample of each variant
+def _all_rotations(ids: list[int], var: list[int], k: int) -> float:
+    """pass@k as it was computed before subsets: the exact per-rotation product of
+    C(n_u - c_u, k_u) / C(n_u, k_u), averaged over every rotation of the variants."""
+    names = sorted(set(var))
+    n = {u: var.count(u) for u in names}
+    c = {u: sum(1 for a, x in zip(ids, var, strict=True) if x == u and a == 0) for u in names}
+    fails = []
+    for cycle in permutations(names):
+        drawn = [u for r in range(max(n.values())) for u in cycle if n[u] > r][:k]
+        fails.append(
+            np.prod([comb(n[u] - c[u], drawn.count(u)) / comb(n[u], drawn.count(u)) for u in names])
+        )
+    return 1.0 - float(np.mean(fails))
+
+
+# up to 6 variants of 1 to 5 samples each (uneven counts)
+wide = st.lists(st.lists(st.integers(-1, 2), min_size=1, max_size=5), min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(wide)
+def test_pass_in_turn_matches_every_rotation(variants: list[list[int]]) -> None:
+    """Averaging over the subsets of the last round's variants gives the numbers that averaging
+    over every rotation gave."""
+    ids, var = _flat(variants)
+    ks = list(range(1, len(ids) + 1))
+    got = in_turn.pass_in_turn([ids], [var], ks)[0]
+    want = [_all_rotations(ids, var, k) for k in ks]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+def test_pass_in_turn_is_exact_beyond_seven_variants() -> None:
+    """Nine variants, one sample each, one correct: the first k draws hold it with chance k/9
+    (no sampled rotations).  With a wrong second sample in the correct one's variant, the first
+    round draws either of the two: pass@9 is 1/2, pass@10 (every sample) 1."""
+    ks = list(range(1, 10))
+    got = in_turn.pass_in_turn([[0] + [1] * 8], [list(range(9))], ks)[0]
+    np.testing.assert_allclose(got, [k / 9 for k in ks], rtol=0, atol=1e-12)
+    two = in_turn.pass_in_turn([[1, 0] + [1] * 8], [[0, 0, *range(1, 9)]], [9, 10])[0]
+    np.testing.assert_allclose(two, [0.5, 1.0], rtol=0, atol=1e-12)
 
 
 def _estimate(tmp_path: Path, name: str, rows: list[dict[str, object]]) -> tuple[dict, str, dict]:

@@ -13,8 +13,11 @@ its variant:
 - pass@k is exact.  A rotation fixes how many samples ``k_u`` of each variant ``u`` the first
   ``k`` draws take; they are a uniform ``k_u``-subset of that variant's ``n_u`` samples, ``c_u``
   of them correct, so ``P(no correct) = prod_u C(n_u - c_u, k_u) / C(n_u, k_u)``, averaged
-  over the ``V!`` rotations (equally likely).  More than :data:`MAX_EXACT_VARIANTS` variants:
-  the mean over :data:`FALLBACK_ROTATIONS` seeded random rotations instead.
+  over the ``V!`` rotations (equally likely).  Only the round ``r`` in which draw ``k`` falls
+  depends on the rotation: every earlier round took one sample of each variant that still had
+  one, and round ``r`` takes the first ``j`` of the ``m`` variants with more than ``r`` samples
+  in the rotation's order, a uniform ``j``-subset of them.  So the mean is over the
+  ``C(m, j)`` subsets (:func:`_fail_in_turn`), for any number of variants.
 - maj@k is a Monte-Carlo mean for ``k >= 2``: the majority-vote credit of the first ``k``
   draws (ties split uniformly, no answer never votes, no votes is wrong), as
   :func:`~ttcalloc.core.replays.replay` computes it, averaged over ``orders`` seeded orders
@@ -26,8 +29,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from functools import lru_cache
-from itertools import permutations
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,37 +36,8 @@ from numpy.typing import NDArray
 from ttcalloc.core import replays
 from ttcalloc.core.estimators import MAX_SAMPLES, pascal
 
-MAX_EXACT_VARIANTS = 7  # 7! = 5040 rotations
-FALLBACK_ROTATIONS = 5040
 DEFAULT_ORDERS = 400
 _CHUNK = 2_000_000  # groups x orders x samples per replay call (memory)
-
-
-def _rotations(v: int) -> NDArray[np.int64]:
-    """Every cyclic order of ``v`` variants as a permutation (row ``j``: the variant drawn
-    ``j``-th in each round), or a seeded sample of them beyond :data:`MAX_EXACT_VARIANTS`."""
-    if v <= MAX_EXACT_VARIANTS:
-        return np.array(list(permutations(range(v))), dtype=np.int64).reshape(-1, v)
-    rng = np.random.default_rng([v, 7])
-    return np.argsort(rng.random((FALLBACK_ROTATIONS, v)), axis=1)
-
-
-@lru_cache(maxsize=16)  # a table of 7 variants can reach hundreds of MB
-def taken(counts: tuple[int, ...]) -> NDArray[np.int64]:
-    """``(R, N, V)``: samples of each variant among the first ``t + 1`` draws, per rotation.
-
-    ``counts``: samples of each variant (``N`` in all).  A rotation draws one sample of each
-    variant per round in its cyclic order, skipping the variants whose samples ran out.
-    """
-    n = np.asarray(counts, dtype=np.int64)
-    rot = _rotations(len(counts))
-    out = np.zeros((len(rot), int(n.sum()), len(counts)), dtype=np.int64)
-    for r, cycle in enumerate(rot):
-        drawn = [u for rank in range(int(n.max())) for u in cycle if n[u] > rank]
-        np.add.at(out[r], (np.arange(len(drawn)), drawn), 1)
-    np.cumsum(out, axis=1, out=out)
-    out.setflags(write=False)
-    return out
 
 
 def pass_in_turn(
@@ -83,17 +55,39 @@ def pass_in_turn(
         _, vidx = np.unique(var_a, return_inverse=True)
         n_u = np.bincount(vidx)
         c_u = np.bincount(vidx, weights=ids_a == 0, minlength=len(n_u)).astype(np.int64)
-        table = pascal(MAX_SAMPLES if n_u.max() > 64 else 64)
-        cum = taken(tuple(int(x) for x in n_u))
+        table = pascal(MAX_SAMPLES if max(n_u.max(), n_u.size) > 64 else 64)
+        # draws through round r: one sample of each variant with more than r samples
+        through = np.minimum(n_u[None, :], np.arange(1, n_u.max() + 1)[:, None]).sum(axis=1)
         for j, k in enumerate(ks):
             if k < 1:
                 raise ValueError("k must be at least 1")
             if k > ids_a.size:
                 continue
-            k_u = cum[:, k - 1, :]  # (R, V)
-            fail = np.prod(table[n_u - c_u, k_u] / table[n_u, k_u], axis=1)
-            out[g, j] = 1.0 - fail.mean()
+            r = int(np.searchsorted(through, k))  # the round of draw k
+            before = int(through[r - 1]) if r else 0
+            out[g, j] = 1.0 - _fail_in_turn(n_u, c_u, r, k - before, table)
     return out
+
+
+def _fail_in_turn(
+    n: NDArray[np.int64], c: NDArray[np.int64], r: int, j: int, table: NDArray[np.float64]
+) -> float:
+    """P(no correct sample) among the draws of rounds ``0..r-1`` and the first ``j`` of round
+    ``r``: variants with at most ``r`` samples are spent, the ``m`` others give ``r`` samples
+    each, plus one for a uniform ``j``-subset of them (the sum over the subsets of the product
+    is the ``x**j`` coefficient of ``prod_u (b_u + a_u x)``)."""
+    live = n > r
+    spent = ~live
+    fail = float(np.prod(table[n[spent] - c[spent], n[spent]] / table[n[spent], n[spent]]))
+    nl, cl = n[live], c[live]
+    b = table[nl - cl, r] / table[nl, r]  # r samples of the variant
+    a = table[nl - cl, r + 1] / table[nl, r + 1]  # r + 1
+    coef = np.zeros(j + 1)
+    coef[0] = 1.0
+    for a_u, b_u in zip(a, b, strict=True):
+        coef[1:] = coef[1:] * b_u + coef[:-1] * a_u
+        coef[0] *= b_u
+    return fail * float(coef[j]) / float(table[len(nl), j])
 
 
 def majority_in_turn(
