@@ -252,3 +252,19 @@ def test_an_infeasible_budget_names_its_unit_and_how_to_count_samples() -> None:
     assert "--cost samples" not in infeasible_message(0.5, 1.0, "samples")
     with pytest.raises(DataError, match=r"--budget 0.5 usd is below .* 1 usd"):
         compute_allocation(DENSE_2, SolveOptions(budgets=(0.5,)), "usd")
+
+
+def test_cli_solve_errors_name_the_budget_flag_given(tmp_path: Path) -> None:
+    """A budget given with --budgets is named --budgets in its errors, with --budget --budget."""
+    curves = write_curves(tmp_path / "c.parquet", CURVES_3)
+    out = tmp_path / "a.parquet"
+    low = run_cli("solve", curves, "--budgets", "2,0.1", "--out", out)
+    assert low.exit_code == 1
+    assert "--budgets 0.1 samples is below the minimum feasible mean cost 1" in low.stderr
+    assert "--budget 0.1" not in low.stderr
+    one = run_cli("solve", curves, "--budgets", "0.1", "--out", out)  # one value: still --budgets
+    assert one.exit_code == 1 and "--budgets 0.1 samples is below" in one.stderr
+    single = run_cli("solve", curves, "--budget", "0.1", "--out", out)
+    assert single.exit_code == 1 and "--budget 0.1 samples is below" in single.stderr
+    negative = run_cli("solve", curves, "--budgets", "2,-1", "--out", out)
+    assert negative.exit_code != 0 and "--budgets -1.0: must be a non-negative" in negative.stderr

@@ -73,7 +73,9 @@ def solve_cmd(
         {"curves": curves, "problems": problems},
         force,
         as_json,
-        lambda: solve_allocation(curves, out, options, problems),
+        lambda: solve_allocation(
+            curves, out, options, problems, "--budget" if budget is not None else "--budgets"
+        ),
     )
     if result is None:
         return

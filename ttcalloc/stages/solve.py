@@ -33,12 +33,13 @@ class SolveOptions:
     split: str | None = None  # None: train when problems are given, else all
     seed: int = 0
 
-    def check(self) -> None:
+    def check(self, flag: str = "--budget") -> None:
+        """``flag``: the option the budgets were given with, named in the errors."""
         if not self.budgets:
             raise InputError("give --budget B or --budgets B1,B2,...")
         for b in self.budgets:
             if not np.isfinite(b) or b < 0:
-                raise InputError(f"--budget {b}: must be a non-negative number")
+                raise InputError(f"{flag} {b}: must be a non-negative number")
         if self.method not in ("exact", "bisect"):
             raise InputError(f"--method {self.method!r}: expected exact or bisect")
         if self.rounding not in ("mix", "floor"):
@@ -117,10 +118,14 @@ class SolveInputs:
 
 
 def load_solve_inputs(
-    curves_path: Path, options: SolveOptions, problems_path: Path | None = None
+    curves_path: Path,
+    options: SolveOptions,
+    problems_path: Path | None = None,
+    flag: str = "--budget",
 ) -> SolveInputs:
-    """Check the options, read one half and split of the curves, and check them as arrays."""
-    options.check()
+    """Check the options (``flag``: the budgets' option, for the errors), read one half and
+    split of the curves, and check them as arrays."""
+    options.check(flag)
     curves, meta, half, split = load_curves(curves_path, options.half, options.split, problems_path)
     in_sample = bool(meta.get("in_sample", half == "all"))
     if in_sample:
@@ -133,11 +138,14 @@ def load_solve_inputs(
     return SolveInputs(dense, half, split, in_sample, str(meta.get("cost_unit", "unknown")))
 
 
-def infeasible_message(budget: float, minimum: float, cost_unit: str = "") -> str:
-    """Why a budget cannot be met, in the curves' cost unit, and what to do about it."""
+def infeasible_message(
+    budget: float, minimum: float, cost_unit: str = "", flag: str = "--budget"
+) -> str:
+    """Why a budget cannot be met, in the curves' cost unit, and what to do about it (``flag``:
+    the option the budget was given with)."""
     unit = f" {cost_unit}" if cost_unit and cost_unit != "unknown" else ""
     text = (
-        f"--budget {budget:g}{unit} is below the minimum feasible mean cost "
+        f"{flag} {budget:g}{unit} is below the minimum feasible mean cost "
         f"{minimum:.6g}{unit} (every problem at its cheapest action); budgets are a mean cost "
         f"per problem in the curves' unit{unit and ','}{unit}: give at least {minimum:.4g}"
     )
@@ -150,11 +158,12 @@ def infeasible_message(budget: float, minimum: float, cost_unit: str = "") -> st
 
 
 def compute_allocation(
-    dense: Dense, options: SolveOptions, cost_unit: str = ""
+    dense: Dense, options: SolveOptions, cost_unit: str = "", flag: str = "--budget"
 ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
     """Solve at every budget, without IO: the allocation rows and one summary per budget.
 
-    ``cost_unit`` only words the error of a budget below the cheapest actions."""
+    ``cost_unit`` and ``flag`` (the budgets' option) only word the error of a budget below the
+    cheapest actions."""
     import polars as pl
 
     hulls = oracle.upper_hulls(dense.acc, dense.cost)
@@ -171,7 +180,7 @@ def compute_allocation(
             else:
                 sol = oracle.solve_bisect(dense.acc, dense.cost, budget, options.seed)
         except oracle.InfeasibleBudget as exc:
-            raise DataError(infeasible_message(budget, exc.minimum, cost_unit)) from exc
+            raise DataError(infeasible_message(budget, exc.minimum, cost_unit, flag)) from exc
         if options.rounding == "mix":
             chosen = oracle.sample_actions(sol, options.seed)
             lo, hi, p_hi = sol.action_lo, sol.action_hi, sol.p_hi
@@ -278,6 +287,7 @@ def solve_allocation(
     out: Path,
     options: SolveOptions,
     problems_path: Path | None = None,
+    flag: str = "--budget",
 ) -> SolveResult:
     """Solve the budgeted allocation exactly and write ``allocation.parquet``.
 
@@ -286,6 +296,8 @@ def solve_allocation(
         out: where to write the allocation (one block of rows per budget).
         options: budgets, ``exact`` or ``bisect``, ``mix`` or ``floor`` rounding, half, split.
         problems_path: problems artifact, needed to select a split (train by default).
+        flag: the option the budgets were given with (``--budget`` or ``--budgets``), named
+            in the errors about them.
 
     Returns:
         A :class:`SolveResult`; per budget lambda*, achieved cost, objective, LP bound, the
@@ -294,8 +306,8 @@ def solve_allocation(
     Steps: :func:`load_solve_inputs`, :func:`compute_allocation`, :func:`write_allocation`.
     """
     check_output(out, {"curves": curves_path, "problems": problems_path})
-    loaded = load_solve_inputs(curves_path, options, problems_path)
-    allocation, solutions = compute_allocation(loaded.dense, options, loaded.cost_unit)
+    loaded = load_solve_inputs(curves_path, options, problems_path, flag)
+    allocation, solutions = compute_allocation(loaded.dense, options, loaded.cost_unit, flag)
     write_allocation(allocation, solutions, out, options, loaded, curves_path, problems_path)
     return SolveResult(
         out=Path(out),
