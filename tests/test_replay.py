@@ -370,3 +370,39 @@ def test_replay_does_not_check_against_a_rewritten_problems_file(
         f"warning: replay:{samples}: the problems its samples were drawn for ({mine}) have "
         "changed since: whether they are the questions asked is not checked"
     ], r.stderr
+
+
+def test_replay_warns_that_sampling_flags_given_are_not_used(
+    recorded: dict[str, Path], tmp_path: Path
+) -> None:
+    """--temperature, --max-tokens and --system set away from their defaults warn in one line
+    each on a replay (the samples are served as drawn), in `sample` and `run`; not when left
+    at their defaults, nor on a model that is sent them."""
+    model = f"replay:{recorded['recorded']}"
+    flags = ["--temperature", "0.2", "--max-tokens", "64", "--system", "Be terse."]
+    want = [
+        "warning: --temperature 0.2: replay serves the recorded samples, drawn with their own "
+        "settings: the temperature given is not used",
+        "warning: --max-tokens 64: replay serves the recorded samples, drawn with their own "
+        "settings: the recorded completions are not cut to it",
+        "warning: --system: replay serves the recorded samples, drawn with their own settings: "
+        "the system prompt given is not used",
+    ]
+
+    def warned(stderr: str) -> list[str]:
+        return [x for x in stderr.splitlines() if "drawn with their own settings" in x]
+
+    sample = ["sample", recorded["problems"], "--n", "2", "--no-progress"]
+    r = run_cli(*sample, "--model", model, "--out", tmp_path / "s", *flags)
+    assert r.exit_code == 0, r.stderr
+    assert warned(r.stderr) == want, r.stderr
+    r = run_cli(*sample, "--model", model, "--out", tmp_path / "s0")
+    assert r.exit_code == 0 and warned(r.stderr) == [], r.stderr
+    r = run_cli(*sample, "--model", "sim/medium", "--out", tmp_path / "s1", *flags)
+    assert r.exit_code == 0 and warned(r.stderr) == [], r.stderr
+    run = ["run", recorded["stop"], recorded["problems"], "--budget", "1.5", "--no-progress"]
+    r = run_cli(*run, "--model", model, "--out", tmp_path / "a.parquet", *flags[:4])
+    assert r.exit_code == 0, r.stderr
+    assert warned(r.stderr) == want[:2], r.stderr
+    r = run_cli(*run, "--model", model, "--out", tmp_path / "b.parquet")
+    assert r.exit_code == 0 and warned(r.stderr) == [], r.stderr

@@ -191,6 +191,28 @@ def part_params(
     return params
 
 
+REPLAYED = "replay serves the recorded samples, drawn with their own settings:"
+
+
+def unused_on_replay(options: SampleOptions) -> list[str]:
+    """One warning line per sampling flag given another value than its default that a replay
+    does not act on (``--temperature``, ``--max-tokens``, ``--system``): the recorded samples
+    are served as they were drawn."""
+    lines = []
+    if options.temperature != SampleOptions.temperature:
+        lines.append(
+            f"--temperature {options.temperature:g}: {REPLAYED} the temperature given is not used"
+        )
+    if options.max_tokens != SampleOptions.max_tokens:
+        lines.append(
+            f"--max-tokens {options.max_tokens}: {REPLAYED} the recorded completions are not "
+            "cut to it"
+        )
+    if options.system is not None:
+        lines.append(f"--system: {REPLAYED} the system prompt given is not used")
+    return lines
+
+
 def sampling_params(options: SampleOptions) -> SamplingParams:
     """What the backend is opened with (the credentials of ``--api-base`` are remembered, to
     be masked wherever a server echoes them)."""

@@ -38,6 +38,7 @@ from ttcalloc.sampler.options import (
     SampleOptions,
     part_params,
     sampling_params,
+    unused_on_replay,
 )
 from ttcalloc.sampler.options import per_request as choices_per_request
 from ttcalloc.sampler.parts import existing_samples
@@ -190,6 +191,8 @@ def _run_policy(
             f"{cheapest[1]:g} {unit}"
         )
     sent = replayed is None and (plan is None or len(plan.replayed()) < len(plan.specs))
+    for line in [] if sent else unused_on_replay(so):  # every model replayed
+        warn(line)
     variants = variants_for(so.prompt_variants, so.prompt, policy.info, sent=sent)
     if kinds_unrecorded(policy):
         raise InputError(f"{policy_path}: {KINDS_UNRECORDED}")

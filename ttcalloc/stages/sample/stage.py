@@ -14,7 +14,7 @@ from ttcalloc.artifacts.io import check_output, read_artifact
 from ttcalloc.artifacts.schemas import PROBLEMS
 from ttcalloc.backends import open_backend, replay_path
 from ttcalloc.backends.replay import check_asked
-from ttcalloc.common.console import log
+from ttcalloc.common.console import log, warn
 from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.sampler.batch_state import STATE, pending_batches
 from ttcalloc.sampler.journal import hold, recover
@@ -24,6 +24,7 @@ from ttcalloc.sampler.options import (
     in_shard,
     part_params,
     sampling_params,
+    unused_on_replay,
 )
 from ttcalloc.sampler.parts import done_indices, existing_samples
 from ttcalloc.sampler.plan import missing_indices
@@ -59,6 +60,8 @@ def sample_problems(problems_path: Path, out: Path, options: SampleOptions) -> S
     template, prompt_label = prompts.load_template(options.prompt)
     problems = _load_problems(problems_path, options)
     check_asked(options.model, problems)  # replay:PATH serves the questions its samples answer
+    for line in unused_on_replay(options) if replayed is not None else []:
+        warn(line)
     params = part_params(options, prompt_label, template)
     with hold(out):
         if held := pending_batches(out):  # sampling them again per request would pay twice
