@@ -316,3 +316,25 @@ def test_a_cascade_sees_each_samples_prompt_kind(
     assert set(drawn["answer_from"]) == {"text", "program"}
     assert seen and all(len(d) == 4 and d[3] in ("text", "program") for d in seen)
     assert {d[3] for d in seen} == {"text", "program"}
+
+
+def test_replaying_samples_of_uneven_variants_takes_the_rotation_they_were_drawn_in(
+    tmp_path: Path,
+) -> None:
+    """4 samples of 3 variants: one variant of each question has 2, the others 1.  A replay
+    of them takes each question's variants in the rotation they were drawn in (keyed by the
+    model the samples record, not by replay:PATH), so it never asks a variant for a sample it
+    does not hold, and serves each sample with the variant it was drawn with."""
+    problems = sum_problems(tmp_path, n=12)
+    variants = [f"--prompt-variant={v}=numeric" for v in ("x", "y", "z")]
+    common = ["--n", "4", "--no-progress", *variants]
+    r = run_cli("sample", problems, "--model", "sim/medium", "--out", tmp_path / "s", *common)
+    assert r.exit_code == 0, r.stderr
+    drawn = io.read_artifact(tmp_path / "s", SAMPLES).df
+    assert sorted(drawn.group_by("problem_id", "prompt_variant").len()["len"].unique()) == [1, 2]
+    r = run_cli("sample", problems, "--model", f"replay:{tmp_path / 's'}", "--out",
+                tmp_path / "r", *common)  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    served = io.read_artifact(tmp_path / "r", SAMPLES).df
+    key = ["problem_id", "sample_idx", "prompt_variant"]
+    assert served.select(key).sort(key).equals(drawn.select(key).sort(key))

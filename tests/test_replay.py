@@ -247,7 +247,7 @@ def test_replay_serves_each_prompt_variant_from_its_own_recorded_samples(
     }
     for row in served.iter_rows(named=True):
         pid, idx = row["problem_id"], row["sample_idx"]
-        want = variant_at(["cot", "pot"], 3, idx, pid, model)
+        want = variant_at(["cot", "pot"], 3, idx, pid, "my-model")  # the samples' model
         assert row["prompt_variant"] == want
         assert row["answer_from"] == ("program" if want == "pot" else "text")
         pool = pools[(pid, want)]

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,40 @@ def replay_path(model: str) -> Path | None:
             f"--model {model!r}: name the samples to replay, e.g. replay:samples.parquet"
         )
     return Path(rest).expanduser()
+
+
+def rotation_key(model: str) -> str:
+    """The model a question's rotation of prompt variants is keyed by: ``model`` itself, and for
+    ``replay:PATH`` the one model its samples record, the model they were drawn with.  So a
+    replay of samples drawn in turn (``sample`` or ``run`` with variants) takes each question's
+    variants in the rotation they were drawn in (with the same ``--seed``), and never asks a
+    variant for more samples than it holds where the variants' counts differ (keyed by
+    ``replay:PATH``, another rotation could).  Samples of several models, or unreadable: the
+    spec itself (the backend says what is wrong)."""
+    path = replay_path(model)
+    if path is None:
+        return model
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return model
+    return _drawn_with(path, stamp) or model
+
+
+@functools.lru_cache(maxsize=8)
+def _drawn_with(path: Path, stamp: int) -> str | None:
+    """The one model the samples at ``path`` record (None: several, none, or unreadable);
+    ``stamp``: the path's modification time, so a rewritten file is read again."""
+    import polars as pl
+
+    from ttcalloc.artifacts.io import parquet_files
+
+    try:
+        frame = pl.scan_parquet(parquet_files(path)).select("model").unique().collect()
+    except (OSError, TtcallocError, pl.exceptions.PolarsError):
+        return None
+    models = frame["model"].drop_nulls().to_list()
+    return str(models[0]) if len(models) == 1 else None
 
 
 def order(seed: int, problem_id: str, n: int) -> np.ndarray:

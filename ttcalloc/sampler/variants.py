@@ -2,9 +2,10 @@
 variant each, and the answers of program variants (their programs run in child processes).
 
 Sample ``idx`` of a question and model is drawn with :func:`ttcalloc.text.variants.variant_at`
-(the run's seed, the question's id and the model); a request holds samples of one variant, so
-the indices of a question are cut where the variant changes (one request per sample when they
-alternate).
+(the run's seed, the question's id and the model; on ``replay:PATH`` the model its samples were
+drawn with, :func:`ttcalloc.backends.replay.rotation_key`); a request holds samples of one
+variant, so the indices of a question are cut where the variant changes (one request per sample
+when they alternate).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ttcalloc.backends.replay import rotation_key
 from ttcalloc.common.console import warn
 from ttcalloc.text import grading
 from ttcalloc.text.programs import ProgramOptions, extract_program, run_programs
@@ -34,7 +36,8 @@ def variant_of(options: SampleOptions, problem_id: str, idx: int) -> PromptVaria
     if not variants:
         return None
     names = [v.name for v in variants]
-    return named_variant(options, variant_at(names, options.seed, idx, problem_id, options.model))
+    key = rotation_key(options.model)  # replay:PATH: the model its samples were drawn with
+    return named_variant(options, variant_at(names, options.seed, idx, problem_id, key))
 
 
 def named_variant(options: SampleOptions, name: str | None) -> PromptVariant | None:
