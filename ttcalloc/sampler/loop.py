@@ -22,7 +22,6 @@ from ttcalloc.backends import (
     Backend,
     Choice,
     FatalError,
-    Recorded,
     Request,
     count_prompt_tokens,
 )
@@ -38,7 +37,7 @@ from ttcalloc.sampler.plan import gold_answers, requests
 from ttcalloc.sampler.result import SampleResult, Stats
 from ttcalloc.sampler.rows import request_rows
 from ttcalloc.sampler.send import send
-from ttcalloc.sampler.variants import named_variant, program_answers
+from ttcalloc.sampler.variants import request_answers
 
 if TYPE_CHECKING:
     import polars as pl
@@ -276,11 +275,7 @@ class Sampler:
             choices, errors = await self.complete(request)
             await self.guard.settle(worst, self.charged(request, choices, errors, worst))
             latency = time.monotonic() - started
-            answers = None
-            variant = named_variant(self.options, request.variant)
-            served = any(isinstance(c, Recorded) for c in choices)  # replayed: answers kept
-            if variant is not None and variant.kind == "program" and not served:
-                answers = await asyncio.to_thread(program_answers, choices, errors)  # off the loop
+            variant, answers = await request_answers(self.options, request, choices, errors)
             self.record(request, choices, errors, latency, variant, answers)
 
     def worst(self, request: Request) -> float | None:

@@ -10,9 +10,11 @@ when they alternate).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ttcalloc.backends import Recorded
 from ttcalloc.backends.replay import rotation_key
 from ttcalloc.common.console import warn
 from ttcalloc.text import grading
@@ -20,7 +22,7 @@ from ttcalloc.text.programs import ProgramOptions, extract_program, run_programs
 from ttcalloc.text.variants import PromptVariant, variant_at
 
 if TYPE_CHECKING:
-    from ttcalloc.backends import Choice
+    from ttcalloc.backends import Choice, Request
     from ttcalloc.sampler.options import SampleOptions
 
 PROGRAM_WARNING = (
@@ -92,6 +94,23 @@ def program_answers(
     if not any(p is not None for p in programs):
         return [None] * len(programs)
     return run_programs(programs, options)
+
+
+async def request_answers(
+    options: SampleOptions,
+    request: Request,
+    choices: list[Choice | None],
+    errors: list[str | None],
+) -> tuple[PromptVariant | None, list[str | None] | None]:
+    """The variant ``request`` was drawn with and, for a program variant, each sample's
+    program answer (its programs run off the event loop); None answers: not a program
+    variant, or samples served again (replay: their recorded answers are kept).  What
+    ``sample``, ``run`` and ``serve`` do with a request's choices before grading them."""
+    variant = named_variant(options, request.variant)
+    replayed = any(isinstance(c, Recorded) for c in choices)
+    if variant is None or variant.kind != "program" or replayed:
+        return variant, None
+    return variant, await asyncio.to_thread(program_answers, choices, errors)
 
 
 def program_pred(answer: str | None, grader: str) -> str | None:

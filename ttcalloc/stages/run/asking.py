@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from ttcalloc.artifacts.answering import BUILTIN_PROMPTS, variants_of
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import InputError, TtcallocError
+from ttcalloc.sampler.options import VARIANTS_LABEL
+from ttcalloc.sampler.variants import warn_programs
 from ttcalloc.text import prompts
 from ttcalloc.text.variants import PromptVariant
 
@@ -130,6 +132,28 @@ def variants_for(
             "(imported: their prompts unknown); give --prompt-variant NAME=PROMPT for each"
         )
     return tuple(by_name.get(r.name, r) for r in recorded)
+
+
+def asking(
+    policy: Any,
+    path: Path,
+    given: tuple[PromptVariant, ...],
+    prompt: str | None,
+    sent: bool = True,
+) -> tuple[tuple[PromptVariant, ...], str | None, str]:
+    """``(variants, template, label)`` the questions of ``policy`` (its folder ``path``) are
+    asked with, by ``run`` and ``serve``: its prompt variants (:func:`variants_for`; template
+    None, each request renders its variant's; one warning that programs will be run when some
+    are of kind program and prompts are ``sent``), else the one prompt of :func:`prompt_for`.
+    A cascade that reads prompt kinds without recorded variants is refused."""
+    variants = variants_for(given, prompt, policy.info, sent=sent)
+    if kinds_unrecorded(policy):
+        raise InputError(f"{path}: {KINDS_UNRECORDED}")
+    if not variants:
+        return (), *prompt_for(prompt, policy.info, sent=sent)
+    if sent:
+        warn_programs(variants)
+    return variants, None, VARIANTS_LABEL
 
 
 def not_a_variant(name: str, names: list[str]) -> str:

@@ -225,6 +225,12 @@ def prices_for(
     return complete(table, models)
 
 
+def prompts_sent(model: str, plan: ModelPlan | None) -> bool:
+    """Whether some model is asked with prompts (False: ``replay:PATH`` alone, which serves
+    recorded samples drawn with their own prompts)."""
+    return replay_path(model) is None and (plan is None or len(plan.replayed()) < len(plan.specs))
+
+
 def open_for(
     model: str, base: SamplingParams, plan: ModelPlan | None, dollars: bool = False
 ) -> contextlib.AbstractAsyncContextManager[Backend]:

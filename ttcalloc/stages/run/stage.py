@@ -34,7 +34,6 @@ from ttcalloc.learn.policy import load_policy
 from ttcalloc.sampler.journal import hold, hold_file, recover
 from ttcalloc.sampler.loop import Sampler, stop_on_signals
 from ttcalloc.sampler.options import (
-    VARIANTS_LABEL,
     SampleOptions,
     part_params,
     sampling_params,
@@ -44,15 +43,7 @@ from ttcalloc.sampler.options import per_request as choices_per_request
 from ttcalloc.sampler.parts import existing_samples
 from ttcalloc.sampler.plan import gold_answers
 from ttcalloc.sampler.result import SampleResult
-from ttcalloc.sampler.variants import warn_programs
-from ttcalloc.stages.run.asking import (
-    KINDS_UNRECORDED,
-    check_grader,
-    grader_for,
-    kinds_unrecorded,
-    prompt_for,
-    variants_for,
-)
+from ttcalloc.stages.run.asking import asking, check_grader, grader_for
 from ttcalloc.stages.run.budget import (
     dollar_worst_for,
     ledger_for,
@@ -73,6 +64,7 @@ from ttcalloc.stages.run.models import (
     one_model_price,
     open_for,
     plan_for,
+    prompts_sent,
     unpriced,
 )
 from ttcalloc.stages.run.options import (
@@ -190,20 +182,15 @@ def _run_policy(
             f"--budget {options.budget:g}: below the cheapest action's expected cost "
             f"{cheapest[1]:g} {unit}"
         )
-    sent = replayed is None and (plan is None or len(plan.replayed()) < len(plan.specs))
+    sent = prompts_sent(so.model, plan)
     for line in [] if sent else unused_on_replay(so):  # every model replayed
         warn(line)
-    variants = variants_for(so.prompt_variants, so.prompt, policy.info, sent=sent)
-    if kinds_unrecorded(policy):
-        raise InputError(f"{policy_path}: {KINDS_UNRECORDED}")
+    variants, template, prompt_label = asking(
+        policy, Path(policy_path), so.prompt_variants, so.prompt, sent
+    )
     if variants:  # the policy's prompt variants, drawn in turn as `sample` drew them
         so = replace(so, prompt_variants=variants)
         options = replace(options, sample=so)
-        template, prompt_label = None, VARIANTS_LABEL
-        if sent:
-            warn_programs(variants)
-    else:
-        template, prompt_label = prompt_for(so.prompt, policy.info, sent=sent)
     params = part_params(so, prompt_label, template) | {"run_policy": str(policy_path)}
     if plan is not None:  # which backend drew each model's samples (checked on a rerun)
         params["models"] = dict(plan.specs)
