@@ -264,13 +264,16 @@ def test_on_replay_given_prompts_warn_that_they_are_not_used(policy: Path, tmp_p
     assert "warning: --prompt numeric: replay serves the recorded samples" in r.stderr
 
 
-def test_serve_refuses_a_variant_policy(policy: Path, tmp_path: Path) -> None:
+def test_serve_loads_a_variant_policy_with_its_variants(policy: Path, tmp_path: Path) -> None:
+    """serve asks with the recorded variants (tests/test_serve_variants.py serves them)."""
     from ttcalloc.serve.served import load_served
 
     pol = _with_variants(policy, tmp_path, [v.as_json() for v in _variants(*VARIANTS)])
-    with pytest.raises(InputError, match="prompt variants cot, pot; serve does not draw"):
-        load_served(pol, 2.0, None)
-    assert load_served(policy, 2.0, None).kind == "static"  # one prompt: served as before
+    served = load_served(pol, 2.0, None)
+    assert served.variants == _variants(*VARIANTS) and served.template is None
+    assert served.prompt_label == "variants"
+    one = load_served(policy, 2.0, None)  # one prompt: served as before
+    assert one.kind == "static" and one.variants == () and one.prompt_label == "auto"
 
 
 def test_a_samples_prompt_kind_reaches_the_cascade() -> None:

@@ -15,6 +15,7 @@ from ttcalloc.cli.sampling_flags import (
     PriceOutOpt,
     RetriesOpt,
     RpmOpt,
+    RunPromptVariantOpt,
     SeedOpt,
     TemperatureOpt,
     TimeoutOpt,
@@ -118,6 +119,7 @@ def serve_cmd(
     ] = 30.0,
     temperature: TemperatureOpt = 0.7,
     max_tokens: MaxTokensOpt = 512,
+    prompt_variant: RunPromptVariantOpt = None,
     seed: SeedOpt = 0,
     rpm: RpmOpt = None,
     tpm: TpmOpt = None,
@@ -130,6 +132,7 @@ def serve_cmd(
     """Serve a policy as an OpenAI-compatible endpoint holding a fleet budget (until SIGTERM)."""
     from ttcalloc.sampler.options import SampleOptions
     from ttcalloc.serve import ServeOptions, serve
+    from ttcalloc.stages.run.asking import parse_given
     from ttcalloc.stages.run.models import PriceFlags, split_model_flags
 
     label, models = split_model_flags(model)
@@ -138,6 +141,7 @@ def serve_cmd(
         tpm=tpm, timeout=timeout, retries=retries, api_base=api_base[0] if api_base else None,
         extra_api_bases=tuple(api_base[1:]) if api_base else (), price_in=price_in,
         price_out=price_out, progress=False,
+        prompt_variants=parse_given(list(prompt_variant or ()), policy),
     )  # fmt: skip
     serve(
         policy,

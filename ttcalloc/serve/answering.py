@@ -4,9 +4,9 @@ The window's questions become ``run``'s items and the policy's source
 (:func:`ttcalloc.stages.run.sources.make_driver`: a static policy's actions at one calibrated
 multiplier, an adaptive policy's rounds at one price each, a cascade's rounds across its
 models) decides what to draw at the window's budget; the samples are sent with the sampler's
-retries and limits (:func:`ttcalloc.sampler.send.send`), graded as ``sample`` grades them, and
-the answers are ``run``'s majority votes (:func:`ttcalloc.stages.run.write.rows`).  Nothing is
-written to disk.
+retries and limits (:func:`ttcalloc.sampler.send.send`), graded as ``sample`` grades them (a
+program variant's samples by their programs' answers), and the answers are ``run``'s majority
+votes (:func:`ttcalloc.stages.run.write.rows`).  Nothing is written to disk.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from ttcalloc.sampler.options import SampleOptions
 from ttcalloc.sampler.result import Stats
 from ttcalloc.sampler.rows import request_rows
 from ttcalloc.sampler.send import send
+from ttcalloc.sampler.variants import request_answers
 from ttcalloc.serve.mixing import mixed_mus
 from ttcalloc.serve.scale import CostScale, trained_costs
 from ttcalloc.serve.served import ServedPolicy
@@ -211,11 +212,14 @@ class Answerer:
                 choices, errors = await send(
                     self.backend, request, self.options, self.limiter, self.stats
                 )
+            latency = time.monotonic() - started
             self.stats.count(choices, errors)
+            # a program variant's samples: their programs run for their answers, as in `run`
+            variant, answers = await request_answers(self.options, request, choices, errors)
             gold = {"answer": None, "grader": self.served.grader}
             model = request.model or self.options.model  # several models: the request's own
             got = request_rows(
-                gold, model, request, choices, errors, time.monotonic() - started, self.secrets
+                gold, model, request, choices, errors, latency, self.secrets, variant, answers
             )
             for row in got:
                 pid = row["problem_id"]

@@ -4,8 +4,11 @@
 several), adaptive stop policies that vote by majority, and learned cascades; a policy over
 several models takes ``--model NAME=SPEC`` for each of them and a price for each
 (:func:`ttcalloc.stages.run.models.plan_for`, as ``run`` does).  A budget below the cheapest
-answer or in another unit than the policy's is refused with one line (the checks of ``run``), and
-so is a policy trained on samples of several prompt variants (``serve`` draws with one prompt).
+answer or in another unit than the policy's is refused with one line (the checks of ``run``).  A
+policy trained on samples of several prompt variants is served as ``run`` runs it: its questions
+are asked with the recorded variants in turn (``--prompt-variant NAME=PROMPT`` where one is
+given, needed for imported ones), program variants' programs run for their answers
+(:func:`ttcalloc.stages.run.asking.asking`).
 """
 
 from __future__ import annotations
@@ -17,23 +20,18 @@ from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.cascade import CascadePolicy
 from ttcalloc.learn.policy import load_policy
-from ttcalloc.stages.run.asking import (
-    KINDS_UNRECORDED,
-    grader_for,
-    kinds_unrecorded,
-    prompt_for,
-    recorded_variants,
-)
+from ttcalloc.stages.run.asking import asking, grader_for
 from ttcalloc.stages.run.kinds import AnyPolicy, draw_limit, policy_ks
-from ttcalloc.stages.run.models import ModelPlan, PriceFlags, plan_for
+from ttcalloc.stages.run.models import ModelPlan, PriceFlags, plan_for, prompts_sent
 from ttcalloc.stages.run.units import budget_unit, check_unit_flag
+from ttcalloc.text.variants import PromptVariant
 
 
 @dataclass(frozen=True)
 class ServedPolicy:
-    """A loaded policy and what answering with it needs: its kind, cost unit, prompt, grader,
-    the least a request may cost (``floor``), the most samples it may draw (``limit``) and,
-    over several models, each model's backend and price (``plan``)."""
+    """A loaded policy and what answering with it needs: its kind, cost unit, prompt (or prompt
+    ``variants``), grader, the least a request may cost (``floor``), the most samples it may
+    draw (``limit``) and, over several models, each model's backend and price (``plan``)."""
 
     path: Path
     policy: AnyPolicy
@@ -45,6 +43,7 @@ class ServedPolicy:
     floor: float
     limit: int
     plan: ModelPlan | None = None  # several models: each one's backend and price
+    variants: tuple[PromptVariant, ...] = ()  # the prompt variants drawn in turn (none: one)
 
 
 def load_served(
@@ -55,20 +54,13 @@ def load_served(
     models: tuple[tuple[str, str], ...] = (),
     model: str = "",
     prices: PriceFlags | None = None,
+    given: tuple[PromptVariant, ...] = (),
 ) -> ServedPolicy:
     """Load ``path`` for ``serve`` at ``budget`` (in ``--budget-unit`` when given, which must
     be the policy's); a policy over several models on the ``--model NAME=SPEC`` pairs
     ``models`` (``model``: the ``--model`` label), each priced (``prices``); one line naming
-    the flag or file otherwise."""
+    the flag or file otherwise; ``given``: the ``--prompt-variant`` prompts."""
     policy = load_policy(path)
-    if variants := recorded_variants(policy.info):  # serve sends one prompt per question
-        raise InputError(
-            f"{path}: the policy was trained on samples drawn with prompt variants "
-            f"{', '.join(v.name for v in variants)}; serve does not draw prompt variants (use "
-            "`ttcalloc run`)"
-        )
-    if kinds_unrecorded(policy):
-        raise InputError(f"{path}: {KINDS_UNRECORDED}")
     plan = plan_for(policy, models, model, prices or PriceFlags(), Path(path))
     if plan is not None:  # every sample's dollars are counted at its model's price
         plan.prices.require(plan.names, hint=" (--prices FILE)")
@@ -89,7 +81,9 @@ def load_served(
         raise InputError(
             f"--budget {budget:g}: below the cheapest answer's expected cost {floor:g} {unit}"
         )
-    template, label = prompt_for(None, policy.info)
+    # the policy's prompt variants (programs run: one warning), or its one prompt; a cascade
+    # that reads prompt kinds without recorded variants is refused
+    variants, template, label = asking(policy, Path(path), given, None, prompts_sent(model, plan))
     grader = grader_for(None, policy.info)
     return ServedPolicy(
         path=Path(path),
@@ -102,6 +96,7 @@ def load_served(
         floor=floor,
         limit=limit,
         plan=plan,
+        variants=variants,
     )
 
 

@@ -40,8 +40,10 @@ def serve(policy_path: Path, options: ServeOptions) -> None:
     keep_secret(options.api_key)  # masked wherever anything would echo it
     served = load_served(
         Path(policy_path), options.budget, options.max_samples, options.budget_unit,
-        options.models, options.sample.model, options.prices,
+        options.models, options.sample.model, options.prices, options.sample.prompt_variants,
     )  # fmt: skip
+    # the policy's prompt variants, drawn in turn as `run` draws them (none: its one prompt)
+    options = replace(options, sample=replace(options.sample, prompt_variants=served.variants))
     if served.plan is None:  # one model: a --price entry for it is its price, as for run
         unpriced(options.sample.model, options.prices)
         options = replace(options, sample=one_model_price(options.sample, options.prices))

@@ -1,0 +1,197 @@
+"""``ttcalloc serve`` on a policy trained on samples of several prompt variants, for real (a child
+process, the fake OpenAI server as its model): each question's samples are asked with the
+policy's variants in turn, as ``run`` draws them (the rotation seeded by ``--seed``, the
+request's question id and the model), a program variant's answer is its program's, run; an
+imported variant without ``--prompt-variant`` is one line before the server starts."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_openai import FakeServer, fake_openai
+from helpers import run_cli, small_imitate_policy
+from serve_process import serving
+from test_serve import ask_all
+
+from ttcalloc.sampler.options import request_seed
+from ttcalloc.serve.answering import request_ids
+from ttcalloc.text import grading, prompts
+from ttcalloc.text.variants import parse_variant, variant_at
+
+MODEL = "openai/fake"
+SEED = 5
+RECORDED = [parse_variant(s).as_json() for s in ("cot=numeric", "pot=program")]
+IMPORTED = [
+    {"name": "cot", "kind": "text", "label": "imported", "template": None},
+    {"name": "pot", "kind": "program", "label": "imported", "template": None},
+]
+
+
+class SumPrograms(FakeServer):
+    """Answers "What is A+B?" with ``#### A+B`` to a text prompt and with the program
+    ``ans = A + B`` to a program prompt: the program's last number is B, so only running it
+    gives A+B."""
+
+    def answer(self, content: str, index: int) -> str:
+        m = re.search(r"(\d+)\s*\+\s*(\d+)", content)
+        if "Python program" in content and m:
+            return f"```python\nans = {m.group(1)} + {m.group(2)}\n```"
+        return super().answer(content, index)
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return small_imitate_policy(tmp_path_factory.mktemp("serve-variants"), questions=20)
+
+
+def with_variants(policy: Path, tmp: Path, variants: list[dict[str, Any]]) -> Path:
+    """A copy of ``policy`` whose policy.json records ``variants``."""
+    copy = tmp / "policy"
+    shutil.copytree(policy, copy)
+    info = json.loads((copy / "policy.json").read_text())
+    info["prompt_variants"] = variants
+    (copy / "policy.json").write_text(json.dumps(info))
+    return copy
+
+
+def questions(n: int) -> list[str]:
+    return [f"What is {i}+{i + 7}?" for i in range(1, n + 1)]
+
+
+def check_upstream(sent: list[dict[str, Any]], templates: dict[str, str]) -> dict[str, list[str]]:
+    """Each request the model received: its prompt is the variant ``variant_at`` gives its
+    first sample (its index from its seed, ``request_seed + index``), all its samples of that
+    variant; each question's variants by sample index (0, 1, ... with none missing)."""
+    by_question: dict[str, dict[int, str]] = {}
+    for payload in sent:
+        (message,) = payload["messages"]  # no system message: the question's prompt alone
+        content = message["content"]
+        q = re.search(r"What is \d+\+\d+\?", content)
+        assert q is not None, content
+        pid = request_ids([q.group(0)])[0]
+        first = payload["seed"] - request_seed(SEED, pid, MODEL)
+        n = payload.get("n", 1)
+        names = {variant_at(["cot", "pot"], SEED, i, pid, MODEL) for i in range(first, first + n)}
+        assert len(names) == 1, (first, n, names)  # a request holds samples of one variant
+        (name,) = names
+        assert content == prompts.render(templates[name], "numeric", q.group(0)), (name, content)
+        for i in range(first, first + n):
+            assert i not in by_question.setdefault(q.group(0), {})
+            by_question[q.group(0)][i] = name
+    out = {}
+    for q, got in by_question.items():
+        assert sorted(got) == list(range(len(got))), (q, got)
+        out[q] = [got[i] for i in range(len(got))]
+    return out
+
+
+def check_answers(replies: list[Any], asked: list[str]) -> int:
+    """Every reply's answer is the sum; the replies whose winning sample is a program, whose
+    answer came from running it (its text's last number is not the sum)."""
+    programs = 0
+    for q, r in zip(asked, replies, strict=True):
+        a, b = map(int, re.findall(r"\d+", q))
+        ext = r.model_extra["ttcalloc"]
+        assert ext["answer"] == str(a + b), (q, ext)
+        content = r.choices[0].message.content
+        if content.startswith("```python"):
+            assert content == f"```python\nans = {a} + {b}\n```"
+            assert grading.extract_answer(content, "numeric") == str(b)  # not the sum
+            programs += 1
+    return programs
+
+
+def test_serve_draws_the_policys_recorded_variants_in_turn(policy: Path, tmp_path: Path) -> None:
+    pol = with_variants(policy, tmp_path, RECORDED)
+    asked = questions(16)
+    with fake_openai(SumPrograms) as upstream:
+        with serving(
+            pol, tmp_path / "state", "--model", MODEL, "--api-base", upstream.base,
+            "--budget", "4", "--seed", str(SEED),
+        ) as served:  # fmt: skip
+            replies = ask_all(served.url, asked)
+            log = served.log()
+        sent = list(upstream.requests)
+    warned = [line for line in log.splitlines() if "NOT a sandbox" in line]
+    assert warned == [
+        "warning: prompt variants of kind program: the Python programs the model writes are "
+        "executed in child processes on this machine (time and memory limits; NOT a sandbox)"
+    ], log
+    assert "Traceback" not in log
+    assert check_answers(replies, asked) > 0  # some replies' answers are their program's
+    templates = {v["name"]: v["template"] for v in RECORDED}
+    drawn = check_upstream(sent, templates)
+    assert set(drawn) == set(asked)
+    for q, names in drawn.items():  # in turn: the two variants alternate from sample 0
+        pid = request_ids([q])[0]
+        assert names == [variant_at(["cot", "pot"], SEED, i, pid, MODEL) for i in range(len(names))]
+        assert all(x != y for x, y in itertools.pairwise(names))
+    assert {n for names in drawn.values() for n in names} == {"cot", "pot"}
+    assert all(len(names) == 4 for names in drawn.values())  # maj@4 at a budget of 4
+    assert sum(len(n) for n in drawn.values()) == sum(
+        r.model_extra["ttcalloc"]["samples"] for r in replies
+    )
+
+
+def test_serve_takes_prompt_variant_for_imported_variants(policy: Path, tmp_path: Path) -> None:
+    """The imported variants' prompts, from --prompt-variant (the program one from a file)."""
+    pol = with_variants(policy, tmp_path, IMPORTED)
+    program = tmp_path / "program.txt"
+    program.write_text("Write a Python program setting ans.\n\nQ: {question}\n")
+    asked = questions(6)
+    with fake_openai(SumPrograms) as upstream:
+        with serving(
+            pol, tmp_path / "state", "--model", MODEL, "--api-base", upstream.base,
+            "--budget", "2", "--seed", str(SEED), "--prompt-variant", "cot=numeric",
+            "--prompt-variant", f"pot=program:{program}",
+        ) as served:  # fmt: skip
+            replies = ask_all(served.url, asked)
+        sent = list(upstream.requests)
+    check_answers(replies, asked)
+    templates = {"cot": RECORDED[0]["template"], "pot": program.read_text()}
+    assert set(check_upstream(sent, templates)) == set(asked)
+
+
+def test_serve_refuses_imported_variants_without_their_prompts(
+    policy: Path, tmp_path: Path
+) -> None:
+    pol = with_variants(policy, tmp_path, IMPORTED)
+    base = ["serve", pol, "--model", MODEL, "--budget", "2", "--state-dir", tmp_path / "state"]
+    cases = [
+        (
+            [],
+            "error: the policy was trained on samples drawn with prompt variants cot, pot "
+            "(imported: their prompts unknown); give --prompt-variant NAME=PROMPT for each",
+        ),
+        (
+            ["--prompt-variant", "cot=numeric"],
+            "error: the policy was trained on samples drawn with prompt variants pot (imported: "
+            "their prompts unknown); give --prompt-variant NAME=PROMPT for each",
+        ),
+        (
+            ["--prompt-variant", "x=numeric"],
+            "error: --prompt-variant x: not one of the policy's prompt variants (cot, pot)",
+        ),
+    ]
+    for extra, line in cases:
+        r = run_cli(*base, *extra)
+        lines = [x for x in r.stderr.splitlines() if x.strip()]
+        assert r.exit_code == 2 and lines == [line], (extra, r.stderr)
+    assert not (tmp_path / "state").exists()
+    # a policy drawn with one prompt takes no --prompt-variant
+    r = run_cli("serve", policy, *base[2:], "--prompt-variant", "a=numeric")
+    assert r.exit_code == 2 and "drawn with one prompt" in r.stderr, r.stderr
+
+
+def test_request_ids_are_the_question_text_s() -> None:
+    """A question's id (and so its samples' variants and seeds) depends on its text alone: the
+    same in any window, at any position; a repeat within a window gets its own."""
+    a, b = request_ids(["What is 1+8?", "What is 2+9?"])
+    assert request_ids(["What is 2+9?"]) == [b] and request_ids(["x", "What is 1+8?"])[1] == a
+    assert request_ids(["What is 1+8?"] * 2) == [a, f"{a}-2"]
