@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from fake_openai import FakeServer, fake_openai
-from helpers import run_cli, small_imitate_policy
+from helpers import run_cli, small_imitate_policy, write_jsonl
 from serve_process import serving
 from test_serve import ask_all
 
@@ -64,31 +64,38 @@ def questions(n: int) -> list[str]:
     return [f"What is {i}+{i + 7}?" for i in range(1, n + 1)]
 
 
-def check_upstream(sent: list[dict[str, Any]], templates: dict[str, str]) -> dict[str, list[str]]:
-    """Each request the model received: its prompt is the variant ``variant_at`` gives its
-    first sample (its index from its seed, ``request_seed + index``), all its samples of that
-    variant; each question's variants by sample index (0, 1, ... with none missing)."""
-    by_question: dict[str, dict[int, str]] = {}
+def check_upstream(
+    sent: list[dict[str, Any]],
+    asked: list[str],
+    templates: dict[str, str],
+    models: dict[str, str] | None = None,
+) -> dict[tuple[str, str], list[str]]:
+    """Each request the model received: its prompt is one of ``asked`` in the variant
+    ``variant_at`` gives its first sample (its index from its seed, ``request_seed + index``,
+    seeded by the question's request id and the model: ``models`` maps the model the request
+    names to the policy's, default ``MODEL``), all its samples of that variant; each
+    (question, model)'s variants by sample index (0, 1, ... with none missing)."""
+    rendered = {
+        prompts.render(t, "numeric", q): (q, name) for q in asked for name, t in templates.items()
+    }
+    drawn: dict[tuple[str, str], dict[int, str]] = {}
     for payload in sent:
         (message,) = payload["messages"]  # no system message: the question's prompt alone
-        content = message["content"]
-        q = re.search(r"What is \d+\+\d+\?", content)
-        assert q is not None, content
-        pid = request_ids([q.group(0)])[0]
-        first = payload["seed"] - request_seed(SEED, pid, MODEL)
+        assert message["content"] in rendered, message["content"]
+        q, name = rendered[message["content"]]
+        model = models[payload["model"]] if models is not None else MODEL
+        pid = request_ids([q])[0]
+        first = payload["seed"] - request_seed(SEED, pid, model)
         n = payload.get("n", 1)
-        names = {variant_at(["cot", "pot"], SEED, i, pid, MODEL) for i in range(first, first + n)}
-        assert len(names) == 1, (first, n, names)  # a request holds samples of one variant
-        (name,) = names
-        assert content == prompts.render(templates[name], "numeric", q.group(0)), (name, content)
+        names = {variant_at(["cot", "pot"], SEED, i, pid, model) for i in range(first, first + n)}
+        assert names == {name}, (q, model, first, n, names)  # one variant: the prompt's
+        got = drawn.setdefault((q, model), {})
         for i in range(first, first + n):
-            assert i not in by_question.setdefault(q.group(0), {})
-            by_question[q.group(0)][i] = name
-    out = {}
-    for q, got in by_question.items():
-        assert sorted(got) == list(range(len(got))), (q, got)
-        out[q] = [got[i] for i in range(len(got))]
-    return out
+            assert i not in got
+            got[i] = name
+    for key, got in drawn.items():
+        assert sorted(got) == list(range(len(got))), (key, got)
+    return {key: [got[i] for i in range(len(got))] for key, got in drawn.items()}
 
 
 def check_answers(replies: list[Any], asked: list[str]) -> int:
@@ -126,9 +133,9 @@ def test_serve_draws_the_policys_recorded_variants_in_turn(policy: Path, tmp_pat
     assert "Traceback" not in log
     assert check_answers(replies, asked) > 0  # some replies' answers are their program's
     templates = {v["name"]: v["template"] for v in RECORDED}
-    drawn = check_upstream(sent, templates)
-    assert set(drawn) == set(asked)
-    for q, names in drawn.items():  # in turn: the two variants alternate from sample 0
+    drawn = check_upstream(sent, asked, templates)
+    assert {q for q, _ in drawn} == set(asked)
+    for (q, _), names in drawn.items():  # in turn: the two variants alternate from sample 0
         pid = request_ids([q])[0]
         assert names == [variant_at(["cot", "pot"], SEED, i, pid, MODEL) for i in range(len(names))]
         assert all(x != y for x, y in itertools.pairwise(names))
@@ -155,7 +162,7 @@ def test_serve_takes_prompt_variant_for_imported_variants(policy: Path, tmp_path
         sent = list(upstream.requests)
     check_answers(replies, asked)
     templates = {"cot": RECORDED[0]["template"], "pot": program.read_text()}
-    assert set(check_upstream(sent, templates)) == set(asked)
+    assert {q for q, _ in check_upstream(sent, asked, templates)} == set(asked)
 
 
 def test_serve_refuses_imported_variants_without_their_prompts(
@@ -195,3 +202,74 @@ def test_request_ids_are_the_question_text_s() -> None:
     a, b = request_ids(["What is 1+8?", "What is 2+9?"])
     assert request_ids(["What is 2+9?"]) == [b] and request_ids(["x", "What is 1+8?"])[1] == a
     assert request_ids(["What is 1+8?"] * 2) == [a, f"{a}-2"]
+
+
+def kinds_cascade(tmp: Path) -> Path:
+    """A cascade whose state reads the prompt kinds: trained (at $0.003 per question) on the
+    two-model samples of ``test_run_models`` drawn as with ``--prompt-variant cot=numeric
+    --prompt-variant pot=program`` (sample i of a question and model takes ``variant_at``'s
+    variant; the samples' params record the variants, and so policy.json does)."""
+    import polars as pl
+    from test_run_models import _question, _samples
+
+    from ttcalloc.artifacts.io import read_artifact, write_artifact
+    from ttcalloc.artifacts.schemas import PROBLEMS, SAMPLES
+    from ttcalloc.stages import data
+    from ttcalloc.stages.estimate import EstimateOptions, estimate_curves
+    from ttcalloc.stages.train_cascade import CascadeTrainOptions, train_cascade
+
+    rows = [_question(i, hard=i % 2 == 1) for i in range(80)]
+    problems = tmp / "problems.parquet"
+    data.build_problems(
+        write_jsonl(tmp / "q.jsonl", rows), problems, "gsm8k", data.DataOptions(test_frac=0.3)
+    )
+    df = _samples(read_artifact(problems, PROBLEMS).df)
+    names = [
+        variant_at(["cot", "pot"], 0, i, pid, model)
+        for pid, model, i in df.select("problem_id", "model", "sample_idx").iter_rows()
+    ]
+    df = df.with_columns(
+        pl.Series("prompt_variant", names),
+        pl.Series("answer_from", ["program" if n == "pot" else "text" for n in names]),
+    )
+    samples = tmp / "samples.parquet"
+    write_artifact(df, samples, SAMPLES, stage="test", params={"prompt_variants": RECORDED})
+    curves = tmp / "curves.parquet"
+    estimate_curves(samples, curves, EstimateOptions(ks=(1, 2, 4), cost="usd"), problems)
+    out = tmp / "cascade"
+    train_cascade(
+        curves,
+        problems,
+        out,
+        CascadeTrainOptions(budgets=(0.003,), folds=2, n_estimators=5, orders=2),
+    )
+    return out
+
+
+def test_serve_answers_with_a_kinds_cascade(tmp_path: Path) -> None:
+    """The cascade whose state reads the prompt kinds is served: each model's samples are asked
+    with both variants in turn, and the programs' answers are their runs'."""
+    from test_run_models import PRICE_FLAGS, _question
+
+    pol = kinds_cascade(tmp_path)
+    info = json.loads((pol / "policy.json").read_text())
+    assert info["cascade"]["prompt_kinds"] is True and info["prompt_variants"] == RECORDED
+    asked = [_question(i, hard=i % 2 == 1)["question"] for i in range(1000, 1016)]
+    with fake_openai(SumPrograms) as upstream:
+        with serving(
+            pol, tmp_path / "state", "--model", "cheap=openai/cheap", "--model",
+            "strong=openai/strong", "--api-base", upstream.base, *PRICE_FLAGS,
+            "--budget", "0.003", "--seed", str(SEED),
+        ) as served:  # fmt: skip
+            replies = ask_all(served.url, asked)
+            log = served.log()
+        sent = list(upstream.requests)
+    assert "NOT a sandbox" in log and "Traceback" not in log, log
+    for q, r in zip(asked, replies, strict=True):
+        ext = r.model_extra["ttcalloc"]
+        a, b = map(int, re.findall(r"What is (\d+)\+(\d+)", q)[0])
+        assert ext["policy"] == "cascade" and ext["answer"] == str(a + b), (q, ext)
+    templates = {v["name"]: v["template"] for v in RECORDED}
+    drawn = check_upstream(sent, asked, templates, {"cheap": "cheap", "strong": "strong"})
+    assert {v for names in drawn.values() for v in names} == {"cot", "pot"}
+    assert {m for _, m in drawn} == {"cheap", "strong"}, sorted(drawn)
