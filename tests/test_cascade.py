@@ -179,6 +179,28 @@ def test_mot_rule_matches_a_loop() -> None:
         assert up[pi] == pytest.approx(u / 5)
 
 
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000), share=st.floats(0.05, 1.0))
+def test_tuned_mot_rule_is_never_below_the_cheap_models_own_vote(seed: int, share: float) -> None:
+    """The tuned MoT rule's settings include never escalating (threshold 0), so at any budget
+    its train accuracy is at least the best mix of the cheap model's ``maj@k`` that the budget
+    buys (a much weaker cheap model's leader share is often low, and every threshold from 0.3
+    up escalated so much that the rule fell below the cheap model alone)."""
+    cheap, strong = _replays(seed, 8, [12, 2], orders=5)
+    ks = [k for k in cb.MOT_KS if k <= 12]
+    points = [
+        (float(c.mean()), float(a.mean())) for a, c in (cb.single_model(cheap, k) for k in ks)
+    ]
+    budget = share * float(np.mean([p[0] for p in points]))
+    alone = cb.hull_mix(points, budget)
+    mot = cb.tune_mot([cheap, strong], budget)
+    if alone is None:
+        return
+    i, j, w = alone
+    want = w * points[i][1] + (1 - w) * points[j][1]
+    assert mot is not None and mot["train_accuracy"] >= want - 1e-9
+
+
 @pytest.fixture(scope="module")
 def date_curves(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """120 Date questions of three models, priced in dollars, estimated."""

@@ -162,7 +162,7 @@ def test_a_uniform_rule_draws_the_hull_point_its_price_picks(
     assert not drawn[:, 1 - model].any()
 
 
-def test_the_choice_keeps_the_learned_gains_unless_a_rule_is_clearly_better() -> None:
+def test_the_choice_keeps_the_learned_gains_only_where_clearly_better_than_the_best_single() -> None:
     from ttcalloc.learn.cascade_choice import choose_rule
 
     reps = _flat_replays(3, 24, [9, 5, 3])
@@ -178,6 +178,8 @@ def test_the_choice_keeps_the_learned_gains_unless_a_rule_is_clearly_better() ->
     assert info["considered"] == ["single"] and info["chosen"] == "single"
     assert rule.cost.mean() == pytest.approx(budget, rel=1e-9)  # priced to the budget
     assert info["labels"]["single"] == f"{models[rule.rule.model]} only, up to x{rule.rule.ks[-1]}"
+    pick, rule, info = choose_rule(reps, units, budget, fold, "guard", strong, models)
+    assert pick is None and rule is None and info["chosen"] == "learned"
     pick, rule, info = choose_rule(reps, units, budget, fold, "auto", strong, models)
     assert pick is None and rule is None and info["chosen"] == "learned"
     assert set(info["oof_accuracy"]) == {"learned", "mot", "single"}
@@ -187,6 +189,29 @@ def test_the_choice_keeps_the_learned_gains_unless_a_rule_is_clearly_better() ->
     assert single.max_samples == 9 and cr.at_most(single, 2).n.max() == 2
     with pytest.raises(cc.CascadeBudgetError):
         choose_rule(reps, units, 0.5, fold, "mot", None, models)  # 1 cheap sample costs 1
+
+
+def test_learned_gains_not_clearly_better_than_the_best_single_model_give_way_to_it() -> None:
+    """The burden of proof is on the learned gains: ahead of the best single model out of fold
+    on the mean but by less than one standard error, the single model is kept (it never trails
+    itself); clearly ahead, the learned gains are kept."""
+    from ttcalloc.learn.cascade_choice import choose_rule
+    from ttcalloc.learn.cascade_single import single_out_of_fold
+
+    reps = _flat_replays(5, 24, [9, 5, 3])
+    units, fold, budget, models = [1.0, 4.0, 9.0], np.arange(24) % 3, 3.0, ["a", "b", "c"]
+    single = single_out_of_fold([cr.at_most(r, None) for r in reps], budget, fold)
+    assert single is not None and 0.0 < single.mean() < 0.9
+    slightly = single.copy()
+    slightly[int(np.argmin(single))] += 0.1  # ahead on the mean, within one standard error
+    assert slightly.mean() > single.mean() and not cc.clearly_better(single, slightly)
+    pick, rule, info = choose_rule(reps, units, budget, fold, "guard", slightly, models)
+    assert pick == "single" and isinstance(rule.rule, cr.UniformRule)
+    assert info["chosen"] == "single" and "unless the learned gains are clearly" in info["how"]
+    clearly = np.minimum(single + 0.1, 1.0)
+    assert cc.clearly_better(single, clearly)
+    pick, _, info = choose_rule(reps, units, budget, fold, "guard", clearly, models)
+    assert pick is None and info["chosen"] == "learned"
 
 
 def test_the_forced_samples_hold_at_the_top_of_the_pacing_grid() -> None:

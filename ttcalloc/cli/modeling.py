@@ -202,10 +202,10 @@ def train_cmd(
     rule: Annotated[
         str | None,
         typer.Option(
-            help="cascade: the gains weighed against the price: guard (learned, unless the "
-            "best single model's uniform allocation is clearly better out of fold), learned "
-            "(alone), auto (learned, unless the MoT rule or the best single model is clearly "
-            "better out of fold), mot (the MoT rule: k samples of a cheap model, then the "
+            help="cascade: the gains weighed against the price: guard (the best single "
+            "model's uniform allocation, unless the learned gains are clearly better out of "
+            "fold), learned (alone), auto (as guard, and the MoT rule where it is clearly "
+            "better than the learned gains out of fold), mot (the MoT rule: k samples of a cheap model, then the "
             "strongest when their leader's share is low, the price setting the threshold) or "
             "single (the best single model) (default: guard)."
         ),

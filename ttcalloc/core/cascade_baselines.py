@@ -16,7 +16,9 @@ from ttcalloc.core.replays import Replays
 K = TypeVar("K")
 
 MOT_KS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32)  # the MoT rule's cheap samples tried
-MOT_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+# 0: never escalate (the cheap model's maj@k alone; 0.1-0.2 added with it on 2026-12-05: a
+# much weaker cheap model's leader share is often below 0.3, so every setting escalated a lot)
+MOT_THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 def mot_rule(
