@@ -162,7 +162,7 @@ def test_a_uniform_rule_draws_the_hull_point_its_price_picks(
     assert not drawn[:, 1 - model].any()
 
 
-def test_the_choice_keeps_the_learned_gains_only_where_clearly_better_than_the_best_single() -> None:
+def test_the_learned_gains_are_kept_only_where_clearly_better_than_the_best_single() -> None:
     from ttcalloc.learn.cascade_choice import choose_rule
 
     reps = _flat_replays(3, 24, [9, 5, 3])

@@ -205,8 +205,9 @@ def train_cmd(
             help="cascade: the gains weighed against the price: guard (the best single "
             "model's uniform allocation, unless the learned gains are clearly better out of "
             "fold), learned (alone), auto (as guard, and the MoT rule where it is clearly "
-            "better than the learned gains out of fold), mot (the MoT rule: k samples of a cheap model, then the "
-            "strongest when their leader's share is low, the price setting the threshold) or "
+            "better than the learned gains out of fold), mot (the MoT rule: k samples of a "
+            "cheap model, then the strongest when their leader's share is low, the price "
+            "setting the threshold) or "
             "single (the best single model) (default: guard)."
         ),
     ] = None,
