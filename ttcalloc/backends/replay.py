@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any
 
@@ -266,6 +266,7 @@ class ReplayBackend:
         if params.price_in is not None and params.price_out is not None:
             price = Price(params.price_in, params.price_out, params.extra.get(PROMPT_KEY))
         self.pools, self.recorded_model = load_pools(path, params.extra.get(MODEL_KEY), price)
+        self.price = None if price is None else (price.input, price.output)
         # a file of several models serves one: its errors name it
         self._of_model = f" of {params.extra[MODEL_KEY]}" if params.extra.get(MODEL_KEY) else ""
         self.orders: dict[str, np.ndarray] = {}
@@ -308,6 +309,24 @@ class ReplayBackend:
             completion_chars=chars if chars is not None or text is None else len(text),
         )
 
+    def most_cost(self, unit: str, questions: Collection[str]) -> float:
+        """The most one recorded sample of ``questions`` costs in ``unit`` (samples, tokens,
+        completion-tokens or usd), as ``run`` counts it: replay serves samples as they were
+        drawn, never cut at ``--max-tokens``, so this bounds what a served sample costs.  A
+        sample without a dollar cost counts its tokens at the price the run gives the model
+        (completion tokens from characters, 4 a token, as a run over several models prices
+        it); unknown parts count nothing, as they are charged."""
+        if unit == "samples":
+            return 1.0
+        asked = set(questions)
+        most = 0.0
+        for key, pool in self.pools.items():
+            if key.partition("\x00")[0] not in asked:
+                continue
+            for row in pool:
+                most = max(most, _cost(row, unit, self.price))
+        return most
+
     async def complete(self, request: Request) -> list[Choice]:
         await asyncio.sleep(0)  # let the event loop run (signals, other workers)
         if request.variant is not None:
@@ -315,6 +334,20 @@ class ReplayBackend:
         else:
             first, variant = request.first_idx, None
         return [self.choice(request.problem_id, first + j, variant) for j in range(request.n)]
+
+
+def _cost(row: dict[str, Any], unit: str, price: tuple[float, float] | None) -> float:
+    """What a recorded sample costs in ``unit`` once served (:meth:`ReplayBackend.most_cost`)."""
+    completion = row["completion_tokens"]
+    if unit == "completion-tokens":
+        return float(completion or 0)
+    if unit != "usd":
+        return float(completion or 0) + float(row["prompt_tokens"] or 0)
+    if row["cost_usd"] is not None or price is None:
+        return float(row["cost_usd"] or 0.0)
+    if completion is None and row["response"] is not None:
+        completion = -(-len(row["response"]) // 4)
+    return (float(row["prompt_tokens"] or 0) * price[0] + float(completion or 0) * price[1]) / 1e6
 
 
 @register("replay", separator=":")

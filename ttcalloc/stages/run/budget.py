@@ -52,17 +52,33 @@ def ledger_for(
         raise InputError(
             "--hard-budget: no price is known for this model; give --price-in/--price-out"
         )
-    ledger = Ledger(total=options.budget * len(items), worst=worst, floor=floor)
+    recorded = replayed_most(backend, unit, items)
+    ledger = Ledger(total=options.budget * len(items), worst=max(worst, recorded), floor=floor)
     # the budget bounds what the answers' samples cost: samples the folder already holds are
     # charged as they are used (an earlier run's uniform draws or unused samples are not)
     ledger.open([it.pid for it in items], [0] * len(items))
     if not ledger.feasible():
         raise InputError(
             f"--hard-budget: {options.budget:g} x {len(items)} questions = {ledger.total:g} {unit} "
-            f"cannot guarantee every question {floor} sample(s) at their worst case ({worst:g} "
-            f"{unit} each); raise --budget or lower --max-tokens"
+            f"cannot guarantee every question {floor} sample(s) at their worst case "
+            f"({ledger.worst:g} {unit} each{_dearest(recorded, worst)}"
         )
     return ledger
+
+
+def replayed_most(backend: Backend | None, unit: str, items: list[Item]) -> float:
+    """The most one sample ``backend`` serves to ``items`` may cost in ``unit`` beyond what
+    ``--max-tokens`` bounds: the dearest recorded sample of the questions on ``replay:PATH``
+    (which serves samples as drawn, never cut at ``--max-tokens``); 0 on any other backend."""
+    most = getattr(backend, "most_cost", None)
+    return float(most(unit, [it.pid for it in items])) if callable(most) else 0.0
+
+
+def _dearest(recorded: float, worst: float) -> str:
+    """The end of the refusal: what sets the worst case, and what to change."""
+    if recorded > worst:
+        return ", the dearest recorded sample replayed); raise --budget"
+    return "); raise --budget or lower --max-tokens"
 
 
 def dollar_worst_for(
@@ -71,13 +87,19 @@ def dollar_worst_for(
     items: list[Item],
     template: str | None,
     unit: str,
+    backend: Backend | None = None,
 ) -> dict[str, float] | None:
-    """Several models under a hard budget in dollars: a sample's worst case per model."""
+    """Several models under a hard budget in dollars: a sample's worst case per model (a
+    ``replay:PATH`` model's at least its dearest recorded sample of the questions)."""
     if plan is None or unit != "usd" or not options.hard_budget:
         return None
     so = options.sample
     messages = [request_for(so, template, it.problem, 0, 1).messages for it in items]
-    return dollar_worst(plan, messages, so.max_tokens)
+    worst = dollar_worst(plan, messages, so.max_tokens)
+    backends = getattr(backend, "backends", {})
+    for name in worst:
+        worst[name] = max(worst[name], replayed_most(backends.get(name), unit, items))
+    return worst
 
 
 def cheapest_floor(policy: AnyPolicy) -> tuple[str, int]:

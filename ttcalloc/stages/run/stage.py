@@ -211,7 +211,7 @@ def _run_policy(
             async with _open(so, plan, dollars=unit == "usd") as backend:
                 shares = getattr(backend, "shares_prompt", False)
                 per_request = choices_per_request(so, backend.max_n, shares)
-                worst = dollar_worst_for(plan, options, items, template, unit)
+                worst = dollar_worst_for(plan, options, items, template, unit, backend)
                 ledger: Ledger | None = None
                 if worst is not None:  # several models, a hard budget in dollars
                     checked = model_ledger(options, policy, items, worst)
