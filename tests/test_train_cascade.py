@@ -120,3 +120,29 @@ def test_clearly_better_properties(base: list[float], step: list[float], shift: 
     assert not clearly_better(a, a)  # never over itself
     assert not (clearly_better(a, b) and clearly_better(b, a))  # never both ways
     assert clearly_better(a, a + shift)  # the same gain on every problem
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [
+        ("--budgets", "-1", "--budgets -1: must be a positive number of dollars"),
+        ("--budgets", "0.00001", "--budgets 1e-05: below the cost of the cheapest path"),
+        ("--budget", "-1", "--budget -1: must be a positive number of dollars"),
+        ("--budget", "0.00001", "--budget 1e-05: below the cost of the cheapest path"),
+    ],
+)
+def test_a_budget_error_names_the_flag_it_was_given_with(
+    tmp_path: Path, flag: str, value: str, said: str
+) -> None:
+    """One budget given with ``--budgets`` is named ``--budgets`` in its errors, not
+    ``--budget`` (the flag was chosen by counting the budgets)."""
+    from helpers import run_cli
+
+    problems, _, curves = two_model_curves(tmp_path, n=4)
+    r = run_cli(
+        "train", curves, "--problems", problems, "--learner", "cascade", f"{flag}={value}",
+        "--out", tmp_path / "policy", "--folds", "2", "--n-estimators", "5",
+    )  # fmt: skip
+    assert r.exit_code != 0
+    assert said in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr

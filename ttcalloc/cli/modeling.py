@@ -321,7 +321,8 @@ def train_cmd(
             policy_files = [str(cascade_folder(Path(), b) / "policy.json") for b in options.budgets]
 
         def run() -> list[TrainResult]:
-            done = train_cascade(allocation, problems, out, options)
+            flag = "--budgets" if budgets is not None else "--budget"
+            done = train_cascade(allocation, problems, out, options, flag)
             return [TrainResult(Path(m.pop("out")), m) for m in done]
 
     else:

@@ -94,7 +94,10 @@ class CascadeTrainOptions:
     # the state says if text and program answers agree (None: when the samples have both kinds)
     prompt_kinds: bool | None = None
 
-    def check(self) -> None:
+    def check(self, flag: str | None = None) -> None:
+        """``flag``: the option the budgets were given with, named in the errors (None:
+        ``--budgets`` for several, else ``--budget``)."""
+        flag = flag or budgets_flag(self.budgets)
         if self.calibrate_on not in ("deployed", "oof"):
             raise InputError(f"--calibrate-on {self.calibrate_on!r}: expected deployed or oof")
         if self.rule not in RULES:
@@ -103,7 +106,7 @@ class CascadeTrainOptions:
             raise InputError("give --budget B or --budgets B1,B2,... (dollars per question)")
         for b in self.budgets:
             if not (np.isfinite(b) and b > 0):
-                raise InputError(f"--budget {b}: must be a positive number of dollars")
+                raise InputError(f"{flag} {b:g}: must be a positive number of dollars")
         if len(set(self.budgets)) != len(self.budgets):
             raise InputError("--budgets: a budget is repeated")
         if self.cap is not None and self.cap < 1:
@@ -119,6 +122,11 @@ class CascadeTrainOptions:
         feats.select(self.features)
 
 
+def budgets_flag(budgets: tuple[float, ...]) -> str:
+    """The budgets' option when the caller does not say: ``--budgets`` for several."""
+    return "--budgets" if len(budgets) > 1 else "--budget"
+
+
 def cascade_folder(out: Path, budget: float) -> Path:
     """Where ``--budgets`` puts one budget's policy: ``OUT/b<budget>``."""
     return Path(out) / f"b{budget:g}"
@@ -129,6 +137,7 @@ def train_cascade(
     problems_path: Path,
     out: Path,
     options: CascadeTrainOptions,
+    flag: str | None = None,
 ) -> list[dict[str, Any]]:
     """Train a cascade on the train split's replays and save one policy per budget.
 
@@ -138,6 +147,8 @@ def train_cascade(
         out: the policy folder; with several budgets, one folder per budget under it
             (:func:`cascade_folder`).
         options: budgets, models (order), cap, features, folds, replays.
+        flag: the option the budgets were given with (``--budget`` or ``--budgets``), named
+            in the errors about them (None: ``--budgets`` for several, else ``--budget``).
 
     Returns:
         Per budget: the policy folder and train metrics (expected dollars, in-sample accuracy,
@@ -145,7 +156,8 @@ def train_cascade(
     """
     import polars as pl
 
-    options.check()
+    flag = flag or budgets_flag(options.budgets)
+    options.check(flag)
     curves_art = read_artifact(curves_path, CURVES)
     unit = curves_art.meta.get("cost_unit")
     if unit != "usd":
@@ -204,7 +216,6 @@ def train_cascade(
     models = [models[i] for i in order]
     reps = [reps[i] for i in order]
     units = [units[i] for i in order]
-    flag = "--budgets" if len(options.budgets) > 1 else "--budget"
     cheapest, first = cheapest_path(reps, units)
     if options.rule not in ("mot", "single") and cheapest > min(options.budgets) * (1 + 1e-12):
         raise InputError(  # before any fit: the calibration would say so only after it
