@@ -406,3 +406,24 @@ def test_replay_warns_that_sampling_flags_given_are_not_used(
     assert warned(r.stderr) == want[:2], r.stderr
     r = run_cli(*run, "--model", model, "--out", tmp_path / "b.parquet")
     assert r.exit_code == 0 and warned(r.stderr) == [], r.stderr
+
+
+def test_sample_on_replay_warns_that_a_prompt_given_is_not_used(
+    recorded: dict[str, Path], tmp_path: Path
+) -> None:
+    """`sample --prompt` on a replay warns in one line, as `run` does: the recorded samples were
+    drawn with their own prompts; not on a model the prompt is sent to."""
+    want = (
+        "warning: --prompt numeric: replay serves the recorded samples, drawn with their own "
+        "prompts: the prompt given is not used"
+    )
+
+    def warned(stderr: str) -> list[str]:
+        return [x for x in stderr.splitlines() if "drawn with their own prompts" in x]
+
+    sample = ["sample", recorded["problems"], "--n", "2", "--no-progress", "--prompt", "numeric"]
+    r = run_cli(*sample, "--model", f"replay:{recorded['recorded']}", "--out", tmp_path / "s")
+    assert r.exit_code == 0, r.stderr
+    assert warned(r.stderr) == [want], r.stderr
+    r = run_cli(*sample, "--model", "sim/medium", "--out", tmp_path / "s1")
+    assert r.exit_code == 0 and warned(r.stderr) == [], r.stderr

@@ -192,6 +192,7 @@ def part_params(
 
 
 REPLAYED = "replay serves the recorded samples, drawn with their own settings:"
+NOT_SENT = "replay serves the recorded samples, drawn with their own prompts:"
 
 
 def unused_on_replay(options: SampleOptions) -> list[str]:
@@ -211,6 +212,18 @@ def unused_on_replay(options: SampleOptions) -> list[str]:
     if options.system is not None:
         lines.append(f"--system: {REPLAYED} the system prompt given is not used")
     return lines
+
+
+def prompts_unused_on_replay(options: SampleOptions) -> list[str]:
+    """``sample`` on a replay: one warning line for ``--prompt`` or ``--prompt-variant`` given,
+    whose prompts are not sent (a variant's name still picks its recorded samples); ``run``
+    says the same as it settles its prompt (:mod:`ttcalloc.stages.run.asking`)."""
+    if options.prompt is not None:
+        return [f"--prompt {options.prompt}: {NOT_SENT} the prompt given is not used"]
+    if options.prompt_variants:
+        names = ", ".join(v.name for v in options.prompt_variants)
+        return [f"--prompt-variant {names}: {NOT_SENT} the prompts given are not used"]
+    return []
 
 
 def sampling_params(options: SampleOptions) -> SamplingParams:

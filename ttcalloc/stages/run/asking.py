@@ -11,16 +11,13 @@ from typing import TYPE_CHECKING, Any
 from ttcalloc.artifacts.answering import BUILTIN_PROMPTS, variants_of
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import InputError, TtcallocError
-from ttcalloc.sampler.options import VARIANTS_LABEL
+from ttcalloc.sampler.options import NOT_SENT, VARIANTS_LABEL
 from ttcalloc.sampler.variants import warn_programs
 from ttcalloc.text import prompts
 from ttcalloc.text.variants import PromptVariant
 
 if TYPE_CHECKING:
     import polars as pl
-
-
-NOT_SENT = "replay serves the recorded samples, drawn with their own prompts:"
 
 
 def grader_for(given: str | None, info: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from ttcalloc.sampler.options import (
     SampleOptions,
     in_shard,
     part_params,
+    prompts_unused_on_replay,
     sampling_params,
     unused_on_replay,
 )
@@ -60,7 +61,8 @@ def sample_problems(problems_path: Path, out: Path, options: SampleOptions) -> S
     template, prompt_label = prompts.load_template(options.prompt)
     problems = _load_problems(problems_path, options)
     check_asked(options.model, problems)  # replay:PATH serves the questions its samples answer
-    for line in unused_on_replay(options) if replayed is not None else []:
+    unused = [*prompts_unused_on_replay(options), *unused_on_replay(options)]
+    for line in unused if replayed is not None else []:
         warn(line)
     params = part_params(options, prompt_label, template)
     with hold(out):
