@@ -148,7 +148,7 @@ def test_with_dollars_from_tokens_characters_and_prompt_lengths() -> None:
     assert costs[0] == 0.5  # recorded: kept
     assert costs[1] == pytest.approx((100 * 2 + 50 * 4) / 1e6)  # tokens x price
     assert costs[2] == pytest.approx((100 * 2 + 400 / 4 * 4) / 1e6)  # characters / 4
-    assert done.how["m"] == "characters+recorded"
+    assert done.how["m"] == "characters+recorded+tokens"  # one sample each way
     assert "tokens estimated from characters" in done.summary()
 
 
@@ -396,7 +396,7 @@ def test_date_set_recorded_costs_are_kept(date_slice: dict[str, Path]) -> None:
     assert cost["gpt-4:maj@1"] == pytest.approx(0.5)  # the file's --cost-field, kept
     params = io.read_artifact(out, CURVES).meta["params"]
     assert params["cost_from"]["gpt-4"] == "recorded"
-    assert params["cost_from"]["gpt-3.5-turbo"] == "characters"  # prompt: question chars / 4
+    assert params["cost_from"]["gpt-3.5-turbo"] == "characters+question_chars"
 
 
 @pytest.mark.shared_data

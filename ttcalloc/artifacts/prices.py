@@ -176,25 +176,33 @@ def price_table(
     return table.with_prompt_tokens(lengths) if lengths else table
 
 
+# how a model's samples were charged (``DollarCosts.how``), in the order the note says them
+HOW_WORDS = {
+    "recorded": "recorded dollar cost",
+    "tokens": "recorded tokens x price",
+    "characters": "completion tokens estimated from characters (4 per token) x price",
+    "mean_length": "the model's mean completion tokens x price where a sample records no length",
+    "question_chars": "prompt tokens estimated from the question's characters (4 per token)",
+    "prompt_length": "the model's --prompt-tokens for the prompt",
+}
+
+
 @dataclass(frozen=True)
 class DollarCosts:
-    """Samples with ``cost_usd`` filled, and how each model's cost was found."""
+    """Samples with ``cost_usd`` filled, how each model's cost was found, and how many of its
+    samples were priced and how many kept a recorded cost (``priced``: model -> both)."""
 
     samples: Any  # pl.DataFrame
-    how: dict[str, str]  # model -> "recorded" | "tokens" | "characters" (and mixes, "+"-joined)
+    how: dict[str, str]  # model -> keys of HOW_WORDS, "+"-joined
+    priced: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def summary(self) -> str:
-        """One line: e.g. ``gpt-4: tokens estimated from characters; ...``."""
-        words = {
-            "recorded": "recorded dollar cost",
-            "tokens": "recorded tokens x price",
-            "characters": "tokens estimated from characters (4 per token) x price",
-            "prompt_length": "the model's --prompt-tokens for the prompt",
-            "mean_length": "the model's mean completion where a sample records no length",
-        }
+        """One line: e.g. ``gpt-4: recorded tokens x price; ...``."""
         parts = []
         for m, how in sorted(self.how.items()):
-            parts.append(f"{m}: " + ", ".join(words.get(h, h) for h in how.split("+")))
+            kinds = how.split("+")
+            words = [w for k, w in HOW_WORDS.items() if k in kinds]
+            parts.append(f"{m}: " + ", ".join(words + [k for k in kinds if k not in HOW_WORDS]))
         return "; ".join(parts)
 
 
@@ -221,7 +229,8 @@ def with_dollars(samples: Any, table: PriceTable, questions: Any | None = None) 
     tokens come from ``prompt_tokens``, else the model's assumed prompt length
     (``--prompt-tokens``), else the question's characters / 4 (``questions``: a frame of
     ``problem_id, question``).  A recorded ``cost_usd`` is kept.  A model that needs a price and
-    has none is a one-line error naming it.
+    has none is a one-line error naming it.  ``how`` names each way a model's tokens were found
+    (:data:`HOW_WORDS`); ``priced`` counts its samples priced and those with a recorded cost.
     """
     import numpy as np
     import polars as pl
@@ -240,7 +249,7 @@ def with_dollars(samples: Any, table: PriceTable, questions: Any | None = None) 
         samples = samples.join(q, on="problem_id", how="left", maintain_order="left")
     elif "question_chars" not in cols:
         samples = samples.with_columns(pl.lit(None, dtype=pl.Float64).alias("question_chars"))
-    out, how = [], {}
+    out, how, priced = [], {}, {}
     for (model,), part in samples.group_by("model", maintain_order=True):
         model = str(model)
         recorded = part["cost_usd"].cast(pl.Float64).to_numpy().astype(np.float64)
@@ -250,7 +259,10 @@ def with_dollars(samples: Any, table: PriceTable, questions: Any | None = None) 
             price = table.require([model])[model]
             comp = part["completion_tokens"].cast(pl.Float64).to_numpy().astype(np.float64)
             chars = part["completion_chars"].cast(pl.Float64).to_numpy().astype(np.float64)
-            est = np.isnan(comp) & need
+            if (need & ~np.isnan(comp)).any():
+                kinds.add("tokens")
+            if (need & np.isnan(comp) & ~np.isnan(chars)).any():
+                kinds.add("characters")
             comp = np.where(np.isnan(comp), tokens_from_chars(chars), comp)
             unknown = np.isnan(comp) & need
             if unknown.any() and not np.isnan(comp).all():
@@ -266,17 +278,17 @@ def with_dollars(samples: Any, table: PriceTable, questions: Any | None = None) 
             else:
                 qchars = part["question_chars"].cast(pl.Float64).to_numpy().astype(np.float64)
                 prompt = np.where(np.isnan(prompt), tokens_from_chars(qchars), prompt)
-                if no_prompt.any():
-                    est = est | no_prompt
+                if (no_prompt & ~np.isnan(prompt)).any():
+                    kinds.add("question_chars")
             _check_lengths(model, need & np.isnan(comp), need & np.isnan(prompt))
-            kinds.add("characters" if est.any() else "tokens")
             recorded = np.where(need, sample_dollars(price, prompt, comp), recorded)
         how[model] = "+".join(sorted(kinds))
+        priced[model] = (int(need.sum()), int((~need).sum()))
         out.append(part.with_columns(pl.Series("cost_usd", recorded, dtype=pl.Float64)))
     frame = pl.concat(out) if out else samples
     if "question_chars" not in cols:
         frame = frame.drop("question_chars")
-    return DollarCosts(frame, dict(sorted(how.items())))
+    return DollarCosts(frame, dict(sorted(how.items())), dict(sorted(priced.items())))
 
 
 def dollars_as_estimated(
