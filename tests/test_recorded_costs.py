@@ -70,6 +70,49 @@ def _warnings(stderr: str, word: str) -> list[str]:
     return [line for line in stderr.splitlines() if "warning:" in line and word in line]
 
 
+def test_a_price_the_recorded_costs_override_is_said_and_not_claimed(
+    imported: dict[str, Path], tmp_path: Path
+) -> None:
+    r = _estimate(imported, tmp_path / "c.parquet", "--price", "gpt-4=10,20",
+                  "--price", "llama-2-13b=0.25,0.25")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    gpt4 = _warnings(r.stderr, "gpt-4")
+    assert len(gpt4) == 1, r.stderr
+    said = "--price gpt-4 is not applied: all 8 of its samples carry a recorded dollar cost"
+    assert said in gpt4[0]
+    assert "3.00x" in gpt4[0] and "--cost-field ''" in gpt4[0]
+    llama = _warnings(r.stderr, "llama-2-13b")
+    assert len(llama) == 1, r.stderr
+    assert "--price llama-2-13b priced 4 of its 16 samples; the other 12 carry" in llama[0]
+    assert "1.00x" in llama[0]
+    params = io.read_artifact(tmp_path / "c.parquet", CURVES).meta["params"]
+    assert params["samples_priced"] == {
+        "gpt-4": {"priced": 0, "recorded": 8},
+        "llama-2-13b": {"priced": 4, "recorded": 12},
+    }
+    df = io.read_artifact(tmp_path / "c.parquet", CURVES).df
+    gpt4_cost = df.filter(pl.col("model") == "gpt-4")["cost"].unique().to_list()
+    assert gpt4_cost == pytest.approx([6000 / 1e6])  # the recorded $30/$60, kept
+
+
+def test_no_warning_without_a_given_price(imported: dict[str, Path], tmp_path: Path) -> None:
+    r = _estimate(imported, tmp_path / "c.parquet", "--price", "llama-2-13b=0.25,0.25")
+    assert r.exit_code == 0, r.stderr
+    assert not _warnings(r.stderr, "gpt-4"), r.stderr  # its price: none given, none needed
+
+
+def test_no_price_error_counts_the_samples_without_a_recorded_cost(
+    imported: dict[str, Path], tmp_path: Path
+) -> None:
+    r = _estimate(imported, tmp_path / "c.parquet")
+    assert r.exit_code != 0, r.stdout
+    assert (
+        "no price for model 'llama-2-13b' (4 of its 16 samples have no recorded dollar cost)"
+        in r.stderr
+    ), r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr
+
+
 def test_token_less_rows_are_said_to_be_charged_the_mean_and_the_question(
     imported: dict[str, Path], tmp_path: Path
 ) -> None:

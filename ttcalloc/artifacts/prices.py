@@ -41,15 +41,19 @@ class PriceTable:
         n = self.prompt_lengths.get(model)
         return p if p is None or n is None else Price(p.input, p.output, n)
 
-    def require(self, models: Iterable[str], hint: str = "") -> dict[str, Price]:
-        """The price of each model; a model without one is a one-line error naming it."""
+    def require(
+        self, models: Iterable[str], hint: str = "", detail: Mapping[str, str] | None = None
+    ) -> dict[str, Price]:
+        """The price of each model; a model without one is a one-line error naming it (and
+        ``detail``'s words for it)."""
         out = {}
         for m in models:
             p = self.get(m)
             if p is None:
+                why = (detail or {}).get(m, "")
                 raise InputError(
-                    f"no price for model {m!r}: give --price {m}=IN,OUT (dollars per million "
-                    f"input and output tokens) or a prices file{hint}"
+                    f"no price for model {m!r}{why}: give --price {m}=IN,OUT (dollars per "
+                    f"million input and output tokens) or a prices file{hint}"
                 )
             out[m] = p
         return out
@@ -313,3 +317,11 @@ class Dollars:
     table: dict[str, dict[str, Any]]
     how: dict[str, str]
     summary: str
+    priced: dict[str, tuple[int, int]] = field(default_factory=dict)  # model -> priced, recorded
+
+    def params(self) -> dict[str, Any]:
+        """The curves' provenance: the table (which ``run`` reuses for new samples), how each
+        model's cost was found, and how many of its samples the table priced (``priced`` 0:
+        the model's price was applied to none, every one carrying a recorded cost)."""
+        counts = {m: {"priced": p, "recorded": r} for m, (p, r) in self.priced.items()}
+        return {"prices": self.table, "cost_from": self.how, "samples_priced": counts}

@@ -288,9 +288,8 @@ def write_curves(
         "seed": options.seed,
         "in_turn": _in_turn_params(loaded.samples, options),
     }
-    if loaded.dollars is not None:
-        params["prices"] = loaded.dollars.table
-        params["cost_from"] = loaded.dollars.how
+    if loaded.dollars is not None:  # the price table, cost_from, samples_priced
+        params |= loaded.dollars.params()
     inputs = {"samples": Path(samples_path)}
     if problems_path is not None:
         inputs["problems"] = Path(problems_path)
