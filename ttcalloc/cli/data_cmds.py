@@ -253,6 +253,8 @@ def import_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Bring samples someone already has into samples.parquet (graded against the gold answers)."""
+    from rich.markup import escape
+
     from ttcalloc.common.console import emit_json, log
     from ttcalloc.stages.importer import ImportOptions, import_samples
 
@@ -289,8 +291,9 @@ def import_cmd(
         f"accuracy {result.accuracy:.3f}, {result.no_answer} without an answer; graded by "
         f"{result.graded_by}; models: {models}"
     )
-    for line in (result.grading_line(), result.variants_line()):
+    lines = (result.columns_line(), result.ignored_line())
+    for line in (*lines, result.grading_line(), result.variants_line()):
         if line is not None:
-            log(line)
+            log(escape(line))
     if as_json:
         emit_json(result.to_dict())

@@ -35,6 +35,7 @@ class Imported:
     renumbered: bool
     grading: Grading
     variants: dict[str, str] = field(default_factory=dict)  # prompt variant -> text or program
+    ignored: list[str] = field(default_factory=list)  # the file's columns read as no field
 
 
 def samples_frame(
@@ -78,6 +79,7 @@ def samples_frame(
         renumbered=renumbered,
         grading=found,
         variants=kinds,
+        ignored=[c for c in raw.columns if c not in set(cols.values())],
     )
 
 

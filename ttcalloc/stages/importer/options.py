@@ -100,6 +100,21 @@ class ImportResult:
     agreement_interval: tuple[float, float] | None = None  # 95%, when a sample was checked
     variants: dict[str, str] = field(default_factory=dict)  # prompt variant -> text or program
     kinds_guessed: bool = False  # the variants' kinds were taken from their names
+    ignored: list[str] = field(default_factory=list)  # the file's columns read as no field
+
+    def columns_line(self) -> str:
+        """Which of the file's columns became which field, in one line."""
+        pairs = [f"{col} -> {target}" for target, col in self.columns.items() if col is not None]
+        return f"columns read: {', '.join(pairs)}"
+
+    def ignored_line(self) -> str | None:
+        """The file's columns read as no field, and the flags of the fields left unread (None:
+        every column was read)."""
+        if not self.ignored:
+            return None
+        flags = [FLAG[t] for t, col in self.columns.items() if col is None and t in FLAG]
+        how = f" (to read one, map it: {', '.join(flags)})" if flags else ""
+        return f"ignored columns: {', '.join(self.ignored)}{how}"
 
     def variants_line(self) -> str | None:
         """The prompt variants kept and how their answers were read (None: the file has none)."""
@@ -159,4 +174,5 @@ class ImportResult:
             "disagreements": self.disagreements,
             "disagreement_examples": self.disagreement_examples,
             "prompt_variants": self.variants,
+            "ignored_columns": self.ignored,
         }

@@ -131,4 +131,5 @@ def _summarize(
         agreement_interval=imported.grading.agreement_interval,
         variants=imported.variants,
         kinds_guessed=bool(imported.variants) and options.program_variants is None,
+        ignored=imported.ignored,
     )
