@@ -145,3 +145,17 @@ def test_with_dollars_names_each_way_of_finding_tokens() -> None:
     assert done.how["m"] == "characters+mean_length+question_chars+tokens"
     assert done.samples["cost_usd"].to_list() == pytest.approx([15e-6, 27.5e-6, 20e-6])
     assert done.priced == {"m": (3, 0)}
+
+
+def test_a_prices_file_entry_not_applied_is_named_with_the_file(
+    imported: dict[str, Path], tmp_path: Path
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(
+        '{"gpt-4": {"input": 30, "output": 60}, "llama-2-13b": {"input": 0.25, "output": 0.25}}'
+    )
+    r = _estimate(imported, tmp_path / "c.parquet", "--prices", str(prices))
+    assert r.exit_code == 0, r.stderr
+    (gpt4,) = _warnings(r.stderr, "gpt-4")
+    assert f"gpt-4's price in --prices {prices} is not applied: all 8" in gpt4, gpt4
+    assert "(1.00x what the price gives" in gpt4, gpt4
