@@ -448,3 +448,37 @@ def test_a_cascade_off_its_budget_gets_a_note() -> None:
     ), notes[0]
     assert "--recalibrate" in notes[0] and "$0.002" not in notes[0]
     assert budget_notes("c", rows, recalibrated=True) == []
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(st.integers(0, 10_000), st.floats(0.0, 1.0))
+def test_the_single_model_rule_draws_alike_for_cheap_and_dear_questions(
+    seed: int, at: float
+) -> None:
+    """The best single model written as a cascade rule weighs a sample at its model's mean
+    dollars, not the question's own: at one price every question draws the same hull point
+    (the baseline's ``maj@k``), offline and online alike, whatever its samples cost (before,
+    questions with cheap samples drew more, and those tend to be the easy ones)."""
+    from ttcalloc.core import cascade_rule as cr
+    from ttcalloc.learn.cascade import CascadePolicy, predict, prepare
+
+    ns, p = [3, 6], 8
+    rng = np.random.default_rng(seed)
+    votes = [[list(rng.integers(-1, 3, size=n)) for _ in range(p)] for n in ns]
+    scale = rng.uniform(0.2, 5.0, size=p)  # each question's samples cost alike, questions not
+    costs = [[[float(scale[i] * (lv + 1) ** 2)] * n for i in range(p)] for lv, n in enumerate(ns)]
+    recorded = [replay(v, c, orders=1, shuffle=False) for v, c in zip(votes, costs, strict=True)]
+    rule = cr.UniformRule(1, (1, 2, 4, 6), (0.5, 0.62, 0.7, 0.72))
+    lad = rule.ladder(2)
+    units = [float(np.mean(scale)), 4.0 * float(np.mean(scale))]
+    lam = (0.12 * (1 - at) + 0.01 * at) / units[1]  # a price between the hull's slopes
+    got = predict(rule, prepare(recorded, None, lad, units, rule), lad)
+    assert got.gains is not None
+    paths = cc.simulate(recorded, lad, got.gains, got.extra, got.usable, lam)
+    drawn = paths.drawn[:, 0, 1]
+    assert (drawn == drawn[0]).all() and drawn[0] >= 1
+    policy = CascadePolicy(
+        ["a", "b"], lad, units, [], None, rule, cc.Calibration(lam, lam, 0.0, 0.0), {}
+    )
+    online = online_draws(policy, votes, costs, lam)
+    assert [c[1] for c in online] == [int(drawn[0])] * p

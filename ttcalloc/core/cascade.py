@@ -215,22 +215,24 @@ def unanswered(replays: Sequence[Replays], ladder: Ladder) -> NDArray[np.bool_]:
 
 
 def extra_dollars(
-    replays: Sequence[Replays], ladder: Ladder, unit_cost: Sequence[float]
+    replays: Sequence[Replays], ladder: Ladder, unit_cost: Sequence[float], flat: bool = False
 ) -> NDArray[np.float64]:
     """``(P, R, S, O)`` estimated extra dollars of each option: on the current model, the samples
-    still to draw times the mean cost of those drawn (known online); on a later model, ``h``
-    times its mean cost per sample (``unit_cost``, from training)."""
+    still to draw times the mean cost of those drawn (known online; ``flat``: times its
+    ``unit_cost``, the same for every question); on a later model, ``h`` times its mean cost
+    per sample (``unit_cost``, from training)."""
     p, r = replays[0].ids.shape[:2]
     out = np.zeros((p, r, len(ladder.states), len(ladder.options)))
     for s, (level, j) in enumerate(ladder.states):
         for o, (target, h) in enumerate(ladder.options):
             if not ladder.allowed[s, o]:
                 continue
-            if target == level:
+            if target == level and not flat:
                 rep = replays[level]
                 jj = min(j, rep.max_samples)
-                per = rep.cost[:, :, jj - 1] / jj
-                out[:, :, s, o] = (h - j) * per
+                out[:, :, s, o] = (h - j) * rep.cost[:, :, jj - 1] / jj
+            elif target == level:
+                out[:, :, s, o] = (h - j) * unit_cost[level]
             else:
                 out[:, :, s, o] = h * unit_cost[target]
     return out

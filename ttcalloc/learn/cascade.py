@@ -22,7 +22,7 @@ from ttcalloc.artifacts.io import atomic_folder, write_json_artifact
 from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError
 from ttcalloc.core import cascade as cc
-from ttcalloc.core.cascade_rule import ThresholdRule, UniformRule, highest_price
+from ttcalloc.core.cascade_rule import ThresholdRule, UniformRule, flat_dollars, highest_price
 from ttcalloc.core.replays import Replays, sliced
 from ttcalloc.core.rows import unique_rows
 from ttcalloc.learn import features as feats
@@ -88,10 +88,13 @@ def prepare(
     question: NDArray[np.float64] | None,
     ladder: cc.Ladder,
     unit_cost: Sequence[float],
+    model: object = None,
 ) -> Prepared:
-    """Usable options and their extra dollars on these replays."""
+    """Usable options and their extra dollars on these replays (as ``model`` weighs them:
+    :func:`~ttcalloc.core.cascade_rule.flat_dollars`)."""
     _, usable = cc.labels(replays, ladder)
-    return Prepared(replays, question, usable, cc.extra_dollars(replays, ladder, unit_cost))
+    extra = cc.extra_dollars(replays, ladder, unit_cost, flat_dollars(model))
+    return Prepared(replays, question, usable, extra)
 
 
 def fit_cascade(
@@ -226,7 +229,8 @@ class CascadePolicy:
         """Per-problem expected accuracy, dollars and samples of each model on replays; with
         ``budget``, at prices recalibrated on these replays to meet it (no labels are used: the
         rule sees vote counts, never which answer is correct)."""
-        prep = prepare(replays, self.question_matrix(questions), self.ladder, self.unit_cost)
+        qx = self.question_matrix(questions)
+        prep = prepare(replays, qx, self.ladder, self.unit_cost, self.model)
         prep = predict(self.model, prep, self.ladder, threads)
         assert prep.gains is not None
         cal = self.calibration

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ttcalloc.core import cascade as cc
+from ttcalloc.core.cascade_rule import flat_dollars
 from ttcalloc.learn.cascade import ANSWER, CascadePolicy
 from ttcalloc.learn.stopping import GainModel
 
@@ -121,7 +122,11 @@ def options_at(
     if level == cc.START:
         dollars, per_sample = th * unit, unit
     else:
-        per = float(np.mean([d[2] for d in drawn if d[0] == level]))
+        per = (
+            float(policy.unit_cost[level])
+            if flat_dollars(policy.model)
+            else float(np.mean([d[2] for d in drawn if d[0] == level]))
+        )
         dollars = np.where(tl == level, (th - j) * per, th * unit)
         per_sample = np.where(tl == level, per, unit)
     return OptionsAt(level, tl.astype(np.int64), gains, dollars, per_sample)

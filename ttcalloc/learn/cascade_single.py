@@ -34,7 +34,7 @@ def fit_single(
         CascadeBudgetError: one sample of the rule's model costs more than ``budget``.
     """
     ladder = rule.ladder(len(reps))
-    prep = predict(rule, prepare(reps, None, ladder, units), ladder)
+    prep = predict(rule, prepare(reps, None, ladder, units, rule), ladder)
     assert prep.gains is not None
     cal = cc.calibrate(reps, ladder, prep.gains, prep.extra, prep.usable, budget)
     acc, cost, drawn = cc.mixed_outcome(reps, ladder, prep.gains, prep.extra, prep.usable, cal)

@@ -421,7 +421,7 @@ def _choose(
     assert rule is not None
     reach = [float(r) for r in np.minimum(rule.drawn, 1.0).mean(axis=0)]
     lad = rule.rule.ladder(len(reps))
-    prep = predict(rule.rule, prepare(reps, None, lad, units), lad)
+    prep = predict(rule.rule, prepare(reps, None, lad, units, rule.rule), lad)
     return _Chosen(
         lad,
         rule.rule,
