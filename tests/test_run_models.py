@@ -200,7 +200,8 @@ def test_on_the_simulated_backend_as_two_models(two: dict[str, Path], tmp_path: 
     shares = result["models"]
     assert sum(shares.values()) == pytest.approx(1.0)
     assert shares["strong"] == pytest.approx((answers["model"] == "strong").mean())
-    assert "per question; questions per model: cheap" in r.stderr
+    assert "; questions per model: cheap" in r.stderr
+    assert "per question; questions per model" not in r.stderr  # the dollars said once
     # the strong model is the more accurate on the hard (long) questions
     hard = answers.filter(pl.col("question").str.contains("ledger"))
     assert (hard["model"] == "strong").mean() > (answers["model"] == "strong").mean() - 1e-9

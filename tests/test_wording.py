@@ -71,3 +71,27 @@ def test_run_compare_line_never_reads_a_positive_lower_end_as_zero() -> None:
     line = describe(result)
     assert "+0.0500 [+0.000023, +0.0957]" in line
     assert "[+0.0000," not in line
+
+
+def test_run_line_in_dollars_says_the_mean_cost_once() -> None:
+    """A cascade run printed "mean cost 0.01197 usd per question ... $0.01197 per question"."""
+    from pathlib import Path
+
+    from ttcalloc.stages.run.options import RunResult
+    from ttcalloc.stages.run.summary import describe
+
+    def line(unit: str, usd: float) -> str:
+        result = RunResult(
+            out=Path("a.parquet"), samples_out=Path("a-samples.parquet"), policy="cascade",
+            questions=10, labeled=10, answered=10, complete=10, accuracy=0.8,
+            mean_cost=0.01197 if unit == "usd" else 3.0, mean_samples=3.0, budget=0.012,
+            cost_unit=unit, hard_budget=False, total_cost=0.1197, sampling=None,
+            models={"a": 0.6, "b": 0.4}, mean_usd=usd,
+        )  # fmt: skip
+        return describe(result)
+
+    usd = line("usd", 0.01197)
+    assert usd.count("0.01197") == 1 and "mean cost 0.01197 usd per question" in usd, usd
+    assert "; questions per model: a 60%, b 40%" in usd
+    samples = line("samples", 0.01197)  # another unit: the dollars are news
+    assert "; $0.01197 per question; questions per model: a 60%" in samples, samples

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ttcalloc.common.wording import SMALL_TEST, difference
 from ttcalloc.sampler.result import model_label
 from ttcalloc.stages.run.options import RunResult
@@ -39,7 +41,16 @@ def describe(result: RunResult) -> str:
     if result.models:
         usd = "$?" if result.mean_usd is None else f"${result.mean_usd:.4g}"
         shares = ", ".join(f"{m} {share:.0%}" for m, share in result.models.items())
-        line += f"; {usd} per question; questions per model: {shares}"
+        # in dollars, the mean cost above already says it
+        usd_mean = result.mean_usd
+        if (
+            result.cost_unit == "usd"
+            and usd_mean is not None
+            and math.isclose(usd_mean, result.mean_cost, rel_tol=1e-9)
+        ):
+            line += f"; questions per model: {shares}"
+        else:
+            line += f"; {usd} per question; questions per model: {shares}"
     if result.cut_by_budget:
         line += f"; {result.cut_by_budget} cut short by the hard budget"
     # questions never answered are not "cut short": say them apart (a stopped run answers few)
