@@ -281,16 +281,25 @@ def print_cascade(result: TrainResult) -> None:
     if rule:
         acc, labels = rule["oof_accuracy"], rule["labels"]
         parts = [f"learned: {_acc(acc['learned'])}"]
-        parts += [f"{labels[k]}: {_acc(acc.get(k))}" for k in labels]
+        # the best single model as a fallback rule, chosen and scored out of fold (not the
+        # tuned baseline of the row below, which is in-sample)
+        parts += [
+            f"{'fallback ' if k == 'single' and acc['learned'] is not None else ''}"
+            f"{labels[k]}: {_acc(acc.get(k))}"
+            for k in labels
+        ]
         chosen = labels.get(rule["chosen"], rule["chosen"])
         rows.append(("gains (out-of-fold accuracy)", f"{chosen} ({', '.join(parts)})"))
     mot = m.get("mot")
     if mot:
-        rows.append(("MoT rule tuned at the budget", mot_label(mot, m["models"])))
+        rows.append(("MoT rule tuned at the budget (in-sample)", mot_label(mot, m["models"])))
     singles = m.get("single", {})
     if (best := best_tuned(singles)) is not None:
         rows.append(
-            ("best single model at the budget", f"{singles[best]['train_accuracy']:.3f} ({best})")
+            (
+                "best single model tuned at the budget (in-sample)",
+                f"{singles[best]['train_accuracy']:.3f} ({best}; evaluate's baseline)",
+            )
         )
     for k, v in rows:
         table.add_row(k, v)
@@ -299,7 +308,7 @@ def print_cascade(result: TrainResult) -> None:
 
 def print_cascade_report(report: dict[str, Any]) -> None:
     """Each cascade against the baselines its training tuned, in dollars, on the test split."""
-    from ttcalloc.stages.evaluate.cascade import method_label
+    from ttcalloc.stages.evaluate.cascade_text import is_short, method_label
 
     for name, pol in report["policies"].items():
         strong = pol["strongest"]
