@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from typing import Any
 
@@ -125,3 +126,47 @@ class Tracker:
         if self.bar is not None:
             self.bar.update(self.task, completed=self.done)
         self.lines.tick(self.done, self.total, detail)
+
+
+class Steps(Tracker):
+    """Progress of a few long steps (model fits, budgets): a :class:`Tracker` whose status line
+    also comes while a step runs, every ``$TTCALLOC_PROGRESS_SECONDS`` when stderr is not a
+    terminal, naming the step (``begin``) and the time since the start."""
+
+    def __init__(self, label: str, total: float, enabled: bool = True) -> None:
+        super().__init__(label, total, enabled)
+        self.detail = ""
+        self._final = False  # the last line shown was the finished state
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Steps:
+        super().__enter__()
+        seconds = self.lines.seconds
+        if self.lines.enabled and seconds is not None:
+            self._thread = threading.Thread(target=self._beat, args=(seconds,), daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        shown = self.lines.last != self.lines.started
+        if shown and exc[0] is None and not self._final:  # a log that showed steps ends done
+            self.lines.show(self.done, self.total, self.detail)
+        super().__exit__(*exc)
+
+    def begin(self, detail: str) -> None:
+        """Name the step now running (its status lines say it)."""
+        self.detail = detail
+
+    def advance(self, n: float = 1, detail: str = "") -> None:
+        """Count ``n`` more units done; print a status line if one is due."""
+        before = self.lines.last
+        super().advance(n, detail)
+        self._final = self.lines.last != before and self.done >= self.total
+
+    def _beat(self, seconds: float) -> None:
+        while not self._stop.wait(min(seconds, 1.0)):
+            self.lines.tick(self.done, self.total, self.detail)

@@ -24,6 +24,7 @@ from ttcalloc.artifacts.io import check_output, provenance, read_artifact, recor
 from ttcalloc.artifacts.schemas import CURVES, POLICY, PROBLEMS, require_labels
 from ttcalloc.artifacts.trained_on import train_questions_record
 from ttcalloc.common.errors import DataError, InputError
+from ttcalloc.common.progress import Steps
 from ttcalloc.common.settings import fit_threads
 from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_baselines as cb
@@ -226,21 +227,19 @@ def train_cascade(
     setup = fitting(options, prob, train_ids)
     # per cap, one gain model for each escalate-after weighed (its first: the default)
     after = (options.escalate_after,) if options.escalate_after else ESCALATE_AFTER
-    fits = (
-        []
-        if options.rule in ("mot", "single")
-        else [
-            [_fit(reps, units, caps, setup, options, m, kinds) for m in after]
-            for caps in cap_choices(reps, options.cap)
-        ]
-    )
-    results = []
+    grid = [] if options.rule in ("mot", "single") else cap_choices(reps, options.cap)
     chosen = []  # every budget is calibrated before any folder is written
-    for budget in options.budgets:
-        try:
-            chosen.append(_choose(reps, units, fits, setup.fold, budget, options, models))
-        except cc.CascadeBudgetError as exc:
-            raise InputError(f"{flag} {budget:g}: {exc}") from exc
+    with Steps("training the cascade", len(grid) * len(after) + len(options.budgets)) as track:
+        fits = [[_fit(reps, units, caps, setup, options, m, kinds, track) for m in after]
+                for caps in grid]  # fmt: skip
+        for budget in options.budgets:
+            track.begin(f"choosing and calibrating at ${budget:g}")
+            try:
+                chosen.append(_choose(reps, units, fits, setup.fold, budget, options, models))
+            except cc.CascadeBudgetError as exc:
+                raise InputError(f"{flag} {budget:g}: {exc}") from exc
+            track.advance(1, f"${budget:g} calibrated")
+    results = []
     for budget, got in zip(options.budgets, chosen, strict=True):
         metrics = {
             "budget": budget,
@@ -316,15 +315,21 @@ def _fit(
     options: CascadeTrainOptions,
     escalate_after: int,
     kinds: bool = False,
+    track: Steps | None = None,
 ) -> _Fit:
     """Fit the gain model at these caps and escalate-after and predict the train replays (out
-    of fold unless ``--calibrate-on deployed``)."""
+    of fold unless ``--calibrate-on deployed``); ``track`` shows the step."""
+    step = f"gain model, cap {max(caps)}, escalating after {escalate_after}"
+    if track is not None:
+        track.begin(f"fitting the {step}")
     ladder = cc.Ladder(caps, escalate_after=escalate_after, kinds=kinds)
     prep = prepare(reps, setup.qx, ladder, units)
     model, rows = fit_cascade(prep, ladder, setup.fold, setup.options, fit_threads())
     oof = predict(model, prep, ladder, fit_threads(), setup.fold)
     deployed = options.calibrate_on == "deployed"
     calibrated = predict(model, prep, ladder, fit_threads()) if deployed else oof
+    if track is not None:
+        track.advance(1, f"fitted the {step}")
     return _Fit(ladder, model, rows, oof, calibrated)
 
 
