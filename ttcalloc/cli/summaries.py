@@ -321,18 +321,21 @@ def print_cascade_report(report: dict[str, Any]) -> None:
             table.add_column(col, justify="left" if col == "method" else "right")
         for r in pol["rows"]:
             g = r["cascade_minus_this"]
+            gain = "" if g is None else f"{signed(g['diff'])} {interval(g['lo'], g['hi'])}"
             table.add_row(
                 f"${r['budget']:.5g}",
                 method_label(r),
                 f"{r['accuracy']:.3f}",
-                f"${r['cost']:.5f}",
-                "" if g is None else f"{signed(g['diff'])} {interval(g['lo'], g['hi'])}",
+                f"${r['cost']:.5f}" + (" (under budget)" if is_short(r) else ""),
+                gain + (f" (this at ${r['cost']:.3g})" if g is not None and is_short(r) else ""),
             )
         err_console.print(table)
+        reach = pol.get("reach") or {}
         for method, share in pol["reach_share"].items():
             where = "not reached" if share is None else f"{share:.0%} of its dollars"
+            where = reach.get(method, {}).get("text", where)
             err_console.print(
-                f"  reaches {strong['model']}'s one-sample accuracy: {method}: {where}"
+                escape(f"  reaches {strong['model']}'s one-sample accuracy: {method}: {where}")
             )
 
 

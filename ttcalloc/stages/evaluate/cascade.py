@@ -5,8 +5,10 @@ train replays at the same budget (so no test problem informs a baseline): the Mo
 each single model's uniform allocation, and the best single model (chosen on train).  Gains come
 with paired bootstrap intervals over the test problems.  The strongest model is the one with the
 best one-sample accuracy on the test problems; for each method, the report gives the share of
-that model's one-sample dollars at which the method reaches its accuracy (interpolated between
-the budgets evaluated; "not reached" otherwise).
+that model's one-sample dollars at which the method reaches its accuracy (interpolated in
+dollars between the two budgets around it, and said so; otherwise how far short it is at its
+most dollars).  A baseline that spent more than 5% below a budget is marked and named in a note
+(:mod:`~ttcalloc.stages.evaluate.cascade_text`): its comparison is not at matched dollars.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from numpy.typing import NDArray
 from ttcalloc.artifacts.cascade_replays import load_model_replays, prices_of
 from ttcalloc.artifacts.io import (
     atomic_folder,
-    atomic_path,
     provenance,
     read_artifact,
     write_json_artifact,
@@ -29,33 +30,16 @@ from ttcalloc.artifacts.io import (
 from ttcalloc.artifacts.schemas import CURVES, PROBLEMS, REPORT, require_labels
 from ttcalloc.common.console import warn
 from ttcalloc.common.errors import InputError
+from ttcalloc.common.progress import Steps
 from ttcalloc.core import cascade_baselines as cb
 from ttcalloc.core.metrics import bootstrap_means, interval
 from ttcalloc.core.replays import Replays
 from ttcalloc.learn.cascade import CascadePolicy
+from ttcalloc.stages.evaluate import cascade_text as ct
+from ttcalloc.stages.evaluate.cascade_plot import BEST, plot_dollars
+from ttcalloc.stages.evaluate.cascade_text import budget_notes, method_label, reach_share
 
-OVER_BUDGET = 0.05  # a cascade this far off its budget (either way) gets a note
-
-
-def budget_notes(name: str, rows: list[dict[str, Any]], recalibrated: bool) -> list[str]:
-    """One note naming the budgets where the cascade's realized dollars on these questions are
-    more than :data:`OVER_BUDGET` above or below the budget (at the prices calibrated on train:
-    the methods are then compared at different dollars); none with ``recalibrated``."""
-    if recalibrated:
-        return []
-    off = [
-        f"{abs(r['cost_over_budget'] - 1):.0%} {'over' if r['cost_over_budget'] > 1 else 'under'}"
-        f" at ${r['budget']:g} (${r['cost']:.3g} per question)"
-        for r in rows
-        if r["method"] == "cascade" and abs(r["cost_over_budget"] - 1) > OVER_BUDGET
-    ]
-    if not off:
-        return []
-    return [
-        f"{name} spent {', '.join(off)} at the prices calibrated on train, so the methods there "
-        "spent different dollars: `evaluate --recalibrate` compares them at the budget on these "
-        "questions (no labels); `run` re-prices each round to the budget."
-    ]
+__all__ = ["budget_notes", "evaluate_cascades", "method_label", "plot_dollars", "reach_share"]
 
 
 @dataclass(frozen=True)
@@ -91,20 +75,6 @@ def _mixed_mot(reps: list[Replays], tuned: dict[str, Any], budget: float | None)
         )
         parts.append((acc, cost))
     return _mix(parts, float(tuned["weight"]), budget)
-
-
-def reach_share(points: list[tuple[float, float]], target: float, ref_cost: float) -> float | None:
-    """Smallest dollars at which the (cost, accuracy) points, joined by straight lines in cost
-    order, reach ``target``, as a share of ``ref_cost``; None when they never do."""
-    pts = sorted(points)
-    for i, (c, a) in enumerate(pts):
-        if a >= target:
-            if i == 0:
-                return c / ref_cost
-            c0, a0 = pts[i - 1]
-            t = (target - a0) / (a - a0) if a > a0 else 1.0
-            return (c0 + t * (c - c0)) / ref_cost
-    return None
 
 
 def evaluate_cascades(
@@ -148,95 +118,65 @@ def evaluate_cascades(
         zip(problems["problem_id"].to_list(), problems["question"].to_list(), strict=True)
     )
     policies_out: dict[str, Any] = {}
-    md = ["# Cascade evaluation", ""]
-    md.append(
-        f"Scored on the {len(test_ids)} test problems' {half}-half samples, {orders} replay "
-        "orders each; baselines tuned on the train replays at each budget (by `train`)"
-        + (
-            "; every method recalibrated to meet each budget on the test dollars (no labels)."
-            if recalibrate
-            else "."
-        )
-    )
-    for name, members in groups.items():
-        models = next(iter(members.values())).models
-        reps = load_model_replays(
-            Path(samples),
-            problems,
-            problems_path,
-            curves_art.meta,
-            models,
-            test_ids,
-            half,
-            seed + 2,
-            orders,
-            prices,
-        )
-        one = [cb.single_model(r, 1) for r in reps]
-        strong = int(np.argmax([a.mean() for a, _ in one]))
-        ref_acc, ref_cost = float(one[strong][0].mean()), float(one[strong][1].mean())
-        rows: list[dict[str, Any]] = []
-        curves_by: dict[str, list[tuple[float, float]]] = {}
-        for budget in sorted(members):
-            pol = members[budget]
-            at = budget if recalibrate else None
-            acc, cost, drawn = pol.outcome(reps, [questions[p] for p in test_ids], budget=at)
-            m = pol.info["metrics"]
-            methods: dict[str, Scored] = {"cascade": Scored(acc, cost)}
-            if m.get("mot"):
-                methods["MoT rule (tuned on train)"] = _mixed_mot(reps, m["mot"], at)
-            singles = {k: v for k, v in m.get("single", {}).items() if v}
-            for model, tuned in singles.items():
-                methods[f"{model} only"] = _mixed_single(reps[models.index(model)], tuned, at)
-            if (best := cb.best_tuned(singles)) is not None:
-                methods["best single model (chosen on train)"] = methods[f"{best} only"]
-            names = list(methods)
-            values = np.stack([methods[n].acc for n in names], axis=1)
-            draws = bootstrap_means(values, n_boot, seed)
-            for i, n in enumerate(names):
-                lo, hi = interval(draws[:, i])
-                gain = None
-                if n != "cascade":
-                    g_lo, g_hi = interval(draws[:, 0] - draws[:, i])
-                    gain = {
-                        "diff": float(values[:, 0].mean() - values[:, i].mean()),
-                        "lo": g_lo,
-                        "hi": g_hi,
-                    }
-                row = {
-                    "method": n,
-                    "budget": budget,
-                    "accuracy": float(methods[n].acc.mean()),
-                    "accuracy_lo": lo,
-                    "accuracy_hi": hi,
-                    "cost": float(methods[n].cost.mean()),
-                    "cost_over_budget": float(methods[n].cost.mean()) / budget,
-                    "cascade_minus_this": gain,
-                }
-                if n == "cascade":
-                    row["gains"] = pol.gains_label()
-                    row["mean_samples"] = {
-                        mm: float(drawn[:, j].mean()) for j, mm in enumerate(models)
-                    }
-                rows.append(row)
-                curves_by.setdefault(n, []).append(
-                    (float(methods[n].cost.mean()), float(methods[n].acc.mean()))
-                )
-        reach = {n: reach_share(pts, ref_acc, ref_cost) for n, pts in curves_by.items()}
-        notes = budget_notes(name, rows, recalibrate)
-        for note in notes:
-            warn(note)
-        notes = [*(leaks or {}).get(name, []), *notes]  # warned by the caller
-        policies_out[name] = {
-            "models": models,
-            "strongest": {"model": models[strong], "accuracy": ref_acc, "cost": ref_cost},
-            "rows": rows,
-            "reach_share": reach,
-            "notes": notes,
-        }
-        md += _markdown(name, models, strong, ref_acc, ref_cost, rows, reach)
-        if notes:
-            md += ["", "Notes:", "", *(f"- {n}" for n in notes)]
+    md: list[str] = []
+    all_rows: list[dict[str, Any]] = []
+    with Steps("evaluating cascades", sum(len(m) for m in groups.values())) as track:
+        for name, members in groups.items():
+            track.begin(f"{name}: loading the test replays")
+            models = next(iter(members.values())).models
+            reps = load_model_replays(
+                Path(samples),
+                problems,
+                problems_path,
+                curves_art.meta,
+                models,
+                test_ids,
+                half,
+                seed + 2,
+                orders,
+                prices,
+            )
+            one = [cb.single_model(r, 1) for r in reps]
+            strong = int(np.argmax([a.mean() for a, _ in one]))
+            ref_acc, ref_cost = float(one[strong][0].mean()), float(one[strong][1].mean())
+            rows: list[dict[str, Any]] = []
+            for budget in sorted(members):
+                track.begin(f"{name} at ${budget:g}")
+                at = budget if recalibrate else None
+                texts = [questions[p] for p in test_ids]
+                rows += _budget_rows(members[budget], reps, texts, budget, at, n_boot, seed)
+                track.advance(1, f"{name} at ${budget:g} done")
+            curves_by: dict[str, list[tuple[float, float]]] = {}
+            for r in rows:
+                curves_by.setdefault(r["method"], []).append((r["cost"], r["accuracy"]))
+            reach = {n: ct.reach(pts, ref_acc) for n, pts in curves_by.items()}
+            words = {n: ct.reach_text(r, ref_cost, len(test_ids)) for n, r in reach.items()}
+            notes = [
+                *ct.budget_notes(name, rows, recalibrate),
+                *ct.short_notes(name, rows, recalibrate),
+            ]
+            for note in notes:
+                warn(note)
+            notes = [*(leaks or {}).get(name, []), *notes]  # warned by the caller
+            policies_out[name] = {
+                "models": models,
+                "strongest": {"model": models[strong], "accuracy": ref_acc, "cost": ref_cost},
+                "rows": rows,
+                "reach_share": {
+                    n: None if r["cost"] is None else r["cost"] / ref_cost for n, r in reach.items()
+                },
+                "reach": {n: {**r, "text": words[n]} for n, r in reach.items()},
+                "notes": notes,
+            }
+            md += ct.markdown(name, models, strong, ref_acc, ref_cost, rows, words)
+            if notes:
+                md += ["", "Notes:", "", *(f"- {n}" for n in notes)]
+            all_rows += rows
+    md[:0] = [
+        "# Cascade evaluation",
+        "",
+        ct.header(half, len(test_ids), orders, recalibrate, all_rows),
+    ]
     report = {
         "artifact": REPORT.name,
         "schema_version": REPORT.version,
@@ -260,88 +200,57 @@ def evaluate_cascades(
     return written
 
 
-def plot_dollars(policies: dict[str, Any], path: Path) -> None:
-    """accuracy_vs_dollars.png: each method's test accuracy against its dollars per question
-    (one line through the budgets), and the strongest model's one-sample point."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(policies), figsize=(6.5 * len(policies), 4.5), squeeze=False)
-    for ax, (name, pol) in zip(axes[0], policies.items(), strict=True):
-        by: dict[str, list[tuple[float, float]]] = {}
-        for r in pol["rows"]:
-            if r["method"] == "best single model (chosen on train)":
-                continue  # drawn as its model's own line
-            by.setdefault(r["method"], []).append((r["cost"], r["accuracy"]))
-        for method, pts in by.items():
-            pts.sort()
-            bold = method == "cascade"
-            ax.plot(
-                [c for c, _ in pts],
-                [a for _, a in pts],
-                marker="o",
-                lw=2.2 if bold else 1.2,
-                label=method,
-                color="tab:blue" if bold else None,
-            )
-        s = pol["strongest"]
-        ax.axhline(s["accuracy"], color="black", ls=":", lw=1)
-        ax.plot([s["cost"]], [s["accuracy"]], "k*", ms=12, label=f"{s['model']}, one sample")
-        ax.set_xscale("log")
-        ax.set_xlabel("dollars per question (test)")
-        ax.set_ylabel("accuracy (test)")
-        ax.set_title(f"{name}: {' -> '.join(pol['models'])}", fontsize=9)
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path, ".png") as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-
-
-def _markdown(
-    name: str,
-    models: list[str],
-    strong: int,
-    ref_acc: float,
-    ref_cost: float,
-    rows: list[dict[str, Any]],
-    reach: dict[str, float | None],
-) -> list[str]:
-    out = ["", f"## {name}: {' -> '.join(models)}", ""]
-    out.append(
-        f"Strongest model: {models[strong]}, one sample: accuracy {ref_acc:.4f} at "
-        f"${ref_cost:.5f} per question."
-    )
-    out += [
-        "",
-        "| budget | method | accuracy [95%] | $ / question | cost / budget "
-        "| cascade - this [95%] |",
-    ]
-    out.append("|---|---|---|---|---|---|")
-    for r in rows:
-        g = r["cascade_minus_this"]
-        gain = "" if g is None else f"{g['diff']:+.4f} [{g['lo']:+.4f}, {g['hi']:+.4f}]"
-        flag = " (over budget)" if r["cost_over_budget"] > 1 + OVER_BUDGET else ""
-        out.append(
-            f"| ${r['budget']:.5g} | {method_label(r)} | {r['accuracy']:.4f} "
-            f"[{r['accuracy_lo']:.4f}, {r['accuracy_hi']:.4f}] | ${r['cost']:.5f} "
-            f"| {r['cost_over_budget']:.3f}{flag} "
-            f"| {gain} |"
-        )
-    out += [
-        "",
-        f"Share of {models[strong]}'s one-sample dollars at which each reaches its accuracy:",
-        "",
-    ]
-    for n, s in reach.items():
-        out.append(f"- {n}: {'not reached at the budgets evaluated' if s is None else f'{s:.0%}'}")
-    return out
-
-
-def method_label(row: dict[str, Any]) -> str:
-    """A report row's method, with the cascade's gains where they are the MoT rule."""
-    gains = row.get("gains")
-    return row["method"] if gains in (None, "learned") else f"{row['method']} ({gains})"
+def _budget_rows(
+    pol: CascadePolicy,
+    reps: list[Replays],
+    texts: list[str],
+    budget: float,
+    at: float | None,
+    n_boot: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """The report's rows at one budget: the cascade, then each baseline its training tuned there
+    (at the mix tuned on train, or with ``at`` the one meeting it on these dollars), each with
+    its accuracy interval and the cascade's paired gain over it."""
+    models = pol.models
+    acc, cost, drawn = pol.outcome(reps, texts, budget=at)
+    m = pol.info["metrics"]
+    methods: dict[str, Scored] = {"cascade": Scored(acc, cost)}
+    if m.get("mot"):
+        methods["MoT rule (tuned on train)"] = _mixed_mot(reps, m["mot"], at)
+    singles = {k: v for k, v in m.get("single", {}).items() if v}
+    for model, tuned in singles.items():
+        methods[f"{model} only"] = _mixed_single(reps[models.index(model)], tuned, at)
+    if (best := cb.best_tuned(singles)) is not None:
+        methods[BEST] = methods[f"{best} only"]
+    names = list(methods)
+    values = np.stack([methods[n].acc for n in names], axis=1)
+    draws = bootstrap_means(values, n_boot, seed)
+    rows = []
+    for i, n in enumerate(names):
+        lo, hi = interval(draws[:, i])
+        gain = None
+        if n != "cascade":
+            g_lo, g_hi = interval(draws[:, 0] - draws[:, i])
+            gain = {
+                "diff": float(values[:, 0].mean() - values[:, i].mean()),
+                "lo": g_lo,
+                "hi": g_hi,
+            }
+        row = {
+            "method": n,
+            "budget": budget,
+            "accuracy": float(methods[n].acc.mean()),
+            "accuracy_lo": lo,
+            "accuracy_hi": hi,
+            "cost": float(methods[n].cost.mean()),
+            "cost_over_budget": float(methods[n].cost.mean()) / budget,
+            "cascade_minus_this": gain,
+        }
+        if n == BEST:
+            row["chosen"] = f"{best} only"
+        if n == "cascade":
+            row["gains"] = pol.gains_label()
+            row["mean_samples"] = {mm: float(drawn[:, j].mean()) for j, mm in enumerate(models)}
+        rows.append(row)
+    return rows
