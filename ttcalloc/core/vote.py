@@ -67,6 +67,10 @@ class Ledger:
     spend, the reservations, the draw and what is still owed to the *other* questions fit in
     ``total``.  So when ``total >= questions * floor * worst`` at the start, every question can
     always get its floor, and the total is never exceeded.
+
+    If a sample costs more than ``worst`` (:meth:`raise_worst`), that no longer holds: ``worst``
+    rises to its cost, and once what is owed no longer fits, only the draws a question is owed
+    are admitted, while they fit in ``total`` at the new ``worst`` (a question may then get none).
     """
 
     total: float
@@ -92,6 +96,9 @@ class Ledger:
         others = self.owed_cost() - mine * self.worst
         room = self.total - self.spent - self.reserved - others + 1e-9
         m = min(n, int(np.floor(room / self.worst)) if self.worst > 0 else n)
+        if not self.feasible():  # (only after :meth:`raise_worst`) floors alone, while they fit
+            free = self.total - self.spent - self.reserved + 1e-9
+            m = min(n, mine, int(np.floor(free / self.worst)) if self.worst > 0 else n)
         if m <= 0:
             return 0
         self.reserved += m * self.worst
@@ -107,6 +114,18 @@ class Ledger:
             if n * self.worst > room:
                 return False
             room -= cost
+        return True
+
+    def raise_worst(self, cost: float) -> bool:
+        """A sample cost ``cost``, more than its reserved worst case (the server counts more
+        prompt tokens than estimated): every sample is reserved at ``cost`` from now on, those
+        in flight included (their reservations grow), and every question is owed at it.  True
+        when the worst case rose.  The total then holds only if no later sample costs more."""
+        if cost <= self.worst + 1e-9:
+            return False
+        if self.worst > 0:
+            self.reserved *= cost / self.worst
+        self.worst = cost
         return True
 
     def settle(self, n: int, charged: float) -> None:

@@ -16,6 +16,7 @@ from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.sampler.result import Stats
 from ttcalloc.stages.run.driver import RoundDriver
 from ttcalloc.stages.run.items import Item, to_got
+from ttcalloc.stages.run.ledger import RESERVE_MOST, overrun_warning
 
 
 class AdaptiveDriver(RoundDriver):
@@ -100,11 +101,7 @@ class AdaptiveDriver(RoundDriver):
             self.ledger.spent = self.spent
             if cost > self.worst + 1e-9 and not self.over_worst:
                 self.over_worst = True
-                warn(
-                    f"a sample cost {cost:g} {self.unit}, more than the {self.worst:g} reserved "
-                    "for it (the server counts more prompt tokens than litellm's tokenizer?); "
-                    "later rounds reserve the most a sample has cost"
-                )
+                warn(overrun_warning(cost, self.worst, self.unit, RESERVE_MOST.format("rounds")))
         self.pending.discard(item.pid)
 
     def draw_next(self, item: Item) -> bool:

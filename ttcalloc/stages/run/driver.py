@@ -21,13 +21,20 @@ from dataclasses import replace
 from typing import Any
 
 from ttcalloc.backends import Request
+from ttcalloc.common.console import warn
 from ttcalloc.core.vote import Ledger
 from ttcalloc.sampler.options import SampleOptions
 from ttcalloc.sampler.plan import request_for
 from ttcalloc.sampler.result import Stats
 from ttcalloc.sampler.variants import split_by_variant
 from ttcalloc.stages.run.items import Item, to_got
-from ttcalloc.stages.run.ledger import settle, worst_for
+from ttcalloc.stages.run.ledger import (
+    RESERVE_MOST,
+    ModelLedger,
+    overrun_warning,
+    settle,
+    worst_for,
+)
 
 
 class Driver:
@@ -59,6 +66,7 @@ class Driver:
         self.reported = 0  # answered questions the sampler's progress count has seen
         self.done_cost = 0.0
         self.drawn = 0
+        self.over_worst = False  # a sample cost more than its reserved worst case (warned)
 
     # --- Source ---------------------------------------------------------------------------
 
@@ -87,13 +95,14 @@ class Driver:
         item = self.by_pid[request.problem_id]
         item.inflight -= 1
         item.inflight_n -= request.n
-        charged, ok = 0.0, 0
+        charged, ok, most = 0.0, 0, 0.0
         for row in rows:
             idx = int(row["sample_idx"])
             if row.get("error") is None:
                 got = to_got(row, item.problem["grader"], self.unit)
                 item.got[idx] = got
                 charged += got.cost
+                most = max(most, got.cost)
                 ok += 1
                 item.drawn_here += 1
                 self.drawn += 1
@@ -101,12 +110,28 @@ class Driver:
                 item.failed.add(idx)
         if self.ledger is not None:
             settle(self.ledger, item.pid, request.n, charged)
+            self.overran(item.pid, most)
             if ok < request.n:
                 self.ledger.owe(item.pid, self.ledger.floor - len(item.got) - item.inflight_n)
         if not item.finished and not self.closed:
             self.after(item, ok < request.n)
         self.changed.set()
         return self.settled()
+
+    def overran(self, question: str, cost: float) -> None:
+        """A sample of ``question`` cost ``cost``: more than its reserved worst case, every
+        later draw (and those in flight) is reserved at it (on a ledger in dollars over several
+        models, nothing changes); warned once."""
+        if self.ledger is None or cost <= worst_for(self.ledger, question) + 1e-9:
+            return
+        worst = worst_for(self.ledger, question)
+        several = isinstance(self.ledger, ModelLedger)
+        if not several:
+            self.ledger.raise_worst(cost)
+        if not self.over_worst:
+            self.over_worst = True
+            then = "the hard budget may be exceeded" if several else RESERVE_MOST.format("draws")
+            warn(overrun_warning(cost, worst, self.unit, then))
 
     def settled(self) -> int:
         """Questions answered since the last call: the progress count's step (an adaptive

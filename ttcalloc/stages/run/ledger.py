@@ -82,3 +82,15 @@ def settle(ledger: Ledger, question: str, n: int, charged: float) -> None:
         ledger.settle_for(question, n, charged)
     else:
         ledger.settle(n, charged)
+
+
+RESERVE_MOST = "later {} reserve the most a sample has cost"
+
+
+def overrun_warning(cost: float, worst: float, unit: str, then: str) -> str:
+    """The one line a run warns in when a sample cost more than its reserved worst case:
+    ``then`` says what the run does about it."""
+    return (
+        f"a sample cost {cost:g} {unit}, more than the {worst:g} reserved for it (the server "
+        f"counts more prompt tokens than litellm's tokenizer?); {then}"
+    )

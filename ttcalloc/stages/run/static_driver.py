@@ -80,6 +80,7 @@ class StaticDriver(Driver):
             for size, _ in self.held_draws(item, held):
                 m = self.ledger.admit(item.pid, size)
                 settle(self.ledger, item.pid, m, sum(item.got[i].cost for i in held[n : n + m]))
+                self.overran(item.pid, max((item.got[i].cost for i in held[n : n + m]), default=0))
                 n += m
                 if m < size:
                     item.cut = True
