@@ -227,3 +227,71 @@ def test_the_forced_samples_hold_at_the_top_of_the_pacing_grid() -> None:
     top = float(price_grid(lam)[-1])
     _, _, drawn = _simulated(reps, units, rule, cc.Calibration(top, top, 0.0, float("nan")))
     np.testing.assert_allclose(drawn[:, 0], 4)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000), at=st.floats(0.05, 0.95))
+def test_the_single_model_rule_calibrated_draws_hull_points_only(seed: int, at: float) -> None:
+    """Calibrated to a budget between two hull points, the single-model rule's two prices each
+    draw a hull point for every question (the baseline's ``maj@k`` mix), and its accuracy is
+    the baseline's; a review found the bisection's prices sitting on the switch, where rounding
+    stopped every question at 2 samples off a hull of 1, 3, 4, 5."""
+    from ttcalloc.learn.cascade import predict, prepare
+    from ttcalloc.learn.cascade_single import fit_single
+
+    rng = np.random.default_rng(seed)
+    p, n = 12, 8
+    votes = [[list(rng.integers(-1, 3, size=k)) for _ in range(p)] for k in (2, n)]
+    scale = rng.uniform(0.5, 2.0, size=p)
+    costs = [[[float(scale[i] * u)] * k for i in range(p)] for u, k in ((1.0, 2), (4.0, n))]
+    reps = [
+        replay(v, c, orders=4, seed=seed + i)
+        for i, (v, c) in enumerate(zip(votes, costs, strict=True))
+    ]
+    rule = cr.uniform_rule(reps[1], 1)
+    if len(rule.ks) < 2:
+        return
+    units = [float(np.mean(scale)), 4.0 * float(np.mean(scale))]
+    lad = rule.ladder(2)
+    k_lo, k_hi = rule.ks[0], rule.ks[1]
+    budget = 4.0 * float(np.mean(scale)) * (k_lo + at * (k_hi - k_lo))
+    fit = fit_single(reps, units, rule, budget)
+    got = predict(rule, prepare(reps, None, lad, units, rule), lad)
+    assert got.gains is not None
+    for lam in (fit.calibration.lam_lo, fit.calibration.lam_hi):
+        paths = cc.simulate(reps, lad, got.gains, got.extra, got.usable, lam)
+        assert set(np.unique(paths.drawn[:, :, 1]).tolist()) <= set(rule.ks), lam
+    want = cb.tune_single(reps, budget)[1]
+    assert want is not None
+    assert float(fit.accuracy.mean()) == pytest.approx(want["train_accuracy"], abs=1e-9)
+
+
+def test_a_single_model_rule_from_an_older_policy_keeps_the_questions_dollars() -> None:
+    """Its prices were calibrated at each question's own dollars: a policy.json without
+    ``flat_dollars`` (written before 2026-12-05) is read as such, a new one round-trips."""
+    from ttcalloc.learn.cascade import rule_of
+
+    old = {"kind": "single", "model": 0, "ks": [1, 2], "accs": [0.5, 0.6]}
+    assert not rule_of(old).flat and not cr.flat_dollars(rule_of(old))
+    new = cr.UniformRule(0, (1, 2), (0.5, 0.6))
+    assert new.to_json()["flat_dollars"] is True and rule_of(new.to_json()) == new
+    assert cr.flat_dollars(new) and not cr.flat_dollars(cr.ThresholdRule(0, 2, 1))
+
+
+def test_which_rule_replaces_the_learned_gains() -> None:
+    """The single model unless the learned gains clearly beat it; the MoT rule only where it
+    clearly beats the learned gains and, if kept, the single model."""
+    from ttcalloc.learn.cascade_choice import _pick
+
+    base = np.tile([0.0, 1.0], 50)  # 100 problems, mean 0.5
+    up = np.where(np.arange(100) < 30, 1.0, base)  # +0.15: clearly better than base
+    tiny = base.copy()
+    tiny[[0, 2, 4]], tiny[[1, 3]] = 1.0, 0.0  # +0.01, three up and two down: within one SE
+    assert _pick(base, {"single": base}) == "single"  # a tie keeps the single model
+    assert _pick(tiny, {"single": base}) == "single"
+    assert _pick(up, {"single": base}) is None
+    assert _pick(base, {"mot": tiny}) is None  # MoT only where clearly better
+    assert _pick(base, {"mot": up}) == "mot"
+    assert _pick(up, {"mot": base, "single": base}) is None
+    assert _pick(base, {"mot": up, "single": tiny}) == "mot"
+    assert _pick(base, {"mot": up, "single": up}) == "single"  # not clearly better than single

@@ -227,6 +227,7 @@ def test_a_damaged_single_rule_is_refused_in_one_line(
             ({"accs": [0.5]}, "cascade.rule.ks"),
             ({"accs": "x"}, "cascade.rule.ks"),
             ({"model": 7}, "cascade.rule.model"),
+            ({"flat_dollars": "yes"}, "cascade.rule.flat_dollars"),
         ]
     ):
         out = tmp_path / f"bad{i}"

@@ -121,3 +121,30 @@ def test_a_rerun_after_an_overrun_decides_as_the_first_run(
     cols = ["problem_id", "final_answer", "samples", "cost", "action", "decisions"]
     assert read_artifact(tmp_path / "a.parquet", ANSWERS).df.select(cols).equals(first.select(cols))
     assert "reserve the most a sample has cost" in again.stderr  # held samples charged alike
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
+def test_the_worst_case_prompt_is_the_longest_of_every_variant(tmp_path: Path, seed: int) -> None:
+    """A sample's worst case is reserved at the longest prompt whichever variant it draws: a
+    review found only sample 0's variant counted, so a run whose later samples took a 500-token
+    variant paid 645 tokens under a 520 cap (depending on --seed)."""
+    from ttcalloc.sampler.options import SampleOptions
+    from ttcalloc.stages.run.budget import every_prompt
+    from ttcalloc.stages.run.items import Item
+    from ttcalloc.text.variants import parse_variant
+
+    long = tmp_path / "long.txt"
+    long.write_text("Think very carefully. " * 200 + "{question}\n")
+    variants = (parse_variant("cot=numeric"), parse_variant(f"long={long}"))
+    so = SampleOptions(model="openai/fake", seed=seed, prompt_variants=variants, progress=False)
+    problem = {"answer": "1", "grader": "numeric"}
+    items = [
+        Item({"problem_id": f"q{i}", "question": f"What is {i}+1?", **problem}, {})
+        for i in range(3)
+    ]
+    texts = [" ".join(m["content"] for m in msgs) for msgs in every_prompt(so, None, items)]
+    for i in range(3):
+        mine = [t for t in texts if f"What is {i}+1?" in t]
+        assert len(mine) == 2 and sum("Think very carefully." in t for t in mine) == 1, mine
+    one = every_prompt(SampleOptions(model="openai/fake", progress=False), None, items)
+    assert len(one) == 3  # one prompt: each question once

@@ -15,6 +15,7 @@ from typing import Any
 
 from ttcalloc.artifacts.answering import BUILTIN_PROMPTS
 from ttcalloc.artifacts.io import read_json_artifact
+from ttcalloc.artifacts.policy_rule import check_rule
 from ttcalloc.artifacts.sample_replays import SAMPLE_VALUES
 from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError, InputError
@@ -408,42 +409,5 @@ def read_cascade_policy(folder: Path) -> dict[str, Any]:
     for i, name in enumerate(files):
         c.model_file(f"model_files[{i}]", name)
     if rule is not None:
-        _check_rule(c, rule, cas["caps"], files)
+        check_rule(c, rule, cas["caps"], files)
     return data
-
-
-def _check_rule(c: _Checker, rule: Any, caps: list[Any], files: list[str]) -> None:
-    """``cascade.rule``, a rule written as gains (``core.cascade_rule``): the MoT rule (``k``
-    samples of model ``first``, then one of a later model ``then``; ``k`` its cap) or one model's
-    uniform allocation (``model``; its hull ``ks``, rising from 1, and ``accs``; the last ``k``
-    its cap); no model files."""
-    if not isinstance(rule, dict):
-        raise c.fail("cascade.rule", f"expected an object, found {rule!r}"[:200])
-    kind = c.choice("cascade.rule.kind", rule.get("kind"), ("mot", "single"))
-    if files:
-        raise c.fail("model_files", "a rule has no model files")
-    if kind == "single":
-        model = _level(c, "model", rule.get("model"), caps)
-        ks, accs = rule.get("ks"), rule.get("accs")
-        if not isinstance(ks, list) or not isinstance(accs, list) or len(ks) != len(accs):
-            raise c.fail("cascade.rule.ks", "expected two lists of one length: ks and accs")
-        for i, (k, a) in enumerate(zip(ks, accs, strict=True)):
-            c.integer(f"cascade.rule.ks[{i}]", k, 1 if i == 0 else ks[i - 1] + 1)
-            c.number(f"cascade.rule.accs[{i}]", a, low=0.0, high=1.0)
-        if not ks or ks[0] != 1 or ks[-1] != caps[model]:
-            raise c.fail("cascade.rule.ks", f"must rise from 1 to the cap of model {model}")
-        return
-    first = _level(c, "first", rule.get("first"), caps)
-    then = _level(c, "then", rule.get("then"), caps)
-    if then <= first:  # a cascade escalates to later models only
-        raise c.fail("cascade.rule.then", f"{then} must be a later model than first ({first})")
-    k = c.integer("cascade.rule.k", rule.get("k"), 1)
-    if k != caps[first]:
-        raise c.fail("cascade.rule.k", f"{k} is not the cap of model {first} ({caps[first]})")
-
-
-def _level(c: _Checker, key: str, value: Any, caps: list[Any]) -> int:
-    level = c.integer(f"cascade.rule.{key}", value, 0)
-    if level >= len(caps):
-        raise c.fail(f"cascade.rule.{key}", f"{level} is not a level of {len(caps)} models")
-    return level

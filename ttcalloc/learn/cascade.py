@@ -22,7 +22,13 @@ from ttcalloc.artifacts.io import atomic_folder, write_json_artifact
 from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError
 from ttcalloc.core import cascade as cc
-from ttcalloc.core.cascade_rule import ThresholdRule, UniformRule, flat_dollars, highest_price
+from ttcalloc.core.cascade_rule import (
+    ThresholdRule,
+    UniformRule,
+    calibrate_apart,
+    flat_dollars,
+    highest_price,
+)
 from ttcalloc.core.replays import Replays, sliced
 from ttcalloc.core.rows import unique_rows
 from ttcalloc.learn import features as feats
@@ -247,7 +253,7 @@ class CascadePolicy:
         top = np.inf if learned else highest_price(prep.gains, prep.extra, prep.usable)
         if (cost := cc.mean_cost(*args, top)) > budget * (1 + 1e-12):
             return cc.Calibration(top, top, 0.0, cost)
-        return cc.calibrate(*args, budget)
+        return (calibrate_apart if flat_dollars(self.model) else cc.calibrate)(*args, budget)
 
     def save(self, folder: Path, meta: dict[str, Any]) -> None:
         """The gain models (UBJ; none for a rule) and policy.json, written to a temporary
@@ -353,5 +359,6 @@ def rule_of(data: dict[str, Any]) -> Rule:
     """The rule ``policy.json``'s ``cascade.rule`` holds (checked by ``read_cascade_policy``)."""
     if data["kind"] == "single":
         ks = tuple(int(k) for k in data["ks"])
-        return UniformRule(int(data["model"]), ks, tuple(float(a) for a in data["accs"]))
+        accs = tuple(float(a) for a in data["accs"])
+        return UniformRule(int(data["model"]), ks, accs, bool(data.get("flat_dollars", False)))
     return ThresholdRule(int(data["first"]), int(data["k"]), int(data["then"]))

@@ -119,7 +119,7 @@ def choose_rule(
 
 CHOICE = (
     "the best single model unless the learned gains are clearly better out of fold; the MoT "
-    "rule only if clearly better than the learned gains"
+    "rule only if clearly better than the learned gains (and the single model, if kept)"
 )
 
 
@@ -130,7 +130,7 @@ def _pick(learned: NDArray[np.float64], scored: dict[str, NDArray[np.float64]]) 
     standard error to be kept (on sets where a cascade cannot help, a noisy gain model would
     otherwise trail it by a little: the issue asks that it never lose to it).  The MoT rule
     replaces the learned gains only where it beats them by more than one standard error, and
-    the best single model, if that is the fallback, on the mean."""
+    the best single model too, if that is the fallback."""
     pick = (
         "single"
         if "single" in scored and not cc.clearly_better(scored["single"], learned)
@@ -139,4 +139,4 @@ def _pick(learned: NDArray[np.float64], scored: dict[str, NDArray[np.float64]]) 
     mot = scored.get("mot")
     if mot is None or not cc.clearly_better(learned, mot):
         return pick
-    return "mot" if pick is None or float(mot.mean()) > float(scored[pick].mean()) else pick
+    return "mot" if pick is None or cc.clearly_better(scored[pick], mot) else pick

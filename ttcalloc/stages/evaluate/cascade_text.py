@@ -134,7 +134,7 @@ def reach_text(r: dict[str, Any], ref_cost: float, questions: int) -> str:
         short = r["short"]
         return (
             f"not reached at the budgets evaluated: at its most dollars, {at(r['largest'])}, "
-            f"{short:.4f} short ({short * questions:.2g} of {questions} questions)"
+            f"{short:.4f} short ({short * questions:.3g} of {questions} questions)"
         )
     share = f"{r['cost'] / ref_cost:.0%}"
     if r["how"] == "at_most":

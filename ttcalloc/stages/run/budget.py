@@ -12,7 +12,7 @@ from ttcalloc.common.errors import InputError
 from ttcalloc.core.vote import Ledger
 from ttcalloc.learn.cascade import CascadePolicy
 from ttcalloc.learn.policy import Policy
-from ttcalloc.sampler.options import worst_cost
+from ttcalloc.sampler.options import SampleOptions, worst_cost
 from ttcalloc.sampler.plan import request_for
 from ttcalloc.stages.run.items import Item
 from ttcalloc.stages.run.kinds import AnyPolicy, policy_ks
@@ -39,10 +39,7 @@ def ledger_for(
     elif unit == "completion-tokens":
         worst = float(so.max_tokens)
     else:
-        prompt = max(
-            count_prompt_tokens(so.model, request_for(so, template, it.problem, 0, 1).messages)
-            for it in items
-        )
+        prompt = max(count_prompt_tokens(so.model, m) for m in every_prompt(so, template, items))
         if unit == "tokens":
             worst = float(prompt + so.max_tokens)
         else:
@@ -81,6 +78,16 @@ def _dearest(recorded: float, worst: float) -> str:
     return "); raise --budget or lower --max-tokens"
 
 
+def every_prompt(
+    so: SampleOptions, template: str | None, items: list[Item]
+) -> list[list[dict[str, str]]]:
+    """The messages of every question under each prompt variant it may be asked with (samples
+    ``0 .. V-1`` take each variant once, in turn; one prompt without variants): a sample's worst
+    case is its longest prompt, whichever variant it draws."""
+    turns = range(max(1, len(so.prompt_variants)))
+    return [request_for(so, template, it.problem, i, 1).messages for it in items for i in turns]
+
+
 def dollar_worst_for(
     plan: ModelPlan | None,
     options: RunOptions,
@@ -94,7 +101,7 @@ def dollar_worst_for(
     if plan is None or unit != "usd" or not options.hard_budget:
         return None
     so = options.sample
-    messages = [request_for(so, template, it.problem, 0, 1).messages for it in items]
+    messages = every_prompt(so, template, items)
     worst = dollar_worst(plan, messages, so.max_tokens)
     backends = getattr(backend, "backends", {})
     for name in worst:
