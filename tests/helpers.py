@@ -146,6 +146,19 @@ def small_imitate_policy(tmp: Path, questions: int = 30) -> Path:
     return out
 
 
+def with_variants(policy: Path, tmp: Path, variants: list[dict[str, Any]]) -> Path:
+    """A copy of ``policy`` (as ``tmp / "policy"``) whose policy.json records ``variants``
+    (its ``prompt_variants``)."""
+    import shutil
+
+    copy = tmp / "policy"
+    shutil.copytree(policy, copy)
+    info = json.loads((copy / "policy.json").read_text())
+    info["prompt_variants"] = variants
+    (copy / "policy.json").write_text(json.dumps(info))
+    return copy
+
+
 def wait_until(
     condition: Callable[[], object], what: Callable[[], str] | str, timeout: float = 60.0
 ) -> None:

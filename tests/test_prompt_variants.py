@@ -3,13 +3,12 @@ the resume check, and the refusals (against the fake OpenAI server on 127.0.0.1)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
 import pytest
 from fake_openai import fake_openai
-from helpers import run_cli, small_imitate_policy, sum_problems, write_jsonl
+from helpers import run_cli, small_imitate_policy, sum_problems, with_variants, write_jsonl
 
 from ttcalloc.artifacts import io
 from ttcalloc.artifacts.schemas import ANSWERS, SAMPLES
@@ -122,21 +121,9 @@ def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return small_imitate_policy(tmp_path_factory.mktemp("pv"), questions=20)
 
 
-def _with_variants(policy: Path, tmp: Path, variants: list[dict[str, object]]) -> Path:
-    """A copy of ``policy`` whose policy.json carries ``prompt_variants``."""
-    import shutil
-
-    copy = tmp / "policy"
-    shutil.copytree(policy, copy)
-    info = json.loads((copy / "policy.json").read_text())
-    info["prompt_variants"] = variants
-    (copy / "policy.json").write_text(json.dumps(info))
-    return copy
-
-
 def test_run_draws_the_policys_variants(policy: Path, tmp_path: Path) -> None:
     variants = [v.as_json() for v in _variants(*VARIANTS)]
-    pol = _with_variants(policy, tmp_path, variants)
+    pol = with_variants(policy, tmp_path, variants)
     rows = [{"question": f"What is {i}+{i + 3}?", "answer": str(2 * i + 3)} for i in range(8)]
     q = write_jsonl(tmp_path / "q.jsonl", rows)
     out = tmp_path / "a.parquet"
@@ -161,7 +148,7 @@ def test_run_refuses_unknown_prompts_and_names(policy: Path, tmp_path: Path) -> 
         {"name": "cot", "kind": "text", "label": "imported", "template": None},
         {"name": "pot", "kind": "program", "label": "imported", "template": None},
     ]
-    pol = _with_variants(policy, tmp_path, imported)
+    pol = with_variants(policy, tmp_path, imported)
     q = write_jsonl(tmp_path / "q.jsonl", [{"question": "What is 1+2?", "answer": "3"}])
     base = ["run", pol, q, "--model", "sim/medium", "--budget", "2", "--no-progress",
             "--out", tmp_path / "a.parquet"]  # fmt: skip
@@ -217,7 +204,7 @@ def _refused(policy: Path, tmp_path: Path, *given: str) -> str:
 def test_run_says_an_unknown_variant_name_before_its_bad_prompt(
     policy: Path, tmp_path: Path
 ) -> None:
-    pol = _with_variants(policy, tmp_path, IMPORTED)
+    pol = with_variants(policy, tmp_path, IMPORTED)
     assert _refused(pol, tmp_path, "cot3=foo") == (
         "error: --prompt-variant cot3: not one of the policy's prompt variants (cot, pot)"
     )
@@ -229,7 +216,7 @@ def test_run_says_an_unknown_variant_name_before_its_bad_prompt(
 
 
 def test_a_missing_program_template_file_is_said(policy: Path, tmp_path: Path) -> None:
-    pol = _with_variants(policy, tmp_path, IMPORTED)
+    pol = with_variants(policy, tmp_path, IMPORTED)
     assert _refused(pol, tmp_path, "cot=numeric", "pot=program:/nonexistent/p.txt") == (
         "error: --prompt-variant 'pot=program:/nonexistent/p.txt': program template file "
         "'/nonexistent/p.txt' not found"
@@ -239,7 +226,7 @@ def test_a_missing_program_template_file_is_said(policy: Path, tmp_path: Path) -
 def test_on_replay_given_prompts_warn_that_they_are_not_used(policy: Path, tmp_path: Path) -> None:
     """replay serves recorded samples: a given --prompt-variant (or --prompt) warns in one
     line that the samples' own prompts are served, not the ones given."""
-    pol = _with_variants(policy, tmp_path, IMPORTED)
+    pol = with_variants(policy, tmp_path, IMPORTED)
     problems = sum_problems(tmp_path, n=4)
     variants = ["--prompt-variant", "cot=numeric", "--prompt-variant", "pot=program"]
     for out, extra in (("s", variants), ("s1", [])):
@@ -268,7 +255,7 @@ def test_serve_loads_a_variant_policy_with_its_variants(policy: Path, tmp_path: 
     """serve asks with the recorded variants (tests/test_serve_variants.py serves them)."""
     from ttcalloc.serve.served import load_served
 
-    pol = _with_variants(policy, tmp_path, [v.as_json() for v in _variants(*VARIANTS)])
+    pol = with_variants(policy, tmp_path, [v.as_json() for v in _variants(*VARIANTS)])
     served = load_served(pol, 2.0, None)
     assert served.variants == _variants(*VARIANTS) and served.template is None
     assert served.prompt_label == "variants"
@@ -296,7 +283,7 @@ def test_a_cascade_sees_each_samples_prompt_kind(
     problems, _, curves = two_model_curves(tmp_path)
     opts = CascadeTrainOptions(budgets=(0.003,), folds=2, n_estimators=5, orders=2)
     train_cascade(curves, problems, tmp_path / "cascade", opts)
-    pol = _with_variants(
+    pol = with_variants(
         tmp_path / "cascade", tmp_path / "v", [v.as_json() for v in _variants(*VARIANTS)]
     )
     seen: list[tuple[object, ...]] = []

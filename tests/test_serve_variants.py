@@ -9,13 +9,12 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_openai import FakeServer, fake_openai
-from helpers import run_cli, small_imitate_policy, write_jsonl
+from helpers import run_cli, small_imitate_policy, with_variants, write_jsonl
 from serve_process import serving
 from test_serve import ask_all
 
@@ -48,16 +47,6 @@ class SumPrograms(FakeServer):
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return small_imitate_policy(tmp_path_factory.mktemp("serve-variants"), questions=20)
-
-
-def with_variants(policy: Path, tmp: Path, variants: list[dict[str, Any]]) -> Path:
-    """A copy of ``policy`` whose policy.json records ``variants``."""
-    copy = tmp / "policy"
-    shutil.copytree(policy, copy)
-    info = json.loads((copy / "policy.json").read_text())
-    info["prompt_variants"] = variants
-    (copy / "policy.json").write_text(json.dumps(info))
-    return copy
 
 
 def questions(n: int) -> list[str]:
