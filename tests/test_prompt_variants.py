@@ -256,8 +256,12 @@ def test_serve_loads_a_variant_policy_with_its_variants(policy: Path, tmp_path: 
     from ttcalloc.serve.served import load_served
 
     pol = with_variants(policy, tmp_path, [v.as_json() for v in _variants(*VARIANTS)])
-    served = load_served(pol, 2.0, None)
+    with pytest.raises(InputError, match=r"kind program \(pot\).*give --run-programs"):
+        load_served(pol, 2.0, None)  # programs are run only when allowed
+    served = load_served(pol, 2.0, None, run_programs=True)
     assert served.variants == _variants(*VARIANTS) and served.template is None
+    texts = with_variants(policy, tmp_path / "t", [v.as_json() for v in _variants("a=numeric")])
+    assert load_served(texts, 2.0, None).variants == _variants("a=numeric")  # no program: no flag
     assert served.prompt_label == "variants"
     one = load_served(policy, 2.0, None)  # one prompt: served as before
     assert one.kind == "static" and one.variants == () and one.prompt_label == "auto"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ def test_serve_draws_the_policys_recorded_variants_in_turn(policy: Path, tmp_pat
     with fake_openai(SumPrograms) as upstream:
         with serving(
             pol, tmp_path / "state", "--model", MODEL, "--api-base", upstream.base,
-            "--budget", "4", "--seed", str(SEED),
+            "--budget", "4", "--seed", str(SEED), "--run-programs",
         ) as served:  # fmt: skip
             replies = ask_all(served.url, asked)
             log = served.log()
@@ -145,7 +146,7 @@ def test_serve_takes_prompt_variant_for_imported_variants(policy: Path, tmp_path
         with serving(
             pol, tmp_path / "state", "--model", MODEL, "--api-base", upstream.base,
             "--budget", "2", "--seed", str(SEED), "--prompt-variant", "cot=numeric",
-            "--prompt-variant", f"pot=program:{program}",
+            "--prompt-variant", f"pot=program:{program}", "--run-programs",
         ) as served:  # fmt: skip
             replies = ask_all(served.url, asked)
         sent = list(upstream.requests)
@@ -183,6 +184,47 @@ def test_serve_refuses_imported_variants_without_their_prompts(
     # a policy drawn with one prompt takes no --prompt-variant
     r = run_cli("serve", policy, *base[2:], "--prompt-variant", "a=numeric")
     assert r.exit_code == 2 and "drawn with one prompt" in r.stderr, r.stderr
+
+
+PROGRAMS_REFUSED = (
+    "error: prompt variants of kind program ({}): serving them executes the Python programs "
+    "the model writes for questions arriving over the network, on this machine (child processes "
+    "with time and memory limits; NOT a sandbox); give --run-programs to allow it"
+)
+
+
+def test_serve_refuses_program_variants_without_run_programs(policy: Path, tmp_path: Path) -> None:
+    """Program variants need --run-programs: without it, one line naming them and the flag,
+    exit code 2, before the state directory is made or the port bound (the port is held here:
+    with the flag, binding it is what fails, after the programs warning)."""
+    program = tmp_path / "program.txt"
+    program.write_text("Write a Python program setting ans.\n\nQ: {question}\n")
+    state = tmp_path / "state"
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen(1)
+    port = str(held.getsockname()[1])
+    try:
+        for variants, given in (
+            (RECORDED, []),
+            (IMPORTED, ["--prompt-variant", "cot=numeric", "--prompt-variant",
+                        f"pot=program:{program}"]),
+        ):  # fmt: skip
+            pol = with_variants(policy, tmp_path / variants[0]["label"], variants)
+            base = ["serve", pol, "--model", MODEL, "--budget", "2", "--state-dir", state,
+                    "--port", port, *given]  # fmt: skip
+            r = run_cli(*base)
+            lines = [x for x in r.stderr.splitlines() if x.strip()]
+            assert r.exit_code == 2 and lines == [PROGRAMS_REFUSED.format("pot")], r.stderr
+            assert not state.exists()
+            r = run_cli(*base, "--run-programs")
+            lines = [x for x in r.stderr.splitlines() if x.strip()]
+            assert r.exit_code == 2 and len(lines) == 2, r.stderr
+            assert "NOT a sandbox" in lines[0] and lines[0].startswith("warning:"), lines
+            assert lines[1].startswith(f"error: --port {port}: cannot listen"), lines
+            assert not state.exists()
+    finally:
+        held.close()
 
 
 def test_request_ids_are_the_question_text_s() -> None:
@@ -248,7 +290,7 @@ def test_serve_answers_with_a_kinds_cascade(tmp_path: Path) -> None:
         with serving(
             pol, tmp_path / "state", "--model", "cheap=openai/cheap", "--model",
             "strong=openai/strong", "--api-base", upstream.base, *PRICE_FLAGS,
-            "--budget", "0.003", "--seed", str(SEED),
+            "--budget", "0.003", "--seed", str(SEED), "--run-programs",
         ) as served:  # fmt: skip
             replies = ask_all(served.url, asked)
             log = served.log()

@@ -117,6 +117,16 @@ def serve_cmd(
             "their windows to reach the ledger."
         ),
     ] = 30.0,
+    run_programs: Annotated[
+        bool,
+        typer.Option(
+            "--run-programs",
+            help="Serve a policy with prompt variants of kind program: the Python programs the "
+            "model writes for the questions requests send are executed on this machine (child "
+            "processes with time and memory limits; NOT a sandbox). Without it such a policy is "
+            "refused.",
+        ),
+    ] = False,
     temperature: TemperatureOpt = 0.7,
     max_tokens: MaxTokensOpt = 512,
     prompt_variant: RunPromptVariantOpt = None,
@@ -150,7 +160,7 @@ def serve_cmd(
             api_key=api_key, state_dir=state_dir, name=name, window=window, window_ms=window_ms,
             max_queue=max_queue, upstream=upstream, request_timeout=request_timeout,
             max_samples=max_samples, max_request_budget=max_request_budget, max_body=max_body,
-            shutdown_grace=shutdown_grace,
+            shutdown_grace=shutdown_grace, run_programs=run_programs,
             models=models,
             prices=PriceFlags(tuple(price or ()), prices, tuple(prompt_tokens or ())),
         ),

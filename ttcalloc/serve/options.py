@@ -40,6 +40,9 @@ class ServeOptions:
     # ``sample.model`` is a label naming them all; their prices (``--price``, ``--prices``)
     models: tuple[tuple[str, str], ...] = ()
     prices: PriceFlags = field(default_factory=PriceFlags)
+    # prompt variants of kind program: run the model's programs (``--run-programs``; without
+    # it such a policy is refused before the server starts)
+    run_programs: bool = False
 
     def check(self) -> None:
         self.sample.check()

@@ -8,7 +8,9 @@ answer or in another unit than the policy's is refused with one line (the checks
 policy trained on samples of several prompt variants is served as ``run`` runs it: its questions
 are asked with the recorded variants in turn (``--prompt-variant NAME=PROMPT`` where one is
 given, needed for imported ones), program variants' programs run for their answers
-(:func:`ttcalloc.stages.run.asking.asking`).
+(:func:`ttcalloc.stages.run.asking.asking`).  Those programs are written by the model for
+questions arriving over the network and the runner is not a sandbox: a policy with program
+variants is refused in one line unless ``--run-programs`` allows it (then one warning).
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from ttcalloc.common.errors import DataError, InputError
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.learn.cascade import CascadePolicy
 from ttcalloc.learn.policy import load_policy
+from ttcalloc.sampler.variants import warn_programs
 from ttcalloc.stages.run.asking import asking, grader_for
 from ttcalloc.stages.run.kinds import AnyPolicy, draw_limit, policy_ks
 from ttcalloc.stages.run.models import ModelPlan, PriceFlags, plan_for, prompts_sent
 from ttcalloc.stages.run.units import budget_unit, check_unit_flag
 from ttcalloc.text.variants import PromptVariant
+
+RUN_PROGRAMS_FLAG = "--run-programs"
 
 
 @dataclass(frozen=True)
@@ -55,11 +60,13 @@ def load_served(
     model: str = "",
     prices: PriceFlags | None = None,
     given: tuple[PromptVariant, ...] = (),
+    run_programs: bool = False,
 ) -> ServedPolicy:
     """Load ``path`` for ``serve`` at ``budget`` (in ``--budget-unit`` when given, which must
     be the policy's); a policy over several models on the ``--model NAME=SPEC`` pairs
     ``models`` (``model``: the ``--model`` label), each priced (``prices``); one line naming
-    the flag or file otherwise; ``given``: the ``--prompt-variant`` prompts."""
+    the flag or file otherwise; ``given``: the ``--prompt-variant`` prompts; ``run_programs``:
+    whether program variants may be served (``--run-programs``), refused otherwise."""
     policy = load_policy(path)
     plan = plan_for(policy, models, model, prices or PriceFlags(), Path(path))
     if plan is not None:  # every sample's dollars are counted at its model's price
@@ -81,9 +88,13 @@ def load_served(
         raise InputError(
             f"--budget {budget:g}: below the cheapest answer's expected cost {floor:g} {unit}"
         )
-    # the policy's prompt variants (programs run: one warning), or its one prompt; a cascade
-    # that reads prompt kinds without recorded variants is refused
-    variants, template, label = asking(policy, Path(path), given, None, prompts_sent(model, plan))
+    # the policy's prompt variants, or its one prompt; a cascade that reads prompt kinds
+    # without recorded variants is refused; program variants: refused without --run-programs,
+    # else one warning (replayed samples keep their recorded answers: no program is run)
+    sent = prompts_sent(model, plan)
+    variants, template, label = asking(policy, Path(path), given, None, sent, False)
+    if sent:
+        allow_programs(variants, run_programs)
     grader = grader_for(None, policy.info)
     return ServedPolicy(
         path=Path(path),
@@ -98,6 +109,25 @@ def load_served(
         plan=plan,
         variants=variants,
     )
+
+
+def allow_programs(variants: tuple[PromptVariant, ...], run_programs: bool) -> None:
+    """Refuse prompt variants of kind program unless ``run_programs``; with it, warn once.
+
+    Raises:
+        InputError: program variants without ``--run-programs`` (one line naming them).
+    """
+    programs = [v.name for v in variants if v.kind == "program"]
+    if not programs:
+        return
+    if not run_programs:
+        raise InputError(
+            f"prompt variants of kind program ({', '.join(programs)}): serving them executes the "
+            "Python programs the model writes for questions arriving over the network, on this "
+            "machine (child processes with time and memory limits; NOT a sandbox); give "
+            f"{RUN_PROGRAMS_FLAG} to allow it"
+        )
+    warn_programs(variants)
 
 
 def _kind(policy: AnyPolicy) -> str:

@@ -41,6 +41,7 @@ def serve(policy_path: Path, options: ServeOptions) -> None:
     served = load_served(
         Path(policy_path), options.budget, options.max_samples, options.budget_unit,
         options.models, options.sample.model, options.prices, options.sample.prompt_variants,
+        options.run_programs,
     )  # fmt: skip
     # the policy's prompt variants, drawn in turn as `run` draws them (none: its one prompt)
     options = replace(options, sample=replace(options.sample, prompt_variants=served.variants))

@@ -137,18 +137,20 @@ def asking(
     given: tuple[PromptVariant, ...],
     prompt: str | None,
     sent: bool = True,
+    programs_warning: bool = True,
 ) -> tuple[tuple[PromptVariant, ...], str | None, str]:
     """``(variants, template, label)`` the questions of ``policy`` (its folder ``path``) are
     asked with, by ``run`` and ``serve``: its prompt variants (:func:`variants_for`; template
     None, each request renders its variant's; one warning that programs will be run when some
-    are of kind program and prompts are ``sent``), else the one prompt of :func:`prompt_for`.
-    A cascade that reads prompt kinds without recorded variants is refused."""
+    are of kind program, prompts are ``sent`` and ``programs_warning``: ``serve`` checks its
+    flag first), else the one prompt of :func:`prompt_for`.  A cascade that reads prompt kinds
+    without recorded variants is refused."""
     variants = variants_for(given, prompt, policy.info, sent=sent)
     if kinds_unrecorded(policy):
         raise InputError(f"{path}: {KINDS_UNRECORDED}")
     if not variants:
         return (), *prompt_for(prompt, policy.info, sent=sent)
-    if sent:
+    if sent and programs_warning:
         warn_programs(variants)
     return variants, None, VARIANTS_LABEL
 
