@@ -1,11 +1,13 @@
 """A cascade report's words: baselines that cannot spend a budget are named and marked, where
 each method reaches the strongest model's accuracy is said honestly, each method has its own
-colour, and cascade training and evaluation show progress on stderr."""
+colour (the same in every policy's subplot), and cascade training and evaluation show progress
+on stderr."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import run_cli
@@ -88,13 +90,51 @@ def test_where_each_method_reaches_the_strongest_accuracy() -> None:
     ), text
 
 
-def test_each_method_has_its_own_colour() -> None:
-    from ttcalloc.stages.evaluate.cascade_plot import colours
+def test_each_method_has_one_colour_over_the_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two policies whose methods come in different orders (and one the other lacks): each
+    method is drawn in the same colour in both subplots, the cascade blue, the methods'
+    colours distinct."""
+    import matplotlib
 
-    methods = ["cascade", "MoT rule (tuned on train)", "llama-2-13b only", "gpt-4 only"]
-    got = colours(methods)
-    assert got["cascade"] == "tab:blue"
-    assert len(set(got.values())) == len(methods), got
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ttcalloc.stages.evaluate.cascade_plot import BEST, figure_colours, plot_dollars
+
+    def rows(methods: list[str]) -> list[dict[str, object]]:
+        return [
+            {**_row(m, b, b * 0.99), "accuracy": 0.5 + 0.01 * i, "cost_over_budget": 0.99}
+            for i, m in enumerate(methods)
+            for b in (0.001, 0.002)
+        ]
+
+    strongest = {"model": "gpt-4", "cost": 0.01, "accuracy": 0.9}
+    policies = {
+        "a": {"rows": rows(["cascade", "MoT rule (tuned on train)", "llama-2-13b only", BEST]),
+              "strongest": strongest, "models": ["llama-2-13b", "gpt-4"]},
+        "b": {"rows": rows(["gpt-4 only", "llama-2-13b only", "cascade",
+                            "MoT rule (tuned on train)"]),
+              "strongest": strongest, "models": ["llama-2-13b", "gpt-4"]},
+    }  # fmt: skip
+    got = figure_colours(policies)
+    assert got["cascade"] == "tab:blue" and BEST not in got
+    assert len(set(got.values())) == len(got) == 4, got
+    figures: list[Any] = []
+    close = plt.close
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to read its lines
+    plot_dollars(policies, tmp_path / "p.png")
+    (fig,) = figures
+    drawn = [{line.get_label(): line.get_color() for line in ax.get_lines()} for ax in fig.axes]
+    for subplot in drawn:
+        for method, colour in got.items():
+            if method in subplot:
+                assert subplot[method] == colour, (method, subplot)
+    shared = set(drawn[0]) & set(drawn[1]) & set(got)
+    assert shared == {"cascade", "MoT rule (tuned on train)", "llama-2-13b only"}
+    assert "gpt-4 only" in drawn[1] and "gpt-4 only" not in drawn[0]
+    close(fig)
 
 
 def test_cascade_training_and_evaluation_show_progress(

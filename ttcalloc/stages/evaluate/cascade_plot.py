@@ -1,5 +1,6 @@
 """accuracy_vs_dollars.png of a cascade report: each method's test accuracy against its dollars,
-one colour per method, hollow where a baseline spent less than its budget."""
+one colour per method over the whole figure (the same in every policy's subplot), hollow where a
+baseline spent less than its budget."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from ttcalloc.stages.evaluate.cascade_text import SHORT, is_short
 
 BEST = "best single model (chosen on train)"
 CASCADE_COLOUR = "tab:blue"
-# the other methods' colours, in the order they first appear (blue is the cascade's alone)
+# the other methods' colours, in the order they first appear in the figure (blue is the
+# cascade's alone)
 COLOURS = ("tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
            "tab:olive", "tab:cyan", "tab:gray")  # fmt: skip
 
@@ -26,6 +28,18 @@ def colours(methods: list[str]) -> dict[str, str]:
     return out
 
 
+def figure_colours(policies: dict[str, Any]) -> dict[str, str]:
+    """One colour per method over every policy's rows (:func:`colours`, the methods in the
+    order they first appear across the policies), so a method keeps its colour in every
+    subplot."""
+    methods: dict[str, None] = {}
+    for pol in policies.values():
+        for r in pol["rows"]:
+            if r["method"] != BEST:  # drawn as its model's own line
+                methods.setdefault(r["method"], None)
+    return colours(list(methods))
+
+
 def plot_dollars(policies: dict[str, Any], path: Path) -> None:
     """accuracy_vs_dollars.png: each method's test accuracy against its dollars per question
     (one line through the budgets), and the strongest model's one-sample point.  A baseline's
@@ -36,13 +50,13 @@ def plot_dollars(policies: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(policies), figsize=(6.5 * len(policies), 4.5), squeeze=False)
+    colour = figure_colours(policies)
     for ax, (name, pol) in zip(axes[0], policies.items(), strict=True):
         by: dict[str, list[tuple[float, float, bool]]] = {}
         for r in pol["rows"]:
             if r["method"] == BEST:
                 continue  # drawn as its model's own line
             by.setdefault(r["method"], []).append((r["cost"], r["accuracy"], is_short(r)))
-        colour = colours(list(by))
         any_short = False
         for method, pts in by.items():
             pts.sort()
