@@ -361,9 +361,11 @@ def calibrate(
     usable: NDArray[np.bool_],
     budget: float,
     steps: int = 60,
+    apart: float = 0.0,
 ) -> Calibration:
     """Prices meeting ``budget`` in expectation over the replays: a bisection on ``log lam``
-    (the cost falls as the price rises), then the mix of the two ends that meets it exactly.
+    (the cost falls as the price rises), then the mix of the two ends that meets it exactly
+    (``apart``: each end moved that far off the switch: :data:`~.cascade_rule.APART`).
 
     Raises:
         CascadeBudgetError: even an infinite price (one sample of the cheapest start) costs more.
@@ -392,7 +394,7 @@ def calibrate(
             hi = mid
         else:
             lo = mid
-    lam_lo, lam_hi = float(np.exp(lo)), float(np.exp(hi))
+    lam_lo, lam_hi = float(np.exp(lo)) * (1 - apart), float(np.exp(hi)) * (1 + apart)
     c_lo, c_hi = cost(lam_lo), cost(lam_hi)
     if c_hi > budget:  # the cost did not fall back within the bracket: the cheapest path
         lam_hi, c_hi = np.inf, cheapest

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ttcalloc.core import cascade as cc
 from ttcalloc.core.cascade import ROW_FEATURES, START, Calibration, Ladder
 from ttcalloc.core.cascade_baselines import MOT_KS, mot_rule, single_model, upper_hull
 from ttcalloc.core.replays import Replays, sliced
@@ -44,7 +43,10 @@ from ttcalloc.core.replays import Replays, sliced
 # price, about 1 / the strong sample's dollars: 1e9 leaves a factor 1e5 for any price ratio)
 FORCED = 1e9
 NEVER = -1e9  # the gain of an option the rule never takes
-APART = 1e-6  # how far a flat rule's two prices are moved from the price it switches at
+# how far a flat rule's two calibrated prices are moved from the price where every question
+# switches (at the bisection's prices rounding decides: a review found every question stopping
+# at 2 samples, off a hull of 1, 3, 4, 5)
+APART = 1e-6
 _SHARE = ROW_FEATURES.index("top1_share")
 
 
@@ -153,28 +155,6 @@ def flat_dollars(model: object) -> bool:
     written before that (no ``flat_dollars`` in policy.json) keeps the question's dollars, as its
     prices were calibrated with them."""
     return isinstance(model, UniformRule) and model.flat
-
-
-def calibrate_apart(
-    replays: Sequence[Replays],
-    ladder: Ladder,
-    gains: NDArray[np.float64],
-    extra: NDArray[np.float64],
-    usable: NDArray[np.bool_],
-    budget: float,
-) -> Calibration:
-    """:func:`ttcalloc.core.cascade.calibrate` for a rule whose questions all switch at one
-    price (:func:`flat_dollars`): the bisection closes in on that price from both sides, where
-    which hull point a question stops at is left to rounding (a review found every question
-    stopping at 2 samples, off a hull of 1, 3, 4, 5); so the two prices are moved
-    :data:`APART` away from it, each on its own side, and mixed again to meet the budget."""
-    cal = cc.calibrate(replays, ladder, gains, extra, usable, budget)
-    if cal.slack or not np.isfinite(cal.lam_hi) or cal.lam_lo <= 0.0:
-        return cal
-    lo, hi = cal.lam_lo * (1 - APART), cal.lam_hi * (1 + APART)
-    c_lo, c_hi = (cc.mean_cost(replays, ladder, gains, extra, usable, lam) for lam in (lo, hi))
-    p = 0.0 if c_lo <= c_hi else float(np.clip((budget - c_hi) / (c_lo - c_hi), 0.0, 1.0))
-    return Calibration(lo, hi, p, p * c_lo + (1 - p) * c_hi)
 
 
 def uniform_rule(rep: Replays, model: int) -> UniformRule:

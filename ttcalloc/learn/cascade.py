@@ -23,9 +23,9 @@ from ttcalloc.artifacts.schemas import POLICY
 from ttcalloc.common.errors import ArtifactError
 from ttcalloc.core import cascade as cc
 from ttcalloc.core.cascade_rule import (
+    APART,
     ThresholdRule,
     UniformRule,
-    calibrate_apart,
     flat_dollars,
     highest_price,
 )
@@ -253,7 +253,7 @@ class CascadePolicy:
         top = np.inf if learned else highest_price(prep.gains, prep.extra, prep.usable)
         if (cost := cc.mean_cost(*args, top)) > budget * (1 + 1e-12):
             return cc.Calibration(top, top, 0.0, cost)
-        return (calibrate_apart if flat_dollars(self.model) else cc.calibrate)(*args, budget)
+        return cc.calibrate(*args, budget, apart=APART if flat_dollars(self.model) else 0.0)
 
     def save(self, folder: Path, meta: dict[str, Any]) -> None:
         """The gain models (UBJ; none for a rule) and policy.json, written to a temporary

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from ttcalloc.core import cascade as cc
 from ttcalloc.core import cascade_baselines as cb
-from ttcalloc.core.cascade_rule import RuleFit, UniformRule, calibrate_apart, uniform_rule
+from ttcalloc.core.cascade_rule import APART, RuleFit, UniformRule, uniform_rule
 from ttcalloc.core.replays import Replays, sliced
 from ttcalloc.learn.cascade import predict, prepare
 
@@ -36,7 +36,7 @@ def fit_single(
     ladder = rule.ladder(len(reps))
     prep = predict(rule, prepare(reps, None, ladder, units, rule), ladder)
     assert prep.gains is not None
-    cal = calibrate_apart(reps, ladder, prep.gains, prep.extra, prep.usable, budget)
+    cal = cc.calibrate(reps, ladder, prep.gains, prep.extra, prep.usable, budget, apart=APART)
     acc, cost, drawn = cc.mixed_outcome(reps, ladder, prep.gains, prep.extra, prep.usable, cal)
     return RuleFit(rule, cal, acc, cost, drawn)
 
