@@ -40,7 +40,8 @@ RunPromptVariantOpt = Annotated[
     list[str] | None,
     typer.Option(
         help="NAME=PROMPT, repeatable (as for `sample`): the prompt of the policy's prompt "
-        "variant NAME (default: the one its samples recorded; needed for imported ones)."
+        "variant NAME (default: the one its samples recorded; needed for imported ones). "
+        "PROMPT: auto, numeric, math, exact, a template file, program or program:FILE."
     ),
 ]
 

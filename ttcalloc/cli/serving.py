@@ -35,7 +35,7 @@ def serve_cmd(
     model: Annotated[
         list[str],
         typer.Option(
-            help="Model, as for `run` (litellm, local/..., sim/...). A policy over several "
+            help="Model, as for `run` (litellm, local/..., sim/..., replay:PATH). A policy over several "
             "models (actions MODEL:maj@k, cascades) takes NAME=SPEC for each of its models, "
             "repeated."
         ),
