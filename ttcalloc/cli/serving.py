@@ -35,9 +35,9 @@ def serve_cmd(
     model: Annotated[
         list[str],
         typer.Option(
-            help="Model, as for `run` (litellm, local/..., sim/..., replay:PATH). A policy over several "
-            "models (actions MODEL:maj@k, cascades) takes NAME=SPEC for each of its models, "
-            "repeated."
+            help="Model, as for `run` (litellm, local/..., sim/..., replay:PATH). A policy over "
+            "several models (actions MODEL:maj@k, cascades) takes NAME=SPEC for each of its "
+            "models, repeated."
         ),
     ],
     budget: Annotated[
