@@ -238,12 +238,47 @@ def check_asked(spec: str, asked: Any) -> None:
     theirs = dict(zip(recorded["problem_id"], recorded["question"], strict=True))
     for pid, question in zip(asked["problem_id"], asked["question"], strict=True):
         own = theirs.get(pid)
-        if own is not None and " ".join(str(question).split()) != " ".join(str(own).split()):
+        if own is not None and normalised(str(question)) != normalised(str(own)):
             raise InputError(
                 f"{spec}: problem {pid!r} was asked {_short(str(question))!r} here but its "
                 f"recorded samples answer {_short(str(own))!r}; replay serves a question only "
                 "its own samples"
             )
+
+
+def normalised(text: str) -> str:
+    """A question's text with its whitespace made single spaces (as questions are compared)."""
+    return " ".join(str(text).split())
+
+
+def recorded_questions(path: Path) -> tuple[dict[str, str] | None, str]:
+    """The questions the samples at ``path`` were drawn for, from the problems file their
+    provenance records (``sample``, ``import``): normalised text -> problem id (the first id of
+    a text), and where they were read; None and why when there is no such file to read."""
+    from ttcalloc.artifacts.io import read_artifact, recorded_input
+    from ttcalloc.artifacts.schemas import PROBLEMS
+
+    meta = _provenance(path)
+    raw = meta.get("inputs")
+    inputs: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    key = next((k for k in ("problems", "questions") if isinstance(inputs.get(k), dict)), None)
+    if key is None:
+        return None, "its samples record no problems file"
+    where = str(inputs[key].get("path"))
+    try:
+        found = recorded_input(meta, key, path, f"replay:{path}")
+    except TtcallocError:
+        return None, f"the problems its samples were drawn for ({where}) have changed since"
+    if found is None:
+        return None, f"the problems its samples were drawn for ({where}) are not found"
+    try:
+        df = read_artifact(found, PROBLEMS).df
+    except TtcallocError as exc:
+        return None, f"the problems its samples were drawn for ({where}) are unreadable: {exc}"
+    out: dict[str, str] = {}
+    for pid, question in zip(df["problem_id"], df["question"], strict=True):
+        out.setdefault(normalised(str(question)), str(pid))
+    return out, str(found)
 
 
 def variant_key(problem_id: str, variant: str) -> str:

@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ from ttcalloc.sampler.rows import request_rows
 from ttcalloc.sampler.send import send
 from ttcalloc.sampler.variants import request_answers
 from ttcalloc.serve.mixing import mixed_mus
+from ttcalloc.serve.replayed import ReplayIndex
 from ttcalloc.serve.scale import CostScale, trained_costs
 from ttcalloc.serve.served import ServedPolicy
 from ttcalloc.stages.run.adaptive_driver import AdaptiveDriver
@@ -79,6 +80,8 @@ class Sent:
     tokens: Counter[tuple[str, str]] = field(default_factory=Counter)
     models: Counter[tuple[str, str]] = field(default_factory=Counter)  # (question, model)
     errors: dict[str, str] = field(default_factory=dict)
+    # replay: each question's problem id in each replayed model's samples (None: one model)
+    recorded: dict[str, dict[str | None, str]] = field(default_factory=dict)
 
 
 Deliver = Callable[[int, Reply], None]
@@ -122,13 +125,18 @@ class Answerer:
         # several models: realized dollars against the training ones (1 for one model)
         self.scale = CostScale(trained_costs(served.policy) if served.plan is not None else {})
         self.arrived = asyncio.Event()  # set whenever a window ends
+        # replay:PATH models: questions matched to their recorded problems (None: no replay)
+        self.replay = ReplayIndex.of(backend)
 
     def items(self, questions: list[str]) -> tuple[list[Item], pl.DataFrame]:
         """``run``'s items for ``questions`` (unlabeled, graded by the policy's grader)."""
         n = len(questions)
+        ids = request_ids(questions)
+        if self.replay is not None:  # a recorded question: its recorded problem id
+            ids = self.replay.ids(questions, ids)
         df = pl.DataFrame(
             {
-                "problem_id": request_ids(questions),
+                "problem_id": ids,
                 "question": questions,
                 "answer": [None] * n,
                 "grader": [self.served.grader] * n,
@@ -191,6 +199,9 @@ class Answerer:
         ``deliver(i, reply)`` is told each question's reply as soon as the policy is done with
         it (before the rest of the window is); ``spent(cost)`` each sample's cost."""
         sent = Sent()
+        if self.replay is not None:
+            for it in driver.items:
+                sent.recorded[it.pid] = self.replay.recorded(str(it.problem["question"])) or {}
         early = Early(deliver, set(), spent)
         workers = max(1, min(64, len(driver.items) * driver.limit))
         tasks = [asyncio.create_task(self.work(driver, sent, early)) for _ in range(workers)]
@@ -207,10 +218,13 @@ class Answerer:
     async def work(self, driver: Driver, sent: Sent, early: Early) -> None:
         while (request := await driver.next()) is not None:
             self.deliver_finished(driver, sent, early)  # a round decided in next() stops some
+            # replay: asked by the question's recorded problem id (a repeat's too)
+            recorded = sent.recorded.get(request.problem_id, {}).get(request.model)
+            asked = request if recorded is None else replace(request, problem_id=recorded)
             async with self.upstream:
                 started = time.monotonic()
                 choices, errors = await send(
-                    self.backend, request, self.options, self.limiter, self.stats
+                    self.backend, asked, self.options, self.limiter, self.stats
                 )
             latency = time.monotonic() - started
             self.stats.count(choices, errors)

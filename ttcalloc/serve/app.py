@@ -3,8 +3,8 @@
 ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /health`` (no key needed) and
 ``GET /metrics``.  With an API key every route but ``/health`` wants ``Authorization: Bearer
 KEY`` (compared in constant time).  Errors are JSON in OpenAI's shape: 400 bad body, 401 key,
-404, 405, 413 body too large, 502 the model failed, 503 queue full (with Retry-After), 504
-timeout.
+404, 405, 413 body too large, 422 a question the replayed samples do not hold, 502 the model
+failed, 503 queue full (with Retry-After), 504 timeout.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from ttcalloc.common.console import log
 from ttcalloc.common.redact import redact
+from ttcalloc.serve.replayed import NotRecorded
 from ttcalloc.serve.service import Service
 from ttcalloc.serve.windows import LedgerDown, QueueFull, WindowFailed
 from ttcalloc.serve.wire import (
@@ -35,7 +36,8 @@ from ttcalloc.serve.wire import (
 )
 
 KINDS = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-         405: "invalid_request_error", 413: "invalid_request_error", 502: "upstream_error",
+         405: "invalid_request_error", 413: "invalid_request_error",
+         422: "invalid_request_error", 502: "upstream_error",
          503: "overloaded_error", 504: "timeout_error"}  # fmt: skip
 
 
@@ -83,6 +85,9 @@ def build_app(service: Service) -> Starlette:
             reply, budget = await asyncio.wait_for(
                 service.windows.ask(ask.question, own), service.options.request_timeout or None
             )
+        except NotRecorded as exc:  # replay:PATH: not a question its samples hold
+            service.metrics.request(422)
+            return error(422, str(exc), "messages")
         except QueueFull as exc:
             service.metrics.request(503)
             return error(503, f"the server is busy ({exc}); retry shortly", **{"Retry-After": "1"})

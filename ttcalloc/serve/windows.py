@@ -25,6 +25,7 @@ from ttcalloc.serve.answering import Answerer, Reply
 from ttcalloc.serve.ledger import FleetLedger, LedgerUnwritable
 from ttcalloc.serve.metrics import Metrics
 from ttcalloc.serve.pacer import FleetPacer
+from ttcalloc.serve.replayed import NotRecorded
 
 RETRY_LEDGER_S = 1.0  # an unwritable ledger is tried again at most this often
 
@@ -89,7 +90,15 @@ class Windows:
 
     async def ask(self, question: str, budget: float | None) -> tuple[Reply, float]:
         """The reply to ``question`` and the budget it was decided at (``budget``: the
-        request's own, None: the fleet's)."""
+        request's own, None: the fleet's).
+
+        Raises:
+            NotRecorded: on ``replay:PATH``, a question its samples do not hold (refused before
+                it joins a window: the window's other requests are answered).
+        """
+        replay = self.answerer.replay
+        if replay is not None and (why := replay.missing(question)) is not None:
+            raise NotRecorded(why)
         if self.admitted >= self.max_queue:
             raise QueueFull(f"{self.admitted} requests waiting or in flight")
         await self.ledger_writable()
