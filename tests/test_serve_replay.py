@@ -16,6 +16,9 @@ import pytest
 from helpers import small_imitate_policy
 from serve_process import serving
 
+from ttcalloc.serve.answering import request_ids
+from ttcalloc.serve.replayed import Replayed, ReplayIndex
+
 UNKNOWN = "What is the capital of the moon?"
 
 
@@ -106,3 +109,13 @@ def test_replay_without_its_problems_file_refuses_with_one_line(
     warnings = [line for line in log.splitlines() if "refuses every request" in line]
     assert len(warnings) == 1, log
     assert "are not found" in warnings[0]
+
+
+def test_window_ids_a_repeat_never_takes_another_recorded_id() -> None:
+    held = frozenset({"a", "a-2", "b"})
+    questions = {"question a": "a", "question a2": "a-2", "question b": "b"}
+    index = ReplayIndex({None: Replayed("replay:x", questions, held, "problems.parquet")})
+    asked = ["question a", "question   a", "question a2", "question a", "question b"]
+    assert index.ids(asked, request_ids(asked)) == ["a", "a-3", "a-2", "a-4", "b"]
+    assert index.recorded(" question\na ") == {None: "a"}
+    assert index.missing("question c") is not None
