@@ -29,7 +29,9 @@ def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return small_imitate_policy(tmp_path_factory.mktemp("serve-replay"), questions=40)
 
 
-def post_all(url: str, questions: list[str]) -> list[httpx.Response]:
+def post_all(
+    url: str, questions: list[str], headers: dict[str, str] | None = None
+) -> list[httpx.Response]:
     """Every question sent at once (one window: ``--window-ms`` is long)."""
 
     async def go() -> list[httpx.Response]:
@@ -38,6 +40,7 @@ def post_all(url: str, questions: list[str]) -> list[httpx.Response]:
                 client.post(
                     f"{url}/chat/completions",
                     json={"model": "ttcalloc", "messages": [{"role": "user", "content": q}]},
+                    headers=headers,
                 )
                 for q in questions
             ]
@@ -119,3 +122,31 @@ def test_window_ids_a_repeat_never_takes_another_recorded_id() -> None:
     assert index.ids(asked, request_ids(asked)) == ["a", "a-3", "a-2", "a-4", "b"]
     assert index.recorded(" question\na ") == {None: "a"}
     assert index.missing("question c") is not None
+
+
+def test_a_question_whose_samples_run_out_fails_alone(policy: Path, tmp_path: Path) -> None:
+    """Samples where one question holds 1 recorded sample: at a budget of 4 (maj@4 for every
+    request) its request gets what there is, and its window's others their 4 samples."""
+    import pyarrow.parquet as pq
+
+    tmp = policy.parent
+    thin = tmp_path / "samples"
+    shutil.copytree(tmp / "samples", thin)
+    problems = pl.read_parquet(tmp / "problems.parquet")
+    questions = [str(q) for q in problems["question"][:4]]
+    short = str(problems["problem_id"][0])
+    for part in thin.glob("*.parquet"):
+        table = pq.read_table(part)  # its schema's metadata (the provenance) kept
+        keep = pl.from_arrow(table).select(
+            (pl.col("problem_id") != short) | (pl.col("sample_idx") == 0)
+        )
+        pq.write_table(table.filter(keep.to_series().to_arrow()), part)
+    with serving(policy, tmp_path / "state", "--model", f"replay:{thin}", "--budget", "1.5",
+                 "--window-ms", "1500") as served:  # fmt: skip
+        got = post_all(served.url, questions, {"X-Ttcalloc-Budget": "4"})
+        log = served.log()
+    assert [r.status_code for r in got] == [200] * 4, [r.text for r in got]
+    samples = [r.json()["ttcalloc"]["samples"] for r in got]
+    assert samples == [1, 4, 4, 4]
+    assert [r.json()["ttcalloc"]["complete"] for r in got] == [False, True, True, True]
+    assert "Traceback" not in log and "failed" not in log

@@ -281,6 +281,11 @@ def recorded_questions(path: Path) -> tuple[dict[str, str] | None, str]:
     return out, str(found)
 
 
+class NothingToReplay(FatalError):
+    """A question has no recorded sample to serve (none, or every one served): fatal to a run;
+    ``serve`` fails that question's request alone."""
+
+
 def variant_key(problem_id: str, variant: str) -> str:
     """The pool of a question's recorded samples of one prompt variant."""
     return f"{problem_id}\x00{variant}"
@@ -317,13 +322,13 @@ class ReplayBackend:
         if pool is None:
             tail = "" if variant is None else variant_key("", variant)  # pools of that variant
             held = sum(k.endswith(tail) if tail else "\x00" not in k for k in self.pools)
-            raise FatalError(
+            raise NothingToReplay(
                 f"question {problem_id!r} has no samples{of} in {self.path} (it records "
                 f"{held} questions{of}): nothing to replay for it"
             )
         n = len(pool)
         if idx >= n:
-            raise FatalError(
+            raise NothingToReplay(
                 f"question {problem_id!r} has no recorded sample{of} left in {self.path}: "
                 f"it had {n}, and sample {idx + 1} was asked for (a recorded sample is served "
                 "once per question)"

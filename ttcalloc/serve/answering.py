@@ -23,6 +23,7 @@ import polars as pl
 
 from ttcalloc.artifacts.policy_file import parse_action
 from ttcalloc.backends import Backend
+from ttcalloc.backends.replay import NothingToReplay
 from ttcalloc.common.hashing import seeded_int
 from ttcalloc.common.redact import echoed
 from ttcalloc.core.vote import majority
@@ -223,9 +224,12 @@ class Answerer:
             asked = request if recorded is None else replace(request, problem_id=recorded)
             async with self.upstream:
                 started = time.monotonic()
-                choices, errors = await send(
-                    self.backend, asked, self.options, self.limiter, self.stats
-                )
+                try:
+                    choices, errors = await send(
+                        self.backend, asked, self.options, self.limiter, self.stats
+                    )
+                except NothingToReplay as exc:  # its recorded samples ran out: its own failure
+                    choices, errors = [None] * request.n, [str(exc)] * request.n
             latency = time.monotonic() - started
             self.stats.count(choices, errors)
             # a program variant's samples: their programs run for their answers, as in `run`
