@@ -150,3 +150,38 @@ def test_a_question_whose_samples_run_out_fails_alone(policy: Path, tmp_path: Pa
     assert samples == [1, 4, 4, 4]
     assert [r.json()["ttcalloc"]["complete"] for r in got] == [False, True, True, True]
     assert "Traceback" not in log and "failed" not in log
+
+
+def test_recorded_samples_without_their_text_reply_with_the_answer(
+    policy: Path, tmp_path: Path
+) -> None:
+    """Imported samples often record no response text: a reply's content is then the answer
+    (before: an empty content, and a streaming client received nothing)."""
+    import pyarrow.parquet as pq
+
+    tmp = policy.parent
+    bare = tmp_path / "samples"
+    shutil.copytree(tmp / "samples", bare)
+    for part in sorted(bare.rglob("*.parquet")):
+        table = pq.read_table(part)
+        i = table.schema.get_field_index("response")
+        field = table.schema.field(i)
+        table = table.set_column(i, field, pa_nulls(table.num_rows, field.type))
+        pq.write_table(table, part)  # the schema's metadata (provenance) kept
+    held = recorded(tmp)
+    asked = [q for q in sorted(held) if None not in held[q]["answers"]][:3]  # each gave one
+    with serving(policy, tmp_path / "state", "--model", f"replay:{bare}", "--budget", "1.5",
+                 "--window-ms", "1000") as served:  # fmt: skip
+        got = post_all(served.url, asked)
+    for question, r in zip(asked, got, strict=True):
+        assert r.status_code == 200, r.text
+        body = r.json()
+        answer = body["ttcalloc"]["answer"]
+        assert answer is not None and answer in {str(a) for a in held[question]["answers"]}
+        assert body["choices"][0]["message"]["content"] == answer
+
+
+def pa_nulls(n: int, kind: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.nulls(n, kind)

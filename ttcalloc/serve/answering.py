@@ -273,9 +273,11 @@ class Answerer:
         winner = majority(labels)
         pick = next((i for i in used if item.got[i].label == winner), used[0] if used else None)
         votes = Counter(label for label in labels if label is not None)
-        return Reply(
-            content=sent.texts.get((item.pid, pick)) if pick is not None else None,
-            answer=row["final_answer"],
+        text = sent.texts.get((item.pid, pick)) if pick is not None else None
+        answer = row["final_answer"]
+        return Reply(  # a sample recorded without its text (imported) answers with its answer
+            content=text if text or answer is None else str(answer),
+            answer=answer,
             samples=int(row["samples"]),
             failed=int(row["failed"]),
             votes=dict(votes.most_common()),
