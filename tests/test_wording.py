@@ -95,3 +95,12 @@ def test_run_line_in_dollars_says_the_mean_cost_once() -> None:
     assert "; questions per model: a 60%, b 40%" in usd
     samples = line("samples", 0.01197)  # another unit: the dollars are news
     assert "; $0.01197 per question; questions per model: a 60%" in samples, samples
+
+
+def test_dollars_never_in_e_notation_and_samples_counted() -> None:
+    """A newcomer's trial read "1 samples, spent $1.738e-06/$0.004" on run's progress line."""
+    from ttcalloc.common.wording import dollars, samples_text
+
+    assert dollars(1.738e-06) == "$0.000001738" and dollars(0.004) == "$0.004000"
+    assert dollars(0.0) == "$0" and dollars(12.5) == "$12.50" and "e" not in dollars(3e-9)
+    assert samples_text(1) == "1 sample" and samples_text(0) == "0 samples"

@@ -76,3 +76,16 @@ def share_text(entry: dict[str, object]) -> str:
         return "not reached"
     text = f"{share:.0%}" if share >= 0.1 else f"{share:.1%}"
     return f"<= {text}" if str(entry.get("how", "")).startswith("at most") else text
+
+
+def dollars(value: float, digits: int = 4) -> str:
+    """``$`` and ``digits`` significant digits, never in e-notation ($0.000001738, $0.004)."""
+    if value == 0 or not math.isfinite(value):
+        return f"${value:g}"
+    places = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"${value:.{places}f}"
+
+
+def samples_text(n: int) -> str:
+    """``1 sample``, ``2 samples``."""
+    return f"{n} sample{'' if n == 1 else 's'}"

@@ -11,6 +11,7 @@ import numpy as np
 from ttcalloc.backends import Request
 from ttcalloc.common.console import log, warn
 from ttcalloc.common.hashing import seeded_unit
+from ttcalloc.common.wording import samples_text
 from ttcalloc.core.pacing import pace, rank
 from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.sampler.result import Stats
@@ -82,7 +83,7 @@ class AdaptiveDriver(RoundDriver):
     def status(self, stats: Stats) -> str:
         spend = f"${stats.cost:.4f}" if stats.cost_known else "$?"
         text = (
-            f"round {self.round}: {self.done}/{self.total} answered, {self.drawn} samples, "
+            f"round {self.round}: {self.done}/{self.total} answered, {samples_text(self.drawn)}, "
             f"spent {self.spent / max(self.total, 1):.3g}/{self.budget:g} {self.unit} per "
             f"question, {spend}"
         )

@@ -34,6 +34,7 @@ import numpy as np
 
 from ttcalloc.backends import Request
 from ttcalloc.common.console import log
+from ttcalloc.common.wording import dollars, samples_text
 from ttcalloc.core.cascade_pacing import aims, price_grid, round_prices, slack_grid
 from ttcalloc.core.pacing import rank
 from ttcalloc.learn.cascade import CascadePolicy
@@ -114,8 +115,9 @@ class CascadeDriver(RoundDriver):
     def status(self, stats: Stats) -> str:
         spend = f"${stats.cost:.4f}" if stats.cost_known else "$?"
         return (
-            f"round {self.round}: {self.done}/{self.total} answered, {self.drawn} samples, "
-            f"spent ${self.spent / max(self.total, 1):.4g}/${self.budget:g} per question, {spend}"
+            f"round {self.round}: {self.done}/{self.total} answered, {samples_text(self.drawn)}, "
+            f"spent {dollars(self.spent / max(self.total, 1))}/${self.budget:g} per "
+            f"question, {spend}"
         )
 
     # --- samples --------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any
 
 from ttcalloc.backends import Request
 from ttcalloc.common.console import warn
+from ttcalloc.common.wording import samples_text
 from ttcalloc.core.vote import Ledger
 from ttcalloc.sampler.options import SampleOptions
 from ttcalloc.sampler.plan import request_for
@@ -143,7 +144,7 @@ class Driver:
         per_q = self.done_cost / self.done if self.done else 0.0
         spend = f"${stats.cost:.4f}" if stats.cost_known else "$?"
         text = (
-            f"{self.done}/{self.total} answered, {self.drawn} samples, "
+            f"{self.done}/{self.total} answered, {samples_text(self.drawn)}, "
             f"cost {per_q:.3g}/{self.budget:g} {self.unit} per question, {spend}"
         )
         if self.ledger is not None:
