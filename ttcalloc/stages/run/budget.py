@@ -127,7 +127,13 @@ def model_ledger(
     reserved at its model's worst case, every question owed :func:`cheapest_floor`; refused in
     one line when that cannot be guaranteed."""
     cheapest, floor = cheapest_floor(policy)
-    ledger = ModelLedger(total=options.budget * len(items), worst=worst[cheapest], floor=floor)
+    ledger = ModelLedger(
+        total=options.budget * len(items),
+        worst=worst[cheapest],
+        floor=floor,
+        worsts=dict(worst),
+        cheapest=cheapest,
+    )
     ledger.open([it.pid for it in items], [0] * len(items))
     if not ledger.feasible():
         raise InputError(

@@ -121,18 +121,18 @@ class Driver:
 
     def overran(self, question: str, cost: float) -> None:
         """A sample of ``question`` cost ``cost``: more than its reserved worst case, every
-        later draw (and those in flight) is reserved at it (on a ledger in dollars over several
-        models, nothing changes); warned once."""
+        later draw (and those in flight) is reserved at it (over several models in dollars,
+        every sample of its model); warned once."""
         if self.ledger is None or cost <= worst_for(self.ledger, question) + 1e-9:
             return
         worst = worst_for(self.ledger, question)
-        several = isinstance(self.ledger, ModelLedger)
-        if not several:
+        if isinstance(self.ledger, ModelLedger):
+            self.ledger.raise_worst_of(question, cost)
+        else:
             self.ledger.raise_worst(cost)
         if not self.over_worst:
             self.over_worst = True
-            then = "the hard budget may be exceeded" if several else RESERVE_MOST.format("draws")
-            warn(overrun_warning(cost, worst, self.unit, then))
+            warn(overrun_warning(cost, worst, self.unit, RESERVE_MOST.format("draws")))
 
     def settled(self) -> int:
         """Questions answered since the last call: the progress count's step (an adaptive

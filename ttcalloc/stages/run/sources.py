@@ -61,4 +61,4 @@ def make_driver(
     models = [parse_action(a)[0] for a in policy.actions]  # type: ignore[index]
     if not any(models):
         return StaticDriver(policy, scores, mu, ks, **kw)
-    return StaticDriver(policy, scores, mu, ks, models=models, worst=worst, **kw)
+    return StaticDriver(policy, scores, mu, ks, models=models, **kw)

@@ -32,14 +32,12 @@ class StaticDriver(Driver):
         mu: float,
         ks: list[int],
         models: list[str | None] | None = None,
-        worst: dict[str, float] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
         self.policy, self.scores, self.mu, self.ks = policy, scores, mu, ks
-        # several models: each action's model, and a sample's worst case in dollars per model
+        # several models: each action's model (their worst cases in dollars are the ledger's)
         self.models = models or []
-        self.worst = worst or {}
         self.index = {it.pid: i for i, it in enumerate(self.items)}
         self.started_n = 0  # questions started with a draw (recalibration points count them)
         self.every = max(1, len(self.items) // 20)
@@ -102,12 +100,12 @@ class StaticDriver(Driver):
         note: dict[str, Any] = {}
         if isinstance(self.ledger, ModelLedger) and draw:
             model = self.models[a]
-            if model is not None and not self.ledger.assign(item.pid, self.worst[model]):
+            if model is not None and not self.ledger.assign(item.pid, model):
                 note = {"instead_of": self.policy.actions[a]}
                 a = int(np.argmin(self.policy.costs))
                 cheap = self.models[a]
                 if cheap is not None:
-                    self.ledger.assign(item.pid, self.worst[cheap])
+                    self.ledger.assign(item.pid, cheap)
         item.model = self.models[a]
         if item.model is not None:
             item.got = dict(item.held.get(item.model, {}))
