@@ -21,10 +21,13 @@ Decisions depend on the samples only (their answers and dollars), not on the ord
 in, so a rerun that replays the samples the folder holds decides exactly as the first run.  With
 a hard budget in dollars, round 1 and every later round admit questions in rank order while each
 one's next sample fits, at its model's worst case, in what is left of ``budget x questions``.
+A sample that costs more than its model's worst case (a server counting more prompt tokens than
+litellm's tokenizer) raises that model's worst case to its cost (:meth:`CascadeDriver.hold`).
 """
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -33,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ttcalloc.backends import Request
-from ttcalloc.common.console import log
+from ttcalloc.common.console import log, warn
 from ttcalloc.common.wording import dollars, samples_text
 from ttcalloc.core.cascade_pacing import aims, price_grid, round_prices, slack_grid
 from ttcalloc.core.pacing import rank
@@ -42,6 +45,7 @@ from ttcalloc.learn.cascade_online import OptionsAt, options_at, question_price
 from ttcalloc.sampler.result import Stats
 from ttcalloc.stages.run.driver import RoundDriver
 from ttcalloc.stages.run.items import Got, Item, to_got
+from ttcalloc.stages.run.ledger import RESERVE_MOST, overrun_warning
 
 
 class CascadeDriver(RoundDriver):
@@ -75,6 +79,7 @@ class CascadeDriver(RoundDriver):
         self.qx = {it.pid: policy.question_matrix([it.problem["question"]]) for it in self.items}
         self.keys = {it.pid: _key(it.problem["question"]) for it in self.items}
         self.spent = 0.0
+        self.most: dict[str, float] = {}  # the most a sample of each model cost, if more
         self.prices: list[dict[str, Any]] = []
         cal = policy.calibration
         self.grid = None  # the prices a round may take (None: each question at its own)
@@ -132,6 +137,7 @@ class CascadeDriver(RoundDriver):
         """Sample ``idx`` of model ``level`` is ``item``'s sample of this round."""
         self.path[item.pid].append((level, idx))
         self.spent += self.got(item, level, idx).cost
+        self.model_overran(level, self.got(item, level, idx).cost)
         self.pending.pop(item.pid, None)
 
     def draw(self, item: Item, level: int) -> bool:
@@ -265,7 +271,79 @@ class CascadeDriver(RoundDriver):
             self.take(it, level)
 
     def worst_of(self, level: int) -> float:
-        return self.worst.get(self.models[level], 0.0)
+        """A sample's worst case of model ``level``: the estimate, or the most one cost."""
+        model = self.models[level]
+        return max(self.worst.get(model, 0.0), self.most.get(model, 0.0))
+
+    def model_overran(self, level: int, cost: float) -> None:
+        """A sample of model ``level`` cost ``cost``: more than its worst case, that model's
+        samples are reserved at it from now on, this round's pending ones too; warned once."""
+        worst = self.worst_of(level)
+        if self.hard_total is None or cost <= worst + 1e-9:
+            return
+        self.most[self.models[level]] = cost
+        if not self.over_worst:
+            self.over_worst = True
+            warn(overrun_warning(cost, worst, self.unit, RESERVE_MOST.format("draws")))
+
+    def hold(self) -> bool:
+        """After a sample cost more than its worst case: while this round's pending samples, at
+        the most each model's has cost, no longer fit in what is left, the queued ones wait for
+        those in flight; then, on the realized spend alone, round 1's queued dearer models give
+        way to the cheapest (every question owed one sample), and the last queued are cut."""
+        if not self.over_worst:
+            return False
+        while self.ready and not self.round_fits():
+            if self.in_progress():
+                return True
+            if not self.downgrade():
+                self.cut_last()
+        return False
+
+    def round_fits(self) -> bool:
+        assert self.hard_total is not None
+        pending = sum(self.worst_of(level) for level in self.pending.values())
+        return self.spent + pending <= self.hard_total + 1e-12
+
+    def downgrade(self) -> bool:
+        """Round 1: the queued samples of dearer models become the cheapest's (False: none)."""
+        cheapest = int(np.argmin(self.policy.unit_cost))
+        dear = [
+            r
+            for r in self.ready
+            if self.worst_of(self.pending[r.problem_id]) > self.worst_of(cheapest)
+        ]
+        if self.round != 1 or not dear:
+            return False
+        queue, self.ready = list(self.ready), collections.deque()
+        for request in queue:
+            if request not in dear:
+                self.ready.append(request)
+                continue
+            item = self.by_pid[request.problem_id]
+            item.queued -= 1
+            item.cut = True
+            item.decisions.append(
+                {"cut_by_hard_budget": True, "instead_of": self.pending[item.pid]}
+            )
+            self.pending[item.pid] = cheapest
+            if not self.draw(item, cheapest):
+                self.drop(item)
+        return True
+
+    def cut_last(self) -> None:
+        """The last queued sample is not drawn: its question stops with what it has."""
+        item = self.by_pid[self.ready.pop().problem_id]
+        item.queued -= 1
+        item.decisions.append({"after": self.drawn_of(item), "cut_by_hard_budget": True})
+        self.drop(item)
+
+    def drop(self, item: Item) -> None:
+        item.cut = True
+        self.pending.pop(item.pid, None)
+        if item in self.active:
+            self.active.remove(item)
+        self.finish(item)
 
     def decide_round(self) -> None:
         """Every active question takes its best option at its calibrated price, or stops; the

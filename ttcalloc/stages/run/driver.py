@@ -268,6 +268,12 @@ class RoundDriver(Driver):
     async def next(self) -> Request | None:
         while not self.closed:
             if self.ready:
+                if self.hold():
+                    self.changed.clear()
+                    await self.changed.wait()
+                    continue
+                if not self.ready:
+                    continue
                 request = self.ready.popleft()
                 item = self.by_pid[request.problem_id]
                 item.queued -= 1
@@ -284,6 +290,10 @@ class RoundDriver(Driver):
 
     def advance(self) -> bool:
         raise NotImplementedError
+
+    def hold(self) -> bool:
+        """Whether the queued requests wait for those in flight (a cascade's hard budget)."""
+        return False
 
     def finish_all(self) -> None:
         """The run stopped: every question keeps the samples of its completed rounds and the
