@@ -9,6 +9,7 @@ sample, the first of that model, cost more than its reserve and the room left.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -54,3 +55,36 @@ def test_a_cascades_hard_budget_in_dollars_holds_when_the_server_counts_more(
     warned = [line for line in r.stderr.splitlines() if "more than the" in line]
     assert len(warned) == 1 and "reserve the most a sample has cost" in warned[0], r.stderr
     assert pl.Series(df["cost_usd"]).sum() <= cap + 1e-12
+
+
+def test_after_an_overrun_a_cascade_decides_alike_at_concurrency_1_and_on_a_rerun(
+    cascade: dict[str, Path],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from fake_openai import fake_openai
+
+    out = tmp_path / "a.parquet"
+    args = [
+        "run", cascade["policy"], cascade["problems"], "--budget", "0.005", "--budget-unit",
+        "usd", "--hard-budget", "--max-tokens", "16", "--out", out, "--no-progress", "--json",
+        *MODELS, *PRICE_FLAGS,
+    ]  # fmt: skip
+    cols = ["problem_id", "final_answer", "samples", "cost", "action", "decisions"]
+    runs = []
+    for concurrency in (8, 1):
+        with fake_openai(tokens_per_char=1.0) as server:
+            r = run_cli(
+                *args, "--api-base", server.base, "--concurrency", concurrency, "--force",
+                "--samples-out", tmp_path / f"s{concurrency}",
+            )  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        runs.append(read_artifact(out, ANSWERS).df.select(cols))
+    again = run_cli(
+        *args, "--api-base", "http://127.0.0.1:9/v1", "--force", "--samples-out", tmp_path / "s1"
+    )
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["sampling"]["requests"] == 0
+    runs.append(read_artifact(out, ANSWERS).df.select(cols))
+    assert runs[0].equals(runs[1]) and runs[1].equals(runs[2])
+    assert any("cut_by_hard_budget" in d for d in runs[0]["decisions"].to_list())
+    assert "reserve the most a sample has cost" in again.stderr  # held samples charged alike
