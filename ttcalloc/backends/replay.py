@@ -49,7 +49,7 @@ from ttcalloc.backends.base import (
     Request,
     SamplingParams,
 )
-from ttcalloc.backends.registry import register
+from ttcalloc.backends.registry import priced, register
 from ttcalloc.common.errors import InputError, TtcallocError
 from ttcalloc.common.hashing import seeded_int
 from ttcalloc.core.prices import Price
@@ -335,19 +335,7 @@ class ReplayBackend:
             )
         if key not in self.orders:
             self.orders[key] = order(self.seed, key, n)
-        row = pool[int(self.orders[key][idx])]
-        text = row["response"]
-        chars = row["completion_chars"]
-        return Recorded(
-            text=text,
-            finish_reason=row["finish_reason"],
-            prompt_tokens=row["prompt_tokens"],
-            completion_tokens=row["completion_tokens"],
-            cost_usd=row["cost_usd"],
-            mean_logprob=row["mean_logprob"],
-            pred_answer=row["pred_answer"],
-            completion_chars=chars if chars is not None or text is None else len(text),
-        )
+        return _recorded(pool[int(self.orders[key][idx])])
 
     def most_cost(self, unit: str, questions: Collection[str]) -> float:
         """The most one recorded sample of ``questions`` costs in ``unit`` (samples, tokens,
@@ -376,18 +364,31 @@ class ReplayBackend:
         return [self.choice(request.problem_id, first + j, variant) for j in range(request.n)]
 
 
+def _recorded(row: dict[str, Any]) -> Recorded:
+    """A recorded sample, served again."""
+    text, chars = row["response"], row["completion_chars"]
+    return Recorded(
+        text=text,
+        finish_reason=row["finish_reason"],
+        prompt_tokens=row["prompt_tokens"],
+        completion_tokens=row["completion_tokens"],
+        cost_usd=row["cost_usd"],
+        mean_logprob=row["mean_logprob"],
+        pred_answer=row["pred_answer"],
+        completion_chars=chars if chars is not None or text is None else len(text),
+    )
+
+
 def _cost(row: dict[str, Any], unit: str, price: tuple[float, float] | None) -> float:
-    """What a recorded sample costs in ``unit`` once served (:meth:`ReplayBackend.most_cost`)."""
-    completion = row["completion_tokens"]
+    """What a recorded sample costs in ``unit`` once served (:meth:`ReplayBackend.most_cost`):
+    in dollars as :func:`ttcalloc.backends.registry.priced` prices it for a run over several
+    models, else its tokens as the run counts them."""
+    completion = float(row["completion_tokens"] or 0)
     if unit == "completion-tokens":
-        return float(completion or 0)
+        return completion
     if unit != "usd":
-        return float(completion or 0) + float(row["prompt_tokens"] or 0)
-    if row["cost_usd"] is not None or price is None:
-        return float(row["cost_usd"] or 0.0)
-    if completion is None and row["response"] is not None:
-        completion = -(-len(row["response"]) // 4)
-    return (float(row["prompt_tokens"] or 0) * price[0] + float(completion or 0) * price[1]) / 1e6
+        return completion + float(row["prompt_tokens"] or 0)
+    return float(priced(_recorded(row), price).cost_usd or 0.0)
 
 
 @register("replay", separator=":")
