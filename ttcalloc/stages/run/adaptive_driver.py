@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ttcalloc.backends import Request
-from ttcalloc.common.console import log, warn
+from ttcalloc.common.console import log
 from ttcalloc.common.hashing import seeded_unit
 from ttcalloc.common.wording import samples_text
 from ttcalloc.core.pacing import pace, rank
@@ -17,7 +17,6 @@ from ttcalloc.learn.adaptive import AdaptivePolicy
 from ttcalloc.sampler.result import Stats
 from ttcalloc.stages.run.driver import RoundDriver
 from ttcalloc.stages.run.items import Item, to_got
-from ttcalloc.stages.run.ledger import RESERVE_MOST, overrun_warning
 
 
 class AdaptiveDriver(RoundDriver):
@@ -52,7 +51,6 @@ class AdaptiveDriver(RoundDriver):
         self.spent = 0.0  # what the samples the answers use cost
         self.prices: list[dict[str, Any]] = []  # per round: price, questions, continuing, cut
         self.worst = self.ledger.worst if self.ledger is not None else math.inf
-        self.over_worst = False
 
     # --- Source ---------------------------------------------------------------------------
 
@@ -100,9 +98,8 @@ class AdaptiveDriver(RoundDriver):
         self.spent += cost
         if self.ledger is not None:
             self.ledger.spent = self.spent
-            if cost > self.worst + 1e-9 and not self.over_worst:
-                self.over_worst = True
-                warn(overrun_warning(cost, self.worst, self.unit, RESERVE_MOST.format("rounds")))
+            if cost > self.worst + 1e-9:
+                self.warn_overrun(cost, self.worst, "rounds")
         self.pending.discard(item.pid)
 
     def draw_next(self, item: Item) -> bool:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ttcalloc.backends import Request
-from ttcalloc.common.console import log, warn
+from ttcalloc.common.console import log
 from ttcalloc.common.wording import dollars, samples_text
 from ttcalloc.core.cascade_pacing import aims, price_grid, round_prices, slack_grid
 from ttcalloc.core.pacing import rank
@@ -45,7 +45,6 @@ from ttcalloc.learn.cascade_online import OptionsAt, options_at, question_price
 from ttcalloc.sampler.result import Stats
 from ttcalloc.stages.run.driver import RoundDriver
 from ttcalloc.stages.run.items import Got, Item, to_got
-from ttcalloc.stages.run.ledger import RESERVE_MOST, overrun_warning
 
 
 class CascadeDriver(RoundDriver):
@@ -136,8 +135,9 @@ class CascadeDriver(RoundDriver):
     def use(self, item: Item, level: int, idx: int) -> None:
         """Sample ``idx`` of model ``level`` is ``item``'s sample of this round."""
         self.path[item.pid].append((level, idx))
-        self.spent += self.got(item, level, idx).cost
-        self.model_overran(level, self.got(item, level, idx).cost)
+        cost = self.got(item, level, idx).cost
+        self.spent += cost
+        self.model_overran(level, cost)
         self.pending.pop(item.pid, None)
 
     def draw(self, item: Item, level: int) -> bool:
@@ -282,9 +282,7 @@ class CascadeDriver(RoundDriver):
         if self.hard_total is None or cost <= worst + 1e-9:
             return
         self.most[self.models[level]] = cost
-        if not self.over_worst:
-            self.over_worst = True
-            warn(overrun_warning(cost, worst, self.unit, RESERVE_MOST.format("draws")))
+        self.warn_overrun(cost, worst, "draws")
 
     def hold(self) -> bool:
         """After a sample cost more than its worst case: while this round's pending samples, at
@@ -307,17 +305,18 @@ class CascadeDriver(RoundDriver):
 
     def downgrade(self) -> bool:
         """Round 1: the queued samples of dearer models become the cheapest's (False: none)."""
+        if self.round != 1:
+            return False
         cheapest = int(np.argmin(self.policy.unit_cost))
-        dear = [
-            r
-            for r in self.ready
-            if self.worst_of(self.pending[r.problem_id]) > self.worst_of(cheapest)
-        ]
-        if self.round != 1 or not dear:
+        floor = self.worst_of(cheapest)
+        dear = {
+            r.problem_id for r in self.ready if self.worst_of(self.pending[r.problem_id]) > floor
+        }
+        if not dear:
             return False
         queue, self.ready = list(self.ready), collections.deque()
         for request in queue:
-            if request not in dear:
+            if request.problem_id not in dear:
                 self.ready.append(request)
                 continue
             item = self.by_pid[request.problem_id]

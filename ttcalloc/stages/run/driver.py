@@ -123,16 +123,20 @@ class Driver:
         """A sample of ``question`` cost ``cost``: more than its reserved worst case, every
         later draw (and those in flight) is reserved at it (over several models in dollars,
         every sample of its model); warned once."""
-        if self.ledger is None or cost <= worst_for(self.ledger, question) + 1e-9:
+        if self.ledger is None or cost <= (worst := worst_for(self.ledger, question)) + 1e-9:
             return
-        worst = worst_for(self.ledger, question)
         if isinstance(self.ledger, ModelLedger):
             self.ledger.raise_worst_of(question, cost)
         else:
             self.ledger.raise_worst(cost)
+        self.warn_overrun(cost, worst, "draws")
+
+    def warn_overrun(self, cost: float, worst: float, later: str) -> None:
+        """The run's one warning that a sample cost ``cost``, more than the ``worst`` reserved
+        for it, and that ``later`` draws or rounds reserve the most a sample has cost."""
         if not self.over_worst:
             self.over_worst = True
-            warn(overrun_warning(cost, worst, self.unit, RESERVE_MOST.format("draws")))
+            warn(overrun_warning(cost, worst, self.unit, RESERVE_MOST.format(later)))
 
     def settled(self) -> int:
         """Questions answered since the last call: the progress count's step (an adaptive
