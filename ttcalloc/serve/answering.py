@@ -36,7 +36,7 @@ from ttcalloc.sampler.rows import request_rows
 from ttcalloc.sampler.send import send
 from ttcalloc.sampler.variants import request_answers
 from ttcalloc.serve.mixing import mixed_mus
-from ttcalloc.serve.replayed import ReplayIndex
+from ttcalloc.serve.replayed import ReplayIndex, repeats_apart
 from ttcalloc.serve.scale import CostScale, trained_costs
 from ttcalloc.serve.served import ServedPolicy
 from ttcalloc.stages.run.adaptive_driver import AdaptiveDriver
@@ -301,13 +301,7 @@ class Answerer:
 def request_ids(questions: list[str]) -> list[str]:
     """An id per question, from its text (so a question's sample seeds are the same whenever
     it is asked, as ``run``'s are per question); a repeat within the window gets ``-2``..."""
-    seen: Counter[str] = Counter()
-    out = []
-    for q in questions:
-        base = f"q{seeded_int('serve-request', q):016x}"
-        seen[base] += 1
-        out.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
-    return out
+    return repeats_apart([f"q{seeded_int('serve-request', q):016x}" for q in questions])
 
 
 def action_model(action: str) -> str | None:

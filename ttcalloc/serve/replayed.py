@@ -111,16 +111,22 @@ class ReplayIndex:
         for q, h in zip(questions, hashed, strict=True):
             got = self.recorded(q)
             bases.append(next(iter(got.values())) if got else h)
-        taken = set(bases)
-        seen: Counter[str] = Counter()
-        out = []
-        for base in bases:
-            seen[base] += 1
-            pid, k = base, seen[base]
-            if k > 1:
-                while f"{base}-{k}" in taken:
-                    k += 1
-                pid = f"{base}-{k}"
-                taken.add(pid)
-            out.append(pid)
-        return out
+        return repeats_apart(bases)
+
+
+def repeats_apart(bases: list[str]) -> list[str]:
+    """A window's question ids: ``bases`` with a repeat's id given ``-2``, ``-3``, ... (the first
+    such suffix that is no other id of the window), so each request is its own question."""
+    taken = set(bases)
+    seen: Counter[str] = Counter()
+    out = []
+    for base in bases:
+        seen[base] += 1
+        pid, k = base, seen[base]
+        if k > 1:
+            while f"{base}-{k}" in taken:
+                k += 1
+            pid = f"{base}-{k}"
+            taken.add(pid)
+        out.append(pid)
+    return out
